@@ -1,0 +1,38 @@
+# makeright: `make run` runs the whole system on embedded defaults; `make test` runs every check.
+# Both set up what they need on a fresh clone (venv, packages, Prism, PostgreSQL running).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: run test lint typecheck unit setup clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) run.py
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy .
+
+test: $(VENV)/.installed node_modules/.installed
+	scripts/ensure-postgres
+	$(MAKE) --no-print-directory lint typecheck
+	$(PY) -m pytest
+
+clean:
+	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""The case store as seen from workflows: status changes and timeline entries."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+
+from domain.models import CaseUpdate, TimelineEntry
+from store import cases
+from store.db import Store
+
+
+class CaseStoreActivities:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @activity.defn
+    async def update_case(self, update: CaseUpdate) -> None:
+        await asyncio.to_thread(cases.update_case, self.store, update)
+
+    @activity.defn
+    async def add_timeline(self, entry: TimelineEntry) -> None:
+        await asyncio.to_thread(cases.add_timeline, self.store, entry)

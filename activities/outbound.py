@@ -1,0 +1,95 @@
+"""Send-once, shared by every channel: record the intent, check before re-sending, record the provider id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
+from domain.masking import mask_text
+from domain.models import OutboundMessage, SendResult, TimelineEntry
+from store import cases, outbox
+from store.db import Store
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[OutboundMessage], str]
+FindSent = Callable[[OutboundMessage, datetime], str | None]
+
+
+async def send_once(
+    store: Store, msg: OutboundMessage, deliver: Deliver, find_sent: FindSent, what: str
+) -> SendResult:
+    """Send `msg` at most once per (case, key), however often the activity is retried or replayed.
+
+    A provider 4xx comes back as `rejected` (the workflow picks another channel); 429 and lost
+    connections raise to be retried; a 5xx or crash after the request may have sent, so the next attempt
+    asks the provider (`find_sent`) before sending again.
+    """
+    before = await asyncio.to_thread(outbox.begin, store, msg)
+    if before.status == "sent":
+        return SendResult(message_id=str(before.id), provider_id=before.provider_id, status="already_sent")
+    if before.status == "rejected":
+        return SendResult(
+            message_id=str(before.id), provider_id=None, status="rejected", reason=before.last_error
+        )
+    if before.status in ("sending", "unknown"):
+        # an earlier attempt reached the provider and its outcome was lost: look before sending again
+        since = before.created_at - timedelta(minutes=1)
+        found = await asyncio.to_thread(find_sent, msg, since)
+        if found:
+            await asyncio.to_thread(_sent, store, before.id, found, msg, what)
+            return SendResult(message_id=str(before.id), provider_id=found, status="already_sent")
+    try:
+        provider_id = await asyncio.to_thread(deliver, msg)
+    except ProviderRejected as exc:
+        await asyncio.to_thread(outbox.finish, store, before.id, "rejected", None, exc.reason)
+        await asyncio.to_thread(
+            cases.add_timeline,
+            store,
+            TimelineEntry(
+                case_id=msg.case_id,
+                what=f"{msg.channel.value}_failed",
+                key=f"msg:{msg.channel.value}:{msg.key}:rejected",
+                detail={"to": msg.to, "status": exc.status, "reason": mask_text(exc.reason)},
+            ),
+        )
+        return SendResult(message_id=str(before.id), provider_id=None, status="rejected", reason=exc.reason)
+    except ProviderNotProcessed as exc:
+        await asyncio.to_thread(outbox.finish, store, before.id, "failed_retryable", None, str(exc))
+        raise ApplicationError(
+            f"{msg.channel.value} provider did not process the request; will retry"
+        ) from None
+    except ProviderAmbiguous as exc:
+        await asyncio.to_thread(outbox.finish, store, before.id, "unknown", None, str(exc))
+        raise ApplicationError(
+            f"{msg.channel.value} provider outcome unknown; will check and retry"
+        ) from None
+    await asyncio.to_thread(_sent, store, before.id, provider_id, msg, what)
+    log.info("%s %s sent to %s (attempt %s)", msg.channel.value, msg.key, mask_text(msg.to), _attempt())
+    return SendResult(message_id=str(before.id), provider_id=provider_id, status="sent")
+
+
+def _attempt() -> int:
+    try:
+        return activity.info().attempt
+    except RuntimeError:
+        return 1
+
+
+def _sent(store: Store, intent_id: int, provider_id: str, msg: OutboundMessage, what: str) -> None:
+    outbox.finish(store, intent_id, "sent", provider_id)
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=msg.case_id,
+            what=what,
+            key=f"msg:{msg.channel.value}:{msg.key}",
+            detail={"to": msg.to, "message": msg.key, "provider_id": provider_id},
+        ),
+    )

@@ -1,0 +1,193 @@
+"""Twilio: SMS and voice calls with keypad choices. `live` uses the official SDK; `local` records the
+message in the case store (shown on /dev/phone) and prints it, masked."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from temporalio import activity
+
+from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
+from activities.outbound import send_once
+from domain.masking import mask_text
+from domain.messages import voice_goodbye
+from domain.models import OutboundMessage, SendResult
+from store import outbox
+from store.db import Store
+
+log = logging.getLogger(__name__)
+
+VOICE_LANGUAGE = {"en": "en-US", "nl": "nl-NL"}
+
+
+class PhoneGateway(Protocol):
+    def send_sms(self, msg: OutboundMessage) -> str: ...
+    def place_call(self, msg: OutboundMessage) -> str: ...
+    def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None: ...
+
+
+def gather_twiml(msg: OutboundMessage) -> str:
+    """A call that speaks the offer and collects one keypad digit at the case's callback URL."""
+    from twilio.twiml.voice_response import Gather, VoiceResponse
+
+    language = VOICE_LANGUAGE.get(msg.language, "en-US")
+    response = VoiceResponse()
+    gather = Gather(num_digits=1, action=msg.gather_action_url, method="POST", timeout=10)
+    gather.say(msg.body, language=language)
+    response.append(gather)
+    response.say(voice_goodbye(msg.language), language=language)
+    return str(response)
+
+
+class LocalPhone:
+    """Records instead of sending: the local phone's inbox is the `local_deliveries` table."""
+
+    def __init__(self, store: Store, from_number: str) -> None:
+        self.store = store
+        self.from_number = from_number
+
+    def send_sms(self, msg: OutboundMessage) -> str:
+        sid = outbox.record_local_delivery(self.store, msg, self.from_number)
+        print(f"[local sms] to {mask_text(msg.to)} ({msg.key}): {len(msg.body)} chars, {sid}", flush=True)
+        return sid
+
+    def place_call(self, msg: OutboundMessage) -> str:
+        sid = outbox.record_local_delivery(self.store, msg, self.from_number)
+        print(f"[local call] to {mask_text(msg.to)} ({msg.key}): {sid}", flush=True)
+        return sid
+
+    def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
+        return outbox.find_local_delivery(self.store, msg, since)
+
+
+def _base_url_http_client(base_url: str) -> Any:
+    """The SDK's own HTTP client, sending to `base_url` instead of api.twilio.com (edges, test doubles)."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    base = urlsplit(base_url.rstrip("/"))
+
+    class BaseUrlHttpClient(TwilioHttpClient):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            parts = urlsplit(url)
+            url = urlunsplit((base.scheme, base.netloc, base.path + parts.path, parts.query, parts.fragment))
+            return super().request(method, url, *args, **kwargs)
+
+    return BaseUrlHttpClient(timeout=15)
+
+
+class LiveTwilio:
+    """The real Twilio REST API through the official SDK."""
+
+    def __init__(self, account_sid: str, auth_token: str, from_number: str, base_url: str) -> None:
+        from twilio.rest import Client
+
+        self.from_number = from_number
+        self.client = Client(account_sid, auth_token, http_client=_base_url_http_client(base_url))
+
+    def _call_api(self, fn: Any, **kwargs: Any) -> Any:
+        import requests
+        from twilio.base.exceptions import TwilioException
+
+        try:
+            return fn(**kwargs)
+        except TwilioException as exc:
+            # TwilioRestException (classic error body), TwilioServiceException (RFC 9457 body) and the
+            # plain TwilioException a list page raises all carry the HTTP status somewhere
+            status, code, message = _twilio_error(exc)
+            if status == 429:
+                raise ProviderNotProcessed(f"twilio 429 (code {code})") from None
+            if status is not None and 400 <= status < 500:
+                raise ProviderRejected(status, mask_text(f"twilio error {code}: {message}")) from None
+            raise ProviderAmbiguous(f"twilio {status} (code {code})") from None
+        except requests.exceptions.ConnectionError as exc:
+            # only a connection that was never made is known not to have delivered the request; a
+            # connection dropped after sending it (reset, closed without an answer) may have
+            if _never_connected(exc):
+                raise ProviderNotProcessed(f"twilio unreachable: {type(exc).__name__}") from None
+            raise ProviderAmbiguous(f"twilio connection lost: {type(exc).__name__}") from None
+        except requests.exceptions.RequestException as exc:  # read timeout, broken body
+            raise ProviderAmbiguous(f"twilio answer lost: {type(exc).__name__}") from None
+
+    def send_sms(self, msg: OutboundMessage) -> str:
+        message = self._call_api(
+            self.client.messages.create, to=msg.to, from_=self.from_number, body=msg.body
+        )
+        return str(message.sid)
+
+    def place_call(self, msg: OutboundMessage) -> str:
+        call = self._call_api(
+            self.client.calls.create, to=msg.to, from_=self.from_number, twiml=gather_twiml(msg)
+        )
+        return str(call.sid)
+
+    def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
+        """Did an earlier attempt get through? Twilio lists what was sent; ours has this exact body.
+
+        One page of the newest is enough; `list()` would follow `next_page_uri` until it had `limit`
+        records, page after page."""
+        if msg.channel.value == "voice":
+            calls = self._call_api(
+                self.client.calls.page,
+                to=msg.to,
+                from_=self.from_number,
+                start_time_after=since,
+                page_size=20,
+            )
+            call = next(iter(calls), None)
+            return str(call.sid) if call is not None else None
+        messages = self._call_api(
+            self.client.messages.page,
+            to=msg.to,
+            from_=self.from_number,
+            date_sent_after=since,
+            page_size=50,
+        )
+        for message in messages:
+            if message.body == msg.body:
+                return str(message.sid)
+        return None
+
+
+def _twilio_error(exc: Exception) -> tuple[int | None, Any, str]:
+    """(HTTP status, Twilio error code, message) of any exception the Twilio SDK raises for an answer."""
+    import json
+
+    status = getattr(exc, "status", None)
+    code = getattr(exc, "code", None)
+    message = str(getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", ""))
+    response = exc.args[1] if len(exc.args) > 1 else None  # TwilioException("Unable to fetch page", resp)
+    if status is None and response is not None:
+        status = getattr(response, "status_code", None)
+        try:
+            body = json.loads(response.text)
+            code, message = body.get("code"), str(body.get("message", ""))
+        except (ValueError, AttributeError):
+            pass
+    return (int(status) if status is not None else None), code, message
+
+
+def _never_connected(exc: Exception) -> bool:
+    """True when requests failed before a connection existed (refused, DNS, connect timeout)."""
+    from urllib3.exceptions import ConnectTimeoutError
+
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, ConnectTimeoutError)  # NewConnectionError and NameResolutionError included
+
+
+class TwilioActivities:
+    def __init__(self, store: Store, gateway: PhoneGateway) -> None:
+        self.store = store
+        self.gateway = gateway
+
+    @activity.defn
+    async def send_sms(self, msg: OutboundMessage) -> SendResult:
+        return await send_once(self.store, msg, self.gateway.send_sms, self.gateway.find_sent, "sms_sent")
+
+    @activity.defn
+    async def place_call(self, msg: OutboundMessage) -> SendResult:
+        return await send_once(
+            self.store, msg, self.gateway.place_call, self.gateway.find_sent, "call_placed"
+        )

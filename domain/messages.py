@@ -1,0 +1,167 @@
+"""Patient-facing texts in English and Dutch. Pure functions; bodies carry the minimum health information
+(practice, time, a choice or a link) and never the reason for the visit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from domain.models import OfferedSlot, Slot
+
+_DAYS = {
+    "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+    "nl": ["ma", "di", "wo", "do", "vr", "za", "zo"],
+}
+_MONTHS = {
+    "en": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
+    "nl": ["jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"],
+}
+SUPPORTED = ("en", "nl")
+
+
+def language_for(locale: str, supported: Sequence[str] = SUPPORTED, default: str = "en") -> str:
+    lang = locale.split("-")[0].lower()
+    return lang if lang in supported and lang in SUPPORTED else default
+
+
+def when(moment: datetime, timezone: str, lang: str) -> str:
+    """`Tue 24 Nov 10:00` in the practice's own time zone (where the patient must be)."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{_DAYS[lang][local.weekday()]} {local.day} {_MONTHS[lang][local.month - 1]} {local:%H:%M}"
+
+
+SMS_LIMIT = 160  # one GSM-7 segment: texts stay ASCII ("…" would switch to UCS-2 and a 70-char limit)
+_MIN_NAME = 8
+
+
+def _short(name: str, limit: int = 30) -> str:
+    if len(name) <= limit:
+        return name
+    cut = name[: max(limit - 1, 1)]
+    if " " in cut[limit // 2 :]:  # end on a whole word when that keeps most of the room
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.-&") + "."
+
+
+def _fit(practice: str, build: Callable[[str], str]) -> str:
+    """`build(name)` with the practice name shortened so the whole text fits one SMS segment."""
+    budget = SMS_LIMIT - len(build(""))
+    return build(_short(practice, max(min(30, budget), _MIN_NAME)))
+
+
+def offer_sms(lang: str, practice: str, original: Slot, offers: Sequence[OfferedSlot], tz: str) -> str:
+    choices = " ".join(f"{i}) {when(o.slot.start, tz, lang)}" for i, o in enumerate(offers, start=1))
+    last = len(offers)
+    before = when(original.start, tz, lang)
+    if lang == "nl":
+        return _fit(
+            practice,
+            lambda name: (
+                f"{name}: afspraak {before} vervalt. Nieuw: {choices}. "
+                f"Antwoord 1-{last}, 0=bel mij. STOP=afmelden"
+            ),
+        )
+    return _fit(
+        practice,
+        lambda name: (
+            f"{name}: your {before} visit is off. New: {choices}. Reply 1-{last}, 0=call me. STOP=opt out"
+        ),
+    )
+
+
+def offer_voice(lang: str, practice: str, offers: Sequence[OfferedSlot], tz: str) -> str:
+    if lang == "nl":
+        options = ". ".join(f"Toets {i} voor {when(o.slot.start, tz, lang)}" for i, o in enumerate(offers, 1))
+        return (
+            f"Goedendag, u wordt gebeld namens {practice}. Uw afspraak kan helaas niet doorgaan. "
+            f"{options}. Toets 0 om een medewerker te spreken."
+        )
+    options = ". ".join(f"Press {i} for {when(o.slot.start, tz, lang)}" for i, o in enumerate(offers, 1))
+    return (
+        f"Hello, this is a call on behalf of {practice}. Your appointment can no longer go ahead. "
+        f"{options}. Press 0 to speak to a person."
+    )
+
+
+def voice_thanks(lang: str) -> str:
+    return (
+        "Dank u. U ontvangt een bevestiging." if lang == "nl" else "Thank you. You will get a confirmation."
+    )
+
+
+def voice_goodbye(lang: str) -> str:
+    return (
+        "We hebben geen keuze ontvangen. Tot ziens." if lang == "nl" else "We did not get a choice. Goodbye."
+    )
+
+
+def offer_email(
+    lang: str, practice: str, original: Slot, offers: Sequence[OfferedSlot], tz: str, links: Sequence[str]
+) -> tuple[str, str]:
+    lines = [
+        f"{i}. {when(o.slot.start, tz, lang)}: {link}"
+        for i, (o, link) in enumerate(zip(offers, links, strict=True), 1)
+    ]
+    if lang == "nl":
+        subject = f"{practice}: kies een nieuwe tijd"
+        body = (
+            f"Uw afspraak bij {practice} op {when(original.start, tz, lang)} kan helaas niet doorgaan.\n"
+            "Kies een nieuwe tijd:\n"
+            + "\n".join(lines)
+            + "\n\nLiever iemand spreken? Antwoord op deze e-mail."
+        )
+    else:
+        subject = f"{practice}: choose a new time"
+        body = (
+            f"Your appointment at {practice} on {when(original.start, tz, lang)} can no longer go ahead.\n"
+            "Choose a new time:\n" + "\n".join(lines) + "\n\nRather talk to a person? Reply to this email."
+        )
+    return subject, body
+
+
+def confirm_sms(lang: str, practice: str, slot: Slot, tz: str) -> str:
+    at = when(slot.start, tz, lang)
+    if lang == "nl":
+        return _fit(practice, lambda name: f"{name}: u staat ingepland op {at}. STOP = afmelden")
+    return _fit(practice, lambda name: f"{name}: you're booked for {at}. STOP to opt out")
+
+
+def confirm_email(lang: str, practice: str, provider: str, slot: Slot, tz: str) -> tuple[str, str]:
+    if lang == "nl":
+        return (
+            f"{practice}: uw nieuwe afspraak",
+            f"U staat ingepland bij {provider}, {practice}, op {when(slot.start, tz, lang)}.",
+        )
+    return (
+        f"{practice}: your new appointment",
+        f"You're booked with {provider} at {practice} on {when(slot.start, tz, lang)}.",
+    )
+
+
+def rep_will_call_sms(lang: str, practice: str) -> str:
+    if lang == "nl":
+        return _fit(practice, lambda name: f"{name}: een medewerker belt u zo snel mogelijk. STOP = afmelden")
+    return _fit(
+        practice, lambda name: f"{name}: someone from our team will call you shortly. STOP to opt out"
+    )
+
+
+def compensation_email(lang: str, practice: str, amount: str, currency: str, url: str) -> tuple[str, str]:
+    if lang == "nl":
+        return (
+            "Onze excuses: een cadeaubon voor u",
+            f"Het spijt ons dat uw afspraak bij {practice} niet doorging. "
+            f"Als excuus ontvangt u een cadeaubon van {amount} {currency}: {url}",
+        )
+    return (
+        "We're sorry: a gift card for you",
+        f"We're sorry your appointment at {practice} did not go ahead. "
+        f"As an apology, here is a {amount} {currency} gift card: {url}",
+    )
+
+
+def compensation_sms(lang: str, practice: str, amount: str, currency: str, url: str) -> str:
+    if lang == "nl":
+        return _fit(practice, lambda name: f"{name}: excuses! Een cadeaubon van {amount} {currency}: {url}")
+    return _fit(practice, lambda name: f"{name}: we're sorry! A {amount} {currency} gift card for you: {url}")

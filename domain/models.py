@@ -1,0 +1,306 @@
+"""The shapes that cross every boundary: events in, workflow inputs, activity requests and results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a UTC offset, e.g. 2026-11-24T10:00:00-05:00")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Patient(Model):
+    id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, pattern=E164)
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$")
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def language(self) -> str:
+        return self.locale.split("-")[0].lower()
+
+
+class Practice(Model):
+    id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, pattern=E164)
+    timezone: str = "UTC"
+
+    _known_zone = field_validator("timezone")(Patient._known_zone.__func__)  # type: ignore[attr-defined]
+
+
+class Provider(Model):
+    id: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    specialty: str = Field(min_length=1, max_length=100)
+
+
+class Slot(Model):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, end: datetime, info: object) -> datetime:
+        start = getattr(info, "data", {}).get("start")
+        if start is not None and end <= start:
+            raise ValueError("must be after start")
+        return end
+
+
+class BookingEventData(Model):
+    appointment_id: str = Field(min_length=1, max_length=100)
+    patient: Patient
+    practice: Practice
+    provider: Provider
+    slot: Slot
+    cause: str | None = Field(default=None, max_length=100, pattern=r"^[a-z0-9_.-]+$")
+
+
+class EventType(StrEnum):
+    SLOT_CANCELLED_BY_PRACTICE = "booking.slot_cancelled_by_practice"
+    SLOT_DOUBLE_BOOKED = "booking.slot_double_booked"
+    APPOINTMENT_MOVED_BY_PRACTICE = "booking.appointment_moved_by_practice"
+    APPOINTMENT_BOOKED = "booking.appointment_booked"
+    APPOINTMENT_RESCHEDULED = "booking.appointment_rescheduled"
+    APPOINTMENT_CANCELLED = "booking.appointment_cancelled"
+
+
+CONFLICT_TYPES = frozenset(
+    {
+        EventType.SLOT_CANCELLED_BY_PRACTICE,
+        EventType.SLOT_DOUBLE_BOOKED,
+        EventType.APPOINTMENT_MOVED_BY_PRACTICE,
+    }
+)
+
+
+class BookingEvent(Model):
+    """A CloudEvents 1.0 envelope in structured JSON mode."""
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=500)
+    type: EventType
+    time: AwareDatetime | None = None
+    data: BookingEventData
+
+
+class CaseKind(StrEnum):
+    BOOKING_CONFLICT = "booking_conflict"
+    CHECKIN_TROUBLE = "checkin_trouble"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    WAITING_PATIENT = "waiting_patient"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+    FAILED = "failed"
+
+
+class Outcome(StrEnum):
+    REBOOKED = "rebooked"
+    PATIENT_DECLINED = "patient_declined"
+    RESOLVED_BY_REP = "resolved_by_rep"
+    UNREACHABLE = "unreachable"
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    VOICE = "voice"
+    EMAIL = "email"
+
+
+# ---------------------------------------------------------------- policy (from config, part of every input)
+
+
+class CompensationRule(Model):
+    kind: CaseKind
+    cause: str = "*"
+    amount: Decimal
+
+
+class CompensationPolicy(Model):
+    currency: str = "USD"
+    auto_approve_up_to: Decimal = Decimal("10.00")
+    rules: tuple[CompensationRule, ...] = ()
+    default_amount: Decimal = Decimal("10.00")
+
+
+class RecoveryPolicy(Model):
+    """Every duration and amount a case obeys. It enters the workflow with its input, so a replay sees
+    what the run saw and tests can shorten it."""
+
+    reply_deadline_seconds: int = Field(default=15 * 60, gt=0)
+    call_answer_deadline_seconds: int = Field(default=10 * 60, gt=0)
+    max_alternatives: int = Field(default=3, ge=1, le=9)
+    max_offer_rounds: int = Field(default=2, ge=1)
+    search_days: int = Field(default=14, ge=1)
+    locales: tuple[str, ...] = ("en", "nl")
+    default_locale: str = "en"
+    compensation: CompensationPolicy = CompensationPolicy()
+
+
+# ---------------------------------------------------------------- workflow inputs, signals and results
+
+
+class BookingConflictInput(Model):
+    case_id: str
+    event_id: str
+    event_type: EventType
+    data: BookingEventData
+    policy: RecoveryPolicy
+    public_base_url: str
+    # lets the patient choose by a link in an email; a capability for this case's choices only
+    reply_token: str
+
+
+class PatientReply(Model):
+    """A patient's answer, whatever the channel it came by."""
+
+    channel: Channel
+    text: str
+    received_at: datetime
+    provider_ref: str | None = None
+
+
+class CaseResult(Model):
+    case_id: str
+    status: CaseStatus
+    outcome: Outcome | None
+    needs_rep: bool = False
+    new_slot: Slot | None = None
+    ticket_id: str | None = None
+    compensation_amount: Decimal | None = None
+
+
+# ---------------------------------------------------------------- activity requests and results
+
+
+class TimelineEntry(Model):
+    case_id: str
+    what: str
+    key: str | None = None  # makes a retried write land once
+    detail: dict[str, object] = {}
+
+
+class CaseUpdate(Model):
+    case_id: str
+    status: CaseStatus
+    outcome: Outcome | None = None
+    needs_rep: bool | None = None
+    new_slot: Slot | None = None
+    root_cause: str | None = None
+    ticket_id: str | None = None
+    what: str
+    key: str | None = None  # defaults to the `what`: each status step lands once
+    detail: dict[str, object] = {}
+
+
+class ConflictNote(Model):
+    case_id: str
+    data: BookingEventData
+
+
+class AlternativesRequest(Model):
+    case_id: str
+    practice: Practice
+    provider: Provider
+    original: Slot
+    not_before: datetime
+    count: int
+    search_days: int
+
+
+class OfferedSlot(Model):
+    slot: Slot
+    provider: Provider
+    practice: Practice
+
+
+class BookRequest(Model):
+    case_id: str
+    appointment_id: str
+    patient_id: str
+    offer: OfferedSlot
+
+
+class OutboundMessage(Model):
+    """One message to one patient. `key` names it within the case, so sending it again is a no-op."""
+
+    case_id: str
+    key: str
+    channel: Channel
+    to: str
+    subject: str | None = None
+    body: str
+    # voice only: spoken prompt with keypad gather, answered at this callback
+    gather_action_url: str | None = None
+    language: str = "en"
+
+
+class SendResult(Model):
+    message_id: str  # our intent id
+    provider_id: str | None
+    status: Literal["sent", "already_sent", "rejected"]
+    reason: str | None = None
+
+
+class GiftCardRequest(Model):
+    case_id: str
+    patient_id: str
+    amount: Decimal
+    currency: str
+    idempotency_key: str = Field(max_length=100)
+
+
+class GiftCardResult(Model):
+    order_id: str
+    amount: Decimal
+    currency: str
+    redemption_url: str
+    already_issued: bool
+
+
+class TicketRequest(Model):
+    case_id: str
+    cause: str
+    practice_id: str
+    practice_name: str
+    summary: str
+
+
+class TicketResult(Model):
+    ticket_id: str
+    occurrences: int
+    reopened: bool

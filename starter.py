@@ -1,0 +1,195 @@
+"""Stored events → workflow starts and signals.
+
+python starter.py send examples/booking_conflict.json   sign and send a sample event to the running system
+python starter.py relay                                  dispatch stored events that are still pending
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from config import ConfigError, Settings, load_settings
+from domain.models import CONFLICT_TYPES, BookingConflictInput, BookingEvent, Channel, PatientReply
+from store import inbox
+from store.db import Store
+from store.models import Case, ReceivedEvent
+from workflows.booking_conflict import BookingConflictRecovery
+
+log = logging.getLogger("makeright.starter")
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+class Starter:
+    """Acts on what the inbox holds: starts a case's workflow, or signals a patient's answer to it."""
+
+    def __init__(self, settings: Settings, store: Store, client: Client | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._client = client
+        self._connect_lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        async with self._connect_lock:
+            if self._client is None:
+                self._client = await connect(self.settings)
+            return self._client
+
+    async def dispatch(self, event_row_id: int) -> None:
+        """Act on one stored event. Errors leave it pending for the relay; never raises."""
+        try:
+            status = await self._dispatch(event_row_id)
+        except (RPCError, OSError, RuntimeError) as exc:
+            log.warning("event %s not dispatched yet: %s", event_row_id, type(exc).__name__)
+            await asyncio.to_thread(inbox.mark, self.store, event_row_id, "pending", type(exc).__name__)
+            return
+        await asyncio.to_thread(inbox.mark, self.store, event_row_id, status)
+
+    async def _dispatch(self, event_row_id: int) -> str:
+        row, case = await asyncio.to_thread(self._load, event_row_id)
+        if row.source == "booking":
+            event = BookingEvent.model_validate(row.parsed)
+            if event.type not in CONFLICT_TYPES or case is None:
+                return "deferred"  # the check-in watch (next issue) will act on these
+            await self._start_booking_conflict(event, case)
+            return "dispatched"
+        if case is None:
+            return "unrouted"
+        reply = PatientReply(
+            channel=Channel(row.parsed.get("channel", "sms")),
+            text=str(row.parsed.get("text", "")),
+            received_at=row.received_at,
+            provider_ref=row.external_id,
+        )
+        handle: WorkflowHandle[BookingConflictRecovery, object] = (await self.client()).get_workflow_handle(
+            case.workflow_id
+        )
+        try:
+            await handle.signal(BookingConflictRecovery.patient_replied, reply)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return "case_closed"  # the case already ended: the answer stays on record
+            raise
+        return "dispatched"
+
+    async def _start_booking_conflict(self, event: BookingEvent, case: Case) -> None:
+        case_input = BookingConflictInput(
+            case_id=case.case_id,
+            event_id=event.id,
+            event_type=event.type,
+            data=event.data,
+            policy=self.settings.policy,
+            public_base_url=self.settings.public_base_url,
+            reply_token=case.reply_token,
+        )
+        try:
+            await (await self.client()).start_workflow(
+                BookingConflictRecovery.run,
+                case_input,
+                id=case.workflow_id,
+                task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # started before (a relay retry): one case, one workflow
+
+    def _load(self, event_row_id: int) -> tuple[ReceivedEvent, Case | None]:
+        with self.store.session() as s:
+            row = s.get(ReceivedEvent, event_row_id)
+            assert row is not None
+            case = s.get(Case, row.case_id) if row.case_id else None
+            return row, case
+
+    async def relay_once(self) -> int:
+        pending = await asyncio.to_thread(inbox.pending_events, self.store)
+        for event_row_id in pending:
+            await self.dispatch(event_row_id)
+        return len(pending)
+
+    async def relay_forever(self, interval: float = 2.0) -> None:
+        while True:
+            try:
+                await self.relay_once()
+            except Exception:  # the relay must outlive any one bad row
+                log.exception("relay pass failed")
+            await asyncio.sleep(interval)
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def send_file(settings: Settings, path: Path, url: str | None = None, as_is: bool = False) -> int:
+    """Sign and post an event file. Unless `as_is`, it gets a fresh event id, appointment id and time,
+    so every run opens a new case."""
+    import uuid
+
+    import httpx
+
+    from domain.signing import sign
+
+    event = json.loads(path.read_text())
+    if not as_is:
+        event["id"] = f"evt-{uuid.uuid4().hex[:12]}"
+        event["time"] = datetime.now(UTC).isoformat()
+        if isinstance(event.get("data"), dict):
+            event["data"]["appointment_id"] = f"appt-{uuid.uuid4().hex[:8]}"
+    body = json.dumps(event).encode()
+    target = url or f"{settings.public_base_url}/events"
+    headers = {
+        "Content-Type": "application/cloudevents+json",
+        "X-Makeright-Signature": sign(settings.events_signing_secret, body, int(time.time())),
+    }
+    try:
+        response = httpx.post(target, content=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"could not reach {target}: {exc} (is `make run` running?)", file=sys.stderr)
+        return 1
+    print(f"{response.status_code} {response.text}")
+    return 0 if response.status_code < 300 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="starter.py", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    send = sub.add_parser("send", help="sign and send an event file to the running system")
+    send.add_argument("file", type=Path)
+    send.add_argument("--url", help="events endpoint (default: PUBLIC_BASE_URL/events)")
+    send.add_argument("--as-is", action="store_true", help="send the file exactly, without fresh ids")
+    sub.add_parser("relay", help="dispatch stored events that are still pending, then keep watching")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"makeright: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "send":
+        return send_file(settings, args.file, args.url, args.as_is)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(Starter(settings, Store(settings.database_url)).relay_forever())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

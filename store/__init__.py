@@ -1,0 +1,1 @@
+"""The case store: SQLAlchemy models, sessions and Alembic migrations. Never imported by workflow code."""

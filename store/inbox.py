@@ -1,0 +1,215 @@
+"""The inbox: accepted events and patient answers are committed here before anything acts on them."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from domain import ids
+from domain.models import CONFLICT_TYPES, BookingEvent, CaseKind
+from store.db import Store
+from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, TimelineItem, utcnow
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event_row_id: int
+    case_id: str | None
+    workflow_id: str | None
+    duplicate: bool
+
+
+def accept_booking_event(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
+    """Store the event (and open its case) in one transaction. The same event id, or the same conflict
+    for the same appointment, is recognised as a duplicate and starts nothing."""
+    for _ in range(3):
+        try:
+            return _accept(store, raw, event)
+        except IntegrityError:
+            continue  # the same event or conflict arrived concurrently: the next pass sees it
+    raise RuntimeError("could not store event")
+
+
+def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
+    parsed = event.model_dump(mode="json")
+    with store.session() as s:
+        seen = s.scalars(
+            select(ReceivedEvent).where(
+                ReceivedEvent.source == "booking", ReceivedEvent.external_id == event.id
+            )
+        ).first()
+        if seen is not None:
+            return Accepted(seen.id, seen.case_id, seen.workflow_id, duplicate=True)
+
+        row = ReceivedEvent(
+            source="booking",
+            external_id=event.id,
+            type=event.type.value,
+            appointment_id=event.data.appointment_id,
+            raw=raw,
+            parsed=parsed,
+        )
+        if event.type not in CONFLICT_TYPES:
+            # check-in watch events are kept; acting on them is the check-in watch's job
+            row.status = "pending"
+            s.add(row)
+            s.flush()
+            return Accepted(row.id, None, None, duplicate=False)
+
+        key = ids.conflict_key(event.data)
+        case = s.scalars(select(Case).where(Case.conflict_key == key)).first()
+        if case is not None:
+            row.case_id, row.workflow_id = case.case_id, case.workflow_id
+            row.status = "duplicate"
+            s.add(row)
+            s.flush()
+            row.duplicate_of = s.scalar(
+                select(ReceivedEvent.id).where(
+                    ReceivedEvent.case_id == case.case_id, ReceivedEvent.status != "duplicate"
+                )
+            )
+            return Accepted(row.id, case.case_id, case.workflow_id, duplicate=True)
+
+        case_id = ids.case_id_for(key)
+        workflow_id = ids.booking_conflict_workflow_id(case_id)
+        data = event.data
+        s.add(
+            Case(
+                case_id=case_id,
+                workflow_id=workflow_id,
+                kind=CaseKind.BOOKING_CONFLICT.value,
+                conflict_key=key,
+                status="open",
+                appointment_id=data.appointment_id,
+                patient_id=data.patient.id,
+                patient_phone=data.patient.phone,
+                patient_email=data.patient.email,
+                practice_id=data.practice.id,
+                event_type=event.type.value,
+                original_slot=data.slot.model_dump(mode="json"),
+                root_cause=data.cause,
+                reply_token=secrets.token_urlsafe(16),
+            )
+        )
+        row.case_id, row.workflow_id = case_id, workflow_id
+        s.add(row)
+        s.flush()
+        s.add(
+            TimelineItem(
+                case_id=case_id,
+                what="case_opened",
+                key="opened",
+                detail={"event_id": event.id, "type": event.type.value, "source": event.source},
+            )
+        )
+        return Accepted(row.id, case_id, workflow_id, duplicate=False)
+
+
+def accept_patient_answer(
+    store: Store,
+    source: str,
+    provider_id: str,
+    from_address: str,
+    body: str,
+    case_id: str | None,
+    raw: dict[str, Any],
+) -> tuple[int, str | None, bool]:
+    """Store an inbound answer and route it to a case: the given one, else the patient's open case by
+    phone. Returns (event row id, case id, duplicate)."""
+    try:
+        with store.session() as s:
+            seen = s.scalars(
+                select(ReceivedEvent).where(
+                    ReceivedEvent.source == source, ReceivedEvent.external_id == provider_id
+                )
+            ).first()
+            if seen is not None:
+                return seen.id, seen.case_id, True
+            case = None
+            if case_id:
+                case = s.get(Case, case_id)
+            if case is None:
+                case = s.scalars(
+                    select(Case)
+                    .where(Case.patient_phone == from_address, Case.status.in_(("open", "waiting_patient")))
+                    .order_by(Case.opened_at.desc())
+                ).first()
+            channel = {"twilio_sms": "sms", "twilio_voice": "voice"}.get(source, "email")
+            s.add(
+                InboundMessage(
+                    channel=channel,
+                    provider_id=provider_id,
+                    from_address=from_address,
+                    body=body,
+                    case_id=case.case_id if case else None,
+                )
+            )
+            row = ReceivedEvent(
+                source=source,
+                external_id=provider_id,
+                type="patient.replied",
+                appointment_id=case.appointment_id if case else None,
+                raw=b"",
+                parsed=raw,
+                case_id=case.case_id if case else None,
+                workflow_id=case.workflow_id if case else None,
+                status="pending" if case else "unrouted",
+            )
+            s.add(row)
+            s.flush()
+            return row.id, row.case_id, False
+    except IntegrityError:
+        with store.session() as s:
+            seen = s.scalars(
+                select(ReceivedEvent).where(
+                    ReceivedEvent.source == source, ReceivedEvent.external_id == provider_id
+                )
+            ).one()
+            return seen.id, seen.case_id, True
+
+
+def keep_dead_letter(
+    store: Store,
+    endpoint: str,
+    content_type: str | None,
+    raw: bytes,
+    status_code: int,
+    errors: list[dict[str, Any]],
+) -> int:
+    with store.session() as s:
+        letter = DeadLetter(
+            endpoint=endpoint, content_type=content_type, raw=raw, status_code=status_code, errors=errors
+        )
+        s.add(letter)
+        s.flush()
+        return letter.id
+
+
+def pending_events(store: Store, limit: int = 100, grace_seconds: float = 5.0) -> list[int]:
+    """Events still to act on, oldest first; the newest few seconds are left to the inline dispatch."""
+    cutoff = utcnow() - timedelta(seconds=grace_seconds)
+    with store.session() as s:
+        return list(
+            s.scalars(
+                select(ReceivedEvent.id)
+                .where(ReceivedEvent.status == "pending", ReceivedEvent.received_at <= cutoff)
+                .order_by(ReceivedEvent.id)
+                .limit(limit)
+            )
+        )
+
+
+def mark(store: Store, event_row_id: int, status: str, error: str | None = None) -> None:
+    with store.session() as s:
+        row = s.get(ReceivedEvent, event_row_id)
+        assert row is not None
+        row.status = status
+        row.attempts += 1
+        row.last_error = error
+        if status == "dispatched":
+            row.dispatched_at = utcnow()

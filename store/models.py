@@ -1,0 +1,271 @@
+"""Tables of the case store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware on every backend (SQLite stores naive values; we store and return UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class ReceivedEvent(Base):
+    """The inbox: every accepted event, raw and parsed, stored before anything acts on it."""
+
+    __tablename__ = "received_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))  # booking | twilio_sms | twilio_voice | patient_link
+    external_id: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(100))
+    appointment_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    parsed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    case_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+    duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    # pending → dispatched | ignored; a relay retries pending ones
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_received_events_source_id"),)
+
+
+class DeadLetter(Base):
+    """Input that could not be accepted, kept with its reasons for inspection; never acted on."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(String(200))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status_code: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    conflict_key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    needs_rep: Mapped[bool] = mapped_column(default=False)
+    appointment_id: Mapped[str] = mapped_column(String(100), index=True)
+    patient_id: Mapped[str] = mapped_column(String(100), index=True)
+    patient_phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    patient_email: Mapped[str | None] = mapped_column(String(254))
+    practice_id: Mapped[str] = mapped_column(String(100))
+    event_type: Mapped[str] = mapped_column(String(100))
+    original_slot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    new_slot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    root_cause: Mapped[str | None] = mapped_column(String(100))
+    ticket_id: Mapped[str | None] = mapped_column(String(40))
+    # capability for the patient's choice links in emails
+    reply_token: Mapped[str] = mapped_column(String(40))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class TimelineItem(Base):
+    __tablename__ = "timeline"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    what: Mapped[str] = mapped_column(String(60))
+    # a retried activity writes its entry once: (case_id, key) is unique when a key is given
+    key: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (UniqueConstraint("case_id", "key", name="uq_timeline_case_key"),)
+
+
+class OutboundMessageRow(Base):
+    """Send-once: the intent is written before the provider call, the provider's id after it.
+    One row per (case, channel, key): the SMS and the email of one step are two messages."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(40), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(10))
+    to_address: Mapped[str] = mapped_column(String(254), index=True)
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    # intent → sending → sent | rejected | failed_retryable | unknown
+    status: Mapped[str] = mapped_column(String(20), default="intent")
+    provider_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("case_id", "channel", "key", name="uq_outbound_case_channel_key"),)
+
+
+class LocalDelivery(Base):
+    """What the local providers 'delivered': the local phone's and mailbox's view, shown on /dev/phone."""
+
+    __tablename__ = "local_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(100), unique=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    to_address: Mapped[str] = mapped_column(String(254), index=True)
+    from_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    gather_action_url: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    answered: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundMessage(Base):
+    """A patient's answer as received (SMS body, keypad digits, a choice link)."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    provider_id: Mapped[str] = mapped_column(String(100), unique=True)
+    from_address: Mapped[str] = mapped_column(String(254), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerEntry(Base):
+    """Money owed or paid to patients. One entry per idempotency key: a replay cannot pay twice."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(40), index=True)
+    patient_id: Mapped[str] = mapped_column(String(100), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))  # issued | pending_approval | denied
+    provider_order_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GiftCardOrder(Base):
+    """The local gift-card provider's own book of orders (idempotent on external_ref, like Tango RaaS)."""
+
+    __tablename__ = "gift_card_orders"
+
+    order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    external_ref: Mapped[str] = mapped_column(String(100), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    """A problem ticket: one per cause and practice, counting occurrences (ITIL problem management)."""
+
+    __tablename__ = "tickets"
+
+    ticket_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    cause: Mapped[str] = mapped_column(String(100))
+    practice_id: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | fixed
+    occurrences: Mapped[int] = mapped_column(Integer, default=0)
+    reopened_count: Mapped[int] = mapped_column(Integer, default=0)
+    external_ref: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("cause", "practice_id", name="uq_tickets_cause_practice"),)
+
+
+class TicketLink(Base):
+    __tablename__ = "ticket_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id"), index=True)
+    case_id: Mapped[str] = mapped_column(String(40), unique=True)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CalendarEntry(Base):
+    """The practice calendar of the local scheduling adapter: what is booked or blocked."""
+
+    __tablename__ = "calendar_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[str] = mapped_column(String(100), index=True)
+    provider_id: Mapped[str] = mapped_column(String(100))
+    start: Mapped[datetime] = mapped_column()
+    end: Mapped[datetime] = mapped_column()
+    appointment_id: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))  # booked | blocked
+
+    __table_args__ = (
+        UniqueConstraint("provider_id", "start", name="uq_calendar_provider_start"),
+        Index("ix_calendar_provider_window", "provider_id", "start", "end"),
+    )
+
+
+class KnownProvider(Base):
+    """Providers the scheduling adapter has seen, for 'same specialty nearby' offers."""
+
+    __tablename__ = "known_providers"
+
+    provider_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    specialty: Mapped[str] = mapped_column(String(100), index=True)
+    practice: Mapped[dict[str, Any]] = mapped_column(JSON)

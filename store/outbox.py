@@ -1,0 +1,110 @@
+"""Send-once bookkeeping for outbound messages, and the local providers' delivery log."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from domain.models import OutboundMessage
+from store.db import Store
+from store.models import LocalDelivery, OutboundMessageRow, utcnow
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: int
+    status: str
+    provider_id: str | None
+    created_at: datetime
+    attempts: int
+    last_error: str | None
+
+
+def _intent(row: OutboundMessageRow) -> Intent:
+    return Intent(row.id, row.status, row.provider_id, row.created_at, row.attempts, row.last_error)
+
+
+def begin(store: Store, msg: OutboundMessage) -> Intent:
+    """Record the intent to send (once), count this attempt, and return the intent as it stood before."""
+    for _ in range(2):
+        try:
+            with store.session() as s:
+                row = s.scalars(
+                    select(OutboundMessageRow)
+                    .where(
+                        OutboundMessageRow.case_id == msg.case_id,
+                        OutboundMessageRow.channel == msg.channel.value,
+                        OutboundMessageRow.key == msg.key,
+                    )
+                    .with_for_update()
+                ).one_or_none()
+                if row is None:
+                    row = OutboundMessageRow(
+                        case_id=msg.case_id,
+                        key=msg.key,
+                        channel=msg.channel.value,
+                        to_address=msg.to,
+                        subject=msg.subject,
+                        body=msg.body,
+                        status="intent",
+                        attempts=0,
+                    )
+                    s.add(row)
+                    s.flush()
+                before = _intent(row)
+                if row.status not in ("sent", "rejected"):
+                    row.attempts += 1
+                    row.status = "sending"
+                return before
+        except IntegrityError:
+            continue  # a concurrent attempt inserted the intent first: read it
+    raise RuntimeError("could not record outbound intent")
+
+
+def finish(
+    store: Store, intent_id: int, status: str, provider_id: str | None = None, error: str | None = None
+) -> None:
+    with store.session() as s:
+        row = s.get(OutboundMessageRow, intent_id)
+        assert row is not None
+        row.status = status
+        if provider_id:
+            row.provider_id = provider_id
+            row.sent_at = utcnow()
+        row.last_error = error
+
+
+def record_local_delivery(store: Store, msg: OutboundMessage, sender: str) -> str:
+    """The local providers' 'network': what would have reached the patient, for /dev/phone."""
+    prefix = {"sms": "SMlocal", "voice": "CAlocal", "email": "EMlocal"}[msg.channel.value]
+    provider_id = prefix + uuid.uuid4().hex
+    with store.session() as s:
+        s.add(
+            LocalDelivery(
+                provider_id=provider_id,
+                channel=msg.channel.value,
+                to_address=msg.to,
+                from_address=sender,
+                subject=msg.subject,
+                body=msg.body,
+                gather_action_url=msg.gather_action_url,
+                language=msg.language,
+            )
+        )
+    return provider_id
+
+
+def find_local_delivery(store: Store, msg: OutboundMessage, since: datetime) -> str | None:
+    with store.session() as s:
+        return s.scalars(
+            select(LocalDelivery.provider_id).where(
+                LocalDelivery.channel == msg.channel.value,
+                LocalDelivery.to_address == msg.to,
+                LocalDelivery.body == msg.body,
+                LocalDelivery.created_at >= since,
+            )
+        ).first()

@@ -1,0 +1,79 @@
+"""Read models: a case as the API shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from domain.masking import mask_email, mask_phone, mask_value
+from store.db import Store
+from store.models import Case, LedgerEntry, TimelineItem
+
+
+def case_view(
+    case: Case, ledger: LedgerEntry | None, timeline: list[TimelineItem], unmasked: bool, currency: str
+) -> dict[str, Any]:
+    def contact(value: Any) -> Any:
+        return value if unmasked else mask_value(value)
+
+    return {
+        "case_id": case.case_id,
+        "workflow_id": case.workflow_id,
+        "kind": case.kind,
+        "status": case.status,
+        "outcome": case.outcome,
+        "needs_rep": case.needs_rep,
+        "appointment_id": case.appointment_id,
+        "patient_id": case.patient_id,
+        "patient": {
+            "id": case.patient_id,
+            "phone": case.patient_phone if unmasked else mask_phone(case.patient_phone),
+            "email": case.patient_email if unmasked else mask_email(case.patient_email),
+        },
+        "practice_id": case.practice_id,
+        "event_type": case.event_type,
+        "original_slot": case.original_slot,
+        "new_slot": case.new_slot,
+        "compensation": (
+            {"amount": f"{ledger.amount:.2f}", "currency": ledger.currency, "status": ledger.status}
+            if ledger
+            else {"amount": "0.00", "currency": currency, "status": "none"}
+        ),
+        "root_cause": case.root_cause,
+        "ticket_id": case.ticket_id,
+        "opened_at": case.opened_at.isoformat(),
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+        "timeline": [
+            {"at": item.at.isoformat(), "what": item.what, "detail": contact(item.detail)}
+            for item in timeline
+        ],
+    }
+
+
+def load_cases(
+    store: Store,
+    case_id: str | None = None,
+    appointment_id: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+) -> list[tuple[Case, LedgerEntry | None, list[TimelineItem]]]:
+    with store.session() as s:
+        query = select(Case).order_by(Case.opened_at.desc()).limit(limit)
+        if case_id is not None:
+            query = query.where(Case.case_id == case_id)
+        if appointment_id is not None:
+            query = query.where(Case.appointment_id == appointment_id)
+        if status is not None:
+            query = query.where(Case.status == status)
+        found = list(s.scalars(query))
+        ids = [c.case_id for c in found]
+        ledger = {e.case_id: e for e in s.scalars(select(LedgerEntry).where(LedgerEntry.case_id.in_(ids)))}
+        timeline: dict[str, list[TimelineItem]] = {i: [] for i in ids}
+        for item in s.scalars(
+            select(TimelineItem)
+            .where(TimelineItem.case_id.in_(ids))
+            .order_by(TimelineItem.at, TimelineItem.id)
+        ):
+            timeline[item.case_id].append(item)
+        return [(c, ledger.get(c.case_id), timeline[c.case_id]) for c in found]

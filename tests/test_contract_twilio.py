@@ -1,0 +1,158 @@
+"""LiveTwilio against Twilio's own OpenAPI document (Prism): the requests our SDK calls make are ones
+Twilio's contract accepts, and the answers parse into what send-once needs."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from activities.errors import ProviderRejected
+from activities.twilio_phone import LiveTwilio, TwilioActivities
+from domain.models import Channel, OutboundMessage
+from store.db import Store
+from store.models import OutboundMessageRow, TimelineItem
+from tests.prism import add_case, prism_twilio, request_violations  # noqa: F401
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+FROM_NUMBER = "+15005550006"
+PATIENT = "+31612345678"
+# the spec's examples, which Prism answers with
+EXAMPLE_MESSAGE_SID = "SM" + "a" * 32
+EXAMPLE_CALL_SID = "CA" + "a" * 32
+EXAMPLE_LISTED_BODY = "testing"  # first message of the Messages list example
+EXAMPLE_LISTED_SID = "SMded05904ccb347238880ca9264e8fe1c"
+
+
+@pytest.fixture
+def gateway(prism_twilio: str) -> LiveTwilio:  # noqa: F811
+    return LiveTwilio(ACCOUNT_SID, "auth-token", FROM_NUMBER, prism_twilio)
+
+
+def last_exchange(gateway: LiveTwilio) -> tuple[Any, Any]:
+    """The SDK's own record of the last request and response (after our base-URL rewrite)."""
+    http = gateway.client.http_client
+    return http._test_only_last_request, http._test_only_last_response
+
+
+def assert_accepted(gateway: LiveTwilio, status: int, path: str) -> None:
+    request, response = last_exchange(gateway)
+    assert request.url.endswith(f"/2010-04-01/Accounts/{ACCOUNT_SID}/{path}"), request.url
+    assert request.url.startswith("http://127.0.0.1:"), "the base URL rewrite must reach the mock"
+    assert response.status_code == status, response.text
+    assert request_violations(response.headers) == []
+
+
+def sms(case_id: str = "case-1", key: str = "offer", body: str = "Moved. Reply 1 or 2.") -> OutboundMessage:
+    return OutboundMessage(case_id=case_id, key=key, channel=Channel.SMS, to=PATIENT, body=body)
+
+
+def call(case_id: str = "case-1", key: str = "offer-call") -> OutboundMessage:
+    return OutboundMessage(
+        case_id=case_id,
+        key=key,
+        channel=Channel.VOICE,
+        to=PATIENT,
+        body="Your appointment moved. Press 1 to accept, 2 for another time.",
+        gather_action_url="https://makeright.example/twilio/gather/case-1/offer-call",
+        language="nl",
+    )
+
+
+def test_send_sms_meets_the_contract(gateway: LiveTwilio) -> None:
+    sid = gateway.send_sms(sms())
+
+    assert re.fullmatch(r"SM[0-9a-f]{32}", sid)
+    assert sid == EXAMPLE_MESSAGE_SID
+    assert_accepted(gateway, 201, "Messages.json")
+    request, _ = last_exchange(gateway)
+    assert request.data == {"To": PATIENT, "From": FROM_NUMBER, "Body": sms().body}
+
+
+def test_place_call_with_gather_meets_the_contract(gateway: LiveTwilio) -> None:
+    sid = gateway.place_call(call())
+
+    assert re.fullmatch(r"CA[0-9a-f]{32}", sid)
+    assert sid == EXAMPLE_CALL_SID
+    assert_accepted(gateway, 201, "Calls.json")
+    request, _ = last_exchange(gateway)
+    twiml = request.data["Twiml"]
+    assert request.data["To"] == PATIENT and request.data["From"] == FROM_NUMBER
+    assert '<Gather action="https://makeright.example/twilio/gather/case-1/offer-call"' in twiml
+    assert 'numDigits="1"' in twiml and 'language="nl-NL"' in twiml
+
+
+def test_a_request_that_breaks_the_contract_is_rejected(gateway: LiveTwilio) -> None:
+    """The control: Prism does catch a request the spec forbids, and the gateway maps its 422 to a refusal."""
+    with pytest.raises(ProviderRejected) as refused:
+        gateway._call_api(
+            gateway.client.messages.create, to=PATIENT, from_=FROM_NUMBER, body="hi", status_callback="no url"
+        )
+
+    assert refused.value.status == 422
+    _, response = last_exchange(gateway)
+    problems = json.loads(response.text)["validation"]
+    assert [p["location"] for p in problems] == [["body", "StatusCallback"]]
+    assert 'must match format "uri"' in problems[0]["message"]
+
+
+def test_find_sent_reads_one_page_of_messages(gateway: LiveTwilio) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=5)
+
+    assert gateway.find_sent(sms(body=EXAMPLE_LISTED_BODY), since) == EXAMPLE_LISTED_SID
+    assert_accepted(gateway, 200, "Messages.json")
+    request, _ = last_exchange(gateway)
+    # our own query, not the example's next_page_uri: the gateway did not page on
+    assert request.params["To"] == PATIENT
+    assert request.params["From"] == FROM_NUMBER
+    assert request.params["DateSent>"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert request.params["PageSize"] == 50
+
+    assert gateway.find_sent(sms(body="a body Twilio never saw"), since) is None
+
+
+def test_find_sent_reads_one_page_of_calls(gateway: LiveTwilio) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=5)
+
+    found = gateway.find_sent(call(), since)
+
+    assert found is not None and re.fullmatch(r"CA[0-9a-f]{32}", found)
+    assert_accepted(gateway, 200, "Calls.json")
+    request, _ = last_exchange(gateway)
+    assert request.params["To"] == PATIENT
+    assert request.params["StartTime>"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_send_once_through_the_activity(gateway: LiveTwilio, store: Store) -> None:
+    case_id = add_case(store)
+    activities = TwilioActivities(store, gateway)
+    msg = sms(case_id=case_id, key="offer-1")
+
+    first = await activities.send_sms(msg)
+    second = await activities.send_sms(msg)
+
+    assert first.status == "sent" and first.provider_id == EXAMPLE_MESSAGE_SID
+    assert second.status == "already_sent"
+    assert second.provider_id == first.provider_id
+    assert second.message_id == first.message_id
+    with store.session() as s:
+        row = s.scalars(select(OutboundMessageRow).where(OutboundMessageRow.case_id == case_id)).one()
+        timeline = s.scalars(select(TimelineItem).where(TimelineItem.case_id == case_id)).all()
+    assert (row.status, row.provider_id, row.attempts) == ("sent", EXAMPLE_MESSAGE_SID, 1)
+    assert [(t.what, t.key) for t in timeline] == [("sms_sent", "msg:sms:offer-1")]
+
+
+async def test_place_call_once_through_the_activity(gateway: LiveTwilio, store: Store) -> None:
+    case_id = add_case(store)
+    activities = TwilioActivities(store, gateway)
+    msg = call(case_id=case_id)
+
+    first = await activities.place_call(msg)
+    second = await activities.place_call(msg)
+
+    assert (first.status, first.provider_id) == ("sent", EXAMPLE_CALL_SID)
+    assert (second.status, second.provider_id) == ("already_sent", EXAMPLE_CALL_SID)

@@ -1,0 +1,88 @@
+"""domain.replies.classify: what a patient meant, in English and Dutch."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.replies import Intent, Understood, classify
+
+CASES: list[tuple[str, int, Understood]] = [
+    # numbered choices
+    ("1", 3, Understood(Intent.CHOICE, 1)),
+    ("2", 3, Understood(Intent.CHOICE, 2)),
+    ("3", 3, Understood(Intent.CHOICE, 3)),
+    (" 2 ", 3, Understood(Intent.CHOICE, 2)),
+    ("3.", 3, Understood(Intent.CHOICE, 3)),
+    ("4", 3, Understood(Intent.UNKNOWN)),
+    ("12", 3, Understood(Intent.UNKNOWN)),
+    ("1", 0, Understood(Intent.UNKNOWN)),  # nothing was offered
+    ("2", 1, Understood(Intent.UNKNOWN)),
+    # a person
+    ("0", 3, Understood(Intent.PERSON)),
+    ("0", 0, Understood(Intent.PERSON)),
+    ("call me", 3, Understood(Intent.PERSON)),
+    ("Call me please", 3, Understood(Intent.PERSON)),
+    ("Can I talk to a person?", 3, Understood(Intent.PERSON)),
+    ("Bel me alstublieft", 3, Understood(Intent.PERSON)),
+    ("bel mij", 3, Understood(Intent.PERSON)),
+    ("Ik wil een medewerker spreken", 3, Understood(Intent.PERSON)),
+    # opt-out
+    ("STOP", 3, Understood(Intent.OPT_OUT)),
+    ("stop", 3, Understood(Intent.OPT_OUT)),
+    ("Stop.", 3, Understood(Intent.OPT_OUT)),
+    ("Unsubscribe", 3, Understood(Intent.OPT_OUT)),
+    ("STOPALL", 3, Understood(Intent.OPT_OUT)),
+    ("please stop texting me", 3, Understood(Intent.OPT_OUT)),
+    ("please stop", 3, Understood(Intent.OPT_OUT)),
+    ("Stop please!", 3, Understood(Intent.OPT_OUT)),
+    ("don't text me again", 3, Understood(Intent.OPT_OUT)),
+    ("Leave me alone", 3, Understood(Intent.OPT_OUT)),
+    ("niet meer sms'en aub", 3, Understood(Intent.OPT_OUT)),
+    ("Stoppen", 3, Understood(Intent.OPT_OUT)),
+    ("stop aub", 3, Understood(Intent.OPT_OUT)),
+    ("Laat me met rust", 3, Understood(Intent.OPT_OUT)),
+    # opt back in
+    ("START", 3, Understood(Intent.OPT_IN)),
+    ("start", 0, Understood(Intent.OPT_IN)),
+    ("UNSTOP", 0, Understood(Intent.OPT_IN)),
+    # decline
+    ("no", 3, Understood(Intent.DECLINE)),
+    ("No.", 3, Understood(Intent.DECLINE)),
+    ("no thanks", 3, Understood(Intent.DECLINE)),
+    ("nee", 3, Understood(Intent.DECLINE)),
+    ("Nee bedankt", 3, Understood(Intent.DECLINE)),
+    # all good
+    ("ok", 0, Understood(Intent.ALL_GOOD)),
+    ("OK!", 0, Understood(Intent.ALL_GOOD)),
+    ("all good", 0, Understood(Intent.ALL_GOOD)),
+    ("alles goed", 0, Understood(Intent.ALL_GOOD)),
+    ("Prima", 0, Understood(Intent.ALL_GOOD)),
+    # not understood
+    ("", 3, Understood(Intent.UNKNOWN)),
+    ("   ", 3, Understood(Intent.UNKNOWN)),
+    ("blah", 3, Understood(Intent.UNKNOWN)),
+    ("the form will not load", 0, Understood(Intent.UNKNOWN)),
+    ("I can't stop coughing", 3, Understood(Intent.UNKNOWN)),
+    ("stop 2", 3, Understood(Intent.UNKNOWN)),
+]
+
+
+@pytest.mark.parametrize(("text", "choices", "expected"), CASES, ids=[repr(c[0]) for c in CASES])
+def test_classify(text: str, choices: int, expected: Understood) -> None:
+    assert classify(text, choices=choices) == expected
+
+
+def test_choice_carries_its_number_and_others_none() -> None:
+    assert classify("2", choices=3).choice == 2
+    assert classify("0", choices=3).choice is None
+    assert classify("STOP", choices=3).choice is None
+
+
+def test_default_is_no_choices() -> None:
+    assert classify("1") == Understood(Intent.UNKNOWN)
+    assert classify("0") == Understood(Intent.PERSON)
+
+
+def test_opt_out_wins_over_a_request_for_a_person() -> None:
+    assert classify("stop calling me", choices=3).intent is Intent.OPT_OUT
+    assert classify("niet meer bellen", choices=3).intent is Intent.OPT_OUT

@@ -1,0 +1,131 @@
+"""Running a case end to end inside one test: store, worker and starter on a Temporal test server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from domain.models import BookingEvent, CaseResult
+from starter import Starter
+from store import inbox
+from store.db import Store
+from store.models import Case, LocalDelivery, ReceivedEvent
+from worker import build_worker
+from workflows.booking_conflict import BookingConflictRecovery
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    store: Store
+    env: WorkflowEnvironment
+    starter: Starter
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    async def result(self, handle: WorkflowHandle[Any, CaseResult]) -> CaseResult:
+        """Wait for a case to end, letting the time-skipping server jump over its timers meanwhile."""
+        unlocked = getattr(self.env, "time_skipping_unlocked", None)
+        if unlocked is None or type(handle).__name__ == "_TimeSkippingWorkflowHandle":
+            return await handle.result()  # handles from start_workflow unlock time skipping themselves
+        async with unlocked():
+            return await handle.result()
+
+    async def open_case(
+        self, event: dict[str, Any]
+    ) -> tuple[inbox.Accepted, WorkflowHandle[Any, CaseResult]]:
+        raw = json.dumps(event).encode()
+        accepted = await asyncio.to_thread(
+            inbox.accept_booking_event, self.store, raw, BookingEvent.model_validate(event)
+        )
+        if not accepted.duplicate:
+            await self.starter.dispatch(accepted.event_row_id)
+        assert accepted.workflow_id is not None
+        handle = self.client.get_workflow_handle(accepted.workflow_id, result_type=CaseResult)
+        return accepted, handle
+
+    async def until_waiting(self, workflow_id: str) -> None:
+        """Until the case waits for the patient. (The Java test server mishandles a signal that lands while
+        a workflow task is in flight, sdk-java #1903; a real server does not care.)"""
+        handle = self.client.get_workflow_handle(workflow_id)
+        for _ in range(200):
+            if await handle.query(BookingConflictRecovery.status) == "waiting_patient":
+                await asyncio.sleep(0.2)
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("case never waited for the patient")
+
+    async def sms_reply(self, from_number: str, text: str) -> str | None:
+        """A patient's SMS as the Twilio webhook stores it (once the case waits), then relayed to the case."""
+        with self.store.session() as s:
+            workflow_id = s.scalar(
+                select(Case.workflow_id)
+                .where(Case.patient_phone == from_number, Case.status.in_(("open", "waiting_patient")))
+                .order_by(Case.opened_at.desc())
+            )
+        if workflow_id:
+            await self.until_waiting(workflow_id)
+        row_id, case_id, duplicate = await asyncio.to_thread(
+            inbox.accept_patient_answer,
+            self.store,
+            "twilio_sms",
+            "SM" + uuid.uuid4().hex,
+            from_number,
+            text,
+            None,
+            {"channel": "sms", "text": text},
+        )
+        if case_id and not duplicate:
+            await self.starter.dispatch(row_id)
+        return case_id
+
+    def deliveries(self, channel: str | None = None, to: str | None = None) -> list[LocalDelivery]:
+        with self.store.session() as s:
+            query = select(LocalDelivery).order_by(LocalDelivery.id)
+            if channel:
+                query = query.where(LocalDelivery.channel == channel)
+            if to:
+                query = query.where(LocalDelivery.to_address == to)
+            return list(s.scalars(query))
+
+    def event_status(self, row_id: int) -> str:
+        with self.store.session() as s:
+            row = s.get(ReceivedEvent, row_id)
+            assert row is not None
+            return row.status
+
+    def count(self, model: Any, *where: Any) -> int:
+        with self.store.session() as s:
+            return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+    async def wait_for(self, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+        """Poll (in real time) until `check()` is truthy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = await asyncio.to_thread(check)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, env: WorkflowEnvironment, **providers: Any) -> AsyncIterator[Harness]:
+    store = Store(settings.database_url)
+    worker = build_worker(env.client, settings, store, **providers)
+    async with worker:
+        yield Harness(settings, store, env, Starter(settings, store, env.client))

@@ -1,0 +1,1 @@
+"""The FastAPI app: events, webhooks, case API and the local phone."""

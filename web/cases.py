@@ -1,0 +1,53 @@
+"""The case API: `GET /api/cases/{case_id}` and `GET /api/cases?appointment_id=…&status=…`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from config import ApiToken
+from domain.models import CaseStatus
+from store.views import case_view, load_cases
+from web.deps import caller, services
+
+router = APIRouter(prefix="/api")
+
+
+def sees_contact_details(who: ApiToken) -> bool:
+    """Minimum necessary: supervisors see contact details in full (and, with escalations, the rep who
+    claimed the case); engineers and auditors never need them."""
+    return who.role == "supervisor"
+
+
+@router.get("/cases/{case_id}")
+async def get_case(case_id: str, request: Request, who: ApiToken = Depends(caller)) -> dict[str, Any]:
+    svc = services(request)
+    found = await asyncio.to_thread(load_cases, svc.store, case_id=case_id)
+    if not found:
+        raise HTTPException(404, f"no case {case_id}")
+    case, ledger, timeline = found[0]
+    return case_view(
+        case, ledger, timeline, sees_contact_details(who), svc.settings.policy.compensation.currency
+    )
+
+
+@router.get("/cases")
+async def list_cases(
+    request: Request,
+    appointment_id: str | None = None,
+    status: CaseStatus | None = None,
+    limit: int = Query(default=100, ge=1, le=500),
+    who: ApiToken = Depends(caller),
+) -> list[dict[str, Any]]:
+    svc = services(request)
+    found = await asyncio.to_thread(
+        load_cases,
+        svc.store,
+        appointment_id=appointment_id,
+        status=status.value if status else None,
+        limit=limit,
+    )
+    currency = svc.settings.policy.compensation.currency
+    return [case_view(c, ledger, tl, sees_contact_details(who), currency) for c, ledger, tl in found]

@@ -1,0 +1,88 @@
+"""`POST /events`: booking events in, exactly as CONTRACT.md says."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from domain.models import BookingEvent
+from domain.signing import SignatureError, verify
+from store import inbox
+from web.deps import services
+
+router = APIRouter()
+
+MEDIA_TYPES = ("application/cloudevents+json", "application/json")
+MAX_BODY_BYTES = 256 * 1024
+DISPATCH_WAIT_SECONDS = 10
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Each bad field by its dotted path, with the reason in words."""
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(part) for part in error["loc"]) or "body"
+        errors.append({"field": path, "reason": error["msg"]})
+    return errors
+
+
+@router.post("/events", status_code=202)
+async def receive_event(request: Request) -> JSONResponse:
+    svc = services(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in MEDIA_TYPES:
+        wanted = " or ".join(MEDIA_TYPES)
+        return JSONResponse(
+            {"error": f"unsupported media type {content_type or '(none)'!r}; send {wanted}"}, status_code=415
+        )
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+    try:
+        verify(
+            svc.settings.events_signing_secret, raw, request.headers.get("x-makeright-signature"), time.time()
+        )
+    except SignatureError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=401)
+
+    try:
+        payload = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise ValueError("the body must be a JSON object")
+        event = BookingEvent.model_validate(payload)
+    except ValidationError as exc:
+        return await _refuse(svc, raw, content_type, field_errors(exc))
+    except ValueError as exc:  # not JSON at all
+        return await _refuse(
+            svc, raw, content_type, [{"field": "body", "reason": f"not a JSON object: {exc}"}]
+        )
+
+    accepted = await asyncio.to_thread(inbox.accept_booking_event, svc.store, raw, event)
+    answer = {
+        "case_id": accepted.case_id,
+        "workflow_id": accepted.workflow_id,
+        "duplicate": accepted.duplicate,
+    }
+    if accepted.duplicate:
+        return JSONResponse(answer, status_code=200)
+    # Committed: now act. If Temporal is slow or away, the relay picks the event up later.
+    try:
+        await asyncio.wait_for(svc.starter.dispatch(accepted.event_row_id), DISPATCH_WAIT_SECONDS)
+    except TimeoutError:
+        pass
+    return JSONResponse(answer, status_code=202)
+
+
+async def _refuse(svc: Any, raw: bytes, content_type: str, errors: list[dict[str, Any]]) -> JSONResponse:
+    letter = await asyncio.to_thread(
+        inbox.keep_dead_letter, svc.store, "/events", content_type, raw, 422, errors
+    )
+    return JSONResponse(
+        {"error": "invalid event", "errors": errors, "dead_letter_id": letter}, status_code=422
+    )

@@ -1,0 +1,105 @@
+"""Twilio webhooks: inbound SMS and keypad answers. Signature checked against PUBLIC_BASE_URL + path."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+from domain.messages import voice_thanks
+from store import inbox
+from web.deps import Services, services
+
+router = APIRouter(prefix="/webhooks/twilio")
+
+MAX_FORM_BYTES = 64 * 1024
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def public_url(svc: Services, request: Request) -> str:
+    """The URL Twilio called, as the world sees it (not the internal one behind a proxy)."""
+    url = svc.settings.public_base_url + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    return url
+
+
+async def signed_form(request: Request) -> dict[str, str] | Response:
+    svc = services(request)
+    raw = await request.body()
+    if len(raw) > MAX_FORM_BYTES:
+        return JSONResponse({"error": "form too large"}, status_code=413)
+    form = await request.form()
+    params = {key: str(value) for key, value in form.items()}
+    validator = RequestValidator(svc.settings.twilio_auth_token)
+    if not validator.validate(
+        public_url(svc, request), params, request.headers.get("x-twilio-signature", "")
+    ):
+        return JSONResponse({"error": "invalid X-Twilio-Signature"}, status_code=403)
+    return params
+
+
+async def _missing(request: Request, params: dict[str, str], names: list[str]) -> Response | None:
+    missing = [name for name in names if not params.get(name)]
+    if not missing:
+        return None
+    errors: list[dict[str, Any]] = [{"field": name, "reason": "required"} for name in missing]
+    svc = services(request)
+    raw = await request.body()
+    await asyncio.to_thread(inbox.keep_dead_letter, svc.store, request.url.path, "form", raw, 422, errors)
+    return JSONResponse({"error": "invalid Twilio callback", "errors": errors}, status_code=422)
+
+
+@router.post("/sms")
+async def inbound_sms(request: Request) -> Response:
+    params = await signed_form(request)
+    if isinstance(params, Response):
+        return params
+    if (refused := await _missing(request, params, ["MessageSid", "From"])) is not None:
+        return refused
+    svc = services(request)
+    body = params.get("Body", "")
+    row_id, case_id, duplicate = await asyncio.to_thread(
+        inbox.accept_patient_answer,
+        svc.store,
+        "twilio_sms",
+        params["MessageSid"],
+        params["From"],
+        body,
+        None,
+        {"channel": "sms", "text": body},
+    )
+    if case_id and not duplicate:
+        await svc.starter.dispatch(row_id)
+    return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+@router.post("/voice/gather")
+async def keypad_answer(request: Request) -> Response:
+    params = await signed_form(request)
+    if isinstance(params, Response):
+        return params
+    if (refused := await _missing(request, params, ["CallSid", "To"])) is not None:
+        return refused
+    svc = services(request)
+    digits = params.get("Digits", "")
+    lang = request.query_params.get("lang", "en")
+    row_id, case_id, duplicate = await asyncio.to_thread(
+        inbox.accept_patient_answer,
+        svc.store,
+        "twilio_voice",
+        f"{params['CallSid']}:{request.query_params.get('round', '')}",
+        params["To"],  # an outbound call: the patient is the called party
+        digits,
+        request.query_params.get("case_id"),
+        {"channel": "voice", "text": digits},
+    )
+    if case_id and not duplicate:
+        await svc.starter.dispatch(row_id)
+    response = VoiceResponse()
+    response.say(voice_thanks(lang), language="nl-NL" if lang == "nl" else "en-US")
+    return Response(str(response), media_type="application/xml")

@@ -1,0 +1,114 @@
+"""Builds the providers from config and runs the Temporal worker.
+
+python worker.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.case_store import CaseStoreActivities
+from activities.gift_cards import GiftCardActivities, GiftCardProvider, LocalGiftCards
+from activities.scheduling import LocalCalendar, SchedulingActivities
+from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
+from activities.tickets import TicketActivities
+from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
+from config import ConfigError, Settings, load_settings
+from store.db import Store
+from workflows.booking_conflict import BookingConflictRecovery
+
+WORKFLOWS: Sequence[type] = (BookingConflictRecovery,)
+
+
+def phone_gateway(settings: Settings, store: Store) -> PhoneGateway:
+    if settings.twilio_mode == "live":
+        return LiveTwilio(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_from_number,
+            settings.twilio_api_base_url,
+        )
+    return LocalPhone(store, settings.twilio_from_number)
+
+
+def mail_gateway(settings: Settings, store: Store) -> MailGateway:
+    if settings.sendgrid_mode == "live":
+        return LiveSendGrid(
+            settings.sendgrid_api_key, settings.sendgrid_from_email, settings.sendgrid_api_base_url
+        )
+    return LocalMailbox(store, settings.sendgrid_from_email)
+
+
+def build_activities(
+    settings: Settings,
+    store: Store,
+    phone: PhoneGateway | None = None,
+    mail: MailGateway | None = None,
+    gift_cards: GiftCardProvider | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity, bound to the providers the config chooses (tests may hand in their own)."""
+    twilio = TwilioActivities(store, phone or phone_gateway(settings, store))
+    sendgrid = SendGridActivities(store, mail or mail_gateway(settings, store))
+    cards = GiftCardActivities(store, gift_cards or LocalGiftCards(store, settings.public_base_url))
+    scheduling = SchedulingActivities(store, LocalCalendar(store, settings.calendar))
+    tickets = TicketActivities(store)
+    case_store = CaseStoreActivities(store)
+    return [
+        twilio.send_sms,
+        twilio.place_call,
+        sendgrid.send_email,
+        cards.issue_gift_card,
+        cards.record_pending_approval,
+        scheduling.note_conflict,
+        scheduling.find_alternatives,
+        scheduling.book_slot,
+        tickets.link_root_cause,
+        case_store.update_case,
+        case_store.add_timeline,
+    ]
+
+
+def build_worker(client: Client, settings: Settings, store: Store, **providers: Any) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=list(WORKFLOWS),
+        activities=build_activities(settings, store, **providers),
+    )
+
+
+async def run(settings: Settings) -> None:
+    from starter import connect
+
+    client = await connect(settings)
+    store = Store(settings.database_url)
+    worker = build_worker(client, settings, store)
+    print(f"worker: polling task queue {settings.task_queue!r} on {settings.temporal_target}", flush=True)
+    await worker.run()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # the Twilio SDK logs request bodies (numbers, message text) at INFO: keep patient data out of logs
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"makeright: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

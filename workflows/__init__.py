@@ -1,0 +1,1 @@
+"""One workflow per case kind: the readable story of a case. Deterministic; no I/O."""

@@ -1,0 +1,28 @@
+"""Timeouts and retry policies for each kind of activity call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy
+
+with_store: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+    ),
+}
+
+# Provider 4xx come back as results (the workflow picks another channel); 5xx, 429 and lost connections
+# raise and are retried with backoff for up to an hour, send-once making each retry safe.
+with_provider: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "schedule_to_close_timeout": timedelta(hours=1),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=2),
+        non_retryable_error_types=["ProviderRejected", "ValidationError"],
+    ),
+}
