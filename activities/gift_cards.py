@@ -99,17 +99,7 @@ class GiftCardActivities:
                     select(LedgerEntry).where(LedgerEntry.idempotency_key == req.idempotency_key)
                 ).first()
                 if entry is None:
-                    s.add(
-                        LedgerEntry(
-                            case_id=req.case_id,
-                            patient_id=req.patient_id,
-                            idempotency_key=req.idempotency_key,
-                            amount=req.amount,
-                            currency=req.currency,
-                            status="issued",
-                            provider_order_id=order_id,
-                        )
-                    )
+                    s.add(_ledger_entry(req, "issued", order_id))
                 else:
                     entry.status = "issued"
                     entry.provider_order_id = order_id
@@ -128,16 +118,7 @@ class GiftCardActivities:
                     select(LedgerEntry).where(LedgerEntry.idempotency_key == req.idempotency_key)
                 ).first():
                     return
-                s.add(
-                    LedgerEntry(
-                        case_id=req.case_id,
-                        patient_id=req.patient_id,
-                        idempotency_key=req.idempotency_key,
-                        amount=req.amount,
-                        currency=req.currency,
-                        status="pending_approval",
-                    )
-                )
+                s.add(_ledger_entry(req, "pending_approval"))
         except IntegrityError:
             return
         cases.add_timeline(
@@ -149,3 +130,15 @@ class GiftCardActivities:
                 detail={"amount": str(req.amount), "currency": req.currency},
             ),
         )
+
+
+def _ledger_entry(req: GiftCardRequest, status: str, order_id: str | None = None) -> LedgerEntry:
+    return LedgerEntry(
+        case_id=req.case_id,
+        patient_id=req.patient_id,
+        idempotency_key=req.idempotency_key,
+        amount=req.amount,
+        currency=req.currency,
+        status=status,
+        provider_order_id=order_id,
+    )

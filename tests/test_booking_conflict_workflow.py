@@ -344,3 +344,26 @@ async def test_same_cause_and_practice_link_to_one_ticket_that_counts(
     with h.store.session() as s:
         ticket = s.scalars(select(Ticket)).one()
         assert (ticket.status, ticket.occurrences, ticket.reopened_count) == ("open", 3, 1)
+
+
+async def test_compensation_above_the_auto_approved_amount_waits_for_approval(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    compensation = {"auto_approve_up_to": "10.00", "rules": [{"kind": "booking_conflict", "amount": "25.00"}]}
+    settings = fast_settings(sqlite_url, tmp_path, compensation=compensation)
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.sms_reply(PHONE, "1")
+        result = await h.result(handle)
+    assert result.outcome is Outcome.REBOOKED and result.compensation_amount == Decimal("25.00")
+    assert h.count(GiftCardOrder) == 0  # nothing paid without a human's approval
+    with h.store.session() as s:
+        entry = s.scalars(select(LedgerEntry)).one()
+        assert (entry.amount, entry.status, entry.case_id) == (
+            Decimal("25.00"),
+            "pending_approval",
+            accepted.case_id,
+        )
+    assert not [d for d in h.deliveries("email") if "cadeaubon" in (d.subject or "")]
+    assert "compensation_pending_approval" in timeline(h.store, accepted.case_id or "")
