@@ -178,3 +178,20 @@ def test_case_api_needs_a_token_and_masks_contact_details(web: Web) -> None:
     assert get("/api/cases?status=resolved", "dev-rep-token").json() == []
     missing = get("/api/cases/case-none", "dev-engineer-token")
     assert missing.status_code == 404 and "error" in missing.json()
+
+
+def test_email_choice_link_confirms_then_records_the_choice(web: Web) -> None:
+    server, settings = web
+    case_id = post_event(server, settings, example_event()).json()["case_id"]
+    with Store(settings.database_url).session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        token = case.reply_token
+    link = f"{server.url}/choose/{case_id}/2"
+    page = httpx.get(link, params={"t": token})
+    assert page.status_code == 200 and "Book option 2" in page.text  # a GET (mail scanners) only asks
+    assert httpx.post(link, data={"t": "forged"}).status_code == 404
+    assert httpx.post(link, data={"t": token}).status_code == 200
+    with Store(settings.database_url).session() as s:
+        inbound = s.scalars(select(InboundMessage)).all()
+        assert [(m.body, m.case_id, m.channel) for m in inbound] == [("2", case_id, "email")]

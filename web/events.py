@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from domain.models import BookingEvent
 from domain.signing import SignatureError, verify
 from store import inbox
-from web.deps import services
+from web.deps import Services, services
 
 router = APIRouter()
 
@@ -79,7 +79,7 @@ async def receive_event(request: Request) -> JSONResponse:
     return JSONResponse(answer, status_code=202)
 
 
-async def _refuse(svc: Any, raw: bytes, content_type: str, errors: list[dict[str, Any]]) -> JSONResponse:
+async def _refuse(svc: Services, raw: bytes, content_type: str, errors: list[dict[str, Any]]) -> JSONResponse:
     letter = await asyncio.to_thread(
         inbox.keep_dead_letter, svc.store, "/events", content_type, raw, 422, errors
     )
