@@ -23,8 +23,9 @@ from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, Twilio
 from config import ConfigError, Settings, load_settings
 from store.db import Store
 from workflows.booking_conflict import BookingConflictRecovery
+from workflows.escalation import Escalation
 
-WORKFLOWS: Sequence[type] = (BookingConflictRecovery,)
+WORKFLOWS: Sequence[type] = (BookingConflictRecovery, Escalation)
 
 
 def phone_gateway(settings: Settings, store: Store) -> PhoneGateway:
@@ -63,15 +64,18 @@ def build_activities(
     return [
         twilio.send_sms,
         twilio.place_call,
+        twilio.bridge_call,
         sendgrid.send_email,
         cards.issue_gift_card,
         cards.record_pending_approval,
+        cards.record_denial,
         scheduling.note_conflict,
         scheduling.find_alternatives,
         scheduling.book_slot,
         tickets.link_root_cause,
         case_store.update_case,
         case_store.add_timeline,
+        case_store.record_escalation,
     ]
 
 

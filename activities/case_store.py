@@ -6,8 +6,9 @@ import asyncio
 
 from temporalio import activity
 
+from domain.escalation import EscalationRecord
 from domain.models import CaseUpdate, TimelineEntry
-from store import cases
+from store import cases, escalations
 from store.db import Store
 
 
@@ -22,3 +23,7 @@ class CaseStoreActivities:
     @activity.defn
     async def add_timeline(self, entry: TimelineEntry) -> None:
         await asyncio.to_thread(cases.add_timeline, self.store, entry)
+
+    @activity.defn
+    async def record_escalation(self, rec: EscalationRecord) -> None:
+        await asyncio.to_thread(escalations.record, self.store, rec)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 
-from domain.models import GiftCardRequest, GiftCardResult, TimelineEntry
+from domain.models import DenialRequest, GiftCardRequest, GiftCardResult, TimelineEntry
 from store import cases
 from store.db import Store
 from store.models import GiftCardOrder, LedgerEntry
@@ -100,8 +100,9 @@ class GiftCardActivities:
                 ).first()
                 if entry is None:
                     s.add(_ledger_entry(req, "issued", order_id))
-                else:
+                else:  # approved after waiting: pay what was approved
                     entry.status = "issued"
+                    entry.amount = req.amount
                     entry.provider_order_id = order_id
         except IntegrityError:
             pass  # recorded by a concurrent retry
@@ -128,6 +129,45 @@ class GiftCardActivities:
                 what="compensation_pending_approval",
                 key=f"ledger:{req.idempotency_key}:pending",
                 detail={"amount": str(req.amount), "currency": req.currency},
+            ),
+        )
+
+    @activity.defn
+    async def record_denial(self, req: DenialRequest) -> None:
+        """A rep refused the compensation: the ledger keeps the amount and the reason; nothing is paid."""
+        await asyncio.to_thread(self._deny, req)
+
+    def _deny(self, req: DenialRequest) -> None:
+        with self.store.session() as s:
+            entry = s.scalars(
+                select(LedgerEntry).where(LedgerEntry.idempotency_key == req.idempotency_key)
+            ).first()
+            if entry is None:
+                entry = LedgerEntry(
+                    case_id=req.case_id,
+                    patient_id=req.patient_id,
+                    idempotency_key=req.idempotency_key,
+                    amount=req.amount,
+                    currency=req.currency,
+                    status="denied",
+                )
+                s.add(entry)
+            elif entry.status == "issued":
+                return  # paid already: a denial cannot unpay it
+            entry.status = "denied"
+            entry.denied_reason = req.reason
+        cases.add_timeline(
+            self.store,
+            TimelineEntry(
+                case_id=req.case_id,
+                what="compensation_denied",
+                key=f"ledger:{req.idempotency_key}:denied",
+                detail={
+                    "amount": str(req.amount),
+                    "currency": req.currency,
+                    "reason": req.reason,
+                    "by": req.denied_by,
+                },
             ),
         )
 

@@ -3,6 +3,7 @@ message in the case store (shown on /dev/phone) and prints it, masked."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,9 +14,9 @@ from temporalio import activity
 from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from activities.outbound import send_once
 from domain.masking import mask_text
-from domain.messages import voice_goodbye
-from domain.models import OutboundMessage, SendResult
-from store import outbox
+from domain.messages import bridge_intro, voice_goodbye
+from domain.models import BridgeCallRequest, Channel, OutboundMessage, SendResult
+from store import outbox, users
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,24 @@ def gather_twiml(msg: OutboundMessage) -> str:
     return str(response)
 
 
+def bridge_twiml(msg: OutboundMessage, caller_id: str) -> str:
+    """A call to the rep that says whom they are about to speak to, then dials the patient in. The
+    patient sees our number (`caller_id`), never the rep's."""
+    from twilio.twiml.voice_response import Dial, VoiceResponse
+
+    language = VOICE_LANGUAGE.get(msg.language, "en-US")
+    response = VoiceResponse()
+    response.say(msg.body, language=language)
+    dial = Dial(caller_id=caller_id, timeout=30)
+    dial.number(msg.dial)
+    response.append(dial)
+    return str(response)
+
+
+def call_twiml(msg: OutboundMessage, caller_id: str) -> str:
+    return bridge_twiml(msg, caller_id) if msg.dial else gather_twiml(msg)
+
+
 class LocalPhone:
     """Records instead of sending: the local phone's inbox is the `local_deliveries` table."""
 
@@ -55,6 +74,8 @@ class LocalPhone:
         return sid
 
     def place_call(self, msg: OutboundMessage) -> str:
+        if msg.dial:  # a bridge: the local phone shows whom the rep is being connected to
+            msg = msg.model_copy(update={"body": f"{msg.body} (dialling {mask_text(msg.dial)})"})
         sid = outbox.record_local_delivery(self.store, msg, self.from_number)
         print(f"[local call] to {mask_text(msg.to)} ({msg.key}): {sid}", flush=True)
         return sid
@@ -119,7 +140,10 @@ class LiveTwilio:
 
     def place_call(self, msg: OutboundMessage) -> str:
         call = self._call_api(
-            self.client.calls.create, to=msg.to, from_=self.from_number, twiml=gather_twiml(msg)
+            self.client.calls.create,
+            to=msg.to,
+            from_=self.from_number,
+            twiml=call_twiml(msg, self.from_number),
         )
         return str(call.sid)
 
@@ -190,4 +214,25 @@ class TwilioActivities:
     async def place_call(self, msg: OutboundMessage) -> SendResult:
         return await send_once(
             self.store, msg, self.gateway.place_call, self.gateway.find_sent, "call_placed"
+        )
+
+    @activity.defn
+    async def bridge_call(self, req: BridgeCallRequest) -> SendResult:
+        """Ring the rep's phone (from their console profile) and bridge the patient in."""
+        rep_phone = await asyncio.to_thread(users.phone_of, self.store, req.rep_user)
+        if rep_phone is None:
+            return SendResult(
+                message_id="", provider_id=None, status="rejected", reason="no phone on file for the rep"
+            )
+        msg = OutboundMessage(
+            case_id=req.case_id,
+            key=req.key,
+            channel=Channel.VOICE,
+            to=rep_phone,
+            body=bridge_intro(req.language),
+            dial=req.patient_phone,
+            language=req.language,
+        )
+        return await send_once(
+            self.store, msg, self.gateway.place_call, self.gateway.find_sent, "rep_call_placed"
         )

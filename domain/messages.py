@@ -165,3 +165,8 @@ def compensation_sms(lang: str, practice: str, amount: str, currency: str, url: 
     if lang == "nl":
         return _fit(practice, lambda name: f"{name}: excuses! Een cadeaubon van {amount} {currency}: {url}")
     return _fit(practice, lambda name: f"{name}: we're sorry! A {amount} {currency} gift card for you: {url}")
+
+
+def bridge_intro(lang: str) -> str:
+    """What the rep hears before the patient is dialled in (staff-facing, so English is fine)."""
+    return "Makeright: connecting you to the patient now. Their phone will show the practice line."

@@ -7,7 +7,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
+
+from domain.base import CaseKind, Model
+from domain.escalation import EscalationLevel, EscalationPolicy
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 
@@ -19,10 +22,6 @@ def _aware(value: datetime) -> datetime:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class Patient(Model):
@@ -115,11 +114,6 @@ class BookingEvent(Model):
     data: BookingEventData
 
 
-class CaseKind(StrEnum):
-    BOOKING_CONFLICT = "booking_conflict"
-    CHECKIN_TROUBLE = "checkin_trouble"
-
-
 class CaseStatus(StrEnum):
     OPEN = "open"
     WAITING_PATIENT = "waiting_patient"
@@ -169,6 +163,17 @@ class RecoveryPolicy(Model):
     locales: tuple[str, ...] = ("en", "nl")
     default_locale: str = "en"
     compensation: CompensationPolicy = CompensationPolicy()
+    # a case a rep must take over (unreachable patient, a request for a person, an approval)
+    escalation: EscalationPolicy = EscalationPolicy()
+    # check-in trouble: a patient is at the door with paperwork failing; a rep must call within minutes
+    urgent_escalation: EscalationPolicy = EscalationPolicy(
+        levels=(
+            EscalationLevel(name="reps", claim_sla_seconds=5 * 60),
+            EscalationLevel(name="supervisor", claim_sla_seconds=5 * 60, claim_roles=("supervisor",)),
+            EscalationLevel(name="on_call", claim_sla_seconds=10 * 60, claim_roles=("supervisor",)),
+        ),
+        work_sla_seconds=30 * 60,
+    )
 
 
 # ---------------------------------------------------------------- workflow inputs, signals and results
@@ -266,6 +271,8 @@ class OutboundMessage(Model):
     body: str
     # voice only: spoken prompt with keypad gather, answered at this callback
     gather_action_url: str | None = None
+    # voice only: when set, the call (to a rep) speaks `body`, then dials this number in (a bridge)
+    dial: str | None = None
     language: str = "en"
 
 
@@ -304,3 +311,25 @@ class TicketResult(Model):
     ticket_id: str
     occurrences: int
     reopened: bool
+
+
+class BridgeCallRequest(Model):
+    """Call the rep, then dial the patient in: the patient sees our number, never the rep's."""
+
+    case_id: str
+    key: str
+    rep_user: str
+    patient_phone: str
+    language: str = "en"
+
+
+class DenialRequest(Model):
+    """Compensation a rep refused: kept in the ledger with the reason, never paid."""
+
+    case_id: str
+    patient_id: str
+    amount: Decimal
+    currency: str
+    idempotency_key: str = Field(max_length=100)
+    reason: str
+    denied_by: str

@@ -198,6 +198,7 @@ class LedgerEntry(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20))  # issued | pending_approval | denied
     provider_order_id: Mapped[str | None] = mapped_column(String(100))
+    denied_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -269,3 +270,84 @@ class KnownProvider(Base):
     name: Mapped[str] = mapped_column(String(200))
     specialty: Mapped[str] = mapped_column(String(100), index=True)
     practice: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class EscalationRow(Base):
+    """An escalation as the console and the API read it; written by the Escalation workflow."""
+
+    __tablename__ = "escalations"
+
+    escalation_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(40), index=True)
+    appointment_id: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    level_name: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open | claimed | resolved | expired
+    claimed_by: Mapped[str | None] = mapped_column(String(100), index=True)
+    sla_deadline: Mapped[datetime] = mapped_column(index=True)
+    breached: Mapped[bool] = mapped_column(default=False)
+    pending_amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    pending_currency: Mapped[str | None] = mapped_column(String(3))
+    approved_amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    denied_reason: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    notes: Mapped[str | None] = mapped_column(Text)
+    root_cause: Mapped[str | None] = mapped_column(String(100))
+    compensation_amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    calls_placed: Mapped[int] = mapped_column(Integer, default=0)
+    alerted: Mapped[bool] = mapped_column(default=False)
+    # the state as the workflow last wrote it (the policy it follows, for the console's allowed actions)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class User(Base):
+    """A console user (rep, supervisor, engineer, auditor). Passwords are kept as scrypt hashes."""
+
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    # where the bridge call rings the rep (never shown to patients)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A console login. Only a hash of the cookie's token is stored."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class CheckInWatchRow(Base):
+    """An appointment whose check-in is watched: where patient replies to the prompt are routed."""
+
+    __tablename__ = "checkin_watches"
+
+    appointment_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), unique=True)
+    patient_id: Mapped[str] = mapped_column(String(100))
+    patient_phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    # waiting (timer to the prompt) | listening (prompt sent) | trouble (a case opened) | ended
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    slot_start: Mapped[datetime] = mapped_column()
+    prompt_at: Mapped[datetime] = mapped_column()
+    listen_until: Mapped[datetime] = mapped_column()
+    case_id: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

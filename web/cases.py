@@ -9,16 +9,20 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from config import ApiToken
 from domain.models import CaseStatus
+from store import escalations
+from store.db import Store
 from store.views import case_view, load_cases
 from web.deps import caller, services
 
 router = APIRouter(prefix="/api")
 
 
-def sees_contact_details(who: ApiToken) -> bool:
-    """Minimum necessary: supervisors see contact details in full (and, with escalations, the rep who
-    claimed the case); engineers and auditors never need them."""
-    return who.role == "supervisor"
+def sees_contact_details(store: Store, who: ApiToken, case_id: str) -> bool:
+    """Minimum necessary: supervisors see contact details in full, and so does the rep who has claimed
+    the case's escalation while they hold it; engineers and auditors never need them."""
+    if who.role == "supervisor":
+        return True
+    return who.role == "rep" and escalations.has_claimed_case(store, case_id, who.user)
 
 
 @router.get("/cases/{case_id}")
@@ -28,9 +32,8 @@ async def get_case(case_id: str, request: Request, who: ApiToken = Depends(calle
     if not found:
         raise HTTPException(404, f"no case {case_id}")
     case, ledger, timeline = found[0]
-    return case_view(
-        case, ledger, timeline, sees_contact_details(who), svc.settings.policy.compensation.currency
-    )
+    unmasked = await asyncio.to_thread(sees_contact_details, svc.store, who, case_id)
+    return case_view(case, ledger, timeline, unmasked, svc.settings.policy.compensation.currency)
 
 
 @router.get("/cases")
@@ -50,4 +53,8 @@ async def list_cases(
         limit=limit,
     )
     currency = svc.settings.policy.compensation.currency
-    return [case_view(c, ledger, tl, sees_contact_details(who), currency) for c, ledger, tl in found]
+    views = []
+    for case, ledger, timeline in found:
+        unmasked = await asyncio.to_thread(sees_contact_details, svc.store, who, case.case_id)
+        views.append(case_view(case, ledger, timeline, unmasked, currency))
+    return views

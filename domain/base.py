@@ -1,0 +1,16 @@
+"""The base every model shares, and the case kinds (used by cases and escalations alike)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CaseKind(StrEnum):
+    BOOKING_CONFLICT = "booking_conflict"
+    CHECKIN_TROUBLE = "checkin_trouble"

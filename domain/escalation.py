@@ -1,0 +1,274 @@
+"""Human escalation: levels, SLAs, who may do what, and the escalation's state. Pure: no I/O.
+
+The rules here are used twice: by the Escalation workflow's Update validators (the authority), and by
+the web layer to show only the actions a user may take.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from domain.base import CaseKind, Model
+
+Role = Literal["engineer", "supervisor", "rep", "auditor"]
+
+
+class Money(Model):
+    amount: Decimal = Field(gt=0, max_digits=10, decimal_places=2)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    def text(self) -> str:
+        return f"{self.amount:.2f} {self.currency}"
+
+
+class EscalationLevel(Model):
+    """One rung of the ladder: who may claim at this level, how long they have, and who is told when a
+    case reaches it (the on-call person's phone or email; staff contacts, never a patient's)."""
+
+    name: str = Field(min_length=1, max_length=40)
+    claim_sla_seconds: int = Field(gt=0)
+    claim_roles: tuple[Role, ...] = ("rep", "supervisor")
+    notify_sms: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    notify_email: str | None = None
+
+
+class EscalationPolicy(Model):
+    """The rules an escalation follows from start to end (they enter with its input)."""
+
+    levels: tuple[EscalationLevel, ...] = (
+        EscalationLevel(name="reps", claim_sla_seconds=15 * 60),
+        EscalationLevel(name="supervisor", claim_sla_seconds=15 * 60, claim_roles=("supervisor",)),
+        EscalationLevel(name="on_call", claim_sla_seconds=30 * 60, claim_roles=("supervisor",)),
+    )
+    # once claimed, the claimer has this long to resolve; then the claim lapses and the case moves up
+    work_sla_seconds: int = Field(default=4 * 60 * 60, gt=0)
+    approval_limits: dict[str, Decimal] = {"rep": Decimal("25.00"), "supervisor": Decimal("200.00")}
+    reassign_roles: tuple[Role, ...] = ("supervisor",)
+
+    @field_validator("levels")
+    @classmethod
+    def _at_least_one(cls, levels: tuple[EscalationLevel, ...]) -> tuple[EscalationLevel, ...]:
+        if not levels:
+            raise ValueError("an escalation needs at least one level")
+        return levels
+
+    def limit_for(self, role: str) -> Decimal:
+        return self.approval_limits.get(role, Decimal(0))
+
+
+class EscalationStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+    EXPIRED = "expired"
+
+
+class Actor(Model):
+    """Who acts: the user and the role they act in (from a bearer token or a console login)."""
+
+    user: str = Field(min_length=1, max_length=100)
+    role: Role
+
+
+class EscalationInput(Model):
+    escalation_id: str
+    case_id: str
+    appointment_id: str
+    kind: CaseKind
+    reason: str
+    policy: EscalationPolicy
+    pending_approval: Money | None = None
+    # for the bridge call: the rep is called first and the patient is dialled in
+    patient_phone: str | None = None
+    language: str = "en"
+    public_base_url: str = ""
+
+
+class EscalationState(Model):
+    """What the console shows and what the case workflow gets back when the escalation ends."""
+
+    escalation_id: str
+    case_id: str
+    appointment_id: str
+    kind: CaseKind
+    reason: str
+    level: int = 0
+    level_name: str
+    status: EscalationStatus = EscalationStatus.OPEN
+    claimed_by: str | None = None
+    sla_deadline: datetime
+    breached: bool = False
+    pending_approval: Money | None = None
+    approved: Money | None = None
+    approved_by: str | None = None
+    denied_reason: str | None = None
+    resolved_by: str | None = None
+    notes: str | None = None
+    root_cause: str | None = None
+    compensation: Money | None = None
+    calls_placed: int = 0
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+
+# ------------------------------------------------------------------ requests (Update arguments)
+
+
+class ByActor(Model):
+    actor: Actor
+
+
+class ResolveRequest(Model):
+    actor: Actor
+    notes: str = Field(min_length=1, max_length=4000)
+    root_cause: str | None = Field(default=None, max_length=100)
+    # optional compensation the resolver grants (within their approval limit)
+    compensation: Money | None = None
+
+
+class ApproveRequest(Model):
+    actor: Actor
+    amount: Money
+
+
+class DenyRequest(Model):
+    actor: Actor
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReassignRequest(Model):
+    actor: Actor
+    to: Actor
+
+
+# ------------------------------------------------------------------ who may do what
+
+
+class Refusal(Exception):
+    """An action that is not allowed. `kind` decides the answer: wrong state (409) or not permitted
+    (403)."""
+
+    WRONG_STATE = "WrongState"
+    NOT_ALLOWED = "NotAllowed"
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+Action = Literal["claim", "release", "approve", "deny", "resolve", "reassign", "call"]
+ACTIONS: tuple[Action, ...] = ("claim", "release", "approve", "deny", "resolve", "reassign", "call")
+
+
+def _state(message: str) -> Refusal:
+    return Refusal(Refusal.WRONG_STATE, message)
+
+
+def _role(message: str) -> Refusal:
+    return Refusal(Refusal.NOT_ALLOWED, message)
+
+
+def check(
+    state: EscalationState,
+    policy: EscalationPolicy,
+    action: Action,
+    actor: Actor,
+    amount: Money | None = None,
+    to: Actor | None = None,
+    has_patient_phone: bool = True,
+) -> None:
+    """Raise a Refusal when `actor` may not take `action` now. Role before state: a user who may never
+    do it learns that first, rather than that the moment is wrong."""
+    closed = state.status in (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
+    level = policy.levels[min(state.level, len(policy.levels) - 1)]
+    is_claimer = state.claimed_by == actor.user and state.status is EscalationStatus.CLAIMED
+    is_supervisor = actor.role == "supervisor"
+
+    if action == "claim":
+        if actor.role not in level.claim_roles:
+            raise _role(f"a {actor.role} may not claim at level {level.name!r}")
+        if closed:
+            raise _state(f"escalation is {state.status.value}")
+        if state.status is EscalationStatus.CLAIMED:
+            raise _state(f"already claimed by {state.claimed_by}")
+        return
+
+    if action == "reassign":
+        if actor.role not in policy.reassign_roles and not is_claimer:
+            raise _role(f"a {actor.role} may not reassign an escalation they have not claimed")
+        if to is None or to.role not in level.claim_roles:
+            who = to.role if to else "nobody"
+            raise _role(
+                f"cannot hand it to a {who}: level {level.name!r} is for {', '.join(level.claim_roles)}"
+            )
+        if closed:
+            raise _state(f"escalation is {state.status.value}")
+        if to.user == state.claimed_by:
+            raise _state(f"already claimed by {to.user}")
+        return
+
+    # the rest act on a claimed escalation: its claimer does, or a supervisor steps in
+    if actor.role not in ("rep", "supervisor"):
+        raise _role(f"a {actor.role} may not {action} escalations")
+    if closed:
+        raise _state(f"escalation is {state.status.value}")
+    if state.status is not EscalationStatus.CLAIMED:
+        raise _state(f"claim the escalation before you {action} it")
+    if not is_claimer and not is_supervisor:
+        raise _role(f"claimed by {state.claimed_by}; only they or a supervisor may {action} it")
+
+    if action in ("approve", "deny"):
+        if state.pending_approval is None:
+            raise _state("no compensation is waiting for approval")
+    if action in ("approve", "resolve") and amount is not None:
+        pending = state.pending_approval
+        if pending is not None and amount.currency != pending.currency:
+            raise _state(f"the compensation is in {pending.currency}, not {amount.currency}")
+        limit = policy.limit_for(actor.role)
+        if amount.amount > limit:
+            raise _role(f"{amount.text()} is above your approval limit of {limit:.2f} {amount.currency}")
+    if action == "resolve" and state.pending_approval is not None:
+        raise _state(
+            f"decide the pending compensation of {state.pending_approval.text()} first (approve or deny)"
+        )
+    if action == "call" and not has_patient_phone:
+        raise _state("the patient has no phone number on file")
+
+
+def allowed_actions(
+    state: EscalationState, policy: EscalationPolicy, actor: Actor, has_patient_phone: bool = True
+) -> list[Action]:
+    """What the console offers this user now (the workflow checks again when they act)."""
+    allowed: list[Action] = []
+    for action in ACTIONS:
+        try:
+            if action == "reassign":
+                # offered when the user could hand it to somebody at all
+                if actor.role not in policy.reassign_roles and state.claimed_by != actor.user:
+                    continue
+                if state.status in (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED):
+                    continue
+                allowed.append(action)
+                continue
+            check(state, policy, action, actor, amount=None, has_patient_phone=has_patient_phone)
+            allowed.append(action)
+        except Refusal:
+            continue
+    return allowed
+
+
+class EscalationRecord(Model):
+    """An escalation's state as the store keeps it, with the timeline entry for what just happened."""
+
+    state: EscalationState
+    what: str
+    seq: int  # the n-th record of this escalation: a retried write lands once
+    detail: dict[str, object] = {}
+    alert: bool = False
+    policy: EscalationPolicy | None = None  # written with the first record: the rules it follows

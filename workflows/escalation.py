@@ -1,0 +1,309 @@
+"""Escalation: a case handed to a human, climbing levels until someone owns it, and always ending.
+
+A child of the case workflow. Reps act through Updates (claim, release, approve, deny, resolve,
+reassign, call); each validator refuses what is not allowed before anything reaches history. The
+policy it started with is the one it follows to the end.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.case_store import CaseStoreActivities
+    from activities.sendgrid_email import SendGridActivities
+    from activities.twilio_phone import TwilioActivities
+    from domain import escalation as rules
+    from domain.escalation import (
+        Action,
+        ApproveRequest,
+        ByActor,
+        DenyRequest,
+        EscalationInput,
+        EscalationLevel,
+        EscalationRecord,
+        EscalationState,
+        EscalationStatus,
+        Money,
+        ReassignRequest,
+        Refusal,
+        ResolveRequest,
+    )
+    from domain.models import BridgeCallRequest, Channel, OutboundMessage
+    from workflows.options import with_provider, with_store
+
+CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
+
+
+def escalation_workflow_id(escalation_id: str) -> str:
+    return escalation_id
+
+
+@workflow.defn
+class Escalation:
+    @workflow.init
+    def __init__(self, inp: EscalationInput) -> None:
+        self.inp = inp
+        self.policy = inp.policy
+        first = self.policy.levels[0]
+        now = workflow.now()
+        self.state = EscalationState(
+            escalation_id=inp.escalation_id,
+            case_id=inp.case_id,
+            appointment_id=inp.appointment_id,
+            kind=inp.kind,
+            reason=inp.reason,
+            level_name=first.name,
+            sla_deadline=now + timedelta(seconds=first.claim_sla_seconds),
+            pending_approval=inp.pending_approval,
+            opened_at=now,
+        )
+        self._seq = 0
+        self._changes = 0  # bumped by every accepted action: the SLA loop looks again
+
+    # ------------------------------------------------------------------ the story
+
+    @workflow.run
+    async def run(self, inp: EscalationInput) -> EscalationState:
+        await self._record("escalation_opened", {"reason": inp.reason}, policy=True)
+        await self._notify(self._level, "opened")
+        while self.state.status not in CLOSED:
+            if await self._something_happens_before_the_deadline():
+                continue  # an action moved the deadline or closed it: look again
+            await self._sla_ran_out()
+        # let an action that closed it finish writing before the result goes back to the case
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state
+
+    async def _something_happens_before_the_deadline(self) -> bool:
+        seen = self._changes
+        remaining = (self.state.sla_deadline - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return False
+        try:
+            await workflow.wait_condition(lambda: self._changes != seen, timeout=timedelta(seconds=remaining))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _sla_ran_out(self) -> None:
+        lapsed = self.state.claimed_by if self.state.status is EscalationStatus.CLAIMED else None
+        next_level = self.state.level + 1
+        if next_level < len(self.policy.levels):
+            level = self.policy.levels[next_level]
+            self._set(
+                level=next_level,
+                level_name=level.name,
+                status=EscalationStatus.OPEN,
+                claimed_by=None,
+                breached=True,
+                sla_deadline=workflow.now() + timedelta(seconds=level.claim_sla_seconds),
+            )
+            await self._record("escalation_breached", {"to_level": level.name, "claim_lapsed": lapsed})
+            await self._notify(level, "breached")
+            return
+        self._set(status=EscalationStatus.EXPIRED, claimed_by=None, breached=True, closed_at=workflow.now())
+        await self._record("escalation_expired", {"claim_lapsed": lapsed, "alert": True}, alert=True)
+        await self._notify(self._level, "expired")
+
+    # ------------------------------------------------------------------ Updates: what reps do
+
+    @workflow.update
+    async def claim(self, req: ByActor) -> EscalationState:
+        self._check("claim", req.actor)
+        self._claimed(req.actor.user)
+        await self._record("escalation_claimed", {"by": req.actor.user})
+        return self.state
+
+    @claim.validator
+    def _validate_claim(self, req: ByActor) -> None:
+        self._check("claim", req.actor)
+
+    @workflow.update
+    async def release(self, req: ByActor) -> EscalationState:
+        self._check("release", req.actor)
+        level = self._level
+        self._set(
+            status=EscalationStatus.OPEN,
+            claimed_by=None,
+            sla_deadline=workflow.now() + timedelta(seconds=level.claim_sla_seconds),
+        )
+        await self._record("escalation_released", {"by": req.actor.user})
+        return self.state
+
+    @release.validator
+    def _validate_release(self, req: ByActor) -> None:
+        self._check("release", req.actor)
+
+    @workflow.update
+    async def approve(self, req: ApproveRequest) -> EscalationState:
+        self._check("approve", req.actor, amount=req.amount)
+        self._set(pending_approval=None, approved=req.amount, approved_by=req.actor.user)
+        await self._record(
+            "compensation_approved",
+            {"by": req.actor.user, "amount": f"{req.amount.amount:.2f}", "currency": req.amount.currency},
+        )
+        return self.state
+
+    @approve.validator
+    def _validate_approve(self, req: ApproveRequest) -> None:
+        self._check("approve", req.actor, amount=req.amount)
+
+    @workflow.update
+    async def deny(self, req: DenyRequest) -> EscalationState:
+        self._check("deny", req.actor)
+        self._set(pending_approval=None, denied_reason=req.reason, approved_by=req.actor.user)
+        await self._record("compensation_denial_decided", {"by": req.actor.user, "reason": req.reason})
+        return self.state
+
+    @deny.validator
+    def _validate_deny(self, req: DenyRequest) -> None:
+        self._check("deny", req.actor)
+
+    @workflow.update
+    async def resolve(self, req: ResolveRequest) -> EscalationState:
+        self._check("resolve", req.actor, amount=req.compensation)
+        self._set(
+            status=EscalationStatus.RESOLVED,
+            resolved_by=req.actor.user,
+            notes=req.notes,
+            root_cause=req.root_cause,
+            compensation=req.compensation,
+            closed_at=workflow.now(),
+        )
+        detail: dict[str, Any] = {"by": req.actor.user, "root_cause": req.root_cause}
+        if req.compensation is not None:
+            detail["compensation"] = f"{req.compensation.amount:.2f} {req.compensation.currency}"
+        await self._record("escalation_resolved", detail)
+        return self.state
+
+    @resolve.validator
+    def _validate_resolve(self, req: ResolveRequest) -> None:
+        self._check("resolve", req.actor, amount=req.compensation)
+
+    @workflow.update
+    async def reassign(self, req: ReassignRequest) -> EscalationState:
+        self._check("reassign", req.actor, to=req.to)
+        self._claimed(req.to.user)
+        await self._record("escalation_reassigned", {"by": req.actor.user, "to": req.to.user})
+        return self.state
+
+    @reassign.validator
+    def _validate_reassign(self, req: ReassignRequest) -> None:
+        self._check("reassign", req.actor, to=req.to)
+
+    @workflow.update
+    async def call_patient(self, req: ByActor) -> EscalationState:
+        """The system rings the rep's phone and dials the patient in; the rep's number stays private."""
+        self._check("call", req.actor)
+        assert self.inp.patient_phone is not None
+        self._set(calls_placed=self.state.calls_placed + 1)
+        call = BridgeCallRequest(
+            case_id=self.inp.case_id,
+            key=f"bridge-{self.inp.escalation_id}-{self.state.calls_placed}",
+            rep_user=req.actor.user,
+            patient_phone=self.inp.patient_phone,
+            language=self.inp.language,
+        )
+        placed = await workflow.execute_activity_method(TwilioActivities.bridge_call, call, **with_provider)
+        if placed.status == "rejected":
+            raise ApplicationError(f"the call could not be placed: {placed.reason}", type=Refusal.WRONG_STATE)
+        await self._record("rep_call_bridged", {"by": req.actor.user, "call": self.state.calls_placed})
+        return self.state
+
+    @call_patient.validator
+    def _validate_call(self, req: ByActor) -> None:
+        self._check("call", req.actor)
+
+    @workflow.query
+    def current(self) -> EscalationState:
+        return self.state
+
+    # ------------------------------------------------------------------ small helpers
+
+    @property
+    def _level(self) -> EscalationLevel:
+        return self.policy.levels[self.state.level]
+
+    def _check(self, action: Action, actor: Any, amount: Money | None = None, to: Any = None) -> None:
+        try:
+            rules.check(
+                self.state,
+                self.policy,
+                action,
+                actor,
+                amount=amount,
+                to=to,
+                has_patient_phone=self.inp.patient_phone is not None,
+            )
+        except Refusal as refusal:
+            # the type tells the API which answer to give: 409 (state) or 403 (role, limit)
+            raise ApplicationError(refusal.message, type=refusal.kind, non_retryable=True) from None
+
+    def _claimed(self, user: str) -> None:
+        self._set(
+            status=EscalationStatus.CLAIMED,
+            claimed_by=user,
+            sla_deadline=workflow.now() + timedelta(seconds=self.policy.work_sla_seconds),
+        )
+
+    def _set(self, **changes: Any) -> None:
+        self.state = self.state.model_copy(update=changes)
+        self._changes += 1
+
+    async def _record(
+        self, what: str, detail: dict[str, Any], alert: bool = False, policy: bool = False
+    ) -> None:
+        self._seq += 1
+        rec = EscalationRecord(
+            state=self.state,
+            what=what,
+            seq=self._seq,
+            detail=detail,
+            alert=alert,
+            policy=self.policy if policy else None,
+        )
+        await workflow.execute_activity_method(CaseStoreActivities.record_escalation, rec, **with_store)
+
+    async def _notify(self, level: EscalationLevel, why: str) -> None:
+        """Tell the level's on-call contact (staff, by SMS and/or email). No patient data in the text."""
+        link = f"{self.inp.public_base_url}/console/escalations/{self.inp.escalation_id}"
+        text = {
+            "opened": f"Makeright: escalation {self.inp.escalation_id} needs a {level.name} owner. {link}",
+            "breached": (
+                f"Makeright: escalation {self.inp.escalation_id} breached its SLA; "
+                f"now with {level.name}. {link}"
+            ),
+            "expired": (
+                f"Makeright ALERT: escalation {self.inp.escalation_id} expired unowned "
+                f"at {level.name}. {link}"
+            ),
+        }[why]
+        key = f"esc-{self.inp.escalation_id}-{why}-{self.state.level}"
+        if level.notify_sms:
+            sms = OutboundMessage(
+                case_id=self.inp.case_id, key=key, channel=Channel.SMS, to=level.notify_sms, body=text
+            )
+            await workflow.execute_activity_method(TwilioActivities.send_sms, sms, **with_provider)
+        if level.notify_email:
+            mail = OutboundMessage(
+                case_id=self.inp.case_id,
+                key=key,
+                channel=Channel.EMAIL,
+                to=level.notify_email,
+                subject=text.split(":", 1)[0] + f": {self.inp.escalation_id}",
+                body=text,
+            )
+            await workflow.execute_activity_method(SendGridActivities.send_email, mail, **with_provider)
+
+
+async def escalate(inp: EscalationInput) -> EscalationState:
+    """Hand the case to people and wait until they resolve it or the escalation expires (from a case
+    workflow). The child's id is the escalation id the console and API use."""
+    return await workflow.execute_child_workflow(
+        Escalation.run, inp, id=escalation_workflow_id(inp.escalation_id)
+    )
