@@ -16,10 +16,12 @@ from activities.errors import ProviderRejected
 from activities.gift_cards import LocalGiftCards
 from activities.twilio_phone import LocalPhone
 from config import Settings
+from domain.escalation import Actor, ApproveRequest, ByActor, DenyRequest, Money, ResolveRequest
 from domain.models import BookingConflictInput, CaseStatus, Channel, OutboundMessage, Outcome, PatientReply
 from store.db import Store
 from store.models import (
     Case,
+    EscalationRow,
     GiftCardOrder,
     LedgerEntry,
     OutboundMessageRow,
@@ -32,6 +34,7 @@ from tests.workflow_harness import running
 from workflows.booking_conflict import BookingConflictRecovery
 
 PHONE = "+31612345678"
+REP = Actor(user="ann", role="rep")
 
 
 def fast_settings(sqlite_url: str, tmp_path: Path, **policy: Any) -> Settings:
@@ -100,19 +103,15 @@ async def test_patient_picks_a_slot_and_is_rebooked_compensated_and_ticketed(
         assert step in steps, (step, steps)
 
 
-async def test_no_reply_leads_to_a_call_then_unreachable_for_a_rep(
+async def test_no_reply_leads_to_a_call_then_an_escalation_that_expires_with_an_alert(
     time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = fast_settings(sqlite_url, tmp_path)
     async with running(settings, time_skipping_env) as h:
         accepted, handle = await h.open_case(example_event())
-        result = await h.result(handle)  # time skips through both deadlines
+        result = await h.result(handle)  # time skips through both deadlines and every escalation level
 
-    assert (result.status, result.outcome, result.needs_rep) == (
-        CaseStatus.ESCALATED,
-        Outcome.UNREACHABLE,
-        True,
-    )
+    assert (result.status, result.outcome, result.needs_rep) == (CaseStatus.FAILED, Outcome.UNREACHABLE, True)
     calls = h.deliveries("voice", PHONE)
     assert len(calls) == 1
     assert "Toets 1" in calls[0].body and calls[0].gather_action_url
@@ -120,15 +119,94 @@ async def test_no_reply_leads_to_a_call_then_unreachable_for_a_rep(
     with h.store.session() as s:
         case = s.get(Case, accepted.case_id)
         assert case is not None and (case.status, case.outcome, case.needs_rep) == (
-            "escalated",
+            "failed",
             "unreachable",
             True,
         )
         assert case.ticket_id is not None
         # nobody was paid automatically: a rep decides for an unreachable patient
         assert s.scalars(select(LedgerEntry)).all() == []
+        escalation = s.scalars(select(EscalationRow)).one()
+        assert (escalation.status, escalation.alerted, escalation.reason) == ("expired", True, "unreachable")
     steps = timeline(h.store, accepted.case_id or "")
     assert steps.index("sms_sent") < steps.index("call_placed") < steps.index("unreachable")
+    assert steps.index("unreachable") < steps.index("escalation_opened") < steps.index("escalation_expired")
+
+
+async def test_unreachable_patient_is_escalated_and_resolved_by_a_rep(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = fast_settings(sqlite_url, tmp_path)
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
+        await time_skipping_env.sleep(900 + 600 + 5)  # no SMS answer, no keypad answer
+        escalation_id = await h.escalation(accepted.case_id)
+        with h.store.session() as s:
+            case = s.get(Case, accepted.case_id)
+            assert case is not None and (case.status, case.outcome, case.needs_rep) == (
+                "escalated",
+                "unreachable",
+                True,
+            )
+        await h.act(escalation_id, "claim", ByActor(actor=REP))
+        await h.act(
+            escalation_id,
+            "resolve",
+            ResolveRequest(
+                actor=REP, notes="Reached her at work; she keeps the new slot.", root_cause="no_sms"
+            ),
+        )
+        result = await h.result(handle)
+
+    assert (result.status, result.outcome, result.needs_rep) == (
+        CaseStatus.RESOLVED,
+        Outcome.RESOLVED_BY_REP,
+        False,
+    )
+    assert result.compensation_amount == Decimal("10.00")  # the policy's amount, within auto-approval
+    with h.store.session() as s:
+        case = s.get(Case, accepted.case_id)
+        assert case is not None and (case.status, case.outcome, case.root_cause) == (
+            "resolved",
+            "resolved_by_rep",
+            "no_sms",
+        )
+        ticket = s.scalars(select(Ticket)).one()
+        assert ticket.cause == "no_sms"
+
+
+async def test_a_patient_asking_for_a_person_gets_one_who_may_grant_compensation(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = fast_settings(sqlite_url, tmp_path)
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.sms_reply(PHONE, "bel me aub")
+        escalation_id = await h.escalation(accepted.case_id)
+        await h.act(escalation_id, "claim", ByActor(actor=REP))
+        await h.act(
+            escalation_id,
+            "resolve",
+            ResolveRequest(
+                actor=REP, notes="Rebooked by phone.", compensation=Money(amount=Decimal("20.00"))
+            ),
+        )
+        result = await h.result(handle)
+
+    assert (result.status, result.outcome, result.compensation_amount) == (
+        CaseStatus.RESOLVED,
+        Outcome.RESOLVED_BY_REP,
+        Decimal("20.00"),
+    )
+    sms = [d.body for d in h.deliveries("sms", PHONE)]
+    assert any("medewerker belt u" in body for body in sms[1:])  # told a person will call
+    with h.store.session() as s:
+        entry = s.scalars(select(LedgerEntry)).one()
+        assert (entry.amount, entry.status) == (Decimal("20.00"), "issued")
+    assert h.count(GiftCardOrder) == 1
 
 
 async def test_keypad_answer_on_the_call_rebooks(
@@ -346,24 +424,67 @@ async def test_same_cause_and_practice_link_to_one_ticket_that_counts(
         assert (ticket.status, ticket.occurrences, ticket.reopened_count) == ("open", 3, 1)
 
 
-async def test_compensation_above_the_auto_approved_amount_waits_for_approval(
+APPROVAL_POLICY = {"auto_approve_up_to": "10.00", "rules": [{"kind": "booking_conflict", "amount": "25.00"}]}
+
+
+async def test_compensation_above_the_auto_approved_amount_waits_for_approval_then_is_paid(
     time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    compensation = {"auto_approve_up_to": "10.00", "rules": [{"kind": "booking_conflict", "amount": "25.00"}]}
-    settings = fast_settings(sqlite_url, tmp_path, compensation=compensation)
+    settings = fast_settings(sqlite_url, tmp_path, compensation=APPROVAL_POLICY)
     async with running(settings, time_skipping_env) as h:
         accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
         await h.sms_reply(PHONE, "1")
+        escalation_id = await h.escalation(accepted.case_id)
+        assert h.count(GiftCardOrder) == 0  # nothing paid without a human's approval
+        with h.store.session() as s:
+            entry = s.scalars(select(LedgerEntry)).one()
+            assert (entry.amount, entry.status) == (Decimal("25.00"), "pending_approval")
+            assert s.get(EscalationRow, escalation_id).pending_amount == Decimal("25.00")  # type: ignore[union-attr]
+        await h.act(escalation_id, "claim", ByActor(actor=REP))
+        await h.act(
+            escalation_id, "approve", ApproveRequest(actor=REP, amount=Money(amount=Decimal("25.00")))
+        )
+        await h.act(
+            escalation_id, "resolve", ResolveRequest(actor=REP, notes="Approved: second time this month.")
+        )
         result = await h.result(handle)
+
     assert result.outcome is Outcome.REBOOKED and result.compensation_amount == Decimal("25.00")
-    assert h.count(GiftCardOrder) == 0  # nothing paid without a human's approval
+    assert h.count(GiftCardOrder) == 1
     with h.store.session() as s:
         entry = s.scalars(select(LedgerEntry)).one()
-        assert (entry.amount, entry.status, entry.case_id) == (
-            Decimal("25.00"),
-            "pending_approval",
-            accepted.case_id,
+        assert (entry.amount, entry.status) == (Decimal("25.00"), "issued")
+    steps = timeline(h.store, accepted.case_id)
+    assert steps.index("compensation_pending_approval") < steps.index("compensation_approved")
+    assert steps.index("compensation_approved") < steps.index("compensation_issued")
+
+
+async def test_denied_compensation_is_recorded_with_its_reason_and_never_paid(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = fast_settings(sqlite_url, tmp_path, compensation=APPROVAL_POLICY)
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.sms_reply(PHONE, "1")
+        escalation_id = await h.escalation(accepted.case_id)
+        await h.act(escalation_id, "claim", ByActor(actor=REP))
+        await h.act(
+            escalation_id, "deny", DenyRequest(actor=REP, reason="Already compensated for this visit.")
         )
-    assert not [d for d in h.deliveries("email") if "cadeaubon" in (d.subject or "")]
-    assert "compensation_pending_approval" in timeline(h.store, accepted.case_id or "")
+        await h.act(escalation_id, "resolve", ResolveRequest(actor=REP, notes="Denied, see reason."))
+        result = await h.result(handle)
+
+    assert (result.status, result.outcome, result.compensation_amount) == (
+        CaseStatus.RESOLVED,
+        Outcome.REBOOKED,
+        None,
+    )
+    assert h.count(GiftCardOrder) == 0
+    with h.store.session() as s:
+        entry = s.scalars(select(LedgerEntry)).one()
+        assert (entry.status, entry.denied_reason) == ("denied", "Already compensated for this visit.")
+    assert "compensation_denied" in timeline(h.store, accepted.case_id)

@@ -9,20 +9,24 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
+from domain.escalation import EscalationState
 from domain.models import BookingEvent, CaseResult
 from starter import Starter
 from store import inbox
 from store.db import Store
-from store.models import Case, LocalDelivery, ReceivedEvent
+from store.models import Case, EscalationRow, LocalDelivery, ReceivedEvent
 from worker import build_worker
 from workflows.booking_conflict import BookingConflictRecovery
+
+
+ResultT = TypeVar("ResultT")
 
 
 @dataclass
@@ -36,7 +40,7 @@ class Harness:
     def client(self) -> Client:
         return self.env.client
 
-    async def result(self, handle: WorkflowHandle[Any, CaseResult]) -> CaseResult:
+    async def result(self, handle: WorkflowHandle[Any, ResultT]) -> ResultT:
         """Wait for a case to end, letting the time-skipping server jump over its timers meanwhile."""
         unlocked = getattr(self.env, "time_skipping_unlocked", None)
         if unlocked is None or type(handle).__name__ == "_TimeSkippingWorkflowHandle":
@@ -91,6 +95,28 @@ class Harness:
         if case_id and not duplicate:
             await self.starter.dispatch(row_id)
         return case_id
+
+    async def escalation(self, case_id: str, status: str = "open", timeout: float = 20.0) -> str:
+        """The id of the case's escalation once it waits in `status` (and its workflow is idle: the Java
+        test server mishandles an Update that lands while a workflow task is in flight)."""
+
+        def find() -> str | None:
+            with self.store.session() as s:
+                return s.scalar(
+                    select(EscalationRow.escalation_id).where(
+                        EscalationRow.case_id == case_id, EscalationRow.status == status
+                    )
+                )
+
+        escalation_id: str = await self.wait_for(find, timeout)
+        await asyncio.sleep(0.3)
+        return escalation_id
+
+    async def act(self, escalation_id: str, update: str, request: Any) -> EscalationState:
+        handle = self.client.get_workflow_handle(escalation_id)
+        state: EscalationState = await handle.execute_update(update, request, result_type=EscalationState)
+        await asyncio.sleep(0.2)  # let the workflow settle before the next Update
+        return state
 
     def deliveries(self, channel: str | None = None, to: str | None = None) -> list[LocalDelivery]:
         with self.store.session() as s:

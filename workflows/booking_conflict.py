@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tickets import TicketActivities
     from activities.twilio_phone import TwilioActivities
     from domain import messages, policy
+    from domain.escalation import EscalationInput, EscalationState, EscalationStatus, Money
     from domain.ids import gift_card_key
     from domain.models import (
         AlternativesRequest,
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         CaseUpdate,
         Channel,
         ConflictNote,
+        DenialRequest,
         GiftCardRequest,
         OfferedSlot,
         OutboundMessage,
@@ -37,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.replies import Intent, Understood, classify
+    from workflows.escalation import escalate
     from workflows.options import with_provider, with_store
 
 
@@ -48,6 +51,7 @@ class BookingConflictRecovery:
         self._read = 0
         self._status = CaseStatus.OPEN
         self._sms_works = True
+        self._escalations = 0
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
@@ -79,7 +83,7 @@ class BookingConflictRecovery:
                 return await self._hand_to_rep("no_alternatives")
             answer = await self._ask_patient(offers, offer_round)
             if answer is None:
-                return await self._close_unreachable()
+                return await self._hand_to_rep("unreachable")
             if answer.intent is Intent.CHOICE and answer.choice is not None:
                 chosen = offers[answer.choice - 1]
                 if await self._rebook(chosen):
@@ -203,7 +207,16 @@ class BookingConflictRecovery:
             await self._email("confirmation", subject, body)
 
     async def _close(self, outcome: Outcome, new_slot: Slot | None = None) -> CaseResult:
-        amount = await self._compensate()
+        owed = self._owed()
+        decision = None
+        if owed > 0 and not policy.auto_approved(self.case.policy.compensation, owed):
+            # above what the system may pay on its own: a person with the authority decides
+            await self._record_pending(owed)
+            await self._set_status(
+                CaseStatus.ESCALATED, "awaiting_approval", needs_rep=True, detail={"amount": str(owed)}
+            )
+            decision = await self._escalate("compensation_approval", pending=owed)
+        amount = await self._settle(owed, decision)
         ticket_id = await self._file_root_cause()
         await self._set_status(
             CaseStatus.RESOLVED,
@@ -211,66 +224,139 @@ class BookingConflictRecovery:
             outcome=outcome,
             new_slot=new_slot,
             ticket_id=ticket_id,
+            needs_rep=False,
             detail={"outcome": outcome.value},
         )
         return self._result(
             CaseStatus.RESOLVED, outcome, new_slot=new_slot, ticket_id=ticket_id, amount=amount
         )
 
-    async def _close_unreachable(self) -> CaseResult:
-        # The human escalation takes over from here (a later workflow); the case waits for a rep.
-        ticket_id = await self._file_root_cause()
-        await self._set_status(
-            CaseStatus.ESCALATED,
-            "unreachable",
-            outcome=Outcome.UNREACHABLE,
-            needs_rep=True,
-            ticket_id=ticket_id,
-        )
-        return self._result(CaseStatus.ESCALATED, Outcome.UNREACHABLE, needs_rep=True, ticket_id=ticket_id)
-
     async def _hand_to_rep(self, reason: str) -> CaseResult:
+        """A person takes over: the patient could not be reached, asked for one, or the system could not
+        find a way. The escalation climbs its levels until someone resolves it, or expires."""
         if reason == "patient_person" and self._sms_works:
             await self._sms(
                 "rep-will-call", messages.rep_will_call_sms(self.lang, self.case.data.practice.name)
             )
+        unreachable = reason == "unreachable"
+        await self._set_status(
+            CaseStatus.ESCALATED,
+            "unreachable" if unreachable else "needs_rep",
+            outcome=Outcome.UNREACHABLE if unreachable else None,
+            needs_rep=True,
+            detail={"reason": reason},
+        )
+        owed = self._owed()
+        needs_approval = owed > 0 and not policy.auto_approved(self.case.policy.compensation, owed)
+        if needs_approval:
+            await self._record_pending(owed)
+        decision = await self._escalate(reason, pending=owed if needs_approval else None)
+        if decision.status is not EscalationStatus.RESOLVED:
+            # expired unowned: the alert is on record; the case stays with people (engineers replay it)
+            ticket_id = await self._file_root_cause()
+            await self._set_status(
+                CaseStatus.FAILED,
+                "escalation_expired",
+                needs_rep=True,
+                ticket_id=ticket_id,
+                detail={"escalation_id": decision.escalation_id},
+            )
+            outcome = Outcome.UNREACHABLE if unreachable else None
+            return self._result(CaseStatus.FAILED, outcome, needs_rep=True, ticket_id=ticket_id)
+        if decision.root_cause:
+            self.cause = decision.root_cause
+        amount = await self._settle(owed, decision)
         ticket_id = await self._file_root_cause()
         await self._set_status(
-            CaseStatus.ESCALATED, "needs_rep", needs_rep=True, ticket_id=ticket_id, detail={"reason": reason}
+            CaseStatus.RESOLVED,
+            "case_closed",
+            outcome=Outcome.RESOLVED_BY_REP,
+            needs_rep=False,
+            ticket_id=ticket_id,
+            detail={"outcome": Outcome.RESOLVED_BY_REP.value, "by": decision.resolved_by},
         )
-        return self._result(CaseStatus.ESCALATED, None, needs_rep=True, ticket_id=ticket_id)
+        return self._result(CaseStatus.RESOLVED, Outcome.RESOLVED_BY_REP, ticket_id=ticket_id, amount=amount)
 
-    async def _compensate(self) -> Decimal | None:
+    async def _escalate(self, reason: str, pending: Decimal | None) -> EscalationState:
+        self._escalations += 1
+        currency = self.case.policy.compensation.currency
+        return await escalate(
+            EscalationInput(
+                escalation_id=f"esc-{self.case.case_id}-{self._escalations}",
+                case_id=self.case.case_id,
+                appointment_id=self.case.data.appointment_id,
+                kind=CaseKind.BOOKING_CONFLICT,
+                reason=reason,
+                policy=self.case.policy.escalation,
+                pending_approval=Money(amount=pending, currency=currency) if pending else None,
+                patient_phone=self.patient.phone if self._sms_works else None,
+                language=self.lang,
+                public_base_url=self.case.public_base_url,
+            )
+        )
+
+    # ------------------------------------------------------------------ compensation
+
+    def _owed(self) -> Decimal:
         comp = self.case.policy.compensation
-        amount = policy.compensation_amount(comp, CaseKind.BOOKING_CONFLICT, self.cause)
-        if amount <= 0:
+        return policy.compensation_amount(comp, CaseKind.BOOKING_CONFLICT, self.cause)
+
+    async def _settle(self, owed: Decimal, decision: EscalationState | None) -> Decimal | None:
+        """Pay what is due: what a rep granted or approved, else what policy pays on its own; a denial is
+        recorded with its reason and pays nothing."""
+        comp = self.case.policy.compensation
+        if decision is not None and decision.compensation is not None:
+            return await self._pay(decision.compensation.amount)
+        if decision is not None and decision.approved is not None:
+            return await self._pay(decision.approved.amount)
+        if decision is not None and decision.denied_reason is not None:
+            await workflow.execute_activity_method(
+                GiftCardActivities.record_denial,
+                DenialRequest(
+                    case_id=self.case.case_id,
+                    patient_id=self.patient.id,
+                    amount=owed,
+                    currency=comp.currency,
+                    idempotency_key=gift_card_key(self.case.case_id),
+                    reason=decision.denied_reason,
+                    denied_by=decision.approved_by or "",
+                ),
+                **with_store,
+            )
             return None
-        request = GiftCardRequest(
+        if owed > 0 and policy.auto_approved(comp, owed):
+            return await self._pay(owed)
+        return None
+
+    def _gift_card_request(self, amount: Decimal) -> GiftCardRequest:
+        return GiftCardRequest(
             case_id=self.case.case_id,
             patient_id=self.patient.id,
             amount=amount,
-            currency=comp.currency,
+            currency=self.case.policy.compensation.currency,
             idempotency_key=gift_card_key(self.case.case_id),
         )
-        if not policy.auto_approved(comp, amount):
-            await workflow.execute_activity_method(
-                GiftCardActivities.record_pending_approval, request, **with_store
-            )
-            return amount
-        card = await workflow.execute_activity_method(
-            GiftCardActivities.issue_gift_card, request, **with_provider
+
+    async def _record_pending(self, amount: Decimal) -> None:
+        await workflow.execute_activity_method(
+            GiftCardActivities.record_pending_approval, self._gift_card_request(amount), **with_store
         )
-        practice = self.case.data.practice.name
+
+    async def _pay(self, amount: Decimal) -> Decimal:
+        card = await workflow.execute_activity_method(
+            GiftCardActivities.issue_gift_card, self._gift_card_request(amount), **with_provider
+        )
+        practice, currency = self.case.data.practice.name, self.case.policy.compensation.currency
         if self.patient.email:
             subject, body = messages.compensation_email(
-                self.lang, practice, f"{amount:.2f}", comp.currency, card.redemption_url
+                self.lang, practice, f"{amount:.2f}", currency, card.redemption_url
             )
             await self._email("compensation", subject, body)
         elif self._sms_works:
             await self._sms(
                 "compensation",
                 messages.compensation_sms(
-                    self.lang, practice, f"{amount:.2f}", comp.currency, card.redemption_url
+                    self.lang, practice, f"{amount:.2f}", currency, card.redemption_url
                 ),
             )
         return amount

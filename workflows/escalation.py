@@ -283,7 +283,7 @@ class Escalation:
                 f"at {level.name}. {link}"
             ),
         }[why]
-        key = f"esc-{self.inp.escalation_id}-{why}-{self.state.level}"
+        key = f"{self.inp.escalation_id}-{why}-{self.state.level}"
         if level.notify_sms:
             sms = OutboundMessage(
                 case_id=self.inp.case_id, key=key, channel=Channel.SMS, to=level.notify_sms, body=text
