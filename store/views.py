@@ -36,7 +36,12 @@ def case_view(
         "original_slot": case.original_slot,
         "new_slot": case.new_slot,
         "compensation": (
-            {"amount": f"{ledger.amount:.2f}", "currency": ledger.currency, "status": ledger.status}
+            {
+                "amount": f"{ledger.amount:.2f}",
+                "currency": ledger.currency,
+                "status": ledger.status,
+                **({"denied_reason": ledger.denied_reason} if ledger.status == "denied" else {}),
+            }
             if ledger
             else {"amount": "0.00", "currency": currency, "status": "none"}
         ),

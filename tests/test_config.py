@@ -250,3 +250,16 @@ def test_api_tokens_malformed_entry_stops_startup(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert_one_line(caught.value, "API_TOKENS")
+
+
+def test_escalation_levels_and_approval_limits_come_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    from decimal import Decimal
+
+    settings = load_settings()
+    assert settings.policy.escalation.limit_for("rep") == Decimal("25.00")
+    assert settings.policy.escalation.limit_for("supervisor") == Decimal("200.00")
+    assert settings.policy.escalation.limit_for("auditor") == Decimal(0)
+    assert [level.name for level in settings.policy.escalation.levels] == ["reps", "supervisor", "on_call"]
+    assert settings.policy.urgent_escalation.levels[0].claim_sla_seconds == 300
+    monkeypatch.setenv("POLICY__ESCALATION__APPROVAL_LIMITS", '{"rep": "30.00", "supervisor": "250.00"}')
+    assert load_settings().policy.escalation.limit_for("rep") == Decimal("30.00")

@@ -25,7 +25,6 @@ from store.models import Case, EscalationRow, LocalDelivery, ReceivedEvent
 from worker import build_worker
 from workflows.booking_conflict import BookingConflictRecovery
 
-
 ResultT = TypeVar("ResultT")
 
 

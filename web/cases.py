@@ -33,7 +33,10 @@ async def get_case(case_id: str, request: Request, who: ApiToken = Depends(calle
         raise HTTPException(404, f"no case {case_id}")
     case, ledger, timeline = found[0]
     unmasked = await asyncio.to_thread(sees_contact_details, svc.store, who, case_id)
-    return case_view(case, ledger, timeline, unmasked, svc.settings.policy.compensation.currency)
+    view = case_view(case, ledger, timeline, unmasked, svc.settings.policy.compensation.currency)
+    rows = await asyncio.to_thread(escalations.for_case, svc.store, case_id)
+    view["escalations"] = [escalations.view(row) for row in rows]
+    return view
 
 
 @router.get("/cases")
