@@ -44,7 +44,7 @@ class System:
             "TASK_QUEUE": f"e2e-{uuid.uuid4().hex[:8]}",
             "EVENTS_SIGNING_SECRET": SECRET,
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-            "API_TOKENS": "engineer:e2e-engineer,supervisor:e2e-supervisor",
+            "API_TOKENS": "engineer:e2e-engineer,supervisor:e2e-supervisor,rep:ann:e2e-ann",
         }
         self.proc: subprocess.Popen[bytes] | None = None
         var_dir.mkdir(parents=True, exist_ok=True)
@@ -142,4 +142,42 @@ def test_booking_conflict_end_to_end_survives_a_restart(system: System) -> None:
     assert steps.count("compensation_issued") == 1
     assert steps.count("sms_sent") == 2  # the offer and the confirmation: nothing twice across the restart
     assert "+31612345678" not in json.dumps(case)  # masked for an engineer
+    assert system.stop() == 0
+
+
+def test_a_patient_who_asks_for_a_person_is_handled_by_a_rep_end_to_end(system: System) -> None:
+    system.start()
+    ann = {"Authorization": "Bearer e2e-ann"}
+    case_id = system.post_event(example_event()).json()["case_id"]
+    system.wait(lambda: system.case(case_id)["status"] == "waiting_patient", 60, "the SMS offer")
+    assert system.patient_texts("+31612345678", "can someone call me please").status_code == 200
+
+    def open_escalation() -> dict[str, Any] | None:
+        listed = httpx.get(f"{system.base}/api/escalations?status=open", headers=ann, timeout=10).json()
+        return next((e for e in listed if e["case_id"] == case_id), None)
+
+    escalation = system.wait(open_escalation, 60, "the escalation")
+    assert (escalation["level"], escalation["kind"], escalation["breached"]) == (
+        "reps",
+        "booking_conflict",
+        False,
+    )
+    assert system.case(case_id)["status"] == "escalated"
+    path = f"{system.base}/api/escalations/{escalation['escalation_id']}"
+    claimed = httpx.post(f"{path}/claim", headers=ann, timeout=30)
+    assert claimed.status_code == 200 and claimed.json()["claimed_by"] == "ann"
+    again = httpx.post(f"{path}/claim", headers={"Authorization": "Bearer e2e-supervisor"}, timeout=30)
+    assert again.status_code == 409
+    resolved = httpx.post(
+        f"{path}/resolve",
+        json={"notes": "Rebooked by phone", "root_cause": "practice_calendar_out_of_sync"},
+        headers=ann,
+        timeout=30,
+    )
+    assert resolved.status_code == 200, resolved.text
+    case = system.wait(
+        lambda: (c := system.case(case_id))["status"] == "resolved" and c, 60, "the case to be resolved"
+    )
+    assert case["outcome"] == "resolved_by_rep"
+    assert case["compensation"]["status"] == "issued"
     assert system.stop() == 0
