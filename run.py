@@ -98,6 +98,7 @@ class Supervisor:
             print(f"  local phone      {s.public_base_url}/dev/phone")
         if s.embedded_temporal:
             print(f"  Temporal UI      http://127.0.0.1:{s.temporal_ui_port}")
+        print(f"  rep console      {s.public_base_url}/console  (users: .venv/bin/python cli.py users add)")
         print("  send an event    .venv/bin/python starter.py send examples/booking_conflict.json")
         print("  stop             Ctrl-C", flush=True)
 

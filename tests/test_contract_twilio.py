@@ -156,3 +156,27 @@ async def test_place_call_once_through_the_activity(gateway: LiveTwilio, store: 
 
     assert (first.status, first.provider_id) == ("sent", EXAMPLE_CALL_SID)
     assert (second.status, second.provider_id) == ("already_sent", EXAMPLE_CALL_SID)
+
+
+async def test_bridge_call_rings_the_rep_and_dials_the_patient_in(gateway: LiveTwilio, store: Store) -> None:
+    from domain.models import BridgeCallRequest
+    from store.users import add_user
+
+    case_id = add_case(store)
+    add_user(store, "ann", "rep", "correct horse battery", phone="+15005550199")
+    activities = TwilioActivities(store, gateway)
+    request = BridgeCallRequest(case_id=case_id, key="bridge-1", rep_user="ann", patient_phone=PATIENT)
+
+    placed = await activities.bridge_call(request)
+
+    assert (placed.status, placed.provider_id) == ("sent", EXAMPLE_CALL_SID)
+    assert_accepted(gateway, 201, "Calls.json")
+    sent, _ = last_exchange(gateway)
+    # the rep's phone rings; the patient is dialled with our number as caller id, never the rep's
+    assert sent.data["To"] == "+15005550199" and sent.data["From"] == FROM_NUMBER
+    twiml = sent.data["Twiml"]
+    assert f'<Dial callerId="{FROM_NUMBER}"' in twiml and f"<Number>{PATIENT}</Number>" in twiml
+    # a rep without a phone on file cannot be bridged: refused, nothing sent
+    add_user(store, "bob", "rep", "correct horse battery")
+    refused = await activities.bridge_call(request.model_copy(update={"rep_user": "bob", "key": "bridge-2"}))
+    assert refused.status == "rejected" and "no phone" in (refused.reason or "")
