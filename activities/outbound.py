@@ -12,8 +12,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from domain.masking import mask_text
-from domain.models import OutboundMessage, SendResult, TimelineEntry
-from store import cases, outbox
+from domain.models import Channel, OutboundMessage, SendResult, TimelineEntry
+from store import cases, consent, outbox
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,21 @@ async def send_once(
     connections raise to be retried; a 5xx or crash after the request may have sent, so the next attempt
     asks the provider (`find_sent`) before sending again.
     """
+    if msg.channel is not Channel.EMAIL and await asyncio.to_thread(
+        consent.opted_out, store, msg.channel.value, msg.to
+    ):
+        # the patient said STOP: never by this channel again (the workflow picks another, or a person)
+        await asyncio.to_thread(
+            cases.add_timeline,
+            store,
+            TimelineEntry(
+                case_id=msg.case_id,
+                what=f"{msg.channel.value}_withheld",
+                key=f"msg:{msg.channel.value}:{msg.key}:withheld",
+                detail={"to": msg.to, "message": msg.key, "reason": "opted_out"},
+            ),
+        )
+        return SendResult(message_id="", provider_id=None, status="rejected", reason="opted_out")
     before = await asyncio.to_thread(outbox.begin, store, msg)
     if before.status == "sent":
         return SendResult(message_id=str(before.id), provider_id=before.provider_id, status="already_sent")

@@ -351,3 +351,20 @@ class CheckInWatchRow(Base):
     listen_until: Mapped[datetime] = mapped_column()
     case_id: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Consent(Base):
+    """A patient's word on being contacted by one channel at one address (STOP / START), honoured at the
+    moment of sending by every workflow, running or future."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(254))
+    patient_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # opted_out | opted_in
+    source: Mapped[str] = mapped_column(String(40))  # where the patient said it (twilio_sms, …)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_consents_channel_address"),)

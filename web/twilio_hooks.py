@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +12,8 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from domain.messages import voice_thanks
-from store import inbox
+from domain.replies import Intent, classify
+from store import consent, inbox
 from web.deps import Services, services
 
 router = APIRouter(prefix="/webhooks/twilio")
@@ -54,6 +56,21 @@ async def _missing(request: Request, params: dict[str, str], names: list[str]) -
     return JSONResponse({"error": "invalid Twilio callback", "errors": errors}, status_code=422)
 
 
+def record_consent(svc: Services, phone: str, body: str) -> None:
+    """STOP (or plain words asking to stop) and START bind at once, before any workflow sees the reply."""
+    understood = classify(body)
+    if understood.intent is Intent.OPT_OUT:
+        consent.record(svc.store, "sms", phone, opted_out=True, source="twilio_sms")
+        if _NO_CALLS.search(body.lower()):
+            consent.record(svc.store, "voice", phone, opted_out=True, source="twilio_sms")
+    elif understood.intent is Intent.OPT_IN:
+        consent.record(svc.store, "sms", phone, opted_out=False, source="twilio_sms")
+        consent.record(svc.store, "voice", phone, opted_out=False, source="twilio_sms")
+
+
+_NO_CALLS = re.compile(r"\b(call|calling|phone|ring|bel|bellen)\b")
+
+
 @router.post("/sms")
 async def inbound_sms(request: Request) -> Response:
     params = await signed_form(request)
@@ -63,6 +80,7 @@ async def inbound_sms(request: Request) -> Response:
         return refused
     svc = services(request)
     body = params.get("Body", "")
+    await asyncio.to_thread(record_consent, svc, params["From"], body)
     row_id, case_id, duplicate = await asyncio.to_thread(
         inbox.accept_patient_answer,
         svc.store,
