@@ -10,8 +10,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import socket
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from config import ConfigError, Settings, load_settings
 from domain.models import CONFLICT_TYPES, BookingConflictInput, BookingEvent, Channel, PatientReply
-from store import inbox
+from store import relay
 from store.db import Store
 from store.models import Case, ReceivedEvent
 from workflows.booking_conflict import BookingConflictRecovery
@@ -47,6 +50,9 @@ class Starter:
         self.store = store
         self._client = client
         self._connect_lock = asyncio.Lock()
+        # names this process's claims on inbox rows (several relays may run at once)
+        self.relay_batch = 100
+        self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     async def client(self) -> Client:
         async with self._connect_lock:
@@ -55,14 +61,22 @@ class Starter:
             return self._client
 
     async def dispatch(self, event_row_id: int) -> None:
-        """Act on one stored event. Errors leave it pending for the relay; never raises."""
+        """Act on one stored event, if no relay holds it. Errors leave it pending for the relay; never
+        raises."""
+        held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, [event_row_id])
+        if held:
+            await self._act_on_claimed(event_row_id)
+
+    async def _act_on_claimed(self, event_row_id: int) -> None:
         try:
             status = await self._dispatch(event_row_id)
         except (RPCError, OSError, RuntimeError) as exc:
             log.warning("event %s not dispatched yet: %s", event_row_id, type(exc).__name__)
-            await asyncio.to_thread(inbox.mark, self.store, event_row_id, "pending", type(exc).__name__)
+            await asyncio.to_thread(
+                relay.finish, self.store, event_row_id, self.relay_id, "pending", type(exc).__name__
+            )
             return
-        await asyncio.to_thread(inbox.mark, self.store, event_row_id, status)
+        await asyncio.to_thread(relay.finish, self.store, event_row_id, self.relay_id, status)
 
     async def _dispatch(self, event_row_id: int) -> str:
         row, case = await asyncio.to_thread(self._load, event_row_id)
@@ -121,10 +135,11 @@ class Starter:
             return row, case
 
     async def relay_once(self) -> int:
-        pending = await asyncio.to_thread(inbox.pending_events, self.store)
-        for event_row_id in pending:
-            await self.dispatch(event_row_id)
-        return len(pending)
+        """One pass: claim what waits (oldest first, one event per appointment at a time) and act on it."""
+        held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, None, self.relay_batch)
+        for event_row_id in held:
+            await self._act_on_claimed(event_row_id)
+        return len(held)
 
     async def relay_forever(self, interval: float = 2.0) -> None:
         while True:

@@ -70,6 +70,9 @@ class ReceivedEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     dispatched_at: Mapped[datetime | None] = mapped_column()
+    # a relay (or the inline dispatch) holds the row while it acts on it; a lapsed lease frees it
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("source", "external_id", name="uq_received_events_source_id"),)
 

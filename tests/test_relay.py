@@ -1,0 +1,171 @@
+"""The relay: events wait in the inbox while Temporal is away and go through once it is back; several
+relays at once never act on an event twice; events for one appointment are applied in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter, defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from domain.signing import sign
+from starter import Starter
+from store import relay
+from store.db import Store
+from store.models import ReceivedEvent, utcnow
+from tests.conftest import LiveServer, example_event, free_port, make_settings, venv_binary
+from worker import build_worker
+
+
+class RecordingStarter(Starter):
+    """A relay whose acting is recorded instead of reaching Temporal: what is under test is who acts."""
+
+    def __init__(self, settings: Settings, store: Store, acted: list[tuple[str, int]]) -> None:
+        super().__init__(settings, store)
+        self.acted = acted
+
+    async def _dispatch(self, event_row_id: int) -> str:
+        self.acted.append((self.relay_id, event_row_id))
+        await asyncio.sleep(0.001 * (event_row_id % 3))  # interleave the two relays
+        return "dispatched"
+
+
+def add_pending(store: Store, count: int, appointments: int) -> list[int]:
+    old = utcnow() - timedelta(minutes=1)
+    with store.session() as s:
+        rows = [
+            ReceivedEvent(
+                source="booking",
+                external_id=f"evt-{n}",
+                type="booking.appointment_booked",
+                appointment_id=f"appt-{n % appointments}",
+                raw=b"{}",
+                parsed={},
+                status="pending",
+                received_at=old,
+            )
+            for n in range(count)
+        ]
+        s.add_all(rows)
+        s.flush()
+        return [row.id for row in rows]
+
+
+async def test_two_relays_over_500_events_act_on_each_exactly_once_and_in_order(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(any_db_url, tmp_path)
+    store = Store(any_db_url)
+    ids = add_pending(store, 500, appointments=50)
+    acted: list[tuple[str, int]] = []
+    relays = [RecordingStarter(settings, store, acted) for _ in range(2)]
+
+    def waiting() -> int:
+        with store.session() as s:
+            return int(s.scalar(select(func.count()).where(ReceivedEvent.status == "pending")) or 0)
+
+    async def drain(r: Starter) -> None:
+        r.relay_batch = 10
+        while await asyncio.to_thread(waiting):
+            if await r.relay_once() == 0:
+                await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(drain(r) for r in relays))
+
+    counts = Counter(row_id for _, row_id in acted)
+    assert sorted(counts) == ids and set(counts.values()) == {1}  # every event, each once
+    assert len({relay_id for relay_id, _ in acted}) == 2  # both relays did work
+    with store.session() as s:
+        statuses = Counter(s.scalars(select(ReceivedEvent.status)).all())
+    assert statuses == {"dispatched": 500}
+    # per appointment, in the order they arrived
+    by_appointment: dict[int, list[int]] = defaultdict(list)
+    for _, row_id in acted:
+        by_appointment[(row_id - ids[0]) % 50].append(row_id)
+    assert all(seen == sorted(seen) for seen in by_appointment.values())
+
+
+def test_a_relay_that_dies_holding_events_lets_go_when_its_lease_lapses(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    ids = add_pending(store, 3, appointments=3)
+    assert relay.claim(store, "relay-a", lease=timedelta(seconds=-1)) == ids  # held, then "dies"
+    assert relay.claim(store, "relay-b") == ids  # the lease has lapsed: b takes them
+    assert relay.claim(store, "relay-c") == []  # b holds them now
+    relay.finish(store, ids[0], "relay-b", "dispatched")
+    relay.finish(store, ids[0], "relay-a", "pending", "late")  # a finishing late changes nothing
+    with store.session() as s:
+        assert s.get(ReceivedEvent, ids[0]).status == "dispatched"  # type: ignore[union-attr]
+
+
+def test_a_later_event_for_an_appointment_waits_for_the_earlier_one(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    first, second = add_pending(store, 2, appointments=1)
+    assert relay.claim(store, "relay-a", [second]) == []  # the earlier one is still pending
+    assert relay.claim(store, "relay-a") == [first]
+    relay.finish(store, first, "relay-a", "dispatched")
+    assert relay.claim(store, "relay-a") == [second]
+
+
+async def test_events_accepted_while_temporal_is_down_go_through_once_it_is_back(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from web.app import create_app
+
+    web_port, temporal_port = free_port(), free_port()
+    settings = make_settings(
+        sqlite_url,
+        tmp_path,
+        temporal_address=f"127.0.0.1:{temporal_port}",
+        public_base_url=f"http://127.0.0.1:{web_port}",
+    )
+    store = Store(sqlite_url)
+    events = [example_event() for _ in range(12)]
+    with LiveServer(create_app(settings, relay=False), web_port) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            for event in events:
+                body = json.dumps(event).encode()
+                headers = {
+                    "Content-Type": "application/cloudevents+json",
+                    "X-Makeright-Signature": sign(settings.events_signing_secret, body, int(time.time())),
+                }
+                answer = await http.post("/events", content=body, headers=headers)
+                assert answer.status_code == 202, answer.text  # accepted: stored, though Temporal is away
+    with store.session() as s:
+        assert s.scalar(select(func.count()).where(ReceivedEvent.status == "pending")) == 12
+
+    path = venv_binary("temporal")
+    assert path
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=path, port=temporal_port, data_converter=pydantic_data_converter
+    )
+    try:
+        async with build_worker(env.client, settings, store):
+            relays = [Starter(settings, store), Starter(settings, store)]
+            deadline = time.monotonic() + 60
+            while True:
+                await asyncio.gather(*(r.relay_once() for r in relays))
+                with store.session() as s:
+                    waiting = s.scalar(select(func.count()).where(ReceivedEvent.status == "pending"))
+                if waiting == 0 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            with store.session() as s:
+                rows = s.scalars(select(ReceivedEvent)).all()
+            assert {row.status for row in rows} == {"dispatched"}
+            workflow_ids = [row.workflow_id or "" for row in rows]
+            assert len(set(workflow_ids)) == 12
+            started: list[Any] = []
+            async for execution in env.client.list_workflows("WorkflowType = 'BookingConflictRecovery'"):
+                started.append(execution.id)
+            assert sorted(started) == sorted(workflow_ids)  # each case started once
+    finally:
+        await env.shutdown()
