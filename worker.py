@@ -76,6 +76,7 @@ def build_activities(
         case_store.update_case,
         case_store.add_timeline,
         case_store.record_escalation,
+        case_store.contact_history,
     ]
 
 

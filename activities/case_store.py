@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from temporalio import activity
 
 from domain.escalation import EscalationRecord
-from domain.models import CaseUpdate, TimelineEntry
-from store import cases, escalations
+from domain.models import CaseUpdate, ContactHistoryRequest, TimelineEntry
+from store import cases, escalations, outbox
 from store.db import Store
 
 
@@ -23,6 +24,11 @@ class CaseStoreActivities:
     @activity.defn
     async def add_timeline(self, entry: TimelineEntry) -> None:
         await asyncio.to_thread(cases.add_timeline, self.store, entry)
+
+    @activity.defn
+    async def contact_history(self, req: ContactHistoryRequest) -> list[datetime]:
+        """When messages went to these addresses since `since` (any case but this one)."""
+        return await asyncio.to_thread(outbox.sent_to, self.store, req)
 
     @activity.defn
     async def record_escalation(self, rec: EscalationRecord) -> None:

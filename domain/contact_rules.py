@@ -19,6 +19,7 @@ WEEK = timedelta(days=7)
 
 
 class ContactRules(Model):
+    enabled: bool = True  # off only where a test must not depend on the hour it runs at
     quiet_start: time = time(21, 0)  # from this local time…
     quiet_end: time = time(8, 0)  # …until this one, no automated outreach
     max_per_day: int = 1
@@ -32,6 +33,8 @@ def _local(moment: datetime, zone: str) -> datetime:
 def outside_quiet_hours(moment: datetime, zone: str, rules: ContactRules = ContactRules()) -> datetime:
     """`moment` itself when it is within the allowed hours, else the next local `quiet_end` (DST-aware:
     08:00 on the wall clock, whatever the offset that day)."""
+    if not rules.enabled:
+        return moment
     local = _local(moment, zone)
     clock = local.timetz().replace(tzinfo=None)
     if rules.quiet_end <= clock < rules.quiet_start:
@@ -69,7 +72,7 @@ def next_allowed(
     rules: ContactRules = ContactRules(),
 ) -> datetime:
     """When an automated message to this patient may go: `now` if it may go now."""
-    if in_conversation:
+    if in_conversation or not rules.enabled:
         return now
     candidate = now
     for _ in range(16):  # caps and quiet hours push each other forward; a few rounds settle it

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator
 
 from domain.base import CaseKind, Model
+from domain.contact_rules import ContactRules
 from domain.escalation import EscalationLevel, EscalationPolicy
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
@@ -163,6 +164,8 @@ class RecoveryPolicy(Model):
     locales: tuple[str, ...] = ("en", "nl")
     default_locale: str = "en"
     compensation: CompensationPolicy = CompensationPolicy()
+    # quiet hours and frequency caps for automated outreach (TCPA healthcare exemption)
+    contact: ContactRules = ContactRules()
     # a case a rep must take over (unreachable patient, a request for a person, an approval)
     escalation: EscalationPolicy = EscalationPolicy()
     # check-in trouble: a patient is at the door with paperwork failing; a rep must call within minutes
@@ -333,3 +336,11 @@ class DenialRequest(Model):
     idempotency_key: str = Field(max_length=100)
     reason: str
     denied_by: str
+
+
+class ContactHistoryRequest(Model):
+    """What was sent to a patient's addresses lately, for the frequency caps."""
+
+    addresses: tuple[str, ...]
+    since: datetime
+    exclude_case_id: str | None = None

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from domain.models import OutboundMessage
+from domain.models import ContactHistoryRequest, OutboundMessage
 from store.db import Store
 from store.models import LocalDelivery, OutboundMessageRow, utcnow
 
@@ -108,3 +108,15 @@ def find_local_delivery(store: Store, msg: OutboundMessage, since: datetime) -> 
                 LocalDelivery.created_at >= since,
             )
         ).first()
+
+
+def sent_to(store: Store, req: ContactHistoryRequest) -> list[datetime]:
+    with store.session() as s:
+        query = select(OutboundMessageRow.sent_at).where(
+            OutboundMessageRow.to_address.in_(req.addresses),
+            OutboundMessageRow.status == "sent",
+            OutboundMessageRow.sent_at >= req.since,
+        )
+        if req.exclude_case_id:
+            query = query.where(OutboundMessageRow.case_id != req.exclude_case_id)
+        return sorted(t for t in s.scalars(query) if t is not None)

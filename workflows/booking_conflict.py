@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.sendgrid_email import SendGridActivities
     from activities.tickets import TicketActivities
     from activities.twilio_phone import TwilioActivities
-    from domain import messages, policy
+    from domain import contact_rules, messages, policy
     from domain.escalation import EscalationInput, EscalationState, EscalationStatus, Money
     from domain.ids import gift_card_key
     from domain.models import (
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         CaseUpdate,
         Channel,
         ConflictNote,
+        ContactHistoryRequest,
         DenialRequest,
         GiftCardRequest,
         OfferedSlot,
@@ -52,6 +53,7 @@ class BookingConflictRecovery:
         self._status = CaseStatus.OPEN
         self._sms_works = True
         self._escalations = 0
+        self._deferrals = 0
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
@@ -77,6 +79,7 @@ class BookingConflictRecovery:
         self._sms_works = self.patient.phone is not None
 
         await self._note_conflict()
+        await self._wait_until_contact_is_allowed()
         for offer_round in range(1, case.policy.max_offer_rounds + 1):
             offers = await self._find_alternatives()
             if not offers:
@@ -103,6 +106,42 @@ class BookingConflictRecovery:
             ConflictNote(case_id=self.case.case_id, data=self.case.data),
             **with_store,
         )
+
+    async def _wait_until_contact_is_allowed(self) -> None:
+        """The first message of a case is outreach the patient did not ask for: quiet hours in their time
+        zone and the frequency caps apply. A durable timer defers it; nothing is dropped."""
+        rules = self.case.policy.contact
+        addresses = tuple(a for a in (self.patient.phone, self.patient.email) if a)
+        sent = await workflow.execute_activity_method(
+            CaseStoreActivities.contact_history,
+            ContactHistoryRequest(
+                addresses=addresses,
+                since=workflow.now() - timedelta(days=7),
+                exclude_case_id=self.case.case_id,
+            ),
+            **with_store,
+        )
+        await self._defer_until(
+            contact_rules.next_allowed(workflow.now(), self.patient.timezone, sent, rules=rules)
+        )
+
+    async def _outside_quiet_hours(self) -> None:
+        """A follow-up within the case (the call after an unanswered text) still keeps quiet hours."""
+        rules = self.case.policy.contact
+        await self._defer_until(
+            contact_rules.outside_quiet_hours(workflow.now(), self.patient.timezone, rules)
+        )
+
+    async def _defer_until(self, allowed: datetime) -> None:
+        if allowed <= workflow.now():
+            return
+        self._deferrals += 1
+        await self._timeline(
+            "outreach_deferred",
+            key=f"deferred:{self._deferrals}",
+            detail={"until": allowed.isoformat(), "patient_timezone": self.patient.timezone},
+        )
+        await workflow.sleep(allowed - workflow.now())
 
     async def _find_alternatives(self) -> list[OfferedSlot]:
         data = self.case.data
@@ -135,6 +174,7 @@ class BookingConflictRecovery:
         await self._set_status(CaseStatus.WAITING_PATIENT, "waiting_patient", key=f"waiting:{offer_round}")
         answer = await self._await_answer(self.case.policy.reply_deadline_seconds, len(offers))
         if answer is None and self._sms_works and self.patient.phone:
+            await self._outside_quiet_hours()
             call = OutboundMessage(
                 case_id=self.case.case_id,
                 key=f"offer-{offer_round}-call",

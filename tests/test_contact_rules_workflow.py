@@ -1,0 +1,98 @@
+"""Quiet hours and frequency caps in a running case, with time skipping: the first message waits on a
+durable timer until it may go, in the patient's own time zone; nothing is dropped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from store.models import OutboundMessageRow, TimelineItem
+from tests.conftest import example_event, make_settings
+from tests.prism import add_case
+from tests.workflow_harness import Harness, running
+
+PHONE = "+31612345678"
+RULES_ON: dict[str, Any] = {"contact": {"enabled": True}}
+
+
+def zone_where_it_is(now: datetime, local_hour: int) -> str:
+    """A fixed-offset zone in which `now` falls at about `local_hour`."""
+    offset = ((local_hour - now.hour + 12) % 24) - 12
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+def deferrals(h: Harness, case_id: str) -> list[datetime]:
+    with h.store.session() as s:
+        items = s.scalars(
+            select(TimelineItem).where(
+                TimelineItem.case_id == case_id, TimelineItem.what == "outreach_deferred"
+            )
+        ).all()
+        return [datetime.fromisoformat(str(item.detail["until"])) for item in items]
+
+
+async def test_a_case_opened_at_night_texts_the_patient_at_eight_in_their_zone(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    zone = zone_where_it_is(now, 2)  # 02:xx at the patient's
+    settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event(data__patient__timezone=zone))
+        assert accepted.case_id
+        until = (await h.wait_for(lambda: deferrals(h, accepted.case_id or "")))[0]
+        local = until.astimezone(ZoneInfo(zone))
+        assert (local.hour, local.minute) == (8, 0) and until > now
+        assert h.deliveries("sms", PHONE) == []  # not at night
+        await time_skipping_env.sleep(until - now + timedelta(seconds=5))
+        offer = await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        assert "Uptown Orthopedics" in offer[0].body
+        await handle.cancel()
+
+
+async def test_a_patient_texted_two_hours_ago_by_another_case_hears_from_us_a_day_later(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    zone = zone_where_it_is(now, 11)  # late morning: a day later is within the hours too
+    settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
+    async with running(settings, time_skipping_env) as h:
+        earlier_case = add_case(h.store)
+        sent_at = now - timedelta(hours=2)
+        with h.store.session() as s:
+            s.add(
+                OutboundMessageRow(
+                    case_id=earlier_case,
+                    key="offer-1",
+                    channel="sms",
+                    to_address=PHONE,
+                    body="an earlier message",
+                    status="sent",
+                    provider_id="SMearlier",
+                    sent_at=sent_at,
+                )
+            )
+        accepted, handle = await h.open_case(example_event(data__patient__timezone=zone))
+        until = (await h.wait_for(lambda: deferrals(h, accepted.case_id or "")))[0]
+        assert abs((until - (sent_at + timedelta(days=1))).total_seconds()) < 1  # one a day
+        assert h.deliveries("sms", PHONE) == []
+        await time_skipping_env.sleep(until - now + timedelta(seconds=5))
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await handle.cancel()
+
+
+async def test_without_recent_messages_in_daytime_the_offer_goes_at_once(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event(data__patient__timezone=zone_where_it_is(now, 14)))
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        assert deferrals(h, accepted.case_id or "") == []
+        await handle.cancel()
