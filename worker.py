@@ -6,6 +6,7 @@ python worker.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from config import ConfigError, Settings, load_settings
 from store.db import Store
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.escalation import Escalation
+from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 
 WORKFLOWS: Sequence[type] = (BookingConflictRecovery, Escalation)
 
@@ -80,13 +82,53 @@ def build_activities(
     ]
 
 
-def build_worker(client: Client, settings: Settings, store: Store, **providers: Any) -> Worker:
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=list(WORKFLOWS),
-        activities=build_activities(settings, store, **providers),
-    )
+class Workers:
+    """The workflow worker (with the store's activities) and one rate-limited worker per provider, started
+    and stopped together."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Workers:
+        for worker in self.workers:
+            await self._stack.enter_async_context(worker)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def run(self) -> None:
+        await asyncio.gather(*(worker.run() for worker in self.workers))
+
+
+def build_worker(client: Client, settings: Settings, store: Store, **providers: Any) -> Workers:
+    activities = build_activities(settings, store, **providers)
+    by_provider: dict[str, list[Callable[..., Any]]] = {name: [] for name in PROVIDERS}
+    own: list[Callable[..., Any]] = []
+    for fn in activities:
+        provider = PROVIDER_OF_ACTIVITY.get(fn.__name__)
+        (by_provider[provider] if provider else own).append(fn)
+    workers = [
+        Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=list(WORKFLOWS),
+            activities=own,
+            interceptors=[ProviderQueues()],
+        )
+    ]
+    for provider, provider_activities in by_provider.items():
+        workers.append(
+            Worker(
+                client,
+                task_queue=provider_queue(settings.task_queue, provider),
+                activities=provider_activities,
+                # the provider's own limit, across every worker polling this queue
+                max_task_queue_activities_per_second=getattr(settings.rate_limits, provider),
+            )
+        )
+    return Workers(workers)
 
 
 async def run(settings: Settings) -> None:
@@ -95,6 +137,12 @@ async def run(settings: Settings) -> None:
     client = await connect(settings)
     store = Store(settings.database_url)
     worker = build_worker(client, settings, store)
+    limits = settings.rate_limits
+    print(
+        f"worker: rate limits per second: twilio {limits.twilio}, sendgrid {limits.sendgrid}, "
+        f"gift cards {limits.gift_cards}",
+        flush=True,
+    )
     print(f"worker: polling task queue {settings.task_queue!r} on {settings.temporal_target}", flush=True)
     await worker.run()
 

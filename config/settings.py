@@ -44,6 +44,14 @@ class CalendarHours(BaseModel):
     slot_minutes: int = Field(default=30, gt=0)
 
 
+class RateLimits(BaseModel):
+    """Activities per second each provider's task queue may run (across all workers)."""
+
+    twilio: float = Field(default=50.0, gt=0)
+    sendgrid: float = Field(default=50.0, gt=0)
+    gift_cards: float = Field(default=1.0, gt=0)  # Tango Card RaaS: 1 request a second
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
@@ -84,6 +92,7 @@ class Settings(BaseSettings):
     checkin_listen_minutes: int = 60
 
     calendar: CalendarHours = CalendarHours()
+    rate_limits: RateLimits = RateLimits()
     policy: RecoveryPolicy = RecoveryPolicy()
 
     @classmethod

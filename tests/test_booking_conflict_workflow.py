@@ -32,6 +32,7 @@ from store.models import (
 from tests.conftest import example_event, make_settings
 from tests.workflow_harness import running
 from workflows.booking_conflict import BookingConflictRecovery
+from workflows.routing import ProviderQueues
 
 PHONE = "+31612345678"
 REP = Actor(user="ann", role="rep")
@@ -341,7 +342,11 @@ async def test_replayed_or_rerun_case_pays_and_messages_once(
         history = await handle.fetch_history()
 
         # 1. replay against the current code: deterministic, and no side effects at all
-        replayer = Replayer(workflows=[BookingConflictRecovery], data_converter=pydantic_data_converter)
+        replayer = Replayer(
+            workflows=[BookingConflictRecovery],
+            data_converter=pydantic_data_converter,
+            interceptors=[ProviderQueues()],
+        )
         replay = await replayer.replay_workflow(history)
         assert replay.replay_failure is None
 
