@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     checkin_prompt_lead_minutes: int = 0
     checkin_listen_minutes: int = 60
 
+    # a console login lasts this long (logging out ends it sooner)
+    console_session_minutes: int = Field(default=480, gt=0)
+
     calendar: CalendarHours = CalendarHours()
     policy: RecoveryPolicy = RecoveryPolicy()
 
