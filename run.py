@@ -94,6 +94,7 @@ class Supervisor:
         wait_for_port(s.web_host if s.web_host != "0.0.0.0" else "127.0.0.1", s.web_port, 60, web)  # noqa: S104
         print()
         print(f"  web app          {s.public_base_url}")
+        print(f"  rep console      {s.public_base_url}/console")
         if "local" in (s.twilio_mode, s.sendgrid_mode):
             print(f"  local phone      {s.public_base_url}/dev/phone")
         if s.embedded_temporal:

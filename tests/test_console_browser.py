@@ -189,6 +189,8 @@ def page(browser: Browser, system: System) -> Iterator[Page]:
 
 def login(page: Page, username: str) -> None:
     page.goto("/console/login")
+    if not ARTIFACTS.joinpath("console-login.png").exists():
+        screenshot(page, "console-login.png")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -287,6 +289,8 @@ def test_supervisor_view_is_for_supervisors_only(system: System, page: Page) -> 
         answer = page.goto("/console/supervisor")
         assert answer is not None and answer.status == 403
         expect(page.get_by_role("heading", name="Supervisors only")).to_be_visible()
+        if who == "aud":
+            screenshot(page, "console-forbidden.png")
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
 
