@@ -31,6 +31,7 @@ typecheck: $(VENV)/.installed
 
 test: $(VENV)/.installed node_modules/.installed
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	$(MAKE) --no-print-directory lint typecheck
 	$(PY) -m pytest
 

@@ -101,6 +101,9 @@ class Workers:
     async def run(self) -> None:
         await asyncio.gather(*(worker.run() for worker in self.workers))
 
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+
 
 def build_worker(client: Client, settings: Settings, store: Store, **providers: Any) -> Workers:
     activities = build_activities(settings, store, **providers)

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     checkin_prompt_lead_minutes: int = 0
     checkin_listen_minutes: int = 60
 
+    # a console login lasts this long (logging out ends it sooner)
+    console_session_minutes: int = Field(default=480, gt=0)
+
     calendar: CalendarHours = CalendarHours()
     rate_limits: RateLimits = RateLimits()
     policy: RecoveryPolicy = RecoveryPolicy()

@@ -3,10 +3,11 @@ are its projection, written by an activity before each Update returns."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.escalation import EscalationPolicy, EscalationRecord, EscalationState, EscalationStatus
@@ -162,3 +163,89 @@ def view(row: EscalationRow, now: datetime | None = None) -> dict[str, Any]:
         "opened_at": row.opened_at.isoformat(),
         "closed_at": row.closed_at.isoformat() if row.closed_at else None,
     }
+
+
+def breaches(store: Store, limit: int = 200) -> list[EscalationRow]:
+    """Escalations that missed an SLA (still open or claimed first, soonest deadline first), then the
+    expired ones, newest first: what a supervisor looks at."""
+    with store.session() as s:
+        live = list(
+            s.scalars(
+                select(EscalationRow)
+                .where(EscalationRow.breached.is_(True), EscalationRow.status.in_(OPEN_STATUSES))
+                .order_by(EscalationRow.sla_deadline)
+                .limit(limit)
+            )
+        )
+        expired = list(
+            s.scalars(
+                select(EscalationRow)
+                .where(EscalationRow.status == EscalationStatus.EXPIRED.value)
+                .order_by(EscalationRow.closed_at.desc())
+                .limit(limit)
+            )
+        )
+        return live + expired
+
+
+def overdue(store: Store, now: datetime | None = None, limit: int = 200) -> list[EscalationRow]:
+    """Open or claimed escalations whose deadline has passed but whose workflow has not moved them up yet."""
+    now = now or utcnow()
+    with store.session() as s:
+        return list(
+            s.scalars(
+                select(EscalationRow)
+                .where(
+                    EscalationRow.status.in_(OPEN_STATUSES),
+                    EscalationRow.breached.is_(False),
+                    EscalationRow.sla_deadline < now,
+                )
+                .order_by(EscalationRow.sla_deadline)
+                .limit(limit)
+            )
+        )
+
+
+@dataclass
+class Workload:
+    user: str
+    claimed_now: int = 0
+    resolved_today: int = 0
+    resolved_total: int = 0
+
+
+def workload(store: Store, since: datetime) -> dict[str, Workload]:
+    """Per user: escalations claimed now, resolved since `since`, and resolved in all."""
+    found: dict[str, Workload] = {}
+
+    def of(user: str | None) -> Workload:
+        name = user or "?"
+        return found.setdefault(name, Workload(user=name))
+
+    with store.session() as s:
+        claimed = s.execute(
+            select(EscalationRow.claimed_by, func.count())
+            .where(
+                EscalationRow.status == EscalationStatus.CLAIMED.value,
+                EscalationRow.claimed_by.is_not(None),
+            )
+            .group_by(EscalationRow.claimed_by)
+        ).all()
+        resolved = s.execute(
+            select(
+                EscalationRow.resolved_by,
+                func.count(),
+                func.count().filter(EscalationRow.closed_at >= since),
+            )
+            .where(
+                EscalationRow.status == EscalationStatus.RESOLVED.value,
+                EscalationRow.resolved_by.is_not(None),
+            )
+            .group_by(EscalationRow.resolved_by)
+        ).all()
+    for user, count in claimed:
+        of(user).claimed_now = int(count)
+    for user, total, today in resolved:
+        of(user).resolved_total = int(total)
+        of(user).resolved_today = int(today)
+    return found

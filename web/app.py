@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from config import Settings, load_settings
 from starter import Starter
 from store.db import Store
-from web import cases, dev_phone, escalations, events, patient_links, twilio_hooks
+from web import cases, console, dev_phone, escalations, events, patient_links, twilio_hooks
 from web.deps import Services
 
 log = logging.getLogger("makeright.web")
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(escalations.router)
     app.include_router(patient_links.router)
+    console.install(app)
     if settings.twilio_mode == "local" or settings.sendgrid_mode == "local":
         app.include_router(dev_phone.router)
     return app

@@ -1,0 +1,86 @@
+"""What the console tests share: a team of console users, a case to escalate, and logging in over HTTP."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+
+import httpx
+
+from domain.base import CaseKind
+from store import users
+from store.db import Store
+from store.models import Case, TimelineItem
+
+PASSWORD = "correct horse battery"
+PATIENT_PHONE = "+31612345678"
+PATIENT_EMAIL = "ada@example.com"
+MASKED_PHONE = "+316****5678"
+
+# username → (role, phone, display name)
+TEAM = {
+    "rita": ("rep", "+12125550101", "Rita Rep"),
+    "rob": ("rep", "+12125550102", "Rob Rep"),
+    "sue": ("supervisor", "+12125550103", "Sue Supervisor"),
+    "aud": ("auditor", None, "Al Auditor"),
+}
+
+
+def add_team(store: Store) -> None:
+    for name, (role, phone, display) in TEAM.items():
+        users.add_user(store, name, role, PASSWORD, phone=phone, display_name=display)
+
+
+def insert_case(store: Store, cause: str | None = "practice_calendar_out_of_sync") -> Case:
+    """A booking-conflict case as the inbox opens one (store/inbox.py), with its first timeline entry."""
+    case_id = f"case-{uuid.uuid4().hex[:12]}"
+    appointment = f"appt-{uuid.uuid4().hex[:10]}"
+    case = Case(
+        case_id=case_id,
+        workflow_id=f"booking-conflict-{case_id}",
+        kind=CaseKind.BOOKING_CONFLICT.value,
+        conflict_key=f"test:{appointment}",
+        status="escalated",
+        needs_rep=True,
+        appointment_id=appointment,
+        patient_id="pat-1",
+        patient_phone=PATIENT_PHONE,
+        patient_email=PATIENT_EMAIL,
+        practice_id="prac-9",
+        event_type="booking.slot_cancelled_by_practice",
+        original_slot={"start": "2026-11-24T15:00:00+00:00", "end": "2026-11-24T15:30:00+00:00"},
+        root_cause=cause,
+        reply_token=secrets.token_urlsafe(16),
+    )
+    with store.session() as s:
+        s.add(case)
+        s.flush()
+        s.add(
+            TimelineItem(
+                case_id=case_id,
+                what="case_opened",
+                key="opened",
+                detail={"type": "booking.slot_cancelled_by_practice", "phone": PATIENT_PHONE},
+            )
+        )
+    return case
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "no csrf_token field on the page"
+    return found.group(1)
+
+
+def http_login(client: httpx.Client, username: str, password: str = PASSWORD) -> httpx.Response:
+    """Log in as a browser would: fetch the form (its CSRF cookie and field), post it."""
+    page = client.get("/console/login")
+    assert page.status_code == 200
+    return client.post(
+        "/console/login",
+        data={"username": username, "password": password, "csrf_token": csrf_from(page.text)},
+    )

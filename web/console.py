@@ -1,0 +1,482 @@
+"""The rep console: server-rendered pages under `/console` for reps, supervisors, engineers and auditors.
+
+Logins are console users (`cli.py users add`), checked with scrypt; the session lives on the server
+(`console_sessions`, only a SHA-256 of the cookie's token) and carries a CSRF token that every form posts
+back. Every action goes through `web.escalation_actions.act`, the same service layer as the JSON API, so
+the rules (and the workflow's validators behind them) decide on the server; the pages only show what the
+rules allow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
+
+from domain.escalation import ACTIONS, Action, Actor, allowed_actions
+from store import escalations, sessions, users
+from store.escalations import OPEN_STATUSES
+from store.models import utcnow
+from store.sessions import Login
+from store.views import case_view, load_cases
+from web.deps import Services, services
+from web.escalation_actions import Refused, act, load
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+
+SESSION_COOKIE = "makeright_console"
+LOGIN_CSRF_COOKIE = "makeright_login_csrf"
+STATUS_FILTERS = ("active", "open", "claimed", "resolved", "expired", "all")
+DONE = {
+    "claim": "You claimed the escalation. The SLA clock now counts down your time to resolve it.",
+    "release": "You released the escalation: it is back in the queue.",
+    "approve": "Compensation approved.",
+    "deny": "Compensation denied.",
+    "resolve": "Escalation resolved. Thank you!",
+    "reassign": "Escalation handed over.",
+    "call": "Calling: your phone rings first, then the patient is dialled in.",
+}
+ACTION_LABELS = {
+    "claim": "Claim",
+    "release": "Release",
+    "approve": "Approve",
+    "deny": "Deny",
+    "resolve": "Resolve",
+    "reassign": "Reassign",
+    "call": "Call patient",
+}
+# after the primary action: deciding and closing first, handing back last
+SHOWN_ORDER: tuple[Action, ...] = ("claim", "approve", "deny", "resolve", "call", "reassign", "release")
+SECURITY_HEADERS = {
+    # pages carry patient data: not cached, not framed, no referrer to elsewhere
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class LoginRequired(Exception):
+    """No (valid) session: the browser is sent to the login page, and back afterwards."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+
+    async def _to_login(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, LoginRequired)
+        target = "/console/login"
+        if exc.next_path not in ("/console", "/console/"):
+            from urllib.parse import quote
+
+            target += "?next=" + quote(exc.next_path, safe="/")
+        response = RedirectResponse(target, status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/console")
+        return response
+
+    app.add_exception_handler(LoginRequired, _to_login)
+
+
+# ---------------------------------------------------------------------- formatting helpers
+
+
+def time_left(seconds: int | None) -> str:
+    """`14:05 left`, `2 h 05 min left`, `overdue 3 min`: the same text the countdown script writes."""
+    if seconds is None:
+        return "—"
+    if seconds < 0:
+        late = -seconds
+        if late < 60:
+            return f"overdue {late} s"
+        if late < 3600:
+            return f"overdue {late // 60} min"
+        return f"overdue {late // 3600} h {late % 3600 // 60:02d} min"
+    if seconds < 3600:
+        return f"{seconds // 60}:{seconds % 60:02d} left"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min left"
+
+
+def duration(seconds: int) -> str:
+    hours, minutes = divmod(seconds // 60, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours} hours" if hours > 1 else "1 hour" if hours else f"{minutes} minutes"
+
+
+def words(value: str | None) -> str:
+    return (value or "").replace("_", " ")
+
+
+def utc_text(value: str | datetime | None) -> str:
+    if value is None:
+        return "—"
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return at.astimezone(UTC).strftime("%d %b %H:%M UTC")
+
+
+templates.env.filters["time_left"] = time_left
+templates.env.filters["words"] = words
+templates.env.filters["duration"] = duration
+templates.env.filters["utc"] = utc_text
+templates.env.globals["ACTION_LABELS"] = ACTION_LABELS
+
+
+def _secure(svc: Services) -> bool:
+    return svc.settings.public_base_url.startswith("https://")
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, f"console/{name}", context, status_code=status_code, headers=SECURITY_HEADERS
+    )
+
+
+def _safe_next(value: str | None) -> str:
+    """Only back into the console: never an open redirect."""
+    if value and value.startswith("/console") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/console"
+
+
+async def current_login(request: Request) -> Login:
+    svc = services(request)
+    login = await asyncio.to_thread(sessions.find, svc.store, request.cookies.get(SESSION_COOKIE))
+    if login is None:
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(path if request.method == "GET" else "/console")
+    return login
+
+
+def actor_of(login: Login) -> Actor:
+    return Actor.model_validate({"user": login.username, "role": login.role})
+
+
+def csrf_ok(login: Login, form: FormData) -> bool:
+    sent = form.get("csrf_token")
+    return isinstance(sent, str) and hmac.compare_digest(sent.encode(), login.csrf_token.encode())
+
+
+def _page(login: Login, nav: str, **context: Any) -> dict[str, Any]:
+    return {"login": login, "csrf_token": login.csrf_token, "nav": nav, **context}
+
+
+def _refused_page(
+    request: Request, login: Login | None, status: int, title: str, message: str
+) -> HTMLResponse:
+    context = {"title": title, "message": message, "status": status, "nav": ""}
+    if login is not None:
+        context.update(login=login, csrf_token=login.csrf_token)
+    return _render(request, "refused.html", context, status_code=status)
+
+
+# ---------------------------------------------------------------------- login and logout
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str | None = None, bye: int = 0) -> Response:
+    svc = services(request)
+    if await asyncio.to_thread(sessions.find, svc.store, request.cookies.get(SESSION_COOKIE)):
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _login_form(request, svc, next, None, 200, bye=bool(bye))
+
+
+def _login_form(
+    request: Request, svc: Services, next: str | None, error: str | None, status: int, **extra: Any
+) -> HTMLResponse:
+    # login CSRF: a random value in a cookie and in the form (double submit); there is no session yet
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = _render(
+        request,
+        "login.html",
+        {"next": _safe_next(next), "error": error, "csrf_token": token, "nav": "", **extra},
+        status_code=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        path="/console/login",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(svc),
+    )
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    svc = services(request)
+    form = await request.form()
+    username = str(form.get("username") or "").strip()
+    password = str(form.get("password") or "")
+    next_path = str(form.get("next") or "")
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+    sent = form.get("csrf_token")
+    if not cookie or not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), cookie.encode()):
+        return _refused_page(
+            request,
+            None,
+            403,
+            "The login form expired",
+            "Open the login page again and sign in from there.",
+        )
+    user = await asyncio.to_thread(users.authenticate, svc.store, username, password) if username else None
+    if user is None:
+        return _login_form(request, svc, next_path, "Wrong username or password.", 401, username=username)
+    token = await asyncio.to_thread(
+        sessions.start, svc.store, user.username, svc.settings.console_session_minutes
+    )
+    response = RedirectResponse(_safe_next(next_path), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=svc.settings.console_session_minutes * 60,
+        path="/console",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(svc),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    svc = services(request)
+    login = await current_login(request)
+    if not csrf_ok(login, await request.form()):
+        return _refused_page(request, login, 403, "Not signed out", "The form was stale: try again.")
+    await asyncio.to_thread(sessions.end, svc.store, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/console/login?bye=1", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/console")
+    return response
+
+
+# ---------------------------------------------------------------------- the queue
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+@router.get("/queue", response_class=HTMLResponse)
+async def queue(request: Request, status: str = "active") -> Response:
+    svc = services(request)
+    login = await current_login(request)
+    if status not in STATUS_FILTERS:
+        status = "active"
+    rows = await asyncio.to_thread(_queue_rows, svc, status)
+    now = utcnow()
+    items = [escalations.view(row, now) for row in rows]
+    counts = {
+        "open": sum(1 for i in items if i["status"] == "open"),
+        "claimed": sum(1 for i in items if i["status"] == "claimed"),
+        "breached": sum(1 for i in items if i["breached"] and i["status"] in OPEN_STATUSES),
+        "mine": sum(1 for i in items if i["claimed_by"] == login.username and i["status"] == "claimed"),
+    }
+    return _render(
+        request,
+        "queue.html",
+        _page(login, "queue", items=items, status=status, filters=STATUS_FILTERS, counts=counts),
+    )
+
+
+def _queue_rows(svc: Services, status: str) -> list[Any]:
+    if status == "active":
+        rows = [r for s in OPEN_STATUSES for r in escalations.list_escalations(svc.store, s)]
+        return sorted(rows, key=lambda r: (r.sla_deadline, r.opened_at))
+    return escalations.list_escalations(svc.store, None if status == "all" else status)
+
+
+# ---------------------------------------------------------------------- one escalation
+
+
+@dataclass
+class ActionForm:
+    action: Action
+    primary: bool
+
+
+def _primary(allowed: list[Action], status: str, pending: bool) -> Action | None:
+    """The one thing to do next: claim an open escalation; decide a pending compensation; resolve."""
+    for candidate in ("claim", "approve" if pending else "resolve", "resolve"):
+        if candidate in allowed:
+            return candidate
+    return None
+
+
+def sees_contact_details(svc: Services, login: Login, case_id: str) -> bool:
+    """The same rule as the case API: supervisors, and the rep who holds the claim."""
+    if login.role == "supervisor":
+        return True
+    return login.role == "rep" and escalations.has_claimed_case(svc.store, case_id, login.username)
+
+
+def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict[str, Any] | None:
+    row = escalations.get(svc.store, escalation_id)
+    if row is None:
+        return None
+    view = escalations.view(row)
+    state = escalations.state_of(row)
+    policy = escalations.policy_of(row)
+    found = load_cases(svc.store, case_id=row.case_id)
+    case = None
+    patient_phone = None
+    if found:
+        case_row, ledger, timeline = found[0]
+        patient_phone = case_row.patient_phone
+        unmasked = sees_contact_details(svc, login, row.case_id)
+        case = case_view(case_row, ledger, timeline, unmasked, svc.settings.policy.compensation.currency)
+        case["unmasked"] = unmasked
+    allowed = allowed_actions(state, policy, actor_of(login), has_patient_phone=patient_phone is not None)
+    primary = _primary(allowed, row.status, state.pending_approval is not None)
+    ordered = sorted(allowed, key=lambda a: (a != primary, SHOWN_ORDER.index(a)))
+    level = policy.levels[min(state.level, len(policy.levels) - 1)]
+    targets = []
+    if "reassign" in allowed:
+        targets = [
+            u
+            for u in users.all_users(svc.store)
+            if u.active and u.role in level.claim_roles and u.username != row.claimed_by
+        ]
+    return {
+        "esc": view,
+        "state": state,
+        "case": case,
+        "actions": [ActionForm(action=a, primary=a == primary) for a in ordered],
+        "limit": policy.limit_for(login.role),
+        "targets": targets,
+        "level": level,
+        "levels": policy.levels,
+        "work_sla": policy.work_sla_seconds,
+    }
+
+
+async def _escalation_page(
+    request: Request,
+    login: Login,
+    escalation_id: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    values: dict[str, str] | None = None,
+    failed_action: str | None = None,
+) -> HTMLResponse:
+    svc = services(request)
+    context = await asyncio.to_thread(_escalation_context, svc, login, escalation_id)
+    if context is None:
+        return _refused_page(
+            request, login, 404, "No such escalation", f"There is no escalation {escalation_id}."
+        )
+    done = request.query_params.get("done")
+    return _render(
+        request,
+        "escalation.html",
+        _page(
+            login,
+            "queue",
+            **context,
+            error=error,
+            flash=DONE.get(done or "") if error is None else None,
+            values=values or {},
+            failed_action=failed_action,
+        ),
+        status_code=status_code,
+    )
+
+
+@router.get("/escalations/{escalation_id}", response_class=HTMLResponse)
+async def escalation_page(escalation_id: str, request: Request) -> Response:
+    login = await current_login(request)
+    return await _escalation_page(request, login, escalation_id)
+
+
+@router.post("/escalations/{escalation_id}/{action}")
+async def take_action(escalation_id: str, action: str, request: Request) -> Response:
+    svc = services(request)
+    login = await current_login(request)
+    form = await request.form()
+    if not csrf_ok(login, form):
+        return _refused_page(
+            request,
+            login,
+            403,
+            "Action not taken",
+            "The form was missing its security token or came from an old page. "
+            "Open the escalation again and retry.",
+        )
+    if action not in ACTIONS:
+        return _refused_page(request, login, 404, "No such action", f"There is no action {action!r}.")
+    fields = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    try:
+        await act(svc, escalation_id, action, actor_of(login), fields)
+    except Refused as refused:
+        if refused.status == 404:
+            try:
+                await load(svc, escalation_id)
+            except Refused:
+                return _refused_page(request, login, 404, "No such escalation", refused.message)
+        return await _escalation_page(
+            request,
+            login,
+            escalation_id,
+            error=refused.message,
+            status_code=refused.status,
+            values=fields,
+            failed_action=action,
+        )
+    return RedirectResponse(f"/console/escalations/{escalation_id}?done={action}", status_code=303)
+
+
+# ---------------------------------------------------------------------- supervisors
+
+
+@router.get("/supervisor", response_class=HTMLResponse)
+async def supervisor(request: Request) -> Response:
+    svc = services(request)
+    login = await current_login(request)
+    if login.role != "supervisor":
+        return _refused_page(
+            request,
+            login,
+            403,
+            "Supervisors only",
+            f"The supervisor view shows breaches and everybody's work; you are signed in as "
+            f"{login.username} ({login.role}).",
+        )
+    return _render(
+        request, "supervisor.html", _page(login, "supervisor", **await asyncio.to_thread(_team, svc))
+    )
+
+
+def _team(svc: Services) -> dict[str, Any]:
+    now = utcnow()
+    since = datetime.combine(now.date(), time(0), tzinfo=UTC)
+    work = escalations.workload(svc.store, since)
+    people = {u.username: u for u in users.all_users(svc.store)}
+    for user in people.values():
+        if user.active and user.role in ("rep", "supervisor"):
+            work.setdefault(user.username, escalations.Workload(user=user.username))
+    rows = sorted(work.values(), key=lambda w: (-w.claimed_now, -w.resolved_today, -w.resolved_total, w.user))
+    breached = [escalations.view(r, now) for r in escalations.breaches(svc.store)]
+    overdue = [escalations.view(r, now) for r in escalations.overdue(svc.store, now)]
+    waiting = escalations.list_escalations(svc.store, "open")
+    return {
+        "breaches": overdue + breached,
+        "work": [(w, people.get(w.user)) for w in rows],
+        "open_count": len(waiting),
+        "claimed_count": sum(w.claimed_now for w in rows),
+        "resolved_today": sum(w.resolved_today for w in rows),
+    }
