@@ -25,13 +25,23 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import ConfigError, Settings, load_settings
-from domain.models import CONFLICT_TYPES, BookingConflictInput, BookingEvent, Channel, PatientReply
+from domain.models import (
+    CONFLICT_TYPES,
+    BookingConflictInput,
+    BookingEvent,
+    Channel,
+    DeliveryProblem,
+    PatientReply,
+)
 from store import relay
 from store.db import Store
 from store.models import Case, ReceivedEvent
 from workflows.booking_conflict import BookingConflictRecovery
 
 log = logging.getLogger("makeright.starter")
+
+# provider delivery reports the relay passes to the case workflow (store/callbacks.py)
+DELIVERY_SOURCES = ("twilio_sms_status", "twilio_call_status", "sendgrid_event")
 
 
 async def connect(settings: Settings) -> Client:
@@ -86,6 +96,16 @@ class Starter:
                 return "deferred"  # the check-in watch (next issue) will act on these
             await self._start_booking_conflict(event, case)
             return "dispatched"
+        if row.source in DELIVERY_SOURCES:
+            if row.workflow_id is None:
+                return "unrouted"
+            problem = DeliveryProblem(
+                channel=Channel(row.parsed["channel"]),
+                key=str(row.parsed["key"]),
+                status=str(row.parsed["status"]),
+                provider_ref=row.external_id,
+            )
+            return await self._signal(row.workflow_id, "delivery_failed", problem)
         if case is None:
             return "unrouted"
         reply = PatientReply(
@@ -102,6 +122,16 @@ class Starter:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return "case_closed"  # the case already ended: the answer stays on record
+            raise
+        return "dispatched"
+
+    async def _signal(self, workflow_id: str, signal: str, argument: object) -> str:
+        handle = (await self.client()).get_workflow_handle(workflow_id)
+        try:
+            await handle.signal(signal, argument)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return "case_closed"  # the workflow already ended: the report stays on record
             raise
         return "dispatched"
 

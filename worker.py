@@ -37,6 +37,7 @@ def phone_gateway(settings: Settings, store: Store) -> PhoneGateway:
             settings.twilio_auth_token,
             settings.twilio_from_number,
             settings.twilio_api_base_url,
+            callback_base=settings.public_base_url,
         )
     return LocalPhone(store, settings.twilio_from_number)
 

@@ -102,10 +102,20 @@ def _base_url_http_client(base_url: str) -> Any:
 class LiveTwilio:
     """The real Twilio REST API through the official SDK."""
 
-    def __init__(self, account_sid: str, auth_token: str, from_number: str, base_url: str) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        base_url: str,
+        callback_base: str | None = None,
+    ) -> None:
         from twilio.rest import Client
 
         self.from_number = from_number
+        # where Twilio reports delivery (PUBLIC_BASE_URL): undelivered texts and unanswered calls move the
+        # case to the next channel
+        self.callback_base = callback_base.rstrip("/") if callback_base else None
         self.client = Client(account_sid, auth_token, http_client=_base_url_http_client(base_url))
 
     def _call_api(self, fn: Any, **kwargs: Any) -> Any:
@@ -133,17 +143,27 @@ class LiveTwilio:
             raise ProviderAmbiguous(f"twilio answer lost: {type(exc).__name__}") from None
 
     def send_sms(self, msg: OutboundMessage) -> str:
+        extra: dict[str, Any] = {}
+        if self.callback_base:
+            extra["status_callback"] = f"{self.callback_base}/webhooks/twilio/sms/status"
         message = self._call_api(
-            self.client.messages.create, to=msg.to, from_=self.from_number, body=msg.body
+            self.client.messages.create, to=msg.to, from_=self.from_number, body=msg.body, **extra
         )
         return str(message.sid)
 
     def place_call(self, msg: OutboundMessage) -> str:
+        extra: dict[str, Any] = {}
+        if self.callback_base:
+            extra["status_callback"] = f"{self.callback_base}/webhooks/twilio/voice/status"
+            extra["status_callback_event"] = ["completed"]
+            if not msg.dial:  # a machine cannot press keys: tell us, so the case moves on
+                extra["machine_detection"] = "Enable"
         call = self._call_api(
             self.client.calls.create,
             to=msg.to,
             from_=self.from_number,
             twiml=call_twiml(msg, self.from_number),
+            **extra,
         )
         return str(call.sid)
 

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     sendgrid_api_base_url: str = "https://api.sendgrid.com"
     sendgrid_api_key: str = ""
     sendgrid_from_email: str = ""
+    # the event webhook's verification key (base64 ECDSA P-256 public key from SendGrid's settings)
+    sendgrid_webhook_public_key: str = ""
 
     gift_card_mode: Literal["local"] = "local"
 

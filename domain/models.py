@@ -344,3 +344,12 @@ class ContactHistoryRequest(Model):
     addresses: tuple[str, ...]
     since: datetime
     exclude_case_id: str | None = None
+
+
+class DeliveryProblem(Model):
+    """A provider's report that a message did not reach the patient."""
+
+    channel: Channel
+    key: str  # the message's key within its case
+    status: str  # undelivered | failed | bounce | dropped | no-answer | busy | machine
+    provider_ref: str | None = None

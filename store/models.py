@@ -147,6 +147,9 @@ class OutboundMessageRow(Base):
     body: Mapped[str] = mapped_column(Text)
     # intent → sending → sent | rejected | failed_retryable | unknown
     status: Mapped[str] = mapped_column(String(20), default="intent")
+    # what the provider reported afterwards (delivered, undelivered, bounce, no-answer, …); send-once
+    # never looks at it, so a late report cannot make a message go twice
+    delivery_status: Mapped[str | None] = mapped_column(String(30))
     provider_id: Mapped[str | None] = mapped_column(String(100), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

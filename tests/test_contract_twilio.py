@@ -180,3 +180,22 @@ async def test_bridge_call_rings_the_rep_and_dials_the_patient_in(gateway: LiveT
     add_user(store, "bob", "rep", "correct horse battery")
     refused = await activities.bridge_call(request.model_copy(update={"rep_user": "bob", "key": "bridge-2"}))
     assert refused.status == "rejected" and "no phone" in (refused.reason or "")
+
+
+def test_status_callbacks_are_requested_within_the_contract(prism_twilio: str) -> None:  # noqa: F811
+    gateway = LiveTwilio(
+        ACCOUNT_SID, "auth-token", FROM_NUMBER, prism_twilio, callback_base="https://mr.example"
+    )
+    gateway.send_sms(sms())
+    assert_accepted(gateway, 201, "Messages.json")
+    request, _ = last_exchange(gateway)
+    assert request.data["StatusCallback"] == "https://mr.example/webhooks/twilio/sms/status"
+    gateway.place_call(call())
+    assert_accepted(gateway, 201, "Calls.json")
+    request, _ = last_exchange(gateway)
+    assert request.data["StatusCallback"] == "https://mr.example/webhooks/twilio/voice/status"
+    assert request.data["MachineDetection"] == "Enable"
+    assert (
+        request.data["StatusCallbackEvent"] == ["completed"]
+        or request.data["StatusCallbackEvent"] == "completed"
+    )

@@ -13,7 +13,16 @@ from fastapi.responses import JSONResponse
 from config import Settings, load_settings
 from starter import Starter
 from store.db import Store
-from web import cases, console, dev_phone, escalations, events, patient_links, twilio_hooks
+from web import (
+    cases,
+    console,
+    dev_phone,
+    escalations,
+    events,
+    patient_links,
+    sendgrid_hooks,
+    twilio_hooks,
+)
 from web.deps import Services
 
 log = logging.getLogger("makeright.web")
@@ -47,6 +56,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
 
     app.include_router(events.router)
     app.include_router(twilio_hooks.router)
+    app.include_router(sendgrid_hooks.router)
     app.include_router(cases.router)
     app.include_router(escalations.router)
     app.include_router(patient_links.router)

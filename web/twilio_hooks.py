@@ -13,7 +13,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from domain.messages import voice_thanks
 from domain.replies import Intent, classify
-from store import consent, inbox
+from store import callbacks, consent, inbox
 from web.deps import Services, services
 
 router = APIRouter(prefix="/webhooks/twilio")
@@ -121,3 +121,52 @@ async def keypad_answer(request: Request) -> Response:
     response = VoiceResponse()
     response.say(voice_thanks(lang), language="nl-NL" if lang == "nl" else "en-US")
     return Response(str(response), media_type="application/xml")
+
+
+@router.post("/sms/status")
+async def sms_status(request: Request) -> Response:
+    """Twilio's StatusCallback for a message: undelivered or failed moves the case to the next channel."""
+    params = await signed_form(request)
+    if isinstance(params, Response):
+        return params
+    if (refused := await _missing(request, params, ["MessageSid", "MessageStatus"])) is not None:
+        return refused
+    status = params["MessageStatus"].lower()
+    report = callbacks.Report(
+        source="twilio_sms_status",
+        external_id=f"{params['MessageSid']}:{status}",
+        channel="sms",
+        status=status,
+        provider_id=params["MessageSid"],
+    )
+    return await _store_and_act(request, report, {"error_code": params.get("ErrorCode")})
+
+
+@router.post("/voice/status")
+async def call_status(request: Request) -> Response:
+    """Twilio's StatusCallback for a call: no answer, busy, failed or an answering machine means nobody
+    heard the choices; the case stops waiting for keys and moves on."""
+    params = await signed_form(request)
+    if isinstance(params, Response):
+        return params
+    if (refused := await _missing(request, params, ["CallSid", "CallStatus"])) is not None:
+        return refused
+    status = params["CallStatus"].lower()
+    if params.get("AnsweredBy", "").startswith("machine"):
+        status = "machine"
+    report = callbacks.Report(
+        source="twilio_call_status",
+        external_id=f"{params['CallSid']}:{status}",
+        channel="voice",
+        status=status,
+        provider_id=params["CallSid"],
+    )
+    return await _store_and_act(request, report, {"answered_by": params.get("AnsweredBy")})
+
+
+async def _store_and_act(request: Request, report: callbacks.Report, extra: dict[str, Any]) -> Response:
+    svc = services(request)
+    stored = await asyncio.to_thread(callbacks.accept, svc.store, report, extra)
+    if stored.act and not stored.duplicate:
+        await svc.starter.dispatch(stored.row_id)
+    return Response(EMPTY_TWIML, media_type="application/xml")

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Channel,
         ConflictNote,
         ContactHistoryRequest,
+        DeliveryProblem,
         DenialRequest,
         GiftCardRequest,
         OfferedSlot,
@@ -44,6 +45,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import with_provider, with_store
 
 
+UNDELIVERED = "undelivered"
+
+
 @workflow.defn
 class BookingConflictRecovery:
     def __init__(self) -> None:
@@ -53,6 +57,9 @@ class BookingConflictRecovery:
         self._status = CaseStatus.OPEN
         self._sms_works = True
         self._escalations = 0
+        self._problems: dict[tuple[str, str], DeliveryProblem] = {}
+        self._texts_arrive = True
+        self._calls_work = True
         self._deferrals = 0
 
     @workflow.signal
@@ -63,6 +70,11 @@ class BookingConflictRecovery:
                 return
             self._seen_refs.add(reply.provider_ref)
         self._replies.append(reply)
+
+    @workflow.signal
+    def delivery_failed(self, problem: DeliveryProblem) -> None:
+        """A provider reported a message undelivered (bounce, dropped, failed, no answer, busy, machine)."""
+        self._problems.setdefault((problem.channel.value, problem.key), problem)
 
     @workflow.query
     def status(self) -> str:
@@ -159,54 +171,99 @@ class BookingConflictRecovery:
         )
 
     async def _ask_patient(self, offers: list[OfferedSlot], offer_round: int) -> Understood | None:
-        """SMS with numbered choices (email if SMS cannot reach them), wait; then a call, wait."""
-        data, tz = self.case.data, self.case.data.practice.timezone
-        reached = False
-        if self._sms_works:
-            body = messages.offer_sms(self.lang, data.practice.name, data.slot, offers, tz)
-            reached = await self._sms(f"offer-{offer_round}", body)
-        if not reached and self.patient.email:
-            links = [self._choice_link(n) for n in range(1, len(offers) + 1)]
-            subject, body = messages.offer_email(self.lang, data.practice.name, data.slot, offers, tz, links)
-            reached = await self._email(f"offer-{offer_round}", subject, body)
-        if not reached:
+        """Offer in writing (SMS, or email when texts cannot reach them) and wait for the answer. A message
+        reported undelivered moves on to the next channel at once. Then a call with keypad choices."""
+        key = f"offer-{offer_round}"
+        sent_by = await self._offer_in_writing(offers, key, already_tried=())
+        if sent_by is None:
             return None
         await self._set_status(CaseStatus.WAITING_PATIENT, "waiting_patient", key=f"waiting:{offer_round}")
-        answer = await self._await_answer(self.case.policy.reply_deadline_seconds, len(offers))
-        if answer is None and self._sms_works and self.patient.phone:
-            await self._outside_quiet_hours()
-            call = OutboundMessage(
-                case_id=self.case.case_id,
-                key=f"offer-{offer_round}-call",
-                channel=Channel.VOICE,
-                to=self.patient.phone,
-                body=messages.offer_voice(self.lang, data.practice.name, offers, tz),
-                gather_action_url=(
-                    f"{self.case.public_base_url}/webhooks/twilio/voice/gather"
-                    f"?case_id={self.case.case_id}&round={offer_round}&lang={self.lang}"
-                ),
-                language=self.lang,
-            )
-            placed = await workflow.execute_activity_method(
-                TwilioActivities.place_call, call, **with_provider
-            )
-            if placed.status != "rejected":
-                answer = await self._await_answer(self.case.policy.call_answer_deadline_seconds, len(offers))
-        return answer
+        deadline = self.case.policy.reply_deadline_seconds
+        answer = await self._await_answer(deadline, len(offers), watching=(sent_by, key))
+        if answer == UNDELIVERED:
+            retry_by = await self._offer_in_writing(offers, key, already_tried=(sent_by,))
+            answer = None
+            if retry_by is not None:
+                answer = await self._await_answer(deadline, len(offers), watching=(retry_by, key))
+        if answer is None or answer == UNDELIVERED:
+            answer = await self._call_with_choices(offers, offer_round)
+        return answer if isinstance(answer, Understood) else None
 
-    async def _await_answer(self, seconds: int, choices: int) -> Understood | None:
-        """The next reply that answers the offer, or None when the deadline passes."""
+    async def _offer_in_writing(
+        self, offers: list[OfferedSlot], key: str, already_tried: tuple[Channel, ...]
+    ) -> Channel | None:
+        data, tz = self.case.data, self.case.data.practice.timezone
+        if Channel.SMS not in already_tried and self._sms_works:
+            body = messages.offer_sms(self.lang, data.practice.name, data.slot, offers, tz)
+            if await self._sms(key, body):
+                return Channel.SMS
+        if Channel.EMAIL not in already_tried and self.patient.email:
+            links = [self._choice_link(n) for n in range(1, len(offers) + 1)]
+            subject, body = messages.offer_email(self.lang, data.practice.name, data.slot, offers, tz, links)
+            if await self._email(key, subject, body):
+                return Channel.EMAIL
+        return None
+
+    async def _call_with_choices(
+        self, offers: list[OfferedSlot], offer_round: int
+    ) -> Understood | str | None:
+        if not (self._sms_works and self._calls_work and self.patient.phone):
+            return None
+        await self._outside_quiet_hours()
+        data, tz = self.case.data, self.case.data.practice.timezone
+        call = OutboundMessage(
+            case_id=self.case.case_id,
+            key=f"offer-{offer_round}-call",
+            channel=Channel.VOICE,
+            to=self.patient.phone,
+            body=messages.offer_voice(self.lang, data.practice.name, offers, tz),
+            gather_action_url=(
+                f"{self.case.public_base_url}/webhooks/twilio/voice/gather"
+                f"?case_id={self.case.case_id}&round={offer_round}&lang={self.lang}"
+            ),
+            language=self.lang,
+        )
+        placed = await workflow.execute_activity_method(TwilioActivities.place_call, call, **with_provider)
+        if placed.status == "rejected":
+            return None
+        # no answer, busy or an answering machine ends the wait early: nobody heard the choices
+        return await self._await_answer(
+            self.case.policy.call_answer_deadline_seconds, len(offers), watching=(Channel.VOICE, call.key)
+        )
+
+    async def _await_answer(
+        self, seconds: int, choices: int, watching: tuple[Channel, str] | None = None
+    ) -> Understood | str | None:
+        """The next reply that answers the offer; UNDELIVERED when the provider reports the message we wait
+        on as not delivered; None when the deadline passes."""
         deadline = workflow.now() + timedelta(seconds=seconds)
+        watched = (watching[0].value, watching[1]) if watching else None
         while True:
             remaining = (deadline - workflow.now()).total_seconds()
             if remaining <= 0:
                 return None
             try:
                 await workflow.wait_condition(
-                    lambda: self._read < len(self._replies), timeout=timedelta(seconds=remaining)
+                    lambda: self._read < len(self._replies) or watched in self._problems,
+                    timeout=timedelta(seconds=remaining),
                 )
             except TimeoutError:
                 return None
+            if self._read >= len(self._replies):
+                assert watched is not None
+                problem = self._problems[watched]
+                if watched[0] == Channel.SMS.value:
+                    self._texts_arrive = (
+                        False  # undelivered: later texts in this case would not arrive either
+                    )
+                if watched[0] == Channel.VOICE.value and problem.status in ("failed",):
+                    self._calls_work = False
+                await self._timeline(
+                    "delivery_failed",
+                    key=f"undelivered:{watched[0]}:{watched[1]}",
+                    detail={"channel": watched[0], "message": watched[1], "status": problem.status},
+                )
+                return UNDELIVERED
             reply = self._replies[self._read]
             self._read += 1
             understood = classify(reply.text, choices)
@@ -422,6 +479,8 @@ class BookingConflictRecovery:
 
     async def _sms(self, key: str, body: str) -> bool:
         assert self.patient.phone is not None
+        if not self._texts_arrive:
+            return False
         sent = await self._send(TwilioActivities.send_sms, Channel.SMS, key, self.patient.phone, body)
         if sent.status == "rejected":
             self._sms_works = False  # an invalid number: fall back to email from now on

@@ -1,0 +1,112 @@
+"""Providers' delivery reports (Twilio message and call status, SendGrid events): stored first, matched to
+the message they are about, and queued for the case's workflow when the message did not arrive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from store.db import Store
+from store.models import Case, OutboundMessageRow, ReceivedEvent
+
+# what each provider calls "it did not reach them"
+FAILED = {
+    "sms": {"undelivered", "failed"},
+    "voice": {"no-answer", "busy", "failed", "canceled", "machine"},
+    "email": {"bounce", "dropped"},
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    source: str  # twilio_sms_status | twilio_call_status | sendgrid_event
+    external_id: str  # de-duplicates: the provider's event id, or sid plus status
+    channel: str
+    status: str
+    provider_id: str | None = None  # Twilio's sid, SendGrid's message id
+    ref: str | None = None  # our own "case:key" reference (SendGrid custom arg)
+
+
+@dataclass(frozen=True)
+class Stored:
+    row_id: int
+    case_id: str | None
+    duplicate: bool
+    act: bool  # the case's workflow must hear of it
+
+
+def accept(store: Store, report: Report, parsed: dict[str, Any]) -> Stored:
+    try:
+        return _accept(store, report, parsed)
+    except IntegrityError:  # the same report, concurrently
+        with store.session() as s:
+            seen = s.scalars(
+                select(ReceivedEvent).where(
+                    ReceivedEvent.source == report.source, ReceivedEvent.external_id == report.external_id
+                )
+            ).one()
+            return Stored(seen.id, seen.case_id, True, False)
+
+
+def _accept(store: Store, report: Report, parsed: dict[str, Any]) -> Stored:
+    with store.session() as s:
+        seen = s.scalars(
+            select(ReceivedEvent).where(
+                ReceivedEvent.source == report.source, ReceivedEvent.external_id == report.external_id
+            )
+        ).first()
+        if seen is not None:
+            return Stored(seen.id, seen.case_id, True, False)
+        message = _message(s, report)
+        case = s.get(Case, message.case_id) if message is not None else None
+        failed = report.status in FAILED.get(report.channel, set())
+        if message is not None:
+            message.delivery_status = report.status
+        act = (
+            failed and message is not None and case is not None and case.status not in ("resolved", "failed")
+        )
+        row = ReceivedEvent(
+            source=report.source,
+            external_id=report.external_id,
+            type=f"delivery.{report.status}",
+            appointment_id=case.appointment_id if case else None,
+            raw=b"",
+            parsed={
+                **parsed,
+                "channel": report.channel,
+                "status": report.status,
+                "key": message.key if message else None,
+            },
+            case_id=case.case_id if case else None,
+            workflow_id=case.workflow_id if case else None,
+            status="pending" if act else "recorded",
+        )
+        s.add(row)
+        s.flush()
+        return Stored(row.id, row.case_id, False, act)
+
+
+def _message(s: Any, report: Report) -> OutboundMessageRow | None:
+    if report.provider_id:
+        found: OutboundMessageRow | None = s.scalars(
+            select(OutboundMessageRow).where(
+                OutboundMessageRow.provider_id == report.provider_id,
+                OutboundMessageRow.channel == report.channel,
+            )
+        ).first()
+        if found is not None:
+            return found
+    if report.ref and ":" in report.ref:
+        case_id, key = report.ref.split(":", 1)
+        found = s.scalars(
+            select(OutboundMessageRow).where(
+                OutboundMessageRow.case_id == case_id,
+                OutboundMessageRow.key == key,
+                OutboundMessageRow.channel == report.channel,
+            )
+        ).first()
+        return found
+    return None

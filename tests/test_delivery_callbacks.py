@@ -1,0 +1,214 @@
+"""Provider callbacks: Twilio message and call status, SendGrid's event webhook. Each is verified, stored,
+de-duplicated, and a delivery failure moves the case on to the next channel."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+from twilio.request_validator import RequestValidator
+
+from config import Settings
+from store import callbacks
+from store.db import Store
+from store.models import DeadLetter, OutboundMessageRow, ReceivedEvent, TimelineItem
+from tests.conftest import LiveServer, example_event, free_port, make_settings
+from tests.prism import add_case
+from tests.workflow_harness import running
+
+PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1())
+PUBLIC_KEY = base64.b64encode(
+    PRIVATE_KEY.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+).decode()
+
+
+@pytest.fixture
+def app(any_db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Settings, Store]]:
+    from web.app import create_app
+
+    port = free_port()
+    settings = make_settings(
+        any_db_url,
+        tmp_path,
+        public_base_url=f"http://127.0.0.1:{port}",
+        temporal_address=f"127.0.0.1:{free_port()}",  # nothing there: reports wait in the inbox
+        sendgrid_webhook_public_key=PUBLIC_KEY,
+    )
+    with LiveServer(create_app(settings, relay=False), port) as server:
+        yield server, settings, Store(any_db_url)
+
+
+def sent_message(store: Store, channel: str, provider_id: str, key: str = "offer-1") -> str:
+    case_id = add_case(store)
+    with store.session() as s:
+        s.add(
+            OutboundMessageRow(
+                case_id=case_id,
+                key=key,
+                channel=channel,
+                to_address="+31612345678" if channel != "email" else "patient@example.com",
+                body="offer",
+                status="sent",
+                provider_id=provider_id,
+            )
+        )
+    return case_id
+
+
+def twilio(
+    server: LiveServer, settings: Settings, path: str, params: dict[str, str], token: str | None = None
+) -> httpx.Response:
+    url = f"{settings.public_base_url}{path}"
+    signature = RequestValidator(token or settings.twilio_auth_token).compute_signature(url, params)
+    return httpx.post(f"{server.url}{path}", data=params, headers={"X-Twilio-Signature": signature})
+
+
+def reports(store: Store) -> list[tuple[str, str]]:
+    with store.session() as s:
+        rows = s.scalars(
+            select(ReceivedEvent).where(ReceivedEvent.type.like("delivery.%")).order_by(ReceivedEvent.id)
+        )
+        return [(row.type, row.status) for row in rows]
+
+
+def test_sms_status_callbacks_are_verified_stored_and_a_failure_is_queued(
+    app: tuple[LiveServer, Settings, Store],
+) -> None:
+    server, settings, store = app
+    sid = "SM" + uuid.uuid4().hex
+    sent_message(store, "sms", sid)
+    path = "/webhooks/twilio/sms/status"
+    forged = twilio(server, settings, path, {"MessageSid": sid, "MessageStatus": "failed"}, token="wrong")
+    assert forged.status_code == 403
+    assert twilio(server, settings, path, {"MessageSid": sid, "MessageStatus": "sent"}).status_code == 200
+    assert (
+        twilio(
+            server, settings, path, {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+        ).status_code
+        == 200
+    )
+    assert (
+        twilio(server, settings, path, {"MessageSid": sid, "MessageStatus": "undelivered"}).status_code == 200
+    )  # again
+    # recorded; the failure waits (Temporal is away) to be passed to the case's workflow
+    assert reports(store) == [("delivery.sent", "recorded"), ("delivery.undelivered", "pending")]
+    with store.session() as s:
+        assert s.scalars(select(OutboundMessageRow.delivery_status)).one() == "undelivered"
+    missing = twilio(server, settings, path, {"MessageSid": sid})
+    assert missing.status_code == 422 and missing.json()["errors"] == [
+        {"field": "MessageStatus", "reason": "required"}
+    ]
+
+
+def test_call_status_no_answer_busy_or_machine_counts_as_not_reached(
+    app: tuple[LiveServer, Settings, Store],
+) -> None:
+    server, settings, store = app
+    path = "/webhooks/twilio/voice/status"
+    for params in (
+        {"CallStatus": "no-answer"},
+        {"CallStatus": "completed", "AnsweredBy": "machine_end_beep"},
+        {"CallStatus": "completed", "AnsweredBy": "human"},
+    ):
+        sid = "CA" + uuid.uuid4().hex
+        sent_message(store, "voice", sid, key="offer-1-call")
+        assert twilio(server, settings, path, {"CallSid": sid, **params}).status_code == 200
+    assert reports(store) == [
+        ("delivery.no-answer", "pending"),
+        ("delivery.machine", "pending"),
+        ("delivery.completed", "recorded"),
+    ]
+
+
+def signed(body: bytes, at: int | None = None) -> dict[str, str]:
+    timestamp = str(at if at is not None else int(time.time()))
+    signature = PRIVATE_KEY.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {
+        "Content-Type": "application/json",
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+    }
+
+
+def test_sendgrid_events_are_verified_deduplicated_and_a_bounce_is_queued(
+    app: tuple[LiveServer, Settings, Store],
+) -> None:
+    server, _, store = app
+    case_id = sent_message(store, "email", "sgmsg123")
+    events = [
+        {
+            "sg_event_id": "ev-1",
+            "event": "delivered",
+            "sg_message_id": "sgmsg123.filter1",
+            "email": "patient@example.com",
+        },
+        {
+            "sg_event_id": "ev-2",
+            "event": "bounce",
+            "makeright_ref": f"{case_id}:offer-1",
+            "reason": "550 no such user",
+        },
+    ]
+    body = json.dumps(events).encode()
+    url = f"{server.url}/webhooks/sendgrid/events"
+    assert httpx.post(url, content=body, headers=signed(body)).json() == {"accepted": 2}
+    assert httpx.post(url, content=body, headers=signed(body)).status_code == 200  # SendGrid retries
+    assert reports(store) == [("delivery.delivered", "recorded"), ("delivery.bounce", "pending")]
+
+    tampered = body.replace(b"bounce", b"open")
+    assert httpx.post(url, content=tampered, headers=signed(body)).status_code == 403
+    stale = httpx.post(url, content=body, headers=signed(body, at=int(time.time()) - 600))
+    assert stale.status_code == 403 and "stale" in stale.json()["error"]
+    no_signature = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
+    assert no_signature.status_code == 403
+
+    bad = json.dumps([{"event": "bounce"}, "nonsense"]).encode()
+    refused = httpx.post(url, content=bad, headers=signed(bad))
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["[0].sg_event_id", "[1]."]
+    with store.session() as s:
+        assert s.scalars(select(DeadLetter.endpoint)).all() == ["/webhooks/sendgrid/events"]
+
+
+async def test_an_undelivered_offer_moves_on_to_email_at_once(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(sqlite_url, tmp_path)
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        offer = (await h.wait_for(lambda: h.deliveries("sms")))[0]
+        assert accepted.workflow_id
+        await h.until_waiting(accepted.workflow_id)
+        stored = callbacks.accept(
+            h.store,
+            callbacks.Report(
+                source="twilio_sms_status",
+                external_id=f"{offer.provider_id}:undelivered",
+                channel="sms",
+                status="undelivered",
+                provider_id=offer.provider_id,
+            ),
+            {},
+        )
+        assert stored.act
+        await h.starter.dispatch(stored.row_id)
+        # long before the reply deadline, the offer goes again by email, with choice links
+        email = (await h.wait_for(lambda: h.deliveries("email")))[0]
+        assert "/choose/" in email.body
+        with h.store.session() as s:
+            steps = s.scalars(select(TimelineItem.what).where(TimelineItem.case_id == accepted.case_id)).all()
+        assert "delivery_failed" in steps
+        assert h.event_status(stored.row_id) == "dispatched"
+        await handle.cancel()
