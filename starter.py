@@ -22,11 +22,23 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import ConfigError, Settings, load_settings
-from domain.models import CONFLICT_TYPES, BookingConflictInput, BookingEvent, Channel, PatientReply
+from domain import ids
+from domain.models import (
+    CONFLICT_TYPES,
+    BookingConflictInput,
+    BookingEvent,
+    Channel,
+    CheckInWatchInput,
+    EventType,
+    PatientReply,
+    WatchCancel,
+    WatchMove,
+)
 from store import inbox
 from store.db import Store
 from store.models import Case, ReceivedEvent
 from workflows.booking_conflict import BookingConflictRecovery
+from workflows.checkin import CheckInWatch
 
 log = logging.getLogger("makeright.starter")
 
@@ -68,11 +80,15 @@ class Starter:
         row, case = await asyncio.to_thread(self._load, event_row_id)
         if row.source == "booking":
             event = BookingEvent.model_validate(row.parsed)
-            if event.type not in CONFLICT_TYPES or case is None:
-                return "deferred"  # the check-in watch (next issue) will act on these
-            await self._start_booking_conflict(event, case)
-            return "dispatched"
-        if case is None:
+            if event.type in CONFLICT_TYPES:
+                if case is None:
+                    return "deferred"
+                await self._start_booking_conflict(event, case)
+                return "dispatched"
+            return await self._steer_checkin_watch(event)
+        # a case's workflow, or the check-in watch the inbox routed the reply to
+        workflow_id = row.workflow_id or (case.workflow_id if case else None)
+        if workflow_id is None:
             return "unrouted"
         reply = PatientReply(
             channel=Channel(row.parsed.get("channel", "sms")),
@@ -80,11 +96,10 @@ class Starter:
             received_at=row.received_at,
             provider_ref=row.external_id,
         )
-        handle: WorkflowHandle[BookingConflictRecovery, object] = (await self.client()).get_workflow_handle(
-            case.workflow_id
-        )
+        handle: WorkflowHandle[object, object] = (await self.client()).get_workflow_handle(workflow_id)
         try:
-            await handle.signal(BookingConflictRecovery.patient_replied, reply)
+            # by name: booking-conflict cases and check-in watches both take `patient_replied`
+            await handle.signal("patient_replied", reply)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return "case_closed"  # the case already ended: the answer stays on record
@@ -112,6 +127,53 @@ class Starter:
             )
         except WorkflowAlreadyStartedError:
             pass  # started before (a relay retry): one case, one workflow
+
+    async def _steer_checkin_watch(self, event: BookingEvent) -> str:
+        """booked → start the appointment's watch; rescheduled → move it (starting one on the new slot when
+        none runs: signal-with-start); cancelled → end it (no watch: nothing to end)."""
+        client = await self.client()
+        data = event.data
+        workflow_id = ids.checkin_watch_workflow_id(data.appointment_id)
+        if event.type is EventType.APPOINTMENT_CANCELLED:
+            try:
+                await client.get_workflow_handle(workflow_id).signal(
+                    CheckInWatch.cancel, WatchCancel(event_id=event.id)
+                )
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return "ignored"  # no watch runs for it: nothing to end
+                raise
+            return "dispatched"
+        watch_input = CheckInWatchInput(
+            appointment_id=data.appointment_id,
+            event_id=event.id,
+            data=data,
+            policy=self.settings.policy,
+            public_base_url=self.settings.public_base_url,
+            prompt_lead_minutes=self.settings.checkin_prompt_lead_minutes,
+            listen_minutes=self.settings.checkin_listen_minutes,
+        )
+        try:
+            if event.type is EventType.APPOINTMENT_RESCHEDULED:
+                await client.start_workflow(
+                    CheckInWatch.run,
+                    watch_input,
+                    id=workflow_id,
+                    task_queue=self.settings.task_queue,
+                    start_signal="move",
+                    start_signal_args=[WatchMove(event_id=event.id, data=data)],
+                )
+            else:  # booked: a watch already running for the appointment keeps going as it is
+                await client.start_workflow(
+                    CheckInWatch.run,
+                    watch_input,
+                    id=workflow_id,
+                    task_queue=self.settings.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+        except WorkflowAlreadyStartedError:
+            pass
+        return "dispatched"
 
     def _load(self, event_row_id: int) -> tuple[ReceivedEvent, Case | None]:
         with self.store.session() as s:
