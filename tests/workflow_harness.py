@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowHandle
@@ -24,6 +24,8 @@ from store.models import Case, LocalDelivery, ReceivedEvent
 from worker import build_worker
 from workflows.booking_conflict import BookingConflictRecovery
 
+ResultT = TypeVar("ResultT")
+
 
 @dataclass
 class Harness:
@@ -36,7 +38,7 @@ class Harness:
     def client(self) -> Client:
         return self.env.client
 
-    async def result(self, handle: WorkflowHandle[Any, CaseResult]) -> CaseResult:
+    async def result(self, handle: WorkflowHandle[Any, ResultT]) -> ResultT:
         """Wait for a case to end, letting the time-skipping server jump over its timers meanwhile."""
         unlocked = getattr(self.env, "time_skipping_unlocked", None)
         if unlocked is None or type(handle).__name__ == "_TimeSkippingWorkflowHandle":

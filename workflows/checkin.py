@@ -60,6 +60,7 @@ class CheckInWatch:
         self._replies: list[PatientReply] = []
         self._seen_refs: set[str] = set()
         self._read = 0
+        self._answered = 0
         self._status = WatchStatus.WAITING
         self._opted_out = False
         self._prompts = 0
@@ -90,6 +91,11 @@ class CheckInWatch:
     @workflow.query
     def status(self) -> str:
         return self._status.value
+
+    @workflow.query
+    def replies_answered(self) -> int:
+        """How many replies the watch has acted on (a reply being answered counts once it is done)."""
+        return self._answered
 
     # ------------------------------------------------------------------ the story
 
@@ -159,6 +165,7 @@ class CheckInWatch:
             reply = self._replies[self._read]
             self._read += 1
             await self._answer(reply, moves)
+            self._answered += 1
 
     async def _answer(self, reply: PatientReply, moves: int) -> None:
         intent = classify(reply.text).intent
