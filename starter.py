@@ -1,6 +1,11 @@
 """Stored events → workflow starts and signals.
 
 python starter.py send examples/booking_conflict.json   sign and send a sample event to the running system
+python starter.py send examples/appointment_booked.json --in-minutes 3
+                                                         a booking whose check-in prompt comes in 3 minutes
+python starter.py send examples/appointment_booked.json --type booking.appointment_rescheduled \
+    --appointment-id appt-1234abcd --in-minutes 10       move that appointment (or cancel it:
+                                                         --type booking.appointment_cancelled)
 python starter.py relay                                  dispatch stored events that are still pending
 """
 
@@ -12,8 +17,9 @@ import json
 import logging
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -200,21 +206,24 @@ class Starter:
 # ---------------------------------------------------------------------- command line
 
 
-def send_file(settings: Settings, path: Path, url: str | None = None, as_is: bool = False) -> int:
+def send_file(
+    settings: Settings,
+    path: Path,
+    url: str | None = None,
+    as_is: bool = False,
+    in_minutes: float | None = None,
+    appointment_id: str | None = None,
+    event_type: str | None = None,
+) -> int:
     """Sign and post an event file. Unless `as_is`, it gets a fresh event id, appointment id and time,
-    so every run opens a new case."""
-    import uuid
-
+    so every run opens a new case. `in_minutes` moves the slot to start that many minutes from now (its
+    length kept); `appointment_id` and `event_type` steer an appointment sent before (reschedule it,
+    cancel it)."""
     import httpx
 
     from domain.signing import sign
 
-    event = json.loads(path.read_text())
-    if not as_is:
-        event["id"] = f"evt-{uuid.uuid4().hex[:12]}"
-        event["time"] = datetime.now(UTC).isoformat()
-        if isinstance(event.get("data"), dict):
-            event["data"]["appointment_id"] = f"appt-{uuid.uuid4().hex[:8]}"
+    event = prepare_event(json.loads(path.read_text()), as_is, in_minutes, appointment_id, event_type)
     body = json.dumps(event).encode()
     target = url or f"{settings.public_base_url}/events"
     headers = {
@@ -226,8 +235,42 @@ def send_file(settings: Settings, path: Path, url: str | None = None, as_is: boo
     except httpx.HTTPError as exc:
         print(f"could not reach {target}: {exc} (is `make run` running?)", file=sys.stderr)
         return 1
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    if isinstance(data, dict) and isinstance(data.get("slot"), dict):
+        print(
+            f"{event.get('type')}: appointment {data.get('appointment_id')}, slot {data['slot'].get('start')}"
+        )
     print(f"{response.status_code} {response.text}")
     return 0 if response.status_code < 300 else 1
+
+
+def prepare_event(
+    event: dict[str, Any],
+    as_is: bool = False,
+    in_minutes: float | None = None,
+    appointment_id: str | None = None,
+    event_type: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    import uuid
+
+    now = now or datetime.now(UTC)
+    data = event.get("data") if isinstance(event.get("data"), dict) else None
+    if not as_is:
+        event["id"] = f"evt-{uuid.uuid4().hex[:12]}"
+        event["time"] = now.isoformat()
+        if data is not None:
+            data["appointment_id"] = f"appt-{uuid.uuid4().hex[:8]}"
+    if event_type:
+        event["type"] = event_type
+    if data is not None and appointment_id:
+        data["appointment_id"] = appointment_id
+    if data is not None and in_minutes is not None and isinstance(data.get("slot"), dict):
+        slot = data["slot"]
+        length = datetime.fromisoformat(slot["end"]) - datetime.fromisoformat(slot["start"])
+        start = (now + timedelta(minutes=in_minutes)).replace(microsecond=0)
+        slot["start"], slot["end"] = start.isoformat(), (start + length).isoformat()
+    return event
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("file", type=Path)
     send.add_argument("--url", help="events endpoint (default: PUBLIC_BASE_URL/events)")
     send.add_argument("--as-is", action="store_true", help="send the file exactly, without fresh ids")
+    send.add_argument(
+        "--in-minutes", type=float, metavar="N", help="set the slot to start N minutes from now"
+    )
+    send.add_argument("--appointment-id", help="use this appointment id (to reschedule or cancel it)")
+    send.add_argument("--type", dest="event_type", help="the event type, e.g. booking.appointment_cancelled")
     sub.add_parser("relay", help="dispatch stored events that are still pending, then keep watching")
     args = parser.parse_args(argv)
     try:
@@ -247,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"makeright: {exc}", file=sys.stderr)
         return 2
     if args.command == "send":
-        return send_file(settings, args.file, args.url, args.as_is)
+        return send_file(
+            settings, args.file, args.url, args.as_is, args.in_minutes, args.appointment_id, args.event_type
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(Starter(settings, Store(settings.database_url)).relay_forever())
     return 0

@@ -517,3 +517,24 @@ def _case(h: Harness, event: dict[str, Any], status: str) -> Case | None:
 def _escalation(h: Harness, escalation_id: str) -> EscalationRow | None:
     with h.store.session() as s:
         return s.get(EscalationRow, escalation_id)
+
+
+def test_example_booking_can_be_played_minutes_from_now() -> None:
+    """`starter.py send examples/appointment_booked.json --in-minutes 3` (and a reschedule of it)."""
+    from starter import prepare_event
+    from tests.conftest import EXAMPLES
+
+    now = datetime(2026, 11, 23, 12, 0, 30, 123456, tzinfo=UTC)
+    raw = json.loads((EXAMPLES / "appointment_booked.json").read_text())
+    event = BookingEvent.model_validate(prepare_event(raw, in_minutes=3, now=now))
+    assert event.type.value == "booking.appointment_booked"
+    assert event.data.appointment_id != "appt-456" and event.id != "example-appointment-booked"
+    assert event.data.slot.start == datetime(2026, 11, 23, 12, 3, 30, tzinfo=UTC)
+    assert event.data.slot.end - event.data.slot.start == timedelta(minutes=30)
+
+    raw = json.loads((EXAMPLES / "appointment_booked.json").read_text())
+    moved = prepare_event(
+        raw, in_minutes=10, appointment_id="appt-mine", event_type="booking.appointment_rescheduled", now=now
+    )
+    assert BookingEvent.model_validate(moved).data.appointment_id == "appt-mine"
+    assert moved["type"] == "booking.appointment_rescheduled"
