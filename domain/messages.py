@@ -222,3 +222,19 @@ def checkin_resolved_sms(
         return _fit(practice, lambda name: f"{name}: bedankt voor uw geduld, het is opgelost.{gift}")
     gift = f" Sorry! A {amount} {currency} gift card: {url}" if amount else ""
     return _fit(practice, lambda name: f"{name}: thanks for your patience, it's resolved.{gift}")
+
+
+def checkin_compensation_email(
+    lang: str, practice: str, amount: str, currency: str, url: str
+) -> tuple[str, str]:
+    if lang == "nl":
+        return (
+            "Onze excuses: een cadeaubon voor u",
+            f"Het spijt ons dat het inchecken bij {practice} niet soepel ging. "
+            f"Als excuus ontvangt u een cadeaubon van {amount} {currency}: {url}",
+        )
+    return (
+        "We're sorry: a gift card for you",
+        f"We're sorry checking in at {practice} did not go smoothly. "
+        f"As an apology, here is a {amount} {currency} gift card: {url}",
+    )

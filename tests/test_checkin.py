@@ -429,7 +429,7 @@ async def test_trouble_reply_opens_a_case_a_rep_calls_and_resolves_with_compensa
     followed_up = [d.body for d in h.deliveries("sms", PHONE) if "opgelost" in d.body]
     assert len(followed_up) == 1 and "15.00 USD" in followed_up[0] and "/gift/GC-" in followed_up[0]
     gift_email = [e for e in h.deliveries("email", "ada@example.com") if "cadeaubon" in (e.subject or "")]
-    assert len(gift_email) == 1
+    assert len(gift_email) == 1 and "inchecken" in gift_email[0].body and "15.00 USD" in gift_email[0].body
     steps = timeline(h, case.case_id)
     for step in ["case_opened", "sms_sent", "needs_rep", "escalation_claimed", "rep_call_bridged",
                  "escalation_resolved", "compensation_issued", "ticket_linked", "case_closed"]:  # fmt: skip

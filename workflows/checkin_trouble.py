@@ -110,7 +110,7 @@ class CheckInTroubleRecovery:
                 "resolved", messages.checkin_resolved_sms(self.lang, practice, f"{amount:.2f}", currency, url)
             )
             if self.patient.email:
-                subject, body = messages.compensation_email(
+                subject, body = messages.checkin_compensation_email(
                     self.lang, practice, f"{amount:.2f}", currency, url
                 )
                 await self._email("compensation", subject, body)
