@@ -1,6 +1,11 @@
 """Stored events → workflow starts and signals.
 
 python starter.py send examples/booking_conflict.json   sign and send a sample event to the running system
+python starter.py send examples/appointment_booked.json --in-minutes 3
+                                                         a booking whose check-in prompt comes in 3 minutes
+python starter.py send examples/appointment_booked.json --type booking.appointment_rescheduled \
+    --appointment-id appt-1234abcd --in-minutes 10       move that appointment (or cancel it:
+                                                         --type booking.appointment_cancelled)
 python starter.py relay                                  dispatch stored events that are still pending
 """
 
@@ -15,28 +20,35 @@ import socket
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import ConfigError, Settings, load_settings
+from domain import ids
 from domain.models import (
     CONFLICT_TYPES,
     BookingConflictInput,
     BookingEvent,
     Channel,
+    CheckInWatchInput,
     DeliveryProblem,
+    EventType,
     PatientReply,
+    WatchCancel,
+    WatchMove,
 )
 from store import relay
 from store.db import Store
 from store.models import Case, ReceivedEvent
 from workflows.booking_conflict import BookingConflictRecovery
+from workflows.checkin import CheckInWatch
 
 log = logging.getLogger("makeright.starter")
 
@@ -92,10 +104,12 @@ class Starter:
         row, case = await asyncio.to_thread(self._load, event_row_id)
         if row.source == "booking":
             event = BookingEvent.model_validate(row.parsed)
-            if event.type not in CONFLICT_TYPES or case is None:
-                return "deferred"  # the check-in watch (next issue) will act on these
-            await self._start_booking_conflict(event, case)
-            return "dispatched"
+            if event.type in CONFLICT_TYPES:
+                if case is None:
+                    return "deferred"
+                await self._start_booking_conflict(event, case)
+                return "dispatched"
+            return await self._steer_checkin_watch(event)
         if row.source in DELIVERY_SOURCES:
             if row.workflow_id is None:
                 return "unrouted"
@@ -106,7 +120,9 @@ class Starter:
                 provider_ref=row.external_id,
             )
             return await self._signal(row.workflow_id, "delivery_failed", problem)
-        if case is None:
+        # a case's workflow, or the check-in watch the inbox routed the reply to
+        workflow_id = row.workflow_id or (case.workflow_id if case else None)
+        if workflow_id is None:
             return "unrouted"
         reply = PatientReply(
             channel=Channel(row.parsed.get("channel", "sms")),
@@ -114,16 +130,8 @@ class Starter:
             received_at=row.received_at,
             provider_ref=row.external_id,
         )
-        handle: WorkflowHandle[BookingConflictRecovery, object] = (await self.client()).get_workflow_handle(
-            case.workflow_id
-        )
-        try:
-            await handle.signal(BookingConflictRecovery.patient_replied, reply)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return "case_closed"  # the case already ended: the answer stays on record
-            raise
-        return "dispatched"
+        # by name: booking-conflict cases, check-in watches and check-in cases all take `patient_replied`
+        return await self._signal(workflow_id, "patient_replied", reply)
 
     async def _signal(self, workflow_id: str, signal: str, argument: object) -> str:
         handle = (await self.client()).get_workflow_handle(workflow_id)
@@ -157,6 +165,53 @@ class Starter:
         except WorkflowAlreadyStartedError:
             pass  # started before (a relay retry): one case, one workflow
 
+    async def _steer_checkin_watch(self, event: BookingEvent) -> str:
+        """booked → start the appointment's watch; rescheduled → move it (starting one on the new slot when
+        none runs: signal-with-start); cancelled → end it (no watch: nothing to end)."""
+        client = await self.client()
+        data = event.data
+        workflow_id = ids.checkin_watch_workflow_id(data.appointment_id)
+        if event.type is EventType.APPOINTMENT_CANCELLED:
+            try:
+                await client.get_workflow_handle(workflow_id).signal(
+                    CheckInWatch.cancel, WatchCancel(event_id=event.id)
+                )
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return "ignored"  # no watch runs for it: nothing to end
+                raise
+            return "dispatched"
+        watch_input = CheckInWatchInput(
+            appointment_id=data.appointment_id,
+            event_id=event.id,
+            data=data,
+            policy=self.settings.policy,
+            public_base_url=self.settings.public_base_url,
+            prompt_lead_minutes=self.settings.checkin_prompt_lead_minutes,
+            listen_minutes=self.settings.checkin_listen_minutes,
+        )
+        try:
+            if event.type is EventType.APPOINTMENT_RESCHEDULED:
+                await client.start_workflow(
+                    CheckInWatch.run,
+                    watch_input,
+                    id=workflow_id,
+                    task_queue=self.settings.task_queue,
+                    start_signal="move",
+                    start_signal_args=[WatchMove(event_id=event.id, data=data)],
+                )
+            else:  # booked: a watch already running for the appointment keeps going as it is
+                await client.start_workflow(
+                    CheckInWatch.run,
+                    watch_input,
+                    id=workflow_id,
+                    task_queue=self.settings.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+        except WorkflowAlreadyStartedError:
+            pass
+        return "dispatched"
+
     def _load(self, event_row_id: int) -> tuple[ReceivedEvent, Case | None]:
         with self.store.session() as s:
             row = s.get(ReceivedEvent, event_row_id)
@@ -183,21 +238,24 @@ class Starter:
 # ---------------------------------------------------------------------- command line
 
 
-def send_file(settings: Settings, path: Path, url: str | None = None, as_is: bool = False) -> int:
+def send_file(
+    settings: Settings,
+    path: Path,
+    url: str | None = None,
+    as_is: bool = False,
+    in_minutes: float | None = None,
+    appointment_id: str | None = None,
+    event_type: str | None = None,
+) -> int:
     """Sign and post an event file. Unless `as_is`, it gets a fresh event id, appointment id and time,
-    so every run opens a new case."""
-    import uuid
-
+    so every run opens a new case. `in_minutes` moves the slot to start that many minutes from now (its
+    length kept); `appointment_id` and `event_type` steer an appointment sent before (reschedule it,
+    cancel it)."""
     import httpx
 
     from domain.signing import sign
 
-    event = json.loads(path.read_text())
-    if not as_is:
-        event["id"] = f"evt-{uuid.uuid4().hex[:12]}"
-        event["time"] = datetime.now(UTC).isoformat()
-        if isinstance(event.get("data"), dict):
-            event["data"]["appointment_id"] = f"appt-{uuid.uuid4().hex[:8]}"
+    event = prepare_event(json.loads(path.read_text()), as_is, in_minutes, appointment_id, event_type)
     body = json.dumps(event).encode()
     target = url or f"{settings.public_base_url}/events"
     headers = {
@@ -209,8 +267,42 @@ def send_file(settings: Settings, path: Path, url: str | None = None, as_is: boo
     except httpx.HTTPError as exc:
         print(f"could not reach {target}: {exc} (is `make run` running?)", file=sys.stderr)
         return 1
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    if isinstance(data, dict) and isinstance(data.get("slot"), dict):
+        print(
+            f"{event.get('type')}: appointment {data.get('appointment_id')}, slot {data['slot'].get('start')}"
+        )
     print(f"{response.status_code} {response.text}")
     return 0 if response.status_code < 300 else 1
+
+
+def prepare_event(
+    event: dict[str, Any],
+    as_is: bool = False,
+    in_minutes: float | None = None,
+    appointment_id: str | None = None,
+    event_type: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    import uuid
+
+    now = now or datetime.now(UTC)
+    data = event.get("data") if isinstance(event.get("data"), dict) else None
+    if not as_is:
+        event["id"] = f"evt-{uuid.uuid4().hex[:12]}"
+        event["time"] = now.isoformat()
+        if data is not None:
+            data["appointment_id"] = f"appt-{uuid.uuid4().hex[:8]}"
+    if event_type:
+        event["type"] = event_type
+    if data is not None and appointment_id:
+        data["appointment_id"] = appointment_id
+    if data is not None and in_minutes is not None and isinstance(data.get("slot"), dict):
+        slot = data["slot"]
+        length = datetime.fromisoformat(slot["end"]) - datetime.fromisoformat(slot["start"])
+        start = (now + timedelta(minutes=in_minutes)).replace(microsecond=0)
+        slot["start"], slot["end"] = start.isoformat(), (start + length).isoformat()
+    return event
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("file", type=Path)
     send.add_argument("--url", help="events endpoint (default: PUBLIC_BASE_URL/events)")
     send.add_argument("--as-is", action="store_true", help="send the file exactly, without fresh ids")
+    send.add_argument(
+        "--in-minutes", type=float, metavar="N", help="set the slot to start N minutes from now"
+    )
+    send.add_argument("--appointment-id", help="use this appointment id (to reschedule or cancel it)")
+    send.add_argument("--type", dest="event_type", help="the event type, e.g. booking.appointment_cancelled")
     sub.add_parser("relay", help="dispatch stored events that are still pending, then keep watching")
     args = parser.parse_args(argv)
     try:
@@ -230,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"makeright: {exc}", file=sys.stderr)
         return 2
     if args.command == "send":
-        return send_file(settings, args.file, args.url, args.as_is)
+        return send_file(
+            settings, args.file, args.url, args.as_is, args.in_minutes, args.appointment_id, args.event_type
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(Starter(settings, Store(settings.database_url)).relay_forever())
     return 0

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.case_store import CaseStoreActivities
+from activities.checkin import CheckInActivities
 from activities.gift_cards import GiftCardActivities, GiftCardProvider, LocalGiftCards
 from activities.scheduling import LocalCalendar, SchedulingActivities
 from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
@@ -24,10 +25,12 @@ from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, Twilio
 from config import ConfigError, Settings, load_settings
 from store.db import Store
 from workflows.booking_conflict import BookingConflictRecovery
+from workflows.checkin import CheckInWatch
+from workflows.checkin_trouble import CheckInTroubleRecovery
 from workflows.escalation import Escalation
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 
-WORKFLOWS: Sequence[type] = (BookingConflictRecovery, Escalation)
+WORKFLOWS: Sequence[type] = (BookingConflictRecovery, CheckInWatch, CheckInTroubleRecovery, Escalation)
 
 
 def phone_gateway(settings: Settings, store: Store) -> PhoneGateway:
@@ -64,6 +67,7 @@ def build_activities(
     scheduling = SchedulingActivities(store, LocalCalendar(store, settings.calendar))
     tickets = TicketActivities(store)
     case_store = CaseStoreActivities(store)
+    checkin = CheckInActivities(store)
     return [
         twilio.send_sms,
         twilio.place_call,
@@ -80,6 +84,8 @@ def build_activities(
         case_store.add_timeline,
         case_store.record_escalation,
         case_store.contact_history,
+        checkin.record_watch,
+        checkin.open_trouble_case,
     ]
 
 

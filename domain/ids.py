@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC
 
-from domain.models import BookingEventData
+from domain.models import BookingEventData, Slot
 
 
 def conflict_key(data: BookingEventData) -> str:
@@ -20,6 +20,26 @@ def case_id_for(key: str) -> str:
 
 def booking_conflict_workflow_id(case_id: str) -> str:
     return f"booking-conflict-{case_id}"
+
+
+def checkin_watch_workflow_id(appointment_id: str) -> str:
+    return f"checkin-watch-{appointment_id}"
+
+
+def checkin_conflict_key(appointment_id: str, slot: Slot) -> str:
+    """Check-in trouble is one case per appointment and time, however many replies report it."""
+    start = slot.start.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+    return f"checkin:{appointment_id}@{start}"
+
+
+def checkin_trouble_workflow_id(case_id: str) -> str:
+    return f"checkin-trouble-{case_id}"
+
+
+def watch_ref(appointment_id: str) -> str:
+    """What a watch's own messages (the prompt, a thank-you) are filed under before any case exists:
+    send-once needs a short, stable owner id (the outbox's case_id column is 40 characters)."""
+    return "watch-" + hashlib.sha256(appointment_id.encode()).hexdigest()[:16]
 
 
 def gift_card_key(case_id: str) -> str:

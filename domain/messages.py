@@ -170,3 +170,71 @@ def compensation_sms(lang: str, practice: str, amount: str, currency: str, url: 
 def bridge_intro(lang: str) -> str:
     """What the rep hears before the patient is dialled in (staff-facing, so English is fine)."""
     return "Makeright: connecting you to the patient now. Their phone will show the practice line."
+
+
+# ---------------------------------------------------------------- check-in
+
+
+def checkin_prompt_sms(lang: str, practice: str, slot: Slot, tz: str) -> str:
+    """At check-in time: practice and time only (no patient name, no reason for the visit)."""
+    at = when(slot.start, tz, lang)
+    if lang == "nl":
+        return _fit(
+            practice,
+            lambda name: (
+                f"{name}: inchecken voor {at}. Problemen met uw formulieren? Antwoord op dit bericht, "
+                "wij helpen. STOP = afmelden"
+            ),
+        )
+    return _fit(
+        practice,
+        lambda name: (
+            f"{name}: check-in for {at}. Reply if you have any trouble with your paperwork "
+            "and we'll help. STOP to opt out"
+        ),
+    )
+
+
+def checkin_thanks_sms(lang: str, practice: str) -> str:
+    if lang == "nl":
+        return _fit(practice, lambda name: f"{name}: dank u, fijn dat alles goed gaat. Tot zo!")
+    return _fit(practice, lambda name: f"{name}: thanks, glad all is well. See you soon!")
+
+
+def checkin_will_call_sms(lang: str, practice: str) -> str:
+    if lang == "nl":
+        return _fit(
+            practice,
+            lambda name: f"{name}: vervelend! Een collega belt u binnen enkele minuten om het op te lossen.",
+        )
+    return _fit(
+        practice,
+        lambda name: f"{name}: sorry about that! A colleague will call you within minutes to sort it out.",
+    )
+
+
+def checkin_resolved_sms(
+    lang: str, practice: str, amount: str | None = None, currency: str = "", url: str = ""
+) -> str:
+    """After the rep resolved it: thanks, and the gift card's link when there is one."""
+    if lang == "nl":
+        gift = f" Als excuus een cadeaubon van {amount} {currency}: {url}" if amount else ""
+        return _fit(practice, lambda name: f"{name}: bedankt voor uw geduld, het is opgelost.{gift}")
+    gift = f" Sorry! A {amount} {currency} gift card: {url}" if amount else ""
+    return _fit(practice, lambda name: f"{name}: thanks for your patience, it's resolved.{gift}")
+
+
+def checkin_compensation_email(
+    lang: str, practice: str, amount: str, currency: str, url: str
+) -> tuple[str, str]:
+    if lang == "nl":
+        return (
+            "Onze excuses: een cadeaubon voor u",
+            f"Het spijt ons dat het inchecken bij {practice} niet soepel ging. "
+            f"Als excuus ontvangt u een cadeaubon van {amount} {currency}: {url}",
+        )
+    return (
+        "We're sorry: a gift card for you",
+        f"We're sorry checking in at {practice} did not go smoothly. "
+        f"As an apology, here is a {amount} {currency} gift card: {url}",
+    )

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain import ids
 from domain.models import CONFLICT_TYPES, BookingEvent, CaseKind
+from store import checkin
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, TimelineItem, utcnow
 
@@ -55,11 +56,12 @@ def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
             parsed=parsed,
         )
         if event.type not in CONFLICT_TYPES:
-            # check-in watch events are kept; acting on them is the check-in watch's job
+            # booked / rescheduled / cancelled steer the appointment's check-in watch; no case (yet)
             row.status = "pending"
+            row.workflow_id = ids.checkin_watch_workflow_id(event.data.appointment_id)
             s.add(row)
             s.flush()
-            return Accepted(row.id, None, None, duplicate=False)
+            return Accepted(row.id, None, row.workflow_id, duplicate=False)
 
         key = ids.conflict_key(event.data)
         case = s.scalars(select(Case).where(Case.conflict_key == key)).first()
@@ -119,8 +121,9 @@ def accept_patient_answer(
     case_id: str | None,
     raw: dict[str, Any],
 ) -> tuple[int, str | None, bool]:
-    """Store an inbound answer and route it to a case: the given one, else the patient's open case by
-    phone. Returns (event row id, case id, duplicate)."""
+    """Store an inbound answer and route it: to the given case, else the patient's open case by phone,
+    else the check-in watch that prompted them (the row gets the watch's workflow id; its case id is the
+    watch's check-in-trouble case, if one is open). Returns (event row id, case id, duplicate)."""
     try:
         with store.session() as s:
             seen = s.scalars(
@@ -139,6 +142,20 @@ def accept_patient_answer(
                     .where(Case.patient_phone == from_address, Case.status.in_(("open", "waiting_patient")))
                     .order_by(Case.opened_at.desc())
                 ).first()
+            routed_case: str | None = None
+            workflow_id: str | None = None
+            appointment_id: str | None = None
+            watch = None
+            if case is None and not case_id and source == "twilio_sms":
+                watch = checkin.watch_for_phone_in(s, from_address)
+            if case is not None:
+                routed_case, workflow_id, appointment_id = case.case_id, case.workflow_id, case.appointment_id
+            elif watch is not None:
+                routed_case, workflow_id, appointment_id = (
+                    watch.case_id,
+                    watch.workflow_id,
+                    watch.appointment_id,
+                )
             channel = {"twilio_sms": "sms", "twilio_voice": "voice"}.get(source, "email")
             s.add(
                 InboundMessage(
@@ -146,19 +163,19 @@ def accept_patient_answer(
                     provider_id=provider_id,
                     from_address=from_address,
                     body=body,
-                    case_id=case.case_id if case else None,
+                    case_id=routed_case,
                 )
             )
             row = ReceivedEvent(
                 source=source,
                 external_id=provider_id,
                 type="patient.replied",
-                appointment_id=case.appointment_id if case else None,
+                appointment_id=appointment_id,
                 raw=b"",
                 parsed=raw,
-                case_id=case.case_id if case else None,
-                workflow_id=case.workflow_id if case else None,
-                status="pending" if case else "unrouted",
+                case_id=routed_case,
+                workflow_id=workflow_id,
+                status="pending" if workflow_id else "unrouted",
             )
             s.add(row)
             s.flush()

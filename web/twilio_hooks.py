@@ -81,7 +81,7 @@ async def inbound_sms(request: Request) -> Response:
     svc = services(request)
     body = params.get("Body", "")
     await asyncio.to_thread(record_consent, svc, params["From"], body)
-    row_id, case_id, duplicate = await asyncio.to_thread(
+    row_id, _case_id, duplicate = await asyncio.to_thread(
         inbox.accept_patient_answer,
         svc.store,
         "twilio_sms",
@@ -91,7 +91,7 @@ async def inbound_sms(request: Request) -> Response:
         None,
         {"channel": "sms", "text": body},
     )
-    if case_id and not duplicate:
+    if not duplicate:  # to a case or a check-in watch now; an unrouted row cannot be claimed
         await svc.starter.dispatch(row_id)
     return Response(EMPTY_TWIML, media_type="application/xml")
 
@@ -106,7 +106,7 @@ async def keypad_answer(request: Request) -> Response:
     svc = services(request)
     digits = params.get("Digits", "")
     lang = request.query_params.get("lang", "en")
-    row_id, case_id, duplicate = await asyncio.to_thread(
+    row_id, _case_id, duplicate = await asyncio.to_thread(
         inbox.accept_patient_answer,
         svc.store,
         "twilio_voice",
@@ -116,7 +116,7 @@ async def keypad_answer(request: Request) -> Response:
         request.query_params.get("case_id"),
         {"channel": "voice", "text": digits},
     )
-    if case_id and not duplicate:
+    if not duplicate:  # to a case or a check-in watch now; an unrouted row cannot be claimed
         await svc.starter.dispatch(row_id)
     response = VoiceResponse()
     response.say(voice_thanks(lang), language="nl-NL" if lang == "nl" else "en-US")

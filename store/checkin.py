@@ -1,0 +1,121 @@
+"""Check-in watches (where replies to the prompt are routed) and the check-in-trouble cases they open."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from domain import ids
+from domain.models import (
+    CaseKind,
+    CaseStatus,
+    EventType,
+    TroubleCase,
+    TroubleCaseRequest,
+    WatchRecord,
+    WatchStatus,
+)
+from store.db import Store
+from store.models import Case, CheckInWatchRow, TimelineItem
+
+# replies from the patient reach a watch that has sent its prompt (and, once a case is open, are passed on
+# to that case)
+ROUTED_STATUSES = (WatchStatus.LISTENING.value, WatchStatus.TROUBLE.value)
+
+
+def record_watch(store: Store, rec: WatchRecord) -> None:
+    """Write the watch's row as the workflow sees it now (one row per appointment)."""
+    for _ in range(2):
+        try:
+            with store.session() as s:
+                row = s.get(CheckInWatchRow, rec.appointment_id, with_for_update=True)
+                if row is None:
+                    row = CheckInWatchRow(appointment_id=rec.appointment_id)
+                    s.add(row)
+                row.workflow_id = rec.workflow_id
+                row.patient_id = rec.patient_id
+                row.patient_phone = rec.patient_phone
+                row.status = rec.status.value
+                row.slot_start = rec.slot_start
+                row.prompt_at = rec.prompt_at
+                row.listen_until = rec.listen_until
+                row.case_id = rec.case_id
+            return
+        except IntegrityError:
+            continue  # inserted concurrently by a retry: update it
+    raise RuntimeError("could not record the check-in watch")
+
+
+def watch_for_phone(store: Store, phone: str) -> CheckInWatchRow | None:
+    with store.session() as s:
+        return watch_for_phone_in(s, phone)
+
+
+def watch_for_phone_in(s: Session, phone: str) -> CheckInWatchRow | None:
+    """The patient's watch that has prompted them (the newest, should two overlap)."""
+    return s.scalars(
+        select(CheckInWatchRow)
+        .where(CheckInWatchRow.patient_phone == phone, CheckInWatchRow.status.in_(ROUTED_STATUSES))
+        .order_by(CheckInWatchRow.updated_at.desc())
+    ).first()
+
+
+def open_trouble_case(store: Store, req: TroubleCaseRequest) -> TroubleCase:
+    """The case for this appointment at this time: opened once, found again by its conflict key."""
+    key = ids.checkin_conflict_key(req.appointment_id, req.data.slot)
+    for _ in range(3):
+        try:
+            return _open(store, req, key)
+        except IntegrityError:
+            continue  # opened concurrently by a retry: the next pass finds it
+    raise RuntimeError("could not open the check-in-trouble case")
+
+
+def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
+    data = req.data
+    with store.session() as s:
+        case = s.scalars(select(Case).where(Case.conflict_key == key)).first()
+        if case is not None:
+            return TroubleCase(
+                case_id=case.case_id,
+                workflow_id=case.workflow_id,
+                reply_token=case.reply_token,
+                status=CaseStatus(case.status),
+                opened=False,
+            )
+        case_id = ids.case_id_for(key)
+        case = Case(
+            case_id=case_id,
+            workflow_id=ids.checkin_trouble_workflow_id(case_id),
+            kind=CaseKind.CHECKIN_TROUBLE.value,
+            conflict_key=key,
+            status=CaseStatus.OPEN.value,
+            appointment_id=data.appointment_id,
+            patient_id=data.patient.id,
+            patient_phone=data.patient.phone,
+            patient_email=data.patient.email,
+            practice_id=data.practice.id,
+            event_type=EventType.APPOINTMENT_BOOKED.value,
+            original_slot=data.slot.model_dump(mode="json"),
+            reply_token=secrets.token_urlsafe(16),
+        )
+        s.add(case)
+        s.flush()
+        s.add(
+            TimelineItem(
+                case_id=case_id,
+                what="case_opened",
+                key="opened",
+                detail={"kind": CaseKind.CHECKIN_TROUBLE.value, "appointment_id": data.appointment_id},
+            )
+        )
+        return TroubleCase(
+            case_id=case_id,
+            workflow_id=case.workflow_id,
+            reply_token=case.reply_token,
+            status=CaseStatus.OPEN,
+            opened=True,
+        )
