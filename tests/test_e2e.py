@@ -182,3 +182,86 @@ def test_a_patient_who_asks_for_a_person_is_handled_by_a_rep_end_to_end(system: 
     assert case["outcome"] == "resolved_by_rep"
     assert case["compensation"]["status"] == "issued"
     assert system.stop() == 0
+
+
+def test_check_in_trouble_end_to_end_with_a_rep_who_calls_and_resolves(system: System) -> None:
+    """What a person plays after `make run`: book, get the prompt, reply with trouble, a rep (added with
+    the CLI) claims, the system calls the rep and bridges the patient in, the rep resolves."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine, select
+
+    from store.models import LocalDelivery
+
+    # the prompt goes 10 minutes before the start: with a slot 5 minutes away, it goes at once
+    system.env["CHECKIN_PROMPT_LEAD_MINUTES"] = "10"
+    system.start()
+    added = subprocess.run(
+        [sys.executable, "cli.py", "users", "add", "ann", "--role", "rep", "--phone", "+12125550101",
+         "--password-stdin"],
+        cwd=ROOT, env=system.env, input=b"a long rep password\n", capture_output=True, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    engine = create_engine(system.env["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"))
+
+    def texts_to(number: str) -> list[str]:
+        with engine.connect() as conn:
+            return list(
+                conn.scalars(
+                    select(LocalDelivery.body)
+                    .where(LocalDelivery.to_address == number)
+                    .order_by(LocalDelivery.id)
+                )
+            )
+
+    event = example_event("appointment_booked.json")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    event["data"]["slot"] = {"start": start.isoformat(), "end": (start + timedelta(minutes=30)).isoformat()}
+    booked = system.post_event(event)
+    assert booked.status_code == 202 and booked.json()["case_id"] is None
+
+    prompt = system.wait(lambda: texts_to("+31612345678"), 60, "the check-in prompt")[0]
+    assert "Uptown Orthopedics" in prompt
+    assert system.patient_texts("+31612345678", "de kiosk weigert mijn verzekeringspas").status_code == 200
+
+    ann = {"Authorization": "Bearer e2e-ann"}
+
+    def open_escalation() -> dict[str, Any] | None:
+        listed = httpx.get(f"{system.base}/api/escalations?status=open", headers=ann, timeout=10).json()
+        return next((e for e in listed if e["appointment_id"] == event["data"]["appointment_id"]), None)
+
+    escalation = system.wait(open_escalation, 60, "the check-in escalation")
+    assert escalation["kind"] == "checkin_trouble"
+    deadline = datetime.fromisoformat(escalation["sla_deadline"])
+    assert deadline - datetime.now(UTC) <= timedelta(minutes=5)  # a rep must call within minutes
+    path = f"{system.base}/api/escalations/{escalation['escalation_id']}"
+    assert httpx.post(f"{path}/claim", headers=ann, timeout=30).status_code == 200
+    called = httpx.post(f"{path}/call", headers=ann, timeout=30)
+    assert called.status_code == 200, called.text
+    ring = system.wait(lambda: texts_to("+12125550101"), 30, "the rep's phone to ring")[0]
+    assert "+316****5678" in ring  # the rep's phone shows whom it dials, masked; the patient sees our number
+    resolved = httpx.post(
+        f"{path}/resolve",
+        json={
+            "notes": "Front desk re-scanned the card.",
+            "root_cause": "insurer_data_outdated",
+            "compensation": {"amount": "15.00", "currency": "USD"},
+        },
+        headers=ann,
+        timeout=30,
+    )
+    assert resolved.status_code == 200, resolved.text
+    case_id = escalation["case_id"]
+    case = system.wait(
+        lambda: (c := system.case(case_id))["status"] == "resolved" and c, 60, "the case to be resolved"
+    )
+    assert (case["kind"], case["outcome"], case["root_cause"]) == (
+        "checkin_trouble",
+        "resolved_by_rep",
+        "insurer_data_outdated",
+    )
+    assert case["compensation"] == {"amount": "15.00", "currency": "USD", "status": "issued"}
+    system.wait(
+        lambda: len(texts_to("+31612345678")) >= 3, 30, "the follow-up SMS"
+    )  # prompt, we'll call, follow-up
+    assert system.stop() == 0
