@@ -229,6 +229,17 @@ def test_expired_session_goes_back_to_login(console: Console) -> None:
 def test_contact_details_are_full_only_for_the_claimer_and_supervisors(console: Console) -> None:
     server, _, store = console
     escalation_id = claimed_escalation(store, "rita")
+    from store.models import InboundMessage
+
+    with store.session() as s:  # the patient's reply to the check-in prompt: health information
+        s.add(
+            InboundMessage(
+                channel="sms",
+                provider_id="SMtrouble1",
+                from_address=PATIENT_PHONE,
+                body="my insurance card fails",
+            )
+        )
     seen: dict[str, str] = {}
     for who in ("rita", "rob", "sue", "aud"):
         with client(server) as browser:
@@ -238,10 +249,12 @@ def test_contact_details_are_full_only_for_the_claimer_and_supervisors(console: 
             seen[who] = page.text
     for who in ("rita", "sue"):
         assert PATIENT_PHONE in seen[who] and PATIENT_EMAIL in seen[who], who
+        assert "my insurance card fails" in seen[who]
     for who in ("rob", "aud"):
         # masked everywhere on the page, the timeline's details included
         assert PATIENT_PHONE not in seen[who] and PATIENT_EMAIL not in seen[who], who
         assert MASKED_PHONE in seen[who] and "a**@example.com" in seen[who]
+        assert "my insurance card fails" not in seen[who]
     assert "claim the escalation to see the contact details" in seen["rob"]
 
 
