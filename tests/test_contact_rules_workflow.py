@@ -96,3 +96,35 @@ async def test_without_recent_messages_in_daytime_the_offer_goes_at_once(
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
         assert deferrals(h, accepted.case_id or "") == []
         await handle.cancel()
+
+
+async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_clock(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Its own test server: the clock is moved months ahead, to the night Amsterdam springs forward
+    (28 March 2027, 02:00 CET becomes 03:00 CEST)."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from tests.conftest import venv_binary
+
+    path = venv_binary("temporal-test-server")
+    assert path
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=pydantic_data_converter
+    )
+    try:
+        evening = datetime(2027, 3, 27, 22, 30, tzinfo=ZoneInfo("UTC"))  # 23:30 CET
+        now = await env.get_current_time()
+        await env.sleep(evening - now)
+        settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
+        async with running(settings, env) as h:
+            accepted, handle = await h.open_case(example_event(data__patient__timezone="Europe/Amsterdam"))
+            until = (await h.wait_for(lambda: deferrals(h, accepted.case_id or "")))[0]
+            assert until == datetime(2027, 3, 28, 6, 0, tzinfo=ZoneInfo("UTC"))  # 08:00 CEST
+            assert until.astimezone(ZoneInfo("Europe/Amsterdam")).hour == 8
+            assert h.deliveries("sms", PHONE) == []
+            await env.sleep(until - (await env.get_current_time()) + timedelta(seconds=5))
+            await h.wait_for(lambda: h.deliveries("sms", PHONE))
+            await handle.cancel()
+    finally:
+        await env.shutdown()
