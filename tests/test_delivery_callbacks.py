@@ -212,3 +212,34 @@ async def test_an_undelivered_offer_moves_on_to_email_at_once(
         assert "delivery_failed" in steps
         assert h.event_status(stored.row_id) == "dispatched"
         await handle.cancel()
+
+
+async def test_an_unanswered_call_hands_the_case_to_a_rep_without_waiting_out_the_keypad(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(sqlite_url, tmp_path, policy={"call_answer_deadline_seconds": 86400})
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id and accepted.workflow_id
+        await time_skipping_env.sleep(900 + 5)  # no answer to the SMS: the call goes out
+        call = (await h.wait_for(lambda: h.deliveries("voice")))[0]
+        await h.until_waiting(accepted.workflow_id)
+        stored = callbacks.accept(
+            h.store,
+            callbacks.Report(
+                source="twilio_call_status",
+                external_id=f"{call.provider_id}:no-answer",
+                channel="voice",
+                status="no-answer",
+                provider_id=call.provider_id,
+            ),
+            {},
+        )
+        await h.starter.dispatch(stored.row_id)
+        # a day of keypad deadline, yet the escalation opens now: nobody heard the choices
+        escalation_id = await h.escalation(accepted.case_id)
+        assert escalation_id.startswith(f"esc-{accepted.case_id}")
+        with h.store.session() as s:
+            steps = s.scalars(select(TimelineItem.what).where(TimelineItem.case_id == accepted.case_id)).all()
+        assert steps.index("delivery_failed") < steps.index("escalation_opened")
+        await handle.cancel()
