@@ -28,9 +28,11 @@ class Understood:
 STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "stoppen"}
 START_WORDS = {"start", "unstop", "yes"}
 _STOP_PHRASES = re.compile(
-    r"\b(stop (texting|messaging|calling|sending)|don'?t (text|call|message|contact) me|"
-    r"leave me alone|remove me|unsubscribe|no more (texts|messages|calls)|"
-    r"niet meer (bellen|sms|sms'en|berichten|sturen)|stop met|laat me met rust|afmelden|uitschrijven)\b"
+    r"\b(stop (texting|messaging|calling|sending|contacting)|don'?t (text|call|message|contact) me|"
+    r"leave me alone|remove me|unsubscribe|opt (me )?out|no more (texts|messages|calls)|"
+    r"niet meer (bellen|sms|sms'en|berichten|sturen|appen)|stop met|stop (sturen|sms'en|bellen|berichten)|"
+    r"stuur (me |mij )?geen|geen (sms|sms'jes|berichten) meer|hou op|laat me met rust|"
+    r"afmelden|uitschrijven)\b"
 )
 # "please stop", "stop aub": a plain stop word with nothing but politeness around it
 _PLAIN_STOP_WORDS = {"stop", "stopall", "unsubscribe", "optout", "stoppen"}

@@ -493,3 +493,21 @@ async def test_denied_compensation_is_recorded_with_its_reason_and_never_paid(
         entry = s.scalars(select(LedgerEntry)).one()
         assert (entry.status, entry.denied_reason) == ("denied", "Already compensated for this visit.")
     assert "compensation_denied" in timeline(h.store, accepted.case_id)
+
+
+async def test_stop_mid_case_is_honoured_at_once_and_a_person_takes_over(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = fast_settings(sqlite_url, tmp_path)
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.sms_reply(PHONE, "stop sturen aub")  # plain Dutch: "stop sending, please"
+        escalation_id = await h.escalation(accepted.case_id)
+        await time_skipping_env.sleep(3 * 3600)  # hours pass: no reminder, no call
+        assert len(h.deliveries("sms", PHONE)) == 1 and h.deliveries("voice", PHONE) == []
+        with h.store.session() as s:
+            row = s.get(EscalationRow, escalation_id)
+            assert row is not None and row.reason == "patient_opt_out"
+        await h.end(handle)

@@ -52,7 +52,7 @@ async def test_a_case_opened_at_night_texts_the_patient_at_eight_in_their_zone(
         await time_skipping_env.sleep(until - now + timedelta(seconds=5))
         offer = await h.wait_for(lambda: h.deliveries("sms", PHONE))
         assert "Uptown Orthopedics" in offer[0].body
-        await handle.cancel()
+        await h.end(handle)
 
 
 async def test_a_patient_texted_two_hours_ago_by_another_case_hears_from_us_a_day_later(
@@ -83,7 +83,7 @@ async def test_a_patient_texted_two_hours_ago_by_another_case_hears_from_us_a_da
         assert h.deliveries("sms", PHONE) == []
         await time_skipping_env.sleep(until - now + timedelta(seconds=5))
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
-        await handle.cancel()
+        await h.end(handle)
 
 
 async def test_without_recent_messages_in_daytime_the_offer_goes_at_once(
@@ -95,7 +95,7 @@ async def test_without_recent_messages_in_daytime_the_offer_goes_at_once(
         accepted, handle = await h.open_case(example_event(data__patient__timezone=zone_where_it_is(now, 14)))
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
         assert deferrals(h, accepted.case_id or "") == []
-        await handle.cancel()
+        await h.end(handle)
 
 
 async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_clock(
@@ -125,6 +125,6 @@ async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_c
             assert h.deliveries("sms", PHONE) == []
             await env.sleep(until - (await env.get_current_time()) + timedelta(seconds=5))
             await h.wait_for(lambda: h.deliveries("sms", PHONE))
-            await handle.cancel()
+            await h.end(handle)
     finally:
         await env.shutdown()

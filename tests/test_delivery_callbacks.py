@@ -211,7 +211,7 @@ async def test_an_undelivered_offer_moves_on_to_email_at_once(
             steps = s.scalars(select(TimelineItem.what).where(TimelineItem.case_id == accepted.case_id)).all()
         assert "delivery_failed" in steps
         assert h.event_status(stored.row_id) == "dispatched"
-        await handle.cancel()
+        await h.end(handle)
 
 
 async def test_an_unanswered_call_hands_the_case_to_a_rep_without_waiting_out_the_keypad(
@@ -242,4 +242,4 @@ async def test_an_unanswered_call_hands_the_case_to_a_rep_without_waiting_out_th
         with h.store.session() as s:
             steps = s.scalars(select(TimelineItem.what).where(TimelineItem.case_id == accepted.case_id)).all()
         assert steps.index("delivery_failed") < steps.index("escalation_opened")
-        await handle.cancel()
+        await h.end(handle)

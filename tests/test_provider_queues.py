@@ -36,7 +36,7 @@ async def test_provider_activities_run_on_their_own_queue(
         _, handle = await h.open_case(example_event())
         await h.wait_for(lambda: h.deliveries("sms"))
         history = await handle.fetch_history()
-        await handle.cancel()
+        await h.end(handle)
     queues = {
         e.activity_task_scheduled_event_attributes.activity_type.name: (
             e.activity_task_scheduled_event_attributes.task_queue.name
@@ -61,7 +61,7 @@ async def test_a_burst_of_cases_is_held_to_the_twilio_rate_and_every_message_goe
             handles.append((await h.open_case(event))[1])
         await h.wait_for(lambda: len(h.deliveries("sms")) == 6, timeout=30)
         for handle in handles:
-            await handle.cancel()
+            await h.end(handle)
     # six messages at two a second: at least 2.5 s from the first to the last, none refused
     assert len(phone.sent_at) == 6
     assert phone.sent_at[-1] - phone.sent_at[0] >= 2.0

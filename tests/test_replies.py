@@ -41,6 +41,13 @@ CASES: list[tuple[str, int, Understood]] = [
     ("Stoppen", 3, Understood(Intent.OPT_OUT)),
     ("stop aub", 3, Understood(Intent.OPT_OUT)),
     ("Laat me met rust", 3, Understood(Intent.OPT_OUT)),
+    ("stop sturen aub", 3, Understood(Intent.OPT_OUT)),
+    ("Stuur me geen berichten meer", 3, Understood(Intent.OPT_OUT)),
+    ("geen sms meer graag", 3, Understood(Intent.OPT_OUT)),
+    ("hou op!", 3, Understood(Intent.OPT_OUT)),
+    ("please opt me out", 3, Understood(Intent.OPT_OUT)),
+    ("stop contacting me", 3, Understood(Intent.OPT_OUT)),
+    ("I'm waiting at the bus stop", 3, Understood(Intent.UNKNOWN)),
     # opt back in
     ("START", 3, Understood(Intent.OPT_IN)),
     ("start", 0, Understood(Intent.OPT_IN)),

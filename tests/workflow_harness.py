@@ -60,6 +60,24 @@ class Harness:
         handle = self.client.get_workflow_handle(accepted.workflow_id, result_type=CaseResult)
         return accepted, handle
 
+    async def end(self, handle: WorkflowHandle[Any, Any]) -> None:
+        """End a test's workflow now, if it still runs. Terminate needs no worker: a cancel would leave a
+        workflow task that no worker takes once the test's worker stops, and the time-skipping server
+        then stops skipping for every later test."""
+        from temporalio.service import RPCError
+
+        with self.store.session() as s:
+            case_id = s.scalar(select(Case.case_id).where(Case.workflow_id == handle.id))
+            children = list(
+                s.scalars(select(EscalationRow.escalation_id).where(EscalationRow.case_id == case_id))
+            )
+        # the test server does not apply the parent-close policy: end the escalations too
+        for workflow_id in [handle.id, *children]:
+            try:
+                await self.client.get_workflow_handle(workflow_id).terminate("test over")
+            except RPCError:
+                pass  # it had already ended
+
     async def until_waiting(self, workflow_id: str) -> None:
         """Until the case waits for the patient. (The Java test server mishandles a signal that lands while
         a workflow task is in flight, sdk-java #1903; a real server does not care.)"""
