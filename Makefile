@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint typecheck unit setup clean
+.PHONY: run test lint typecheck unit setup clean bench
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ test: $(VENV)/.installed node_modules/.installed
 	scripts/ensure-chromium
 	$(MAKE) --no-print-directory lint typecheck
 	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) bench/ingress.py
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache
