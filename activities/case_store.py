@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 from temporalio import activity
 
 from domain.escalation import EscalationRecord
-from domain.models import CaseUpdate, ContactHistoryRequest, TimelineEntry
+from domain.models import CaseUpdate, ContactHistory, ContactHistoryRequest, TimelineEntry
 from store import cases, escalations, outbox
 from store.db import Store
 
@@ -26,9 +25,9 @@ class CaseStoreActivities:
         await asyncio.to_thread(cases.add_timeline, self.store, entry)
 
     @activity.defn
-    async def contact_history(self, req: ContactHistoryRequest) -> list[datetime]:
-        """When messages went to these addresses since `since` (any case but this one)."""
-        return await asyncio.to_thread(outbox.sent_to, self.store, req)
+    async def contact_history(self, req: ContactHistoryRequest) -> ContactHistory:
+        """What went to the patient lately (any case but this one), and whether an exchange is under way."""
+        return await asyncio.to_thread(outbox.contact_history, self.store, req)
 
     @activity.defn
     async def record_escalation(self, rec: EscalationRecord) -> None:

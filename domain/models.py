@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -345,6 +345,18 @@ class ContactHistoryRequest(Model):
     addresses: tuple[str, ...]
     since: datetime
     exclude_case_id: str | None = None
+    patient_id: str | None = None
+
+
+class ContactHistory(Model):
+    sent: tuple[datetime, ...] = ()  # messages to the patient, any case but this one
+    last_heard_from: datetime | None = None  # the patient's own latest message to us
+    other_open_cases: int = 0  # their other cases still in progress
+
+    def in_conversation(self, now: datetime, window: timedelta = timedelta(hours=24)) -> bool:
+        """An exchange is under way: they wrote to us lately, or another of their cases is in progress."""
+        recent = self.last_heard_from is not None and now - self.last_heard_from <= window
+        return recent or self.other_open_cases > 0
 
 
 class DeliveryProblem(Model):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from domain.models import ContactHistoryRequest, OutboundMessage
+from domain.models import ContactHistory, ContactHistoryRequest, OutboundMessage
 from store.db import Store
 from store.models import LocalDelivery, OutboundMessageRow, utcnow
 
@@ -110,7 +110,11 @@ def find_local_delivery(store: Store, msg: OutboundMessage, since: datetime) -> 
         ).first()
 
 
-def sent_to(store: Store, req: ContactHistoryRequest) -> list[datetime]:
+def contact_history(store: Store, req: ContactHistoryRequest) -> ContactHistory:
+    from sqlalchemy import func
+
+    from store.models import Case, InboundMessage
+
     with store.session() as s:
         query = select(OutboundMessageRow.sent_at).where(
             OutboundMessageRow.to_address.in_(req.addresses),
@@ -119,4 +123,22 @@ def sent_to(store: Store, req: ContactHistoryRequest) -> list[datetime]:
         )
         if req.exclude_case_id:
             query = query.where(OutboundMessageRow.case_id != req.exclude_case_id)
-        return sorted(t for t in s.scalars(query) if t is not None)
+        sent = sorted(t for t in s.scalars(query) if t is not None)
+        heard = s.scalar(
+            select(func.max(InboundMessage.received_at)).where(InboundMessage.from_address.in_(req.addresses))
+        )
+        open_cases = 0
+        if req.patient_id:
+            open_cases = int(
+                s.scalar(
+                    select(func.count()).where(
+                        Case.patient_id == req.patient_id,
+                        Case.status.in_(("open", "waiting_patient", "escalated")),
+                        Case.case_id != (req.exclude_case_id or ""),
+                    )
+                )
+                or 0
+            )
+    if heard is not None and heard.tzinfo is None:
+        heard = heard.replace(tzinfo=UTC)
+    return ContactHistory(sent=tuple(sent), last_heard_from=heard, other_open_cases=open_cases)

@@ -128,3 +128,41 @@ async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_c
             await h.end(handle)
     finally:
         await env.shutdown()
+
+
+async def test_a_patient_in_a_conversation_is_answered_at_once(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """They texted us an hour ago (about another case): the caps and the night are no reason to wait."""
+    from store.models import InboundMessage
+
+    now = await time_skipping_env.get_current_time()
+    settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
+    async with running(settings, time_skipping_env) as h:
+        earlier_case = add_case(h.store)
+        with h.store.session() as s:
+            s.add(
+                OutboundMessageRow(
+                    case_id=earlier_case,
+                    key="offer-1",
+                    channel="sms",
+                    to_address=PHONE,
+                    body="an earlier message",
+                    status="sent",
+                    provider_id="SMearlier2",
+                    sent_at=now - timedelta(hours=2),
+                )
+            )
+            s.add(
+                InboundMessage(
+                    channel="sms",
+                    provider_id="SMfrompatient",
+                    from_address=PHONE,
+                    body="2",
+                    received_at=now - timedelta(hours=1),
+                )
+            )
+        accepted, handle = await h.open_case(example_event(data__patient__timezone=zone_where_it_is(now, 2)))
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        assert deferrals(h, accepted.case_id or "") == []
+        await h.end(handle)

@@ -121,21 +121,29 @@ class BookingConflictRecovery:
 
     async def _wait_until_contact_is_allowed(self) -> None:
         """The first message of a case is outreach the patient did not ask for: quiet hours in their time
-        zone and the frequency caps apply. A durable timer defers it; nothing is dropped."""
+        zone and the frequency caps apply, unless an exchange with them is under way (they wrote to us in
+        the last day, or another of their cases is in progress). A durable timer defers it; nothing is
+        dropped."""
         rules = self.case.policy.contact
         addresses = tuple(a for a in (self.patient.phone, self.patient.email) if a)
-        sent = await workflow.execute_activity_method(
+        history = await workflow.execute_activity_method(
             CaseStoreActivities.contact_history,
             ContactHistoryRequest(
                 addresses=addresses,
                 since=workflow.now() - timedelta(days=7),
                 exclude_case_id=self.case.case_id,
+                patient_id=self.patient.id,
             ),
             **with_store,
         )
-        await self._defer_until(
-            contact_rules.next_allowed(workflow.now(), self.patient.timezone, sent, rules=rules)
+        allowed = contact_rules.next_allowed(
+            workflow.now(),
+            self.patient.timezone,
+            history.sent,
+            in_conversation=history.in_conversation(workflow.now()),
+            rules=rules,
         )
+        await self._defer_until(allowed)
 
     async def _outside_quiet_hours(self) -> None:
         """A follow-up within the case (the call after an unanswered text) still keeps quiet hours."""
