@@ -11,8 +11,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
     from activities.gift_cards import GiftCardActivities
     from activities.scheduling import SchedulingActivities
-    from activities.sendgrid_email import SendGridActivities
-    from activities.tickets import TicketActivities
     from activities.twilio_phone import TwilioActivities
     from domain import contact_rules, messages, policy
     from domain.escalation import EscalationInput, EscalationState, EscalationStatus, Money
@@ -35,12 +33,11 @@ with workflow.unsafe.imports_passed_through():
         OutboundMessage,
         Outcome,
         PatientReply,
-        SendResult,
         Slot,
         TicketRequest,
-        TimelineEntry,
     )
     from domain.replies import Intent, Understood, classify
+    from workflows import steps
     from workflows.escalation import escalate
     from workflows.options import with_provider, with_store
 
@@ -51,9 +48,7 @@ UNDELIVERED = "undelivered"
 @workflow.defn
 class BookingConflictRecovery:
     def __init__(self) -> None:
-        self._replies: list[PatientReply] = []
-        self._seen_refs: set[str] = set()
-        self._read = 0
+        self._inbox = steps.ReplyInbox()
         self._status = CaseStatus.OPEN
         self._sms_works = True
         self._escalations = 0
@@ -64,12 +59,7 @@ class BookingConflictRecovery:
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
-        # an answer relayed twice (inline and by the relay) counts once
-        if reply.provider_ref is not None:
-            if reply.provider_ref in self._seen_refs:
-                return
-            self._seen_refs.add(reply.provider_ref)
-        self._replies.append(reply)
+        self._inbox.add(reply)  # an answer relayed twice (inline and by the relay) counts once
 
     @workflow.signal
     def delivery_failed(self, problem: DeliveryProblem) -> None:
@@ -252,12 +242,12 @@ class BookingConflictRecovery:
                 return None
             try:
                 await workflow.wait_condition(
-                    lambda: self._read < len(self._replies) or watched in self._problems,
+                    lambda: self._inbox.waiting() or watched in self._problems,
                     timeout=timedelta(seconds=remaining),
                 )
             except TimeoutError:
                 return None
-            if self._read >= len(self._replies):
+            if not self._inbox.waiting():
                 assert watched is not None
                 problem = self._problems[watched]
                 if watched[0] == Channel.SMS.value:
@@ -272,12 +262,11 @@ class BookingConflictRecovery:
                     detail={"channel": watched[0], "message": watched[1], "status": problem.status},
                 )
                 return UNDELIVERED
-            reply = self._replies[self._read]
-            self._read += 1
+            reply = self._inbox.next()
             understood = classify(reply.text, choices)
             await self._timeline(
                 "reply_received",
-                key=f"reply:{self._read}",
+                key=f"reply:{self._inbox.read}",
                 detail={
                     "channel": reply.channel.value,
                     "intent": understood.intent.value,
@@ -434,13 +423,8 @@ class BookingConflictRecovery:
         return None
 
     def _gift_card_request(self, amount: Decimal) -> GiftCardRequest:
-        return GiftCardRequest(
-            case_id=self.case.case_id,
-            patient_id=self.patient.id,
-            amount=amount,
-            currency=self.case.policy.compensation.currency,
-            idempotency_key=gift_card_key(self.case.case_id),
-        )
+        currency = self.case.policy.compensation.currency
+        return steps.gift_card_request(self.case.case_id, self.patient.id, amount, currency)
 
     async def _record_pending(self, amount: Decimal) -> None:
         await workflow.execute_activity_method(
@@ -448,9 +432,7 @@ class BookingConflictRecovery:
         )
 
     async def _pay(self, amount: Decimal) -> Decimal:
-        card = await workflow.execute_activity_method(
-            GiftCardActivities.issue_gift_card, self._gift_card_request(amount), **with_provider
-        )
+        card = await steps.issue_gift_card(self._gift_card_request(amount))
         practice, currency = self.case.data.practice.name, self.case.policy.compensation.currency
         if self.patient.email:
             subject, body = messages.compensation_email(
@@ -475,10 +457,7 @@ class BookingConflictRecovery:
             practice_name=data.practice.name,
             summary=f"{self.case.event_type.value} for appointment {data.appointment_id}",
         )
-        ticket = await workflow.execute_activity_method(
-            TicketActivities.link_root_cause, request, **with_store
-        )
-        return ticket.ticket_id
+        return await steps.file_root_cause(request)
 
     # ------------------------------------------------------------------ small helpers
 
@@ -489,35 +468,20 @@ class BookingConflictRecovery:
         assert self.patient.phone is not None
         if not self._texts_arrive:
             return False
-        sent = await self._send(TwilioActivities.send_sms, Channel.SMS, key, self.patient.phone, body)
+        sent = await steps.send(self.case.case_id, Channel.SMS, key, self.patient.phone, body, self.lang)
         if sent.status == "rejected":
             self._sms_works = False  # an invalid number: fall back to email from now on
         return sent.status != "rejected"
 
     async def _email(self, key: str, subject: str, body: str) -> bool:
         assert self.patient.email is not None
-        sent = await self._send(
-            SendGridActivities.send_email, Channel.EMAIL, key, self.patient.email, body, subject
+        sent = await steps.send(
+            self.case.case_id, Channel.EMAIL, key, self.patient.email, body, self.lang, subject
         )
         return sent.status != "rejected"
 
-    async def _send(
-        self, activity: object, channel: Channel, key: str, to: str, body: str, subject: str | None = None
-    ) -> SendResult:
-        message = OutboundMessage(
-            case_id=self.case.case_id,
-            key=key,
-            channel=channel,
-            to=to,
-            subject=subject,
-            body=body,
-            language=self.lang,
-        )
-        return await workflow.execute_activity_method(activity, message, **with_provider)  # type: ignore[call-overload]
-
     async def _timeline(self, what: str, key: str, detail: dict[str, object]) -> None:
-        entry = TimelineEntry(case_id=self.case.case_id, what=what, key=key, detail=detail)
-        await workflow.execute_activity_method(CaseStoreActivities.add_timeline, entry, **with_store)
+        await steps.add_timeline(self.case.case_id, what, key, detail)
 
     async def _set_status(
         self,
@@ -542,7 +506,7 @@ class BookingConflictRecovery:
             key=key,
             detail=detail or {},
         )
-        await workflow.execute_activity_method(CaseStoreActivities.update_case, update, **with_store)
+        await steps.update_case(update)
         self._status = status
 
     def _result(

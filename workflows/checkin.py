@@ -24,7 +24,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.checkin import CheckInActivities
-    from activities.twilio_phone import TwilioActivities
     from domain import ids, messages
     from domain.models import (
         BookingEventData,
@@ -32,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         Channel,
         CheckInTroubleInput,
         CheckInWatchInput,
-        OutboundMessage,
         PatientReply,
         TroubleCase,
         TroubleCaseRequest,
@@ -43,8 +41,9 @@ with workflow.unsafe.imports_passed_through():
         WatchStatus,
     )
     from domain.replies import Intent, classify
+    from workflows import steps
     from workflows.checkin_trouble import CheckInTroubleRecovery
-    from workflows.options import with_provider, with_store
+    from workflows.options import with_store
 
 EndReason = Literal["listen_window_over", "cancelled", "opted_out", "unreachable", "no_phone"]
 
@@ -57,9 +56,7 @@ class CheckInWatch:
         self.data: BookingEventData = inp.data
         self._moves = 0  # bumped by every reschedule to another time: a waiting or listening step looks again
         self._cancelled = False
-        self._replies: list[PatientReply] = []
-        self._seen_refs: set[str] = set()
-        self._read = 0
+        self._inbox = steps.ReplyInbox()
         self._answered = 0
         self._status = WatchStatus.WAITING
         self._opted_out = False
@@ -81,12 +78,7 @@ class CheckInWatch:
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
-        # an answer relayed twice (inline and by the relay) counts once
-        if reply.provider_ref is not None:
-            if reply.provider_ref in self._seen_refs:
-                return
-            self._seen_refs.add(reply.provider_ref)
-        self._replies.append(reply)
+        self._inbox.add(reply)  # an answer relayed twice (inline and by the relay) counts once
 
     @workflow.query
     def status(self) -> str:
@@ -155,15 +147,14 @@ class CheckInWatch:
                 return
             try:
                 await workflow.wait_condition(
-                    lambda: self._read < len(self._replies) or self._cancelled or self._moves != moves,
+                    lambda: self._inbox.waiting() or self._cancelled or self._moves != moves,
                     timeout=timedelta(seconds=remaining),
                 )
             except TimeoutError:
                 return
             if self._cancelled or self._moves != moves:
                 return
-            reply = self._replies[self._read]
-            self._read += 1
+            reply = self._inbox.next()
             await self._answer(reply, moves)
             self._answered += 1
 
@@ -243,15 +234,8 @@ class CheckInWatch:
     async def _sms(self, key: str, body: str) -> bool:
         if self._opted_out or self.data.patient.phone is None:
             return False
-        message = OutboundMessage(
-            case_id=ids.watch_ref(self.inp.appointment_id),
-            key=key,
-            channel=Channel.SMS,
-            to=self.data.patient.phone,
-            body=body,
-            language=self._lang,
-        )
-        sent = await workflow.execute_activity_method(TwilioActivities.send_sms, message, **with_provider)
+        watch = ids.watch_ref(self.inp.appointment_id)
+        sent = await steps.send(watch, Channel.SMS, key, self.data.patient.phone, body, self._lang)
         return sent.status != "rejected"
 
     async def _record(self, status: WatchStatus) -> None:

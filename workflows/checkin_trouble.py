@@ -7,21 +7,13 @@ already opened by the watch's activity.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_store import CaseStoreActivities
-    from activities.gift_cards import GiftCardActivities
-    from activities.sendgrid_email import SendGridActivities
-    from activities.tickets import TicketActivities
-    from activities.twilio_phone import TwilioActivities
     from domain import messages
     from domain.escalation import EscalationInput, EscalationState, EscalationStatus, Money
-    from domain.ids import gift_card_key
     from domain.models import (
         CaseKind,
         CaseResult,
@@ -29,39 +21,28 @@ with workflow.unsafe.imports_passed_through():
         CaseUpdate,
         Channel,
         CheckInTroubleInput,
-        GiftCardRequest,
-        OutboundMessage,
         Outcome,
         PatientReply,
-        SendResult,
         TicketRequest,
-        TimelineEntry,
     )
     from domain.replies import Intent, classify
+    from workflows import steps
     from workflows.escalation import escalate
-    from workflows.options import with_provider, with_store
 
 DEFAULT_CAUSE = "checkin_paperwork"
-SendActivity = Callable[[Any, OutboundMessage], Awaitable[SendResult]]
 
 
 @workflow.defn
 class CheckInTroubleRecovery:
     def __init__(self) -> None:
         self._status = CaseStatus.OPEN
-        self._replies: list[PatientReply] = []
-        self._seen_refs: set[str] = set()
+        self._inbox = steps.ReplyInbox()
         self._sms_works = True
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
         """Later replies, passed on by the watch: kept on the timeline; STOP is honoured at once."""
-        if reply.provider_ref is not None:
-            if reply.provider_ref in self._seen_refs:
-                return
-            self._seen_refs.add(reply.provider_ref)
-        self._replies.append(reply)
-        if classify(reply.text).intent is Intent.OPT_OUT:
+        if self._inbox.add(reply) and classify(reply.text).intent is Intent.OPT_OUT:
             self._sms_works = False
 
     @workflow.query
@@ -157,16 +138,10 @@ class CheckInTroubleRecovery:
         """What the rep granted when resolving (the Escalation already held it to their limit)."""
         if granted is None:
             return None, ""
-        request = GiftCardRequest(
-            case_id=self.case.case_id,
-            patient_id=self.patient.id,
-            amount=granted.amount,
-            currency=granted.currency,
-            idempotency_key=gift_card_key(self.case.case_id),
+        request = steps.gift_card_request(
+            self.case.case_id, self.patient.id, granted.amount, granted.currency
         )
-        card = await workflow.execute_activity_method(
-            GiftCardActivities.issue_gift_card, request, **with_provider
-        )
+        card = await steps.issue_gift_card(request)
         return card.amount, card.redemption_url
 
     async def _file_root_cause(self, cause: str) -> str:
@@ -178,58 +153,33 @@ class CheckInTroubleRecovery:
             practice_name=data.practice.name,
             summary=f"check-in trouble for appointment {data.appointment_id}",
         )
-        ticket = await workflow.execute_activity_method(
-            TicketActivities.link_root_cause, request, **with_store
-        )
-        return ticket.ticket_id
+        return await steps.file_root_cause(request)
 
     # ------------------------------------------------------------------ small helpers
 
     async def _note_replies(self) -> None:
         """Replies that came while the rep worked the case, on the timeline (the intent, not the text)."""
-        for n, reply in enumerate(self._replies, start=1):
-            entry = TimelineEntry(
-                case_id=self.case.case_id,
-                what="reply_received",
-                key=f"reply:{n}",
-                detail={"channel": reply.channel.value, "intent": classify(reply.text).intent.value},
-            )
-            await workflow.execute_activity_method(CaseStoreActivities.add_timeline, entry, **with_store)
+        for n, reply in enumerate(self._inbox.replies, start=1):
+            detail: dict[str, object] = {
+                "channel": reply.channel.value,
+                "intent": classify(reply.text).intent.value,
+            }
+            await steps.add_timeline(self.case.case_id, "reply_received", f"reply:{n}", detail)
 
     async def _sms(self, key: str, body: str) -> bool:
         if not self._sms_works or self.patient.phone is None:
             return False
-        sent = await self._send(TwilioActivities.send_sms, Channel.SMS, key, self.patient.phone, body)
+        sent = await steps.send(self.case.case_id, Channel.SMS, key, self.patient.phone, body, self.lang)
         if sent.status == "rejected":
             self._sms_works = False
         return sent.status != "rejected"
 
     async def _email(self, key: str, subject: str, body: str) -> bool:
         assert self.patient.email is not None
-        sent = await self._send(
-            SendGridActivities.send_email, Channel.EMAIL, key, self.patient.email, body, subject
+        sent = await steps.send(
+            self.case.case_id, Channel.EMAIL, key, self.patient.email, body, self.lang, subject
         )
         return sent.status != "rejected"
-
-    async def _send(
-        self,
-        activity: SendActivity,
-        channel: Channel,
-        key: str,
-        to: str,
-        body: str,
-        subject: str | None = None,
-    ) -> SendResult:
-        message = OutboundMessage(
-            case_id=self.case.case_id,
-            key=key,
-            channel=channel,
-            to=to,
-            subject=subject,
-            body=body,
-            language=self.lang,
-        )
-        return await workflow.execute_activity_method(activity, message, **with_provider)
 
     async def _set_status(
         self,
@@ -251,5 +201,5 @@ class CheckInTroubleRecovery:
             what=what,
             detail=detail or {},
         )
-        await workflow.execute_activity_method(CaseStoreActivities.update_case, update, **with_store)
+        await steps.update_case(update)
         self._status = status

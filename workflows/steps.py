@@ -1,0 +1,108 @@
+"""Steps every case story takes the same way: send a message once, write the case's status and timeline,
+pay a gift card, file the root cause, and keep the patient's replies (each counted once). Workflow code:
+each step is one activity call with the timeouts from `options.py`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.case_store import CaseStoreActivities
+    from activities.gift_cards import GiftCardActivities
+    from activities.sendgrid_email import SendGridActivities
+    from activities.tickets import TicketActivities
+    from activities.twilio_phone import TwilioActivities
+    from domain.ids import gift_card_key
+    from domain.models import (
+        CaseUpdate,
+        Channel,
+        GiftCardRequest,
+        GiftCardResult,
+        OutboundMessage,
+        PatientReply,
+        SendResult,
+        TicketRequest,
+        TimelineEntry,
+    )
+    from workflows.options import with_provider, with_store
+
+
+class ReplyInbox:
+    """A patient's answers as signals deliver them. One relayed twice (inline and by the relay) counts
+    once; `next()` hands them out in order."""
+
+    def __init__(self) -> None:
+        self.replies: list[PatientReply] = []
+        self._seen_refs: set[str] = set()
+        self._read = 0
+
+    def add(self, reply: PatientReply) -> bool:
+        if reply.provider_ref is not None:
+            if reply.provider_ref in self._seen_refs:
+                return False
+            self._seen_refs.add(reply.provider_ref)
+        self.replies.append(reply)
+        return True
+
+    def waiting(self) -> bool:
+        return self._read < len(self.replies)
+
+    def next(self) -> PatientReply:
+        reply = self.replies[self._read]
+        self._read += 1
+        return reply
+
+    @property
+    def read(self) -> int:
+        return self._read
+
+
+async def send(
+    case_id: str,
+    channel: Channel,
+    key: str,
+    to: str,
+    body: str,
+    language: str,
+    subject: str | None = None,
+) -> SendResult:
+    """One message, sent at most once per (case, channel, key) however often the step is retried."""
+    message = OutboundMessage(
+        case_id=case_id, key=key, channel=channel, to=to, subject=subject, body=body, language=language
+    )
+    if channel is Channel.EMAIL:
+        return await workflow.execute_activity_method(SendGridActivities.send_email, message, **with_provider)
+    return await workflow.execute_activity_method(TwilioActivities.send_sms, message, **with_provider)
+
+
+async def update_case(update: CaseUpdate) -> None:
+    await workflow.execute_activity_method(CaseStoreActivities.update_case, update, **with_store)
+
+
+async def add_timeline(case_id: str, what: str, key: str, detail: dict[str, object]) -> None:
+    entry = TimelineEntry(case_id=case_id, what=what, key=key, detail=detail)
+    await workflow.execute_activity_method(CaseStoreActivities.add_timeline, entry, **with_store)
+
+
+def gift_card_request(case_id: str, patient_id: str, amount: Decimal, currency: str) -> GiftCardRequest:
+    return GiftCardRequest(
+        case_id=case_id,
+        patient_id=patient_id,
+        amount=amount,
+        currency=currency,
+        idempotency_key=gift_card_key(case_id),
+    )
+
+
+async def issue_gift_card(request: GiftCardRequest) -> GiftCardResult:
+    """Paid once per case: the provider and the ledger are both keyed on the case."""
+    return await workflow.execute_activity_method(
+        GiftCardActivities.issue_gift_card, request, **with_provider
+    )
+
+
+async def file_root_cause(request: TicketRequest) -> str:
+    ticket = await workflow.execute_activity_method(TicketActivities.link_root_cause, request, **with_store)
+    return ticket.ticket_id
