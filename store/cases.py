@@ -2,14 +2,50 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from domain.models import CaseUpdate, TimelineEntry
+from domain.models import BookingEventData, CaseKind, CaseUpdate, TimelineEntry
 from store.db import Store
 from store.models import Case, TimelineItem, utcnow
+
+
+def new_case(
+    s: Session,
+    case_id: str,
+    workflow_id: str,
+    kind: CaseKind,
+    conflict_key: str,
+    event_type: str,
+    data: BookingEventData,
+    opened: dict[str, Any],
+) -> Case:
+    """Open a case in the caller's transaction, with its `case_opened` timeline entry."""
+    case = Case(
+        case_id=case_id,
+        workflow_id=workflow_id,
+        kind=kind.value,
+        conflict_key=conflict_key,
+        status="open",
+        appointment_id=data.appointment_id,
+        patient_id=data.patient.id,
+        patient_phone=data.patient.phone,
+        patient_email=data.patient.email,
+        practice_id=data.practice.id,
+        event_type=event_type,
+        original_slot=data.slot.model_dump(mode="json"),
+        root_cause=data.cause,
+        # capability for the patient's choice links in emails
+        reply_token=secrets.token_urlsafe(16),
+    )
+    s.add(case)
+    s.flush()
+    s.add(TimelineItem(case_id=case_id, what="case_opened", key="opened", detail=opened))
+    return case
 
 
 def add_timeline(store: Store, entry: TimelineEntry) -> None:

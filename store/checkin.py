@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,8 +16,9 @@ from domain.models import (
     WatchRecord,
     WatchStatus,
 )
+from store import cases
 from store.db import Store
-from store.models import Case, CheckInWatchRow, TimelineItem
+from store.models import Case, CheckInWatchRow
 
 # replies from the patient reach a watch that has sent its prompt (and, once a case is open, are passed on
 # to that case)
@@ -87,30 +86,15 @@ def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
                 opened=False,
             )
         case_id = ids.case_id_for(key)
-        case = Case(
-            case_id=case_id,
-            workflow_id=ids.checkin_trouble_workflow_id(case_id),
-            kind=CaseKind.CHECKIN_TROUBLE.value,
-            conflict_key=key,
-            status=CaseStatus.OPEN.value,
-            appointment_id=data.appointment_id,
-            patient_id=data.patient.id,
-            patient_phone=data.patient.phone,
-            patient_email=data.patient.email,
-            practice_id=data.practice.id,
-            event_type=EventType.APPOINTMENT_BOOKED.value,
-            original_slot=data.slot.model_dump(mode="json"),
-            reply_token=secrets.token_urlsafe(16),
-        )
-        s.add(case)
-        s.flush()
-        s.add(
-            TimelineItem(
-                case_id=case_id,
-                what="case_opened",
-                key="opened",
-                detail={"kind": CaseKind.CHECKIN_TROUBLE.value, "appointment_id": data.appointment_id},
-            )
+        case = cases.new_case(
+            s,
+            case_id,
+            ids.checkin_trouble_workflow_id(case_id),
+            CaseKind.CHECKIN_TROUBLE,
+            key,
+            EventType.APPOINTMENT_BOOKED.value,
+            data,
+            opened={"kind": CaseKind.CHECKIN_TROUBLE.value, "appointment_id": data.appointment_id},
         )
         return TroubleCase(
             case_id=case_id,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -12,9 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from domain import ids
 from domain.models import CONFLICT_TYPES, BookingEvent, CaseKind
-from store import checkin
+from store import cases, checkin
 from store.db import Store
-from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, TimelineItem, utcnow
+from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent
 
 
 @dataclass(frozen=True)
@@ -79,36 +77,19 @@ def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
 
         case_id = ids.case_id_for(key)
         workflow_id = ids.booking_conflict_workflow_id(case_id)
-        data = event.data
-        s.add(
-            Case(
-                case_id=case_id,
-                workflow_id=workflow_id,
-                kind=CaseKind.BOOKING_CONFLICT.value,
-                conflict_key=key,
-                status="open",
-                appointment_id=data.appointment_id,
-                patient_id=data.patient.id,
-                patient_phone=data.patient.phone,
-                patient_email=data.patient.email,
-                practice_id=data.practice.id,
-                event_type=event.type.value,
-                original_slot=data.slot.model_dump(mode="json"),
-                root_cause=data.cause,
-                reply_token=secrets.token_urlsafe(16),
-            )
+        cases.new_case(
+            s,
+            case_id,
+            workflow_id,
+            CaseKind.BOOKING_CONFLICT,
+            key,
+            event.type.value,
+            event.data,
+            opened={"event_id": event.id, "type": event.type.value, "source": event.source},
         )
         row.case_id, row.workflow_id = case_id, workflow_id
         s.add(row)
         s.flush()
-        s.add(
-            TimelineItem(
-                case_id=case_id,
-                what="case_opened",
-                key="opened",
-                detail={"event_id": event.id, "type": event.type.value, "source": event.source},
-            )
-        )
         return Accepted(row.id, case_id, workflow_id, duplicate=False)
 
 
@@ -205,28 +186,3 @@ def keep_dead_letter(
         s.add(letter)
         s.flush()
         return letter.id
-
-
-def pending_events(store: Store, limit: int = 100, grace_seconds: float = 5.0) -> list[int]:
-    """Events still to act on, oldest first; the newest few seconds are left to the inline dispatch."""
-    cutoff = utcnow() - timedelta(seconds=grace_seconds)
-    with store.session() as s:
-        return list(
-            s.scalars(
-                select(ReceivedEvent.id)
-                .where(ReceivedEvent.status == "pending", ReceivedEvent.received_at <= cutoff)
-                .order_by(ReceivedEvent.id)
-                .limit(limit)
-            )
-        )
-
-
-def mark(store: Store, event_row_id: int, status: str, error: str | None = None) -> None:
-    with store.session() as s:
-        row = s.get(ReceivedEvent, event_row_id)
-        assert row is not None
-        row.status = status
-        row.attempts += 1
-        row.last_error = error
-        if status == "dispatched":
-            row.dispatched_at = utcnow()
