@@ -3,6 +3,7 @@ are its projection, written by an activity before each Update returns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,18 +105,27 @@ def for_case(store: Store, case_id: str) -> list[EscalationRow]:
         )
 
 
-def has_claimed_case(store: Store, case_id: str, user: str) -> bool:
-    """Whether `user` holds the claim on an escalation of this case (they may see the patient's contact
-    details in full while they work it)."""
+def cases_held_by(store: Store, user: str) -> set[str]:
+    """The cases whose escalation `user` holds the claim on."""
     with store.session() as s:
-        found = s.scalar(
-            select(EscalationRow.escalation_id).where(
-                EscalationRow.case_id == case_id,
-                EscalationRow.claimed_by == user,
-                EscalationRow.status == EscalationStatus.CLAIMED.value,
+        return set(
+            s.scalars(
+                select(EscalationRow.case_id).where(
+                    EscalationRow.claimed_by == user,
+                    EscalationRow.status == EscalationStatus.CLAIMED.value,
+                )
             )
         )
-        return found is not None
+
+
+def contact_details_visible(store: Store, role: str, user: str) -> Callable[[str], bool]:
+    """Minimum necessary: supervisors see patients' contact details (and words) in full, and so does the
+    rep who holds the claim on the case's escalation while they hold it; engineers and auditors never
+    need them. Returns the rule for one caller, with their claims read once."""
+    if role == "supervisor":
+        return lambda case_id: True
+    held = cases_held_by(store, user) if role == "rep" else set()
+    return lambda case_id: case_id in held
 
 
 def state_of(row: EscalationRow) -> EscalationState:

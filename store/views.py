@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from domain.masking import mask_email, mask_phone, mask_value
 from store.db import Store
-from store.models import Case, LedgerEntry, TimelineItem
+from store.models import Case, InboundMessage, LedgerEntry, TimelineItem
 
 
 def case_view(
@@ -82,3 +83,22 @@ def load_cases(
         ):
             timeline[item.case_id].append(item)
         return [(c, ledger.get(c.case_id), timeline[c.case_id]) for c in found]
+
+
+def patient_messages(store: Store, case: Case) -> list[dict[str, str]]:
+    """The patient's own words around a case (their replies to the offer or the check-in prompt), from a
+    day before it opened. Health information: only for those who see the contact details."""
+    since = case.opened_at - timedelta(days=1)
+    with store.session() as s:
+        found = s.scalars(
+            select(InboundMessage)
+            .where(
+                or_(
+                    InboundMessage.case_id == case.case_id, InboundMessage.from_address == case.patient_phone
+                ),
+                InboundMessage.received_at >= since,
+            )
+            .order_by(InboundMessage.received_at)
+            .limit(50)
+        ).all()
+    return [{"at": m.received_at.isoformat(), "channel": m.channel, "text": m.body} for m in found]

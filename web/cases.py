@@ -10,19 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from config import ApiToken
 from domain.models import CaseStatus
 from store import escalations
-from store.db import Store
 from store.views import case_view, load_cases
 from web.deps import caller, services
 
 router = APIRouter(prefix="/api")
-
-
-def sees_contact_details(store: Store, who: ApiToken, case_id: str) -> bool:
-    """Minimum necessary: supervisors see contact details in full, and so does the rep who has claimed
-    the case's escalation while they hold it; engineers and auditors never need them."""
-    if who.role == "supervisor":
-        return True
-    return who.role == "rep" and escalations.has_claimed_case(store, case_id, who.user)
 
 
 @router.get("/cases/{case_id}")
@@ -32,8 +23,8 @@ async def get_case(case_id: str, request: Request, who: ApiToken = Depends(calle
     if not found:
         raise HTTPException(404, f"no case {case_id}")
     case, ledger, timeline = found[0]
-    unmasked = await asyncio.to_thread(sees_contact_details, svc.store, who, case_id)
-    view = case_view(case, ledger, timeline, unmasked, svc.settings.policy.compensation.currency)
+    visible = await asyncio.to_thread(escalations.contact_details_visible, svc.store, who.role, who.user)
+    view = case_view(case, ledger, timeline, visible(case_id), svc.settings.policy.compensation.currency)
     rows = await asyncio.to_thread(escalations.for_case, svc.store, case_id)
     view["escalations"] = [escalations.view(row) for row in rows]
     return view
@@ -56,8 +47,5 @@ async def list_cases(
         limit=limit,
     )
     currency = svc.settings.policy.compensation.currency
-    views = []
-    for case, ledger, timeline in found:
-        unmasked = await asyncio.to_thread(sees_contact_details, svc.store, who, case.case_id)
-        views.append(case_view(case, ledger, timeline, unmasked, currency))
-    return views
+    visible = await asyncio.to_thread(escalations.contact_details_visible, svc.store, who.role, who.user)
+    return [case_view(c, ledger, tl, visible(c.case_id), currency) for c, ledger, tl in found]

@@ -13,7 +13,7 @@ import asyncio
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from domain.escalation import ACTIONS, Action, Actor, allowed_actions
-from store import escalations, sessions, users
+from store import escalations, sessions, users, views
 from store.escalations import OPEN_STATUSES
 from store.models import utcnow
 from store.sessions import Login
@@ -317,36 +317,6 @@ def _primary(allowed: list[Action], status: str, pending: bool) -> Action | None
     return None
 
 
-def patient_messages(store: Any, case: Any) -> list[dict[str, str]]:
-    """The patient's own words around this case: what they replied (to the offer or the check-in prompt),
-    from a day before the case opened."""
-    from sqlalchemy import or_, select
-
-    from store.models import InboundMessage
-
-    since = case.opened_at - timedelta(days=1)
-    with store.session() as s:
-        found = s.scalars(
-            select(InboundMessage)
-            .where(
-                or_(
-                    InboundMessage.case_id == case.case_id, InboundMessage.from_address == case.patient_phone
-                ),
-                InboundMessage.received_at >= since,
-            )
-            .order_by(InboundMessage.received_at)
-            .limit(50)
-        ).all()
-    return [{"at": m.received_at.isoformat(), "channel": m.channel, "text": m.body} for m in found]
-
-
-def sees_contact_details(svc: Services, login: Login, case_id: str) -> bool:
-    """The same rule as the case API: supervisors, and the rep who holds the claim."""
-    if login.role == "supervisor":
-        return True
-    return login.role == "rep" and escalations.has_claimed_case(svc.store, case_id, login.username)
-
-
 def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict[str, Any] | None:
     row = escalations.get(svc.store, escalation_id)
     if row is None:
@@ -360,11 +330,11 @@ def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict
     if found:
         case_row, ledger, timeline = found[0]
         patient_phone = case_row.patient_phone
-        unmasked = sees_contact_details(svc, login, row.case_id)
+        unmasked = escalations.contact_details_visible(svc.store, login.role, login.username)(row.case_id)
         case = case_view(case_row, ledger, timeline, unmasked, svc.settings.policy.compensation.currency)
         case["unmasked"] = unmasked
         # what the patient wrote is health information: only for those who see the contact details
-        case["messages"] = patient_messages(svc.store, case_row) if unmasked else None
+        case["messages"] = views.patient_messages(svc.store, case_row) if unmasked else None
     allowed = allowed_actions(state, policy, actor_of(login), has_patient_phone=patient_phone is not None)
     primary = _primary(allowed, row.status, state.pending_approval is not None)
     ordered = sorted(allowed, key=lambda a: (a != primary, SHOWN_ORDER.index(a)))
