@@ -36,14 +36,7 @@ async def send_once(
     ):
         # the patient said STOP: never by this channel again (the workflow picks another, or a person)
         await asyncio.to_thread(
-            cases.add_timeline,
-            store,
-            TimelineEntry(
-                case_id=msg.case_id,
-                what=f"{msg.channel.value}_withheld",
-                key=f"msg:{msg.channel.value}:{msg.key}:withheld",
-                detail={"to": msg.to, "message": msg.key, "reason": "opted_out"},
-            ),
+            _note, store, msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"}
         )
         return SendResult(message_id="", provider_id=None, status="rejected", reason="opted_out")
     before = await asyncio.to_thread(outbox.begin, store, msg)
@@ -64,16 +57,8 @@ async def send_once(
         provider_id = await asyncio.to_thread(deliver, msg)
     except ProviderRejected as exc:
         await asyncio.to_thread(outbox.finish, store, before.id, "rejected", None, exc.reason)
-        await asyncio.to_thread(
-            cases.add_timeline,
-            store,
-            TimelineEntry(
-                case_id=msg.case_id,
-                what=f"{msg.channel.value}_failed",
-                key=f"msg:{msg.channel.value}:{msg.key}:rejected",
-                detail={"to": msg.to, "status": exc.status, "reason": mask_text(exc.reason)},
-            ),
-        )
+        detail = {"status": exc.status, "reason": mask_text(exc.reason)}
+        await asyncio.to_thread(_note, store, msg, f"{msg.channel.value}_failed", ":rejected", detail)
         return SendResult(message_id=str(before.id), provider_id=None, status="rejected", reason=exc.reason)
     except ProviderNotProcessed as exc:
         await asyncio.to_thread(outbox.finish, store, before.id, "failed_retryable", None, str(exc))
@@ -99,12 +84,17 @@ def _attempt() -> int:
 
 def _sent(store: Store, intent_id: int, provider_id: str, msg: OutboundMessage, what: str) -> None:
     outbox.finish(store, intent_id, "sent", provider_id)
+    _note(store, msg, what, "", {"provider_id": provider_id})
+
+
+def _note(store: Store, msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> None:
+    """The message's step on its case's timeline, written once per (channel, key, outcome)."""
     cases.add_timeline(
         store,
         TimelineEntry(
             case_id=msg.case_id,
             what=what,
-            key=f"msg:{msg.channel.value}:{msg.key}",
-            detail={"to": msg.to, "message": msg.key, "provider_id": provider_id},
+            key=f"msg:{msg.channel.value}:{msg.key}{suffix}",
+            detail={"to": msg.to, "message": msg.key, **detail},
         ),
     )

@@ -6,12 +6,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.models import ContactHistory, ContactHistoryRequest, OutboundMessage
 from store.db import Store
-from store.models import LocalDelivery, OutboundMessageRow, utcnow
+from store.models import Case, InboundMessage, LocalDelivery, OutboundMessageRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -111,10 +111,6 @@ def find_local_delivery(store: Store, msg: OutboundMessage, since: datetime) -> 
 
 
 def contact_history(store: Store, req: ContactHistoryRequest) -> ContactHistory:
-    from sqlalchemy import func
-
-    from store.models import Case, InboundMessage
-
     with store.session() as s:
         query = select(OutboundMessageRow.sent_at).where(
             OutboundMessageRow.to_address.in_(req.addresses),

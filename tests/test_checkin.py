@@ -103,22 +103,7 @@ async def send(h: Harness, event: dict[str, Any]) -> int:
 
 async def sms_from_patient(h: Harness, text: str, phone: str = PHONE) -> ReceivedEvent:
     """An SMS as the Twilio webhook stores it, then relayed to whatever the inbox routed it to."""
-    row_id, _case_id, duplicate = await asyncio.to_thread(
-        inbox.accept_patient_answer,
-        h.store,
-        "twilio_sms",
-        "SM" + uuid.uuid4().hex,
-        phone,
-        text,
-        None,
-        {"channel": "sms", "text": text},
-    )
-    assert not duplicate
-    await h.starter.dispatch(row_id)
-    with h.store.session() as s:
-        row = s.get(ReceivedEvent, row_id)
-        assert row is not None
-        return row
+    return await h.patient_sms(phone, text)
 
 
 def watch_handle(h: Harness, event: dict[str, Any]) -> WorkflowHandle[Any, WatchResult]:

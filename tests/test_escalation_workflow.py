@@ -13,6 +13,7 @@ from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from domain.escalation import (
@@ -314,8 +315,9 @@ async def test_every_refused_update_is_refused_with_its_message_and_leaves_no_hi
         await h.act(escalation_id, "resolve", ResolveRequest(actor=BOB, notes="sorted"))
         final = await h.result(handle)
         # once resolved, nothing more
-        with pytest.raises(Exception):  # noqa: B017 - a closed workflow takes no Updates at all
+        with pytest.raises(RPCError) as closed:  # a closed workflow takes no Updates at all
             await h.act(escalation_id, "claim", ByActor(actor=ANN))
+        assert closed.value.status is RPCStatusCode.NOT_FOUND
 
     assert (final.status, final.resolved_by, final.approved_by) == (EscalationStatus.RESOLVED, "bob", "sue")
     assert "compensation_approved" in timeline(h, case_id)

@@ -99,7 +99,13 @@ class Harness:
             )
         if workflow_id:
             await self.until_waiting(workflow_id)
-        row_id, case_id, duplicate = await asyncio.to_thread(
+        row = await self.patient_sms(from_number, text)
+        return row.case_id
+
+    async def patient_sms(self, from_number: str, text: str) -> ReceivedEvent:
+        """An SMS stored as the Twilio webhook stores it and relayed to whatever the inbox routed it to (a
+        case, a check-in watch); the stored row."""
+        row_id, _case_id, duplicate = await asyncio.to_thread(
             inbox.accept_patient_answer,
             self.store,
             "twilio_sms",
@@ -109,9 +115,12 @@ class Harness:
             None,
             {"channel": "sms", "text": text},
         )
-        if case_id and not duplicate:
-            await self.starter.dispatch(row_id)
-        return case_id
+        assert not duplicate
+        await self.starter.dispatch(row_id)  # an unrouted row cannot be claimed: nothing happens
+        with self.store.session() as s:
+            row = s.get(ReceivedEvent, row_id)
+            assert row is not None
+            return row
 
     async def escalation(self, case_id: str, status: str = "open", timeout: float = 20.0) -> str:
         """The id of the case's escalation once it waits in `status` (and its workflow is idle: the Java

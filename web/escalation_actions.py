@@ -74,16 +74,16 @@ def request_for(svc: Services, action: Action, actor: Actor, body: dict[str, Any
         if action in ("claim", "release", "call"):
             return ByActor(actor=actor)
         if action == "approve":
-            return ApproveRequest(actor=actor, amount=_money(body, "amount", "currency", required=True))
+            return ApproveRequest(actor=actor, amount=_money(body, "amount", "currency"))
         if action == "deny":
             return DenyRequest(actor=actor, reason=str(body.get("reason") or "").strip())
         if action == "resolve":
             compensation = body.get("compensation")
             money = None
             if isinstance(compensation, dict):
-                money = _money(compensation, "amount", "currency", required=True)
+                money = _money(compensation, "amount", "currency")
             elif body.get("compensation_amount"):
-                money = _money(body, "compensation_amount", "compensation_currency", required=True)
+                money = _money(body, "compensation_amount", "compensation_currency")
             return ResolveRequest(
                 actor=actor,
                 notes=str(body.get("notes") or "").strip(),
@@ -100,12 +100,12 @@ def request_for(svc: Services, action: Action, actor: Actor, body: dict[str, Any
             return ReassignRequest(actor=actor, to=to)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in first["loc"] if p != "amount" or len(first["loc"]) == 1)
+        field = ".".join(str(p) for p in first["loc"])
         raise Refused(422, f"{field or 'body'}: {first['msg']}") from None
     raise Refused(404, f"no action {action!r}")
 
 
-def _money(body: dict[str, Any], amount_key: str, currency_key: str, required: bool) -> Money:
+def _money(body: dict[str, Any], amount_key: str, currency_key: str) -> Money:
     raw = body.get(amount_key)
     if raw in (None, ""):
         raise Refused(422, f"{amount_key}: required")

@@ -39,10 +39,6 @@ with workflow.unsafe.imports_passed_through():
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
 
 
-def escalation_workflow_id(escalation_id: str) -> str:
-    return escalation_id
-
-
 @workflow.defn
 class Escalation:
     @workflow.init
@@ -304,6 +300,4 @@ class Escalation:
 async def escalate(inp: EscalationInput) -> EscalationState:
     """Hand the case to people and wait until they resolve it or the escalation expires (from a case
     workflow). The child's id is the escalation id the console and API use."""
-    return await workflow.execute_child_workflow(
-        Escalation.run, inp, id=escalation_workflow_id(inp.escalation_id)
-    )
+    return await workflow.execute_child_workflow(Escalation.run, inp, id=inp.escalation_id)
