@@ -11,6 +11,7 @@ from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from domain.models import DenialRequest, GiftCardRequest, GiftCardResult, TimelineEntry
@@ -95,9 +96,7 @@ class GiftCardActivities:
     def _record(self, req: GiftCardRequest, order_id: str) -> None:
         try:
             with self.store.session() as s:
-                entry = s.scalars(
-                    select(LedgerEntry).where(LedgerEntry.idempotency_key == req.idempotency_key)
-                ).first()
+                entry = _entry_for(s, req.idempotency_key)
                 if entry is None:
                     s.add(_ledger_entry(req, "issued", order_id))
                 else:  # approved after waiting: pay what was approved
@@ -115,9 +114,7 @@ class GiftCardActivities:
     def _pending(self, req: GiftCardRequest) -> None:
         try:
             with self.store.session() as s:
-                if s.scalars(
-                    select(LedgerEntry).where(LedgerEntry.idempotency_key == req.idempotency_key)
-                ).first():
+                if _entry_for(s, req.idempotency_key):
                     return
                 s.add(_ledger_entry(req, "pending_approval"))
         except IntegrityError:
@@ -139,18 +136,9 @@ class GiftCardActivities:
 
     def _deny(self, req: DenialRequest) -> None:
         with self.store.session() as s:
-            entry = s.scalars(
-                select(LedgerEntry).where(LedgerEntry.idempotency_key == req.idempotency_key)
-            ).first()
+            entry = _entry_for(s, req.idempotency_key)
             if entry is None:
-                entry = LedgerEntry(
-                    case_id=req.case_id,
-                    patient_id=req.patient_id,
-                    idempotency_key=req.idempotency_key,
-                    amount=req.amount,
-                    currency=req.currency,
-                    status="denied",
-                )
+                entry = _ledger_entry(req, "denied")
                 s.add(entry)
             elif entry.status == "issued":
                 return  # paid already: a denial cannot unpay it
@@ -172,7 +160,13 @@ class GiftCardActivities:
         )
 
 
-def _ledger_entry(req: GiftCardRequest, status: str, order_id: str | None = None) -> LedgerEntry:
+def _entry_for(s: Session, idempotency_key: str) -> LedgerEntry | None:
+    return s.scalars(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)).first()
+
+
+def _ledger_entry(
+    req: GiftCardRequest | DenialRequest, status: str, order_id: str | None = None
+) -> LedgerEntry:
     return LedgerEntry(
         case_id=req.case_id,
         patient_id=req.patient_id,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -17,7 +18,15 @@ from activities.gift_cards import LocalGiftCards
 from activities.twilio_phone import LocalPhone
 from config import Settings
 from domain.escalation import Actor, ApproveRequest, ByActor, DenyRequest, Money, ResolveRequest
-from domain.models import BookingConflictInput, CaseStatus, Channel, OutboundMessage, Outcome, PatientReply
+from domain.models import (
+    BookingConflictInput,
+    CaseResult,
+    CaseStatus,
+    Channel,
+    OutboundMessage,
+    Outcome,
+    PatientReply,
+)
 from store.db import Store
 from store.models import (
     Case,
@@ -30,7 +39,7 @@ from store.models import (
     TimelineItem,
 )
 from tests.conftest import example_event, make_settings
-from tests.workflow_harness import running
+from tests.workflow_harness import Harness, running
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.routing import ProviderQueues
 
@@ -432,16 +441,21 @@ async def test_same_cause_and_practice_link_to_one_ticket_that_counts(
 APPROVAL_POLICY = {"auto_approve_up_to": "10.00", "rules": [{"kind": "booking_conflict", "amount": "25.00"}]}
 
 
+async def rebooked_awaiting_approval(h: Harness) -> tuple[str, WorkflowHandle[Any, CaseResult], str]:
+    """A case the patient answered (choice 1) whose 25.00 waits for a person's approval."""
+    accepted, handle = await h.open_case(example_event())
+    assert accepted.case_id
+    await h.wait_for(lambda: h.deliveries("sms", PHONE))
+    await h.sms_reply(PHONE, "1")
+    return accepted.case_id, handle, await h.escalation(accepted.case_id)
+
+
 async def test_compensation_above_the_auto_approved_amount_waits_for_approval_then_is_paid(
     time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = fast_settings(sqlite_url, tmp_path, compensation=APPROVAL_POLICY)
     async with running(settings, time_skipping_env) as h:
-        accepted, handle = await h.open_case(example_event())
-        assert accepted.case_id
-        await h.wait_for(lambda: h.deliveries("sms", PHONE))
-        await h.sms_reply(PHONE, "1")
-        escalation_id = await h.escalation(accepted.case_id)
+        case_id, handle, escalation_id = await rebooked_awaiting_approval(h)
         assert h.count(GiftCardOrder) == 0  # nothing paid without a human's approval
         with h.store.session() as s:
             entry = s.scalars(select(LedgerEntry)).one()
@@ -461,7 +475,7 @@ async def test_compensation_above_the_auto_approved_amount_waits_for_approval_th
     with h.store.session() as s:
         entry = s.scalars(select(LedgerEntry)).one()
         assert (entry.amount, entry.status) == (Decimal("25.00"), "issued")
-    steps = timeline(h.store, accepted.case_id)
+    steps = timeline(h.store, case_id)
     assert steps.index("compensation_pending_approval") < steps.index("compensation_approved")
     assert steps.index("compensation_approved") < steps.index("compensation_issued")
 
@@ -471,11 +485,7 @@ async def test_denied_compensation_is_recorded_with_its_reason_and_never_paid(
 ) -> None:
     settings = fast_settings(sqlite_url, tmp_path, compensation=APPROVAL_POLICY)
     async with running(settings, time_skipping_env) as h:
-        accepted, handle = await h.open_case(example_event())
-        assert accepted.case_id
-        await h.wait_for(lambda: h.deliveries("sms", PHONE))
-        await h.sms_reply(PHONE, "1")
-        escalation_id = await h.escalation(accepted.case_id)
+        case_id, handle, escalation_id = await rebooked_awaiting_approval(h)
         await h.act(escalation_id, "claim", ByActor(actor=REP))
         await h.act(
             escalation_id, "deny", DenyRequest(actor=REP, reason="Already compensated for this visit.")
@@ -492,7 +502,7 @@ async def test_denied_compensation_is_recorded_with_its_reason_and_never_paid(
     with h.store.session() as s:
         entry = s.scalars(select(LedgerEntry)).one()
         assert (entry.status, entry.denied_reason) == ("denied", "Already compensated for this visit.")
-    assert "compensation_denied" in timeline(h.store, accepted.case_id)
+    assert "compensation_denied" in timeline(h.store, case_id)
 
 
 async def test_stop_mid_case_is_honoured_at_once_and_a_person_takes_over(

@@ -3,6 +3,7 @@ durable timer until it may go, in the patient's own time zone; nothing is droppe
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,24 @@ def zone_where_it_is(now: datetime, local_hour: int) -> str:
     """A fixed-offset zone in which `now` falls at about `local_hour`."""
     offset = ((local_hour - now.hour + 12) % 24) - 12
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+def texted_by_another_case(h: Harness, sent_at: datetime) -> None:
+    """The patient already got an SMS from another case at `sent_at`."""
+    other_case = add_case(h.store)
+    with h.store.session() as s:
+        s.add(
+            OutboundMessageRow(
+                case_id=other_case,
+                key="offer-1",
+                channel="sms",
+                to_address=PHONE,
+                body="an earlier message",
+                status="sent",
+                provider_id="SM" + uuid.uuid4().hex,
+                sent_at=sent_at,
+            )
+        )
 
 
 def deferrals(h: Harness, case_id: str) -> list[datetime]:
@@ -62,21 +81,8 @@ async def test_a_patient_texted_two_hours_ago_by_another_case_hears_from_us_a_da
     zone = zone_where_it_is(now, 11)  # late morning: a day later is within the hours too
     settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
     async with running(settings, time_skipping_env) as h:
-        earlier_case = add_case(h.store)
         sent_at = now - timedelta(hours=2)
-        with h.store.session() as s:
-            s.add(
-                OutboundMessageRow(
-                    case_id=earlier_case,
-                    key="offer-1",
-                    channel="sms",
-                    to_address=PHONE,
-                    body="an earlier message",
-                    status="sent",
-                    provider_id="SMearlier",
-                    sent_at=sent_at,
-                )
-            )
+        texted_by_another_case(h, sent_at)
         accepted, handle = await h.open_case(example_event(data__patient__timezone=zone))
         until = (await h.wait_for(lambda: deferrals(h, accepted.case_id or "")))[0]
         assert abs((until - (sent_at + timedelta(days=1))).total_seconds()) < 1  # one a day
@@ -139,20 +145,8 @@ async def test_a_patient_in_a_conversation_is_answered_at_once(
     now = await time_skipping_env.get_current_time()
     settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
     async with running(settings, time_skipping_env) as h:
-        earlier_case = add_case(h.store)
+        texted_by_another_case(h, now - timedelta(hours=2))
         with h.store.session() as s:
-            s.add(
-                OutboundMessageRow(
-                    case_id=earlier_case,
-                    key="offer-1",
-                    channel="sms",
-                    to_address=PHONE,
-                    body="an earlier message",
-                    status="sent",
-                    provider_id="SMearlier2",
-                    sent_at=now - timedelta(hours=2),
-                )
-            )
             s.add(
                 InboundMessage(
                     channel="sms",

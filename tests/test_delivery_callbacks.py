@@ -24,7 +24,7 @@ from store.db import Store
 from store.models import DeadLetter, OutboundMessageRow, ReceivedEvent, TimelineItem
 from tests.conftest import LiveServer, example_event, free_port, make_settings
 from tests.prism import add_case
-from tests.workflow_harness import running
+from tests.workflow_harness import Harness, running
 
 PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_KEY = base64.b64encode(
@@ -182,6 +182,16 @@ def test_sendgrid_events_are_verified_deduplicated_and_a_bounce_is_queued(
         assert s.scalars(select(DeadLetter.endpoint)).all() == ["/webhooks/sendgrid/events"]
 
 
+async def twilio_reports(h: Harness, source: str, channel: str, sid: str, status: str) -> callbacks.Stored:
+    """A Twilio status callback as the webhook stores it, then relayed to the case."""
+    report = callbacks.Report(
+        source=source, external_id=f"{sid}:{status}", channel=channel, status=status, provider_id=sid
+    )
+    stored = callbacks.accept(h.store, report, {})
+    await h.starter.dispatch(stored.row_id)
+    return stored
+
+
 async def test_an_undelivered_offer_moves_on_to_email_at_once(
     time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -191,19 +201,8 @@ async def test_an_undelivered_offer_moves_on_to_email_at_once(
         offer = (await h.wait_for(lambda: h.deliveries("sms")))[0]
         assert accepted.workflow_id
         await h.until_waiting(accepted.workflow_id)
-        stored = callbacks.accept(
-            h.store,
-            callbacks.Report(
-                source="twilio_sms_status",
-                external_id=f"{offer.provider_id}:undelivered",
-                channel="sms",
-                status="undelivered",
-                provider_id=offer.provider_id,
-            ),
-            {},
-        )
+        stored = await twilio_reports(h, "twilio_sms_status", "sms", offer.provider_id, "undelivered")
         assert stored.act
-        await h.starter.dispatch(stored.row_id)
         # long before the reply deadline, the offer goes again by email, with choice links
         email = (await h.wait_for(lambda: h.deliveries("email")))[0]
         assert "/choose/" in email.body
@@ -224,18 +223,7 @@ async def test_an_unanswered_call_hands_the_case_to_a_rep_without_waiting_out_th
         await time_skipping_env.sleep(900 + 5)  # no answer to the SMS: the call goes out
         call = (await h.wait_for(lambda: h.deliveries("voice")))[0]
         await h.until_waiting(accepted.workflow_id)
-        stored = callbacks.accept(
-            h.store,
-            callbacks.Report(
-                source="twilio_call_status",
-                external_id=f"{call.provider_id}:no-answer",
-                channel="voice",
-                status="no-answer",
-                provider_id=call.provider_id,
-            ),
-            {},
-        )
-        await h.starter.dispatch(stored.row_id)
+        await twilio_reports(h, "twilio_call_status", "voice", call.provider_id, "no-answer")
         # a day of keypad deadline, yet the escalation opens now: nobody heard the choices
         escalation_id = await h.escalation(accepted.case_id)
         assert escalation_id.startswith(f"esc-{accepted.case_id}")
