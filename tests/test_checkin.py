@@ -106,6 +106,18 @@ async def sms_from_patient(h: Harness, text: str, phone: str = PHONE) -> Receive
     return await h.patient_sms(phone, text)
 
 
+async def book_and_wait(
+    h: Harness, start: datetime, **changes: Any
+) -> tuple[dict[str, Any], int, WorkflowHandle[Any, WatchResult]]:
+    """Book (or send another booking event for) an appointment at `start`; its watch waits for check-in.
+    Returns the event, its inbox row and the watch."""
+    event = booked(start, **changes)
+    row_id = await send(h, event)
+    handle = watch_handle(h, event)
+    await until_status(h, handle.id, "waiting")
+    return event, row_id, handle
+
+
 def watch_handle(h: Harness, event: dict[str, Any]) -> WorkflowHandle[Any, WatchResult]:
     workflow_id = ids.checkin_watch_workflow_id(event["data"]["appointment_id"])
     return h.client.get_workflow_handle(workflow_id, result_type=WatchResult)
@@ -193,10 +205,7 @@ async def test_prompt_goes_out_at_check_in_time_and_not_before(
     env = time_skipping_env
     async with checkin_running(settings, env) as h:
         start = (await env.get_current_time()).replace(microsecond=0) + timedelta(hours=3)
-        event = booked(start)
-        row_id = await send(h, event)
-        handle = watch_handle(h, event)
-        await until_status(h, handle.id, "waiting")
+        event, row_id, handle = await book_and_wait(h, start)
         assert h.event_status(row_id) == "dispatched"
         row = watch_row(h, event)
         assert row is not None and row.status == "waiting"
@@ -232,10 +241,7 @@ async def test_moved_appointment_moves_the_prompt(
     async with checkin_running(settings, env) as h:
         now = (await env.get_current_time()).replace(microsecond=0)
         first, second, third = now + timedelta(hours=1), now + timedelta(hours=3), now + timedelta(hours=6)
-        event = booked(first)
-        await send(h, event)
-        handle = watch_handle(h, event)
-        await until_status(h, handle.id, "waiting")
+        event, _, handle = await book_and_wait(h, first)
 
         moved = await send(h, follow_up(event, "booking.appointment_rescheduled", second))
         assert h.event_status(moved) == "dispatched"
@@ -279,10 +285,7 @@ async def test_cancelled_appointment_ends_the_watch_without_a_prompt(
     env = time_skipping_env
     async with checkin_running(settings, env) as h:
         start = (await env.get_current_time()) + timedelta(hours=2)
-        event = booked(start)
-        await send(h, event)
-        handle = watch_handle(h, event)
-        await until_status(h, handle.id, "waiting")
+        event, _, handle = await book_and_wait(h, start)
 
         cancelled = await send(h, follow_up(event, "booking.appointment_cancelled"))
         result = await h.result(handle)
@@ -304,10 +307,7 @@ async def test_events_for_an_appointment_without_a_watch_behave(
     env = time_skipping_env
     async with checkin_running(settings, env) as h:
         start = (await env.get_current_time()).replace(microsecond=0) + timedelta(hours=2)
-        event = booked(start, type="booking.appointment_rescheduled")
-        row_id = await send(h, event)
-        handle = watch_handle(h, event)
-        await until_status(h, handle.id, "waiting")
+        event, row_id, handle = await book_and_wait(h, start, type="booking.appointment_rescheduled")
         assert h.event_status(row_id) == "dispatched"
         row = watch_row(h, event)
         assert row is not None and row.slot_start == start
@@ -336,10 +336,7 @@ async def test_trouble_reply_opens_a_case_a_rep_calls_and_resolves_with_compensa
     async with checkin_running(settings, env) as h:
         users.add_user(h.store, "rita", "rep", "rita-password-1", phone=REP_PHONE)
         start = (await env.get_current_time()) + timedelta(minutes=30)
-        event = booked(start)
-        await send(h, event)
-        watch = watch_handle(h, event)
-        await until_status(h, watch.id, "waiting")
+        event, _, watch = await book_and_wait(h, start)
         await env.sleep(timedelta(minutes=31))
         await h.wait_for(lambda: prompts(h))
         await until_status(h, watch.id, "listening")
@@ -430,10 +427,7 @@ async def test_all_good_gets_thanks_and_a_second_trouble_reply_opens_no_second_c
     env = time_skipping_env
     async with checkin_running(settings, env) as h:
         start = (await env.get_current_time()) + timedelta(minutes=10)
-        event = booked(start, data__patient__locale="en")
-        await send(h, event)
-        watch = watch_handle(h, event)
-        await until_status(h, watch.id, "waiting")
+        event, _, watch = await book_and_wait(h, start, data__patient__locale="en")
         await env.sleep(timedelta(minutes=11))
         await h.wait_for(lambda: prompts(h))
         await until_status(h, watch.id, "listening")
@@ -476,10 +470,7 @@ async def test_stop_ends_the_watch_and_nothing_more_is_sent(
     env = time_skipping_env
     async with checkin_running(settings, env) as h:
         start = (await env.get_current_time()) + timedelta(minutes=10)
-        event = booked(start)
-        await send(h, event)
-        watch = watch_handle(h, event)
-        await until_status(h, watch.id, "waiting")
+        _, _, watch = await book_and_wait(h, start)
         await env.sleep(timedelta(minutes=11))
         await h.wait_for(lambda: prompts(h))
         await until_status(h, watch.id, "listening")
