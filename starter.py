@@ -44,16 +44,13 @@ from domain.models import (
     WatchCancel,
     WatchMove,
 )
-from store import relay
+from store import callbacks, relay
 from store.db import Store
 from store.models import Case, ReceivedEvent
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
 
 log = logging.getLogger("makeright.starter")
-
-# provider delivery reports the relay passes to the case workflow (store/callbacks.py)
-DELIVERY_SOURCES = ("twilio_sms_status", "twilio_call_status", "sendgrid_event")
 
 
 async def connect(settings: Settings) -> Client:
@@ -110,7 +107,7 @@ class Starter:
                 await self._start_booking_conflict(event, case)
                 return "dispatched"
             return await self._steer_checkin_watch(event)
-        if row.source in DELIVERY_SOURCES:
+        if row.source in callbacks.SOURCES:
             if row.workflow_id is None:
                 return "unrouted"
             problem = DeliveryProblem(

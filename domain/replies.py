@@ -86,3 +86,24 @@ def classify(text: str, choices: int = 0) -> Understood:
     if _ALL_GOOD.match(normalised):
         return Understood(Intent.ALL_GOOD)
     return Understood(Intent.UNKNOWN)
+
+
+_ABOUT_CALLS = re.compile(r"\b(call|calling|phone|ring|bel|bellen)\b")
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    opted_out: bool
+    channels: tuple[str, ...]
+
+
+def consent_change(text: str) -> ConsentChange | None:
+    """What an SMS says about being contacted: STOP (or plain words asking to stop) withdraws texts, and
+    calls too when it speaks of calling; START gives both back; anything else changes nothing."""
+    intent = classify(text).intent
+    if intent is Intent.OPT_OUT:
+        channels = ("sms", "voice") if _ABOUT_CALLS.search(text.lower()) else ("sms",)
+        return ConsentChange(opted_out=True, channels=channels)
+    if intent is Intent.OPT_IN:
+        return ConsentChange(opted_out=False, channels=("sms", "voice"))
+    return None

@@ -12,6 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from store.db import Store
 from store.models import Case, OutboundMessageRow, ReceivedEvent
 
+# where delivery reports come from (ReceivedEvent.source); the relay passes failures to the case's workflow
+SOURCES = ("twilio_sms_status", "twilio_call_status", "sendgrid_event")
+
 # what each provider calls "it did not reach them"
 FAILED = {
     "sms": {"undelivered", "failed"},

@@ -93,3 +93,13 @@ def test_default_is_no_choices() -> None:
 def test_opt_out_wins_over_a_request_for_a_person() -> None:
     assert classify("stop calling me", choices=3).intent is Intent.OPT_OUT
     assert classify("niet meer bellen", choices=3).intent is Intent.OPT_OUT
+
+
+def test_what_a_reply_says_about_consent() -> None:
+    from domain.replies import ConsentChange, consent_change
+
+    assert consent_change("STOP") == ConsentChange(opted_out=True, channels=("sms",))
+    assert consent_change("stop calling me") == ConsentChange(opted_out=True, channels=("sms", "voice"))
+    assert consent_change("niet meer bellen") == ConsentChange(opted_out=True, channels=("sms", "voice"))
+    assert consent_change("START") == ConsentChange(opted_out=False, channels=("sms", "voice"))
+    assert consent_change("2") is None

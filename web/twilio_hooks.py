@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,7 +11,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from domain.messages import voice_thanks
-from domain.replies import Intent, classify
+from domain.replies import consent_change
 from store import callbacks, consent, inbox
 from web.deps import Services, services
 
@@ -57,18 +56,12 @@ async def _missing(request: Request, params: dict[str, str], names: list[str]) -
 
 
 def record_consent(svc: Services, phone: str, body: str) -> None:
-    """STOP (or plain words asking to stop) and START bind at once, before any workflow sees the reply."""
-    understood = classify(body)
-    if understood.intent is Intent.OPT_OUT:
-        consent.record(svc.store, "sms", phone, opted_out=True, source="twilio_sms")
-        if _NO_CALLS.search(body.lower()):
-            consent.record(svc.store, "voice", phone, opted_out=True, source="twilio_sms")
-    elif understood.intent is Intent.OPT_IN:
-        consent.record(svc.store, "sms", phone, opted_out=False, source="twilio_sms")
-        consent.record(svc.store, "voice", phone, opted_out=False, source="twilio_sms")
-
-
-_NO_CALLS = re.compile(r"\b(call|calling|phone|ring|bel|bellen)\b")
+    """STOP and START bind at once, before any workflow sees the reply."""
+    change = consent_change(body)
+    if change is None:
+        return
+    for channel in change.channels:
+        consent.record(svc.store, channel, phone, opted_out=change.opted_out, source="twilio_sms")
 
 
 @router.post("/sms")
