@@ -73,6 +73,8 @@ class Supervisor:
                     "--ui-port", str(s.temporal_ui_port),
                     "--namespace", s.temporal_namespace,
                     "--ui-disable-news-fetch",
+                    # the UI asks the web app's codec server to decrypt payloads (with an engineer's token)
+                    "--ui-codec-endpoint", f"{s.public_base_url}/codec",
                 ],
                 env,
                 log,
@@ -81,7 +83,6 @@ class Supervisor:
             print(
                 f"temporal: dev server on 127.0.0.1:{s.temporal_port} (state in {s.var_dir / 'temporal.db'})"
             )
-            env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{s.temporal_port}"
         self.spawn("worker", [sys.executable, "worker.py"], env)
         web = self.spawn(
             "web",
@@ -134,6 +135,11 @@ class Supervisor:
 def main() -> int:
     try:
         settings = load_settings()
+    except ConfigError as exc:
+        print(f"makeright: {exc}", file=sys.stderr)
+        return 2
+    try:
+        settings.key_ring()  # made once in VAR_DIR before the processes that share it start
     except ConfigError as exc:
         print(f"makeright: {exc}", file=sys.stderr)
         return 2

@@ -26,7 +26,6 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -47,18 +46,11 @@ from domain.models import (
 from store import callbacks, relay
 from store.db import Store
 from store.models import Case, ReceivedEvent
+from temporal_client import connect
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
 
 log = logging.getLogger("makeright.starter")
-
-
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_target,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-    )
 
 
 class Starter:

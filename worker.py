@@ -24,6 +24,7 @@ from activities.tickets import TicketActivities
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
 from config import ConfigError, Settings, load_settings
 from store.db import Store
+from temporal_client import connect
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
 from workflows.checkin_trouble import CheckInTroubleRecovery
@@ -142,8 +143,6 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
 
 
 async def run(settings: Settings) -> None:
-    from starter import connect
-
     client = await connect(settings)
     store = Store(settings.database_url)
     worker = build_worker(client, settings, store)

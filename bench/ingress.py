@@ -24,14 +24,20 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from domain.signing import sign  # noqa: E402
 from starter import Starter  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import ReceivedEvent  # noqa: E402
-from tests.conftest import LiveServer, example_event, free_port, make_settings, venv_binary  # noqa: E402
+from tests.conftest import (  # noqa: E402
+    TEST_CONVERTER,
+    LiveServer,
+    example_event,
+    free_port,
+    make_settings,
+    venv_binary,
+)
 from web.app import create_app  # noqa: E402
 from worker import build_worker  # noqa: E402
 
@@ -93,7 +99,7 @@ async def main() -> None:
     binary = venv_binary("temporal")
     assert binary
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary, port=temporal_port, data_converter=pydantic_data_converter
+        dev_server_existing_path=binary, port=temporal_port, data_converter=TEST_CONVERTER
     )
     try:
         async with build_worker(env.client, settings, store):

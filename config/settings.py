@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +17,7 @@ from pydantic_settings import (
 )
 
 from domain.models import RecoveryPolicy
+from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
 
 CONFIG_DIR = Path(__file__).resolve().parent
 Role = Literal["engineer", "supervisor", "rep", "auditor"]
@@ -25,6 +28,15 @@ ROLES: tuple[Role, ...] = ("engineer", "supervisor", "rep", "auditor")
 _LOCAL_ONLY_VALUES = {
     "twilio_account_sid": "AClocal00000000000000000000000000",
     "twilio_auth_token": "embedded-dev-twilio-token",
+}
+
+
+# defaults.toml's values that only a laptop may run with
+_DEV_VALUES = {
+    "events_signing_secret": "embedded-dev-signing-secret",
+    "twilio_auth_token": "embedded-dev-twilio-token",
+    "api_tokens": "engineer:dev-engineer-token,supervisor:dev-supervisor-token,rep:rep:dev-rep-token,"
+    "auditor:dev-auditor-token",
 }
 
 
@@ -66,6 +78,17 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # TLS to the Temporal frontend: system CAs, a CA file, an mTLS client pair, a Temporal Cloud API key
+    temporal_tls: bool = False
+    temporal_tls_ca: str = ""
+    temporal_tls_cert: str = ""
+    temporal_tls_key: str = ""
+    temporal_tls_server_name: str = ""
+    temporal_api_key: str = ""
+    # payload encryption: KEY_ID:BASE64_32_BYTES,… (the first encrypts, all decrypt)
+    codec_keys: str = ""
+    # who may call the codec server from a browser (default: the embedded Temporal UI)
+    codec_cors_origins: str = ""
     task_queue: str = "makeright"
     web_host: str = "127.0.0.1"
     web_port: int = 8000
@@ -122,6 +145,9 @@ class Settings(BaseSettings):
         if not self.public_base_url:
             self.public_base_url = f"http://127.0.0.1:{self.web_port}"
         self.public_base_url = self.public_base_url.rstrip("/")
+        if not self.codec_cors_origins:
+            ui = self.temporal_ui_port
+            self.codec_cors_origins = f"http://127.0.0.1:{ui},http://localhost:{ui}"
         return self
 
     # ------------------------------------------------------------ derived views
@@ -129,6 +155,31 @@ class Settings(BaseSettings):
     @property
     def embedded_temporal(self) -> bool:
         return not self.temporal_address
+
+    @property
+    def production(self) -> bool:
+        """Real patients may be involved: a provider is live or Temporal is not the embedded dev server.
+        Then nothing falls back to a dev default."""
+        live = "live" in (self.twilio_mode, self.sendgrid_mode)
+        return live or not self.embedded_temporal
+
+    def key_ring(self) -> KeyRing:
+        """CODEC_KEYS; in the embedded mode, a key generated once into VAR_DIR (so `make run` needs no
+        set-up). Raises ConfigError with one line."""
+        spec = self.codec_keys
+        if not spec:
+            if self.production:
+                raise ConfigError(
+                    "missing setting CODEC_KEYS (needed outside the embedded mode: KEY_ID:BASE64_32_BYTES)"
+                )
+            spec = local_codec_key(self.var_dir)
+        try:
+            return parse_keys(spec)
+        except CodecKeyError as exc:
+            raise ConfigError(f"invalid setting CODEC_KEYS: {exc}") from None
+
+    def codec_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.codec_cors_origins.split(",") if o.strip()]
 
     @property
     def temporal_target(self) -> str:
@@ -177,7 +228,59 @@ class Settings(BaseSettings):
             modes = f"TWILIO_MODE={self.twilio_mode}, SENDGRID_MODE={self.sendgrid_mode}"
             raise ConfigError(f"missing setting {missing[0]} (needed with {modes})")
         self.tokens()
+        if self.production:
+            dev = self.dev_defaults_in_use()
+            if dev:
+                raise ConfigError(
+                    "refusing the embedded dev defaults outside the embedded mode (a provider is live or "
+                    f"TEMPORAL_ADDRESS is set): set {', '.join(dev)}"
+                )
+        self.key_ring()
+        tls_config_check(self)
         return self
+
+    def dev_defaults_in_use(self) -> list[str]:
+        """Settings still holding the values from defaults.toml that anybody can read in the repository."""
+        found = []
+        if self.events_signing_secret == _DEV_VALUES["events_signing_secret"]:
+            found.append("EVENTS_SIGNING_SECRET")
+        dev_tokens = {entry.rsplit(":", 1)[-1] for entry in _DEV_VALUES["api_tokens"].split(",")}
+        if dev_tokens & set(self.tokens()):
+            found.append("API_TOKENS")
+        if self.twilio_auth_token == _DEV_VALUES["twilio_auth_token"]:
+            found.append("TWILIO_AUTH_TOKEN")
+        if not self.codec_keys:
+            found.append("CODEC_KEYS")
+        return found
+
+
+def tls_config_check(settings: Settings) -> None:
+    from temporal_client import tls_config
+
+    tls_config(settings)
+
+
+def local_codec_key(var_dir: Path) -> str:
+    """The embedded mode's codec key: made once, kept in VAR_DIR/codec.key (owner-only), reused by every
+    process so they all read each other's payloads."""
+    path = var_dir / "codec.key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        fresh = new_key_spec("local-1")
+        try:
+            # O_EXCL: two processes starting at once keep the first one's key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(fresh + "\n")
+    for _ in range(50):  # a concurrent writer may not have written it yet
+        spec = path.read_text().strip()
+        if spec:
+            return spec
+        time.sleep(0.02)
+    raise ConfigError(f"invalid setting CODEC_KEYS: {path} is empty")
 
 
 def load_settings() -> Settings:

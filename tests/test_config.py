@@ -182,6 +182,10 @@ def test_live_twilio_with_real_credentials_starts(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TWILIO_MODE", "live")
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0123456789abcdef" * 2)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "real-token")
+    # live providers mean real patients: no dev default may remain
+    monkeypatch.setenv("EVENTS_SIGNING_SECRET", "a-real-secret")
+    monkeypatch.setenv("API_TOKENS", "engineer:a-real-token")
+    monkeypatch.setenv("CODEC_KEYS", "k1:" + "A" * 43 + "=")
     settings = load_settings()
     assert settings.twilio_mode == "live"
     assert settings.twilio_account_sid == "AC" + "0123456789abcdef" * 2

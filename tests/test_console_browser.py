@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
@@ -31,7 +30,7 @@ from domain.models import RecoveryPolicy
 from store import escalations
 from store.db import Store, migrate
 from store.models import EscalationRow
-from tests.conftest import ROOT, LiveServer, free_port, make_settings, venv_binary
+from tests.conftest import ROOT, TEST_CONVERTER, LiveServer, free_port, make_settings, venv_binary
 from tests.console_harness import MASKED_PHONE, PASSWORD, PATIENT_PHONE, add_team, insert_case
 from web.app import create_app
 from worker import Workers, build_worker
@@ -134,9 +133,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     migrate(url)
     bg = Background()
     env = bg.run(
-        WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal, data_converter=pydantic_data_converter
-        )
+        WorkflowEnvironment.start_local(dev_server_existing_path=temporal, data_converter=TEST_CONVERTER)
     )
     port = free_port()
     settings = make_settings(

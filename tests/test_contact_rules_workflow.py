@@ -109,14 +109,12 @@ async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_c
 ) -> None:
     """Its own test server: the clock is moved months ahead, to the night Amsterdam springs forward
     (28 March 2027, 02:00 CET becomes 03:00 CEST)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
-    from tests.conftest import venv_binary
+    from tests.conftest import TEST_CONVERTER, venv_binary
 
     path = venv_binary("temporal-test-server")
     assert path
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=path, data_converter=pydantic_data_converter
+        test_server_existing_path=path, data_converter=TEST_CONVERTER
     )
     try:
         evening = datetime(2027, 3, 27, 22, 30, tzinfo=ZoneInfo("UTC"))  # 23:30 CET

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
@@ -22,7 +21,7 @@ from starter import Starter
 from store import relay
 from store.db import Store
 from store.models import ReceivedEvent, utcnow
-from tests.conftest import LiveServer, example_event, free_port, make_settings, venv_binary
+from tests.conftest import TEST_CONVERTER, LiveServer, example_event, free_port, make_settings, venv_binary
 from worker import build_worker
 
 
@@ -145,7 +144,7 @@ async def test_events_accepted_while_temporal_is_down_go_through_once_it_is_back
     path = venv_binary("temporal")
     assert path
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=path, port=temporal_port, data_converter=pydantic_data_converter
+        dev_server_existing_path=path, port=temporal_port, data_converter=TEST_CONVERTER
     )
     try:
         async with build_worker(env.client, settings, store):

@@ -1,0 +1,5 @@
+"""Temporal payload encryption: the codec every client uses, and its key ring (CODEC_KEYS)."""
+
+from encryption.codec import EncryptionCodec, KeyRing, parse_keys
+
+__all__ = ["EncryptionCodec", "KeyRing", "parse_keys"]

@@ -1,0 +1,67 @@
+"""One way to reach Temporal for every process (worker, web app, relay, starter, CLI): the address and
+namespace, TLS or mTLS or a Temporal Cloud API key, and the data converter with the payload codec, so
+every payload a process writes to history is encrypted and every one it reads is decrypted."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.service import TLSConfig
+
+from config import ConfigError, Settings
+from encryption import EncryptionCodec, KeyRing
+
+
+def data_converter_for(ring: KeyRing) -> DataConverter:
+    """Pydantic models in, AES-GCM ciphertext out; failure messages and stack traces moved into an
+    encoded payload too, so history holds no readable exception text."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    return data_converter_for(settings.key_ring())
+
+
+def _read(setting: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot read {path} ({exc.strerror})") from None
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TEMPORAL_TLS (system CAs), TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY (mTLS); an API key
+    implies TLS. False: plain gRPC (the embedded dev server)."""
+    s = settings
+    if s.temporal_tls_cert and not s.temporal_tls_key:
+        raise ConfigError("missing setting TEMPORAL_TLS_KEY (TEMPORAL_TLS_CERT is set: mTLS needs both)")
+    if s.temporal_tls_key and not s.temporal_tls_cert:
+        raise ConfigError("missing setting TEMPORAL_TLS_CERT (TEMPORAL_TLS_KEY is set: mTLS needs both)")
+    if not (s.temporal_tls or s.temporal_tls_ca or s.temporal_tls_cert or s.temporal_api_key):
+        return False
+    if not (s.temporal_tls_ca or s.temporal_tls_cert or s.temporal_tls_server_name):
+        return True  # TLS with the system's CAs
+    return TLSConfig(
+        server_root_ca_cert=_read("TEMPORAL_TLS_CA", s.temporal_tls_ca) if s.temporal_tls_ca else None,
+        client_cert=_read("TEMPORAL_TLS_CERT", s.temporal_tls_cert) if s.temporal_tls_cert else None,
+        client_private_key=_read("TEMPORAL_TLS_KEY", s.temporal_tls_key) if s.temporal_tls_key else None,
+        domain=s.temporal_tls_server_name or None,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings),
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key or None,
+    )
