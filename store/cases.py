@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -87,6 +88,10 @@ def update_case(store: Store, update: CaseUpdate) -> None:
             case.ticket_id = update.ticket_id
         if update.status.value in ("resolved", "failed") and case.closed_at is None:
             case.closed_at = utcnow()
+        if update.status.value == "failed" and update.what == "escalation_expired":
+            case.failure_kind = "escalation_expired"
+            case.failure_message = "the escalation expired at its last level without an owner"
+            case.failure_at = utcnow()
     add_timeline(
         store,
         TimelineEntry(
@@ -102,3 +107,61 @@ def _jsonable(value: Any) -> Any:
     from pydantic_core import to_jsonable_python
 
     return to_jsonable_python(value)
+
+
+FAILURE_KINDS = ("workflow_failed", "workflow_timed_out", "workflow_terminated", "escalation_expired")
+
+
+def mark_failed(
+    store: Store, workflow_id: str, run_id: str, kind: str, message: str, at: datetime
+) -> str | None:
+    """The case whose workflow run ended badly becomes `failed`, with why (no patient data in `message`).
+    Once per run: a second report of the same run changes nothing. Returns the case id when it changed."""
+    assert kind in FAILURE_KINDS, kind
+    with store.session() as s:
+        case = s.scalar(select(Case).where(Case.workflow_id == workflow_id).with_for_update())
+        if case is None or case.failure_run_id == run_id:
+            return None
+        if case.status == "resolved":
+            return None  # it had closed well before whatever happened to the run afterwards
+        case.status = "failed"
+        case.failure_kind = kind
+        case.failure_message = message[:500]
+        case.failure_at = at.replace(tzinfo=None) if at.tzinfo else at
+        case.failure_run_id = run_id
+        if case.closed_at is None:
+            case.closed_at = utcnow()
+        case_id = case.case_id
+    add_timeline(
+        store,
+        TimelineEntry(
+            case_id=case_id,
+            what="case_failed",
+            key=f"failed:{run_id}",
+            detail={"failure": kind, "message": message[:500], "run_id": run_id},
+        ),
+    )
+    return case_id
+
+
+def reopen_for_retry(store: Store, case_id: str, by: str) -> None:
+    """A failed case is being re-run: it is open again and its failure moves to the timeline's history."""
+    with store.session() as s:
+        case = s.get(Case, case_id, with_for_update=True)
+        if case is None:
+            raise LookupError(f"no case {case_id}")
+        previous = case.failure_kind
+        case.status = "open"
+        case.closed_at = None
+        case.failure_kind = case.failure_message = None
+        case.failure_at = None
+        # failure_run_id stays: a late report about the failed run must not fail the case again
+    add_timeline(
+        store,
+        TimelineEntry(
+            case_id=case_id,
+            what="case_retried",
+            key=None,
+            detail={"previous_failure": previous, "by": by},
+        ),
+    )

@@ -116,6 +116,12 @@ class Case(Base):
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column()
+    # why the case is `failed`: workflow_failed|workflow_timed_out|workflow_terminated|escalation_expired
+    failure_kind: Mapped[str | None] = mapped_column(String(40))
+    failure_message: Mapped[str | None] = mapped_column(String(500))
+    failure_at: Mapped[datetime | None] = mapped_column()
+    # the workflow run that failed (a retry starts a new run; a report on the old one is then stale)
+    failure_run_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class TimelineItem(Base):

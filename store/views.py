@@ -48,6 +48,15 @@ def case_view(
         ),
         "root_cause": case.root_cause,
         "ticket_id": case.ticket_id,
+        "failure": (
+            {
+                "kind": case.failure_kind,
+                "message": case.failure_message,
+                "at": case.failure_at.isoformat() if case.failure_at else None,
+            }
+            if case.status == "failed" and case.failure_kind
+            else None
+        ),
         "opened_at": case.opened_at.isoformat(),
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "timeline": [
