@@ -127,7 +127,7 @@ def mark_failed(
         case.status = "failed"
         case.failure_kind = kind
         case.failure_message = message[:500]
-        case.failure_at = at.replace(tzinfo=None) if at.tzinfo else at
+        case.failure_at = at
         case.failure_run_id = run_id
         if case.closed_at is None:
             case.closed_at = utcnow()

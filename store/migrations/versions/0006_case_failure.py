@@ -19,7 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("failure_kind", sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column("failure_message", sa.String(length=500), nullable=True))
-        batch_op.add_column(sa.Column("failure_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("failure_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("failure_run_id", sa.String(length=64), nullable=True))
 
 
