@@ -75,7 +75,9 @@ class LiveSendGrid:
             if status == 429:
                 raise ProviderNotProcessed("sendgrid 429") from None
             if 400 <= status < 500:
-                raise ProviderRejected(status, f"sendgrid refused the mail: {_reason(exc)}") from None
+                raise ProviderRejected(
+                    status, mask_text(f"sendgrid refused the mail: {_reason(exc)}")
+                ) from None
             # a 5xx answer is an answer: SendGrid did not accept the mail
             raise ProviderNotProcessed(f"sendgrid {status}") from None
         except TimeoutError:

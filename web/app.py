@@ -15,6 +15,7 @@ from starter import Starter
 from store.db import Store
 from web import (
     cases,
+    codec,
     console,
     dev_phone,
     escalations,
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(twilio_hooks.router)
     app.include_router(sendgrid_hooks.router)
     app.include_router(cases.router)
+    app.include_router(codec.router)
     app.include_router(escalations.router)
     app.include_router(patient_links.router)
     console.install(app)
