@@ -43,6 +43,7 @@ from domain.models import (
     WatchCancel,
     WatchMove,
 )
+from reconciler import Reconciler
 from store import callbacks, relay
 from store.db import Store
 from store.models import Case, ReceivedEvent
@@ -64,6 +65,8 @@ class Starter:
         # names this process's claims on inbox rows (several relays may run at once)
         self.relay_batch = 100
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.reconciler = Reconciler(store, self.client)
+        self.reconcile_every = 15.0
 
     async def client(self) -> Client:
         async with self._connect_lock:
@@ -216,11 +219,22 @@ class Starter:
         return len(held)
 
     async def relay_forever(self, interval: float = 2.0) -> None:
+        """Dispatch what waits in the inbox, and every `reconcile_every` seconds mark the cases whose
+        workflows ended badly (a failure is noticed well within a minute)."""
+        next_reconcile = 0.0
         while True:
             try:
                 await self.relay_once()
             except Exception:  # the relay must outlive any one bad row
                 log.exception("relay pass failed")
+            if time.monotonic() >= next_reconcile:
+                next_reconcile = time.monotonic() + self.reconcile_every
+                try:
+                    await self.reconciler.once()
+                except (RPCError, OSError, RuntimeError) as exc:
+                    log.warning("reconciler pass skipped: %s", type(exc).__name__)
+                except Exception:
+                    log.exception("reconciler pass failed")
             await asyncio.sleep(interval)
 
 
