@@ -121,7 +121,7 @@ async def _last_event(client: Client, execution: WorkflowExecution) -> HistoryEv
 
 def _chain(error: BaseException | None) -> str:
     """`Terminated: reason` / `ActivityError: … ← ApplicationError: …`, innermost last."""
-    parts = []
+    parts: list[str] = []
     while error is not None and len(parts) < 4:
         text = str(error) or type(error).__name__
         parts.append(f"{type(error).__name__}: {text}")

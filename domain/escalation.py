@@ -155,6 +155,7 @@ class Refusal(Exception):
 
     WRONG_STATE = "WrongState"
     NOT_ALLOWED = "NotAllowed"
+    UNAVAILABLE = "Unavailable"  # a provider the action needs is down (503: try again)
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -63,7 +64,7 @@ async def test_terminated_case_becomes_failed_once(
         assert len(entries) == 1
 
 
-async def _client(h: Harness):  # type: ignore[no-untyped-def]
+async def _client(h: Harness) -> Client:
     return h.client
 
 

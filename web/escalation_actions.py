@@ -29,6 +29,8 @@ from store import escalations, users
 from store.models import EscalationRow
 from web.deps import Services
 
+# an Update is answered within this, or the caller hears 503 (the bridge call gives up within 20 s)
+UPDATE_DEADLINE_SECONDS = 30
 UPDATES: dict[str, str] = {
     "claim": "claim",
     "release": "release",
@@ -146,7 +148,12 @@ async def act(
     client = await svc.starter.client()
     handle = client.get_workflow_handle(row.escalation_id)
     try:
-        await handle.execute_update(UPDATES[action], argument, result_type=EscalationState)
+        async with asyncio.timeout(UPDATE_DEADLINE_SECONDS):
+            await handle.execute_update(UPDATES[action], argument, result_type=EscalationState)
+    except TimeoutError:
+        raise Refused(
+            503, f"no answer from the escalation within {UPDATE_DEADLINE_SECONDS} s; look again shortly"
+        ) from None
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
@@ -160,4 +167,6 @@ async def act(
 
 
 def _status(kind: str | None) -> int:
+    if kind == Refusal.UNAVAILABLE:
+        return 503
     return 403 if kind == Refusal.NOT_ALLOWED else 409

@@ -54,7 +54,8 @@ async def take_action(
     try:
         row = await act(services(request), escalation_id, action, actor, body)
     except Refused as refused:
-        return JSONResponse({"error": refused.message}, status_code=refused.status)
+        retry = {"Retry-After": "5"} if refused.status == 503 else None
+        return JSONResponse({"error": refused.message}, status_code=refused.status, headers=retry)
     return JSONResponse(escalations.view(row))
 
 

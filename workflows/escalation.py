@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ResolveRequest,
     )
     from domain.models import BridgeCallRequest, Channel, OutboundMessage
-    from workflows.options import with_provider, with_store
+    from workflows.options import PROVIDER_OUTAGE_PATCH, with_call, with_provider, with_store
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
 
@@ -205,7 +205,13 @@ class Escalation:
             patient_phone=self.inp.patient_phone,
             language=self.inp.language,
         )
-        placed = await workflow.execute_activity_method(TwilioActivities.bridge_call, call, **with_provider)
+        try:
+            placed = await workflow.execute_activity_method(TwilioActivities.bridge_call, call, **with_call)
+        except ActivityError:
+            # the provider is down or slow: the rep hears so in seconds and may try again
+            raise ApplicationError(
+                "the phone provider did not answer; try again in a minute", type=Refusal.UNAVAILABLE
+            ) from None
         if placed.status == "rejected":
             raise ApplicationError(f"the call could not be placed: {placed.reason}", type=Refusal.WRONG_STATE)
         await self._record("rep_call_bridged", {"by": req.actor.user, "call": self.state.calls_placed})
@@ -266,6 +272,16 @@ class Escalation:
         await workflow.execute_activity_method(CaseStoreActivities.record_escalation, rec, **with_store)
 
     async def _notify(self, level: EscalationLevel, why: str) -> None:
+        """Tell the level's staff. A notification that cannot be sent (the provider down past its budget)
+        is an alert on the timeline, never the end of the escalation or its case."""
+        try:
+            await self._send_notifications(level, why)
+        except ActivityError:
+            if not workflow.patched(PROVIDER_OUTAGE_PATCH):
+                raise
+            await self._record("staff_notification_failed", {"level": level.name, "why": why})
+
+    async def _send_notifications(self, level: EscalationLevel, why: str) -> None:
         """Tell the level's on-call contact (staff, by SMS and/or email). No patient data in the text."""
         link = f"{self.inp.public_base_url}/console/escalations/{self.inp.escalation_id}"
         text = {

@@ -26,3 +26,19 @@ with_provider: dict[str, Any] = {
         non_retryable_error_types=["ProviderRejected", "ValidationError"],
     ),
 }
+
+# "Call patient" answers the rep within seconds: a few quick attempts, then the rep is told it failed
+with_call: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "schedule_to_close_timeout": timedelta(seconds=20),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_attempts=3,
+        non_retryable_error_types=["ProviderRejected", "ValidationError"],
+    ),
+}
+
+# A workflow change that issues different commands when a provider stays down past its budget (a branch
+# of the story instead of a failed workflow): histories recorded before it replay the old way.
+PROVIDER_OUTAGE_PATCH = "provider-outage-is-a-branch"
