@@ -30,7 +30,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import ConfigError, Settings, load_settings
-from domain import ids
+from domain import ids, replies
 from domain.models import (
     CONFLICT_TYPES,
     BookingConflictInput,
@@ -116,9 +116,12 @@ class Starter:
         workflow_id = row.workflow_id or (case.workflow_id if case else None)
         if workflow_id is None:
             return "unrouted"
+        # understood here, once, at ingress: the signal carries the intent; the text stays in the store
+        understood = replies.understand(str(row.parsed.get("text", "")))
         reply = PatientReply(
             channel=Channel(row.parsed.get("channel", "sms")),
-            text=str(row.parsed.get("text", "")),
+            intent=understood.intent,
+            choice=understood.choice,
             received_at=row.received_at,
             provider_ref=row.external_id,
         )

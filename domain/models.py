@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, field_validator
 from domain.base import CaseKind, Model
 from domain.contact_rules import ContactRules
 from domain.escalation import EscalationLevel, EscalationPolicy
+from domain.replies import MAX_CHOICES, Intent, Understood, against_offers
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 
@@ -195,12 +196,20 @@ class BookingConflictInput(Model):
 
 
 class PatientReply(Model):
-    """A patient's answer, whatever the channel it came by."""
+    """A patient's answer, whatever the channel it came by, as ingress understood it. The text itself
+    stays in the case store (the inbox row and inbound message found by `provider_ref`), out of workflow
+    history: what the workflow acts on is the intent, classified once when the reply is relayed."""
 
     channel: Channel
-    text: str
+    intent: Intent
+    choice: int | None = Field(default=None, ge=1, le=MAX_CHOICES)  # any digit 1-9 the patient sent
     received_at: datetime
-    provider_ref: str | None = None
+    provider_ref: str | None = None  # the provider's message id
+
+    def understood(self, offered: int = 0) -> Understood:
+        """The reply against an offer of `offered` numbered options (0: none): a number not offered is
+        unknown."""
+        return against_offers(Understood(self.intent, self.choice), offered)
 
 
 class CaseResult(Model):

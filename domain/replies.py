@@ -88,6 +88,27 @@ def classify(text: str, choices: int = 0) -> Understood:
     return Understood(Intent.UNKNOWN)
 
 
+# the most numbered options any offer makes: ingress reads a digit up to this as a choice, and the
+# workflow that made the offer checks it against how many options it gave
+MAX_CHOICES = 9
+
+
+def understand(text: str) -> Understood:
+    """What ingress understood a reply (SMS text, keypad digits, a clicked link) to say, classified once
+    when the reply is relayed: the workflow gets the intent, never the text, so a change to these word
+    lists cannot change a workflow's replay."""
+    return classify(text, choices=MAX_CHOICES)
+
+
+def against_offers(understood: Understood, offered: int) -> Understood:
+    """A choice as the workflow that made the offer sees it: a number it did not offer is unknown."""
+    if understood.intent is Intent.CHOICE and not (
+        understood.choice is not None and 1 <= understood.choice <= offered
+    ):
+        return Understood(Intent.UNKNOWN)
+    return understood
+
+
 _ABOUT_CALLS = re.compile(r"\b(call|calling|phone|ring|bel|bellen)\b")
 
 

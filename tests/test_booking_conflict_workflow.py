@@ -26,6 +26,7 @@ from domain.models import (
     Outcome,
     PatientReply,
 )
+from domain.replies import Intent
 from store.db import Store
 from store.models import (
     Case,
@@ -369,7 +370,11 @@ async def test_replayed_or_rerun_case_pays_and_messages_once(
             task_queue=settings.task_queue,
         )
         reply = PatientReply(
-            channel=Channel.SMS, text="1", received_at=datetime.now(UTC), provider_ref="SMrerun"
+            channel=Channel.SMS,
+            intent=Intent.CHOICE,
+            choice=1,
+            received_at=datetime.now(UTC),
+            provider_ref="SMrerun",
         )
         await h.until_waiting(rerun.id)
         await rerun.signal(BookingConflictRecovery.patient_replied, reply)

@@ -103,3 +103,45 @@ def test_what_a_reply_says_about_consent() -> None:
     assert consent_change("niet meer bellen") == ConsentChange(opted_out=True, channels=("sms", "voice"))
     assert consent_change("START") == ConsentChange(opted_out=False, channels=("sms", "voice"))
     assert consent_change("2") is None
+
+
+@pytest.mark.parametrize(("text", "choices", "expected"), CASES, ids=[repr(c[0]) for c in CASES])
+def test_understood_at_ingress_then_checked_against_the_offer_is_the_same(
+    text: str, choices: int, expected: Understood
+) -> None:
+    """The Starter classifies once (any digit 1-9 is a choice); the workflow checks the number against
+    the options it offered. Together they decide exactly what classifying with the offer did."""
+    from datetime import UTC, datetime
+
+    from domain.models import Channel, PatientReply
+    from domain.replies import understand
+
+    understood = understand(text)
+    reply = PatientReply(
+        channel=Channel.SMS,
+        intent=understood.intent,
+        choice=understood.choice,
+        received_at=datetime.now(UTC),
+        provider_ref="SM1",
+    )
+    assert reply.understood(choices) == expected
+    assert "text" not in reply.model_dump()  # the signal carries no words of the patient's
+
+
+def test_every_digit_is_a_choice_at_ingress() -> None:
+    from domain.replies import MAX_CHOICES, understand
+
+    assert [understand(str(n)) for n in range(1, MAX_CHOICES + 1)] == [
+        Understood(Intent.CHOICE, n) for n in range(1, MAX_CHOICES + 1)
+    ]
+    assert understand("10") == Understood(Intent.UNKNOWN)
+    assert understand("0") == Understood(Intent.PERSON)
+
+
+def test_no_workflow_classifies_text() -> None:
+    """Workflows act on the intent the signal carries: a keyword list change cannot change a replay."""
+    from pathlib import Path
+
+    workflows = Path(__file__).resolve().parent.parent / "workflows"
+    for module in workflows.glob("*.py"):
+        assert "classify" not in module.read_text(), module.name

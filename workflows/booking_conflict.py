@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Slot,
         TicketRequest,
     )
-    from domain.replies import Intent, Understood, classify
+    from domain.replies import Intent, Understood
     from workflows import steps
     from workflows.escalation import escalate
     from workflows.options import with_provider, with_store
@@ -263,7 +263,7 @@ class BookingConflictRecovery:
                 )
                 return UNDELIVERED
             reply = self._inbox.next()
-            understood = classify(reply.text, choices)
+            understood = reply.understood(choices)
             await self._timeline(
                 "reply_received",
                 key=f"reply:{self._inbox.read}",

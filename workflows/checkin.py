@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         WatchResult,
         WatchStatus,
     )
-    from domain.replies import Intent, classify
+    from domain.replies import Intent
     from workflows import steps
     from workflows.checkin_trouble import CheckInTroubleRecovery
     from workflows.options import with_store
@@ -159,7 +159,7 @@ class CheckInWatch:
             self._answered += 1
 
     async def _answer(self, reply: PatientReply, moves: int) -> None:
-        intent = classify(reply.text).intent
+        intent = reply.understood().intent  # no numbered options here: a number is trouble too
         workflow.logger.info("check-in reply for %s: %s", self.inp.appointment_id, intent.value)
         if intent is Intent.OPT_IN:
             return  # not an answer to the prompt

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         PatientReply,
         TicketRequest,
     )
-    from domain.replies import Intent, classify
+    from domain.replies import Intent
     from workflows import steps
     from workflows.escalation import escalate
 
@@ -42,7 +42,7 @@ class CheckInTroubleRecovery:
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
         """Later replies, passed on by the watch: kept on the timeline; STOP is honoured at once."""
-        if self._inbox.add(reply) and classify(reply.text).intent is Intent.OPT_OUT:
+        if self._inbox.add(reply) and reply.intent is Intent.OPT_OUT:
             self._sms_works = False
 
     @workflow.query
@@ -162,7 +162,7 @@ class CheckInTroubleRecovery:
         for n, reply in enumerate(self._inbox.replies, start=1):
             detail: dict[str, object] = {
                 "channel": reply.channel.value,
-                "intent": classify(reply.text).intent.value,
+                "intent": reply.understood().intent.value,
             }
             await steps.add_timeline(self.case.case_id, "reply_received", f"reply:{n}", detail)
 
