@@ -292,8 +292,13 @@ class OutboundMessage(Model):
 class SendResult(Model):
     message_id: str  # our intent id
     provider_id: str | None
-    status: Literal["sent", "already_sent", "rejected"]
+    # unavailable: the provider stayed down past the retry budget (nothing known to be sent)
+    status: Literal["sent", "already_sent", "rejected", "unavailable"]
     reason: str | None = None
+
+    @property
+    def reached_provider(self) -> bool:
+        return self.status in ("sent", "already_sent")
 
 
 class GiftCardRequest(Model):

@@ -5,23 +5,29 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from sqlalchemy import select
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.errors import ProviderNotProcessed
+from activities.sendgrid_email import LocalMailbox
 from activities.twilio_phone import LocalPhone
 from domain.escalation import ByActor, EscalationState, EscalationStatus, Refusal
 from domain.models import OutboundMessage
 from store import users
 from store.db import Store
-from tests.conftest import make_settings
+from store.models import Case, EscalationRow, OutboundMessageRow
+from tests.conftest import example_event, make_settings
 from tests.test_escalation_workflow import ANN, row, start, timeline
-from tests.workflow_harness import running
+from tests.workflow_harness import Harness, running
 from web.escalation_actions import _status
+
+PHONE = "+31612345678"
 
 
 class DownPhone(LocalPhone):
@@ -83,3 +89,66 @@ async def test_call_patient_with_the_phone_provider_down_answers_within_seconds(
         assert state.status is EscalationStatus.CLAIMED
         await handle.terminate(reason="test over")
     assert _status(Refusal.UNAVAILABLE) == 503
+
+
+class DownMail(LocalMailbox):
+    def send_email(self, msg: OutboundMessage) -> str:
+        raise ProviderNotProcessed("sendgrid unreachable: ConnectError")
+
+    def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
+        return None
+
+
+class DownGiftCards:
+    def order(self, external_ref: str, amount: Decimal, currency: str) -> tuple[str, str]:
+        raise ProviderNotProcessed("gift-card provider unreachable")
+
+
+def case_row(h: Harness, case_id: str) -> Case:
+    with h.store.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        return case
+
+
+async def test_every_channel_down_hands_the_case_to_a_rep_with_an_alert(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(sqlite_url, tmp_path)
+    store = Store(settings.database_url)
+    async with running(
+        settings, time_skipping_env, phone=DownPhone(store), mail=DownMail(store, "care@x.test")
+    ) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
+        # the SMS, the email and the call each exhaust their hour of retries; then people have it, and
+        # with nobody claiming, the escalation climbs its levels and expires: the workflow itself ends well
+        result = await h.result(handle)
+        case = case_row(h, accepted.case_id)
+        with h.store.session() as s:
+            esc = s.scalars(select(EscalationRow).where(EscalationRow.case_id == accepted.case_id)).one()
+        steps = timeline(h, accepted.case_id)
+    assert result.status.value == "failed" and case.failure_kind == "escalation_expired"
+    assert esc.reason == "provider_outage"
+    assert steps.count("provider_unavailable") >= 2  # the offer SMS, the offer email (and the call)
+    assert "needs_rep" in steps
+
+
+async def test_gift_card_provider_down_fails_the_case_on_record(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(sqlite_url, tmp_path)
+    async with running(settings, time_skipping_env, gift_cards=DownGiftCards()) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.sms_reply(PHONE, "1")
+        with pytest.raises(WorkflowFailureError) as caught:
+            await h.result(handle)
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "CompensationFailed"
+    steps = timeline(h, accepted.case_id)
+    assert "compensation_failed" in steps
+    # the patient was rebooked and told before the payment failed: that stays done
+    confirmed = OutboundMessageRow.case_id == accepted.case_id, OutboundMessageRow.key == "confirmation"
+    assert h.count(OutboundMessageRow, *confirmed) == 2  # the SMS and the email

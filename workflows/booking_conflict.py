@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
@@ -56,6 +57,7 @@ class BookingConflictRecovery:
         self._texts_arrive = True
         self._calls_work = True
         self._deferrals = 0
+        self._outage: set[str] = set()  # providers that stayed down past their budget in this case
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
@@ -88,7 +90,8 @@ class BookingConflictRecovery:
                 return await self._hand_to_rep("no_alternatives")
             answer = await self._ask_patient(offers, offer_round)
             if answer is None:
-                return await self._hand_to_rep("unreachable")
+                # nobody heard us: the patient did not answer, or the providers were down
+                return await self._hand_to_rep("provider_outage" if self._outage else "unreachable")
             if answer.intent is Intent.CHOICE and answer.choice is not None:
                 chosen = offers[answer.choice - 1]
                 if await self._rebook(chosen):
@@ -221,7 +224,15 @@ class BookingConflictRecovery:
             ),
             language=self.lang,
         )
-        placed = await workflow.execute_activity_method(TwilioActivities.place_call, call, **with_provider)
+        try:
+            placed = await workflow.execute_activity_method(
+                TwilioActivities.place_call, call, **with_provider
+            )
+        except ActivityError:
+            if not steps.provider_outage_is_a_branch():
+                raise
+            await self._provider_down(Channel.VOICE, call.key)
+            return None
         if placed.status == "rejected":
             return None
         # no answer, busy or an answering machine ends the wait early: nobody heard the choices
@@ -471,14 +482,24 @@ class BookingConflictRecovery:
         sent = await steps.send(self.case.case_id, Channel.SMS, key, self.patient.phone, body, self.lang)
         if sent.status == "rejected":
             self._sms_works = False  # an invalid number: fall back to email from now on
-        return sent.status != "rejected"
+        if sent.status == "unavailable":
+            await self._provider_down(Channel.SMS, key)
+        return sent.reached_provider
 
     async def _email(self, key: str, subject: str, body: str) -> bool:
         assert self.patient.email is not None
         sent = await steps.send(
             self.case.case_id, Channel.EMAIL, key, self.patient.email, body, self.lang, subject
         )
-        return sent.status != "rejected"
+        if sent.status == "unavailable":
+            await self._provider_down(Channel.EMAIL, key)
+        return sent.reached_provider
+
+    async def _provider_down(self, channel: Channel, key: str) -> None:
+        self._outage.add(channel.value)
+        await steps.provider_alert(
+            self.case.case_id, "provider_unavailable", f"{channel.value}:{key}", {"channel": channel.value}
+        )
 
     async def _timeline(self, what: str, key: str, detail: dict[str, object]) -> None:
         await steps.add_timeline(self.case.case_id, what, key, detail)

@@ -236,7 +236,7 @@ class CheckInWatch:
             return False
         watch = ids.watch_ref(self.inp.appointment_id)
         sent = await steps.send(watch, Channel.SMS, key, self.data.patient.phone, body, self._lang)
-        return sent.status != "rejected"
+        return sent.reached_provider  # unavailable: the watch keeps listening; a reply still counts
 
     async def _record(self, status: WatchStatus) -> None:
         rec = WatchRecord(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
@@ -26,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         TicketRequest,
         TimelineEntry,
     )
-    from workflows.options import with_provider, with_store
+    from workflows.options import PROVIDER_OUTAGE_PATCH, with_provider, with_store
 
 
 class ReplyInbox:
@@ -68,13 +69,37 @@ async def send(
     language: str,
     subject: str | None = None,
 ) -> SendResult:
-    """One message, sent at most once per (case, channel, key) however often the step is retried."""
+    """One message, sent at most once per (case, channel, key) however often the step is retried. A
+    provider down past the retry budget gives `unavailable`: the story goes on without this message."""
     message = OutboundMessage(
         case_id=case_id, key=key, channel=channel, to=to, subject=subject, body=body, language=language
     )
-    if channel is Channel.EMAIL:
-        return await workflow.execute_activity_method(SendGridActivities.send_email, message, **with_provider)
-    return await workflow.execute_activity_method(TwilioActivities.send_sms, message, **with_provider)
+    try:
+        if channel is Channel.EMAIL:
+            return await workflow.execute_activity_method(
+                SendGridActivities.send_email, message, **with_provider
+            )
+        return await workflow.execute_activity_method(TwilioActivities.send_sms, message, **with_provider)
+    except ActivityError:
+        if not provider_outage_is_a_branch():
+            raise
+        workflow.logger.warning("%s %s not sent: provider unavailable", channel.value, key)
+        return SendResult(
+            message_id=f"{case_id}:{channel.value}:{key}",
+            provider_id=None,
+            status="unavailable",
+            reason="the provider did not answer within its retry budget",
+        )
+
+
+def provider_outage_is_a_branch() -> bool:
+    """Histories from before this branch existed failed the workflow here; they replay that way."""
+    return workflow.patched(PROVIDER_OUTAGE_PATCH)
+
+
+async def provider_alert(case_id: str, what: str, key: str, detail: dict[str, object]) -> None:
+    """An alert on the case's timeline: something the system could not do and people should know."""
+    await add_timeline(case_id, what, f"alert:{key}", {**detail, "alert": True})
 
 
 async def update_case(update: CaseUpdate) -> None:
@@ -97,10 +122,24 @@ def gift_card_request(case_id: str, patient_id: str, amount: Decimal, currency: 
 
 
 async def issue_gift_card(request: GiftCardRequest) -> GiftCardResult:
-    """Paid once per case: the provider and the ledger are both keyed on the case."""
-    return await workflow.execute_activity_method(
-        GiftCardActivities.issue_gift_card, request, **with_provider
-    )
+    """Paid once per case: the provider and the ledger are both keyed on the case. A provider down past
+    its budget: nobody can issue the card by hand here, so the case fails on record (an alert on its
+    timeline, the reconciler marks it `failed`) and an engineer re-runs it once the provider is back
+    (`cli.py retry`: still paid once)."""
+    try:
+        return await workflow.execute_activity_method(
+            GiftCardActivities.issue_gift_card, request, **with_provider
+        )
+    except ActivityError:
+        if not provider_outage_is_a_branch():
+            raise
+        detail: dict[str, object] = {"amount": f"{request.amount:.2f}", "currency": request.currency}
+        await provider_alert(request.case_id, "compensation_failed", "gift_card", detail)
+        raise ApplicationError(
+            "the gift card could not be issued: the provider did not answer within its retry budget",
+            type="CompensationFailed",
+            non_retryable=True,
+        ) from None
 
 
 async def file_root_cause(request: TicketRequest) -> str:
