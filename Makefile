@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: run test lint typecheck unit setup clean bench
+.PHONY: run test lint typecheck unit setup clean bench histories
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: $(VENV)/.installed node_modules/.installed
 	scripts/ensure-chromium
 	$(MAKE) --no-print-directory lint typecheck
 	$(PY) -m pytest
+
+# re-record tests/histories/ (README, "Changing a workflow"): only when no running case can be affected
+histories: $(VENV)/.installed
+	$(PY) scripts/record_histories.py
 
 bench: $(VENV)/.installed
 	$(PY) bench/ingress.py

