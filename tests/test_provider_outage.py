@@ -4,8 +4,6 @@ sent leave an alert and the escalation goes on; "Call patient" tells the rep wit
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,39 +12,17 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.errors import ProviderNotProcessed
-from activities.sendgrid_email import LocalMailbox
-from activities.twilio_phone import LocalPhone
 from domain.escalation import ByActor, EscalationState, EscalationStatus, Refusal
-from domain.models import OutboundMessage
 from store import users
 from store.db import Store
 from store.models import Case, EscalationRow, OutboundMessageRow
 from tests.conftest import example_event, make_settings
+from tests.provider_stubs import DownGiftCards, DownMail, DownPhone
 from tests.test_escalation_workflow import ANN, row, start, timeline
 from tests.workflow_harness import Harness, running
 from web.escalation_actions import _status
 
 PHONE = "+31612345678"
-
-
-class DownPhone(LocalPhone):
-    """Twilio unreachable: nothing is ever processed."""
-
-    def __init__(self, store: Store) -> None:
-        super().__init__(store, "+15005550006")
-        self.attempts = 0
-
-    def send_sms(self, msg: OutboundMessage) -> str:
-        self.attempts += 1
-        raise ProviderNotProcessed("twilio unreachable: ConnectError")
-
-    def place_call(self, msg: OutboundMessage) -> str:
-        self.attempts += 1
-        raise ProviderNotProcessed("twilio unreachable: ConnectError")
-
-    def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
-        return None
 
 
 async def test_failed_staff_notifications_do_not_end_the_escalation(
@@ -89,19 +65,6 @@ async def test_call_patient_with_the_phone_provider_down_answers_within_seconds(
         assert state.status is EscalationStatus.CLAIMED
         await handle.terminate(reason="test over")
     assert _status(Refusal.UNAVAILABLE) == 503
-
-
-class DownMail(LocalMailbox):
-    def send_email(self, msg: OutboundMessage) -> str:
-        raise ProviderNotProcessed("sendgrid unreachable: ConnectError")
-
-    def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
-        return None
-
-
-class DownGiftCards:
-    def order(self, external_ref: str, amount: Decimal, currency: str) -> tuple[str, str]:
-        raise ProviderNotProcessed("gift-card provider unreachable")
 
 
 def case_row(h: Harness, case_id: str) -> Case:

@@ -1,0 +1,44 @@
+"""Providers that stay down (nothing ever processed), for the outage branches of the story."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from activities.errors import ProviderNotProcessed
+from activities.sendgrid_email import LocalMailbox
+from activities.twilio_phone import LocalPhone
+from domain.models import OutboundMessage
+from store.db import Store
+
+
+class DownPhone(LocalPhone):
+    """Twilio unreachable: nothing is ever processed."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store, "+15005550006")
+        self.attempts = 0
+
+    def send_sms(self, msg: OutboundMessage) -> str:
+        self.attempts += 1
+        raise ProviderNotProcessed("twilio unreachable: ConnectError")
+
+    def place_call(self, msg: OutboundMessage) -> str:
+        self.attempts += 1
+        raise ProviderNotProcessed("twilio unreachable: ConnectError")
+
+    def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
+        return None
+
+
+class DownMail(LocalMailbox):
+    def send_email(self, msg: OutboundMessage) -> str:
+        raise ProviderNotProcessed("sendgrid unreachable: ConnectError")
+
+    def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
+        return None
+
+
+class DownGiftCards:
+    def order(self, external_ref: str, amount: Decimal, currency: str) -> tuple[str, str]:
+        raise ProviderNotProcessed("gift-card provider unreachable")
