@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import time
+import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -223,18 +224,27 @@ class Settings(BaseSettings):
         return [name for name in needed if absent(name)]
 
     def check(self) -> Settings:
+        """Everything start-up needs, in one line: what the chosen modes miss and, outside the embedded
+        mode, every embedded dev default still in place (so one failed start names all of them)."""
+        problems: list[str] = []
         missing = self.missing()
         if missing:
             modes = f"TWILIO_MODE={self.twilio_mode}, SENDGRID_MODE={self.sendgrid_mode}"
-            raise ConfigError(f"missing setting {missing[0]} (needed with {modes})")
-        self.tokens()
+            noun = "setting" if len(missing) == 1 else "settings"
+            problems.append(f"missing {noun} {', '.join(missing)} (needed with {modes})")
         if self.production:
-            dev = self.dev_defaults_in_use()
+            try:
+                dev = [name for name in self.dev_defaults_in_use() if name not in missing]
+            except ConfigError:
+                dev = []  # a malformed API_TOKENS: self.tokens() below names it
             if dev:
-                raise ConfigError(
+                problems.append(
                     "refusing the embedded dev defaults outside the embedded mode (a provider is live or "
                     f"TEMPORAL_ADDRESS is set): set {', '.join(dev)}"
                 )
+        if problems:
+            raise ConfigError("; ".join(problems))
+        self.tokens()
         self.key_ring()
         tls_config_check(self)
         return self
@@ -262,25 +272,29 @@ def tls_config_check(settings: Settings) -> None:
 
 def local_codec_key(var_dir: Path) -> str:
     """The embedded mode's codec key: made once, kept in VAR_DIR/codec.key (owner-only), reused by every
-    process so they all read each other's payloads."""
+    process so they all read each other's payloads.
+
+    The key is written whole to a private temporary file first and then hard-linked into place, which
+    fails if the name exists: two processes starting at once keep the first complete key, and a process
+    that dies while writing leaves no empty or half-written codec.key behind to stop every later start."""
     path = var_dir / "codec.key"
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
-        fresh = new_key_spec("local-1")
+        tmp = var_dir / f".codec.key.{os.getpid()}.{uuid.uuid4().hex}"
         try:
-            # O_EXCL: two processes starting at once keep the first one's key
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as out:
-                out.write(fresh + "\n")
-    for _ in range(50):  # a concurrent writer may not have written it yet
-        spec = path.read_text().strip()
-        if spec:
-            return spec
-        time.sleep(0.02)
-    raise ConfigError(f"invalid setting CODEC_KEYS: {path} is empty")
+                out.write(new_key_spec("local-1") + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    spec = path.read_text().strip()
+    if not spec:
+        raise ConfigError(f"invalid setting CODEC_KEYS: {path} is empty (delete it to make a new key)")
+    return spec
 
 
 def load_settings() -> Settings:

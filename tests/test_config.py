@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from config import ApiToken, ConfigError, Settings, load_settings
-from config.settings import CONFIG_DIR
-
-FIELDS = set(Settings.model_fields)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No setting leaks in from the real environment, and the cwd is not the repository."""
-    for name in list(os.environ):
-        bare = name.lower().removeprefix("makeright_")
-        if bare in FIELDS or bare.split("__", 1)[0] in FIELDS:
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture(autouse=True)
-def no_local_toml() -> None:
-    if (CONFIG_DIR / "local.toml").exists():
-        pytest.skip("config/local.toml overrides the defaults on this machine")
-
+from tests.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
 
 # ---------------------------------------------------------------- defaults
 
 
-def test_defaults_come_from_defaults_toml(clean_env: Path) -> None:
+def test_defaults_come_from_defaults_toml() -> None:
     settings = Settings()
     assert settings.twilio_mode == "local"
     assert settings.sendgrid_mode == "local"
@@ -64,7 +43,7 @@ def test_defaults_come_from_defaults_toml(clean_env: Path) -> None:
     assert settings.calendar.opens == "09:00"
 
 
-def test_database_is_a_sqlite_file_under_var_dir(clean_env: Path) -> None:
+def test_database_is_a_sqlite_file_under_var_dir() -> None:
     settings = Settings()
     assert settings.var_dir == Path("var")
     expected = Path("var").resolve() / "makeright.db"
