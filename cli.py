@@ -427,23 +427,58 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
     return mask_text(text)[:limit]
 
 
-_EVENT_ID = re.compile(r"event(?:[ _]?id)?[\s:=#]*(\d+)", re.IGNORECASE)
+def quiet_temporal_runtime() -> None:
+    """The SDK core logs a failing workflow task (each nondeterministic replay) to stdout, which would mix
+    with the command's own output (and its --json): this process reports those itself."""
+    from temporalio.runtime import Runtime, TelemetryConfig
+
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=None)), error_if_already_set=False)
 
 
-def describe_replay_failure(exc: BaseException) -> tuple[str, int | None, str]:
-    """(verdict, event id, reason) in one line and without payloads: `nondeterministic` for a history
-    the current code would not produce, `failed` for anything else (an undecryptable payload, a crash)."""
+_CORE_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+_EVENT_ID = re.compile(r"(?:HistoryEvent\(id: |event[ _]?id[:= ]+|event #?)(\d+)", re.IGNORECASE)
+_QUOTED = re.compile(r"'([^']+)'")
+
+
+def _event_names(event: Any) -> list[str]:
+    """The names a nondeterminism message may quote for an event: activity, child workflow, timer,
+    signal, marker."""
+    names = []
+    for attrs, fields in (
+        ("activity_task_scheduled_event_attributes", ("activity_type", "activity_id")),
+        ("start_child_workflow_execution_initiated_event_attributes", ("workflow_type", "workflow_id")),
+        ("timer_started_event_attributes", ("timer_id",)),
+        ("marker_recorded_event_attributes", ("marker_name",)),
+        ("signal_external_workflow_execution_initiated_event_attributes", ("signal_name",)),
+    ):
+        if event.HasField(attrs):
+            for name in fields:
+                value = getattr(getattr(event, attrs), name)
+                names.append(value if isinstance(value, str) else getattr(value, "name", ""))
+    return [n for n in names if n]
+
+
+def describe_replay_failure(exc: BaseException, history: Any = None) -> tuple[str, int | None, str]:
+    """(verdict, event id, reason), in one line and without payloads: `nondeterministic` for a history the
+    current code would not produce, `failed` for anything else (an undecryptable payload, a crash). The
+    event id is the one the SDK names, else the first event of the history the reason quotes."""
     from temporalio.workflow import NondeterminismError
 
     message = " ".join(str(exc).split())
+    inner = _CORE_MESSAGE.search(message)
+    reason = inner.group(1).replace('\\"', '"') if inner else message
+    nondet = isinstance(exc, NondeterminismError) or "Nondeterminism" in message
+    reason = re.sub(r"^\[TMPRL\d+\]\s*", "", reason)
+    reason = re.sub(r"^Nondeterminism error:\s*", "", reason)
     found = _EVENT_ID.search(message)
     event_id = int(found.group(1)) if found else None
-    reason = message
-    nondet = re.search(r"Nondeterminism error:\s*(.*)", message)
-    if nondet:
-        reason = nondet.group(1)
-    reason = re.sub(r"\s*\(?\bevent(?:[ _]?id)?[\s:=#]*\d+\)?", "", reason, count=1, flags=re.I).strip()
-    verdict = "nondeterministic" if isinstance(exc, NondeterminismError) or nondet else "failed"
+    if event_id is None and history is not None:
+        quoted = _QUOTED.findall(reason)
+        for event in history.events:
+            if any(name in quoted for name in _event_names(event)):
+                event_id = int(event.event_id)
+                break
+    verdict = "nondeterministic" if nondet else "failed"
     return verdict, event_id, mask_text(reason)[:240] or type(exc).__name__
 
 
@@ -484,6 +519,7 @@ async def _replay(settings: Settings, ids: list[str], files: list[Path], query: 
     from worker import WORKFLOWS
     from workflows.routing import ProviderQueues
 
+    quiet_temporal_runtime()
     histories: list[WorkflowHistory] = [history_from_file(path) for path in files]
     if ids or query:
         client = await connect(settings)
@@ -507,25 +543,30 @@ async def _replay(settings: Settings, ids: list[str], files: list[Path], query: 
             if result.replay_failure is None:
                 results.append(Replayed(history.workflow_id, history.run_id, "ok"))
             else:
-                verdict, event_id, reason = describe_replay_failure(result.replay_failure)
+                verdict, event_id, reason = describe_replay_failure(result.replay_failure, history)
                 results.append(Replayed(history.workflow_id, history.run_id, verdict, event_id, reason))
     return results
 
 
 @app.command("replay")
 def replay_command(
-    workflow_ids: Annotated[list[str] | None, typer.Argument(metavar="[WORKFLOW_ID…]")] = None,
-    files: Annotated[
-        list[Path] | None, typer.Option("--file", help="an exported history (needs no Temporal server)")
-    ] = None,
+    targets: Annotated[list[str] | None, typer.Argument(metavar="[WORKFLOW_ID… | FILE…]")] = None,
+    from_files: Annotated[
+        bool, typer.Option("--file", help="the arguments are exported histories (no Temporal server needed)")
+    ] = False,
     query: Annotated[str | None, typer.Option(help="a Temporal list filter (WorkflowType='…')")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay histories against the current code: one line per workflow, `ok` or `nondeterministic` with
     the event id and reason. Exit 1 if any did not replay."""
-    ids, paths = workflow_ids or [], files or []
-    if sum(bool(x) for x in (ids, paths, query)) != 1:
-        raise typer.BadParameter("give workflow ids, or --file FILE…, or --query FILTER (one of them)")
+    given = targets or []
+    if query and given:
+        raise typer.BadParameter("--query takes no workflow ids or files")
+    if not query and not given:
+        raise typer.BadParameter("give workflow ids, or --file FILE…, or --query FILTER")
+    if from_files and query:
+        raise typer.BadParameter("--file and --query do not go together")
+    ids, paths = ([], [Path(p) for p in given]) if from_files else (given, [])
     for path in paths:
         if not path.is_file():
             raise typer.BadParameter(f"no file {path}", param_hint="--file")
