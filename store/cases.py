@@ -165,3 +165,21 @@ def reopen_for_retry(store: Store, case_id: str, by: str) -> None:
             detail={"previous_failure": previous, "by": by},
         ),
     )
+
+
+def retry_not_started(
+    store: Store, case_id: str, kind: str | None, message: str | None, at: datetime | None, why: str
+) -> None:
+    """A retry reopened the case but could not reset its workflow: it is `failed` again, as before."""
+    with store.session() as s:
+        case = s.get(Case, case_id, with_for_update=True)
+        if case is None:
+            raise LookupError(f"no case {case_id}")
+        case.status = "failed"
+        case.failure_kind, case.failure_message, case.failure_at = kind, message, at
+        if case.closed_at is None:
+            case.closed_at = utcnow()
+    add_timeline(
+        store,
+        TimelineEntry(case_id=case_id, what="case_retry_failed", key=None, detail={"reason": why[:300]}),
+    )

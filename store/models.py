@@ -89,6 +89,11 @@ class DeadLetter(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # an engineer resubmitted it (`cli.py dead-letters resubmit`) and it was valid then: when, by whom,
+    # and the inbox row it became (a duplicate's row is the one stored before)
+    resubmitted_at: Mapped[datetime | None] = mapped_column()
+    resubmitted_by: Mapped[str | None] = mapped_column(String(100))
+    resubmitted_as: Mapped[int | None] = mapped_column(Integer)
 
 
 class Case(Base):

@@ -72,6 +72,7 @@ def load_cases(
     appointment_id: str | None = None,
     status: str | None = None,
     limit: int = 100,
+    kind: str | None = None,
 ) -> list[tuple[Case, LedgerEntry | None, list[TimelineItem]]]:
     with store.session() as s:
         query = select(Case).order_by(Case.opened_at.desc()).limit(limit)
@@ -81,6 +82,8 @@ def load_cases(
             query = query.where(Case.appointment_id == appointment_id)
         if status is not None:
             query = query.where(Case.status == status)
+        if kind is not None:
+            query = query.where(Case.kind == kind)
         found = list(s.scalars(query))
         ids = [c.case_id for c in found]
         ledger = {e.case_id: e for e in s.scalars(select(LedgerEntry).where(LedgerEntry.case_id.in_(ids)))}

@@ -32,6 +32,20 @@ def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def parse_booking_event(raw: bytes) -> tuple[BookingEvent | None, list[dict[str, Any]]]:
+    """A body as `POST /events` reads it: the event, or why not (each bad field). The CLI's dead-letter
+    resubmit uses this too, so a stored body is judged by exactly the code that would receive it now."""
+    try:
+        payload = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise ValueError("the body must be a JSON object")
+        return BookingEvent.model_validate(payload), []
+    except ValidationError as exc:
+        return None, field_errors(exc)
+    except ValueError as exc:  # not JSON at all
+        return None, [{"field": "body", "reason": f"not a JSON object: {exc}"}]
+
+
 @router.post("/events", status_code=202)
 async def receive_event(request: Request) -> JSONResponse:
     svc = services(request)
@@ -51,17 +65,9 @@ async def receive_event(request: Request) -> JSONResponse:
     except SignatureError as exc:
         return JSONResponse({"error": str(exc)}, status_code=401)
 
-    try:
-        payload = json.loads(raw)
-        if not isinstance(payload, dict):
-            raise ValueError("the body must be a JSON object")
-        event = BookingEvent.model_validate(payload)
-    except ValidationError as exc:
-        return await _refuse(svc, raw, content_type, field_errors(exc))
-    except ValueError as exc:  # not JSON at all
-        return await _refuse(
-            svc, raw, content_type, [{"field": "body", "reason": f"not a JSON object: {exc}"}]
-        )
+    event, errors = parse_booking_event(raw)
+    if event is None:
+        return await _refuse(svc, raw, content_type, errors)
 
     accepted = await asyncio.to_thread(inbox.accept_booking_event, svc.store, raw, event)
     answer = {
