@@ -25,6 +25,7 @@ from domain.models import (
     TimelineEntry,
 )
 from store import cases
+from store import offers as offers_store
 from store.db import Store
 from store.models import CalendarEntry, KnownProvider
 
@@ -169,7 +170,15 @@ class SchedulingActivities:
 
     @activity.defn
     async def find_alternatives(self, req: AlternativesRequest) -> list[OfferedSlot]:
+        if req.offer_round is not None:
+            made = await asyncio.to_thread(offers_store.made, self.store, req.case_id, req.offer_round)
+            if made is not None:
+                return made  # this round was offered before (a retry, a re-run): the same slots
         offers = await asyncio.to_thread(self.calendar.alternatives, req)
+        if req.offer_round is not None:
+            offers = await asyncio.to_thread(
+                offers_store.keep, self.store, req.case_id, req.offer_round, offers
+            )
         await asyncio.to_thread(
             cases.add_timeline,
             self.store,

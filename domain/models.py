@@ -258,6 +258,8 @@ class AlternativesRequest(Model):
     not_before: datetime
     count: int
     search_days: int
+    # the offers made in a round are kept: a retried or re-run case offers the same slots it texted
+    offer_round: int | None = None
 
 
 class OfferedSlot(Model):

@@ -129,6 +129,21 @@ class Case(Base):
     failure_run_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class CaseOffer(Base):
+    """The slots offered to the patient in one round of a case, as texted: a re-run finds the same ones
+    (the patient's "1" means the first slot they were sent, whatever the calendar says now)."""
+
+    __tablename__ = "case_offers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(40), index=True)
+    offer_round: Mapped[int] = mapped_column()
+    offers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("case_id", "offer_round", name="uq_case_offers_round"),)
+
+
 class TimelineItem(Base):
     __tablename__ = "timeline"
 

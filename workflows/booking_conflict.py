@@ -85,7 +85,7 @@ class BookingConflictRecovery:
         await self._note_conflict()
         await self._wait_until_contact_is_allowed()
         for offer_round in range(1, case.policy.max_offer_rounds + 1):
-            offers = await self._find_alternatives()
+            offers = await self._find_alternatives(offer_round)
             if not offers:
                 return await self._hand_to_rep("no_alternatives")
             answer = await self._ask_patient(offers, offer_round)
@@ -156,7 +156,7 @@ class BookingConflictRecovery:
         )
         await workflow.sleep(allowed - workflow.now())
 
-    async def _find_alternatives(self) -> list[OfferedSlot]:
+    async def _find_alternatives(self, offer_round: int) -> list[OfferedSlot]:
         data = self.case.data
         request = AlternativesRequest(
             case_id=self.case.case_id,
@@ -166,6 +166,7 @@ class BookingConflictRecovery:
             not_before=workflow.now() + timedelta(hours=1),
             count=self.case.policy.max_alternatives,
             search_days=self.case.policy.search_days,
+            offer_round=offer_round,
         )
         return await workflow.execute_activity_method(
             SchedulingActivities.find_alternatives, request, **with_store
