@@ -13,6 +13,8 @@ python cli.py retry CASE_ID… | --failed [--kind K] [--since ISO-TIME] [--dry-r
                                                      re-run failed cases with the current code
 python cli.py users add NAME --role ROLE [--phone +E164] [--name "Display Name"] [--password-stdin]
 python cli.py users list
+python cli.py migrate                                bring the database schema up to date
+python cli.py codec new-key KEY_ID                   a fresh CODEC_KEYS entry, for rotation
 
 Exit codes: 0 success, 1 something was found wrong (not found, nondeterministic, an error), 2 bad usage.
 `--json` prints machine-readable output instead of tables. Contact details are masked everywhere.
@@ -53,16 +55,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy import or_, select
 
 from config import ConfigError, Settings, load_settings
 from domain.base import CaseKind
 from domain.masking import mask_text
 from domain.models import CaseStatus
+from encryption.codec import new_key_spec
+from store import cases as cases_store
 from store import dead_letters as letters_store
 from store import users
 from store.db import Store, migrate
-from store.models import Case, DeadLetter
+from store.models import DeadLetter
 from store.views import case_view, load_cases
 
 app = typer.Typer(
@@ -76,6 +79,8 @@ users_app = typer.Typer(help="console users", no_args_is_help=True)
 letters_app = typer.Typer(help="refused input (dead letters), with the reasons")
 app.add_typer(users_app, name="users")
 app.add_typer(letters_app, name="dead-letters")
+codec_app = typer.Typer(help="payload encryption keys", no_args_is_help=True)
+app.add_typer(codec_app, name="codec")
 
 
 def _width() -> int | None:
@@ -311,7 +316,6 @@ class Resubmitted:
 async def _resubmit(settings: Settings, store: Store, ids: list[int], by: str) -> list[Resubmitted]:
     from starter import Starter
     from store import inbox
-    from store.models import ReceivedEvent
     from web.events import DISPATCH_WAIT_SECONDS, parse_booking_event
 
     starter = Starter(settings, store)
@@ -338,11 +342,6 @@ async def _resubmit(settings: Settings, store: Store, ids: list[int], by: str) -
                 pass
         await asyncio.to_thread(letters_store.mark_resubmitted, store, letter_id, accepted.event_row_id, by)
 
-        def row_status(row_id: int = accepted.event_row_id) -> str | None:
-            with store.session() as s:
-                row = s.get(ReceivedEvent, row_id)
-                return row.status if row else None
-
         results.append(
             Resubmitted(
                 letter_id,
@@ -350,7 +349,7 @@ async def _resubmit(settings: Settings, store: Store, ids: list[int], by: str) -
                 case_id=accepted.case_id,
                 workflow_id=accepted.workflow_id,
                 event_row_id=accepted.event_row_id,
-                dispatched=await asyncio.to_thread(row_status),
+                dispatched=await asyncio.to_thread(inbox.event_status, store, accepted.event_row_id),
             )
         )
     return results
@@ -620,18 +619,8 @@ def first_workflow_task_event_id(history: Any) -> int | None:
 
 
 def select_failed(store: Store, kind: str | None, since: datetime | None) -> list[str]:
-    with store.session() as s:
-        query = select(Case.case_id).where(Case.status == "failed", Case.kind.in_(RETRYABLE_KINDS))
-        if kind is not None:
-            query = query.where(Case.kind == kind)
-        if since is not None:
-            query = query.where(
-                or_(
-                    Case.failure_at >= since,
-                    (Case.failure_at.is_(None)) & (Case.closed_at >= since),
-                )
-            )
-        return list(s.scalars(query.order_by(Case.opened_at)))
+    kinds = (kind,) if kind is not None else RETRYABLE_KINDS
+    return cases_store.failed_case_ids(store, kinds, since)
 
 
 async def _plan_one(client: Any, store: Store, case_id: str) -> Retry:
@@ -826,6 +815,25 @@ def read_password(from_stdin: bool) -> str:
     if getpass.getpass("Again: ") != first:
         raise ValueError("the two passwords differ")
     return first
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date (run once per deploy, before the new workers and web app)."""
+    settings = settings_or_exit()
+    migrate(settings.database_url)
+    out.print("database schema is up to date")
+
+
+@codec_app.command("new-key")
+def codec_new_key(
+    key_id: Annotated[str, typer.Argument(help="a name for the key, e.g. k2 or 2026-11")],
+) -> None:
+    """Print a fresh CODEC_KEYS entry (KEY_ID:BASE64_32_BYTES). To rotate, put it first in CODEC_KEYS and
+    keep the old keys after it until no history needs them (docs/deploy.md)."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,40}", key_id):
+        raise typer.BadParameter("letters, digits, '.', '_' or '-', at most 40", param_hint="KEY_ID")
+    sys.stdout.write(new_key_spec(key_id) + "\n")
 
 
 @users_app.command("add")

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -183,3 +183,14 @@ def retry_not_started(
         store,
         TimelineEntry(case_id=case_id, what="case_retry_failed", key=None, detail={"reason": why[:300]}),
     )
+
+
+def failed_case_ids(store: Store, kinds: tuple[str, ...], since: datetime | None = None) -> list[str]:
+    """Failed cases of these kinds, oldest first; `since` on the failure time (or the closing time)."""
+    with store.session() as s:
+        query = select(Case.case_id).where(Case.status == "failed", Case.kind.in_(kinds))
+        if since is not None:
+            query = query.where(
+                or_(Case.failure_at >= since, (Case.failure_at.is_(None)) & (Case.closed_at >= since))
+            )
+        return list(s.scalars(query.order_by(Case.opened_at)))

@@ -186,3 +186,9 @@ def keep_dead_letter(
         s.add(letter)
         s.flush()
         return letter.id
+
+
+def event_status(store: Store, row_id: int) -> str | None:
+    with store.session() as s:
+        row = s.get(ReceivedEvent, row_id)
+        return row.status if row else None

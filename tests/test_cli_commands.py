@@ -129,3 +129,24 @@ def test_dead_letters_show_and_resubmit(any_db_url: str, tmp_path: Path) -> None
     # several at once: the valid one is a duplicate, the invalid one fails the run
     both = run_cli(env, "dead-letters", "resubmit", str(valid_id), str(invalid_id))
     assert both.code == 1 and "duplicate" in both.out and "invalid" in both.out
+
+
+def test_migrate_brings_a_new_database_up_to_date_and_new_key_makes_a_usable_key(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    from encryption import parse_keys
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    env = cli_env(url, tmp_path, "127.0.0.1:1")
+    first = run_cli(env, "migrate")
+    assert first.code == 0, first.err
+    assert "up to date" in first.out
+    assert {"cases", "case_offers", "dead_letters"} <= set(inspect(create_engine(url)).get_table_names())
+    assert run_cli(env, "migrate").code == 0  # again: nothing to do, still fine
+
+    made = run_cli(env, "codec", "new-key", "k2")
+    assert made.code == 0, made.err
+    ring = parse_keys(made.out.strip())
+    assert ring.ids == ["k2"] and len(ring.current[1]) == 32
+    assert run_cli(env, "codec", "new-key", "k2").out != made.out  # fresh each time
+    assert run_cli(env, "codec", "new-key", "bad id!").code == 2
