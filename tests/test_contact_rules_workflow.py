@@ -56,48 +56,48 @@ def deferrals(h: Harness, case_id: str) -> list[datetime]:
 
 
 async def test_a_case_opened_at_night_texts_the_patient_at_eight_in_their_zone(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    now = await time_skipping_env.get_current_time()
+    now = await own_time_skipping_env.get_current_time()
     zone = zone_where_it_is(now, 2)  # 02:xx at the patient's
     settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         accepted, handle = await h.open_case(example_event(data__patient__timezone=zone))
         assert accepted.case_id
         until = (await h.wait_for(lambda: deferrals(h, accepted.case_id or "")))[0]
         local = until.astimezone(ZoneInfo(zone))
         assert (local.hour, local.minute) == (8, 0) and until > now
         assert h.deliveries("sms", PHONE) == []  # not at night
-        await time_skipping_env.sleep(until - now + timedelta(seconds=5))
+        await own_time_skipping_env.sleep(until - now + timedelta(seconds=5))
         offer = await h.wait_for(lambda: h.deliveries("sms", PHONE))
         assert "Uptown Orthopedics" in offer[0].body
         await h.end(handle)
 
 
 async def test_a_patient_texted_two_hours_ago_by_another_case_hears_from_us_a_day_later(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    now = await time_skipping_env.get_current_time()
+    now = await own_time_skipping_env.get_current_time()
     zone = zone_where_it_is(now, 11)  # late morning: a day later is within the hours too
     settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         sent_at = now - timedelta(hours=2)
         texted_by_another_case(h, sent_at)
         accepted, handle = await h.open_case(example_event(data__patient__timezone=zone))
         until = (await h.wait_for(lambda: deferrals(h, accepted.case_id or "")))[0]
         assert abs((until - (sent_at + timedelta(days=1))).total_seconds()) < 1  # one a day
         assert h.deliveries("sms", PHONE) == []
-        await time_skipping_env.sleep(until - now + timedelta(seconds=5))
+        await own_time_skipping_env.sleep(until - now + timedelta(seconds=5))
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
         await h.end(handle)
 
 
 async def test_without_recent_messages_in_daytime_the_offer_goes_at_once(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    now = await time_skipping_env.get_current_time()
+    now = await own_time_skipping_env.get_current_time()
     settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         accepted, handle = await h.open_case(example_event(data__patient__timezone=zone_where_it_is(now, 14)))
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
         assert deferrals(h, accepted.case_id or "") == []
@@ -135,14 +135,14 @@ async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_c
 
 
 async def test_a_patient_in_a_conversation_is_answered_at_once(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     """They texted us an hour ago (about another case): the caps and the night are no reason to wait."""
     from store.models import InboundMessage
 
-    now = await time_skipping_env.get_current_time()
+    now = await own_time_skipping_env.get_current_time()
     settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         texted_by_another_case(h, now - timedelta(hours=2))
         with h.store.session() as s:
             s.add(
