@@ -100,6 +100,10 @@ class Supervisor:
             print(f"  local phone      {s.public_base_url}/dev/phone")
         if s.embedded_temporal:
             print(f"  Temporal UI      http://127.0.0.1:{s.temporal_ui_port}")
+            print(
+                f"                   payloads are encrypted: to read them, set the UI's codec endpoint to "
+                f"{s.public_base_url}/codec/t/<engineer token>"
+            )
         print("  send an event    .venv/bin/python starter.py send examples/booking_conflict.json")
         print("  stop             Ctrl-C", flush=True)
 
