@@ -45,7 +45,7 @@ from domain.models import (
 )
 from reconciler import Reconciler
 from store import callbacks, relay
-from store.db import Store
+from store.db import Store, database_unavailable
 from store.models import Case, ReceivedEvent
 from temporal_client import connect
 from workflows.booking_conflict import BookingConflictRecovery
@@ -77,9 +77,17 @@ class Starter:
     async def dispatch(self, event_row_id: int) -> None:
         """Act on one stored event, if no relay holds it. Errors leave it pending for the relay; never
         raises."""
-        held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, [event_row_id])
-        if held:
-            await self._act_on_claimed(event_row_id)
+        try:
+            held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, [event_row_id])
+            if held:
+                await self._act_on_claimed(event_row_id)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            # stored already: the relay acts on it (its lease lapses) once the database is back
+            log.warning(
+                "event %s not dispatched yet: database unavailable (%s)", event_row_id, type(exc).__name__
+            )
 
     async def _act_on_claimed(self, event_row_id: int) -> None:
         try:
@@ -228,16 +236,22 @@ class Starter:
         while True:
             try:
                 await self.relay_once()
-            except Exception:  # the relay must outlive any one bad row
-                log.exception("relay pass failed")
+            except Exception as exc:  # the relay must outlive any one bad row, and a database outage
+                if database_unavailable(exc):  # one line a pass, not a stack trace every 2 s
+                    log.warning("relay pass skipped: database unavailable (%s)", type(exc).__name__)
+                else:
+                    log.exception("relay pass failed")
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.reconcile_every
                 try:
                     await self.reconciler.once()
                 except (RPCError, OSError, RuntimeError) as exc:
                     log.warning("reconciler pass skipped: %s", type(exc).__name__)
-                except Exception:
-                    log.exception("reconciler pass failed")
+                except Exception as exc:
+                    if database_unavailable(exc):
+                        log.warning("reconciler pass skipped: database unavailable (%s)", type(exc).__name__)
+                    else:
+                        log.exception("reconciler pass failed")
             await asyncio.sleep(interval)
 
 

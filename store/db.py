@@ -8,10 +8,32 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# a PostgreSQL server that does not answer a connection attempt is given up on after this long
+CONNECT_TIMEOUT_SECONDS = 5
+
+# What "the database is away" looks like, wrapped by SQLAlchemy or raw from the driver: refused or dropped
+# connections, a pool with nothing free. Not a bug in a query (those stay errors).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot be reached now (an outage), rather than a bad query."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def normalise_url(url: str) -> str:
@@ -40,7 +62,15 @@ def engine_for(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # pool_pre_ping: a connection the database dropped (restart, failover, outage) is replaced before use,
+    # so the app recovers by itself once the database is back
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    )
 
 
 class Store:

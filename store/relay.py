@@ -63,6 +63,8 @@ def claim(
                 if taken.rowcount == 1:  # type: ignore[attr-defined]
                     held.append(row_id)
     except OperationalError:
+        if store.engine.dialect.name != "sqlite":
+            raise  # PostgreSQL away: the caller says so (an outage must not pass in silence)
         return []  # SQLite: another relay wrote first; the next pass sees its claims
     return held
 

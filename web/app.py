@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from config import Settings, load_settings
 from starter import Starter
-from store.db import Store
+from store.db import DATABASE_UNAVAILABLE, Store, database_unavailable
 from web import (
     cases,
     codec,
@@ -27,6 +31,54 @@ from web import (
 from web.deps import Services
 
 log = logging.getLogger("makeright.web")
+
+# what a client is told to wait before trying again while the database (or Temporal) is away
+RETRY_AFTER_SECONDS = 5
+READINESS_TIMEOUT_SECONDS = 2.0
+UNAVAILABLE_HEADERS = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+
+
+def unavailable(request: Request, error: str) -> Response:
+    """503 with Retry-After: `{"error": ...}` for the API and webhooks, a plain page in the console."""
+    headers = UNAVAILABLE_HEADERS
+    if request.url.path.startswith("/console"):
+        page = f"{error}. Please try again in a moment."
+        return PlainTextResponse(page, status_code=503, headers=headers)
+    return JSONResponse({"error": error}, status_code=503, headers=headers)
+
+
+def _ping_database(store: Store) -> None:
+    with store.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def database_status(store: Store) -> str:
+    """ "ok", or why not (an exception type: no connection details)."""
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_ping_database, store), READINESS_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return "down: no answer"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
+    return "ok"
+
+
+async def temporal_status(starter: Starter) -> str:
+    """ "ok" when Temporal answers a trivial call (the Starter's client, connected if need be)."""
+
+    async def ask() -> None:
+        client = await starter.client()
+        await client.workflow_service.get_system_info(
+            GetSystemInfoRequest(), timeout=timedelta(seconds=READINESS_TIMEOUT_SECONDS)
+        )
+
+    try:
+        await asyncio.wait_for(ask(), READINESS_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return "down: no answer"
+    except Exception as exc:
+        return f"down: {type(exc).__name__}"
+    return "ok"
 
 
 def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
@@ -51,9 +103,33 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
         # every refusal is {"error": "..."} (CONTRACT.md), with the headers it needs
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
+    async def _database_away(request: Request, exc: Exception) -> Response:
+        # One place for every route: an outage is a 503 with Retry-After, never a 500. A DBAPIError that
+        # is not a lost connection is a bug, and stays one.
+        if not database_unavailable(exc):
+            raise exc
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return unavailable(request, "database unavailable, try again shortly")
+
+    handled: tuple[type[Exception], ...] = (DBAPIError, *DATABASE_UNAVAILABLE)
+    for exc_class in handled:
+        app.add_exception_handler(exc_class, _database_away)
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers. It checks nothing else (see /readyz)."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        """Readiness, for a load balancer: the database answers a trivial query and Temporal answers."""
+        database, temporal = await asyncio.gather(database_status(store), temporal_status(svc.starter))
+        parts = {"database": database, "temporal": temporal}
+        if all(state == "ok" for state in parts.values()):
+            return JSONResponse({"status": "ready", **parts})
+        down = " and ".join(name for name, state in parts.items() if state != "ok")
+        body = {"status": "not_ready", **parts, "error": f"not ready: {down} unavailable"}
+        return JSONResponse(body, status_code=503, headers=UNAVAILABLE_HEADERS)
 
     app.include_router(events.router)
     app.include_router(twilio_hooks.router)

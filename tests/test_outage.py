@@ -1,0 +1,260 @@
+"""A database outage (and a Temporal one) as callers see it: 503 with Retry-After on every endpoint, never a
+500; `/readyz` says what is down; the app and the relay recover by themselves when it comes back.
+
+PostgreSQL is shared, so it is never stopped: the app reaches it through a small TCP proxy that the test
+cuts (connections refused, open ones dropped) and restores.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from starter import Starter
+from store.db import Store, migrate
+from tests.conftest import (
+    TEST_CONVERTER,
+    LiveServer,
+    drop_postgres,
+    example_event,
+    free_port,
+    fresh_postgres_url,
+    make_settings,
+    venv_binary,
+)
+from tests.test_web_ingress import post_event, twilio_post
+
+UPSTREAM = ("127.0.0.1", 5432)
+
+
+class CuttableProxy:
+    """127.0.0.1:<port> → PostgreSQL, in threads. `cut()` closes the listener (new connections are refused)
+    and drops every open connection; `restore()` listens again on the same port."""
+
+    def __init__(self, upstream: tuple[str, int] = UPSTREAM) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> CuttableProxy:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        listener.settimeout(0.05)
+        self._listener, self._stop = listener, threading.Event()
+        self._thread = threading.Thread(target=self._accept, args=(listener, self._stop), daemon=True)
+        self._thread.start()
+        return self
+
+    def _accept(self, listener: socket.socket, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            client.settimeout(None)
+            server.settimeout(None)
+            with self._lock:
+                self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+        listener.close()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def restore(self) -> None:
+        self.start()
+
+    def url_for(self, database_url: str) -> str:
+        host = f"{UPSTREAM[0]}:{UPSTREAM[1]}"
+        assert host in database_url, database_url
+        return database_url.replace(host, f"127.0.0.1:{self.port}")
+
+
+@pytest.fixture
+def proxied_postgres() -> Iterator[tuple[CuttableProxy, str]]:
+    """A fresh migrated PostgreSQL database, and its URL through a cuttable proxy."""
+    url = fresh_postgres_url()
+    migrate(url)
+    proxy = CuttableProxy().start()
+    try:
+        yield proxy, proxy.url_for(url)
+    finally:
+        proxy.cut()
+        drop_postgres(url)
+
+
+def _web_settings(database_url: str, tmp_path: Path, port: int, temporal_address: str) -> Settings:
+    return make_settings(
+        database_url,
+        tmp_path,
+        public_base_url=f"http://127.0.0.1:{port}",
+        temporal_address=temporal_address,
+    )
+
+
+def assert_unavailable(response: httpx.Response, *, json_body: bool = True) -> None:
+    assert response.status_code == 503, (response.status_code, response.text)
+    assert response.headers.get("retry-after", "").isdigit(), response.headers
+    if json_body:
+        assert "database" in response.json()["error"]
+
+
+def test_database_outage_is_503_with_retry_after_everywhere_and_the_app_recovers(
+    proxied_postgres: tuple[CuttableProxy, str], tmp_path: Path
+) -> None:
+    from web.app import create_app
+
+    proxy, url = proxied_postgres
+    port = free_port()
+    settings = _web_settings(url, tmp_path, port, f"127.0.0.1:{free_port()}")
+    engineer = {"Authorization": "Bearer dev-engineer-token"}
+    with LiveServer(create_app(settings, relay=False), port) as server:
+        before = post_event(server, settings, example_event())
+        assert before.status_code == 202, before.text
+        case_id = before.json()["case_id"]
+
+        proxy.cut()
+        # open pooled connections were dropped and new ones are refused: every endpoint says 503
+        for _ in range(3):
+            assert_unavailable(post_event(server, settings, example_event()))
+        sms = {"MessageSid": "SM" + "2" * 32, "From": "+31612345678", "To": settings.twilio_from_number}
+        assert_unavailable(twilio_post(server, settings, {**sms, "Body": "1"}))
+        assert_unavailable(httpx.get(f"{server.url}/api/cases/{case_id}", headers=engineer))
+        assert_unavailable(httpx.get(f"{server.url}/api/escalations?status=open", headers=engineer))
+        console = httpx.get(f"{server.url}/console", cookies={"makeright_console": "some-session"})
+        assert_unavailable(console, json_body=False)
+        assert "database" in console.text.lower()
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # liveness: the process is fine
+
+        proxy.restore()
+        # no restart: the pool replaces the dropped connections by itself
+        after = post_event(server, settings, example_event())
+        assert after.status_code == 202, after.text
+        assert httpx.get(f"{server.url}/api/cases/{case_id}", headers=engineer).status_code == 200
+        assert twilio_post(server, settings, {**sms, "Body": "1"}).status_code == 200
+
+
+@pytest.fixture
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    path = venv_binary("temporal-test-server")
+    assert path
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=TEST_CONVERTER
+    )
+    yield env
+    await env.shutdown()
+
+
+async def test_readyz_is_ready_when_database_and_temporal_answer_and_names_the_database_when_cut(
+    proxied_postgres: tuple[CuttableProxy, str], tmp_path: Path, temporal_env: WorkflowEnvironment
+) -> None:
+    import asyncio
+
+    from web.app import create_app
+
+    proxy, url = proxied_postgres
+    port = free_port()
+    address = temporal_env.client.service_client.config.target_host
+    settings = _web_settings(url, tmp_path, port, address)
+
+    def get(path: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+
+    with LiveServer(create_app(settings, relay=False), port):
+        ready = await asyncio.to_thread(get, "/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json() == {"status": "ready", "database": "ok", "temporal": "ok"}
+
+        proxy.cut()
+        down = await asyncio.to_thread(get, "/readyz")
+        assert down.status_code == 503 and down.headers["retry-after"].isdigit()
+        body = down.json()
+        assert body["database"] != "ok" and body["temporal"] == "ok"
+        assert "database" in body["error"] and "temporal" not in body["error"]
+        assert (await asyncio.to_thread(get, "/healthz")).status_code == 200
+
+        proxy.restore()
+        assert (await asyncio.to_thread(get, "/readyz")).status_code == 200
+
+
+def test_readyz_names_temporal_when_nothing_listens(sqlite_url: str, tmp_path: Path) -> None:
+    from web.app import create_app
+
+    port = free_port()
+    settings = _web_settings(sqlite_url, tmp_path, port, f"127.0.0.1:{free_port()}")
+    with LiveServer(create_app(settings, relay=False), port) as server:
+        response = httpx.get(f"{server.url}/readyz", timeout=10)
+        assert response.status_code == 503 and response.headers["retry-after"].isdigit()
+        body = response.json()
+        assert body["database"] == "ok" and body["temporal"] != "ok" and body["status"] == "not_ready"
+        assert "temporal" in body["error"] and "database" not in body["error"]
+        assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+
+
+async def test_relay_outlives_a_database_outage_with_one_line_a_pass(
+    proxied_postgres: tuple[CuttableProxy, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    proxy, url = proxied_postgres
+    settings = make_settings(url, tmp_path, temporal_address=f"127.0.0.1:{free_port()}")
+    starter = Starter(settings, Store(url))
+    starter.reconcile_every = 0.0  # the reconciler runs every pass too
+    proxy.cut()
+    caplog.set_level(logging.INFO, logger="makeright")
+    task = asyncio.create_task(starter.relay_forever(interval=0.05))
+    await asyncio.sleep(1.0)
+    assert not task.done()  # it survived
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    records = [r for r in caplog.records if r.name.startswith("makeright")]
+    relay_lines = [r for r in records if "relay pass" in r.getMessage()]
+    assert len(relay_lines) >= 3  # it kept trying
+    assert all(r.exc_info is None for r in records), [r.getMessage() for r in records if r.exc_info]
+    assert all("database unavailable" in r.getMessage() for r in relay_lines)
