@@ -20,6 +20,7 @@ from web import (
     dev_phone,
     escalations,
     events,
+    home,
     patient_links,
     sendgrid_hooks,
     twilio_hooks,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(codec.router)
     app.include_router(escalations.router)
     app.include_router(patient_links.router)
+    app.include_router(home.router)
     console.install(app)
     phone, why = settings.local_phone()
     if phone:
