@@ -95,8 +95,8 @@ class Supervisor:
         wait_for_port(s.web_host if s.web_host != "0.0.0.0" else "127.0.0.1", s.web_port, 60, web)  # noqa: S104
         print()
         print(f"  web app          {s.public_base_url}")
-        print(f"  rep console      {s.public_base_url}/console  (users: python cli.py users add)")
-        if "local" in (s.twilio_mode, s.sendgrid_mode):
+        print(f"  rep console      {s.public_base_url}/console  (users: .venv/bin/python cli.py users add)")
+        if s.local_phone()[0]:
             print(f"  local phone      {s.public_base_url}/dev/phone")
         if s.embedded_temporal:
             print(f"  Temporal UI      http://127.0.0.1:{s.temporal_ui_port}")

@@ -285,7 +285,12 @@ def send_file(
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
-        print(f"could not reach {target}: {exc} (is `make run` running?)", file=sys.stderr)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(
+            f"could not reach {target}: {reason} (is `make run` running? it listens on WEB_PORT, "
+            f"now {settings.web_port}; or pass --url)",
+            file=sys.stderr,
+        )
         return 1
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     if isinstance(data, dict) and isinstance(data.get("slot"), dict):

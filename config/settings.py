@@ -164,6 +164,16 @@ class Settings(BaseSettings):
         live = "live" in (self.twilio_mode, self.sendgrid_mode)
         return live or not self.embedded_temporal
 
+    def local_phone(self) -> tuple[bool, str]:
+        """Whether the web app mounts the local phone (`/dev/phone`), and why, in words for the log.
+
+        The phone signs Twilio webhooks as any patient for whoever can open it, without a login: only
+        in the fully embedded mode, where every provider is local and no real patient can be reached."""
+        modes = f"TWILIO_MODE={self.twilio_mode}, SENDGRID_MODE={self.sendgrid_mode}"
+        if self.twilio_mode == "local" and self.sendgrid_mode == "local":
+            return True, f"every provider is local ({modes})"
+        return False, f"a provider is live ({modes}); it is mounted only when every provider is local"
+
     def key_ring(self) -> KeyRing:
         """CODEC_KEYS; in the embedded mode, a key generated once into VAR_DIR (so `make run` needs no
         set-up). Raises ConfigError with one line."""

@@ -344,3 +344,17 @@ def test_queue_is_ordered_by_deadline_and_marks_breaches(system: System, page: P
     page.get_by_role("link", name="Supervisor").click()
     expect(page.locator(f"#breaches a[href='/console/escalations/{breached}']")).to_be_visible()
     screenshot(page, "console-supervisor-breaches.png")
+
+
+def test_home_page_leads_to_the_console(system: System, page: Page) -> None:
+    """Someone who opens the web app's bare address finds the console (and the local phone) from there."""
+    page.goto("/")
+    expect(page.get_by_role("heading", name="makeright is running")).to_be_visible()
+    expect(page.get_by_role("link", name="Local phone").first).to_be_visible()
+    expect(
+        page.get_by_text(".venv/bin/python starter.py send examples/booking_conflict.json")
+    ).to_be_visible()
+    screenshot(page, "home.png")
+    page.get_by_role("link", name="Open the console").click()
+    expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+    assert page.url.endswith("/console/login")

@@ -209,3 +209,47 @@ def test_a_refused_webhook_shows_on_the_page(phone: Phone, tmp_path: Path) -> No
     assert "403" in answer.text and "invalid X-Twilio-Signature" in answer.text
     assert 'value="half-typed 3"' in answer.text  # the draft is kept in the reply box
     assert _inbound(phone.store, "sms") == []
+
+
+# ---------------------------------------------------------------------- mounted only when fully embedded
+
+
+@pytest.mark.parametrize(("twilio", "sendgrid"), [("live", "local"), ("local", "live"), ("live", "live")])
+def test_not_mounted_when_a_provider_is_live(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, twilio: str, sendgrid: str
+) -> None:
+    """The phone signs Twilio webhooks as any patient without a login: with a live provider real
+    patients are involved, so it is not there at all (and the log says why)."""
+    port = free_port()
+    settings = make_settings(
+        sqlite_url,
+        tmp_path,
+        public_base_url=f"http://127.0.0.1:{port}",
+        temporal_address=f"127.0.0.1:{free_port()}",
+        twilio_mode=twilio,
+        sendgrid_mode=sendgrid,
+    )
+    with caplog.at_level("INFO", logger="makeright.web"):
+        app = create_app(settings, relay=False)
+    with LiveServer(app, port) as server:
+        assert httpx.get(f"{server.url}/dev/phone").status_code == 404
+        assert httpx.get(f"{server.url}/dev/phone/version").status_code == 404
+        sms = httpx.post(f"{server.url}/dev/phone/sms", data={"to": PATIENT, "body": "1"})
+        assert sms.status_code == 404
+        assert httpx.post(f"{server.url}/dev/phone/call/1", data={"digits": "1"}).status_code == 404
+    assert _inbound(Store(settings.database_url), "sms") == []
+    assert [r.getMessage() for r in caplog.records if "local phone" in r.getMessage()] == [
+        "local phone not mounted: a provider is live "
+        f"(TWILIO_MODE={twilio}, SENDGRID_MODE={sendgrid}); it is mounted only when every provider is local"
+    ]
+
+
+def test_mounted_when_every_provider_is_local(phone: Phone, caplog: pytest.LogCaptureFixture) -> None:
+    assert httpx.get(f"{phone.url}/dev/phone").status_code == 200
+    sms = httpx.post(f"{phone.url}/dev/phone/sms", data={"to": PATIENT, "body": "1"})
+    assert sms.status_code == 303
+    with caplog.at_level("INFO", logger="makeright.web"):
+        create_app(phone.settings, relay=False)
+    assert [r.getMessage() for r in caplog.records if "local phone" in r.getMessage()] == [
+        "local phone mounted at /dev/phone: every provider is local (TWILIO_MODE=local, SENDGRID_MODE=local)"
+    ]

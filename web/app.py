@@ -24,6 +24,7 @@ from web import (
     dev_phone,
     escalations,
     events,
+    home,
     patient_links,
     sendgrid_hooks,
     twilio_hooks,
@@ -140,7 +141,13 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(codec.router)
     app.include_router(escalations.router)
     app.include_router(patient_links.router)
+    app.include_router(home.router)
     console.install(app)
-    if settings.twilio_mode == "local" or settings.sendgrid_mode == "local":
+    phone, why = settings.local_phone()
+    if phone:
         app.include_router(dev_phone.router)
+        # it signs Twilio webhooks for anyone who can reach this app: say so where start-up is read
+        log.warning("local phone mounted at /dev/phone: %s", why)
+    else:
+        log.info("local phone not mounted: %s", why)
     return app

@@ -1,4 +1,5 @@
-"""`/dev/phone`: the local phone. Mounted only when a provider runs in local mode.
+"""`/dev/phone`: the local phone. Mounted only in the fully embedded mode: every provider local
+(`Settings.local_phone`), since it signs Twilio webhooks as any patient without a login.
 
 It shows what the local providers "delivered" (the `local_deliveries` table) as a phone would, and lets
 the person at the keyboard play the patient: a reply is sent as the very form Twilio would send, signed
