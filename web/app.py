@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from config import Settings, load_settings
@@ -50,6 +51,16 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     async def _error_json(request: Request, exc: HTTPException) -> JSONResponse:
         # every refusal is {"error": "..."} (CONTRACT.md), with the headers it needs
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # a bad query parameter or path part (`?limit=²`): 422 naming each field and why
+        errors = [
+            {"field": ".".join(str(part) for part in error["loc"]), "reason": str(error["msg"])}
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        return JSONResponse({"error": f"invalid request: {summary}", "errors": errors}, status_code=422)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
