@@ -70,6 +70,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         running.http.close()
 
 
+# each reads as a digit to str.isdigit() (and some to int() or Decimal()), none is an ASCII digit
+ODD_DIGITS = ["²", "①", "٣", "\uff13", "1²", "\uff11\uff17", "٣٠٠", "\U0001d7d7"]  # fullwidth 3, 17; bold 9
+
 json_leaf = st.one_of(
     st.none(),
     st.booleans(),
@@ -77,7 +80,9 @@ json_leaf = st.one_of(
     st.floats(allow_nan=False),
     st.text(max_size=300),
     st.sampled_from(["", "+31612345678", "2026-11-24T10:00:00-05:00", "booking.slot_double_booked", "1.0"]),
+    st.sampled_from(ODD_DIGITS),
 )
+odd_or_any_text = st.one_of(st.sampled_from(ODD_DIGITS), st.text(max_size=20))
 any_json = st.recursive(
     json_leaf,
     lambda inner: st.one_of(
@@ -167,7 +172,9 @@ form_fields = st.dictionaries(
             "X",
         ]
     ),
-    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=80),
+    st.one_of(
+        st.sampled_from(ODD_DIGITS), st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=80)
+    ),
     max_size=8,
 )
 
@@ -228,7 +235,7 @@ def test_any_signed_sendgrid_batch_gets_a_clear_answer(app: App, batch: Any) -> 
         max_size=40,
     ),
     query=st.dictionaries(
-        st.sampled_from(["status", "appointment_id", "limit"]), st.text(max_size=20), max_size=3
+        st.sampled_from(["status", "appointment_id", "limit"]), odd_or_any_text, max_size=3
     ),
 )
 def test_the_read_apis_answer_any_query_without_a_5xx(
@@ -242,8 +249,6 @@ def test_the_read_apis_answer_any_query_without_a_5xx(
 
 # ---------------------------------------------------------------------- deep structures, non-ASCII digits
 
-# each reads as a digit to str.isdigit() (and some to int() or Decimal()), none is an ASCII digit
-ODD_DIGITS = ["²", "①", "٣", "\uff13", "1²", "\uff11\uff17", "٣٠٠", "\U0001d7d7"]  # fullwidth 3, 17; bold 9
 DEEP = 20_000
 
 
