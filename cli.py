@@ -12,6 +12,10 @@ python cli.py replay WORKFLOW_ID… | --file FILE… | --query "LIST FILTER"
 python cli.py retry CASE_ID… | --failed [--kind K] [--since ISO-TIME] [--dry-run]
                                                      re-run failed cases with the current code
 python cli.py users add NAME --role ROLE [--phone +E164] [--name "Display Name"] [--password-stdin]
+                                                     a new console user (an existing one: `users set`)
+python cli.py users set NAME [--role R] [--phone +E164 | --no-phone] [--name N] [--password-stdin]
+                   [--activate]                      change only what is given
+python cli.py users deactivate NAME                  no more sign-ins; their sessions end now
 python cli.py users list
 python cli.py migrate                                bring the database schema up to date
 python cli.py codec new-key KEY_ID                   a fresh CODEC_KEYS entry, for rotation
@@ -844,19 +848,92 @@ def users_add(
     name: Annotated[str | None, typer.Option(help="display name")] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="password from stdin")] = False,
 ) -> None:
-    """Create a console user, or change one. The password is prompted for (twice), or read from stdin."""
+    """Create a console user. The password is prompted for (twice), or read from stdin. An existing user
+    is refused: change one with `users set`."""
     if role not in users.ROLES:
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(users.ROLES)}", param_hint="--role")
     if phone is not None and not E164.match(phone):
         raise fail(f"--phone must be in E.164 form, like +12125550100 (got {phone!r})", 2)
     settings = settings_or_exit()
     migrate(settings.database_url)  # users are often added before the first `make run`
+    store = store_for(settings)
+    if users.get(store, username) is not None:  # before asking for a password that would not be used
+        raise fail(_exists(username))
     try:
         password = read_password(password_stdin)
-        user = users.add_user(store_for(settings), username, role, password, phone=phone, display_name=name)
+        user = users.add_user(store, username, role, password, phone=phone, display_name=name)
+    except users.UserExists:
+        raise fail(_exists(username)) from None
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     out.print(f"user {escape(user.username)} ({user.role}) saved")
+
+
+def _exists(username: str) -> str:
+    return (
+        f"user {username!r} exists already; change it with `cli.py users set {username} "
+        "[--role R] [--phone +E164 | --no-phone] [--name N] [--password-stdin] [--activate]`"
+    )
+
+
+@users_app.command("set")
+def users_set(
+    username: str,
+    role: Annotated[str | None, typer.Option(help=f"one of {', '.join(users.ROLES)}")] = None,
+    phone: Annotated[str | None, typer.Option(help="where the bridge call rings this user, +E164")] = None,
+    no_phone: Annotated[bool, typer.Option("--no-phone", help="remove the phone number")] = False,
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="a new password from stdin (ends their sessions)")
+    ] = False,
+    activate: Annotated[bool, typer.Option("--activate", help="allow sign-ins again")] = False,
+) -> None:
+    """Change a console user: only what is given changes."""
+    if role is not None and role not in users.ROLES:
+        raise typer.BadParameter(f"{role!r} is not one of {', '.join(users.ROLES)}", param_hint="--role")
+    if phone is not None and no_phone:
+        raise fail("give --phone or --no-phone, not both", 2)
+    if phone is not None and not E164.match(phone):
+        raise fail(f"--phone must be in E.164 form, like +12125550100 (got {phone!r})", 2)
+    if (
+        role is None
+        and phone is None
+        and not no_phone
+        and name is None
+        and not password_stdin
+        and not activate
+    ):
+        raise fail(
+            "nothing to change: give --role, --phone, --no-phone, --name, --password-stdin or --activate", 2
+        )
+    settings = settings_or_exit()
+    migrate(settings.database_url)
+    changes: dict[str, Any] = {"role": role, "display_name": name, "activate": activate}
+    if phone is not None or no_phone:
+        changes["phone"] = phone
+    try:
+        if password_stdin:
+            changes["password"] = read_password(True)
+        changed = users.set_user(store_for(settings), username, **changes)
+    except users.NoSuchUser:
+        raise fail(f"no user {username!r} (create one with `cli.py users add`)") from None
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    ended = f"; {changed.sessions_ended} session(s) ended" if changed.sessions_ended else ""
+    out.print(f"user {escape(username)} changed: {', '.join(changed.changes)}{ended}")
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: str) -> None:
+    """No more sign-ins for this user; their console sessions end now (`users set NAME --activate`
+    undoes it)."""
+    settings = settings_or_exit()
+    migrate(settings.database_url)
+    try:
+        ended = users.deactivate(store_for(settings), username)
+    except users.NoSuchUser:
+        raise fail(f"no user {username!r}") from None
+    out.print(f"user {escape(username)} deactivated; {ended} session(s) ended")
 
 
 @users_app.command("list")

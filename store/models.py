@@ -367,6 +367,18 @@ class ConsoleSession(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
+class LoginFailure(Base):
+    """A failed console sign-in, by the name tried (existing or not) and the address it came from: the
+    throttle counts these, in the database so every web replica sees the same count."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    address: Mapped[str] = mapped_column(String(100), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
 class CheckInWatchRow(Base):
     """An appointment whose check-in is watched: where patient replies to the prompt are routed."""
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from domain.models import BookingEvent
 from store import inbox
 from store.db import Store
-from store.models import Case, DeadLetter, ReceivedEvent
+from store.models import Case, ConsoleSession, DeadLetter, ReceivedEvent
 from tests.cli_process import cli_env, run_cli, run_cli_times
 from tests.conftest import example_event, free_port
 
@@ -150,3 +150,74 @@ def test_migrate_brings_a_new_database_up_to_date_and_new_key_makes_a_usable_key
     assert ring.ids == ["k2"] and len(ring.current[1]) == 32
     assert run_cli(env, "codec", "new-key", "k2").out != made.out  # fresh each time
     assert run_cli(env, "codec", "new-key", "bad id!").code == 2
+
+
+def test_users_add_refuses_an_existing_user_and_set_changes_only_what_is_given(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from store import sessions, users
+
+    env = env_for(sqlite_url, tmp_path)
+    store = Store(sqlite_url)
+    made = run_cli(
+        env, "users", "add", "rita", "--role", "rep", "--phone", "+12125550101", "--name", "Rita Rep",
+        "--password-stdin", stdin="first password 1\n",
+    )  # fmt: skip
+    assert made.code == 0, made.err
+
+    # add again: refused, pointing at `users set`; nothing changed (the phone is not wiped)
+    again = run_cli(env, "users", "add", "rita", "--role", "supervisor", "--password-stdin", stdin="x" * 12)
+    assert again.code == 1 and "exists" in again.err and "users set" in again.err
+    rita = users.get(store, "rita")
+    assert rita is not None and (rita.role, rita.phone, rita.display_name) == (
+        "rep",
+        "+12125550101",
+        "Rita Rep",
+    )
+
+    # partial changes
+    assert run_cli(env, "users", "set", "rita", "--role", "supervisor").code == 0
+    rita = users.get(store, "rita")
+    assert rita is not None and (rita.role, rita.phone, rita.display_name) == (
+        "supervisor",
+        "+12125550101",
+        "Rita Rep",
+    )
+    assert run_cli(env, "users", "set", "rita", "--name", "Rita R.", "--phone", "+12125550199").code == 0
+    rita = users.get(store, "rita")
+    assert rita is not None and (rita.phone, rita.display_name) == ("+12125550199", "Rita R.")
+    assert run_cli(env, "users", "set", "rita", "--no-phone").code == 0
+    rita = users.get(store, "rita")
+    assert rita is not None and rita.phone is None and rita.role == "supervisor"
+
+    # a new password: the old one no longer signs in, and sessions made with it end
+    token = sessions.start(store, "rita", 60)
+    changed = run_cli(env, "users", "set", "rita", "--password-stdin", stdin="second password 2\n")
+    assert changed.code == 0 and "password" in changed.out, changed.err
+    assert sessions.find(store, token) is None
+    assert users.authenticate(store, "rita", "first password 1") is None
+    assert users.authenticate(store, "rita", "second password 2") is not None
+
+    # usage errors and unknown users
+    assert run_cli(env, "users", "set", "rita").code == 2  # nothing to change
+    assert run_cli(env, "users", "set", "rita", "--phone", "+1212", "--no-phone").code == 2
+    assert run_cli(env, "users", "set", "rita", "--phone", "0612345678").code == 2
+    assert run_cli(env, "users", "set", "rita", "--role", "king").code == 2
+    short = run_cli(env, "users", "set", "rita", "--password-stdin", stdin="short\n")
+    assert short.code == 2 and "10 characters" in short.err
+    missing = run_cli(env, "users", "set", "nobody", "--role", "rep")
+    assert missing.code == 1 and "no user 'nobody'" in missing.err
+
+    # deactivate: no sign-ins, every session ends; --activate undoes it
+    first, second = sessions.start(store, "rita", 60), sessions.start(store, "rita", 60)
+    gone = run_cli(env, "users", "deactivate", "rita")
+    assert gone.code == 0 and "2 session(s) ended" in gone.out, gone.err
+    assert sessions.find(store, first) is None and sessions.find(store, second) is None
+    with store.session() as s:
+        assert s.scalars(select(ConsoleSession)).all() == []
+    assert users.authenticate(store, "rita", "second password 2") is None
+    listed = json.loads(run_cli(env, "users", "list", "--json").out)
+    assert [(u["username"], u["active"]) for u in listed] == [("rita", False)]
+    assert run_cli(env, "users", "deactivate", "nobody").code == 1
+    assert run_cli(env, "users", "set", "rita", "--activate").code == 0
+    assert users.authenticate(store, "rita", "second password 2") is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,9 +25,9 @@ from domain.escalation import (
     EscalationStatus,
     Money,
 )
-from store import escalations
+from store import escalations, login_throttle, users
 from store.db import Store
-from store.models import ConsoleSession, utcnow
+from store.models import ConsoleSession, LoginFailure, User, utcnow
 from tests.conftest import LiveServer, free_port, make_settings
 from tests.console_harness import (
     MASKED_PHONE,
@@ -315,3 +316,67 @@ def test_cli_adds_and_lists_console_users(
 
     assert authenticate(Store(sqlite_url), "kim", "a long enough password") is not None
     assert authenticate(Store(sqlite_url), "sam", "typed at the prompt") is not None
+
+
+def _error_of(page: httpx.Response) -> str:
+    found = re.search(r"Too many failed sign-ins; try again in \d+ minutes?\.", page.text)
+    assert found, page.text[:2000]
+    return found.group(0)
+
+
+def test_repeated_failed_sign_ins_are_throttled_per_user_and_per_address(console: Console) -> None:
+    server, _, store = console
+    with client(server) as browser:
+        for _ in range(login_throttle.PER_USER):
+            assert http_login(browser, "rita", "not the password").status_code == 401
+        # now even the right password is refused, and the password is not even looked at
+        refused = http_login(browser, "rita")
+        assert refused.status_code == 429 and SESSION_COOKIE not in browser.cookies
+        message = _error_of(refused)
+        assert message == "Too many failed sign-ins; try again in 15 minutes."
+        assert int(refused.headers["retry-after"]) > 14 * 60
+        assert "Wrong username or password" not in refused.text
+
+        # no user enumeration: a name nobody has gets exactly the same answers
+        for _ in range(login_throttle.PER_USER):
+            assert http_login(browser, "nobody", "not the password").status_code == 401
+        unknown = http_login(browser, "nobody", "not the password")
+        assert unknown.status_code == 429 and _error_of(unknown) == message
+
+        # others from the same address still get in, and a success forgets that user's failures
+        assert http_login(browser, "sue", "not the password").status_code == 401
+        assert http_login(browser, "sue").status_code == 303
+        browser.cookies.clear()
+
+        # the state is in the database: every replica sees it
+        assert login_throttle.blocked_for(store, "RITA ", "127.0.0.1") is not None
+        assert login_throttle.blocked_for(store, "sue", "127.0.0.1") is None
+
+        # per address: 20 failures, whatever the names, close the door for everybody from there
+        for n in range(login_throttle.PER_ADDRESS - 2 * login_throttle.PER_USER - 1):
+            assert http_login(browser, f"guess-{n}", "not the password").status_code == 401
+        by_address = http_login(browser, "sue")
+        assert by_address.status_code == 429 and _error_of(by_address) == message
+
+        # the window moves on: 16 minutes later everybody may try again
+        with store.session() as s:
+            for failure in s.scalars(select(LoginFailure)):
+                failure.at -= timedelta(minutes=16)
+        assert http_login(browser, "rita").status_code == 303
+
+
+def test_an_old_cost_password_hash_is_upgraded_at_the_next_sign_in(console: Console) -> None:
+    server, _, store = console
+    old = users.hash_password(PASSWORD, n=2**14)
+    with store.session() as s:
+        s.execute(update(User).where(User.username == "rita").values(password_hash=old))
+    assert old.startswith("scrypt$16384$8$1$") and users.needs_rehash(old)
+    with client(server) as browser:
+        assert http_login(browser, "rita", "not the password").status_code == 401
+        assert users.get(store, "rita").password_hash == old  # type: ignore[union-attr]  # only on success
+        assert http_login(browser, "rita").status_code == 303
+    upgraded = users.get(store, "rita").password_hash  # type: ignore[union-attr]
+    assert upgraded != old and upgraded.startswith(f"scrypt${2**17}$8$1$")
+    assert not users.needs_rehash(upgraded)
+    with client(server) as browser:  # and the new hash takes the same password
+        assert http_login(browser, "rita").status_code == 303

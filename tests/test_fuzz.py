@@ -70,6 +70,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         running.http.close()
 
 
+# each reads as a digit to str.isdigit() (and some to int() or Decimal()), none is an ASCII digit
+ODD_DIGITS = ["²", "①", "٣", "\uff13", "1²", "\uff11\uff17", "٣٠٠", "\U0001d7d7"]  # fullwidth 3, 17; bold 9
+
 json_leaf = st.one_of(
     st.none(),
     st.booleans(),
@@ -77,7 +80,9 @@ json_leaf = st.one_of(
     st.floats(allow_nan=False),
     st.text(max_size=300),
     st.sampled_from(["", "+31612345678", "2026-11-24T10:00:00-05:00", "booking.slot_double_booked", "1.0"]),
+    st.sampled_from(ODD_DIGITS),
 )
+odd_or_any_text = st.one_of(st.sampled_from(ODD_DIGITS), st.text(max_size=20))
 any_json = st.recursive(
     json_leaf,
     lambda inner: st.one_of(
@@ -167,7 +172,9 @@ form_fields = st.dictionaries(
             "X",
         ]
     ),
-    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=80),
+    st.one_of(
+        st.sampled_from(ODD_DIGITS), st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=80)
+    ),
     max_size=8,
 )
 
@@ -228,7 +235,7 @@ def test_any_signed_sendgrid_batch_gets_a_clear_answer(app: App, batch: Any) -> 
         max_size=40,
     ),
     query=st.dictionaries(
-        st.sampled_from(["status", "appointment_id", "limit"]), st.text(max_size=20), max_size=3
+        st.sampled_from(["status", "appointment_id", "limit"]), odd_or_any_text, max_size=3
     ),
 )
 def test_the_read_apis_answer_any_query_without_a_5xx(
@@ -238,3 +245,129 @@ def test_the_read_apis_answer_any_query_without_a_5xx(
         path.replace("{x}", x), params=query, headers={"Authorization": "Bearer dev-supervisor-token"}
     )
     assert response.status_code in (200, 404, 422), response.text
+
+
+# ---------------------------------------------------------------------- deep structures, non-ASCII digits
+
+DEEP = 20_000
+
+
+def deep(opening: str, closing: str, depth: int = DEEP) -> bytes:
+    return (opening * depth + closing * depth).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        deep("[", "]"),
+        deep('{"a":', "}"),
+        b'{"specversion": "1.0", "data": ' + deep("[", "]") + b"}",
+        b'{"specversion": "1.0", "data": ' + deep("[", "]", 200) + b"}",  # deep, but not for the parser
+    ],
+    ids=["array", "object", "inside-data", "200-deep"],
+)
+def test_deeply_nested_event_is_a_422_naming_the_reason_and_kept(app: App, raw: bytes) -> None:
+    response = post_event(app, raw)
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["errors"] and all(e["field"] and e["reason"] for e in answer["errors"])
+    if len(raw) > 1000:
+        assert answer["errors"] == [{"field": "body", "reason": "nested more than 32 levels deep"}]
+    with app.store.session() as s:
+        letter = s.get(DeadLetter, answer["dead_letter_id"])
+        assert letter is not None and letter.raw == raw and letter.errors == answer["errors"]
+
+
+@pytest.mark.parametrize("odd", ODD_DIGITS)
+def test_non_ascii_digits_in_the_signature_timestamp_are_a_401(app: App, odd: str) -> None:
+    raw = json.dumps(example_event()).encode()
+    header = sign(app.settings.events_signing_secret, raw, int(time.time())).replace("t=", f"t={odd}", 1)
+    for value in (header, f"t={odd},v1=00", f"t={odd}"):
+        response = app.http.post(
+            "/events",
+            content=raw,
+            headers={b"Content-Type": b"application/json", b"X-Makeright-Signature": value.encode()},
+        )
+        assert response.status_code == 401, response.text
+        assert "t=" in response.json()["error"]
+
+
+def sendgrid_post(app: App, raw: bytes, timestamp: str) -> httpx.Response:
+    signature = base64.b64encode(KEY.sign(timestamp.encode() + raw, ec.ECDSA(hashes.SHA256()))).decode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Twilio-Email-Event-Webhook-Signature": signature,
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+    }
+    as_bytes = {k.encode(): v.encode() for k, v in headers.items()}  # UTF-8 header values, as sent
+    return app.http.post("/webhooks/sendgrid/events", content=raw, headers=as_bytes)
+
+
+@pytest.mark.parametrize("odd", ODD_DIGITS)
+def test_non_ascii_digits_in_the_sendgrid_timestamp_are_refused_by_name(app: App, odd: str) -> None:
+    response = sendgrid_post(app, b"[]", odd)
+    assert response.status_code == 403, response.text
+    assert "timestamp" in response.json()["error"] and "ASCII" in response.json()["error"]
+
+
+def test_a_deep_sendgrid_batch_is_a_422_and_kept(app: App) -> None:
+    raw = deep("[", "]")
+    response = sendgrid_post(app, raw, str(int(time.time())))
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["errors"] == [{"field": "body", "reason": "nested more than 32 levels deep"}]
+    with app.store.session() as s:
+        letter = s.get(DeadLetter, answer["dead_letter_id"])
+        assert letter is not None and letter.raw == raw
+
+
+@pytest.mark.parametrize("odd", ODD_DIGITS)
+def test_non_ascii_digits_in_twilio_keypad_answers_and_query_params(app: App, odd: str) -> None:
+    path = f"/webhooks/twilio/voice/gather?case_id=case-x&round={odd}&lang={odd}"
+    params = {"CallSid": f"CA{odd}", "To": "+31612345678", "Digits": odd}
+    url = f"{app.settings.public_base_url}{httpx.URL(path)}"
+    signature = RequestValidator(app.settings.twilio_auth_token).compute_signature(url, params)
+    response = app.http.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    assert response.status_code in (200, 422), response.text
+
+
+@pytest.mark.parametrize("odd", ODD_DIGITS)
+@pytest.mark.parametrize("path", ["/api/cases", "/api/escalations"])
+def test_non_ascii_digits_in_limit_are_a_422_naming_the_field(app: App, path: str, odd: str) -> None:
+    response = app.http.get(
+        path, params={"limit": odd}, headers={"Authorization": "Bearer dev-supervisor-token"}
+    )
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["errors"][0]["field"] == "query.limit" and answer["errors"][0]["reason"]
+    assert "limit" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        deep("[", "]"),
+        deep('{"a":', "}"),
+        *(json.dumps({"amount": odd}).encode() for odd in ODD_DIGITS),
+        b'{"amount": "1e999999"}',
+        b'{"amount": "9' + b"9" * 5000 + b'"}',
+        b'{"amount": 1e999999}',
+    ],
+)
+def test_escalation_action_bodies_never_break_the_api(app: App, body: bytes) -> None:
+    response = app.http.post(
+        "/api/escalations/esc-none/approve",
+        content=body,
+        headers={"Authorization": "Bearer dev-supervisor-token", "Content-Type": "application/json"},
+    )
+    assert response.status_code in (404, 422), response.text
+    assert response.json()["error"]
+
+
+@pytest.mark.parametrize("amount", [*ODD_DIGITS, "1e999999", "9" * 5000, "1E+30"])
+def test_odd_amounts_are_refused_with_the_field_named(amount: str) -> None:
+    from web.escalation_actions import Refused, _money
+
+    with pytest.raises(Refused) as refused:
+        _money({"amount": amount}, "amount", "currency")
+    assert refused.value.status == 422 and refused.value.message.startswith("amount: ")

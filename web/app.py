@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -115,6 +116,16 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     handled: tuple[type[Exception], ...] = (DBAPIError, *DATABASE_UNAVAILABLE)
     for exc_class in handled:
         app.add_exception_handler(exc_class, _database_away)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # a bad query parameter or path part (`?limit=²`): 422 naming each field and why
+        errors = [
+            {"field": ".".join(str(part) for part in error["loc"]), "reason": str(error["msg"])}
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        return JSONResponse({"error": f"invalid request: {summary}", "errors": errors}, status_code=422)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

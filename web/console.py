@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -23,7 +24,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from domain.escalation import ACTIONS, Action, Actor, allowed_actions
-from store import escalations, sessions, users, views
+from store import escalations, login_throttle, sessions, users, views
 from store.escalations import OPEN_STATUSES
 from store.models import utcnow
 from store.sessions import Login
@@ -234,9 +235,20 @@ async def login(request: Request) -> Response:
             "The login form expired",
             "Open the login page again and sign in from there.",
         )
+    address = request.client.host if request.client else "unknown"
+    # throttled before the password is looked at, with the same answer for names that do not exist
+    wait = await asyncio.to_thread(login_throttle.blocked_for, svc.store, username, address)
+    if wait is not None:
+        n = login_throttle.minutes(wait)
+        message = f"Too many failed sign-ins; try again in {n} minute{'s' if n != 1 else ''}."
+        throttled = _login_form(request, svc, next_path, message, 429, username=username)
+        throttled.headers["Retry-After"] = str(math.ceil(wait.total_seconds()))
+        return throttled
     user = await asyncio.to_thread(users.authenticate, svc.store, username, password) if username else None
     if user is None:
+        await asyncio.to_thread(login_throttle.record_failure, svc.store, username, address)
         return _login_form(request, svc, next_path, "Wrong username or password.", 401, username=username)
+    await asyncio.to_thread(login_throttle.record_success, svc.store, user.username)
     token = await asyncio.to_thread(
         sessions.start, svc.store, user.username, svc.settings.console_session_minutes
     )

@@ -111,12 +111,18 @@ def _money(body: dict[str, Any], amount_key: str, currency_key: str) -> Money:
     raw = body.get(amount_key)
     if raw in (None, ""):
         raise Refused(422, f"{amount_key}: required")
+    text = str(raw).strip()
+    # ASCII only: Decimal() also reads "٣" or fullwidth digits, which no amount field should carry
+    if not text.isascii() or len(text) > 30:
+        raise Refused(422, f"{amount_key}: not a number in ASCII digits: {text[:30]!r}")
     try:
-        amount = Decimal(str(raw))
+        amount = Decimal(text)
     except InvalidOperation:
-        raise Refused(422, f"{amount_key}: not a number: {raw!r}") from None
+        raise Refused(422, f"{amount_key}: not a number: {text!r}") from None
     if not amount.is_finite() or amount <= 0:
         raise Refused(422, f"{amount_key}: must be more than 0")
+    if amount.adjusted() > 12:  # quantize() of a huge exponent raises InvalidOperation
+        raise Refused(422, f"{amount_key}: too large")
     if amount != amount.quantize(Decimal("0.01")):
         raise Refused(422, f"{amount_key}: at most two decimals")
     return Money(amount=amount, currency=str(body.get(currency_key) or "USD").upper())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -11,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from config import ApiToken
 from domain.escalation import ACTIONS, Actor, EscalationStatus
+from domain.jsonload import BadJson, load_json
 from store import escalations
 from web.deps import caller, services
 from web.escalation_actions import Refused, act, load
@@ -64,9 +64,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise HTTPException(422, "body: not valid JSON") from None
+        body = load_json(raw)
+    except BadJson as exc:
+        raise HTTPException(422, f"body: {exc}") from None
     if not isinstance(body, dict):
         raise HTTPException(422, "body: must be a JSON object")
     return body

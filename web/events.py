@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from domain.jsonload import BadJson, load_json
 from domain.models import BookingEvent
 from domain.signing import SignatureError, verify
 from store import inbox
@@ -36,14 +36,15 @@ def parse_booking_event(raw: bytes) -> tuple[BookingEvent | None, list[dict[str,
     """A body as `POST /events` reads it: the event, or why not (each bad field). The CLI's dead-letter
     resubmit uses this too, so a stored body is judged by exactly the code that would receive it now."""
     try:
-        payload = json.loads(raw)
-        if not isinstance(payload, dict):
-            raise ValueError("the body must be a JSON object")
+        payload = load_json(raw)
+    except BadJson as exc:
+        return None, [{"field": "body", "reason": str(exc)}]
+    if not isinstance(payload, dict):
+        return None, [{"field": "body", "reason": "must be a JSON object"}]
+    try:
         return BookingEvent.model_validate(payload), []
     except ValidationError as exc:
         return None, field_errors(exc)
-    except ValueError as exc:  # not JSON at all
-        return None, [{"field": "body", "reason": f"not a JSON object: {exc}"}]
 
 
 @router.post("/events", status_code=202)

@@ -4,13 +4,13 @@ most, de-duplicated on `sg_event_id`. A bounce or a drop moves the case to the n
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from domain.jsonload import BadJson, ascii_int, load_json
 from store import callbacks, inbox
 from web.deps import services
 
@@ -45,16 +45,21 @@ async def events(request: Request) -> JSONResponse:
         return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
     signature = request.headers.get(SIGNATURE_HEADER, "")
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > REPLAY_WINDOW_SECONDS:
-        return JSONResponse({"error": "missing or stale event webhook timestamp"}, status_code=403)
+    stamp = ascii_int(timestamp)
+    if stamp is None:
+        return JSONResponse(
+            {"error": f"{TIMESTAMP_HEADER}: missing, or not unix seconds in ASCII digits"}, status_code=403
+        )
+    if abs(time.time() - stamp) > REPLAY_WINDOW_SECONDS:
+        return JSONResponse({"error": f"{TIMESTAMP_HEADER}: more than 5 minutes off"}, status_code=403)
     if not signature or not await asyncio.to_thread(verified, key, raw, signature, timestamp):
         return JSONResponse({"error": "invalid event webhook signature"}, status_code=403)
 
     errors: list[dict[str, Any]] = []
     try:
-        batch = json.loads(raw)
-    except ValueError as exc:
-        batch, errors = None, [{"field": "body", "reason": f"not JSON: {exc}"}]
+        batch = load_json(raw)
+    except BadJson as exc:
+        batch, errors = None, [{"field": "body", "reason": str(exc)}]
     if batch is not None and not isinstance(batch, list):
         errors = [{"field": "body", "reason": "must be a JSON array of events"}]
     reports: list[tuple[callbacks.Report, dict[str, Any]]] = []
