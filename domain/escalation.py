@@ -224,9 +224,11 @@ def check(
     if not is_claimer and not is_supervisor:
         raise _role(f"claimed by {state.claimed_by}; only they or a supervisor may {action} it")
 
-    if action in ("approve", "deny"):
-        if state.pending_approval is None:
-            raise _state("no compensation is waiting for approval")
+    if action == "deny" and state.pending_approval is None:
+        raise _state("no compensation is waiting for approval")
+    if action == "approve" and state.pending_approval is None and state.approved is not None:
+        # nothing pending: approving grants the amount given, once (CONTRACT.md)
+        raise _state(f"{state.approved.text()} was already granted by {state.approved_by}")
     if action in ("approve", "resolve") and amount is not None:
         pending = state.pending_approval
         if pending is not None and amount.currency != pending.currency:

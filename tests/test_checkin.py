@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from domain import ids, messages
-from domain.escalation import Actor, ByActor, EscalationState, Money, ResolveRequest
+from domain.escalation import Actor, ApproveRequest, ByActor, EscalationState, Money, ResolveRequest
 from domain.models import BookingEvent, CaseResult, CaseStatus, Outcome, WatchResult
 from store import inbox, users
 from store.models import (
@@ -514,3 +514,48 @@ def test_example_booking_can_be_played_minutes_from_now() -> None:
     )
     assert BookingEvent.model_validate(moved).data.appointment_id == "appt-mine"
     assert moved["type"] == "booking.appointment_rescheduled"
+
+
+async def test_a_rep_grants_compensation_with_nothing_pending_and_it_is_paid_at_resolve(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """CONTRACT.md: `/approve` with nothing pending grants the amount given (within the caller's limit);
+    the check-in-trouble case pays it when the rep resolves."""
+    settings = make_settings(sqlite_url, tmp_path)
+    env = time_skipping_env
+    rep = Actor(user="rita", role="rep")
+    async with checkin_running(settings, env) as h:
+        start = (await env.get_current_time()) + timedelta(minutes=30)
+        event, _, watch = await book_and_wait(h, start)
+        await env.sleep(timedelta(minutes=31))
+        await h.wait_for(lambda: prompts(h))
+        await until_status(h, watch.id, "listening")
+        await sms_from_patient(h, "De kiosk weigert mijn pas")
+        case: Case = await h.wait_for(lambda: _case(h, event, status="escalated"))
+        escalation_id = f"esc-{case.case_id}-1"
+        await h.wait_for(lambda: _escalation(h, escalation_id))
+        handle = h.client.get_workflow_handle(escalation_id)
+        await until_escalation(h, escalation_id, "open")
+        await handle.execute_update("claim", ByActor(actor=rep), result_type=EscalationState)
+        await asyncio.sleep(0.3)
+        granted = await handle.execute_update(
+            "approve",
+            ApproveRequest(actor=rep, amount=Money(amount=Decimal("15.00"))),
+            result_type=EscalationState,
+        )
+        assert granted.approved == Money(amount=Decimal("15.00")) and granted.pending_approval is None
+        await asyncio.sleep(0.3)
+        await handle.execute_update(
+            "resolve",
+            ResolveRequest(actor=rep, notes="Kiosk reset; checked in at the desk.", root_cause="kiosk_fault"),
+            result_type=EscalationState,
+        )
+        trouble = h.client.get_workflow_handle(case.workflow_id, result_type=CaseResult)
+        result = await h.result(trouble)
+        await h.result(watch)
+
+    assert (result.status, result.compensation_amount) == (CaseStatus.RESOLVED, Decimal("15.00"))
+    with h.store.session() as s:
+        ledger = list(s.scalars(select(LedgerEntry).where(LedgerEntry.case_id == case.case_id)))
+        assert [(e.amount, e.status) for e in ledger] == [(Decimal("15.00"), "issued")]
+    assert any("15.00 USD" in d.body for d in h.deliveries("sms", PHONE) if "opgelost" in d.body)

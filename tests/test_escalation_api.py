@@ -4,6 +4,7 @@ worker runs the Escalation workflow; refusals come back as 403/409 with {"error"
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,29 @@ async def test_refusals_over_http_are_403_or_409_with_a_message(
     assert (final.approved_by, final.resolved_by) == ("sue", "bob")
     ended = await post(http, f"{path}/release", "tok-bob")
     assert ended.status_code == 409 and "resolved" in ended.json()["error"]
+
+
+async def test_approve_with_nothing_pending_grants_the_amount_once_within_the_limit(
+    api: tuple[Harness, httpx.AsyncClient],
+) -> None:
+    """CONTRACT.md: `/approve` grants the amount given when nothing is pending (the rep decided the patient
+    deserves it), within the caller's approval limit; `/deny` has nothing to deny."""
+    h, http = api
+    escalation_id, handle = await start(h)
+    path = f"/api/escalations/{escalation_id}"
+    assert (await post(http, f"{path}/claim", "tok-ann")).status_code == 200
+    over = await post(http, f"{path}/approve", "tok-ann", {"amount": "30.00", "currency": "USD"})
+    assert over.status_code == 403 and "above your approval limit" in over.json()["error"]
+    missing = await post(http, f"{path}/approve", "tok-ann", {})
+    assert missing.status_code == 422 and missing.json()["error"].startswith("amount")
+    granted = await post(http, f"{path}/approve", "tok-ann", {"amount": "15.00", "currency": "USD"})
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["approved"]["amount"] == "15.00" and granted.json()["pending_approval"] is None
+    again = await post(http, f"{path}/approve", "tok-ann", {"amount": "5.00", "currency": "USD"})
+    assert again.status_code == 409 and "already granted" in again.json()["error"]
+    nothing = await post(http, f"{path}/deny", "tok-ann", {"reason": "no"})
+    assert nothing.status_code == 409 and "no compensation is waiting" in nothing.json()["error"]
+    done = await post(http, f"{path}/resolve", "tok-ann", {"notes": "sorted"})
+    assert done.status_code == 200
+    final = await h.result(handle)
+    assert final.approved is not None and final.approved.amount == Decimal("15.00")

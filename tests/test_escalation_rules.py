@@ -71,13 +71,29 @@ PENDING = state(EscalationStatus.CLAIMED, claimed_by="ann", pending_approval=Mon
         (CLAIMED, "resolve", BOB, None, Refusal.NOT_ALLOWED, "only they or a supervisor"),
         (CLAIMED, "resolve", SUE, None, None, ""),
         (CLAIMED, "release", AUD, None, Refusal.NOT_ALLOWED, "auditor may not release"),
+        # nothing pending: approving grants the amount given, within the caller's limit (CONTRACT.md)
+        (CLAIMED, "approve", ANN, Money(amount=Decimal("15.00")), None, ""),
         (
             CLAIMED,
             "approve",
             ANN,
-            Money(amount=Decimal("5")),
+            Money(amount=Decimal("30.00")),
+            Refusal.NOT_ALLOWED,
+            "above your approval limit of 25.00",
+        ),
+        (CLAIMED, "deny", ANN, None, Refusal.WRONG_STATE, "no compensation is waiting"),
+        (
+            state(
+                EscalationStatus.CLAIMED,
+                claimed_by="ann",
+                approved=Money(amount=Decimal("15.00")),
+                approved_by="ann",
+            ),
+            "approve",
+            ANN,
+            Money(amount=Decimal("5.00")),
             Refusal.WRONG_STATE,
-            "no compensation is waiting",
+            "already granted by ann",
         ),
         (PENDING, "approve", ANN, Money(amount=Decimal("25.00")), None, ""),
         (
@@ -142,7 +158,8 @@ def test_reassign_is_for_supervisors_and_the_claimer_and_only_to_someone_who_may
 def test_the_console_offers_only_what_the_user_may_do_now() -> None:
     assert allowed_actions(state(), POLICY, ANN) == ["claim"]
     assert allowed_actions(state(), POLICY, AUD) == []
-    assert set(allowed_actions(CLAIMED, POLICY, ANN)) == {"release", "resolve", "reassign", "call"}
+    # approve with nothing pending is a grant (CONTRACT.md)
+    assert set(allowed_actions(CLAIMED, POLICY, ANN)) == {"release", "resolve", "reassign", "call", "approve"}
     assert "resolve" not in allowed_actions(PENDING, POLICY, ANN)
     assert {"approve", "deny"} <= set(allowed_actions(PENDING, POLICY, ANN))
     assert allowed_actions(CLAIMED, POLICY, BOB) == []

@@ -83,10 +83,12 @@ class CheckInTroubleRecovery:
     # ------------------------------------------------------------------ endings
 
     async def _resolved(self, state: EscalationState, cause: str) -> CaseResult:
-        amount, url = await self._compensate(state.compensation)
+        # what the rep granted: with the resolve, or approved before it (a grant with nothing pending)
+        granted = state.compensation or state.approved
+        amount, url = await self._compensate(granted)
         practice = self.case.data.practice.name
-        if amount is not None and state.compensation is not None:
-            currency = state.compensation.currency
+        if amount is not None and granted is not None:
+            currency = granted.currency
             await self._sms(
                 "resolved", messages.checkin_resolved_sms(self.lang, practice, f"{amount:.2f}", currency, url)
             )
