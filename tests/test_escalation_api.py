@@ -181,3 +181,20 @@ async def test_approve_with_nothing_pending_grants_the_amount_once_within_the_li
     assert done.status_code == 200
     final = await h.result(handle)
     assert final.approved is not None and final.approved.amount == Decimal("15.00")
+
+
+async def test_resolve_may_carry_compensation_within_the_limit(
+    api: tuple[Harness, httpx.AsyncClient],
+) -> None:
+    h, http = api
+    escalation_id, handle = await start(h)
+    path = f"/api/escalations/{escalation_id}"
+    assert (await post(http, f"{path}/claim", "tok-ann")).status_code == 200
+    body = {"notes": "sorted", "compensation": {"amount": "30.00", "currency": "USD"}}
+    over = await post(http, f"{path}/resolve", "tok-ann", body)
+    assert over.status_code == 403 and "above your approval limit of 25.00 USD" in over.json()["error"]
+    body["compensation"] = {"amount": "20.00", "currency": "USD"}
+    done = await post(http, f"{path}/resolve", "tok-ann", body)
+    assert done.status_code == 200, done.text
+    final = await h.result(handle)
+    assert final.compensation is not None and final.compensation.amount == Decimal("20.00")
