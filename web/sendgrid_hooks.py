@@ -51,7 +51,8 @@ async def events(request: Request) -> JSONResponse:
             {"error": f"{TIMESTAMP_HEADER}: missing, or not unix seconds in ASCII digits"}, status_code=403
         )
     if abs(time.time() - stamp) > REPLAY_WINDOW_SECONDS:
-        return JSONResponse({"error": f"{TIMESTAMP_HEADER}: more than 5 minutes off"}, status_code=403)
+        stale = f"{TIMESTAMP_HEADER}: stale (more than 5 minutes off)"
+        return JSONResponse({"error": stale}, status_code=403)
     if not signature or not await asyncio.to_thread(verified, key, raw, signature, timestamp):
         return JSONResponse({"error": "invalid event webhook signature"}, status_code=403)
 
