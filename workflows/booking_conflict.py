@@ -57,7 +57,7 @@ class BookingConflictRecovery:
         self._texts_arrive = True
         self._calls_work = True
         self._deferrals = 0
-        self._outage: set[str] = set()  # providers that stayed down past their budget in this case
+        self._outage = False  # a provider stayed down past its budget in this case
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
@@ -232,7 +232,10 @@ class BookingConflictRecovery:
         except ActivityError:
             if not steps.provider_outage_is_a_branch():
                 raise
-            await self._provider_down(Channel.VOICE, call.key)
+            self._outage = True
+            await steps.provider_alert(
+                self.case.case_id, "provider_unavailable", f"voice:{call.key}", {"channel": "voice"}
+            )
             return None
         if placed.status == "rejected":
             return None
@@ -483,8 +486,7 @@ class BookingConflictRecovery:
         sent = await steps.send(self.case.case_id, Channel.SMS, key, self.patient.phone, body, self.lang)
         if sent.status == "rejected":
             self._sms_works = False  # an invalid number: fall back to email from now on
-        if sent.status == "unavailable":
-            await self._provider_down(Channel.SMS, key)
+        self._outage |= sent.status == "unavailable"  # alerted on the timeline by steps.send
         return sent.reached_provider
 
     async def _email(self, key: str, subject: str, body: str) -> bool:
@@ -492,15 +494,8 @@ class BookingConflictRecovery:
         sent = await steps.send(
             self.case.case_id, Channel.EMAIL, key, self.patient.email, body, self.lang, subject
         )
-        if sent.status == "unavailable":
-            await self._provider_down(Channel.EMAIL, key)
+        self._outage |= sent.status == "unavailable"
         return sent.reached_provider
-
-    async def _provider_down(self, channel: Channel, key: str) -> None:
-        self._outage.add(channel.value)
-        await steps.provider_alert(
-            self.case.case_id, "provider_unavailable", f"{channel.value}:{key}", {"channel": channel.value}
-        )
 
     async def _timeline(self, what: str, key: str, detail: dict[str, object]) -> None:
         await steps.add_timeline(self.case.case_id, what, key, detail)

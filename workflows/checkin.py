@@ -235,7 +235,9 @@ class CheckInWatch:
         if self._opted_out or self.data.patient.phone is None:
             return False
         watch = ids.watch_ref(self.inp.appointment_id)
-        sent = await steps.send(watch, Channel.SMS, key, self.data.patient.phone, body, self._lang)
+        sent = await steps.send(
+            watch, Channel.SMS, key, self.data.patient.phone, body, self._lang, alert_case=False
+        )
         return sent.reached_provider  # unavailable: the watch keeps listening; a reply still counts
 
     async def _record(self, status: WatchStatus) -> None:

@@ -174,10 +174,6 @@ class CheckInTroubleRecovery:
         sent = await steps.send(self.case.case_id, Channel.SMS, key, self.patient.phone, body, self.lang)
         if sent.status == "rejected":
             self._sms_works = False
-        if sent.status == "unavailable":
-            await steps.provider_alert(
-                self.case.case_id, "provider_unavailable", f"sms:{key}", {"channel": "sms"}
-            )
         return sent.reached_provider
 
     async def _email(self, key: str, subject: str, body: str) -> bool:
@@ -185,10 +181,6 @@ class CheckInTroubleRecovery:
         sent = await steps.send(
             self.case.case_id, Channel.EMAIL, key, self.patient.email, body, self.lang, subject
         )
-        if sent.status == "unavailable":
-            await steps.provider_alert(
-                self.case.case_id, "provider_unavailable", f"email:{key}", {"channel": "email"}
-            )
         return sent.reached_provider
 
     async def _set_status(

@@ -34,7 +34,8 @@ with workflow.unsafe.imports_passed_through():
         ResolveRequest,
     )
     from domain.models import BridgeCallRequest, Channel, OutboundMessage
-    from workflows.options import PROVIDER_OUTAGE_PATCH, with_call, with_provider, with_store
+    from workflows import steps
+    from workflows.options import with_call, with_provider, with_store
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
 
@@ -277,7 +278,7 @@ class Escalation:
         try:
             await self._send_notifications(level, why)
         except ActivityError:
-            if not workflow.patched(PROVIDER_OUTAGE_PATCH):
+            if not steps.provider_outage_is_a_branch():
                 raise
             await self._record("staff_notification_failed", {"level": level.name, "why": why})
 

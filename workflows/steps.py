@@ -68,9 +68,11 @@ async def send(
     body: str,
     language: str,
     subject: str | None = None,
+    alert_case: bool = True,
 ) -> SendResult:
     """One message, sent at most once per (case, channel, key) however often the step is retried. A
-    provider down past the retry budget gives `unavailable`: the story goes on without this message."""
+    provider down past the retry budget gives `unavailable`, with a `provider_unavailable` alert on the
+    case's timeline (`alert_case=False` for an owner that is not a case): the story goes on without it."""
     message = OutboundMessage(
         case_id=case_id, key=key, channel=channel, to=to, subject=subject, body=body, language=language
     )
@@ -84,6 +86,10 @@ async def send(
         if not provider_outage_is_a_branch():
             raise
         workflow.logger.warning("%s %s not sent: provider unavailable", channel.value, key)
+        if alert_case:
+            await provider_alert(
+                case_id, "provider_unavailable", f"{channel.value}:{key}", {"channel": channel.value}
+            )
         return SendResult(
             message_id=f"{case_id}:{channel.value}:{key}",
             provider_id=None,
