@@ -516,11 +516,9 @@ def history_from_file(path: Path) -> Any:
 
 async def _replay(settings: Settings, ids: list[str], files: list[Path], query: str | None) -> list[Replayed]:
     from temporalio.client import WorkflowHistory
-    from temporalio.worker import Replayer
 
     from temporal_client import connect, data_converter
-    from worker import WORKFLOWS
-    from workflows.routing import ProviderQueues
+    from worker import replayer
 
     quiet_temporal_runtime()
     histories: list[WorkflowHistory] = [history_from_file(path) for path in files]
@@ -531,16 +529,14 @@ async def _replay(settings: Settings, ids: list[str], files: list[Path], query: 
         if query:
             async for history in client.list_workflows(query).map_histories():
                 histories.append(history)
-    replayer = Replayer(
-        workflows=list(WORKFLOWS), data_converter=data_converter(settings), interceptors=[ProviderQueues()]
-    )
+    replaying = replayer(data_converter(settings))
 
     async def each() -> AsyncIterator[WorkflowHistory]:
         for history in histories:
             yield history
 
     results: list[Replayed] = []
-    async with replayer.workflow_replay_iterator(each()) as replayed:
+    async with replaying.workflow_replay_iterator(each()) as replayed:
         async for result in replayed:
             history = result.history
             if result.replay_failure is None:

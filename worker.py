@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.converter import DataConverter
+from temporalio.worker import Interceptor, Replayer, Worker
 
 from activities.case_store import CaseStoreActivities
 from activities.checkin import CheckInActivities
@@ -32,6 +33,17 @@ from workflows.escalation import Escalation
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 
 WORKFLOWS: Sequence[type] = (BookingConflictRecovery, CheckInWatch, CheckInTroubleRecovery, Escalation)
+
+
+def workflow_interceptors() -> list[Interceptor]:
+    """What the workflow worker runs its workflows with, and so what a replay must run them with too."""
+    return [ProviderQueues()]
+
+
+def replayer(converter: DataConverter) -> Replayer:
+    """Replays histories exactly as the workflow worker would run them (with the client's converter,
+    codec included)."""
+    return Replayer(workflows=list(WORKFLOWS), data_converter=converter, interceptors=workflow_interceptors())
 
 
 def phone_gateway(settings: Settings, store: Store) -> PhoneGateway:
@@ -130,7 +142,7 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
             task_queue=settings.task_queue,
             workflows=list(WORKFLOWS),
             activities=own,
-            interceptors=[ProviderQueues()],
+            interceptors=workflow_interceptors(),
         )
     ]
     for provider, provider_activities in by_provider.items():

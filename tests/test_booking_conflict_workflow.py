@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
+import worker
 from activities.errors import ProviderRejected
 from activities.gift_cards import LocalGiftCards
 from activities.twilio_phone import LocalPhone
@@ -41,7 +41,6 @@ from store.models import (
 from tests.conftest import TEST_CONVERTER, example_event, make_settings
 from tests.workflow_harness import Harness, running
 from workflows.booking_conflict import BookingConflictRecovery
-from workflows.routing import ProviderQueues
 
 PHONE = "+31612345678"
 REP = Actor(user="ann", role="rep")
@@ -351,12 +350,7 @@ async def test_replayed_or_rerun_case_pays_and_messages_once(
         history = await handle.fetch_history()
 
         # 1. replay against the current code: deterministic, and no side effects at all
-        replayer = Replayer(
-            workflows=[BookingConflictRecovery],
-            data_converter=TEST_CONVERTER,
-            interceptors=[ProviderQueues()],
-        )
-        replay = await replayer.replay_workflow(history)
+        replay = await worker.replayer(TEST_CONVERTER).replay_workflow(history)
         assert replay.replay_failure is None
 
         # 2. re-run with the very same input under a new run

@@ -20,7 +20,6 @@ from temporalio.worker import Replayer
 
 import worker
 from tests.conftest import EXAMPLES, TEST_CONVERTER
-from workflows.routing import ProviderQueues
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 FILES = sorted(HISTORIES.glob("*/*.json"))
@@ -33,12 +32,8 @@ def load(path: Path) -> WorkflowHistory:
 
 
 def replayer() -> Replayer:
-    # the worker's workflows, data converter (codec included) and interceptors, as in production
-    return Replayer(
-        workflows=list(worker.WORKFLOWS),
-        data_converter=TEST_CONVERTER,
-        interceptors=[ProviderQueues()],
-    )
+    # the worker's workflows and interceptors, with the tests' converter (codec included)
+    return worker.replayer(TEST_CONVERTER)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FILES])
