@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -86,6 +86,11 @@ class Store:
         """A unit of work: committed on success, rolled back on error."""
         with self._sessions() as session, session.begin():
             yield session
+
+    def ping(self) -> None:
+        """A trivial query: raises when the database does not answer (readiness)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
 
 def migrate(url: str, revision: str = "head") -> None:

@@ -11,11 +11,11 @@ from datetime import timedelta
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from config import Settings, load_settings
+from encryption import EncryptionCodec
 from starter import Starter
 from store.db import DATABASE_UNAVAILABLE, Store, database_unavailable
 from web import (
@@ -49,15 +49,10 @@ def unavailable(request: Request, error: str) -> Response:
     return JSONResponse({"error": error}, status_code=503, headers=headers)
 
 
-def _ping_database(store: Store) -> None:
-    with store.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-
-
 async def database_status(store: Store) -> str:
     """ "ok", or why not (an exception type: no connection details)."""
     try:
-        await asyncio.wait_for(asyncio.to_thread(_ping_database, store), READINESS_TIMEOUT_SECONDS)
+        await asyncio.wait_for(asyncio.to_thread(store.ping), READINESS_TIMEOUT_SECONDS)
     except TimeoutError:
         return "down: no answer"
     except Exception as exc:
@@ -86,7 +81,12 @@ async def temporal_status(starter: Starter) -> str:
 def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     settings = settings or load_settings()
     store = Store(settings.database_url)
-    svc = Services(settings=settings, store=store, starter=Starter(settings, store))
+    svc = Services(
+        settings=settings,
+        store=store,
+        starter=Starter(settings, store),
+        codec=EncryptionCodec(settings.key_ring()),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

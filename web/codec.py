@@ -8,7 +8,6 @@ protocol lets the endpoints sit at any depth)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -17,9 +16,8 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from config import ApiToken
-from encryption import EncryptionCodec
 from encryption.codec import CodecKeyError
-from web.deps import caller, services
+from web.deps import caller, services, token_holder
 
 log = logging.getLogger("makeright.codec")
 router = APIRouter(prefix="/codec")
@@ -39,10 +37,10 @@ def _cors(request: Request, response: Response) -> Response:
 def _who(request: Request, path_token: str | None) -> ApiToken:
     if path_token is None:
         return caller(request)
-    for known, who in services(request).settings.tokens().items():
-        if hmac.compare_digest(known.encode(), path_token.encode()):
-            return who
-    raise HTTPException(401, "unknown token")
+    who = token_holder(services(request).settings, path_token)
+    if who is None:
+        raise HTTPException(401, "unknown token")
+    return who
 
 
 async def _run(request: Request, direction: str, path_token: str | None = None) -> Response:
@@ -58,7 +56,7 @@ async def _run(request: Request, direction: str, path_token: str | None = None) 
             json_format.Parse(raw or b"{}", payloads)
         except (json_format.ParseError, UnicodeDecodeError, RecursionError, ValueError) as exc:
             raise HTTPException(422, f"body: not a Payloads message in protobuf JSON ({exc})"[:300]) from None
-        codec = EncryptionCodec(services(request).settings.key_ring())
+        codec = services(request).codec
         try:
             if direction == "encode":
                 out = await codec.encode(list(payloads.payloads))

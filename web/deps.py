@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 
 from config import ApiToken, Settings
+from encryption import EncryptionCodec
 from starter import Starter
 from store.db import Store
 
@@ -17,6 +18,8 @@ class Services:
     settings: Settings
     store: Store
     starter: Starter
+    # the payload codec the codec server answers with (keys read once, at start-up)
+    codec: EncryptionCodec
 
 
 def services(request: Request) -> Services:
@@ -30,10 +33,16 @@ def caller(request: Request) -> ApiToken:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    found: ApiToken | None = None
-    for known, who in services(request).settings.tokens().items():
-        if hmac.compare_digest(known.encode(), token.strip().encode()):
-            found = who
+    found = token_holder(services(request).settings, token.strip())
     if found is None:
         raise HTTPException(401, "unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def token_holder(settings: Settings, token: str) -> ApiToken | None:
+    """Who holds this API token (compared in constant time against every known one); None: nobody."""
+    found: ApiToken | None = None
+    for known, who in settings.tokens().items():
+        if hmac.compare_digest(known.encode(), token.encode()):
+            found = who
     return found
