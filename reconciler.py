@@ -67,6 +67,9 @@ class Reconciler:
         kind = KIND_OF_STATUS.get(execution.status) if execution.status else None
         if kind is None:
             return None
+        recorded = await asyncio.to_thread(cases.failure_recorded, self.store, execution.id, execution.run_id)
+        if recorded:
+            return None  # seen by an earlier pass (the windows overlap): no calls to Temporal for it
         latest = await client.get_workflow_handle(execution.id).describe()
         if latest.run_id != execution.run_id:
             return None  # re-run since (cli.py retry): the newer run speaks for the case

@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -234,25 +235,25 @@ class Starter:
         workflows ended badly (a failure is noticed well within a minute)."""
         next_reconcile = 0.0
         while True:
-            try:
-                await self.relay_once()
-            except Exception as exc:  # the relay must outlive any one bad row, and a database outage
-                if database_unavailable(exc):  # one line a pass, not a stack trace every 2 s
-                    log.warning("relay pass skipped: database unavailable (%s)", type(exc).__name__)
-                else:
-                    log.exception("relay pass failed")
+            await _outlive("relay", self.relay_once())
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.reconcile_every
-                try:
-                    await self.reconciler.once()
-                except (RPCError, OSError, RuntimeError) as exc:
-                    log.warning("reconciler pass skipped: %s", type(exc).__name__)
-                except Exception as exc:
-                    if database_unavailable(exc):
-                        log.warning("reconciler pass skipped: database unavailable (%s)", type(exc).__name__)
-                    else:
-                        log.exception("reconciler pass failed")
+                await _outlive("reconciler", self.reconciler.once())
             await asyncio.sleep(interval)
+
+
+async def _outlive(what: str, work: Awaitable[object]) -> None:
+    """Run one pass of a loop that must outlive any one bad row and any outage: an outage (database or
+    Temporal away) is one line a pass, anything else a stack trace, and neither ends the loop."""
+    try:
+        await work
+    except Exception as exc:
+        if database_unavailable(exc):
+            log.warning("%s pass skipped: database unavailable (%s)", what, type(exc).__name__)
+        elif isinstance(exc, RPCError | OSError | RuntimeError):
+            log.warning("%s pass skipped: %s", what, type(exc).__name__)
+        else:
+            log.exception("%s pass failed", what)
 
 
 # ---------------------------------------------------------------------- command line

@@ -144,6 +144,13 @@ def mark_failed(
     return case_id
 
 
+def failure_recorded(store: Store, workflow_id: str, run_id: str) -> bool:
+    """This run's ending is on the case already (or no case runs under this workflow id)."""
+    with store.session() as s:
+        row = s.execute(select(Case.failure_run_id).where(Case.workflow_id == workflow_id)).first()
+    return row is None or row.failure_run_id == run_id
+
+
 def reopen_for_retry(store: Store, case_id: str, by: str) -> None:
     """A failed case is being re-run: it is open again and its failure moves to the timeline's history."""
     with store.session() as s:
