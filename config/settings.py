@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tomllib
 import uuid
 from pathlib import Path
 from typing import Literal
@@ -25,20 +26,11 @@ Role = Literal["engineer", "supervisor", "rep", "auditor"]
 ROLES: tuple[Role, ...] = ("engineer", "supervisor", "rep", "auditor")
 
 
-# defaults.toml's stand-ins for the embedded local phone: never real credentials for TWILIO_MODE=live
-_LOCAL_ONLY_VALUES = {
-    "twilio_account_sid": "AClocal00000000000000000000000000",
-    "twilio_auth_token": "embedded-dev-twilio-token",
-}
-
-
-# defaults.toml's values that only a laptop may run with
-_DEV_VALUES = {
-    "events_signing_secret": "embedded-dev-signing-secret",
-    "twilio_auth_token": "embedded-dev-twilio-token",
-    "api_tokens": "engineer:dev-engineer-token,supervisor:dev-supervisor-token,rep:rep:dev-rep-token,"
-    "auditor:dev-auditor-token",
-}
+# defaults.toml as shipped: anybody can read these values in the repository, so only a laptop may run
+# with its secrets (read from the file itself, so the two cannot drift apart)
+_SHIPPED = tomllib.loads((CONFIG_DIR / "defaults.toml").read_text())
+# the stand-ins for the embedded local phone: never real credentials for TWILIO_MODE=live
+_LOCAL_ONLY_VALUES = {name: _SHIPPED[name] for name in ("twilio_account_sid", "twilio_auth_token")}
 
 
 class ConfigError(Exception):
@@ -262,12 +254,12 @@ class Settings(BaseSettings):
     def dev_defaults_in_use(self) -> list[str]:
         """Settings still holding the values from defaults.toml that anybody can read in the repository."""
         found = []
-        if self.events_signing_secret == _DEV_VALUES["events_signing_secret"]:
+        if self.events_signing_secret == _SHIPPED["events_signing_secret"]:
             found.append("EVENTS_SIGNING_SECRET")
-        dev_tokens = {entry.rsplit(":", 1)[-1] for entry in _DEV_VALUES["api_tokens"].split(",")}
+        dev_tokens = {entry.rsplit(":", 1)[-1] for entry in _SHIPPED["api_tokens"].split(",")}
         if dev_tokens & set(self.tokens()):
             found.append("API_TOKENS")
-        if self.twilio_auth_token == _DEV_VALUES["twilio_auth_token"]:
+        if self.twilio_auth_token == _SHIPPED["twilio_auth_token"]:
             found.append("TWILIO_AUTH_TOKEN")
         if not self.codec_keys:
             found.append("CODEC_KEYS")
