@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
@@ -16,11 +17,11 @@ from domain.escalation import ByActor, EscalationState, EscalationStatus, Refusa
 from store import users
 from store.db import Store
 from store.models import Case, EscalationRow, OutboundMessageRow
-from tests.conftest import example_event, make_settings
+from tests.conftest import LiveServer, example_event, free_port, make_settings
 from tests.provider_stubs import DownGiftCards, DownMail, DownPhone
 from tests.test_escalation_workflow import ANN, row, start, timeline
 from tests.workflow_harness import Harness, running
-from web.escalation_actions import _status
+from web.app import create_app
 
 PHONE = "+31612345678"
 
@@ -46,7 +47,14 @@ async def test_failed_staff_notifications_do_not_end_the_escalation(
 async def test_call_patient_with_the_phone_provider_down_answers_within_seconds(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(sqlite_url, tmp_path)
+    port = free_port()
+    settings = make_settings(
+        sqlite_url,
+        tmp_path,
+        api_tokens="rep:ann:tok-ann",
+        temporal_address=dev_server_env.client.service_client.config.target_host,
+        public_base_url=f"http://127.0.0.1:{port}",
+    )
     store = Store(settings.database_url)
     users.add_user(store, "ann", "rep", "a-long-password-1", phone="+12125550101")
     async with running(settings, dev_server_env, phone=DownPhone(store)) as h:
@@ -63,8 +71,15 @@ async def test_call_patient_with_the_phone_provider_down_answers_within_seconds(
         # the escalation is still there, claimed, for the rep to try again
         state = await handle.query("current", result_type=EscalationState)
         assert state.status is EscalationStatus.CLAIMED
+        # and over HTTP, as the console and integrations ask: a 503 the rep can read, with Retry-After
+        with LiveServer(create_app(settings, relay=False), port) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=40) as http:
+                answer = await http.post(
+                    f"/api/escalations/{escalation_id}/call", headers={"Authorization": "Bearer tok-ann"}
+                )
+        assert answer.status_code == 503 and answer.headers["retry-after"].isdigit()
+        assert "phone provider did not answer" in answer.json()["error"]
         await handle.terminate(reason="test over")
-    assert _status(Refusal.UNAVAILABLE) == 503
 
 
 def case_row(h: Harness, case_id: str) -> Case:
