@@ -17,10 +17,13 @@ import pytest
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 
+import cli
 from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
+from activities.outbound import UNVERIFIABLE
 from activities.sendgrid_email import LiveSendGrid, SendGridActivities
 from activities.twilio_phone import LiveTwilio, TwilioActivities
 from domain.models import Channel, OutboundMessage
+from store import outbox
 from store.db import Store
 from store.models import OutboundMessageRow, TimelineItem
 from tests.prism import add_case, free_port
@@ -462,10 +465,11 @@ def test_sendgrid_unreachable_is_not_processed() -> None:
         sendgrid(unreachable_url()).send_email(mail("case-1"))
 
 
-async def test_sendgrid_connection_dropped_is_ambiguous_and_never_sent_twice(
+async def test_sendgrid_connection_dropped_is_sent_again_once_and_marked(
     stub: StubProvider, store: Store
 ) -> None:
-    """SendGrid cannot be asked what it sent: an answer lost after the request ends as `unverified`."""
+    """SendGrid cannot be asked what it sent, and a lost mail is worse than a duplicate one: an answer lost
+    after the request means one more mail, marked as resent on the row and the timeline; never a third."""
     case_id = add_case(store)
     gateway = sendgrid(stub.url)
     activities = SendGridActivities(store, gateway)
@@ -479,9 +483,83 @@ async def test_sendgrid_connection_dropped_is_ambiguous_and_never_sent_twice(
 
     stub.answer("POST", MAIL_SEND, 202, None, headers={"X-Message-Id": "sg-msg-2"})
     result = await activities.send_email(mail(case_id))
+    again = await activities.send_email(mail(case_id))
 
-    assert (result.status, result.provider_id) == ("already_sent", LiveSendGrid.UNVERIFIABLE)
-    assert stub.count("POST", MAIL_SEND) == 2  # the gateway's own, the activity's first: no third
+    assert (result.status, result.provider_id) == ("sent", "sg-msg-2")
+    assert (again.status, again.provider_id) == ("already_sent", "sg-msg-2")
+    assert stub.count("POST", MAIL_SEND) == 3  # the gateway's own, the activity's lost one, the resend
+    row = row_of(store, case_id)
+    assert row.status == "sent" and row.resent_reason is not None
+    assert row.resent_reason.startswith("resent: outcome of the first attempt unknown")
+    assert "answer was lost" in row.resent_reason
+    assert timeline_of(store, case_id) == ["email_resent", "email_sent"]
+
+
+async def test_sendgrid_worker_died_before_the_request_is_sent_again_once_and_marked(
+    stub: StubProvider, store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The crash window: the intent was recorded `sending`, then the worker died before SendGrid got the
+    request. The retry cannot ask SendGrid, so it sends: the mail goes out once, marked resent."""
+    case_id = add_case(store)
+    activities = SendGridActivities(store, sendgrid(stub.url))
+    outbox.begin(store, mail(case_id))  # what the dead worker did before it called SendGrid
+    assert row_of(store, case_id).status == "sending" and stub.count("POST", MAIL_SEND) == 0
+    stub.answer("POST", MAIL_SEND, 202, None, headers={"X-Message-Id": "sg-msg-3"})
+
+    result = await activities.send_email(mail(case_id))
+    again = await activities.send_email(mail(case_id))
+
+    assert (result.status, result.provider_id) == ("sent", "sg-msg-3")
+    assert (again.status, again.provider_id) == ("already_sent", "sg-msg-3")
+    assert stub.count("POST", MAIL_SEND) == 1
+    row = row_of(store, case_id)
+    assert (row.status, row.provider_id, row.attempts) == ("sent", "sg-msg-3", 2)
+    assert row.resent_reason == (
+        "resent: outcome of the first attempt unknown; the attempt stopped before its outcome was recorded"
+    )
+    assert timeline_of(store, case_id) == ["email_resent", "email_sent"]
+
+    # an engineer looking at the case sees why the patient may have the mail twice
+    monkeypatch.setenv("DATABASE_URL", store.url)
+    assert cli.main(["case", case_id]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "email_resent" in shown and "outcome of the first attempt unknown" in shown
+
+
+async def test_sendgrid_resent_once_then_unknown_again_is_not_sent_a_third_time(
+    stub: StubProvider, store: Store
+) -> None:
+    case_id = add_case(store)
+    activities = SendGridActivities(store, sendgrid(stub.url))
+    stub.answer("POST", MAIL_SEND, None)
+    for _ in range(2):  # the first attempt's answer is lost, and so is the resend's
+        with pytest.raises(ApplicationError):
+            await activities.send_email(mail(case_id))
+
+    result = await activities.send_email(mail(case_id))
+
+    assert (result.status, result.provider_id) == ("already_sent", UNVERIFIABLE)
+    assert stub.count("POST", MAIL_SEND) == 2
+    assert row_of(store, case_id).resent_reason is not None
+    assert timeline_of(store, case_id) == ["email_resent", "email_sent"]
+
+
+async def test_sendgrid_retry_after_a_known_success_never_sends_again(
+    stub: StubProvider, store: Store
+) -> None:
+    case_id = add_case(store)
+    activities = SendGridActivities(store, sendgrid(stub.url))
+    stub.answer("POST", MAIL_SEND, 202, None, headers={"X-Message-Id": "sg-msg-4"})
+
+    first = await activities.send_email(mail(case_id))
+    retries = [await activities.send_email(mail(case_id)) for _ in range(3)]
+
+    assert (first.status, first.provider_id) == ("sent", "sg-msg-4")
+    assert {(r.status, r.provider_id) for r in retries} == {("already_sent", "sg-msg-4")}
+    assert stub.count("POST", MAIL_SEND) == 1
+    row = row_of(store, case_id)
+    assert row.resent_reason is None
+    assert timeline_of(store, case_id) == ["email_sent"]
 
 
 def test_sendgrid_read_timeout_is_ambiguous(stub: StubProvider) -> None:
