@@ -7,8 +7,10 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -75,7 +77,8 @@ class StubProvider:
                 if answer.status is None:
                     self.close_connection = True
                     return
-                payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+                body = answer.body(parse_qs(parts.query)) if callable(answer.body) else answer.body
+                payload = b"" if body is None else json.dumps(body).encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -138,17 +141,64 @@ def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
     }
 
 
-def twilio_message(sid: str, body: str) -> dict[str, Any]:
+def rfc2822(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=False)
+
+
+def twilio_message(
+    sid: str, body: str, created: datetime | None = None, sent: datetime | None = None
+) -> dict[str, Any]:
+    """A message as Twilio lists it; `sent=None`: still queued (Twilio has not sent it, no date_sent)."""
     return {
         "sid": sid,
         "account_sid": ACCOUNT_SID,
         "to": PATIENT,
         "from": FROM_NUMBER,
         "body": body,
-        "status": "queued",
+        "status": "queued" if sent is None else "sent",
         "direction": "outbound-api",
-        "date_created": "Mon, 05 Jan 2026 09:00:00 +0000",
+        "date_created": rfc2822(created or datetime.now(UTC)),
+        "date_sent": rfc2822(sent) if sent is not None else None,
     }
+
+
+def twilio_call(sid: str, created: datetime | None = None, started: datetime | None = None) -> dict[str, Any]:
+    return {
+        "sid": sid,
+        "account_sid": ACCOUNT_SID,
+        "to": PATIENT,
+        "from": FROM_NUMBER,
+        "status": "queued" if started is None else "in-progress",
+        "date_created": rfc2822(created or datetime.now(UTC)),
+        "start_time": rfc2822(started) if started is not None else None,
+    }
+
+
+def _twilio_date(value: str) -> datetime:
+    """A DateSent filter value: `YYYY-MM-DD` as documented, or the SDK's `YYYY-MM-DDTHH:MM:SSZ`."""
+    if len(value) == 10:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def twilio_listing(key: str, records: list[dict[str, Any]]) -> Callable[[dict[str, list[str]]], Any]:
+    """A list endpoint that applies Twilio's documented filters (To, From, DateSent>, StartTime>) the way
+    Twilio does: a record without the date (a message still queued, a call not yet dialled) is left out."""
+    date_field = {"messages": ("DateSent>", "date_sent"), "calls": ("StartTime>", "start_time")}[key]
+
+    def answer(query: dict[str, list[str]]) -> dict[str, Any]:
+        found = [r for r in records if r["to"] == query.get("To", [r["to"]])[0]]
+        found = [r for r in found if r["from"] == query.get("From", [r["from"]])[0]]
+        after = query.get(date_field[0])
+        if after:
+            found = [
+                r
+                for r in found
+                if r.get(date_field[1]) and parsedate_to_datetime(r[date_field[1]]) >= _twilio_date(after[0])
+            ]
+        return twilio_page(key, found)
+
+    return answer
 
 
 def twilio_page(key: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -275,12 +325,17 @@ async def test_twilio_500_then_the_retry_finds_the_message_and_does_not_send_aga
 
     # Twilio did send it after all: the list shows it (beside another message to the same patient)
     listed = "SM" + uuid.uuid4().hex
+    now = datetime.now(UTC)
     stub.answer(
         "GET",
         MESSAGES,
         200,
-        twilio_page(
-            "messages", [twilio_message("SM" + "b" * 32, "another text"), twilio_message(listed, msg.body)]
+        twilio_listing(
+            "messages",
+            [
+                twilio_message("SM" + "b" * 32, "another text", sent=now),
+                twilio_message(listed, msg.body, sent=now),
+            ],
         ),
     )
     stub.answer("POST", MESSAGES, 201, twilio_message("SM" + "c" * 32, msg.body))
@@ -290,7 +345,6 @@ async def test_twilio_500_then_the_retry_finds_the_message_and_does_not_send_aga
     assert stub.count("POST", MESSAGES) == 1
     [lookup] = [s for s in stub.seen if s.method == "GET"]
     assert lookup.query["To"] == [PATIENT] and lookup.query["From"] == [FROM_NUMBER]
-    assert "DateSent>" in lookup.query
     row = row_of(store, case_id)
     assert (row.status, row.provider_id) == ("sent", listed)
     assert timeline_of(store, case_id) == ["sms_sent"]
@@ -305,7 +359,7 @@ async def test_twilio_500_then_nothing_listed_sends_again(stub: StubProvider, st
         await activities.send_sms(msg)
 
     stub.answer(
-        "GET", MESSAGES, 200, twilio_page("messages", [twilio_message("SM" + "b" * 32, "another text")])
+        "GET", MESSAGES, 200, twilio_listing("messages", [twilio_message("SM" + "b" * 32, "another text")])
     )
     sid = "SM" + uuid.uuid4().hex
     stub.answer("POST", MESSAGES, 201, twilio_message(sid, msg.body))
@@ -331,16 +385,66 @@ async def test_twilio_call_500_then_the_retry_finds_the_call(stub: StubProvider,
     with pytest.raises(ApplicationError):
         await activities.place_call(msg)
 
+    # Twilio did place it, and has not dialled it yet: a call still queued has no start_time
     listed = "CA" + uuid.uuid4().hex
-    stub.answer(
-        "GET", CALLS, 200, twilio_page("calls", [{"sid": listed, "to": PATIENT, "from": FROM_NUMBER}])
-    )
+    stub.answer("GET", CALLS, 200, twilio_listing("calls", [twilio_call(listed)]))
     result = await activities.place_call(msg)
 
     assert (result.status, result.provider_id) == ("already_sent", listed)
     assert stub.count("POST", CALLS) == 1
+
+
+async def test_twilio_retry_finds_a_message_still_queued_and_does_not_send_again(
+    stub: StubProvider, store: Store
+) -> None:
+    """The worker died after Twilio took the message and before the sid was recorded; Twilio has not sent
+    it yet (queued: no date_sent). The retry must find it by To, From, body and creation time."""
+    case_id = add_case(store)
+    activities = TwilioActivities(store, twilio(stub.url))
+    msg = text_message(case_id)
+    outbox.begin(store, msg)  # the dead worker's attempt: recorded `sending`, its answer never recorded
+    queued = "SM" + uuid.uuid4().hex
+    stub.answer("GET", MESSAGES, 200, twilio_listing("messages", [twilio_message(queued, msg.body)]))
+    stub.answer("POST", MESSAGES, 201, twilio_message("SM" + "c" * 32, msg.body))
+
+    result = await activities.send_sms(msg)
+
+    assert (result.status, result.provider_id) == ("already_sent", queued)
+    assert stub.count("POST", MESSAGES) == 0  # the patient gets the text once
     [lookup] = [s for s in stub.seen if s.method == "GET"]
-    assert "StartTime>" in lookup.query
+    assert lookup.query["To"] == [PATIENT] and lookup.query["From"] == [FROM_NUMBER]
+    assert not any(name.startswith("DateSent") for name in lookup.query)
+    assert (row_of(store, case_id).status, row_of(store, case_id).provider_id) == ("sent", queued)
+
+
+async def test_twilio_retry_matches_on_creation_time_allowing_clock_skew(
+    stub: StubProvider, store: Store
+) -> None:
+    """The same text to the same patient days ago (an earlier case) is not ours; one Twilio created 30 s
+    before our clock recorded the attempt is (Twilio's clock and ours differ a little)."""
+    case_id = add_case(store)
+    activities = TwilioActivities(store, twilio(stub.url))
+    msg = text_message(case_id)
+    intent = outbox.begin(store, msg)
+    recorded = intent.created_at if intent.created_at.tzinfo else intent.created_at.replace(tzinfo=UTC)
+    older = twilio_message("SM" + "e" * 32, msg.body, created=recorded - timedelta(days=2))
+    older["date_sent"] = older["date_created"]
+    stub.answer("GET", MESSAGES, 200, twilio_listing("messages", [older]))
+    sid = "SM" + uuid.uuid4().hex
+    stub.answer("POST", MESSAGES, 201, twilio_message(sid, msg.body))
+
+    assert (await activities.send_sms(msg)).status == "sent"  # not taken for ours: sent
+    assert stub.count("POST", MESSAGES) == 1
+
+    other = text_message(add_case(store))
+    outbox.begin(store, other)
+    skewed = twilio_message("SM" + "f" * 32, other.body, created=datetime.now(UTC) - timedelta(seconds=30))
+    stub.answer("GET", MESSAGES, 200, twilio_listing("messages", [skewed]))
+
+    found = await activities.send_sms(other)
+
+    assert (found.status, found.provider_id) == ("already_sent", "SM" + "f" * 32)
+    assert stub.count("POST", MESSAGES) == 1
 
 
 def test_twilio_lookup_429_is_not_processed(stub: StubProvider) -> None:
@@ -375,8 +479,6 @@ def test_twilio_read_timeout_is_ambiguous(stub: StubProvider) -> None:
 
 
 def _an_hour_ago() -> Any:
-    from datetime import UTC, datetime, timedelta
-
     return datetime.now(UTC) - timedelta(hours=1)
 
 
