@@ -16,6 +16,7 @@ from activities.outbound import send_once
 from domain.masking import mask_text
 from domain.messages import bridge_intro, voice_goodbye
 from domain.models import BridgeCallRequest, Channel, OutboundMessage, SendResult
+from domain.sms import segments
 from store import outbox, users
 from store.db import Store
 
@@ -70,7 +71,12 @@ class LocalPhone:
 
     def send_sms(self, msg: OutboundMessage) -> str:
         sid = outbox.record_local_delivery(self.store, msg, self.from_number)
-        print(f"[local sms] to {mask_text(msg.to)} ({msg.key}): {len(msg.body)} chars, {sid}", flush=True)
+        parts = segments(msg.body)
+        print(
+            f"[local sms] to {mask_text(msg.to)} ({msg.key}): {parts.count} {parts.encoding} segment(s),"
+            f" {sid}",
+            flush=True,
+        )
         return sid
 
     def place_call(self, msg: OutboundMessage) -> str:
