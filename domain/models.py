@@ -159,7 +159,7 @@ class RecoveryPolicy(Model):
 
     reply_deadline_seconds: int = Field(default=15 * 60, gt=0)
     call_answer_deadline_seconds: int = Field(default=10 * 60, gt=0)
-    # one SMS (160 characters) holds three numbered times with the rest of the offer, not more
+    # one SMS segment (160 GSM-7 septets) holds three numbered times with the rest of the offer, not more
     max_alternatives: int = Field(default=3, ge=1, le=3)
     max_offer_rounds: int = Field(default=2, ge=1)
     search_days: int = Field(default=14, ge=1)

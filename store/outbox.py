@@ -22,10 +22,13 @@ class Intent:
     created_at: datetime
     attempts: int
     last_error: str | None
+    resent_reason: str | None = None
 
 
 def _intent(row: OutboundMessageRow) -> Intent:
-    return Intent(row.id, row.status, row.provider_id, row.created_at, row.attempts, row.last_error)
+    return Intent(
+        row.id, row.status, row.provider_id, row.created_at, row.attempts, row.last_error, row.resent_reason
+    )
 
 
 def begin(store: Store, msg: OutboundMessage) -> Intent:
@@ -76,6 +79,14 @@ def finish(
             row.provider_id = provider_id
             row.sent_at = utcnow()
         row.last_error = error
+
+
+def mark_resent(store: Store, intent_id: int, reason: str) -> None:
+    """The message goes out again although an earlier attempt may have delivered it: say so on the row."""
+    with store.session() as s:
+        row = s.get(OutboundMessageRow, intent_id)
+        assert row is not None
+        row.resent_reason = reason
 
 
 def record_local_delivery(store: Store, msg: OutboundMessage, sender: str) -> str:
