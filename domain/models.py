@@ -367,10 +367,13 @@ class ContactHistoryRequest(Model):
 class ContactHistory(Model):
     sent: tuple[datetime, ...] = ()  # messages to the patient, any case but this one
     last_heard_from: datetime | None = None  # the patient's own latest message to us
-    other_open_cases: int = 0  # their other cases still in progress
+    # their other cases still in progress that have exchanged messages with them (sent them one, or
+    # heard from them): a case deferred until the morning has not, and does not count
+    other_open_cases: int = 0
 
     def in_conversation(self, now: datetime, window: timedelta = timedelta(hours=24)) -> bool:
-        """An exchange is under way: they wrote to us lately, or another of their cases is in progress."""
+        """An exchange is under way: they wrote to us lately, or another of their cases in progress has
+        exchanged messages with them."""
         recent = self.last_heard_from is not None and now - self.last_heard_from <= window
         return recent or self.other_open_cases > 0
 

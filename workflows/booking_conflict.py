@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.replies import Intent, Understood
     from workflows import steps
     from workflows.escalation import escalate
-    from workflows.options import with_provider, with_store
+    from workflows.options import RECHECK_AFTER_DEFERRAL_PATCH, with_provider, with_store
 
 
 UNDELIVERED = "undelivered"
@@ -115,9 +115,18 @@ class BookingConflictRecovery:
     async def _wait_until_contact_is_allowed(self) -> None:
         """The first message of a case is outreach the patient did not ask for: quiet hours in their time
         zone and the frequency caps apply, unless an exchange with them is under way (they wrote to us in
-        the last day, or another of their cases is in progress). A durable timer defers it; nothing is
-        dropped."""
-        rules = self.case.policy.contact
+        the last day, or another of their cases in progress has exchanged messages with them). A durable
+        timer defers it; nothing is dropped. On waking it asks again: what happened meanwhile (another
+        case texted them, the day's cap was reached) may defer it again."""
+        while True:
+            allowed = await self._next_allowed()
+            if allowed <= workflow.now():
+                return
+            await self._defer_until(allowed)
+            if not workflow.patched(RECHECK_AFTER_DEFERRAL_PATCH):
+                return  # histories from before the re-check went straight on after one sleep
+
+    async def _next_allowed(self) -> datetime:
         addresses = tuple(a for a in (self.patient.phone, self.patient.email) if a)
         history = await workflow.execute_activity_method(
             CaseStoreActivities.contact_history,
@@ -129,14 +138,13 @@ class BookingConflictRecovery:
             ),
             **with_store,
         )
-        allowed = contact_rules.next_allowed(
+        return contact_rules.next_allowed(
             workflow.now(),
             self.patient.timezone,
             history.sent,
             in_conversation=history.in_conversation(workflow.now()),
-            rules=rules,
+            rules=self.case.policy.contact,
         )
-        await self._defer_until(allowed)
 
     async def _outside_quiet_hours(self) -> None:
         """A follow-up within the case (the call after an unanswered text) still keeps quiet hours."""
