@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -18,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from domain import phones
 from domain.models import RecoveryPolicy
 from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
 
@@ -130,6 +132,25 @@ class Settings(BaseSettings):
         )
         # bare names win over MAKERIGHT_ ones, both over the toml defaults
         return init_settings, env_settings, prefixed, TomlConfigSettingsSource(settings_cls)
+
+    @field_validator("policy")
+    @classmethod
+    def _staff_phones(cls, policy: RecoveryPolicy) -> RecoveryPolicy:
+        """The on-call numbers enter here: parsed once like every phone number (domain.phones), E.164 on."""
+        levels = []
+        for level in policy.escalation.levels:
+            if level.notify_sms is not None:
+                try:
+                    level = level.model_copy(update={"notify_sms": phones.normalise(level.notify_sms)})
+                except phones.PhoneError as exc:
+                    raise PydanticCustomError(
+                        "phone_number",
+                        "escalation level {level} notify_sms {number} {reason}",
+                        {"level": level.name, "number": repr(level.notify_sms), "reason": str(exc)},
+                    ) from None
+            levels.append(level)
+        escalation = policy.escalation.model_copy(update={"levels": tuple(levels)})
+        return policy.model_copy(update={"escalation": escalation})
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:
