@@ -118,6 +118,15 @@ class TangoGiftCards:
             if found is None:
                 raise
             placed = found
+        charged = (placed.get("denomination") or {}).get("currencyCode")
+        if charged and charged != currency:
+            # bought already: undoing it is for people; TANGO_UTID is a reward in another currency
+            log.warning(
+                "tango order %s is in %s, the compensation in %s: check TANGO_UTID",
+                placed.get("referenceOrderID"),
+                charged,
+                currency,
+            )
         return _order_result(placed)
 
     def place(self, external_ref: str, amount: Decimal) -> dict[str, Any]:

@@ -125,6 +125,14 @@ async def test_a_repeat_with_the_same_external_ref_is_the_same_card_and_one_ledg
     assert tango.claim_codes() and not any(code in stored for code in tango.claim_codes())
 
 
+def test_a_reward_in_another_currency_is_reported(
+    tango: TangoStub,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tango.provider().order("mr-case-6-comp", Decimal("10.00"), "EUR")
+    assert "is in USD, the compensation in EUR: check TANGO_UTID" in caplog.text
+
+
 def test_402_insufficient_funds_is_final(tango: TangoStub) -> None:  # noqa: F811
     tango.refuse_with = 402
     with pytest.raises(ProviderRejected) as caught:
