@@ -5,6 +5,7 @@ claim code is stored nowhere."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from decimal import Decimal
 from pathlib import Path
@@ -22,9 +23,11 @@ from domain.ids import gift_card_key
 from domain.models import CaseResult, GiftCardRequest
 from store.db import Store
 from store.models import Base, LedgerEntry, TimelineItem
+from tests.cli_process import run_cli_async
 from tests.conftest import example_event, make_settings
 from tests.prism import add_case
 from tests.tango_stub import UTID, TangoStub, tango  # noqa: F401
+from tests.test_cli_temporal import env_for, fail_case, rerun_result
 from tests.workflow_harness import Harness, running
 
 PHONE = "+31612345678"
@@ -217,3 +220,30 @@ async def test_402_insufficient_funds_goes_to_people_with_the_reason(
     (alert,) = alerts
     assert alert.detail["alert"] is True and "Insufficient funds" in str(alert.detail["refused"])
     assert len(tango.posts()) == 1  # final: not retried
+
+
+async def test_after_402_the_account_is_funded_and_a_retry_pays_once(
+    dev_server_env: WorkflowEnvironment,
+    sqlite_url: str,
+    tmp_path: Path,
+    tango: TangoStub,  # noqa: F811
+) -> None:
+    settings = make_settings(sqlite_url, tmp_path)
+    env = env_for(settings, dev_server_env)
+    tango.refuse_with = 402
+    async with running(settings, dev_server_env, gift_cards=tango.provider()) as h:
+        case_id, handle = await accept_offer(h)
+        with pytest.raises(WorkflowFailureError):
+            await asyncio.wait_for(handle.result(), 60)
+    assert await fail_case(h, handle.id) == case_id  # as the reconciler marks it
+
+    tango.refuse_with = None  # somebody funded the account
+    async with running(settings, dev_server_env, gift_cards=tango.provider()) as h:
+        retried = await run_cli_async(env, "retry", case_id)
+        assert retried.code == 0, retried.err
+        result = await rerun_result(h, handle.id)
+    assert result.compensation_amount == Decimal("10.00")
+    assert len(tango.orders) == 1 and h.count(LedgerEntry, LedgerEntry.case_id == case_id) == 1
+    (order,) = tango.orders.values()
+    link = order["reward"]["credentialList"][0]["value"]
+    assert sum(link in (d.body or "") for d in h.deliveries()) == 1  # one gift-card message, once
