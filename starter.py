@@ -76,12 +76,18 @@ class Starter:
             return self._client
 
     async def dispatch(self, event_row_id: int) -> None:
-        """Act on one stored event, if no relay holds it. Errors leave it pending for the relay; never
-        raises."""
+        """Act on one stored event now (inline, right after it was accepted), if no relay holds it. Gives
+        up after `relay.INLINE_WAIT`; the claim's short lease (`relay.INLINE_LEASE`) then lets the relay
+        take over within seconds, as it does when this process dies mid-dispatch. Errors leave the event
+        pending for the relay; never raises."""
         try:
-            held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, [event_row_id])
+            held = await asyncio.to_thread(
+                relay.claim, self.store, self.relay_id, [event_row_id], lease=relay.INLINE_LEASE
+            )
             if held:
-                await self._act_on_claimed(event_row_id)
+                await asyncio.wait_for(self._act_on_claimed(event_row_id), relay.INLINE_WAIT.total_seconds())
+        except TimeoutError:
+            log.warning("event %s not dispatched yet: Temporal slow; the relay takes it over", event_row_id)
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
