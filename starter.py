@@ -240,16 +240,22 @@ class Starter:
 
     async def drain_spool(self) -> int:
         """Take the webhooks spooled during a database outage into the inbox (oldest first), each as the
-        webhook would have, and act on them. Raises while the database is still away (they stay spooled).
-        Returns how many were taken in."""
+        webhook would have, and act on them. Raises while the database is still away (they stay spooled);
+        an entry that fails otherwise (a bug) is logged and kept for the next pass, without holding up the
+        others. Returns how many were taken in."""
         taken = 0
-        while entries := await asyncio.to_thread(self.spool.pending):
-            for entry in entries:
+        for entry in await asyncio.to_thread(self.spool.pending):
+            try:
                 row_id = await asyncio.to_thread(spool.take, self.store, entry)
-                await asyncio.to_thread(self.spool.forget, entry.id)  # in the inbox now (de-duplicated)
-                taken += 1
-                if row_id is not None:
-                    await self.dispatch(row_id)
+            except Exception as exc:
+                if database_unavailable(exc):
+                    raise
+                log.exception("spooled webhook %s could not be taken in; kept", entry.id)
+                continue
+            await asyncio.to_thread(self.spool.forget, entry.id)  # in the inbox now (de-duplicated)
+            taken += 1
+            if row_id is not None:
+                await self.dispatch(row_id)
         if taken:
             log.info("took %s spooled webhook(s) into the inbox", taken)
         return taken

@@ -58,9 +58,9 @@ class _BeatWhileRunning(ActivityInboundInterceptor):
             return await super().execute_activity(input)
 
         async def beat() -> None:
-            while True:
-                activity.heartbeat()
+            while True:  # most activities are done before the first beat: no heartbeat traffic for them
                 await asyncio.sleep(max(timeout.total_seconds() / 4, 0.2))
+                activity.heartbeat()
 
         beating = asyncio.create_task(beat())
         try:

@@ -378,3 +378,68 @@ def test_a_spooled_reply_taken_in_twice_is_stored_once(sqlite_url: str, tmp_path
         received = s.scalar(select(InboundMessage.received_at))
         assert received is not None and received.replace(tzinfo=UTC) == entry.received_at
     assert consent.opted_out(store, "sms", "+31612345678")  # STOP bound as the webhook binds it
+
+
+async def test_a_reply_texted_during_a_database_outage_rebooks_the_patient_once_the_database_is_back(
+    proxied_postgres: tuple[CuttableProxy, str], tmp_path: Path, dev_server_env: WorkflowEnvironment
+) -> None:
+    """The whole story on a real Temporal server: the case waits for the patient, the database goes away,
+    the patient texts "1" (Twilio is answered 200 at once), the database comes back, and the patient is
+    rebooked on their choice: the reply reached the case, once."""
+    import asyncio
+    import time
+
+    from sqlalchemy import func, select
+
+    from store.models import Case, InboundMessage
+    from web.app import create_app
+    from worker import build_worker
+
+    proxy, url = proxied_postgres
+    port = free_port()
+    settings = _web_settings(url, tmp_path, port, dev_server_env.client.service_client.config.target_host)
+    store = Store(url)
+    sms = {
+        "MessageSid": "SM" + "6" * 32,
+        "From": "+31612345678",
+        "To": settings.twilio_from_number,
+        "Body": "1",
+    }
+
+    def case_field(case_id: str) -> tuple[str | None, str | None]:
+        try:
+            with store.session() as s:
+                case = s.get(Case, case_id)
+                return (case.status, case.outcome) if case else (None, None)
+        except Exception:
+            return (None, None)  # the database is away for the test too
+
+    async def until(case_id: str, wanted: str, seconds: float) -> tuple[str | None, str | None]:
+        deadline = time.monotonic() + seconds
+        while (found := await asyncio.to_thread(case_field, case_id))[0] != wanted:
+            assert time.monotonic() < deadline, f"case {case_id} never reached {wanted}: {found}"
+            await asyncio.sleep(0.2)
+        return found
+
+    async with build_worker(dev_server_env.client, settings, store):
+        with LiveServer(create_app(settings, relay=True), port) as server:
+            opened = await asyncio.to_thread(post_event, server, settings, example_event())
+            assert opened.status_code == 202, opened.text
+            case_id = opened.json()["case_id"]
+            await until(case_id, "waiting_patient", 60)
+            await asyncio.sleep(0.5)
+
+            proxy.cut()
+            started = time.monotonic()
+            reply = await asyncio.to_thread(twilio_post, server, settings, sms)
+            assert reply.status_code == 200 and "<Response" in reply.text, reply.text
+            assert time.monotonic() - started < 3
+            assert (await asyncio.to_thread(twilio_post, server, settings, sms)).status_code == 200
+            await asyncio.sleep(3)  # the outage lasts a while; the reply waits in the spool
+            proxy.restore()
+
+            assert await until(case_id, "resolved", 60) == ("resolved", "rebooked")
+            again = await asyncio.to_thread(twilio_post, server, settings, sms)  # Twilio's duplicate
+            assert again.status_code == 200
+    with store.session() as s:
+        assert s.scalar(select(func.count()).where(InboundMessage.provider_id == sms["MessageSid"])) == 1

@@ -1,5 +1,5 @@
 """A worker killed in the middle of an activity costs the case seconds: the interrupted attempt is noticed by
-a short start-to-close (store activities) or by missing heartbeats (provider calls), and a second worker
+its missing heartbeats (worker.Heartbeating beats for every activity while it runs), and a second worker
 carries on. On a real Temporal dev server, with the first worker a real process that is SIGKILLed."""
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ async def test_a_worker_killed_mid_activity_delays_the_case_by_seconds_and_a_sec
                 assert time.monotonic() - killed < 45, "the second worker never took the case over"
                 await asyncio.sleep(0.2)
         taken_over = time.monotonic() - killed
-        # the attempt's timeout (5 s) or its missing heartbeats (5 s), then the dead worker's sticky
-        # workflow task (3 s, worker.STICKY_TIMEOUT): measured ~10 s. Before: 30 s (store) and 60 s
-        # (provider) for the attempt alone, then 10 s for the sticky task.
+        # the attempt's missing heartbeats (5 s), the retry, then the dead worker's sticky workflow task
+        # (3 s, worker.STICKY_TIMEOUT): measured ~10 s. Before: 30 s (store) and 60 s (provider) for the
+        # attempt's start-to-close alone, then 10 s for the sticky task.
         assert taken_over < 20, f"{activity_name}: the case waited {taken_over:.0f} s for a dead worker"
     finally:
         if first.poll() is None:

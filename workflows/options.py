@@ -7,11 +7,14 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-# A store activity is a few queries (milliseconds). A worker that dies mid-way is noticed when the attempt
-# times out, so that timeout is short: a crash costs seconds, and the retry (on any worker) is safe because
-# every store activity is idempotent.
+# A store activity is a few queries (milliseconds). A worker that dies mid-way is noticed by its missing
+# heartbeats (worker.Heartbeating beats for it) within 5 s, and an attempt that hangs (a lock, a database
+# that does not answer) is cut after 10 s; the retry, on any worker, is safe because every store activity
+# is idempotent. (A start-to-close of 5 s alone would also cut attempts that are merely slow on a loaded
+# machine, and the retries would pile more load on it.)
 with_store: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=5),
+    "start_to_close_timeout": timedelta(seconds=10),
+    "heartbeat_timeout": timedelta(seconds=5),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(milliseconds=500),
         backoff_coefficient=2.0,
