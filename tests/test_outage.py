@@ -367,6 +367,7 @@ def test_a_spooled_reply_taken_in_twice_is_stored_once(sqlite_url: str, tmp_path
     kept = spool.Spool(tmp_path)
     answer = spool.Answer("twilio_sms", "SM" + "9" * 32, "+31612345678", "STOP", None, {"text": "STOP"})
     assert kept.put_answer(answer) and not kept.put_answer(answer)
+    assert kept.path.stat().st_mode & 0o077 == 0  # patient data: this user only
     [entry] = kept.pending()
     spool.take(store, entry)  # taken in, then the process died before forgetting it
     assert asyncio.run(Starter(settings, store).drain_spool()) == 1

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from temporalio import activity
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import BookingEvent
+from activities.scheduling import LocalCalendar
+from domain.models import BookingEvent, ConflictNote
 from starter import Starter
 from store import inbox
 from store.db import Store
@@ -75,3 +77,43 @@ async def test_a_worker_killed_mid_activity_delays_the_case_by_seconds_and_a_sec
             first.wait()
         with contextlib.suppress(RPCError):
             await dev_server_env.client.get_workflow_handle(accepted.workflow_id).terminate("test over")
+
+
+async def test_a_store_activity_slower_than_its_heartbeat_timeout_is_not_cut_while_its_worker_lives(
+    dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The heartbeats are real: an attempt that takes 7 s (a lock, a loaded machine) on a live worker runs to
+    the end once, though its heartbeat timeout is 5 s."""
+    settings = make_settings(sqlite_url, tmp_path)
+    store = Store(sqlite_url)
+    attempts: list[int] = []
+
+    @activity.defn(name="note_conflict")
+    async def note_conflict(note: ConflictNote) -> None:
+        attempts.append(activity.info().attempt)
+        await asyncio.sleep(7)
+        await asyncio.to_thread(
+            LocalCalendar(store, settings.calendar).note_conflict, note.case_id, note.data
+        )
+
+    event = example_event()
+    accepted = await asyncio.to_thread(
+        inbox.accept_booking_event, store, json.dumps(event).encode(), BookingEvent.model_validate(event)
+    )
+    assert accepted.workflow_id
+
+    def status() -> str | None:
+        with store.session() as s:
+            return s.scalar(select(Case.status).where(Case.case_id == accepted.case_id))
+
+    async with build_worker(
+        dev_server_env.client, settings, store, overrides={"note_conflict": note_conflict}
+    ):
+        await Starter(settings, store, dev_server_env.client).dispatch(accepted.event_row_id)
+        deadline = time.monotonic() + 45
+        while await asyncio.to_thread(status) != "waiting_patient":
+            assert time.monotonic() < deadline, "the case never went on"
+            await asyncio.sleep(0.2)
+    with contextlib.suppress(RPCError):
+        await dev_server_env.client.get_workflow_handle(accepted.workflow_id).terminate("test over")
+    assert attempts == [1]  # one attempt, never cut
