@@ -1,5 +1,6 @@
 """A database outage (and a Temporal one) as callers see it: 503 with Retry-After on every endpoint, never a
-500; `/readyz` says what is down; the app and the relay recover by themselves when it comes back.
+500, except Twilio's webhooks (never sent again: kept in a local spool, answered 200, taken into the inbox
+once the database is back); `/readyz` says what is down; the app and the relay recover by themselves.
 
 PostgreSQL is shared, so it is never stopped: the app reaches it through a small TCP proxy that the test
 cuts (connections refused, open ones dropped) and restores.
