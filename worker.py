@@ -10,11 +10,19 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.worker import Interceptor, Replayer, Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Replayer,
+    Worker,
+)
 
 from activities.case_store import CaseStoreActivities
 from activities.checkin import CheckInActivities
@@ -32,12 +40,42 @@ from workflows.checkin_trouble import CheckInTroubleRecovery
 from workflows.escalation import Escalation
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 
+# the SDK's default is 10 s: each case of a dead worker would wait that long before another worker took it
+STICKY_TIMEOUT = timedelta(seconds=3)
+
 WORKFLOWS: Sequence[type] = (BookingConflictRecovery, CheckInWatch, CheckInTroubleRecovery, Escalation)
 
 
 def workflow_interceptors() -> list[Interceptor]:
     """What the workflow worker runs its workflows with, and so what a replay must run them with too."""
     return [ProviderQueues()]
+
+
+class _BeatWhileRunning(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        timeout = activity.info().heartbeat_timeout
+        if not timeout:
+            return await super().execute_activity(input)
+
+        async def beat() -> None:
+            while True:  # most activities are done before the first beat: no heartbeat traffic for them
+                await asyncio.sleep(max(timeout.total_seconds() / 4, 0.2))
+                activity.heartbeat()
+
+        beating = asyncio.create_task(beat())
+        try:
+            return await super().execute_activity(input)
+        finally:
+            beating.cancel()
+
+
+class Heartbeating(Interceptor):
+    """Every activity scheduled with a `heartbeat_timeout` heartbeats while it runs (the event loop stays
+    free while its blocking calls run in threads): a worker that dies mid-call stops beating and the
+    attempt is retried elsewhere within that timeout, however long the call itself may take."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _BeatWhileRunning(next)
 
 
 def replayer(converter: DataConverter) -> Replayer:
@@ -155,7 +193,10 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
             task_queue=settings.task_queue,
             workflows=list(WORKFLOWS),
             activities=own,
-            interceptors=workflow_interceptors(),
+            interceptors=[*workflow_interceptors(), Heartbeating()],
+            # a case's next workflow task waits this long for this worker (which has its history cached)
+            # before any worker takes it: short, so a worker that died costs the case seconds
+            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         )
     ]
     for provider, provider_activities in by_provider.items():
@@ -166,6 +207,7 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
                 activities=provider_activities,
                 # the provider's own limit, across every worker polling this queue
                 max_task_queue_activities_per_second=getattr(settings.rate_limits, provider),
+                interceptors=[Heartbeating()],
             )
         )
     return Workers(workers)
