@@ -421,7 +421,7 @@ async def test_trouble_reply_opens_a_case_a_rep_calls_and_resolves_with_compensa
     gift_email = [e for e in h.deliveries("email", "ada@example.com") if "cadeaubon" in (e.subject or "")]
     assert len(gift_email) == 1 and "inchecken" in gift_email[0].body and "15.00 USD" in gift_email[0].body
     steps = timeline(h, case.case_id)
-    for step in ["case_opened", "sms_sent", "needs_rep", "escalation_claimed", "rep_call_bridged",
+    for step in ["case_opened", "sms_sent", "needs_rep", "escalation_claimed", "call_requested",
                  "escalation_resolved", "compensation_issued", "ticket_linked", "case_closed"]:  # fmt: skip
         assert step in steps, (step, steps)
     # the case outlives nothing: the watch listened to the end of its window and ended as usual

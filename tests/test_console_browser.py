@@ -477,3 +477,71 @@ def test_escalation_page_says_who_where_and_what_happened_in_plain_words(
         screenshot(page, "escalation-page-resolved.png")
     finally:
         context.close()
+
+
+def test_call_patient_plays_the_bridge_on_the_local_phone(system: System, browser: Browser) -> None:
+    """ "Call patient" on the local phone, as a rep and a patient would live it: the rep's phone rings,
+    the rep answers, then the patient's phone rings and they answer; both see "Connected", and the case's
+    timeline tells what really happened, from the calls' status callbacks."""
+    case = booked_case(system.store)
+    escalation_id = system.open_escalation(pending=None, case=case, reason="checkin_trouble")
+    context = browser.new_context(base_url=system.url, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(20_000)
+    console, rep_phone, patient_phone = context.new_page(), context.new_page(), context.new_page()
+    try:
+        login(console, "rita")
+        console.goto(f"/console/escalations/{escalation_id}")
+        console.get_by_role("button", name="Claim").click()
+        expect(console.locator("#flash")).to_contain_text("You claimed the escalation")
+        console.get_by_role("button", name="Call patient").click()
+        expect(console.locator("#flash")).to_contain_text("your phone rings first")
+        timeline = console.locator("#timeline")
+        expect(timeline).to_contain_text("Calling the rep")
+        expect(timeline).not_to_contain_text("connected")  # nobody has answered yet
+
+        rep_phone.goto("/dev/phone?to=%2B12125550101")
+        rep_call = rep_phone.locator("article.bridge[data-bridge=rep]").last
+        expect(rep_call).to_have_attribute("data-state", "ringing")
+        expect(rep_call).to_contain_text("Incoming call")
+        expect(rep_call.locator(".keypad")).to_have_count(0)  # a call to talk on, not a menu
+        rep_call.get_by_role("button", name="Answer").click()
+        rep_call = rep_phone.locator("article.bridge[data-bridge=rep]").last
+        expect(rep_call).to_contain_text("calling the patient")
+
+        patient_phone.goto("/dev/phone?to=%2B31612345678")
+        patient_call = patient_phone.locator("article.bridge[data-bridge=patient]").last
+        expect(patient_call).to_have_attribute("data-state", "ringing")
+        expect(patient_call).to_contain_text(system.settings.twilio_from_number)  # our line, never rita's
+        expect(patient_call).not_to_contain_text("+12125550101")
+        patient_call.get_by_role("button", name="Answer").click()
+        patient_call = patient_phone.locator("article.bridge[data-bridge=patient]").last
+        expect(patient_call).to_have_attribute("data-state", "connected")
+        expect(patient_call.locator(".call-state")).to_have_text("Connected")
+        # the rep's phone page catches up by itself
+        expect(rep_phone.locator("article.bridge[data-bridge=rep]").last.locator(".call-state")).to_have_text(
+            "Connected"
+        )
+        screenshot(rep_phone, "dev-phone-bridge-rep.png")
+        screenshot(patient_phone, "dev-phone-bridge-patient.png")
+
+        console.reload()
+        expect(timeline).to_contain_text("Patient answered: connected")
+        patient_phone.wait_for_timeout(1100)  # a call that lasts a moment
+        patient_call.get_by_role("button", name="Hang up").click()
+        expect(patient_phone.locator("article.bridge[data-bridge=patient]").last).to_have_attribute(
+            "data-state", "ended"
+        )
+        console.reload()
+        expect(timeline).to_contain_text("Call ended")
+        titles = console.locator("#timeline .what").all_inner_texts()[::-1]  # oldest first
+        happened = titles[titles.index("Calling the rep") :]
+        assert happened[:4] == [
+            "Calling the rep",
+            "Rep answered, calling the patient",
+            "The patient's phone is ringing",
+            "Patient answered: connected",
+        ], titles
+        assert re.fullmatch(r"Call ended \(\d+ s\)", happened[4]) and len(happened) == 5, titles
+        screenshot(console, "escalation-page-after-call.png")
+    finally:
+        context.close()

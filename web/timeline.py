@@ -229,8 +229,6 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
         "case_retried": (f"Case re-run by {by}", ""),
         "case_retry_failed": ("The re-run could not start", str(d.get("reason") or "")),
         # the console's "Call patient", then what Twilio reported about each leg of the call
-        "rep_call_bridged": (f"{by} pressed Call patient", ""),
-        "call_requested": (f"{by} pressed Call patient", ""),
         "rep_call_placed": ("Calling the rep", sent_to),
         "bridge_rep_ringing": ("The rep's phone is ringing", ""),
         "bridge_rep_answered": ("Rep answered, calling the patient", ""),
@@ -256,12 +254,18 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
     )
 
 
+# said by another entry: pressing "Call patient" is the call to the rep ("Calling the rep"), written first
+UNSHOWN = ("call_requested", "rep_call_bridged")
+
+
 def lines(timeline: list[dict[str, Any]], timezone: str = "UTC") -> list[Line]:
     """Newest first, as the console shows them."""
     shown = []
     for item in reversed(timeline):
         detail = item.get("detail") or {}
         what = str(item.get("what"))
+        if what in UNSHOWN:
+            continue
         title, text = describe(what, detail, timezone)
         alert = bool(detail.get("alert")) or "breach" in what or "expired" in what or "failed" in what
         shown.append(Line(at=str(item.get("at")), title=title, detail=text, alert=alert))
