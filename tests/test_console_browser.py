@@ -248,7 +248,7 @@ def test_rep_claims_approves_within_limit_and_resolves(system: System, page: Pag
     expect(page.locator("#flash")).to_contain_text("Escalation resolved")
     expect(page.locator(".summary .chip.st-resolved")).to_have_text("resolved")
     expect(page.locator("#actions")).to_contain_text("nothing left to do")
-    expect(page.locator("#timeline")).to_contain_text("Escalation resolved")
+    expect(page.locator("#timeline")).to_contain_text("Resolved by rita")
     screenshot(page, "console-escalation-resolved.png")
 
     stored = system.row(escalation_id)
@@ -480,7 +480,7 @@ def test_escalation_page_says_who_where_and_what_happened_in_plain_words(
 
 
 def test_call_patient_plays_the_bridge_on_the_local_phone(system: System, browser: Browser) -> None:
-    """ "Call patient" on the local phone, as a rep and a patient would live it: the rep's phone rings,
+    """Call patient on the local phone, as a rep and a patient would live it: the rep's phone rings,
     the rep answers, then the patient's phone rings and they answer; both see "Connected", and the case's
     timeline tells what really happened, from the calls' status callbacks."""
     case = booked_case(system.store)
