@@ -31,16 +31,17 @@ class Leg:
     parent_id: str | None  # set on the patient's leg
     status: str
     answered_at: datetime | None
+    ended_at: datetime | None
 
     @property
     def is_rep_leg(self) -> bool:
         return self.dial is not None
 
     def seconds(self) -> int:
-        """How long it has been connected (0 when never answered)."""
+        """How long it has been (or was) connected; 0 when never answered."""
         if self.answered_at is None:
             return 0
-        return max(0, int((utcnow() - self.answered_at).total_seconds()))
+        return max(0, int(((self.ended_at or utcnow()) - self.answered_at).total_seconds()))
 
 
 def _leg(row: LocalDelivery) -> Leg:
@@ -54,6 +55,7 @@ def _leg(row: LocalDelivery) -> Leg:
         parent_id=row.parent_id,
         status=row.call_status or "ringing",
         answered_at=row.call_answered_at,
+        ended_at=row.call_ended_at,
     )
 
 
@@ -88,6 +90,8 @@ def set_status(store: Store, delivery_id: int, status: str) -> Leg:
         row.call_status = status
         if status == "in-progress" and row.call_answered_at is None:
             row.call_answered_at = utcnow()
+        if status in ENDED and row.call_ended_at is None:
+            row.call_ended_at = utcnow()
         return _leg(row)
 
 

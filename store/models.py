@@ -208,6 +208,7 @@ class LocalDelivery(Base):
     parent_id: Mapped[str | None] = mapped_column(String(100))
     call_status: Mapped[str | None] = mapped_column(String(20))
     call_answered_at: Mapped[datetime | None] = mapped_column()
+    call_ended_at: Mapped[datetime | None] = mapped_column()
 
 
 class InboundMessage(Base):

@@ -494,21 +494,19 @@ async def _report(
 
 async def _end(settings: Settings, store: Store, leg: local_calls.Leg, status: str) -> str | None:
     """One leg ends (`status`); a bridge ends as a whole: the patient's leg first, then the rep's call."""
-    rep = leg if leg.is_rep_leg else local_calls.other_leg(store, leg)
-    patient = local_calls.other_leg(store, leg) if leg.is_rep_leg else leg
+    other = await asyncio.to_thread(local_calls.other_leg, store, leg)
+    rep, patient = (leg, other) if leg.is_rep_leg else (other, leg)
     problem = None
     if patient is not None and patient.status not in local_calls.ENDED:
-        final = (
-            status
-            if patient.id == leg.id
-            else ("completed" if patient.status == "in-progress" else "canceled")
-        )
-        problem = await _report(settings, patient, final, parent=rep)
-        await asyncio.to_thread(local_calls.set_status, store, patient.id, final)
+        final = status
+        if patient.id != leg.id:  # the rep hung up: a ringing patient's phone stops ringing
+            final = "completed" if patient.status == "in-progress" else "canceled"
+        ended = await asyncio.to_thread(local_calls.set_status, store, patient.id, final)
+        problem = await _report(settings, ended, final, parent=rep)
     if rep is not None and rep.status not in local_calls.ENDED:
         final = status if rep.id == leg.id else "completed"
-        problem = await _report(settings, rep, final) or problem
-        await asyncio.to_thread(local_calls.set_status, store, rep.id, final)
+        ended = await asyncio.to_thread(local_calls.set_status, store, rep.id, final)
+        problem = await _report(settings, ended, final) or problem
     return problem
 
 

@@ -24,10 +24,12 @@ def upgrade() -> None:
         # ringing | in-progress | completed | no-answer | busy | canceled (bridge legs only)
         batch.add_column(sa.Column("call_status", sa.String(length=20), nullable=True))
         batch.add_column(sa.Column("call_answered_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("call_ended_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("local_deliveries") as batch:
+        batch.drop_column("call_ended_at")
         batch.drop_column("call_answered_at")
         batch.drop_column("call_status")
         batch.drop_column("parent_id")
