@@ -33,7 +33,7 @@ class EscalationLevel(Model):
     name: str = Field(min_length=1, max_length=40)
     claim_sla_seconds: int = Field(gt=0)
     claim_roles: tuple[Role, ...] = ("rep", "supervisor")
-    notify_sms: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    notify_sms: str | None = None  # E.164: parsed where the config enters (config.settings)
     notify_email: str | None = None
 
 
