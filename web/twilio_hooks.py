@@ -131,12 +131,20 @@ async def call_status(request: Request) -> Response:
     status = params["CallStatus"].lower()
     if params.get("AnsweredBy", "").startswith("machine"):
         status = "machine"
+    # a "Call patient" bridge asks for every progress event of both legs: the URL names the call
+    # (`ref=case:key`) and the patient's leg (`leg=patient`; Twilio adds ParentCallSid for it)
+    leg = request.query_params.get("leg")
+    duration = params.get("CallDuration", "")
     report = callbacks.Report(
         source="twilio_call_status",
         external_id=f"{params['CallSid']}:{status}",
         channel="voice",
         status=status,
         provider_id=params["CallSid"],
+        ref=request.query_params.get("ref"),
+        parent_id=params.get("ParentCallSid") or None,
+        leg=leg if leg in ("rep", "patient") else None,
+        duration=int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 10 else None,
     )
     return await _store_and_act(request, report, {"answered_by": params.get("AnsweredBy")})
 

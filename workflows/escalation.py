@@ -248,7 +248,8 @@ class Escalation:
             ) from None
         if placed.status == "rejected":
             raise ApplicationError(f"the call could not be placed: {placed.reason}", type=Refusal.WRONG_STATE)
-        await self._record("rep_call_bridged", {"by": req.actor.user, "call": self.state.calls_placed})
+        # the call is placed, not yet answered: its status callbacks tell the timeline what happens next
+        await self._record("call_requested", {"by": req.actor.user, "call": self.state.calls_placed})
         return self.state
 
     @call_patient.validator
