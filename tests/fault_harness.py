@@ -439,13 +439,15 @@ class Figures:
     double_payments: int
     kills: dict[str, int]
     unexpected_exits: dict[str, int]
+    case_seconds: tuple[float, float] = (0.0, 0.0)  # opened to closed: p50, max
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
         return [
-            f"cases           {self.cases} events, {self.accepted} answered 202 after {self.sends} sends "
-            f"({self.duplicates_recognised} resends recognised as duplicates)",
-            f"finished        {self.finished} ({dict(sorted(self.outcomes.items()))})",
+            f"cases           {self.cases} events, {self.accepted} accepted after {self.sends} sends "
+            f"({self.duplicates_recognised} resends of a stored event answered 200 duplicate)",
+            f"finished        {self.finished} ({dict(sorted(self.outcomes.items()))}), "
+            f"case opened to closed p50 {self.case_seconds[0]:.0f}s, max {self.case_seconds[1]:.0f}s",
             f"lost cases      {self.lost} {self.lost_cases[:5]}",
             f"messages        {self.messages} delivered, "
             f"duplicate messages per step {self.duplicate_messages} {self.duplicated[:5]}",
@@ -482,6 +484,7 @@ def count(store: Store, patients: list[Patient], tally: Ingest, stack: Stack) ->
     # each patient has one case, so (address, body) is one step of one case
     sent = Counter((d.channel, d.to_address, d.subject, d.body) for d in deliveries)
     duplicated = [f"{to}: {body[:40]!r} x{n}" for (_, to, _, body), n in sent.items() if n > 1]
+    took = sorted((c.closed_at - c.opened_at).total_seconds() for c in cases.values() if c.closed_at)
     return Figures(
         cases=len(patients),
         accepted=tally.accepted,
@@ -498,6 +501,7 @@ def count(store: Store, patients: list[Patient], tally: Ingest, stack: Stack) ->
         double_payments=sum(max(orders[c], paid[c]) - 1 for c in ids if max(orders[c], paid[c]) > 1),
         kills=dict(stack.kills),
         unexpected_exits=dict(stack.unexpected_exits),
+        case_seconds=(took[len(took) // 2], took[-1]) if took else (0.0, 0.0),
     )
 
 

@@ -55,3 +55,46 @@ def test_a_client_that_resends_an_accepted_event_is_told_it_is_a_duplicate(
     assert (first.status_code, again.status_code) == (202, 200)
     assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
     assert again.json()["case_id"] == first.json()["case_id"]
+
+
+def test_the_counts_see_a_lost_case_a_message_sent_twice_and_a_case_paid_twice(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The three figures are not zero by construction: a case that never appeared, one offer delivered
+    twice to a patient and two paid ledger entries for one case are each counted."""
+    from decimal import Decimal
+
+    from store.models import LedgerEntry, LocalDelivery
+    from tests.fault_harness import Ingest, count, make_patients
+
+    store = Store(sqlite_url)
+    patients = make_patients(2, seed=7)
+    patients[0].case_id, patients[1].case_id = "case-a", "case-never-made"
+    with store.session() as s:
+        for sid in ("SM1", "SM2"):
+            s.add(
+                LocalDelivery(
+                    provider_id=sid,
+                    channel="sms",
+                    to_address=patients[0].phone,
+                    from_address="+15005550006",
+                    body="Praktijk: Nieuw: 1) ma 9:00. 0=bel mij",
+                )
+            )
+        for key in ("mr-case-a-comp", "mr-case-a-comp-again"):
+            s.add(
+                LedgerEntry(
+                    case_id="case-a",
+                    patient_id="pat-a",
+                    idempotency_key=key,
+                    amount=Decimal("10.00"),
+                    currency="USD",
+                    status="issued",
+                )
+            )
+
+    figures = count(store, patients, Ingest(), Stack(sqlite_url, tmp_path / "var"))
+
+    assert figures.lost == 2  # case-a has no row either: it never appeared
+    assert figures.duplicate_messages == 1
+    assert figures.double_payments == 1
