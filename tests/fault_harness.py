@@ -110,6 +110,8 @@ class Stack:
 
     def spawn(self, name: str) -> None:
         with self._lock:
+            if self._closing:  # a fault thread late after a failure must not leave a process behind
+                return
             out: IO[bytes] = open(self.var_dir / f"{name}.log", "ab")  # the child keeps it open
             self.procs[name] = subprocess.Popen(
                 self.command(name), cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
@@ -138,6 +140,8 @@ class Stack:
         """SIGKILL (no clean-up of any kind), then start it again after `down_for` seconds."""
         with self._lock:
             proc = self.procs[name]
+            if self._closing:
+                return
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             self.kills[name] += 1
@@ -157,8 +161,8 @@ class Stack:
             time.sleep(0.5)
 
     def close(self) -> None:
-        self._closing = True
         with self._lock:
+            self._closing = True
             for proc in self.procs.values():
                 if proc.poll() is None:
                     proc.kill()
