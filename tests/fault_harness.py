@@ -372,7 +372,8 @@ def patient_texts(base: str, phone: str, sid: str, body: str) -> httpx.Response:
 
 
 def is_offer(body: str) -> bool:
-    return "0=" in body  # "Reply 1-3, 0=call me" / "Antwoord 1-3, 0=bel mij"
+    """The numbered choices ("New: 1) Tue 24 Nov 09:00 2) …") or the answer key ("Reply 1-3, 0=call me")."""
+    return "1) " in body or "0=" in body
 
 
 class Answering:
