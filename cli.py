@@ -61,6 +61,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from config import ConfigError, Settings, load_settings
+from domain import phones
 from domain.base import CaseKind
 from domain.masking import mask_text
 from domain.models import CaseStatus
@@ -805,7 +806,15 @@ def retry_command(
 
 # ---------------------------------------------------------------------- users
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+def phone_option(phone: str | None) -> str | None:
+    """--phone parsed like every number that enters (domain.phones): E.164 out, or exit 2 with why."""
+    if phone is None:
+        return None
+    try:
+        return phones.normalise(phone)
+    except phones.PhoneError as exc:
+        raise fail(f"--phone {phone!r} {exc}", 2) from None
 
 
 def read_password(from_stdin: bool) -> str:
@@ -848,8 +857,7 @@ def users_add(
     is refused: change one with `users set`."""
     if role not in users.ROLES:
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(users.ROLES)}", param_hint="--role")
-    if phone is not None and not E164.match(phone):
-        raise fail(f"--phone must be in E.164 form, like +12125550100 (got {phone!r})", 2)
+    phone = phone_option(phone)
     settings = settings_or_exit()
     migrate(settings.database_url)  # users are often added before the first `make run`
     store = store_for(settings)
@@ -889,8 +897,7 @@ def users_set(
         raise typer.BadParameter(f"{role!r} is not one of {', '.join(users.ROLES)}", param_hint="--role")
     if phone is not None and no_phone:
         raise fail("give --phone or --no-phone, not both", 2)
-    if phone is not None and not E164.match(phone):
-        raise fail(f"--phone must be in E.164 form, like +12125550100 (got {phone!r})", 2)
+    phone = phone_option(phone)
     if (
         role is None
         and phone is None

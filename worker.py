@@ -18,7 +18,7 @@ from temporalio.worker import Interceptor, Replayer, Worker
 
 from activities.case_store import CaseStoreActivities
 from activities.checkin import CheckInActivities
-from activities.gift_cards import GiftCardActivities, GiftCardProvider, LocalGiftCards
+from activities.gift_cards import GiftCardActivities, GiftCardProvider, LocalGiftCards, TangoGiftCards
 from activities.scheduling import LocalCalendar, SchedulingActivities
 from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
 from activities.tickets import TicketActivities
@@ -66,6 +66,19 @@ def mail_gateway(settings: Settings, store: Store) -> MailGateway:
     return LocalMailbox(store, settings.sendgrid_from_email)
 
 
+def gift_card_provider(settings: Settings, store: Store) -> GiftCardProvider:
+    if settings.gift_card_mode == "tango":
+        return TangoGiftCards(
+            settings.tango_api_base_url,
+            settings.tango_platform_name,
+            settings.tango_platform_key,
+            settings.tango_account_identifier,
+            settings.tango_customer_identifier,
+            settings.tango_utid,
+        )
+    return LocalGiftCards(store, settings.public_base_url)
+
+
 def build_activities(
     settings: Settings,
     store: Store,
@@ -78,7 +91,7 @@ def build_activities(
     replace single activities by name in `overrides`, e.g. one that fails)."""
     twilio = TwilioActivities(store, phone or phone_gateway(settings, store))
     sendgrid = SendGridActivities(store, mail or mail_gateway(settings, store))
-    cards = GiftCardActivities(store, gift_cards or LocalGiftCards(store, settings.public_base_url))
+    cards = GiftCardActivities(store, gift_cards or gift_card_provider(settings, store))
     scheduling = SchedulingActivities(store, LocalCalendar(store, settings.calendar))
     tickets = TicketActivities(store)
     case_store = CaseStoreActivities(store)
@@ -165,7 +178,7 @@ async def run(settings: Settings) -> None:
     limits = settings.rate_limits
     print(
         f"worker: rate limits per second: twilio {limits.twilio}, sendgrid {limits.sendgrid}, "
-        f"gift cards {limits.gift_cards}",
+        f"gift cards {limits.gift_cards} ({settings.gift_card_mode})",
         flush=True,
     )
     print(f"worker: polling task queue {settings.task_queue!r} on {settings.temporal_target}", flush=True)

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[OutboundMessage], str]
 FindSent = Callable[[OutboundMessage, datetime], str | None]
 
+# what `find_sent` answers for a provider that cannot be asked what it sent (SendGrid): the outcome of the
+# earlier attempt stays unknown
+UNVERIFIABLE = "unverified"
+
 
 async def send_once(
     store: Store, msg: OutboundMessage, deliver: Deliver, find_sent: FindSent, what: str
@@ -29,7 +33,8 @@ async def send_once(
 
     A provider 4xx comes back as `rejected` (the workflow picks another channel); 429 and lost
     connections raise to be retried; a 5xx or crash after the request may have sent, so the next attempt
-    asks the provider (`find_sent`) before sending again.
+    asks the provider (`find_sent`) before sending again. A provider that cannot be asked (`UNVERIFIABLE`)
+    gets the message once more, marked `resent_reason`: a lost message is worse than a duplicate one.
     """
     if msg.channel is not Channel.EMAIL and await asyncio.to_thread(
         consent.opted_out, store, msg.channel.value, msg.to
@@ -47,10 +52,22 @@ async def send_once(
             message_id=str(before.id), provider_id=None, status="rejected", reason=before.last_error
         )
     if before.status in ("sending", "unknown"):
-        # an earlier attempt reached the provider and its outcome was lost: look before sending again
+        # an earlier attempt may have reached the provider and its outcome was lost: look before sending
+        # again
         since = before.created_at - timedelta(minutes=1)
         found = await asyncio.to_thread(find_sent, msg, since)
-        if found:
+        if found == UNVERIFIABLE and before.resent_reason is None:
+            # the provider cannot be asked, and a lost message is worse than a duplicate one: send it
+            # again, once, and say so on the row and the case's timeline before the request goes out
+            reason = _resent_because(before)
+            await asyncio.to_thread(outbox.mark_resent, store, before.id, reason)
+            await asyncio.to_thread(
+                _note, store, msg, f"{msg.channel.value}_resent", ":resent", {"reason": reason}
+            )
+            log.warning("%s %s sent again: %s", msg.channel.value, msg.key, reason)
+        elif found:
+            # found at the provider; or unverifiable again after it was resent once: a third copy is
+            # not sent (two unknown outcomes in a row nearly always mean the provider took it)
             await asyncio.to_thread(_sent, store, before.id, found, msg, what)
             return SendResult(message_id=str(before.id), provider_id=found, status="already_sent")
     try:
@@ -73,6 +90,14 @@ async def send_once(
     await asyncio.to_thread(_sent, store, before.id, provider_id, msg, what)
     log.info("%s %s sent to %s (attempt %s)", msg.channel.value, msg.key, mask_text(msg.to), _attempt())
     return SendResult(message_id=str(before.id), provider_id=provider_id, status="sent")
+
+
+def _resent_because(before: outbox.Intent) -> str:
+    if before.status == "sending":
+        why = "the attempt stopped before its outcome was recorded"
+    else:
+        why = f"the provider's answer was lost ({before.last_error or 'no answer'})"
+    return f"resent: outcome of the first attempt unknown; {why}"
 
 
 def _attempt() -> int:

@@ -12,7 +12,7 @@ from typing import Protocol
 from temporalio import activity
 
 from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
-from activities.outbound import send_once
+from activities.outbound import UNVERIFIABLE, send_once
 from domain.masking import mask_text
 from domain.models import OutboundMessage, SendResult
 from store import outbox
@@ -42,10 +42,6 @@ class LocalMailbox:
 
 class LiveSendGrid:
     """The real SendGrid v3 mail send through the official SDK."""
-
-    # SendGrid cannot be asked whether a mail went out: a lost response is reported as unverified
-    # rather than risking a second mail.
-    UNVERIFIABLE = "unverified"
 
     def __init__(self, api_key: str, from_email: str, base_url: str) -> None:
         from sendgrid import SendGridAPIClient
@@ -91,7 +87,9 @@ class LiveSendGrid:
         return str(response.headers.get("X-Message-Id") or f"sg-{uuid.uuid4().hex}")
 
     def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
-        return self.UNVERIFIABLE
+        # SendGrid cannot be asked whether a mail went out: when an attempt's outcome is lost, send-once
+        # sends it once more (a lost mail is worse than a duplicate one) and marks the row resent
+        return UNVERIFIABLE
 
 
 def _reason(exc: Exception) -> str:

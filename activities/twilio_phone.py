@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +16,7 @@ from activities.outbound import send_once
 from domain.masking import mask_text
 from domain.messages import bridge_intro, voice_goodbye
 from domain.models import BridgeCallRequest, Channel, OutboundMessage, SendResult
+from domain.sms import segments
 from store import outbox, users
 from store.db import Store
 
@@ -70,7 +71,12 @@ class LocalPhone:
 
     def send_sms(self, msg: OutboundMessage) -> str:
         sid = outbox.record_local_delivery(self.store, msg, self.from_number)
-        print(f"[local sms] to {mask_text(msg.to)} ({msg.key}): {len(msg.body)} chars, {sid}", flush=True)
+        parts = segments(msg.body)
+        print(
+            f"[local sms] to {mask_text(msg.to)} ({msg.key}): {parts.count} {parts.encoding} segment(s),"
+            f" {sid}",
+            flush=True,
+        )
         return sid
 
     def place_call(self, msg: OutboundMessage) -> str:
@@ -168,31 +174,35 @@ class LiveTwilio:
         return str(call.sid)
 
     def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
-        """Did an earlier attempt get through? Twilio lists what was sent; ours has this exact body.
+        """Did an earlier attempt get through? Twilio lists what we sent this patient; ours has this exact
+        body and was created at or after `since` (when the attempt was recorded, less clock skew).
 
-        One page of the newest is enough; `list()` would follow `next_page_uri` until it had `limit`
-        records, page after page."""
+        Twilio's documented list filters are To, From and DateSent (calls: StartTime): a message still
+        queued has no date_sent, a call not yet dialled no start_time, so a date filter would hide the very
+        one a retry must find and it would go out twice. The page is filtered on To and From only, and on
+        creation time here. One page of the newest is enough; `list()` would follow `next_page_uri` until
+        it had `limit` records, page after page."""
         if msg.channel.value == "voice":
-            calls = self._call_api(
-                self.client.calls.page,
-                to=msg.to,
-                from_=self.from_number,
-                start_time_after=since,
-                page_size=20,
-            )
-            call = next(iter(calls), None)
+            calls = self._call_api(self.client.calls.page, to=msg.to, from_=self.from_number, page_size=50)
+            call = next((c for c in calls if _created_since(c.date_created, since)), None)
             return str(call.sid) if call is not None else None
-        messages = self._call_api(
-            self.client.messages.page,
-            to=msg.to,
-            from_=self.from_number,
-            date_sent_after=since,
-            page_size=50,
-        )
+        messages = self._call_api(self.client.messages.page, to=msg.to, from_=self.from_number, page_size=50)
         for message in messages:
-            if message.body == msg.body:
+            if message.body == msg.body and _created_since(message.date_created, since):
                 return str(message.sid)
         return None
+
+
+def _created_since(created: datetime | None, since: datetime) -> bool:
+    """Twilio's date_created (RFC 2822, parsed by the SDK) at or after `since`; send-once passes `since`
+    a minute before the attempt was recorded, for the clocks of our host and Twilio's."""
+    if not isinstance(created, datetime):
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return created >= since
 
 
 def _twilio_error(exc: Exception) -> tuple[int | None, Any, str]:

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -18,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from domain import phones
 from domain.models import RecoveryPolicy
 from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
 
@@ -102,7 +104,14 @@ class Settings(BaseSettings):
     # the event webhook's verification key (base64 ECDSA P-256 public key from SendGrid's settings)
     sendgrid_webhook_public_key: str = ""
 
-    gift_card_mode: Literal["local"] = "local"
+    gift_card_mode: Literal["local", "tango"] = "local"
+    # Tango Card RaaS v2 (GIFT_CARD_MODE=tango): production is https://api.tangocard.com/raas/v2
+    tango_api_base_url: str = "https://integration-api.tangocard.com/raas/v2"
+    tango_platform_name: str = ""
+    tango_platform_key: str = ""
+    tango_account_identifier: str = ""
+    tango_customer_identifier: str = ""
+    tango_utid: str = ""  # the reward ordered (a link reward in the compensation's currency)
 
     api_tokens: str = ""
 
@@ -130,6 +139,25 @@ class Settings(BaseSettings):
         )
         # bare names win over MAKERIGHT_ ones, both over the toml defaults
         return init_settings, env_settings, prefixed, TomlConfigSettingsSource(settings_cls)
+
+    @field_validator("policy")
+    @classmethod
+    def _staff_phones(cls, policy: RecoveryPolicy) -> RecoveryPolicy:
+        """The on-call numbers enter here: parsed once like every phone number (domain.phones), E.164 on."""
+        levels = []
+        for level in policy.escalation.levels:
+            if level.notify_sms is not None:
+                try:
+                    level = level.model_copy(update={"notify_sms": phones.normalise(level.notify_sms)})
+                except phones.PhoneError as exc:
+                    raise PydanticCustomError(
+                        "phone_number",
+                        "escalation level {level} notify_sms {number} {reason}",
+                        {"level": level.name, "number": repr(level.notify_sms), "reason": str(exc)},
+                    ) from None
+            levels.append(level)
+        escalation = policy.escalation.model_copy(update={"levels": tuple(levels)})
+        return policy.model_copy(update={"escalation": escalation})
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:
@@ -217,6 +245,15 @@ class Settings(BaseSettings):
             needed += ["TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER"]  # the local phone signs its answers
         if self.sendgrid_mode == "live":
             needed += ["SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL", "SENDGRID_API_BASE_URL"]
+        if self.gift_card_mode == "tango":
+            needed += [
+                "TANGO_API_BASE_URL",
+                "TANGO_PLATFORM_NAME",
+                "TANGO_PLATFORM_KEY",
+                "TANGO_ACCOUNT_IDENTIFIER",
+                "TANGO_CUSTOMER_IDENTIFIER",
+                "TANGO_UTID",
+            ]
 
         def absent(name: str) -> bool:
             value = getattr(self, name.lower())
@@ -232,6 +269,8 @@ class Settings(BaseSettings):
         missing = self.missing()
         if missing:
             modes = f"TWILIO_MODE={self.twilio_mode}, SENDGRID_MODE={self.sendgrid_mode}"
+            if self.gift_card_mode != "local":
+                modes += f", GIFT_CARD_MODE={self.gift_card_mode}"
             noun = "setting" if len(missing) == 1 else "settings"
             problems.append(f"missing {noun} {', '.join(missing)} (needed with {modes})")
         if self.production:

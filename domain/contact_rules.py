@@ -1,10 +1,10 @@
 """When automated outreach may reach a patient: quiet hours and frequency caps. Pure: no I/O, no clock.
 
 TCPA's healthcare exemption (FIELD-NOTES): 08:00-21:00 in the called party's local time, at most one
-message a day and three a week. A patient in an active conversation (they wrote to us recently, or a
-case is waiting on their answer) is answered at once: the limits are for outreach they did not ask for.
-A message that may not go now is deferred, never dropped: these functions say until when.
-"""
+message a day and three a week. A patient in an active conversation (they wrote to us recently, or
+another case of theirs is in progress and has exchanged messages with them) is answered at once: the
+limits are for outreach they did not ask for. A message that may not go now is deferred, never dropped:
+these functions say until when, and a case that slept asks again when it wakes."""
 
 from __future__ import annotations
 
@@ -62,6 +62,16 @@ def after_caps(moment: datetime, sent: Sequence[datetime], rules: ContactRules =
             return candidate
         candidate = later
     return candidate
+
+
+IN_PROGRESS = frozenset({"open", "waiting_patient", "escalated"})
+
+
+def is_conversation(status: str, sent: int, heard: int) -> bool:
+    """Whether another of the patient's cases makes this one part of a conversation: it is in progress and
+    has exchanged messages with them (sent them one, or heard from them in it). A case still deferred
+    until the morning is open but has said nothing: counting it would text the patient at night."""
+    return status in IN_PROGRESS and (sent > 0 or heard > 0)
 
 
 def next_allowed(

@@ -8,6 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from domain.models import OfferedSlot, Slot
+from domain.sms import SINGLE, gsm7, septets
 
 _DAYS = {
     "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
@@ -31,23 +32,32 @@ def when(moment: datetime, timezone: str, lang: str) -> str:
     return f"{_DAYS[lang][local.weekday()]} {local.day} {_MONTHS[lang][local.month - 1]} {local:%H:%M}"
 
 
-SMS_LIMIT = 160  # one GSM-7 segment: texts stay ASCII ("…" would switch to UCS-2 and a 70-char limit)
+# One GSM-7 segment (160 septets) per text. The templates' own words are GSM-7 (no curly quotes, no "…":
+# one character outside GSM-7 makes the whole text UCS-2, 70 a segment); what varies (the practice's
+# name) is made GSM-7 and shortened to fit, counted in septets (`domain.sms`), not in characters.
+SMS_LIMIT = SINGLE["GSM-7"]
 _MIN_NAME = 8
+_NO_NAME = {"en": "Your practice", "nl": "Uw praktijk"}
 
 
-def _short(name: str, limit: int = 30) -> str:
-    if len(name) <= limit:
+def _short(name: str, limit: int) -> str:
+    """`name` in at most `limit` septets, cut at a word when that keeps most of it, ending in "."."""
+    if septets(name) <= limit:
         return name
-    cut = name[: max(limit - 1, 1)]
+    cut = name[:limit]
+    while septets(cut) > max(limit - 1, 1):
+        cut = cut[:-1]
     if " " in cut[limit // 2 :]:  # end on a whole word when that keeps most of the room
         cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,.-&") + "."
+    return (cut.rstrip(" ,.-&") or cut) + "."
 
 
-def _fit(practice: str, build: Callable[[str], str]) -> str:
-    """`build(name)` with the practice name shortened so the whole text fits one SMS segment."""
-    budget = SMS_LIMIT - len(build(""))
-    return build(_short(practice, max(min(30, budget), _MIN_NAME)))
+def _fit(lang: str, practice: str, build: Callable[[str], str]) -> str:
+    """`build(name)` with the practice's name in GSM-7 (transliterated: `Ëindhoven` -> `Eindhoven`) and
+    shortened so the whole text is one GSM-7 segment."""
+    name = " ".join(gsm7(practice).split()) or _NO_NAME.get(lang, _NO_NAME["en"])
+    budget = SMS_LIMIT - septets(build(""))
+    return build(_short(name, max(min(30, budget), _MIN_NAME)))
 
 
 def offer_sms(lang: str, practice: str, original: Slot, offers: Sequence[OfferedSlot], tz: str) -> str:
@@ -56,6 +66,7 @@ def offer_sms(lang: str, practice: str, original: Slot, offers: Sequence[Offered
     before = when(original.start, tz, lang)
     if lang == "nl":
         return _fit(
+            lang,
             practice,
             lambda name: (
                 f"{name}: afspraak {before} vervalt. Nieuw: {choices}. "
@@ -63,6 +74,7 @@ def offer_sms(lang: str, practice: str, original: Slot, offers: Sequence[Offered
             ),
         )
     return _fit(
+        lang,
         practice,
         lambda name: (
             f"{name}: your {before} visit is off. New: {choices}. Reply 1-{last}, 0=call me. STOP=opt out"
@@ -123,8 +135,8 @@ def offer_email(
 def confirm_sms(lang: str, practice: str, slot: Slot, tz: str) -> str:
     at = when(slot.start, tz, lang)
     if lang == "nl":
-        return _fit(practice, lambda name: f"{name}: u staat ingepland op {at}. STOP = afmelden")
-    return _fit(practice, lambda name: f"{name}: you're booked for {at}. STOP to opt out")
+        return _fit(lang, practice, lambda name: f"{name}: u staat ingepland op {at}. STOP = afmelden")
+    return _fit(lang, practice, lambda name: f"{name}: you're booked for {at}. STOP to opt out")
 
 
 def confirm_email(lang: str, practice: str, provider: str, slot: Slot, tz: str) -> tuple[str, str]:
@@ -141,9 +153,11 @@ def confirm_email(lang: str, practice: str, provider: str, slot: Slot, tz: str) 
 
 def rep_will_call_sms(lang: str, practice: str) -> str:
     if lang == "nl":
-        return _fit(practice, lambda name: f"{name}: een medewerker belt u zo snel mogelijk. STOP = afmelden")
+        return _fit(
+            lang, practice, lambda name: f"{name}: een medewerker belt u zo snel mogelijk. STOP = afmelden"
+        )
     return _fit(
-        practice, lambda name: f"{name}: someone from our team will call you shortly. STOP to opt out"
+        lang, practice, lambda name: f"{name}: someone from our team will call you shortly. STOP to opt out"
     )
 
 
@@ -163,8 +177,12 @@ def compensation_email(lang: str, practice: str, amount: str, currency: str, url
 
 def compensation_sms(lang: str, practice: str, amount: str, currency: str, url: str) -> str:
     if lang == "nl":
-        return _fit(practice, lambda name: f"{name}: excuses! Een cadeaubon van {amount} {currency}: {url}")
-    return _fit(practice, lambda name: f"{name}: we're sorry! A {amount} {currency} gift card for you: {url}")
+        return _fit(
+            lang, practice, lambda name: f"{name}: excuses! Een cadeaubon van {amount} {currency}: {url}"
+        )
+    return _fit(
+        lang, practice, lambda name: f"{name}: we're sorry! A {amount} {currency} gift card for you: {url}"
+    )
 
 
 def bridge_intro(lang: str) -> str:
@@ -180,6 +198,7 @@ def checkin_prompt_sms(lang: str, practice: str, slot: Slot, tz: str) -> str:
     at = when(slot.start, tz, lang)
     if lang == "nl":
         return _fit(
+            lang,
             practice,
             lambda name: (
                 f"{name}: inchecken voor {at}. Problemen met uw formulieren? Antwoord op dit bericht, "
@@ -187,6 +206,7 @@ def checkin_prompt_sms(lang: str, practice: str, slot: Slot, tz: str) -> str:
             ),
         )
     return _fit(
+        lang,
         practice,
         lambda name: (
             f"{name}: check-in for {at}. Reply if you have any trouble with your paperwork "
@@ -197,17 +217,19 @@ def checkin_prompt_sms(lang: str, practice: str, slot: Slot, tz: str) -> str:
 
 def checkin_thanks_sms(lang: str, practice: str) -> str:
     if lang == "nl":
-        return _fit(practice, lambda name: f"{name}: dank u, fijn dat alles goed gaat. Tot zo!")
-    return _fit(practice, lambda name: f"{name}: thanks, glad all is well. See you soon!")
+        return _fit(lang, practice, lambda name: f"{name}: dank u, fijn dat alles goed gaat. Tot zo!")
+    return _fit(lang, practice, lambda name: f"{name}: thanks, glad all is well. See you soon!")
 
 
 def checkin_will_call_sms(lang: str, practice: str) -> str:
     if lang == "nl":
         return _fit(
+            lang,
             practice,
             lambda name: f"{name}: vervelend! Een collega belt u binnen enkele minuten om het op te lossen.",
         )
     return _fit(
+        lang,
         practice,
         lambda name: f"{name}: sorry about that! A colleague will call you within minutes to sort it out.",
     )
@@ -219,9 +241,9 @@ def checkin_resolved_sms(
     """After the rep resolved it: thanks, and the gift card's link when there is one."""
     if lang == "nl":
         gift = f" Als excuus een cadeaubon van {amount} {currency}: {url}" if amount else ""
-        return _fit(practice, lambda name: f"{name}: bedankt voor uw geduld, het is opgelost.{gift}")
+        return _fit(lang, practice, lambda name: f"{name}: bedankt voor uw geduld, het is opgelost.{gift}")
     gift = f" Sorry! A {amount} {currency} gift card: {url}" if amount else ""
-    return _fit(practice, lambda name: f"{name}: thanks for your patience, it's resolved.{gift}")
+    return _fit(lang, practice, lambda name: f"{name}: thanks for your patience, it's resolved.{gift}")
 
 
 def checkin_compensation_email(

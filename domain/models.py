@@ -7,14 +7,33 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
+from domain import phones
 from domain.base import CaseKind, Model
 from domain.contact_rules import ContactRules
 from domain.escalation import EscalationLevel, EscalationPolicy
 from domain.replies import MAX_CHOICES, Intent, Understood, against_offers
 
-E164 = r"^\+[1-9][0-9]{6,14}$"
+# The validation context of an event as it enters (`BookingEvent.received`): phone numbers are parsed,
+# normalised to E.164 and judged SMS-capable here, once. Without it (the starter re-reading a stored event,
+# a workflow's input) the stored values are trusted as they are: a number-plan update cannot turn an
+# accepted case invalid, nor a replayed workflow different.
+INGRESS: dict[str, bool] = {"ingress": True}
+
+
+def _at_ingress(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("ingress"))
+
+
+def _parsed_phone(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None or not _at_ingress(info):
+        return value
+    try:
+        return phones.normalise(value)
+    except phones.PhoneError as exc:
+        raise PydanticCustomError("phone_number", "{reason}", {"reason": str(exc)}) from None
 
 
 def _aware(value: datetime) -> datetime:
@@ -29,10 +48,23 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 class Patient(Model):
     id: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=200)
-    phone: str | None = Field(default=None, pattern=E164)
+    phone: str | None = Field(default=None, max_length=64)  # E.164 once received (any format in)
+    # whether `phone` can receive a text: False for a landline. Judged at ingress from the numbering plan
+    # and carried with the case from then on (absent from inputs recorded before: True, as they behaved)
+    sms_capable: bool = Field(default=True, validate_default=True)
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
     locale: str = Field(default="en", pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$")
     timezone: str = "UTC"
+
+    _phone = field_validator("phone")(_parsed_phone)
+
+    @field_validator("sms_capable")
+    @classmethod
+    def _judged_at_ingress(cls, value: bool, info: ValidationInfo) -> bool:
+        if not _at_ingress(info):
+            return value
+        phone = info.data.get("phone")  # already E.164 (absent when it was refused)
+        return phone is not None and phones.parse(phone).sms_capable
 
     @field_validator("timezone")
     @classmethod
@@ -53,9 +85,10 @@ class Patient(Model):
 class Practice(Model):
     id: str = Field(min_length=1, max_length=100)
     name: str = Field(min_length=1, max_length=200)
-    phone: str | None = Field(default=None, pattern=E164)
+    phone: str | None = Field(default=None, max_length=64)
     timezone: str = "UTC"
 
+    _phone = field_validator("phone")(_parsed_phone)
     _known_zone = field_validator("timezone")(Patient._known_zone.__func__)  # type: ignore[attr-defined]
 
 
@@ -115,6 +148,11 @@ class BookingEvent(Model):
     time: AwareDatetime | None = None
     data: BookingEventData
 
+    @classmethod
+    def received(cls, payload: object) -> BookingEvent:
+        """An event as it enters from outside: validated, phone numbers parsed and normalised (INGRESS)."""
+        return cls.model_validate(payload, context=INGRESS)
+
 
 class CaseStatus(StrEnum):
     OPEN = "open"
@@ -159,7 +197,7 @@ class RecoveryPolicy(Model):
 
     reply_deadline_seconds: int = Field(default=15 * 60, gt=0)
     call_answer_deadline_seconds: int = Field(default=10 * 60, gt=0)
-    # one SMS (160 characters) holds three numbered times with the rest of the offer, not more
+    # one SMS segment (160 GSM-7 septets) holds three numbered times with the rest of the offer, not more
     max_alternatives: int = Field(default=3, ge=1, le=3)
     max_offer_rounds: int = Field(default=2, ge=1)
     search_days: int = Field(default=14, ge=1)
@@ -367,10 +405,13 @@ class ContactHistoryRequest(Model):
 class ContactHistory(Model):
     sent: tuple[datetime, ...] = ()  # messages to the patient, any case but this one
     last_heard_from: datetime | None = None  # the patient's own latest message to us
-    other_open_cases: int = 0  # their other cases still in progress
+    # their other cases still in progress that have exchanged messages with them (sent them one, or
+    # heard from them): a case deferred until the morning has not, and does not count
+    other_open_cases: int = 0
 
     def in_conversation(self, now: datetime, window: timedelta = timedelta(hours=24)) -> bool:
-        """An exchange is under way: they wrote to us lately, or another of their cases is in progress."""
+        """An exchange is under way: they wrote to us lately, or another of their cases in progress has
+        exchanged messages with them."""
         recent = self.last_heard_from is not None and now - self.last_heard_from <= window
         return recent or self.other_open_cases > 0
 
@@ -438,7 +479,9 @@ class WatchResult(Model):
     appointment_id: str
     status: WatchStatus
     prompts_sent: int
-    ended_because: Literal["listen_window_over", "cancelled", "opted_out", "unreachable", "no_phone"]
+    ended_because: Literal[
+        "listen_window_over", "cancelled", "opted_out", "unreachable", "no_phone", "landline"
+    ]
     case_id: str | None = None
 
 

@@ -179,6 +179,9 @@ class OutboundMessageRow(Base):
     provider_id: Mapped[str | None] = mapped_column(String(100), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # set when the message went out again because an earlier attempt's outcome could not be known (a
+    # provider that cannot be asked what it sent): the patient may have it twice, and this says why
+    resent_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from domain import contact_rules
 from domain.models import ContactHistory, ContactHistoryRequest, OutboundMessage
 from store.db import Store
 from store.models import Case, InboundMessage, LocalDelivery, OutboundMessageRow, utcnow
@@ -22,10 +23,13 @@ class Intent:
     created_at: datetime
     attempts: int
     last_error: str | None
+    resent_reason: str | None = None
 
 
 def _intent(row: OutboundMessageRow) -> Intent:
-    return Intent(row.id, row.status, row.provider_id, row.created_at, row.attempts, row.last_error)
+    return Intent(
+        row.id, row.status, row.provider_id, row.created_at, row.attempts, row.last_error, row.resent_reason
+    )
 
 
 def begin(store: Store, msg: OutboundMessage) -> Intent:
@@ -78,6 +82,14 @@ def finish(
         row.last_error = error
 
 
+def mark_resent(store: Store, intent_id: int, reason: str) -> None:
+    """The message goes out again although an earlier attempt may have delivered it: say so on the row."""
+    with store.session() as s:
+        row = s.get(OutboundMessageRow, intent_id)
+        assert row is not None
+        row.resent_reason = reason
+
+
 def record_local_delivery(store: Store, msg: OutboundMessage, sender: str) -> str:
     """The local providers' 'network': what would have reached the patient, for /dev/phone."""
     prefix = {"sms": "SMlocal", "voice": "CAlocal", "email": "EMlocal"}[msg.channel.value]
@@ -125,15 +137,27 @@ def contact_history(store: Store, req: ContactHistoryRequest) -> ContactHistory:
         )
         open_cases = 0
         if req.patient_id:
-            open_cases = int(
-                s.scalar(
-                    select(func.count()).where(
-                        Case.patient_id == req.patient_id,
-                        Case.status.in_(("open", "waiting_patient", "escalated")),
-                        Case.case_id != (req.exclude_case_id or ""),
-                    )
+            texted = (
+                select(func.count())
+                .where(
+                    OutboundMessageRow.case_id == Case.case_id,
+                    OutboundMessageRow.to_address.in_(req.addresses),
+                    OutboundMessageRow.status == "sent",
                 )
-                or 0
+                .scalar_subquery()
+            )
+            heard_in_case = (
+                select(func.count()).where(InboundMessage.case_id == Case.case_id).scalar_subquery()
+            )
+            others = s.execute(
+                select(Case.status, texted, heard_in_case).where(
+                    Case.patient_id == req.patient_id, Case.case_id != (req.exclude_case_id or "")
+                )
+            ).all()
+            open_cases = sum(
+                1
+                for status, sent_n, heard_n in others
+                if contact_rules.is_conversation(status, sent_n, heard_n)
             )
     if heard is not None and heard.tzinfo is None:
         heard = heard.replace(tzinfo=UTC)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.contact_rules import after_caps, next_allowed, outside_quiet_hours
+from domain.contact_rules import after_caps, is_conversation, next_allowed, outside_quiet_hours
 
 AMS, NYC, TOKYO = "Europe/Amsterdam", "America/New_York", "Asia/Tokyo"
 
@@ -68,3 +68,29 @@ def test_next_allowed_combines_caps_and_quiet_hours_and_spares_a_conversation() 
         NYC, 2026, 11, 25, 8, 0
     )
     assert next_allowed(late, NYC, [late], in_conversation=True) == late
+
+
+@pytest.mark.parametrize(
+    ("status", "sent", "heard", "conversation"),
+    [
+        ("open", 0, 0, False),  # deferred until the morning: it has said nothing yet
+        ("open", 1, 0, True),  # texted them and goes on
+        ("waiting_patient", 1, 0, True),  # waits on their answer
+        ("escalated", 0, 1, True),  # they wrote to us in it
+        ("resolved", 2, 1, False),  # over
+        ("failed", 1, 0, False),
+    ],
+)
+def test_only_a_case_in_progress_that_exchanged_messages_is_a_conversation(
+    status: str, sent: int, heard: int, conversation: bool
+) -> None:
+    assert is_conversation(status, sent, heard) is conversation
+
+
+def test_a_second_case_at_night_waits_while_the_first_is_still_deferred() -> None:
+    """03:22 in Amsterdam: the first case sleeps until 08:00, having sent nothing; the second case asks
+    the same rules and must wait too, not count the first as a conversation."""
+    night = at(AMS, 2026, 11, 24, 3, 22)
+    first_case = is_conversation("open", sent=0, heard=0)
+    allowed = next_allowed(night, AMS, [], in_conversation=first_case)
+    assert allowed.astimezone(ZoneInfo(AMS)) == at(AMS, 2026, 11, 24, 8, 0)

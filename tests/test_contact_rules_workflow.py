@@ -158,3 +158,66 @@ async def test_a_patient_in_a_conversation_is_answered_at_once(
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
         assert deferrals(h, accepted.case_id or "") == []
         await h.end(handle)
+
+
+async def at_local(env: WorkflowEnvironment, zone: str, hour: int, minute: int) -> datetime:
+    """Move the server's clock on to the next `hour:minute` on the wall clock in `zone`."""
+    now = await env.get_current_time()
+    local = now.astimezone(ZoneInfo(zone))
+    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if target <= local:
+        target += timedelta(days=1)
+    await env.sleep(target - now)
+    return await env.get_current_time()
+
+
+async def test_two_conflicts_at_night_for_one_patient_both_wait_for_the_morning(
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The reproduction: 03:22 at the patient's, a first conflict is deferred until 08:00; a second one for
+    the same patient must not count the first (open, but it has not said a word yet) as a conversation
+    and text them at once."""
+    env, zone = own_time_skipping_env, "Europe/Amsterdam"
+    night = await at_local(env, zone, 3, 22)
+    settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
+    async with running(settings, env) as h:
+        first, first_handle = await h.open_case(example_event(data__patient__timezone=zone))
+        until = (await h.wait_for(lambda: deferrals(h, first.case_id or "")))[0]
+        second, second_handle = await h.open_case(example_event(data__patient__timezone=zone))
+        assert second.case_id != first.case_id
+        await h.wait_for(lambda: deferrals(h, second.case_id or "") or h.deliveries("sms", PHONE))
+        assert h.deliveries("sms", PHONE) == [], "a patient was texted at 03:22 their time"
+        assert deferrals(h, second.case_id or "") == [until]
+        morning = until.astimezone(ZoneInfo(zone))
+        assert (morning.hour, morning.minute) == (8, 0) and until > night
+        await env.sleep(until - night + timedelta(seconds=5))
+        # in the morning both go: the second now counts the first's offer as a conversation
+        await h.wait_for(lambda: len(h.deliveries("sms", PHONE)) == 2)
+        await h.end(first_handle)
+        await h.end(second_handle)
+
+
+async def test_a_case_that_slept_through_the_night_asks_again_and_keeps_the_days_cap(
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Deferred at 03:22 until 08:00; at 07:00 another case texts the patient. At 08:00 the caps are asked
+    again: one a day, so the offer waits until 08:00 the next day instead of going out on waking."""
+    env, zone = own_time_skipping_env, "Europe/Amsterdam"
+    await at_local(env, zone, 3, 22)
+    settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
+    async with running(settings, env) as h:
+        accepted, handle = await h.open_case(example_event(data__patient__timezone=zone))
+        case_id = accepted.case_id or ""
+        until = (await h.wait_for(lambda: deferrals(h, case_id)))[0]
+        seven = await at_local(env, zone, 7, 0)
+        texted_by_another_case(h, seven)
+        await env.sleep(until - seven + timedelta(seconds=5))  # past 08:00: the case wakes up
+        again = await h.wait_for(lambda: deferrals(h, case_id)[1:] or h.deliveries("sms", PHONE))
+        assert h.deliveries("sms", PHONE) == [], "texted twice within a day"
+        next_morning = again[0].astimezone(ZoneInfo(zone))
+        assert next_morning.date() == (until + timedelta(days=1)).astimezone(ZoneInfo(zone)).date()
+        assert (next_morning.hour, next_morning.minute) == (8, 0)
+        now = await env.get_current_time()
+        await env.sleep(again[0] - now + timedelta(seconds=5))
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.end(handle)

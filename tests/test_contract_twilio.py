@@ -26,6 +26,8 @@ EXAMPLE_MESSAGE_SID = "SM" + "a" * 32
 EXAMPLE_CALL_SID = "CA" + "a" * 32
 EXAMPLE_LISTED_BODY = "testing"  # first message of the Messages list example
 EXAMPLE_LISTED_SID = "SMded05904ccb347238880ca9264e8fe1c"
+EXAMPLE_LISTED_CREATED = datetime(2019, 5, 24, 17, 44, 46, tzinfo=UTC)  # its date_created
+EXAMPLE_CALLS_CREATED = datetime(2019, 10, 18, 16, 0, tzinfo=UTC)  # the calls example's oldest date_created
 
 
 @pytest.fixture
@@ -101,22 +103,26 @@ def test_a_request_that_breaks_the_contract_is_rejected(gateway: LiveTwilio) -> 
 
 
 def test_find_sent_reads_one_page_of_messages(gateway: LiveTwilio) -> None:
-    since = datetime.now(UTC) - timedelta(minutes=5)
+    since = EXAMPLE_LISTED_CREATED - timedelta(minutes=1)
 
     assert gateway.find_sent(sms(body=EXAMPLE_LISTED_BODY), since) == EXAMPLE_LISTED_SID
     assert_accepted(gateway, 200, "Messages.json")
     request, _ = last_exchange(gateway)
-    # our own query, not the example's next_page_uri: the gateway did not page on
+    # our own query, not the example's next_page_uri: the gateway did not page on. No DateSent filter: a
+    # message still queued has no date_sent, and the retry must find it
     assert request.params["To"] == PATIENT
     assert request.params["From"] == FROM_NUMBER
-    assert request.params["DateSent>"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert request.params["PageSize"] == 50
+    assert not [name for name in request.params if name.startswith("DateSent")]
 
     assert gateway.find_sent(sms(body="a body Twilio never saw"), since) is None
+    # the same body created before the attempt was recorded is an older message, not ours
+    later = EXAMPLE_LISTED_CREATED + timedelta(minutes=1)
+    assert gateway.find_sent(sms(body=EXAMPLE_LISTED_BODY), later) is None
 
 
 def test_find_sent_reads_one_page_of_calls(gateway: LiveTwilio) -> None:
-    since = datetime.now(UTC) - timedelta(minutes=5)
+    since = EXAMPLE_CALLS_CREATED - timedelta(minutes=1)
 
     found = gateway.find_sent(call(), since)
 
@@ -124,7 +130,8 @@ def test_find_sent_reads_one_page_of_calls(gateway: LiveTwilio) -> None:
     assert_accepted(gateway, 200, "Calls.json")
     request, _ = last_exchange(gateway)
     assert request.params["To"] == PATIENT
-    assert request.params["StartTime>"] == since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert not [name for name in request.params if name.startswith("StartTime")]
+    assert gateway.find_sent(call(), datetime.now(UTC) - timedelta(minutes=5)) is None
 
 
 async def test_send_once_through_the_activity(gateway: LiveTwilio, store: Store) -> None:

@@ -115,6 +115,12 @@ def system(any_db_url: str, tmp_path: Path) -> Iterator[System]:
 
 def test_booking_conflict_end_to_end_survives_a_restart(system: System) -> None:
     system.start()
+    # the banner tells a newcomer the command that works from the checkout, and where the local phone is
+    banner = system.wait(
+        lambda: "stop             Ctrl-C" in (t := system.log.read_text()) and t, 30, "the banner"
+    )
+    assert "(users: .venv/bin/python cli.py users add)" in banner
+    assert f"local phone      {system.base}/dev/phone" in banner
     event = example_event()
     accepted = system.post_event(event)
     assert accepted.status_code == 202, accepted.text

@@ -7,8 +7,10 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -17,10 +19,13 @@ import pytest
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 
+import cli
 from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
+from activities.outbound import UNVERIFIABLE
 from activities.sendgrid_email import LiveSendGrid, SendGridActivities
 from activities.twilio_phone import LiveTwilio, TwilioActivities
 from domain.models import Channel, OutboundMessage
+from store import outbox
 from store.db import Store
 from store.models import OutboundMessageRow, TimelineItem
 from tests.prism import add_case, free_port
@@ -72,7 +77,8 @@ class StubProvider:
                 if answer.status is None:
                     self.close_connection = True
                     return
-                payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+                body = answer.body(parse_qs(parts.query)) if callable(answer.body) else answer.body
+                payload = b"" if body is None else json.dumps(body).encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -135,17 +141,64 @@ def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
     }
 
 
-def twilio_message(sid: str, body: str) -> dict[str, Any]:
+def rfc2822(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=False)
+
+
+def twilio_message(
+    sid: str, body: str, created: datetime | None = None, sent: datetime | None = None
+) -> dict[str, Any]:
+    """A message as Twilio lists it; `sent=None`: still queued (Twilio has not sent it, no date_sent)."""
     return {
         "sid": sid,
         "account_sid": ACCOUNT_SID,
         "to": PATIENT,
         "from": FROM_NUMBER,
         "body": body,
-        "status": "queued",
+        "status": "queued" if sent is None else "sent",
         "direction": "outbound-api",
-        "date_created": "Mon, 05 Jan 2026 09:00:00 +0000",
+        "date_created": rfc2822(created or datetime.now(UTC)),
+        "date_sent": rfc2822(sent) if sent is not None else None,
     }
+
+
+def twilio_call(sid: str, created: datetime | None = None, started: datetime | None = None) -> dict[str, Any]:
+    return {
+        "sid": sid,
+        "account_sid": ACCOUNT_SID,
+        "to": PATIENT,
+        "from": FROM_NUMBER,
+        "status": "queued" if started is None else "in-progress",
+        "date_created": rfc2822(created or datetime.now(UTC)),
+        "start_time": rfc2822(started) if started is not None else None,
+    }
+
+
+def _twilio_date(value: str) -> datetime:
+    """A DateSent filter value: `YYYY-MM-DD` as documented, or the SDK's `YYYY-MM-DDTHH:MM:SSZ`."""
+    if len(value) == 10:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def twilio_listing(key: str, records: list[dict[str, Any]]) -> Callable[[dict[str, list[str]]], Any]:
+    """A list endpoint that applies Twilio's documented filters (To, From, DateSent>, StartTime>) the way
+    Twilio does: a record without the date (a message still queued, a call not yet dialled) is left out."""
+    date_field = {"messages": ("DateSent>", "date_sent"), "calls": ("StartTime>", "start_time")}[key]
+
+    def answer(query: dict[str, list[str]]) -> dict[str, Any]:
+        found = [r for r in records if r["to"] == query.get("To", [r["to"]])[0]]
+        found = [r for r in found if r["from"] == query.get("From", [r["from"]])[0]]
+        after = query.get(date_field[0])
+        if after:
+            found = [
+                r
+                for r in found
+                if r.get(date_field[1]) and parsedate_to_datetime(r[date_field[1]]) >= _twilio_date(after[0])
+            ]
+        return twilio_page(key, found)
+
+    return answer
 
 
 def twilio_page(key: str, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -272,12 +325,17 @@ async def test_twilio_500_then_the_retry_finds_the_message_and_does_not_send_aga
 
     # Twilio did send it after all: the list shows it (beside another message to the same patient)
     listed = "SM" + uuid.uuid4().hex
+    now = datetime.now(UTC)
     stub.answer(
         "GET",
         MESSAGES,
         200,
-        twilio_page(
-            "messages", [twilio_message("SM" + "b" * 32, "another text"), twilio_message(listed, msg.body)]
+        twilio_listing(
+            "messages",
+            [
+                twilio_message("SM" + "b" * 32, "another text", sent=now),
+                twilio_message(listed, msg.body, sent=now),
+            ],
         ),
     )
     stub.answer("POST", MESSAGES, 201, twilio_message("SM" + "c" * 32, msg.body))
@@ -287,7 +345,6 @@ async def test_twilio_500_then_the_retry_finds_the_message_and_does_not_send_aga
     assert stub.count("POST", MESSAGES) == 1
     [lookup] = [s for s in stub.seen if s.method == "GET"]
     assert lookup.query["To"] == [PATIENT] and lookup.query["From"] == [FROM_NUMBER]
-    assert "DateSent>" in lookup.query
     row = row_of(store, case_id)
     assert (row.status, row.provider_id) == ("sent", listed)
     assert timeline_of(store, case_id) == ["sms_sent"]
@@ -302,7 +359,7 @@ async def test_twilio_500_then_nothing_listed_sends_again(stub: StubProvider, st
         await activities.send_sms(msg)
 
     stub.answer(
-        "GET", MESSAGES, 200, twilio_page("messages", [twilio_message("SM" + "b" * 32, "another text")])
+        "GET", MESSAGES, 200, twilio_listing("messages", [twilio_message("SM" + "b" * 32, "another text")])
     )
     sid = "SM" + uuid.uuid4().hex
     stub.answer("POST", MESSAGES, 201, twilio_message(sid, msg.body))
@@ -328,16 +385,66 @@ async def test_twilio_call_500_then_the_retry_finds_the_call(stub: StubProvider,
     with pytest.raises(ApplicationError):
         await activities.place_call(msg)
 
+    # Twilio did place it, and has not dialled it yet: a call still queued has no start_time
     listed = "CA" + uuid.uuid4().hex
-    stub.answer(
-        "GET", CALLS, 200, twilio_page("calls", [{"sid": listed, "to": PATIENT, "from": FROM_NUMBER}])
-    )
+    stub.answer("GET", CALLS, 200, twilio_listing("calls", [twilio_call(listed)]))
     result = await activities.place_call(msg)
 
     assert (result.status, result.provider_id) == ("already_sent", listed)
     assert stub.count("POST", CALLS) == 1
+
+
+async def test_twilio_retry_finds_a_message_still_queued_and_does_not_send_again(
+    stub: StubProvider, store: Store
+) -> None:
+    """The worker died after Twilio took the message and before the sid was recorded; Twilio has not sent
+    it yet (queued: no date_sent). The retry must find it by To, From, body and creation time."""
+    case_id = add_case(store)
+    activities = TwilioActivities(store, twilio(stub.url))
+    msg = text_message(case_id)
+    outbox.begin(store, msg)  # the dead worker's attempt: recorded `sending`, its answer never recorded
+    queued = "SM" + uuid.uuid4().hex
+    stub.answer("GET", MESSAGES, 200, twilio_listing("messages", [twilio_message(queued, msg.body)]))
+    stub.answer("POST", MESSAGES, 201, twilio_message("SM" + "c" * 32, msg.body))
+
+    result = await activities.send_sms(msg)
+
+    assert (result.status, result.provider_id) == ("already_sent", queued)
+    assert stub.count("POST", MESSAGES) == 0  # the patient gets the text once
     [lookup] = [s for s in stub.seen if s.method == "GET"]
-    assert "StartTime>" in lookup.query
+    assert lookup.query["To"] == [PATIENT] and lookup.query["From"] == [FROM_NUMBER]
+    assert not any(name.startswith("DateSent") for name in lookup.query)
+    assert (row_of(store, case_id).status, row_of(store, case_id).provider_id) == ("sent", queued)
+
+
+async def test_twilio_retry_matches_on_creation_time_allowing_clock_skew(
+    stub: StubProvider, store: Store
+) -> None:
+    """The same text to the same patient days ago (an earlier case) is not ours; one Twilio created 30 s
+    before our clock recorded the attempt is (Twilio's clock and ours differ a little)."""
+    case_id = add_case(store)
+    activities = TwilioActivities(store, twilio(stub.url))
+    msg = text_message(case_id)
+    intent = outbox.begin(store, msg)
+    recorded = intent.created_at if intent.created_at.tzinfo else intent.created_at.replace(tzinfo=UTC)
+    older = twilio_message("SM" + "e" * 32, msg.body, created=recorded - timedelta(days=2))
+    older["date_sent"] = older["date_created"]
+    stub.answer("GET", MESSAGES, 200, twilio_listing("messages", [older]))
+    sid = "SM" + uuid.uuid4().hex
+    stub.answer("POST", MESSAGES, 201, twilio_message(sid, msg.body))
+
+    assert (await activities.send_sms(msg)).status == "sent"  # not taken for ours: sent
+    assert stub.count("POST", MESSAGES) == 1
+
+    other = text_message(add_case(store))
+    outbox.begin(store, other)
+    skewed = twilio_message("SM" + "f" * 32, other.body, created=datetime.now(UTC) - timedelta(seconds=30))
+    stub.answer("GET", MESSAGES, 200, twilio_listing("messages", [skewed]))
+
+    found = await activities.send_sms(other)
+
+    assert (found.status, found.provider_id) == ("already_sent", "SM" + "f" * 32)
+    assert stub.count("POST", MESSAGES) == 1
 
 
 def test_twilio_lookup_429_is_not_processed(stub: StubProvider) -> None:
@@ -372,8 +479,6 @@ def test_twilio_read_timeout_is_ambiguous(stub: StubProvider) -> None:
 
 
 def _an_hour_ago() -> Any:
-    from datetime import UTC, datetime, timedelta
-
     return datetime.now(UTC) - timedelta(hours=1)
 
 
@@ -462,10 +567,11 @@ def test_sendgrid_unreachable_is_not_processed() -> None:
         sendgrid(unreachable_url()).send_email(mail("case-1"))
 
 
-async def test_sendgrid_connection_dropped_is_ambiguous_and_never_sent_twice(
+async def test_sendgrid_connection_dropped_is_sent_again_once_and_marked(
     stub: StubProvider, store: Store
 ) -> None:
-    """SendGrid cannot be asked what it sent: an answer lost after the request ends as `unverified`."""
+    """SendGrid cannot be asked what it sent, and a lost mail is worse than a duplicate one: an answer lost
+    after the request means one more mail, marked as resent on the row and the timeline; never a third."""
     case_id = add_case(store)
     gateway = sendgrid(stub.url)
     activities = SendGridActivities(store, gateway)
@@ -479,9 +585,83 @@ async def test_sendgrid_connection_dropped_is_ambiguous_and_never_sent_twice(
 
     stub.answer("POST", MAIL_SEND, 202, None, headers={"X-Message-Id": "sg-msg-2"})
     result = await activities.send_email(mail(case_id))
+    again = await activities.send_email(mail(case_id))
 
-    assert (result.status, result.provider_id) == ("already_sent", LiveSendGrid.UNVERIFIABLE)
-    assert stub.count("POST", MAIL_SEND) == 2  # the gateway's own, the activity's first: no third
+    assert (result.status, result.provider_id) == ("sent", "sg-msg-2")
+    assert (again.status, again.provider_id) == ("already_sent", "sg-msg-2")
+    assert stub.count("POST", MAIL_SEND) == 3  # the gateway's own, the activity's lost one, the resend
+    row = row_of(store, case_id)
+    assert row.status == "sent" and row.resent_reason is not None
+    assert row.resent_reason.startswith("resent: outcome of the first attempt unknown")
+    assert "answer was lost" in row.resent_reason
+    assert timeline_of(store, case_id) == ["email_resent", "email_sent"]
+
+
+async def test_sendgrid_worker_died_before_the_request_is_sent_again_once_and_marked(
+    stub: StubProvider, store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The crash window: the intent was recorded `sending`, then the worker died before SendGrid got the
+    request. The retry cannot ask SendGrid, so it sends: the mail goes out once, marked resent."""
+    case_id = add_case(store)
+    activities = SendGridActivities(store, sendgrid(stub.url))
+    outbox.begin(store, mail(case_id))  # what the dead worker did before it called SendGrid
+    assert row_of(store, case_id).status == "sending" and stub.count("POST", MAIL_SEND) == 0
+    stub.answer("POST", MAIL_SEND, 202, None, headers={"X-Message-Id": "sg-msg-3"})
+
+    result = await activities.send_email(mail(case_id))
+    again = await activities.send_email(mail(case_id))
+
+    assert (result.status, result.provider_id) == ("sent", "sg-msg-3")
+    assert (again.status, again.provider_id) == ("already_sent", "sg-msg-3")
+    assert stub.count("POST", MAIL_SEND) == 1
+    row = row_of(store, case_id)
+    assert (row.status, row.provider_id, row.attempts) == ("sent", "sg-msg-3", 2)
+    assert row.resent_reason == (
+        "resent: outcome of the first attempt unknown; the attempt stopped before its outcome was recorded"
+    )
+    assert timeline_of(store, case_id) == ["email_resent", "email_sent"]
+
+    # an engineer looking at the case sees why the patient may have the mail twice
+    monkeypatch.setenv("DATABASE_URL", store.url)
+    assert cli.main(["case", case_id]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "email_resent" in shown and "outcome of the first attempt unknown" in shown
+
+
+async def test_sendgrid_resent_once_then_unknown_again_is_not_sent_a_third_time(
+    stub: StubProvider, store: Store
+) -> None:
+    case_id = add_case(store)
+    activities = SendGridActivities(store, sendgrid(stub.url))
+    stub.answer("POST", MAIL_SEND, None)
+    for _ in range(2):  # the first attempt's answer is lost, and so is the resend's
+        with pytest.raises(ApplicationError):
+            await activities.send_email(mail(case_id))
+
+    result = await activities.send_email(mail(case_id))
+
+    assert (result.status, result.provider_id) == ("already_sent", UNVERIFIABLE)
+    assert stub.count("POST", MAIL_SEND) == 2
+    assert row_of(store, case_id).resent_reason is not None
+    assert timeline_of(store, case_id) == ["email_resent", "email_sent"]
+
+
+async def test_sendgrid_retry_after_a_known_success_never_sends_again(
+    stub: StubProvider, store: Store
+) -> None:
+    case_id = add_case(store)
+    activities = SendGridActivities(store, sendgrid(stub.url))
+    stub.answer("POST", MAIL_SEND, 202, None, headers={"X-Message-Id": "sg-msg-4"})
+
+    first = await activities.send_email(mail(case_id))
+    retries = [await activities.send_email(mail(case_id)) for _ in range(3)]
+
+    assert (first.status, first.provider_id) == ("sent", "sg-msg-4")
+    assert {(r.status, r.provider_id) for r in retries} == {("already_sent", "sg-msg-4")}
+    assert stub.count("POST", MAIL_SEND) == 1
+    row = row_of(store, case_id)
+    assert row.resent_reason is None
+    assert timeline_of(store, case_id) == ["email_sent"]
 
 
 def test_sendgrid_read_timeout_is_ambiguous(stub: StubProvider) -> None:

@@ -52,7 +52,10 @@ class Harness:
     ) -> tuple[inbox.Accepted, WorkflowHandle[Any, CaseResult]]:
         raw = json.dumps(event).encode()
         accepted = await asyncio.to_thread(
-            inbox.accept_booking_event, self.store, raw, BookingEvent.model_validate(event)
+            inbox.accept_booking_event,
+            self.store,
+            raw,
+            BookingEvent.received(event),  # as at ingress
         )
         if not accepted.duplicate:
             await self.starter.dispatch(accepted.event_row_id)

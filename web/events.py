@@ -42,7 +42,7 @@ def parse_booking_event(raw: bytes) -> tuple[BookingEvent | None, list[dict[str,
     if not isinstance(payload, dict):
         return None, [{"field": "body", "reason": "must be a JSON object"}]
     try:
-        return BookingEvent.model_validate(payload), []
+        return BookingEvent.received(payload), []
     except ValidationError as exc:
         return None, field_errors(exc)
 

@@ -40,7 +40,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.replies import Intent, Understood
     from workflows import steps
     from workflows.escalation import escalate
-    from workflows.options import with_provider, with_store
+    from workflows.options import (
+        LANDLINE_PATCH,
+        RECHECK_AFTER_DEFERRAL_PATCH,
+        with_provider,
+        with_store,
+    )
 
 
 UNDELIVERED = "undelivered"
@@ -58,6 +63,7 @@ class BookingConflictRecovery:
         self._calls_work = True
         self._deferrals = 0
         self._outage = False  # a provider stayed down past its budget in this case
+        self._landline = False  # the patient's number cannot receive texts (judged at ingress)
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
@@ -83,6 +89,8 @@ class BookingConflictRecovery:
         self._sms_works = self.patient.phone is not None
 
         await self._note_conflict()
+        if self._sms_works and not self.patient.sms_capable and workflow.patched(LANDLINE_PATCH):
+            await self._no_texts_to_a_landline()
         await self._wait_until_contact_is_allowed()
         for offer_round in range(1, case.policy.max_offer_rounds + 1):
             offers = await self._find_alternatives(offer_round)
@@ -112,12 +120,28 @@ class BookingConflictRecovery:
             **with_store,
         )
 
+    async def _no_texts_to_a_landline(self) -> None:
+        """The number was judged a landline where it entered: no text would arrive, so none is sent. The
+        offer goes by email, or straight to a call, and a rep can still call the number."""
+        self._landline = True
+        self._texts_arrive = False
+        await self._timeline("sms_skipped", key="sms_skipped", detail={"reason": "landline"})
+
     async def _wait_until_contact_is_allowed(self) -> None:
         """The first message of a case is outreach the patient did not ask for: quiet hours in their time
         zone and the frequency caps apply, unless an exchange with them is under way (they wrote to us in
-        the last day, or another of their cases is in progress). A durable timer defers it; nothing is
-        dropped."""
-        rules = self.case.policy.contact
+        the last day, or another of their cases in progress has exchanged messages with them). A durable
+        timer defers it; nothing is dropped. On waking it asks again: what happened meanwhile (another
+        case texted them, the day's cap was reached) may defer it again."""
+        while True:
+            allowed = await self._next_allowed()
+            if allowed <= workflow.now():
+                return
+            await self._defer_until(allowed)
+            if not workflow.patched(RECHECK_AFTER_DEFERRAL_PATCH):
+                return  # histories from before the re-check went straight on after one sleep
+
+    async def _next_allowed(self) -> datetime:
         addresses = tuple(a for a in (self.patient.phone, self.patient.email) if a)
         history = await workflow.execute_activity_method(
             CaseStoreActivities.contact_history,
@@ -129,14 +153,13 @@ class BookingConflictRecovery:
             ),
             **with_store,
         )
-        allowed = contact_rules.next_allowed(
+        return contact_rules.next_allowed(
             workflow.now(),
             self.patient.timezone,
             history.sent,
             in_conversation=history.in_conversation(workflow.now()),
-            rules=rules,
+            rules=self.case.policy.contact,
         )
-        await self._defer_until(allowed)
 
     async def _outside_quiet_hours(self) -> None:
         """A follow-up within the case (the call after an unanswered text) still keeps quiet hours."""
@@ -177,6 +200,13 @@ class BookingConflictRecovery:
         reported undelivered moves on to the next channel at once. Then a call with keypad choices."""
         key = f"offer-{offer_round}"
         sent_by = await self._offer_in_writing(offers, key, already_tried=())
+        if sent_by is None and self._landline:
+            # no text to a landline and no email: the call with keypad choices is the offer, at once
+            await self._set_status(
+                CaseStatus.WAITING_PATIENT, "waiting_patient", key=f"waiting:{offer_round}"
+            )
+            answer = await self._call_with_choices(offers, offer_round)
+            return answer if isinstance(answer, Understood) else None
         if sent_by is None:
             return None
         await self._set_status(CaseStatus.WAITING_PATIENT, "waiting_patient", key=f"waiting:{offer_round}")

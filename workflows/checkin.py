@@ -43,9 +43,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.replies import Intent
     from workflows import steps
     from workflows.checkin_trouble import CheckInTroubleRecovery
-    from workflows.options import with_store
+    from workflows.options import LANDLINE_PATCH, with_store
 
-EndReason = Literal["listen_window_over", "cancelled", "opted_out", "unreachable", "no_phone"]
+EndReason = Literal["listen_window_over", "cancelled", "opted_out", "unreachable", "no_phone", "landline"]
 
 
 @workflow.defn
@@ -95,6 +95,8 @@ class CheckInWatch:
     async def run(self, inp: CheckInWatchInput) -> WatchResult:
         if self.data.patient.phone is None:
             return await self._end("no_phone")
+        if not self.data.patient.sms_capable and workflow.patched(LANDLINE_PATCH):
+            return await self._end("landline")  # the prompt is a text, and no text reaches a landline
         while True:
             moves = self._moves
             await self._record(WatchStatus.WAITING)

@@ -42,3 +42,11 @@ with_call: dict[str, Any] = {
 # A workflow change that issues different commands when a provider stays down past its budget (a branch
 # of the story instead of a failed workflow): histories recorded before it replay the old way.
 PROVIDER_OUTAGE_PATCH = "provider-outage-is-a-branch"
+
+# After the quiet-hours (or caps) sleep, a case asks `next_allowed` again before its first message (it may
+# defer again): histories recorded before went straight on after one sleep.
+RECHECK_AFTER_DEFERRAL_PATCH = "recheck-contact-rules-after-deferral"
+
+# A patient whose number is a landline (Patient.sms_capable false, judged at ingress) gets no text: the
+# offer goes by email or straight to a call. Inputs recorded before carry no such fact (sms_capable true).
+LANDLINE_PATCH = "landline-gets-no-sms"
