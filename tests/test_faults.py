@@ -32,6 +32,7 @@ def test_killed_worker_and_web_app_lose_nothing_and_send_and_pay_nothing_twice(
     print(f"\nFAULTS_SEED={seed}", "\n".join(figures.lines()), sep="\n")
     assert figures.accepted == scenario.cases
     assert (figures.kills.get("worker"), figures.kills.get("web")) == (3, 1)
+    assert figures.unexpected_exits == {}  # nothing else died: what was killed came back and stayed up
     assert figures.lost == 0, (seed, figures.lost_cases)
     assert figures.duplicate_messages == 0, (seed, figures.duplicated)
     assert figures.double_payments == 0, seed
