@@ -41,6 +41,8 @@ histories: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/ingress.py
+	scripts/ensure-postgres
+	$(PY) bench/faults.py
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache
