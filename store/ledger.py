@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from domain import policy
 from domain.models import BudgetVerdict, CompensationPolicy
 from store.db import Store
-from store.models import LedgerEntry, LedgerLock, utcnow
+from store.models import GiftCardOrder, LedgerEntry, LedgerLock, utcnow
 
 # statuses that spend money: paid, or reserved and being ordered
 SPENT = ("issued", "reserved")
@@ -179,3 +179,29 @@ def day_totals(
             totals.denied += amount
             totals.denied_count += 1
     return [days[d] for d in sorted(days, reverse=True)]
+
+
+def unbalanced(store: Store) -> list[str]:
+    """Where the ledger and the local gift-card book disagree: an order without exactly one ledger row, or
+    an issued ledger row whose order is not in the book. Empty when every card paid is one row and one
+    order (GIFT_CARD_MODE=local; Tango's book is Tango's)."""
+    with store.session() as s:
+        orders = {o.order_id: o.external_ref for o in s.scalars(select(GiftCardOrder))}
+        rows = list(s.scalars(select(LedgerEntry).where(LedgerEntry.provider_order_id.is_not(None))))
+        keys = {e.idempotency_key for e in s.scalars(select(LedgerEntry))}
+    problems: list[str] = []
+    by_order: dict[str, int] = {}
+    for entry in rows:
+        order_id = entry.provider_order_id or ""
+        by_order[order_id] = by_order.get(order_id, 0) + 1
+        if order_id not in orders:
+            problems.append(
+                f"ledger row {entry.idempotency_key} names order {order_id}, which does not exist"
+            )
+    for order_id, ref in orders.items():
+        if by_order.get(order_id, 0) > 1:
+            problems.append(f"order {order_id} is on {by_order[order_id]} ledger rows")
+        elif order_id not in by_order:
+            why = "its ledger row names no order" if ref in keys else "no ledger row"
+            problems.append(f"order {order_id} ({ref}): {why}")
+    return problems
