@@ -183,8 +183,8 @@ def day_totals(
 
 def unbalanced(store: Store) -> list[str]:
     """Where the ledger and the local gift-card book disagree: an order without exactly one ledger row, or
-    a ledger row naming a local order (GC-…) that is not in the book. Empty when every card paid is one row and one
-    order (GIFT_CARD_MODE=local; Tango's book is Tango's)."""
+    a ledger row naming a local order (GC-…) that is not in the book. Empty when every card paid is one
+    row and one order (GIFT_CARD_MODE=local; Tango's book is Tango's)."""
     with store.session() as s:
         orders = {o.order_id: o.external_ref for o in s.scalars(select(GiftCardOrder))}
         # the local book's orders are GC-…; a Tango order (RA…) is in Tango's book, not this one
