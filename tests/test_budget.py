@@ -428,3 +428,49 @@ def test_cli_ledger_exits_1_when_the_local_book_and_the_ledger_disagree(
     shown = run_cli(env, "ledger")
     assert shown.code == 1 and "ledger unbalanced" in shown.err and "mr-lost-comp" in shown.err
     assert "compensation ledger" in shown.out  # the table still prints
+
+
+# ---------------------------------------------------------------- a case handed to a rep
+
+
+async def test_an_unreachable_patient_past_the_cap_needs_the_reps_approval_not_just_a_resolve(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = capped_settings(sqlite_url, tmp_path, patient_yearly_cap="40.00")
+    store = Store(sqlite_url)
+    paid_before(store, PATIENT, "35.00", datetime.now(UTC))
+    async with running(settings, time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
+        await time_skipping_env.sleep(900 + 600 + 5)  # no SMS answer, no keypad answer
+        escalation_id = await h.escalation(accepted.case_id)
+        with store.session() as s:
+            esc = s.get(EscalationRow, escalation_id)
+            assert esc is not None and (esc.reason, esc.pending_amount) == ("unreachable", TEN)
+        reason = "would exceed the patient's yearly cap: 35.00 of 40.00 used"
+        assert _case(store, accepted.case_id)["compensation"]["reason"] == reason
+        await h.act(escalation_id, "claim", ByActor(actor=REP))
+        await h.act(escalation_id, "approve", ApproveRequest(actor=REP, amount=Money(amount=TEN)))
+        await h.act(escalation_id, "resolve", ResolveRequest(actor=REP, notes="Reached her at work."))
+        result = await h.result(handle)
+    assert (result.outcome, result.compensation_amount) == (Outcome.RESOLVED_BY_REP, TEN)
+    assert [e.status for e in rows(store) if e.case_id == accepted.case_id] == ["issued"]
+
+
+async def test_a_reservation_whose_escalation_expires_goes_back_to_the_budget(
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = capped_settings(sqlite_url, tmp_path, daily_budget="100.00")
+    store = Store(sqlite_url)
+    async with running(settings, own_time_skipping_env) as h:
+        accepted, handle = await h.open_case(example_event())
+        assert accepted.case_id
+        await own_time_skipping_env.sleep(900 + 600 + 5)
+        await h.escalation(accepted.case_id)
+        # within the limits: reserved (counted today) while a rep may still resolve it
+        assert [(e.status, e.amount) for e in rows(store)] == [("reserved", TEN)]
+        result = await h.result(handle)  # nobody claims it: it expires
+    assert result.status is CaseStatus.FAILED
+    assert rows(store) == [] and h.count(GiftCardOrder) == 0
+    with store.session() as s:
+        assert ledger.day_spent(s, datetime.now(UTC).date()) == Decimal("0.00")
