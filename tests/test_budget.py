@@ -7,6 +7,7 @@ it (SQLite and PostgreSQL); the ledger and the gift-card books balance; retries 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -474,3 +475,45 @@ async def test_a_reservation_whose_escalation_expires_goes_back_to_the_budget(
     assert rows(store) == [] and h.count(GiftCardOrder) == 0
     with store.session() as s:
         assert ledger.day_spent(s, datetime.now(UTC).date()) == Decimal("0.00")
+
+
+# ---------------------------------------------------------------- the reason, where people read it
+
+
+def test_the_console_and_the_case_api_show_why_a_payment_waits(sqlite_url: str, tmp_path: Path) -> None:
+    from tests.console_harness import http_login
+    from tests.test_console_web import claimed_escalation, client, start_console
+
+    server, _, store = start_console(sqlite_url, tmp_path)
+    escalation_id = claimed_escalation(store, "rita")
+    with store.session() as s:
+        esc = s.get(EscalationRow, escalation_id)
+        assert esc is not None
+        case_id = esc.case_id
+    reason = "would exceed today's budget: 495.00 of 500.00 used"
+    with store.session() as s:
+        s.add(
+            LedgerEntry(
+                case_id=case_id,
+                patient_id="p1",
+                idempotency_key=gift_card_key(case_id),
+                amount=Decimal("20.00"),
+                currency="USD",
+                status="pending_approval",
+                hold_reason=reason,
+            )
+        )
+    with server, client(server) as browser:
+        assert http_login(browser, "rita").status_code == 303
+        page = browser.get(f"/console/escalations/{escalation_id}")
+        assert page.status_code == 200
+        shown = html.unescape(page.text)
+        assert f"Not paid automatically: {reason}." in shown and "Why it waits" in shown
+        api = browser.get(f"/api/cases/{case_id}", headers={"Authorization": "Bearer dev-supervisor-token"})
+        assert api.status_code == 200, api.text
+        assert api.json()["compensation"] == {
+            "amount": "20.00",
+            "currency": "USD",
+            "status": "pending_approval",
+            "reason": reason,
+        }
