@@ -141,6 +141,8 @@ def build_activities(
         sendgrid.send_email,
         cards.issue_gift_card,
         cards.record_pending_approval,
+        cards.reserve_compensation,
+        cards.release_reservation,
         cards.record_denial,
         scheduling.note_conflict,
         scheduling.find_alternatives,

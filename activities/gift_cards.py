@@ -19,10 +19,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import REJECTED_TYPE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
-from domain.models import DenialRequest, GiftCardRequest, GiftCardResult, TimelineEntry
-from store import cases
+from domain.models import (
+    BudgetVerdict,
+    DenialRequest,
+    GiftCardRequest,
+    GiftCardResult,
+    ReserveRequest,
+    TimelineEntry,
+)
+from store import cases, ledger
 from store.db import Store
-from store.models import GiftCardOrder, LedgerEntry
+from store.models import GiftCardOrder, LedgerEntry, utcnow
 
 
 class GiftCardProvider(Protocol):
@@ -295,12 +302,50 @@ class GiftCardActivities:
                 entry = _entry_for(s, req.idempotency_key)
                 if entry is None:
                     s.add(_ledger_entry(req, "issued", order_id))
-                else:  # approved after waiting: pay what was approved
+                else:  # reserved within the budget, or approved after waiting: pay what was approved
+                    if entry.status != "reserved" or entry.issued_at is None:
+                        entry.issued_at = utcnow()  # a reservation keeps the day it was counted on
                     entry.status = "issued"
                     entry.amount = req.amount
                     entry.provider_order_id = order_id
         except IntegrityError:
             pass  # recorded by a concurrent retry
+
+    @activity.defn
+    async def reserve_compensation(self, req: ReserveRequest) -> BudgetVerdict:
+        """Before the system pays on its own: the patient's yearly cap and today's budget, checked and the
+        ledger row written in one locked transaction (see store.ledger.reserve). A payment that does not
+        fit waits for approval, its reason on the timeline; a retry reads back the first verdict."""
+        return await asyncio.to_thread(self._reserve, req)
+
+    def _reserve(self, req: ReserveRequest) -> BudgetVerdict:
+        pay = req.payment
+        verdict = ledger.reserve(
+            self.store,
+            case_id=pay.case_id,
+            patient_id=pay.patient_id,
+            idempotency_key=pay.idempotency_key,
+            amount=pay.amount,
+            currency=pay.currency,
+            rules=req.rules,
+        )
+        if not verdict.fits:
+            cases.add_timeline(
+                self.store,
+                TimelineEntry(
+                    case_id=pay.case_id,
+                    what="compensation_pending_approval",
+                    key=f"ledger:{pay.idempotency_key}:pending",
+                    detail={"amount": str(pay.amount), "currency": pay.currency, "reason": verdict.reason},
+                ),
+            )
+        return verdict
+
+    @activity.defn
+    async def release_reservation(self, req: GiftCardRequest) -> None:
+        """A reserved payment that will not be made (its escalation expired): the row goes, and with it
+        the amount it held of the patient's cap and today's budget. An issued row is never touched."""
+        await asyncio.to_thread(ledger.release, self.store, req.idempotency_key)
 
     @activity.defn
     async def record_pending_approval(self, req: GiftCardRequest) -> None:
@@ -371,4 +416,5 @@ def _ledger_entry(
         currency=req.currency,
         status=status,
         provider_order_id=order_id,
+        issued_at=utcnow() if status == "issued" else None,
     )

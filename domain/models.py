@@ -189,6 +189,17 @@ class CompensationPolicy(Model):
     auto_approve_up_to: Decimal = Decimal("10.00")
     rules: tuple[CompensationRule, ...] = ()
     default_amount: Decimal = Decimal("10.00")
+    # what the system pays on its own (unset: no limit): per patient over a rolling year, and over all
+    # cases per UTC day; a payment that would break either waits for a person whose limit covers it
+    patient_yearly_cap: Decimal | None = None
+    daily_budget: Decimal | None = None
+
+
+class BudgetVerdict(Model):
+    """Whether a payment fits the patient's yearly cap and today's budget; `reason` says which it breaks."""
+
+    fits: bool
+    reason: str | None = None
 
 
 class RecoveryPolicy(Model):
@@ -347,6 +358,13 @@ class GiftCardRequest(Model):
     amount: Decimal
     currency: str
     idempotency_key: str = Field(max_length=100)
+
+
+class ReserveRequest(Model):
+    """A payment the system would make on its own, checked against the caps and budget of `rules`."""
+
+    payment: GiftCardRequest
+    rules: CompensationPolicy
 
 
 class GiftCardResult(Model):

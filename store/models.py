@@ -239,10 +239,25 @@ class LedgerEntry(Base):
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(20))  # issued | pending_approval | denied
+    # reserved (fits the caps, being ordered) | issued | pending_approval | denied
+    status: Mapped[str] = mapped_column(String(20))
     provider_order_id: Mapped[str | None] = mapped_column(String(100))
     denied_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # when it was reserved or issued: the UTC day it counts against, and the patient's rolling year
+    issued_at: Mapped[datetime | None] = mapped_column(index=True)
+    # why a payment waits for a person (the cap or the budget it would break)
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerLock(Base):
+    """One row, updated first in every check-and-reserve: concurrent reservations run one at a time, so two
+    cases can never both take the last of the budget (a row lock on PostgreSQL, the write lock on SQLite)."""
+
+    __tablename__ = "ledger_lock"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reservations: Mapped[int] = mapped_column(default=0)
 
 
 class GiftCardOrder(Base):

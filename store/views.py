@@ -46,6 +46,12 @@ def case_view(
                 "currency": ledger.currency,
                 "status": ledger.status,
                 **({"denied_reason": ledger.denied_reason} if ledger.status == "denied" else {}),
+                # why it waits for a person: the patient's yearly cap or today's budget it would break
+                **(
+                    {"reason": ledger.hold_reason}
+                    if ledger.status == "pending_approval" and ledger.hold_reason
+                    else {}
+                ),
             }
             if ledger
             else {"amount": "0.00", "currency": currency, "status": "none"}

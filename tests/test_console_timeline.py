@@ -42,9 +42,9 @@ DETAIL = {
 }
 
 
-# steps whose `reason` is a person's or a provider's own words, shown as written
+# steps whose `reason` is a person's or a provider's own words (or the budget's sentence), shown as written
 FREE_TEXT = {"compensation_denial_decided", "compensation_denied", "sms_failed", "voice_failed",
-             "email_failed", "case_retry_failed"}  # fmt: skip
+             "email_failed", "case_retry_failed", "compensation_pending_approval"}  # fmt: skip
 
 
 @pytest.mark.parametrize("what", STEPS)

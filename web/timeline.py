@@ -199,7 +199,10 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
         ),
         "compensation_approved": (f"Compensation approved by {by}", _money(d)),
         "compensation_denial_decided": (f"Compensation denied by {by}", str(d.get("reason") or "")),
-        "compensation_pending_approval": ("Compensation waits for approval", _money(d)),
+        "compensation_pending_approval": (
+            "Compensation waits for approval",
+            " · ".join(p for p in (_money(d), str(d.get("reason") or "")) if p),
+        ),
         "compensation_issued": ("Gift card issued", _money(d)),
         "compensation_denied": ("No compensation", str(d.get("reason") or "")),
         "compensation_failed": (

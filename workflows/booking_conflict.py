@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         OutboundMessage,
         Outcome,
         PatientReply,
+        ReserveRequest,
         Slot,
         TicketRequest,
     )
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import steps
     from workflows.escalation import escalate
     from workflows.options import (
+        COMPENSATION_BUDGET_PATCH,
         LANDLINE_PATCH,
         RECHECK_AFTER_DEFERRAL_PATCH,
         with_provider,
@@ -58,6 +60,7 @@ class BookingConflictRecovery:
         self._status = CaseStatus.OPEN
         self._sms_works = True
         self._escalations = 0
+        self._reserved = False  # a payment reserved in the ledger within the caps, not yet issued
         self._problems: dict[tuple[str, str], DeliveryProblem] = {}
         self._texts_arrive = True
         self._calls_work = True
@@ -348,14 +351,19 @@ class BookingConflictRecovery:
     async def _close(self, outcome: Outcome, new_slot: Slot | None = None) -> CaseResult:
         owed = self._owed()
         decision = None
-        if owed > 0 and not policy.auto_approved(self.case.policy.compensation, owed):
-            # above what the system may pay on its own: a person with the authority decides
-            await self._record_pending(owed)
-            await self._set_status(
-                CaseStatus.ESCALATED, "awaiting_approval", needs_rep=True, detail={"amount": str(owed)}
-            )
+        auto = owed > 0 and policy.auto_approved(self.case.policy.compensation, owed)
+        held = await self._reserve(owed) if auto else None
+        if owed > 0 and (not auto or held is not None):
+            # above what the system may pay on its own, or past the patient's cap or today's budget: a
+            # person with the authority decides
+            detail: dict[str, object] = {"amount": str(owed)}
+            if held is not None:
+                detail["reason"] = held
+            else:
+                await self._record_pending(owed)
+            await self._set_status(CaseStatus.ESCALATED, "awaiting_approval", needs_rep=True, detail=detail)
             decision = await self._escalate("compensation_approval", pending=owed)
-        amount = await self._settle(owed, decision)
+        amount = await self._settle(owed, decision, held=held is not None)
         ticket_id = await self._file_root_cause()
         await self._set_status(
             CaseStatus.RESOLVED,
@@ -389,9 +397,16 @@ class BookingConflictRecovery:
         needs_approval = owed > 0 and not policy.auto_approved(self.case.policy.compensation, owed)
         if needs_approval:
             await self._record_pending(owed)
+        held = None if needs_approval or owed <= 0 else await self._reserve(owed)
+        needs_approval |= held is not None
         decision = await self._escalate(reason, pending=owed if needs_approval else None)
         if decision.status is not EscalationStatus.RESOLVED:
             # expired unowned: the alert is on record; the case stays with people (engineers replay it)
+            if self._reserved:
+                # nothing is paid: what was reserved goes back to today's budget
+                await workflow.execute_activity_method(
+                    GiftCardActivities.release_reservation, self._gift_card_request(owed), **with_store
+                )
             ticket_id = await self._file_root_cause()
             await self._set_status(
                 CaseStatus.FAILED,
@@ -404,7 +419,7 @@ class BookingConflictRecovery:
             return self._result(CaseStatus.FAILED, outcome, needs_rep=True, ticket_id=ticket_id)
         if decision.root_cause:
             self.cause = decision.root_cause
-        amount = await self._settle(owed, decision)
+        amount = await self._settle(owed, decision, held=held is not None)
         ticket_id = await self._file_root_cause()
         await self._set_status(
             CaseStatus.RESOLVED,
@@ -440,9 +455,25 @@ class BookingConflictRecovery:
         comp = self.case.policy.compensation
         return policy.compensation_amount(comp, CaseKind.BOOKING_CONFLICT, self.cause)
 
-    async def _settle(self, owed: Decimal, decision: EscalationState | None) -> Decimal | None:
-        """Pay what is due: what a rep granted or approved, else what policy pays on its own; a denial is
-        recorded with its reason and pays nothing."""
+    async def _reserve(self, owed: Decimal) -> str | None:
+        """Before paying on its own: the patient's yearly cap and today's budget, checked and reserved in
+        the ledger at once. The reason it must wait for a person, or None when it fits (and is reserved)."""
+        if not workflow.patched(COMPENSATION_BUDGET_PATCH):
+            return None
+        verdict = await workflow.execute_activity_method(
+            GiftCardActivities.reserve_compensation,
+            ReserveRequest(payment=self._gift_card_request(owed), rules=self.case.policy.compensation),
+            **with_store,
+        )
+        self._reserved = verdict.fits
+        return None if verdict.fits else (verdict.reason or "over the compensation limits")
+
+    async def _settle(
+        self, owed: Decimal, decision: EscalationState | None, held: bool = False
+    ) -> Decimal | None:
+        """Pay what is due: what a rep granted or approved, else what policy pays on its own (unless it
+        was held for approval: past a cap or the budget); a denial is recorded with its reason and pays
+        nothing."""
         comp = self.case.policy.compensation
         if decision is not None and decision.compensation is not None:
             return await self._pay(decision.compensation.amount)
@@ -463,7 +494,7 @@ class BookingConflictRecovery:
                 **with_store,
             )
             return None
-        if owed > 0 and policy.auto_approved(comp, owed):
+        if owed > 0 and policy.auto_approved(comp, owed) and not held:
             return await self._pay(owed)
         return None
 

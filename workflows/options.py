@@ -63,3 +63,8 @@ RECHECK_AFTER_DEFERRAL_PATCH = "recheck-contact-rules-after-deferral"
 # A patient whose number is a landline (Patient.sms_capable false, judged at ingress) gets no text: the
 # offer goes by email or straight to a call. Inputs recorded before carry no such fact (sms_capable true).
 LANDLINE_PATCH = "landline-gets-no-sms"
+
+# Before the system pays on its own, the patient's yearly cap and the daily budget are checked and the
+# payment reserved in the ledger (an activity); one that does not fit waits for approval with the reason.
+# Histories recorded before paid straight away.
+COMPENSATION_BUDGET_PATCH = "compensation-cap-and-budget"

@@ -1,0 +1,208 @@
+"""The compensation ledger's numbers: the atomic check-and-reserve against the patient's yearly cap and the
+daily budget, and the totals per UTC day (`cli.py ledger`, the wall)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from domain import policy
+from domain.models import BudgetVerdict, CompensationPolicy
+from store.db import Store
+from store.models import GiftCardOrder, LedgerEntry, LedgerLock, utcnow
+
+# statuses that spend money: paid, or reserved and being ordered
+SPENT = ("issued", "reserved")
+ROLLING_YEAR = timedelta(days=365)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _spent(s: Session, *where: ColumnElement[bool]) -> Decimal:
+    total = s.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(LedgerEntry.status.in_(SPENT), *where)
+    )
+    return Decimal(str(total or 0)).quantize(Decimal("0.01"))
+
+
+def patient_spent(s: Session, patient_id: str, now: datetime) -> Decimal:
+    """What the patient was paid (or is being paid) over the rolling year up to `now`."""
+    return _spent(s, LedgerEntry.patient_id == patient_id, LedgerEntry.issued_at > now - ROLLING_YEAR)
+
+
+def day_spent(s: Session, day: date) -> Decimal:
+    """What all cases were paid (or are being paid) on this UTC day."""
+    start, end = day_bounds(day)
+    return _spent(s, LedgerEntry.issued_at >= start, LedgerEntry.issued_at < end)
+
+
+def reserve(
+    store: Store,
+    *,
+    case_id: str,
+    patient_id: str,
+    idempotency_key: str,
+    amount: Decimal,
+    currency: str,
+    rules: CompensationPolicy,
+    now: datetime | None = None,
+) -> BudgetVerdict:
+    """Check the payment against the cap and the budget and write its ledger row, in one transaction that
+    holds the ledger lock: a fitting payment is `reserved` (counted at once, so a second case checking at
+    the same moment sees it), one that does not fit is `pending_approval` with the reason. The row is keyed
+    on the case's idempotency key: a retry or a replay reads back the verdict it wrote and adds nothing."""
+    now = now or utcnow()
+    with store.session() as s:
+        # first statement of the transaction: the row lock (PostgreSQL) or the write lock (SQLite) is
+        # held until commit, so the sums below cannot go stale before the row is written
+        s.execute(
+            update(LedgerLock).where(LedgerLock.id == 1).values(reservations=LedgerLock.reservations + 1)
+        )
+        entry = s.scalars(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)).first()
+        if entry is not None:
+            if entry.status in SPENT:
+                return BudgetVerdict(fits=True)
+            return BudgetVerdict(fits=False, reason=entry.hold_reason or entry.denied_reason)
+        verdict = policy.budget_check(
+            rules, amount, patient_spent(s, patient_id, now), day_spent(s, now.astimezone(UTC).date())
+        )
+        s.add(
+            LedgerEntry(
+                case_id=case_id,
+                patient_id=patient_id,
+                idempotency_key=idempotency_key,
+                amount=amount,
+                currency=currency,
+                status="reserved" if verdict.fits else "pending_approval",
+                issued_at=now if verdict.fits else None,
+                hold_reason=verdict.reason,
+            )
+        )
+        return verdict
+
+
+def release(store: Store, idempotency_key: str) -> None:
+    """Drop a reservation that will not be paid (never an issued, pending or denied row)."""
+    with store.session() as s:
+        s.execute(
+            delete(LedgerEntry).where(
+                LedgerEntry.idempotency_key == idempotency_key, LedgerEntry.status == "reserved"
+            )
+        )
+
+
+@dataclass
+class DayTotals:
+    day: date
+    currency: str
+    issued: Decimal = Decimal("0.00")
+    issued_count: int = 0
+    reserved: Decimal = Decimal("0.00")
+    pending: Decimal = Decimal("0.00")
+    pending_count: int = 0
+    denied: Decimal = Decimal("0.00")
+    denied_count: int = 0
+    budget: Decimal | None = None
+    case_ids: list[str] = field(default_factory=list)
+
+    @property
+    def budget_left(self) -> Decimal | None:
+        if self.budget is None:
+            return None
+        return max(Decimal("0.00"), self.budget - self.issued - self.reserved)
+
+    def as_json(self) -> dict[str, object]:
+        def money(value: Decimal | None) -> str | None:
+            return None if value is None else f"{value:.2f}"
+
+        return {
+            "day": self.day.isoformat(),
+            "currency": self.currency,
+            "issued": money(self.issued),
+            "issued_count": self.issued_count,
+            "reserved": money(self.reserved),
+            "pending_approval": money(self.pending),
+            "pending_count": self.pending_count,
+            "denied": money(self.denied),
+            "denied_count": self.denied_count,
+            "budget": money(self.budget),
+            "budget_left": money(self.budget_left),
+        }
+
+
+def _day_of(entry: LedgerEntry) -> date:
+    """Money paid (or reserved) counts on its day of payment; a wait or a denial on the day it was written."""
+    at = entry.issued_at if entry.status in SPENT and entry.issued_at else entry.created_at
+    return at.astimezone(UTC).date()
+
+
+def day_totals(
+    store: Store, since: date, until: date, currency: str, budget: Decimal | None
+) -> list[DayTotals]:
+    """Issued, reserved, pending and denied per UTC day from `since` to `until` (inclusive), newest first;
+    days without a ledger row are left out, except `until` itself."""
+    start, _ = day_bounds(since)
+    _, end = day_bounds(until)
+    with store.session() as s:
+        rows = s.scalars(
+            select(LedgerEntry).where(
+                or_(
+                    LedgerEntry.issued_at.between(start, end),
+                    LedgerEntry.created_at.between(start, end),
+                )
+            )
+        ).all()
+    days: dict[date, DayTotals] = {until: DayTotals(until, currency, budget=budget)}
+    for entry in rows:
+        day = _day_of(entry)
+        if not since <= day <= until:
+            continue
+        totals = days.setdefault(day, DayTotals(day, currency, budget=budget))
+        amount = Decimal(entry.amount)
+        if entry.status == "issued":
+            totals.issued += amount
+            totals.issued_count += 1
+        elif entry.status == "reserved":
+            totals.reserved += amount
+        elif entry.status == "pending_approval":
+            totals.pending += amount
+            totals.pending_count += 1
+        elif entry.status == "denied":
+            totals.denied += amount
+            totals.denied_count += 1
+    return [days[d] for d in sorted(days, reverse=True)]
+
+
+def unbalanced(store: Store) -> list[str]:
+    """Where the ledger and the local gift-card book disagree: an order without exactly one ledger row, or
+    a ledger row naming a local order (GC-…) that is not in the book. Empty when every card paid is one
+    row and one order (GIFT_CARD_MODE=local; Tango's book is Tango's)."""
+    with store.session() as s:
+        orders = {o.order_id: o.external_ref for o in s.scalars(select(GiftCardOrder))}
+        # the local book's orders are GC-…; a Tango order (RA…) is in Tango's book, not this one
+        rows = list(s.scalars(select(LedgerEntry).where(LedgerEntry.provider_order_id.like("GC-%"))))
+        keys = {e.idempotency_key for e in s.scalars(select(LedgerEntry))}
+    problems: list[str] = []
+    by_order: dict[str, int] = {}
+    for entry in rows:
+        order_id = entry.provider_order_id or ""
+        by_order[order_id] = by_order.get(order_id, 0) + 1
+        if order_id not in orders:
+            problems.append(
+                f"ledger row {entry.idempotency_key} names order {order_id}, which does not exist"
+            )
+    for order_id, ref in orders.items():
+        if by_order.get(order_id, 0) > 1:
+            problems.append(f"order {order_id} is on {by_order[order_id]} ledger rows")
+        elif order_id not in by_order:
+            why = "its ledger row names no order" if ref in keys else "no ledger row"
+            problems.append(f"order {order_id} ({ref}): {why}")
+    return problems
