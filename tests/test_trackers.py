@@ -6,27 +6,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
 
 from activities.errors import ProviderNotProcessed
 from activities.tickets import ExternalTracker, GitHubTracker, JiraTracker, TicketActivities
-from config import Settings
-from domain.models import TicketRequest, TicketSyncRequest
+from domain.models import CaseStatus, TicketRequest, TicketSyncRequest
 from domain.tracker import adf, tracker_label
 from store.db import Store
 from store.models import Case, Ticket, TicketLink, TimelineItem
+from tests.conftest import LiveServer, example_event, free_port, make_settings
 from tests.prism import SPECS, prism_mock, request_violations
+from tests.test_escalation_workflow import start
 from tests.tracker_stub import TrackerStub, serve
+from tests.workflow_harness import Harness, running
+from workflows.ticket_sync import ticket_sync_id
 
 JIRA_SPEC = SPECS / "jira_cloud_platform_v3.json"
 GITHUB_SPEC = SPECS / "github_issues_subset.json"
+PHONE = "+31612345678"
 PATIENT = {"phone": "+31612345678", "email": "ada@example.com", "id": "patient-ada", "name": "Ada"}
 
 
@@ -316,4 +321,117 @@ def test_adf_is_a_doc_of_paragraphs() -> None:
     }
 
 
-_ = (Settings, Path, datetime, UTC)
+# ---------------------------------------------------------------------- a tracker outage and the case
+
+
+async def test_a_tracker_down_delays_the_issue_but_not_the_case(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """GitHub answers 503: the case still resolves (rebooked, paid, ticketed locally) at once; its
+    TicketSync keeps trying on its own and files the issue once GitHub is back."""
+    settings = make_settings(sqlite_url, tmp_path)
+    with serve(TrackerStub("github")) as stub:
+        stub.down = True
+        async with running(settings, time_skipping_env, tracker=tracker_for(stub)) as h:
+            accepted, handle = await h.open_case(example_event())
+            await h.wait_for(lambda: h.deliveries("sms", PHONE))
+            await h.sms_reply(PHONE, "2")
+            result = await h.result(handle)
+            assert result.status is CaseStatus.RESOLVED and result.ticket_id
+            assert accepted.case_id is not None
+
+            sync = h.client.get_workflow_handle(ticket_sync_id(accepted.case_id))
+            assert (await sync.describe()).status is WorkflowExecutionStatus.RUNNING
+            await h.wait_for(lambda: stub.requests)  # it tries, and will again
+            assert not stub.issues
+            assert (await sync.describe()).status is WorkflowExecutionStatus.RUNNING
+
+            stub.down = False
+            await h.result(sync)
+        assert len(stub.issues) == 1 and len(stub.issues[0].comments) == 1
+        assert accepted.case_id in stub.issues[0].comments[0]
+    with h.store.session() as s:
+        ticket = s.get(Ticket, result.ticket_id)
+        assert ticket is not None and ticket.external_url == "https://github.test/acme/problems/issues/1"
+
+
+# ---------------------------------------------------------------------- over HTTP: resolve and ticket_url
+
+
+@pytest.fixture
+async def api(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Harness, httpx.AsyncClient, TrackerStub]]:
+    """The web app over real HTTP, a worker whose tracker is a GitHub of our own."""
+    from web.app import create_app
+
+    port = free_port()
+    settings = make_settings(
+        sqlite_url,
+        tmp_path,
+        api_tokens="rep:ann:tok-ann,supervisor:sue:tok-sue",
+        temporal_address=time_skipping_env.client.service_client.config.target_host,
+        public_base_url=f"http://127.0.0.1:{port}",
+    )
+    with serve(TrackerStub("github")) as stub:
+        async with running(settings, time_skipping_env, tracker=tracker_for(stub)) as h:
+            with LiveServer(create_app(settings, relay=False), port) as server:
+                async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                    yield h, http, stub
+
+
+ANN = {"Authorization": "Bearer tok-ann"}
+
+
+async def test_resolve_takes_a_catalogue_cause_or_other_with_words_and_refuses_a_typo(
+    api: tuple[Harness, httpx.AsyncClient, TrackerStub],
+) -> None:
+    h, http, _ = api
+    escalation_id, handle = await start(h)
+    path = f"/api/escalations/{escalation_id}"
+    assert (await http.post(f"{path}/claim", headers=ANN)).status_code == 200
+
+    typo = await http.post(
+        f"{path}/resolve",
+        headers=ANN,
+        json={"notes": "Rebooked.", "root_cause": "practice_calender_out_of_sync"},
+    )
+    assert typo.status_code == 422
+    assert "unknown cause 'practice_calender_out_of_sync'" in typo.json()["error"]
+    assert "practice_calendar_out_of_sync" in typo.json()["error"]  # the choices are named
+    no_words = await http.post(
+        f"{path}/resolve", headers=ANN, json={"notes": "Rebooked.", "root_cause": "other"}
+    )
+    assert no_words.status_code == 422 and "root_cause_other" in no_words.json()["error"]
+    still = (await http.get(path, headers=ANN)).json()
+    assert still["status"] == "claimed"  # nothing was resolved by a refused request
+
+    resolved = await http.post(
+        f"{path}/resolve",
+        headers=ANN,
+        json={"notes": "Rebooked.", "root_cause": "other", "root_cause_other": "Fax machine out of paper"},
+    )
+    assert resolved.status_code == 200, resolved.text
+    final = await h.result(handle)
+    assert final.root_cause == "other" and final.notes and "Fax machine out of paper" in final.notes
+
+
+async def test_the_case_api_shows_the_ticket_url_once_the_tracker_holds_the_ticket(
+    api: tuple[Harness, httpx.AsyncClient, TrackerStub],
+) -> None:
+    h, http, stub = api
+    stub.down = True  # the tracker is down when the case closes
+    accepted, handle = await h.open_case(example_event())
+    await h.wait_for(lambda: h.deliveries("sms", PHONE))
+    await h.sms_reply(PHONE, "2")
+    await h.result(handle)
+    assert accepted.case_id is not None
+    before = (await http.get(f"/api/cases/{accepted.case_id}", headers=ANN)).json()
+    assert before["status"] == "resolved" and before["ticket_id"] and before["ticket_url"] is None
+
+    stub.down = False
+    await h.result(h.client.get_workflow_handle(ticket_sync_id(accepted.case_id)))
+    after = (await http.get(f"/api/cases/{accepted.case_id}", headers=ANN)).json()
+    assert after["ticket_url"] == "https://github.test/acme/problems/issues/1"
+    listed = (await http.get(f"/api/cases?appointment_id={after['appointment_id']}", headers=ANN)).json()
+    assert [c["ticket_url"] for c in listed] == [after["ticket_url"]]
