@@ -435,3 +435,39 @@ async def test_the_case_api_shows_the_ticket_url_once_the_tracker_holds_the_tick
     assert after["ticket_url"] == "https://github.test/acme/problems/issues/1"
     listed = (await http.get(f"/api/cases?appointment_id={after['appointment_id']}", headers=ANN)).json()
     assert [c["ticket_url"] for c in listed] == [after["ticket_url"]]
+
+
+async def test_two_cases_syncing_a_new_ticket_at_once_make_one_issue(stub: TrackerStub, store: Store) -> None:
+    """The second case's sync finds the first one creating the issue: it waits (retried later) instead of
+    making a second issue; the first one's own retry keeps its claim."""
+    from datetime import timedelta
+
+    from store import tickets
+
+    acts = TicketActivities(store, tracker_for(stub))
+    for case_id in ("case-one", "case-two"):
+        add_case(store, case_id)
+        await acts.link_root_cause(
+            TicketRequest(
+                case_id=case_id, cause="double_booking", practice_id="uptown", practice_name="U", summary="s"
+            )
+        )
+    with store.session() as s:
+        ticket_id = s.scalars(select(Ticket.ticket_id)).one()
+    assert tickets.claim_creation(store, ticket_id, "case-one", timedelta(minutes=10))  # case one is creating
+    with pytest.raises(ProviderNotProcessed, match="another case's sync is creating"):
+        await acts.sync_external_ticket(TicketSyncRequest(case_id="case-two", ticket_id=ticket_id))
+    assert stub.issues == []
+    await acts.sync_external_ticket(TicketSyncRequest(case_id="case-one", ticket_id=ticket_id))
+    await acts.sync_external_ticket(TicketSyncRequest(case_id="case-two", ticket_id=ticket_id))
+    assert len(stub.issues) == 1 and len(stub.issues[0].comments) == 2
+    # a claim left by a sync that died is taken over once stale
+    add_case(store, "case-three")
+    other = await acts.link_root_cause(
+        TicketRequest(
+            case_id="case-three", cause="kiosk_fault", practice_id="uptown", practice_name="U", summary="s"
+        )
+    )
+    assert tickets.claim_creation(store, other.ticket_id, "case-dead", timedelta(minutes=10))
+    assert not tickets.claim_creation(store, other.ticket_id, "case-three", timedelta(minutes=10))
+    assert tickets.claim_creation(store, other.ticket_id, "case-three", timedelta(0))
