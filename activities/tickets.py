@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import ProviderNotProcessed, ProviderRejected
 from domain.models import TicketRequest, TicketResult, TicketSyncRequest, TimelineEntry
@@ -94,7 +95,9 @@ class _Http:
             raise ProviderRejected(
                 response.status_code, f"{self.system} {method} {path}: {_reason(response)}"
             )
-        # 401/403 (credentials being fixed), 409, 429 (Retry-After), 5xx: the issue waits, the case does not
+        if response.status_code == 429:
+            raise _rate_limited(self.system, response)
+        # 401/403 (credentials being fixed), 409, 5xx: the issue waits, the case does not
         raise ProviderNotProcessed(f"{self.system} {method} {path} answered {response.status_code}")
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -103,6 +106,18 @@ class _Http:
             return response.json() if response.content else None
         except ValueError:
             raise ProviderNotProcessed(f"{self.system} {method} {path}: not JSON") from None
+
+
+def _rate_limited(system: str, response: httpx.Response) -> ApplicationError:
+    """429: the next attempt waits as long as the tracker's Retry-After says (Jira and GitHub send it),
+    not the retry policy's shorter backoff."""
+    raw = response.headers.get("Retry-After", "")
+    seconds = int(raw) if raw.isascii() and raw.isdigit() else 60
+    return ApplicationError(
+        f"{system} answered 429: retry after {seconds} s",
+        type="ProviderNotProcessed",
+        next_retry_delay=timedelta(seconds=min(max(seconds, 1), 3600)),
+    )
 
 
 def _reason(response: httpx.Response) -> str:

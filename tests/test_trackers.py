@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.errors import ProviderNotProcessed
@@ -203,6 +205,21 @@ async def test_a_tracker_outage_raises_to_be_retried_and_leaves_the_local_ticket
     stub.down = False
     await acts.sync_external_ticket(TicketSyncRequest(case_id="case-one", ticket_id=result.ticket_id))
     assert len(stub.issues) == 1 and len(stub.issues[0].comments) == 1
+
+
+async def test_a_429_waits_as_long_as_retry_after_says(stub: TrackerStub, store: Store) -> None:
+    acts = TicketActivities(store, tracker_for(stub))
+    add_case(store, "case-one")
+    result = await acts.link_root_cause(
+        TicketRequest(
+            case_id="case-one", cause="double_booking", practice_id="uptown", practice_name="U", summary="s"
+        )
+    )
+    stub.busy_for = 42
+    with pytest.raises(ApplicationError) as caught:
+        await acts.sync_external_ticket(TicketSyncRequest(case_id="case-one", ticket_id=result.ticket_id))
+    assert caught.value.next_retry_delay == timedelta(seconds=42)
+    assert not caught.value.non_retryable and stub.issues == []
 
 
 async def test_local_mode_asks_for_no_sync(store: Store) -> None:
@@ -440,8 +457,6 @@ async def test_the_case_api_shows_the_ticket_url_once_the_tracker_holds_the_tick
 async def test_two_cases_syncing_a_new_ticket_at_once_make_one_issue(stub: TrackerStub, store: Store) -> None:
     """The second case's sync finds the first one creating the issue: it waits (retried later) instead of
     making a second issue; the first one's own retry keeps its claim."""
-    from datetime import timedelta
-
     from store import tickets
 
     acts = TicketActivities(store, tracker_for(stub))

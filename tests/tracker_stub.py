@@ -42,6 +42,7 @@ class TrackerStub:
         self.issues: list[Issue] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.down = False
+        self.busy_for = 0  # > 0: answer 429 with this Retry-After
         self.lock = threading.Lock()
         self.base_url = ""
 
@@ -61,6 +62,8 @@ class TrackerStub:
     def handle(self, method: str, url: str, body: Any) -> tuple[int, Any]:
         if self.down:
             return 503, {"message": "Service Unavailable"}
+        if self.busy_for:
+            return 429, {"message": "API rate limit exceeded", "retry_after": self.busy_for}
         path = urlsplit(url).path
         query = parse_qs(urlsplit(url).query)
         with self.lock:
@@ -176,6 +179,8 @@ def serve(stub: TrackerStub) -> Iterator[TrackerStub]:
             status, answer = stub.handle(method, self.path, body)
             payload = b"" if answer is None else json.dumps(answer).encode()
             self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", str(stub.busy_for))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
