@@ -45,7 +45,7 @@ from domain.models import (
     WatchMove,
 )
 from reconciler import Reconciler
-from store import callbacks, relay
+from store import callbacks, relay, spool
 from store.db import Store, database_unavailable
 from store.models import Case, ReceivedEvent
 from temporal_client import connect
@@ -68,6 +68,8 @@ class Starter:
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.reconciler = Reconciler(store, self.client)
         self.reconcile_every = 15.0
+        # webhooks that came while the database was away (web/twilio_hooks.py), taken in by the relay loop
+        self.spool = spool.Spool(settings.var_dir)
 
     async def client(self) -> Client:
         async with self._connect_lock:
@@ -76,12 +78,18 @@ class Starter:
             return self._client
 
     async def dispatch(self, event_row_id: int) -> None:
-        """Act on one stored event, if no relay holds it. Errors leave it pending for the relay; never
-        raises."""
+        """Act on one stored event now (inline, right after it was accepted), if no relay holds it. Gives
+        up after `relay.INLINE_WAIT`; the claim's short lease (`relay.INLINE_LEASE`) then lets the relay
+        take over within seconds, as it does when this process dies mid-dispatch. Errors leave the event
+        pending for the relay; never raises."""
         try:
-            held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, [event_row_id])
+            held = await asyncio.to_thread(
+                relay.claim, self.store, self.relay_id, [event_row_id], lease=relay.INLINE_LEASE
+            )
             if held:
-                await self._act_on_claimed(event_row_id)
+                await asyncio.wait_for(self._act_on_claimed(event_row_id), relay.INLINE_WAIT.total_seconds())
+        except TimeoutError:
+            log.warning("event %s not dispatched yet: Temporal slow; the relay takes it over", event_row_id)
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
@@ -230,11 +238,35 @@ class Starter:
             await self._act_on_claimed(event_row_id)
         return len(held)
 
+    async def drain_spool(self) -> int:
+        """Take the webhooks spooled during a database outage into the inbox (oldest first), each as the
+        webhook would have, and act on them. Raises while the database is still away (they stay spooled);
+        an entry that fails otherwise (a bug) is logged and kept for the next pass, without holding up the
+        others. Returns how many were taken in."""
+        taken = 0
+        for entry in await asyncio.to_thread(self.spool.pending):
+            try:
+                row_id = await asyncio.to_thread(spool.take, self.store, entry)
+            except Exception as exc:
+                if database_unavailable(exc):
+                    raise
+                log.exception("spooled webhook %s could not be taken in; kept", entry.id)
+                continue
+            await asyncio.to_thread(self.spool.forget, entry.id)  # in the inbox now (de-duplicated)
+            taken += 1
+            if row_id is not None:
+                await self.dispatch(row_id)
+        if taken:
+            log.info("took %s spooled webhook(s) into the inbox", taken)
+        return taken
+
     async def relay_forever(self, interval: float = 2.0) -> None:
-        """Dispatch what waits in the inbox, and every `reconcile_every` seconds mark the cases whose
-        workflows ended badly (a failure is noticed well within a minute)."""
+        """Take in what was spooled while the database was away, dispatch what waits in the inbox, and every
+        `reconcile_every` seconds mark the cases whose workflows ended badly (a failure is noticed well
+        within a minute)."""
         next_reconcile = 0.0
         while True:
+            await _outlive("spool", self.drain_spool())
             await _outlive("relay", self.relay_once())
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.reconcile_every

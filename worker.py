@@ -10,15 +10,23 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.worker import Interceptor, Replayer, Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Replayer,
+    Worker,
+)
 
 from activities.case_store import CaseStoreActivities
 from activities.checkin import CheckInActivities
-from activities.gift_cards import GiftCardActivities, GiftCardProvider, LocalGiftCards
+from activities.gift_cards import GiftCardActivities, GiftCardProvider, LocalGiftCards, TangoGiftCards
 from activities.scheduling import LocalCalendar, SchedulingActivities
 from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
 from activities.tickets import ExternalTracker, GitHubTracker, JiraTracker, TicketActivities
@@ -33,6 +41,9 @@ from workflows.escalation import Escalation
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 from workflows.ticket_sync import TicketSync
 
+# the SDK's default is 10 s: each case of a dead worker would wait that long before another worker took it
+STICKY_TIMEOUT = timedelta(seconds=3)
+
 WORKFLOWS: Sequence[type] = (
     BookingConflictRecovery,
     CheckInWatch,
@@ -45,6 +56,33 @@ WORKFLOWS: Sequence[type] = (
 def workflow_interceptors() -> list[Interceptor]:
     """What the workflow worker runs its workflows with, and so what a replay must run them with too."""
     return [ProviderQueues()]
+
+
+class _BeatWhileRunning(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        timeout = activity.info().heartbeat_timeout
+        if not timeout:
+            return await super().execute_activity(input)
+
+        async def beat() -> None:
+            while True:  # most activities are done before the first beat: no heartbeat traffic for them
+                await asyncio.sleep(max(timeout.total_seconds() / 4, 0.2))
+                activity.heartbeat()
+
+        beating = asyncio.create_task(beat())
+        try:
+            return await super().execute_activity(input)
+        finally:
+            beating.cancel()
+
+
+class Heartbeating(Interceptor):
+    """Every activity scheduled with a `heartbeat_timeout` heartbeats while it runs (the event loop stays
+    free while its blocking calls run in threads): a worker that dies mid-call stops beating and the
+    attempt is retried elsewhere within that timeout, however long the call itself may take."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _BeatWhileRunning(next)
 
 
 def replayer(converter: DataConverter) -> Replayer:
@@ -71,6 +109,19 @@ def mail_gateway(settings: Settings, store: Store) -> MailGateway:
             settings.sendgrid_api_key, settings.sendgrid_from_email, settings.sendgrid_api_base_url
         )
     return LocalMailbox(store, settings.sendgrid_from_email)
+
+
+def gift_card_provider(settings: Settings, store: Store) -> GiftCardProvider:
+    if settings.gift_card_mode == "tango":
+        return TangoGiftCards(
+            settings.tango_api_base_url,
+            settings.tango_platform_name,
+            settings.tango_platform_key,
+            settings.tango_account_identifier,
+            settings.tango_customer_identifier,
+            settings.tango_utid,
+        )
+    return LocalGiftCards(store, settings.public_base_url)
 
 
 def problem_tracker(settings: Settings) -> ExternalTracker | None:
@@ -102,7 +153,7 @@ def build_activities(
     replace single activities by name in `overrides`, e.g. one that fails)."""
     twilio = TwilioActivities(store, phone or phone_gateway(settings, store))
     sendgrid = SendGridActivities(store, mail or mail_gateway(settings, store))
-    cards = GiftCardActivities(store, gift_cards or LocalGiftCards(store, settings.public_base_url))
+    cards = GiftCardActivities(store, gift_cards or gift_card_provider(settings, store))
     scheduling = SchedulingActivities(store, LocalCalendar(store, settings.calendar))
     tickets = TicketActivities(store, tracker or problem_tracker(settings), settings.root_causes)
     case_store = CaseStoreActivities(store)
@@ -167,7 +218,10 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
             task_queue=settings.task_queue,
             workflows=list(WORKFLOWS),
             activities=own,
-            interceptors=workflow_interceptors(),
+            interceptors=[*workflow_interceptors(), Heartbeating()],
+            # a case's next workflow task waits this long for this worker (which has its history cached)
+            # before any worker takes it: short, so a worker that died costs the case seconds
+            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         )
     ]
     for provider, provider_activities in by_provider.items():
@@ -178,6 +232,7 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
                 activities=provider_activities,
                 # the provider's own limit, across every worker polling this queue
                 max_task_queue_activities_per_second=getattr(settings.rate_limits, provider),
+                interceptors=[Heartbeating()],
             )
         )
     return Workers(workers)
@@ -190,7 +245,7 @@ async def run(settings: Settings) -> None:
     limits = settings.rate_limits
     print(
         f"worker: rate limits per second: twilio {limits.twilio}, sendgrid {limits.sendgrid}, "
-        f"gift cards {limits.gift_cards}",
+        f"gift cards {limits.gift_cards} ({settings.gift_card_mode})",
         flush=True,
     )
     print(f"worker: polling task queue {settings.task_queue!r} on {settings.temporal_target}", flush=True)

@@ -44,22 +44,44 @@ def gather_twiml(msg: OutboundMessage) -> str:
     return str(response)
 
 
-def bridge_twiml(msg: OutboundMessage, caller_id: str) -> str:
+# every progress event of a bridge's two legs: the case's timeline shows what really happened
+BRIDGE_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+def bridge_status_url(callback_base: str, msg: OutboundMessage, leg: str) -> str:
+    """Where Twilio reports a bridge leg's progress: the URL names the call, so a report that arrives
+    before the call's sid is recorded still finds its case."""
+    from urllib.parse import urlencode
+
+    query = urlencode({"ref": f"{msg.case_id}:{msg.key}", "leg": leg})
+    return f"{callback_base}/webhooks/twilio/voice/status?{query}"
+
+
+def bridge_twiml(msg: OutboundMessage, caller_id: str, callback_base: str | None = None) -> str:
     """A call to the rep that says whom they are about to speak to, then dials the patient in. The
-    patient sees our number (`caller_id`), never the rep's."""
+    patient sees our number (`caller_id`), never the rep's. The patient's leg reports its progress."""
     from twilio.twiml.voice_response import Dial, VoiceResponse
 
+    assert msg.dial is not None
     language = VOICE_LANGUAGE.get(msg.language, "en-US")
     response = VoiceResponse()
     response.say(msg.body, language=language)
     dial = Dial(caller_id=caller_id, timeout=30)
-    dial.number(msg.dial)
+    if callback_base:
+        dial.number(
+            msg.dial,
+            status_callback=bridge_status_url(callback_base, msg, "patient"),
+            status_callback_event=" ".join(BRIDGE_EVENTS),
+            status_callback_method="POST",
+        )
+    else:
+        dial.number(msg.dial)
     response.append(dial)
     return str(response)
 
 
-def call_twiml(msg: OutboundMessage, caller_id: str) -> str:
-    return bridge_twiml(msg, caller_id) if msg.dial else gather_twiml(msg)
+def call_twiml(msg: OutboundMessage, caller_id: str, callback_base: str | None = None) -> str:
+    return bridge_twiml(msg, caller_id, callback_base) if msg.dial else gather_twiml(msg)
 
 
 class LocalPhone:
@@ -159,16 +181,20 @@ class LiveTwilio:
 
     def place_call(self, msg: OutboundMessage) -> str:
         extra: dict[str, Any] = {}
-        if self.callback_base:
+        if self.callback_base and msg.dial:  # a bridge: the rep's leg reports every step
+            extra["status_callback"] = bridge_status_url(self.callback_base, msg, "rep")
+            extra["status_callback_event"] = BRIDGE_EVENTS
+        elif self.callback_base:
             extra["status_callback"] = f"{self.callback_base}/webhooks/twilio/voice/status"
             extra["status_callback_event"] = ["completed"]
-            if not msg.dial:  # a machine cannot press keys: tell us, so the case moves on
-                extra["machine_detection"] = "Enable"
+            extra["machine_detection"] = (
+                "Enable"  # a machine cannot press keys: tell us, so the case moves on
+            )
         call = self._call_api(
             self.client.calls.create,
             to=msg.to,
             from_=self.from_number,
-            twiml=call_twiml(msg, self.from_number),
+            twiml=call_twiml(msg, self.from_number, self.callback_base),
             **extra,
         )
         return str(call.sid)

@@ -105,7 +105,14 @@ class Settings(BaseSettings):
     # the event webhook's verification key (base64 ECDSA P-256 public key from SendGrid's settings)
     sendgrid_webhook_public_key: str = ""
 
-    gift_card_mode: Literal["local"] = "local"
+    gift_card_mode: Literal["local", "tango"] = "local"
+    # Tango Card RaaS v2 (GIFT_CARD_MODE=tango): production is https://api.tangocard.com/raas/v2
+    tango_api_base_url: str = "https://integration-api.tangocard.com/raas/v2"
+    tango_platform_name: str = ""
+    tango_platform_key: str = ""
+    tango_account_identifier: str = ""
+    tango_customer_identifier: str = ""
+    tango_utid: str = ""  # the reward ordered (a link reward in the compensation's currency)
 
     api_tokens: str = ""
 
@@ -265,6 +272,15 @@ class Settings(BaseSettings):
             needed += ["TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER"]  # the local phone signs its answers
         if self.sendgrid_mode == "live":
             needed += ["SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL", "SENDGRID_API_BASE_URL"]
+        if self.gift_card_mode == "tango":
+            needed += [
+                "TANGO_API_BASE_URL",
+                "TANGO_PLATFORM_NAME",
+                "TANGO_PLATFORM_KEY",
+                "TANGO_ACCOUNT_IDENTIFIER",
+                "TANGO_CUSTOMER_IDENTIFIER",
+                "TANGO_UTID",
+            ]
         if self.tracker_mode == "jira":
             needed += ["JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECT_KEY", "JIRA_ISSUE_TYPE"]
         elif self.tracker_mode == "github":
@@ -284,6 +300,8 @@ class Settings(BaseSettings):
         missing = self.missing()
         if missing:
             modes = f"TWILIO_MODE={self.twilio_mode}, SENDGRID_MODE={self.sendgrid_mode}"
+            if self.gift_card_mode != "local":
+                modes += f", GIFT_CARD_MODE={self.gift_card_mode}"
             if self.tracker_mode != "local":
                 modes += f", TRACKER_MODE={self.tracker_mode}"
             noun = "setting" if len(missing) == 1 else "settings"

@@ -6,7 +6,7 @@ the web layer to show only the actions a user may take.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
@@ -101,7 +101,10 @@ class EscalationState(Model):
     level_name: str
     status: EscalationStatus = EscalationStatus.OPEN
     claimed_by: str | None = None
+    # the next deadline: the level's claim deadline while open, the claimer's work deadline while claimed
     sla_deadline: datetime
+    # the current level's claim deadline, fixed when the level began: a release goes back to it
+    level_deadline: datetime | None = None
     breached: bool = False
     pending_approval: Money | None = None
     approved: Money | None = None
@@ -114,6 +117,80 @@ class EscalationState(Model):
     calls_placed: int = 0
     opened_at: datetime
     closed_at: datetime | None = None
+
+
+# ------------------------------------------------------------------ deadlines
+#
+# A level's claim deadline is set when the level begins and only a level change sets another one: a release,
+# a hand-over, an approval or a call never give anyone more time. A claim starts the claimer's work SLA. And
+# every escalation ends (resolved, or expired with an alert) by its final deadline: the sum of its levels'
+# claim SLAs plus one work SLA after its opening, however often it was claimed, released or handed over.
+
+
+def final_deadline(policy: EscalationPolicy, opened_at: datetime) -> datetime:
+    """The latest moment an escalation opened at `opened_at` may still be open."""
+    total = sum(level.claim_sla_seconds for level in policy.levels) + policy.work_sla_seconds
+    return opened_at + timedelta(seconds=total)
+
+
+def opened(state: EscalationState, policy: EscalationPolicy, now: datetime) -> EscalationState:
+    """The first level begins: its claim SLA counts from now."""
+    first = policy.levels[0]
+    deadline = min(now + timedelta(seconds=first.claim_sla_seconds), final_deadline(policy, state.opened_at))
+    return state.model_copy(
+        update={"level": 0, "level_name": first.name, "sla_deadline": deadline, "level_deadline": deadline}
+    )
+
+
+def claimed(state: EscalationState, policy: EscalationPolicy, user: str, now: datetime) -> EscalationState:
+    """`user` owns it now and has the work SLA to resolve it (never past the final deadline)."""
+    work = now + timedelta(seconds=policy.work_sla_seconds)
+    return state.model_copy(
+        update={
+            "status": EscalationStatus.CLAIMED,
+            "claimed_by": user,
+            "sla_deadline": min(work, final_deadline(policy, state.opened_at)),
+        }
+    )
+
+
+def reassigned(state: EscalationState, policy: EscalationPolicy, user: str, now: datetime) -> EscalationState:
+    """A claim handed to `user` keeps its work deadline; an open escalation handed to them is their claim."""
+    if state.status is EscalationStatus.CLAIMED:
+        return state.model_copy(update={"claimed_by": user})
+    return claimed(state, policy, user, now)
+
+
+def released(state: EscalationState, now: datetime) -> EscalationState:
+    """Open again at the same level, due at the level's own claim deadline: if that has passed, the level
+    has breached and the escalation moves up at once. (A state without a level deadline is treated as
+    due now.)"""
+    due = state.level_deadline if state.level_deadline is not None else now
+    return state.model_copy(update={"status": EscalationStatus.OPEN, "claimed_by": None, "sla_deadline": due})
+
+
+def ran_out(state: EscalationState, policy: EscalationPolicy, now: datetime) -> EscalationState:
+    """The deadline passed (nobody claimed in time, or a claim was not worked in time): the next level
+    begins with its claim SLA, or, at the last level or at the final deadline, the escalation expires."""
+    final = final_deadline(policy, state.opened_at)
+    up = state.level + 1
+    if up < len(policy.levels) and now < final:
+        level = policy.levels[up]
+        deadline = min(now + timedelta(seconds=level.claim_sla_seconds), final)
+        return state.model_copy(
+            update={
+                "level": up,
+                "level_name": level.name,
+                "status": EscalationStatus.OPEN,
+                "claimed_by": None,
+                "breached": True,
+                "sla_deadline": deadline,
+                "level_deadline": deadline,
+            }
+        )
+    return state.model_copy(
+        update={"status": EscalationStatus.EXPIRED, "claimed_by": None, "breached": True, "closed_at": now}
+    )
 
 
 # ------------------------------------------------------------------ requests (Update arguments)

@@ -500,6 +500,8 @@ class TroubleCaseRequest(Model):
 
     appointment_id: str
     data: BookingEventData
+    # the reply that reported the trouble (its provider id): it becomes the case's first message
+    reply_ref: str | None = None
 
 
 class TroubleCase(Model):

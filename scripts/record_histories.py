@@ -265,6 +265,22 @@ async def person_breached(h: Harness, env: WorkflowEnvironment, rec: Recorded) -
     await finish(h, workflow_id)
 
 
+async def released_late(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """A rep claims, holds the claim past the reps' claim SLA and releases it: the level has breached, the
+    supervisor level gets it (before `escalation-deadlines-hold`, the reps got a fresh SLA and it
+    breached only when that ran out); the supervisor claims and resolves."""
+    case_id, workflow_id = await open_conflict(h, "released_late", rec)
+    escalation_id = await escalation_of(h, case_id, status="open")
+    rec.add(escalation_id, "Escalation", "released_late")
+    await h.act(escalation_id, "claim", ByActor(actor=REP))
+    await asyncio.sleep(6)  # the reps' 5 s pass while rita holds it
+    await h.act(escalation_id, "release", ByActor(actor=REP))
+    escalation_id = await escalation_of(h, case_id, status="open", level_name="supervisor")
+    await h.act(escalation_id, "claim", ByActor(actor=SUPERVISOR))
+    await h.act(escalation_id, "resolve", ResolveRequest(actor=SUPERVISOR, notes="Rebooked by phone."))
+    await finish(h, workflow_id)
+
+
 async def unreachable_expired(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
     """Nobody answers and nobody claims the escalation at any level: it expires, the case fails."""
     case_id, workflow_id = await open_conflict(h, "unreachable_expired", rec)
@@ -461,6 +477,12 @@ SCENARIOS = [
         {"policy": {**FAST, "escalation": {"levels": [{**LEVELS[0], "claim_sla_seconds": 2}, *LEVELS[1:]]}}},
     ),
     Spec(
+        "released_late",
+        "dev",
+        released_late,
+        {"policy": {**FAST, "escalation": {"levels": [{**LEVELS[0], "claim_sla_seconds": 5}, *LEVELS[1:]]}}},
+    ),
+    Spec(
         "unreachable_expired",
         "dev",
         unreachable_expired,
@@ -535,7 +557,8 @@ async def main_async(names: list[str], out: Path) -> int:
         took = time.monotonic() - started
         for path in written:
             size = path.stat().st_size // 1024
-            print(f"{spec.name:20} {path.relative_to(ROOT)}  ({size} KiB, {took:.0f}s)")
+            shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # --out elsewhere
+            print(f"{spec.name:20} {shown}  ({size} KiB, {took:.0f}s)")
     return 0
 
 

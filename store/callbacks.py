@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from domain.models import TimelineEntry
+from store import cases
 from store.db import Store
 from store.models import Case, OutboundMessageRow, ReceivedEvent
 
@@ -30,7 +32,30 @@ class Report:
     channel: str
     status: str
     provider_id: str | None = None  # Twilio's sid, SendGrid's message id
-    ref: str | None = None  # our own "case:key" reference (SendGrid custom arg)
+    ref: str | None = None  # our own "case:key" reference (SendGrid custom arg, a bridge's callback URL)
+    # a "Call patient" bridge: the patient's leg names the rep's call (Twilio's ParentCallSid)
+    parent_id: str | None = None
+    leg: str | None = None  # rep | patient, when the callback URL says which leg it reports on
+    duration: int | None = None  # seconds, on a call's final report (CallDuration)
+
+
+# the console's "Call patient": a call to the rep (key `bridge-…`) that dials the patient in. Its two legs'
+# reports go on the case's timeline as they happen; the case's workflow does not wait on them
+BRIDGE_KEY_PREFIX = "bridge-"
+MISSED = ("no-answer", "busy", "failed", "canceled")
+
+
+def bridge_step(leg: str, status: str) -> str | None:
+    """The timeline entry for one report about one leg (`rep` or `patient`) of a bridge, if it says
+    something: ringing, answered (Twilio's `in-progress`), not answered, or the end of the call. The
+    rep's `initiated` is the entry the call's placement already wrote ("Calling the rep")."""
+    if status in MISSED:
+        return f"bridge_{leg}_missed"
+    return {
+        "ringing": f"bridge_{leg}_ringing",
+        "in-progress": f"bridge_{leg}_answered",
+        "completed": "bridge_ended",
+    }.get(status)
 
 
 @dataclass(frozen=True)
@@ -66,10 +91,16 @@ def _accept(store: Store, report: Report, parsed: dict[str, Any]) -> Stored:
         message = _message(s, report)
         case = s.get(Case, message.case_id) if message is not None else None
         failed = report.status in FAILED.get(report.channel, set())
-        if message is not None:
+        bridge = message is not None and message.key.startswith(BRIDGE_KEY_PREFIX)
+        leg = report.leg or ("patient" if report.parent_id else "rep")
+        if message is not None and not (bridge and leg == "patient"):
             message.delivery_status = report.status
         act = (
-            failed and message is not None and case is not None and case.status not in ("resolved", "failed")
+            failed
+            and not bridge  # a call the rep asked for: the timeline tells them; no step of the case waits
+            and message is not None
+            and case is not None
+            and case.status not in ("resolved", "failed")
         )
         row = ReceivedEvent(
             source=report.source,
@@ -89,10 +120,33 @@ def _accept(store: Store, report: Report, parsed: dict[str, Any]) -> Stored:
         )
         s.add(row)
         s.flush()
-        return Stored(row.id, row.case_id, False, act)
+        stored = Stored(row.id, row.case_id, False, act)
+        step = bridge_step(leg, report.status) if bridge and message is not None else None
+        call_key = message.key if message is not None else ""
+    if step is not None and stored.case_id is not None:
+        detail: dict[str, Any] = {"status": report.status}
+        if step == "bridge_ended" and report.duration is not None:
+            detail["duration"] = report.duration
+        # one end per call, whichever leg reports it first
+        key = (
+            f"bridge:{call_key}:ended"
+            if step == "bridge_ended"
+            else f"bridge:{call_key}:{leg}:{report.status}"
+        )
+        cases.add_timeline(store, TimelineEntry(case_id=stored.case_id, what=step, key=key, detail=detail))
+    return stored
 
 
 def _message(s: Any, report: Report) -> OutboundMessageRow | None:
+    if report.parent_id:  # the patient's leg of a bridge: the message is the rep's call
+        parent: OutboundMessageRow | None = s.scalars(
+            select(OutboundMessageRow).where(
+                OutboundMessageRow.provider_id == report.parent_id,
+                OutboundMessageRow.channel == report.channel,
+            )
+        ).first()
+        if parent is not None:
+            return parent
     if report.provider_id:
         found: OutboundMessageRow | None = s.scalars(
             select(OutboundMessageRow).where(

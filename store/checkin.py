@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from domain.models import (
 )
 from store import cases
 from store.db import Store
-from store.models import Case, CheckInWatchRow
+from store.models import Case, CheckInWatchRow, InboundMessage
 
 # replies from the patient reach a watch that has sent its prompt (and, once a case is open, are passed on
 # to that case)
@@ -78,6 +78,7 @@ def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
     with store.session() as s:
         case = s.scalars(select(Case).where(Case.conflict_key == key)).first()
         if case is not None:
+            _adopt_reply(s, case.case_id, req.reply_ref)
             return TroubleCase(
                 case_id=case.case_id,
                 workflow_id=case.workflow_id,
@@ -96,10 +97,22 @@ def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
             data,
             opened={"kind": CaseKind.CHECKIN_TROUBLE.value, "appointment_id": data.appointment_id},
         )
+        _adopt_reply(s, case_id, req.reply_ref)
         return TroubleCase(
             case_id=case_id,
             workflow_id=case.workflow_id,
             reply_token=case.reply_token,
             status=CaseStatus.OPEN,
             opened=True,
+        )
+
+
+def _adopt_reply(s: Session, case_id: str, reply_ref: str | None) -> None:
+    """The reply that reported the trouble arrived before its case existed (routed to the watch): it is
+    the case's first message, shown to the rep as what the patient wrote."""
+    if reply_ref:
+        s.execute(
+            update(InboundMessage)
+            .where(InboundMessage.provider_id == reply_ref, InboundMessage.case_id.is_(None))
+            .values(case_id=case_id)
         )

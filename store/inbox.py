@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from domain import ids
 from domain.models import CONFLICT_TYPES, BookingEvent, CaseKind
 from store import cases, checkin
 from store.db import Store
-from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent
+from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, utcnow
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,12 @@ def accept_patient_answer(
     body: str,
     case_id: str | None,
     raw: dict[str, Any],
+    received_at: datetime | None = None,
 ) -> tuple[int, str | None, bool]:
     """Store an inbound answer and route it: to the given case, else the patient's open case by phone,
     else the check-in watch that prompted them (the row gets the watch's workflow id; its case id is the
-    watch's check-in-trouble case, if one is open). Returns (event row id, case id, duplicate)."""
+    watch's check-in-trouble case, if one is open). Returns (event row id, case id, duplicate).
+    `received_at`: when it reached us, if that was earlier than now (taken from the local spool)."""
     try:
         with store.session() as s:
             seen = s.scalars(
@@ -145,6 +148,7 @@ def accept_patient_answer(
                     from_address=from_address,
                     body=body,
                     case_id=routed_case,
+                    received_at=received_at or utcnow(),
                 )
             )
             row = ReceivedEvent(
@@ -157,6 +161,7 @@ def accept_patient_answer(
                 case_id=routed_case,
                 workflow_id=workflow_id,
                 status="pending" if workflow_id else "unrouted",
+                received_at=received_at or utcnow(),
             )
             s.add(row)
             s.flush()

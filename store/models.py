@@ -204,6 +204,14 @@ class LocalDelivery(Base):
     language: Mapped[str] = mapped_column(String(10), default="en")
     answered: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # a "Call patient" bridge: the rep's leg dials `dial` once answered; the patient's leg names the rep's
+    # call as its parent (Twilio's ParentCallSid); both legs go ringing → in-progress → completed (or
+    # no-answer, busy, canceled)
+    dial: Mapped[str | None] = mapped_column(String(254))
+    parent_id: Mapped[str | None] = mapped_column(String(100))
+    call_status: Mapped[str | None] = mapped_column(String(20))
+    call_answered_at: Mapped[datetime | None] = mapped_column()
+    call_ended_at: Mapped[datetime | None] = mapped_column()
 
 
 class InboundMessage(Base):

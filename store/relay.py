@@ -10,7 +10,7 @@ lease to lapse, and another relay picks the row up.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.exc import OperationalError
@@ -19,7 +19,13 @@ from sqlalchemy.orm import aliased
 from store.db import Store
 from store.models import ReceivedEvent, utcnow
 
+# a relay pass claims a batch and acts on it row after row: its lease covers the whole batch
 LEASE = timedelta(seconds=60)
+# The inline dispatch (right after an event or a reply is accepted) acts on one row and gives up after
+# INLINE_WAIT, leaving the row to the relay. Its claim lapses soon after: a process killed mid-dispatch
+# delays that event by seconds, not by the relay's minute.
+INLINE_WAIT = timedelta(seconds=10)
+INLINE_LEASE = INLINE_WAIT + timedelta(seconds=2)
 
 
 def claim(
@@ -29,10 +35,12 @@ def claim(
     limit: int = 100,
     grace_seconds: float = 5.0,
     lease: timedelta = LEASE,
+    now: datetime | None = None,
 ) -> list[int]:
     """Claim pending events for `relay_id`, oldest first: the given rows, or up to `limit` that have waited
-    `grace_seconds` (the newest are left to the inline dispatch). Returns the ids now held."""
-    now = utcnow()
+    `grace_seconds` (the newest are left to the inline dispatch). Returns the ids now held. `now` is the
+    clock (tests move it)."""
+    now = now or utcnow()
     earlier = aliased(ReceivedEvent)
     free = or_(ReceivedEvent.lease_until.is_(None), ReceivedEvent.lease_until < now)
     first_of_appointment = ~exists().where(

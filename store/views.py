@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from pydantic import ValidationError
+from sqlalchemy import select
 
 from domain.masking import mask_email, mask_phone, mask_value
+from domain.models import BookingEventData, EventType
 from store.db import Store
-from store.models import Case, InboundMessage, LedgerEntry, TimelineItem
+from store.models import Case, InboundMessage, LedgerEntry, ReceivedEvent, TimelineItem
+
+# the bookings a check-in-trouble case is about: the appointment as booked, or as last moved
+_APPOINTMENT_EVENTS = (EventType.APPOINTMENT_BOOKED.value, EventType.APPOINTMENT_RESCHEDULED.value)
 
 
 def case_view(
@@ -98,19 +102,49 @@ def load_cases(
 
 
 def patient_messages(store: Store, case: Case) -> list[dict[str, str]]:
-    """The patient's own words around a case (their replies to the offer or the check-in prompt), from a
-    day before it opened. Health information: only for those who see the contact details."""
-    since = case.opened_at - timedelta(days=1)
+    """The patient's own words in this case (their replies to its offer, or the check-in reply that opened
+    it and what they added since), never another case's. Health information: only for those who see the
+    contact details."""
     with store.session() as s:
         found = s.scalars(
             select(InboundMessage)
-            .where(
-                or_(
-                    InboundMessage.case_id == case.case_id, InboundMessage.from_address == case.patient_phone
-                ),
-                InboundMessage.received_at >= since,
-            )
-            .order_by(InboundMessage.received_at)
+            .where(InboundMessage.case_id == case.case_id)
+            .order_by(InboundMessage.received_at, InboundMessage.id)
             .limit(50)
         ).all()
     return [{"at": m.received_at.isoformat(), "channel": m.channel, "text": m.body} for m in found]
+
+
+def booking_data(store: Store, case: Case) -> BookingEventData | None:
+    """What the booking system said about the case's appointment (patient, practice, provider, slot): the
+    event that opened a booking-conflict case, or for a check-in-trouble case the appointment's newest
+    booking or reschedule received before the case opened. None when no such event is stored."""
+    with store.session() as s:
+        parsed = s.scalars(
+            select(ReceivedEvent.parsed)
+            .where(
+                ReceivedEvent.source == "booking",
+                ReceivedEvent.case_id == case.case_id,
+                ReceivedEvent.status != "duplicate",
+            )
+            .order_by(ReceivedEvent.id)
+            .limit(1)
+        ).first()
+        if parsed is None:
+            parsed = s.scalars(
+                select(ReceivedEvent.parsed)
+                .where(
+                    ReceivedEvent.source == "booking",
+                    ReceivedEvent.appointment_id == case.appointment_id,
+                    ReceivedEvent.type.in_(_APPOINTMENT_EVENTS),
+                    ReceivedEvent.received_at <= case.opened_at,
+                )
+                .order_by(ReceivedEvent.received_at.desc(), ReceivedEvent.id.desc())
+                .limit(1)
+            ).first()
+    if not isinstance(parsed, dict):
+        return None
+    try:
+        return BookingEventData.model_validate(parsed.get("data"))
+    except ValidationError:
+        return None

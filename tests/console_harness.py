@@ -101,3 +101,46 @@ def http_login(client: httpx.Client, username: str, password: str = PASSWORD) ->
         "/console/login",
         data={"username": username, "password": password, "csrf_token": csrf_from(page.text)},
     )
+
+
+def booked_case(store: Store, appointment_id: str | None = None) -> Case:
+    """A booking-conflict case opened the way the inbox opens one: from a stored booking event about a
+    Dutch patient at a New York practice (the page reads names, language and practice from that event)."""
+    from domain.models import BookingEvent
+    from store import inbox
+
+    appointment = appointment_id or f"appt-{uuid.uuid4().hex[:10]}"
+    event = BookingEvent.model_validate(
+        {
+            "specversion": "1.0",
+            "id": f"evt-{uuid.uuid4().hex[:12]}",
+            "source": "booking-system",
+            "type": "booking.slot_cancelled_by_practice",
+            "data": {
+                "appointment_id": appointment,
+                "patient": {
+                    "id": "pat-1",
+                    "name": "Ada Jansen",
+                    "phone": PATIENT_PHONE,
+                    "email": PATIENT_EMAIL,
+                    "locale": "nl",
+                    "timezone": "Europe/Amsterdam",
+                },
+                "practice": {
+                    "id": "prac-9",
+                    "name": "Uptown Orthopedics",
+                    "phone": "+12125550100",
+                    "timezone": "America/New_York",
+                },
+                "provider": {"id": "prov-7", "name": "Dr. Kim", "specialty": "orthopedics"},
+                "slot": {"start": "2026-11-24T10:00:00-05:00", "end": "2026-11-24T10:30:00-05:00"},
+                "cause": "practice_calendar_out_of_sync",
+            },
+        }
+    )
+    accepted = inbox.accept_booking_event(store, event.model_dump_json().encode(), event)
+    with store.session() as s:
+        case = s.get(Case, accepted.case_id)
+        assert case is not None
+        case.status, case.needs_rep = "escalated", True
+        return case

@@ -26,7 +26,7 @@ from config import Settings
 from domain import ids, messages
 from domain.escalation import Actor, ApproveRequest, ByActor, EscalationState, Money, ResolveRequest
 from domain.models import BookingEvent, CaseResult, CaseStatus, Outcome, WatchResult
-from store import inbox, users
+from store import inbox, users, views
 from store.models import (
     Case,
     CheckInWatchRow,
@@ -347,6 +347,14 @@ async def test_trouble_reply_opens_a_case_a_rep_calls_and_resolves_with_compensa
 
         case: Case = await h.wait_for(lambda: _case(h, event, status="escalated"))
         assert case.kind == "checkin_trouble" and case.needs_rep
+        # the reply arrived before its case existed: it is the case's own first message for the rep, and
+        # the appointment's booking tells the console who the patient is
+        assert [m["text"] for m in views.patient_messages(h.store, case)] == [
+            "Het formulier van mijn verzekering lukt niet"
+        ]
+        booking = views.booking_data(h.store, case)
+        assert booking is not None and booking.patient.locale == "nl"
+        assert booking.practice.name == "Uptown Orthopedics"
         assert case.workflow_id == f"checkin-trouble-{case.case_id}"
         will_call = await h.wait_for(
             lambda: [d.body for d in h.deliveries("sms", PHONE) if "belt u" in d.body]
@@ -413,7 +421,7 @@ async def test_trouble_reply_opens_a_case_a_rep_calls_and_resolves_with_compensa
     gift_email = [e for e in h.deliveries("email", "ada@example.com") if "cadeaubon" in (e.subject or "")]
     assert len(gift_email) == 1 and "inchecken" in gift_email[0].body and "15.00 USD" in gift_email[0].body
     steps = timeline(h, case.case_id)
-    for step in ["case_opened", "sms_sent", "needs_rep", "escalation_claimed", "rep_call_bridged",
+    for step in ["case_opened", "sms_sent", "needs_rep", "escalation_claimed", "call_requested",
                  "escalation_resolved", "compensation_issued", "ticket_linked", "case_closed"]:  # fmt: skip
         assert step in steps, (step, steps)
     # the case outlives nothing: the watch listened to the end of its window and ended as usual

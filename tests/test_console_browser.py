@@ -29,9 +29,16 @@ from domain.escalation import EscalationInput, EscalationLevel, EscalationPolicy
 from domain.models import RecoveryPolicy
 from store import escalations
 from store.db import Store, migrate
-from store.models import EscalationRow
+from store.models import Case, EscalationRow
 from tests.conftest import ROOT, TEST_CONVERTER, LiveServer, free_port, make_settings, venv_binary
-from tests.console_harness import MASKED_PHONE, PASSWORD, PATIENT_PHONE, add_team, insert_case
+from tests.console_harness import (
+    MASKED_PHONE,
+    PASSWORD,
+    PATIENT_PHONE,
+    add_team,
+    booked_case,
+    insert_case,
+)
 from web.app import create_app
 from worker import Workers, build_worker
 from workflows.escalation import Escalation
@@ -83,19 +90,25 @@ class System:
     def url(self) -> str:
         return self.server.url
 
-    def open_escalation(self, pending: str = "20.00", policy: EscalationPolicy | None = None) -> str:
+    def open_escalation(
+        self,
+        pending: str | None = "20.00",
+        policy: EscalationPolicy | None = None,
+        case: Case | None = None,
+        reason: str = "patient_asked_for_a_person",
+    ) -> str:
         """A case handed to people: the Escalation workflow started as a case workflow would, with the
         default policy and a compensation waiting for approval. Returns once the console can see it."""
-        case = insert_case(self.store)
+        case = case or insert_case(self.store)
         escalation_id = f"esc-{case.case_id}-{uuid.uuid4().hex[:4]}"
         inp = EscalationInput(
             escalation_id=escalation_id,
             case_id=case.case_id,
             appointment_id=case.appointment_id,
             kind=CaseKind.BOOKING_CONFLICT,
-            reason="patient_asked_for_a_person",
+            reason=reason,
             policy=policy or RecoveryPolicy().escalation,
-            pending_approval=Money(amount=Decimal(pending)),
+            pending_approval=Money(amount=Decimal(pending)) if pending else None,
             patient_phone=PATIENT_PHONE,
             public_base_url=self.settings.public_base_url,
         )
@@ -237,7 +250,7 @@ def test_rep_claims_approves_within_limit_and_resolves(system: System, page: Pag
     expect(page.locator("#flash")).to_contain_text("Escalation resolved")
     expect(page.locator(".summary .chip.st-resolved")).to_have_text("resolved")
     expect(page.locator("#actions")).to_contain_text("nothing left to do")
-    expect(page.locator("#timeline")).to_contain_text("Escalation resolved")
+    expect(page.locator("#timeline")).to_contain_text("Resolved by rita")
     screenshot(page, "console-escalation-resolved.png")
 
     stored = system.row(escalation_id)
@@ -393,3 +406,177 @@ def test_home_page_leads_to_the_console(system: System, page: Page) -> None:
     page.get_by_role("link", name="Open the console").click()
     expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
     assert page.url.endswith("/console/login")
+
+
+WEEKDAY_FORMAT = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2} \d\d:\d\d "
+
+
+def test_escalation_page_says_who_where_and_what_happened_in_plain_words(
+    system: System, browser: Browser
+) -> None:
+    """A rep sees the patient's name and language, the practice, the provider and the slot in the
+    practice's time; only this case's messages; the timeline in words; every date in one format with its
+    zone; and after resolving, why the contact details are hidden."""
+    from domain.models import TimelineEntry
+    from store import cases, inbox
+
+    # an earlier case of the same patient, with a reply of its own: not this case's business
+    earlier = booked_case(system.store)
+    inbox.accept_patient_answer(
+        system.store,
+        "twilio_sms",
+        f"SM{uuid.uuid4().hex}",
+        PATIENT_PHONE,
+        "ik neem de tweede tijd",
+        earlier.case_id,
+        {"channel": "sms", "text": "ik neem de tweede tijd"},
+    )
+    case = booked_case(system.store)
+    wrote = "de kiosk weigert mijn verzekeringspas"
+    inbox.accept_patient_answer(
+        system.store,
+        "twilio_sms",
+        f"SM{uuid.uuid4().hex}",
+        PATIENT_PHONE,
+        wrote,
+        case.case_id,
+        {"channel": "sms", "text": wrote},
+    )
+    for what, key, detail in [
+        ("reply_received", "reply:1", {"channel": "sms", "intent": "person", "choice": None}),
+        ("sms_sent", "msg:sms:rep-will-call", {"to": PATIENT_PHONE, "message": "rep-will-call"}),
+        ("needs_rep", "status:needs_rep", {"reason": "checkin_trouble"}),
+    ]:
+        cases.add_timeline(
+            system.store, TimelineEntry(case_id=case.case_id, what=what, key=key, detail=detail)
+        )
+    escalation_id = system.open_escalation(pending=None, case=case, reason="checkin_trouble")
+
+    # the rep works from Chicago: event times in their zone, the slot in the practice's (New York)
+    context = browser.new_context(
+        base_url=system.url, viewport={"width": 1360, "height": 900}, timezone_id="America/Chicago"
+    )
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        login(page, "rita")
+        page.goto(f"/console/escalations/{escalation_id}")
+        expect(page.locator("#patient-name")).to_have_text("Ada Jansen")
+        expect(page.locator("#patient-language")).to_contain_text("Dutch")
+        expect(page.locator("#practice-name")).to_have_text("Uptown Orthopedics")
+        expect(page.locator("#practice-phone")).to_have_text("+12125550100")
+        expect(page.locator("#provider")).to_contain_text("Dr. Kim")
+        expect(page.locator("#slot time")).to_have_text("Tue 24 Nov 10:00 EST")  # the practice's time
+        expect(page.locator("#patient-phone")).to_have_text(MASKED_PHONE)  # not claimed: masked
+        expect(page.locator(".summary")).to_contain_text("Trouble at check-in")
+
+        page.get_by_role("button", name="Claim").click()
+        expect(page.locator("#flash")).to_contain_text("You claimed the escalation")
+        expect(page.locator("#patient-phone")).to_have_text(PATIENT_PHONE)
+        messages = page.locator("#patient-messages")
+        expect(messages).to_contain_text(wrote)
+        expect(messages).not_to_contain_text("ik neem de tweede tijd")  # the earlier case's reply
+
+        timeline = page.locator("#timeline")
+        expect(timeline).to_contain_text("Text sent to the patient")
+        expect(timeline).to_contain_text("a colleague will call you")
+        expect(timeline).to_contain_text("Handed to a rep")
+        expect(timeline).to_contain_text("trouble at check-in")
+        expect(timeline).to_contain_text("The patient replied by text")
+        expect(timeline).to_contain_text("asked for a person")
+        expect(timeline).to_contain_text("Claimed by rita")
+        text = timeline.inner_text()
+        for internal in ("rep-will-call", "checkin_trouble", "needs_rep", "sms_sent", "escalation_"):
+            assert internal not in text, internal
+        assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text  # no snake_case key left anywhere
+
+        # one format, with its zone, for every date on the page
+        times = page.locator("time")
+        assert times.count() >= 5
+        for i in range(times.count()):
+            shown = times.nth(i).inner_text()
+            zone = "EST" if times.nth(i).get_attribute("data-zone") else "CST"
+            assert re.fullmatch(WEEKDAY_FORMAT + zone, shown), shown
+        screenshot(page, "escalation-page.png")
+
+        page.get_by_label("Notes").fill("Called Ada; the front desk took her card by hand.")
+        page.get_by_role("button", name="Resolve").click()
+        expect(page.locator("#flash")).to_contain_text("Escalation resolved")
+        expect(page.locator("#patient-phone")).to_have_text(MASKED_PHONE)
+        expect(page.locator("#contact-note")).to_have_text(
+            "Contact details are hidden because the case is closed."
+        )
+        expect(page.locator("#patient-messages")).to_contain_text("Hidden because the case is closed")
+        expect(page.locator("#patient-messages")).not_to_contain_text(wrote)
+        expect(page.locator("#timeline")).to_contain_text("Resolved by rita")
+        screenshot(page, "escalation-page-resolved.png")
+    finally:
+        context.close()
+
+
+def test_call_patient_plays_the_bridge_on_the_local_phone(system: System, browser: Browser) -> None:
+    """Call patient on the local phone, as a rep and a patient would live it: the rep's phone rings,
+    the rep answers, then the patient's phone rings and they answer; both see "Connected", and the case's
+    timeline tells what really happened, from the calls' status callbacks."""
+    case = booked_case(system.store)
+    escalation_id = system.open_escalation(pending=None, case=case, reason="checkin_trouble")
+    context = browser.new_context(base_url=system.url, viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(20_000)
+    console, rep_phone, patient_phone = context.new_page(), context.new_page(), context.new_page()
+    try:
+        login(console, "rita")
+        console.goto(f"/console/escalations/{escalation_id}")
+        console.get_by_role("button", name="Claim").click()
+        expect(console.locator("#flash")).to_contain_text("You claimed the escalation")
+        console.get_by_role("button", name="Call patient").click()
+        expect(console.locator("#flash")).to_contain_text("your phone rings first")
+        timeline = console.locator("#timeline")
+        expect(timeline).to_contain_text("Calling the rep")
+        expect(timeline).not_to_contain_text("connected")  # nobody has answered yet
+
+        rep_phone.goto("/dev/phone?to=%2B12125550101")
+        rep_call = rep_phone.locator("article.bridge[data-bridge=rep]").last
+        expect(rep_call).to_have_attribute("data-state", "ringing")
+        expect(rep_call).to_contain_text("Incoming call")
+        expect(rep_call.locator(".keypad")).to_have_count(0)  # a call to talk on, not a menu
+        rep_call.get_by_role("button", name="Answer").click()
+        rep_call = rep_phone.locator("article.bridge[data-bridge=rep]").last
+        expect(rep_call).to_contain_text("calling the patient")
+
+        patient_phone.goto("/dev/phone?to=%2B31612345678")
+        patient_call = patient_phone.locator("article.bridge[data-bridge=patient]").last
+        expect(patient_call).to_have_attribute("data-state", "ringing")
+        expect(patient_call).to_contain_text(system.settings.twilio_from_number)  # our line, never rita's
+        expect(patient_call).not_to_contain_text("+12125550101")
+        patient_call.get_by_role("button", name="Answer").click()
+        patient_call = patient_phone.locator("article.bridge[data-bridge=patient]").last
+        expect(patient_call).to_have_attribute("data-state", "connected")
+        expect(patient_call.locator(".call-state")).to_have_text("Connected")
+        # the rep's phone page catches up by itself
+        expect(rep_phone.locator("article.bridge[data-bridge=rep]").last.locator(".call-state")).to_have_text(
+            "Connected"
+        )
+        screenshot(rep_phone, "dev-phone-bridge-rep.png")
+        screenshot(patient_phone, "dev-phone-bridge-patient.png")
+
+        console.reload()
+        expect(timeline).to_contain_text("Patient answered: connected")
+        patient_phone.wait_for_timeout(1100)  # a call that lasts a moment
+        patient_call.get_by_role("button", name="Hang up").click()
+        expect(patient_phone.locator("article.bridge[data-bridge=patient]").last).to_have_attribute(
+            "data-state", "ended"
+        )
+        console.reload()
+        expect(timeline).to_contain_text("Call ended")
+        titles = console.locator("#timeline .what").all_inner_texts()[::-1]  # oldest first
+        happened = titles[titles.index("Calling the rep") :]
+        assert happened[:4] == [
+            "Calling the rep",
+            "Rep answered, calling the patient",
+            "The patient's phone is ringing",
+            "Patient answered: connected",
+        ], titles
+        assert re.fullmatch(r"Call ended \(\d+ s\)", happened[4]) and len(happened) == 5, titles
+        screenshot(console, "escalation-page-after-call.png")
+    finally:
+        context.close()

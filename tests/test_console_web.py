@@ -232,13 +232,16 @@ def test_contact_details_are_full_only_for_the_claimer_and_supervisors(console: 
     escalation_id = claimed_escalation(store, "rita")
     from store.models import InboundMessage
 
-    with store.session() as s:  # the patient's reply to the check-in prompt: health information
+    row = escalations.get(store, escalation_id)
+    assert row is not None
+    with store.session() as s:  # the patient's reply in this case: health information
         s.add(
             InboundMessage(
                 channel="sms",
                 provider_id="SMtrouble1",
                 from_address=PATIENT_PHONE,
                 body="my insurance card fails",
+                case_id=row.case_id,
             )
         )
     seen: dict[str, str] = {}

@@ -206,3 +206,28 @@ def test_status_callbacks_are_requested_within_the_contract(prism_twilio: str) -
         request.data["StatusCallbackEvent"] == ["completed"]
         or request.data["StatusCallbackEvent"] == "completed"
     )
+
+
+def test_bridge_call_asks_for_every_progress_event_of_both_legs(prism_twilio: str) -> None:  # noqa: F811
+    """Call patient in live mode: the rep's call and the patient's leg (the <Number> of the <Dial>)
+    report initiated, ringing, answered and completed to a URL naming the call, so the case's timeline
+    says what really happened; Prism checks the request against Twilio's own OpenAPI document."""
+    from urllib.parse import parse_qs, urlsplit
+
+    gateway = LiveTwilio(
+        ACCOUNT_SID, "auth-token", FROM_NUMBER, prism_twilio, callback_base="https://mr.example"
+    )
+    bridge = call(key="bridge-esc-1-1").model_copy(
+        update={"to": "+15005550199", "dial": PATIENT, "gather_action_url": None}
+    )
+    gateway.place_call(bridge)
+    assert_accepted(gateway, 201, "Calls.json")
+    request, _ = last_exchange(gateway)
+    rep_url = urlsplit(request.data["StatusCallback"])
+    assert (rep_url.netloc, rep_url.path) == ("mr.example", "/webhooks/twilio/voice/status")
+    assert parse_qs(rep_url.query) == {"ref": [f"{bridge.case_id}:bridge-esc-1-1"], "leg": ["rep"]}
+    assert request.data["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    assert "MachineDetection" not in request.data  # a rep answers; nobody presses keys
+    twiml = request.data["Twiml"]
+    assert 'statusCallbackEvent="initiated ringing answered completed"' in twiml
+    assert "leg=patient" in twiml and f">{PATIENT}</Number>" in twiml

@@ -231,3 +231,115 @@ async def test_an_unanswered_call_hands_the_case_to_a_rep_without_waiting_out_th
             steps = s.scalars(select(TimelineItem.what).where(TimelineItem.case_id == accepted.case_id)).all()
         assert steps.index("delivery_failed") < steps.index("escalation_opened")
         await h.end(handle)
+
+
+@pytest.fixture
+def live_twilio_app(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Settings, Store]]:
+    """The web app with Twilio live (no local phone): callbacks come from Twilio itself, signed with the
+    account's auth token against the public URL."""
+    from web.app import create_app
+
+    port = free_port()
+    settings = make_settings(
+        sqlite_url,
+        tmp_path,
+        public_base_url=f"http://127.0.0.1:{port}",
+        temporal_address=f"127.0.0.1:{free_port()}",
+        twilio_mode="live",
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_auth_token="live-auth-token-" + uuid.uuid4().hex,
+        twilio_from_number="+15005550006",
+    )
+    with LiveServer(create_app(settings, relay=False), port) as server:
+        yield server, settings, Store(sqlite_url)
+
+
+def _case_timeline(store: Store, case_id: str) -> list[tuple[str, dict[str, object]]]:
+    with store.session() as s:
+        items = s.scalars(
+            select(TimelineItem).where(TimelineItem.case_id == case_id).order_by(TimelineItem.id)
+        )
+        return [(i.what, i.detail) for i in items if i.what.startswith("bridge_")]
+
+
+def test_call_patient_status_callbacks_in_live_mode_tell_the_timeline_what_happened(
+    live_twilio_app: tuple[LiveServer, Settings, Store],
+) -> None:
+    """The bridge call's two legs report every step, as Twilio sends them (the patient's leg with
+    ParentCallSid); each lands once on the case's timeline; an unsigned or forged report is refused."""
+    from urllib.parse import urlencode
+
+    server, settings, store = live_twilio_app
+    assert httpx.get(f"{server.url}/dev/phone").status_code == 404  # no local phone with Twilio live
+    key = "bridge-esc-case-1-1"
+    case_id = add_case(store)
+    with store.session() as s:  # placed; Twilio's first report may come before its sid is recorded
+        s.add(
+            OutboundMessageRow(
+                case_id=case_id, key=key, channel="voice", to_address="+12125550101", body="bridge",
+                status="sending",
+            )
+        )  # fmt: skip
+    rep_sid, patient_sid = "CA" + uuid.uuid4().hex, "CA" + uuid.uuid4().hex
+    rep_path = "/webhooks/twilio/voice/status?" + urlencode({"ref": f"{case_id}:{key}", "leg": "rep"})
+    patient_path = "/webhooks/twilio/voice/status?" + urlencode({"ref": f"{case_id}:{key}", "leg": "patient"})
+    rep = {"CallSid": rep_sid, "AccountSid": settings.twilio_account_sid, "Direction": "outbound-api"}
+    patient = {"CallSid": patient_sid, "ParentCallSid": rep_sid, "Direction": "outbound-dial"}
+
+    unsigned = httpx.post(f"{server.url}{rep_path}", data={**rep, "CallStatus": "in-progress"})
+    assert unsigned.status_code == 403
+    forged = twilio(server, settings, rep_path, {**rep, "CallStatus": "in-progress"}, token="wrong")
+    assert forged.status_code == 403
+    # the same report signed for another URL (a replay against the patient's leg) is refused too
+    url = f"{settings.public_base_url}{rep_path}"
+    params = {**patient, "CallStatus": "in-progress"}
+    elsewhere = RequestValidator(settings.twilio_auth_token).compute_signature(url, params)
+    answer = httpx.post(f"{server.url}{patient_path}", data=params, headers={"X-Twilio-Signature": elsewhere})
+    assert answer.status_code == 403
+    assert _case_timeline(store, case_id) == []
+
+    for path, params in [
+        (rep_path, {**rep, "CallStatus": "initiated"}),
+        (rep_path, {**rep, "CallStatus": "ringing"}),
+        (rep_path, {**rep, "CallStatus": "in-progress"}),
+        (patient_path, {**patient, "CallStatus": "initiated"}),
+        (patient_path, {**patient, "CallStatus": "ringing"}),
+        (patient_path, {**patient, "CallStatus": "in-progress"}),
+        (patient_path, {**patient, "CallStatus": "in-progress"}),  # Twilio retried: counted once
+        (patient_path, {**patient, "CallStatus": "completed", "CallDuration": "130"}),
+        (rep_path, {**rep, "CallStatus": "completed", "CallDuration": "151"}),
+    ]:
+        assert twilio(server, settings, path, params).status_code == 200, params
+    assert _case_timeline(store, case_id) == [
+        ("bridge_rep_ringing", {"status": "ringing"}),
+        ("bridge_rep_answered", {"status": "in-progress"}),
+        ("bridge_patient_ringing", {"status": "ringing"}),
+        ("bridge_patient_answered", {"status": "in-progress"}),
+        ("bridge_ended", {"status": "completed", "duration": 130}),
+    ]
+    # recorded, and nothing for the case's workflow to act on
+    assert {status for _, status in reports(store)} == {"recorded"}
+
+    from web.timeline import describe
+
+    assert [describe(what, detail)[0] for what, detail in _case_timeline(store, case_id)] == [
+        "The rep's phone is ringing",
+        "Rep answered, calling the patient",
+        "The patient's phone is ringing",
+        "Patient answered: connected",
+        "Call ended (2 min 10 s)",
+    ]
+
+    # a second call: the patient does not pick up
+    second_rep, second_patient = "CA" + uuid.uuid4().hex, "CA" + uuid.uuid4().hex
+    with store.session() as s:
+        s.add(
+            OutboundMessageRow(
+                case_id=case_id, key="bridge-esc-case-1-2", channel="voice", to_address="+12125550101",
+                body="bridge", status="sent", provider_id=second_rep,
+            )
+        )  # fmt: skip
+    no_answer = {"CallSid": second_patient, "ParentCallSid": second_rep, "CallStatus": "no-answer"}
+    assert twilio(server, settings, "/webhooks/twilio/voice/status", no_answer).status_code == 200
+    what, detail = _case_timeline(store, case_id)[-1]
+    assert describe(what, detail)[0] == "Patient did not answer"

@@ -253,3 +253,85 @@ def test_mounted_when_every_provider_is_local(phone: Phone, caplog: pytest.LogCa
     assert [r.getMessage() for r in caplog.records if "local phone" in r.getMessage()] == [
         "local phone mounted at /dev/phone: every provider is local (TWILIO_MODE=local, SENDGRID_MODE=local)"
     ]
+
+
+def _bridge(phone: Phone, n: int) -> int:
+    """A "Call patient" placed as the worker places it: the rep's leg, recorded by the local provider, and
+    the send-once row that names the call's case."""
+    from store.models import OutboundMessageRow
+
+    msg = OutboundMessage(
+        case_id=phone.case_id,
+        key=f"bridge-esc-{phone.case_id}-1-{n}",
+        channel=Channel.VOICE,
+        to="+12125550101",
+        body="Makeright: connecting you to the patient now.",
+        dial=PATIENT,
+    )
+    sid = outbox.record_local_delivery(phone.store, msg, "+15005550006")
+    with phone.store.session() as s:
+        s.add(
+            OutboundMessageRow(
+                case_id=msg.case_id, key=msg.key, channel="voice", to_address=msg.to, body=msg.body,
+                status="sent", provider_id=sid,
+            )
+        )  # fmt: skip
+        return s.scalars(select(LocalDelivery.id).where(LocalDelivery.provider_id == sid)).one()
+
+
+def _bridge_steps(store: Store, case_id: str) -> list[str]:
+    from store.models import TimelineItem
+
+    with store.session() as s:
+        items = s.scalars(
+            select(TimelineItem.what)
+            .where(TimelineItem.case_id == case_id, TimelineItem.what.like("bridge_%"))
+            .order_by(TimelineItem.id)
+        )
+        return list(items)
+
+
+def _patient_leg(store: Store, rep_leg: int) -> LocalDelivery:
+    with store.session() as s:
+        rep = s.get(LocalDelivery, rep_leg)
+        assert rep is not None
+        return s.scalars(select(LocalDelivery).where(LocalDelivery.parent_id == rep.provider_id)).one()
+
+
+def test_bridge_call_rings_the_rep_then_the_patient_who_may_not_answer(phone: Phone) -> None:
+    """The rep's call is answered or declined (no keypad); answering rings the patient from our number;
+    a patient who declines 'did not answer', and each step reaches the case's timeline through the
+    signed call status webhook."""
+    rep_leg = _bridge(phone, 1)
+    rep_thread = httpx.get(f"{phone.url}/dev/phone", params={"to": "+12125550101"})
+    assert f'action="/dev/phone/call/{rep_leg}/answer"' in rep_thread.text
+    assert f'action="/dev/phone/call/{rep_leg}"' not in rep_thread.text  # no keypad to press
+    keypad = httpx.post(f"{phone.url}/dev/phone/call/{rep_leg}", data={"digits": "1"})
+    assert keypad.status_code == 404
+
+    assert httpx.post(f"{phone.url}/dev/phone/call/{rep_leg}/answer").status_code == 303
+    patient_leg = _patient_leg(phone.store, rep_leg)
+    assert (patient_leg.to_address, patient_leg.from_address) == (PATIENT, "+15005550006")
+    assert _bridge_steps(phone.store, phone.case_id) == ["bridge_rep_answered", "bridge_patient_ringing"]
+    rep_thread = httpx.get(f"{phone.url}/dev/phone", params={"to": "+12125550101"})
+    assert "calling the patient" in rep_thread.text
+
+    assert httpx.post(f"{phone.url}/dev/phone/call/{patient_leg.id}/decline").status_code == 303
+    assert _bridge_steps(phone.store, phone.case_id) == [
+        "bridge_rep_answered",
+        "bridge_patient_ringing",
+        "bridge_patient_missed",
+        "bridge_ended",
+    ]
+    again = httpx.post(f"{phone.url}/dev/phone/call/{patient_leg.id}/answer")
+    assert again.status_code == 409 and "has ended" in again.text
+    reports = [e.status for e in _events(phone.store, "twilio_call_status")]
+    assert reports == ["recorded"] * 5  # on the timeline; nothing for the case's workflow to act on
+
+    # the rep declines a second call: it ends there, the patient's phone never rings
+    second = _bridge(phone, 2)
+    assert httpx.post(f"{phone.url}/dev/phone/call/{second}/decline").status_code == 303
+    assert _bridge_steps(phone.store, phone.case_id)[-1] == "bridge_rep_missed"
+    with phone.store.session() as s:
+        patient_legs = s.scalars(select(LocalDelivery).where(LocalDelivery.parent_id.is_not(None))).all()
+    assert len(patient_legs) == 1  # only the first call's

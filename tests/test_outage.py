@@ -1,5 +1,6 @@
 """A database outage (and a Temporal one) as callers see it: 503 with Retry-After on every endpoint, never a
-500; `/readyz` says what is down; the app and the relay recover by themselves when it comes back.
+500, except Twilio's webhooks (never sent again: kept in a local spool, answered 200, taken into the inbox
+once the database is back); `/readyz` says what is down; the app and the relay recover by themselves.
 
 PostgreSQL is shared, so it is never stopped: the app reaches it through a small TCP proxy that the test
 cuts (connections refused, open ones dropped) and restores.
@@ -11,6 +12,7 @@ import logging
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -163,7 +165,8 @@ def test_database_outage_is_503_with_retry_after_everywhere_and_the_app_recovers
         for _ in range(3):
             assert_unavailable(post_event(server, settings, example_event()))
         sms = {"MessageSid": "SM" + "2" * 32, "From": "+31612345678", "To": settings.twilio_from_number}
-        assert_unavailable(twilio_post(server, settings, {**sms, "Body": "1"}))
+        # Twilio never sends an inbound SMS again: it is kept in the local spool, and Twilio gets its 200
+        assert twilio_post(server, settings, {**sms, "Body": "1"}).status_code == 200
         assert_unavailable(httpx.get(f"{server.url}/api/cases/{case_id}", headers=engineer))
         assert_unavailable(httpx.get(f"{server.url}/api/escalations?status=open", headers=engineer))
         console = httpx.get(f"{server.url}/console", cookies={"makeright_console": "some-session"})
@@ -263,3 +266,182 @@ async def test_relay_outlives_a_database_outage_with_one_line_a_pass(
     assert len(relay_lines) >= 3  # it kept trying
     assert all(r.exc_info is None for r in records), [r.getMessage() for r in records if r.exc_info]
     assert all("database unavailable" in r.getMessage() for r in relay_lines)
+
+
+class RecordingSignals(Starter):
+    """The web app's starter, with Temporal replaced by a record of what each workflow would be told."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        super().__init__(settings, store)
+        self.signals: list[tuple[str, str, object]] = []
+
+    async def _start_booking_conflict(self, event: object, case: object) -> None:
+        return None
+
+    async def _signal(self, workflow_id: str, signal: str, argument: object) -> str:
+        self.signals.append((workflow_id, signal, argument))
+        return "dispatched"
+
+
+def test_sms_reply_during_a_database_outage_is_answered_200_at_once_and_reaches_the_case_once_it_is_back(
+    proxied_postgres: tuple[CuttableProxy, str], tmp_path: Path
+) -> None:
+    """Twilio does not retry an inbound SMS: a reply that meets a database outage must not be lost."""
+    import time
+
+    from sqlalchemy import select
+
+    from store import spool
+    from store.models import InboundMessage, ReceivedEvent
+    from web.app import create_app
+
+    proxy, url = proxied_postgres
+    port = free_port()
+    settings = _web_settings(url, tmp_path, port, f"127.0.0.1:{free_port()}")
+    store = Store(url)
+    app = create_app(settings, relay=True)
+    starter = RecordingSignals(settings, app.state.services.store)
+    app.state.services.starter = starter  # its relay loop runs in the app, as in production
+    sid = "SM" + "7" * 32
+    sms = {"MessageSid": sid, "From": "+31612345678", "To": settings.twilio_from_number, "Body": "1"}
+    status = {"MessageSid": "SM" + "8" * 32, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+
+    with LiveServer(app, port) as server:
+        opened = post_event(server, settings, example_event())
+        assert opened.status_code == 202, opened.text
+        workflow_id = opened.json()["workflow_id"]
+
+        proxy.cut()
+        started = time.monotonic()
+        reply = twilio_post(server, settings, sms)
+        assert reply.status_code == 200 and "<Response" in reply.text, reply.text  # empty TwiML, no 503
+        assert time.monotonic() - started < 3  # Twilio waits 15 s at most
+        assert twilio_post(server, settings, sms).status_code == 200  # the same webhook again
+        report = twilio_post_to(server, settings, "/webhooks/twilio/sms/status", status)
+        assert report.status_code == 200, report.text
+        kept = spool.Spool(settings.var_dir).pending()
+        assert sorted(entry.kind for entry in kept) == ["answer", "report"]  # the duplicate kept once
+
+        proxy.restore()  # the relay loop takes the spool in
+        deadline = time.monotonic() + 30
+        while spool.Spool(settings.var_dir).pending() or not starter.signals:
+            assert time.monotonic() < deadline, "the spooled reply never reached the case"
+            time.sleep(0.2)
+        time.sleep(2.5)  # a further relay pass changes nothing
+        assert twilio_post(server, settings, sms).status_code == 200  # Twilio's duplicate, after the outage
+
+    with store.session() as s:
+        inbound = s.scalars(select(InboundMessage).where(InboundMessage.provider_id == sid)).all()
+        rows = s.scalars(select(ReceivedEvent).where(ReceivedEvent.external_id == sid)).all()
+        reports = s.scalars(select(ReceivedEvent).where(ReceivedEvent.source == "twilio_sms_status")).all()
+    assert [m.body for m in inbound] == ["1"]  # stored once
+    assert [(r.status, r.workflow_id) for r in rows] == [("dispatched", workflow_id)]
+    assert [(w, name, getattr(arg, "choice", None)) for w, name, arg in starter.signals] == [
+        (workflow_id, "patient_replied", 1)
+    ]  # the case got the patient's choice, once
+    assert len(reports) == 1  # the status report was kept too
+
+
+def twilio_post_to(
+    server: LiveServer, settings: Settings, path: str, params: dict[str, str]
+) -> httpx.Response:
+    from twilio.request_validator import RequestValidator
+
+    signature = RequestValidator(settings.twilio_auth_token).compute_signature(
+        settings.public_base_url + path, params
+    )
+    return httpx.post(f"{server.url}{path}", data=params, headers={"X-Twilio-Signature": signature})
+
+
+def test_a_spooled_reply_taken_in_twice_is_stored_once(sqlite_url: str, tmp_path: Path) -> None:
+    """The relay died after taking an entry into the inbox and before forgetting it: the next pass takes it
+    again, and Twilio's MessageSid recognises it."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from store import consent, spool
+    from store.models import InboundMessage, ReceivedEvent
+
+    settings = make_settings(sqlite_url, tmp_path)
+    store = Store(sqlite_url)
+    kept = spool.Spool(tmp_path)
+    answer = spool.Answer("twilio_sms", "SM" + "9" * 32, "+31612345678", "STOP", None, {"text": "STOP"})
+    assert kept.put_answer(answer) and not kept.put_answer(answer)
+    assert kept.path.stat().st_mode & 0o077 == 0  # patient data: this user only
+    [entry] = kept.pending()
+    spool.take(store, entry)  # taken in, then the process died before forgetting it
+    assert asyncio.run(Starter(settings, store).drain_spool()) == 1
+    assert kept.pending() == []
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
+        assert s.scalar(select(func.count()).select_from(ReceivedEvent)) == 1
+        # received when it reached the web app, not when the relay took it in
+        received = s.scalar(select(InboundMessage.received_at))
+        assert received is not None and received.replace(tzinfo=UTC) == entry.received_at
+    assert consent.opted_out(store, "sms", "+31612345678")  # STOP bound as the webhook binds it
+
+
+async def test_a_reply_texted_during_a_database_outage_rebooks_the_patient_once_the_database_is_back(
+    proxied_postgres: tuple[CuttableProxy, str], tmp_path: Path, dev_server_env: WorkflowEnvironment
+) -> None:
+    """The whole story on a real Temporal server: the case waits for the patient, the database goes away,
+    the patient texts "1" (Twilio is answered 200 at once), the database comes back, and the patient is
+    rebooked on their choice: the reply reached the case, once."""
+    import asyncio
+    import time
+
+    from sqlalchemy import func, select
+
+    from store.models import Case, InboundMessage
+    from web.app import create_app
+    from worker import build_worker
+
+    proxy, url = proxied_postgres
+    port = free_port()
+    settings = _web_settings(url, tmp_path, port, dev_server_env.client.service_client.config.target_host)
+    store = Store(url)
+    sms = {
+        "MessageSid": "SM" + "6" * 32,
+        "From": "+31612345678",
+        "To": settings.twilio_from_number,
+        "Body": "1",
+    }
+
+    def case_field(case_id: str) -> tuple[str | None, str | None]:
+        try:
+            with store.session() as s:
+                case = s.get(Case, case_id)
+                return (case.status, case.outcome) if case else (None, None)
+        except Exception:
+            return (None, None)  # the database is away for the test too
+
+    async def until(case_id: str, wanted: str, seconds: float) -> tuple[str | None, str | None]:
+        deadline = time.monotonic() + seconds
+        while (found := await asyncio.to_thread(case_field, case_id))[0] != wanted:
+            assert time.monotonic() < deadline, f"case {case_id} never reached {wanted}: {found}"
+            await asyncio.sleep(0.2)
+        return found
+
+    async with build_worker(dev_server_env.client, settings, store):
+        with LiveServer(create_app(settings, relay=True), port) as server:
+            opened = await asyncio.to_thread(post_event, server, settings, example_event())
+            assert opened.status_code == 202, opened.text
+            case_id = opened.json()["case_id"]
+            await until(case_id, "waiting_patient", 60)
+            await asyncio.sleep(0.5)
+
+            proxy.cut()
+            started = time.monotonic()
+            reply = await asyncio.to_thread(twilio_post, server, settings, sms)
+            assert reply.status_code == 200 and "<Response" in reply.text, reply.text
+            assert time.monotonic() - started < 3
+            assert (await asyncio.to_thread(twilio_post, server, settings, sms)).status_code == 200
+            await asyncio.sleep(3)  # the outage lasts a while; the reply waits in the spool
+            proxy.restore()
+
+            assert await until(case_id, "resolved", 60) == ("resolved", "rebooked")
+            again = await asyncio.to_thread(twilio_post, server, settings, sms)  # Twilio's duplicate
+            assert again.status_code == 200
+    with store.session() as s:
+        assert s.scalar(select(func.count()).where(InboundMessage.provider_id == sms["MessageSid"])) == 1

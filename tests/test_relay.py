@@ -4,7 +4,11 @@ relays at once never act on an event twice; events for one appointment are appli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -21,7 +25,16 @@ from starter import Starter
 from store import relay
 from store.db import Store
 from store.models import ReceivedEvent, utcnow
-from tests.conftest import TEST_CONVERTER, LiveServer, example_event, free_port, make_settings, venv_binary
+from tests.cli_process import cli_env
+from tests.conftest import (
+    ROOT,
+    TEST_CONVERTER,
+    LiveServer,
+    example_event,
+    free_port,
+    make_settings,
+    venv_binary,
+)
 from worker import build_worker
 
 
@@ -168,3 +181,107 @@ async def test_events_accepted_while_temporal_is_down_go_through_once_it_is_back
             assert sorted(started) == sorted(workflow_ids)  # each case started once
     finally:
         await env.shutdown()
+
+
+class HangingStarter(Starter):
+    """An inline dispatch that never finishes: Temporal does not answer, and the process is about to die."""
+
+    async def _dispatch(self, event_row_id: int) -> str:
+        await asyncio.Event().wait()
+        return "dispatched"
+
+
+async def test_an_event_claimed_inline_by_a_process_that_dies_goes_to_the_relay_within_seconds(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(sqlite_url, tmp_path)
+    store = Store(sqlite_url)
+    [row_id] = add_pending(store, 1, appointments=1)
+    inline = asyncio.create_task(HangingStarter(settings, store).dispatch(row_id))
+    for _ in range(200):
+        with store.session() as s:
+            claimed = s.get(ReceivedEvent, row_id).claimed_by  # type: ignore[union-attr]
+        if claimed:
+            break
+        await asyncio.sleep(0.01)
+    inline.cancel()  # the web app is killed mid-dispatch: its claim stays behind, never finished
+    with contextlib.suppress(asyncio.CancelledError):
+        await inline
+
+    now = utcnow()
+    assert relay.claim(store, "relay-b", now=now) == []  # held by the dead process for now
+    # a few seconds later (not the relay's minute) the lease has lapsed and the relay takes the event
+    assert relay.claim(store, "relay-b", now=now + timedelta(seconds=15)) == [row_id]
+
+
+def _blackhole() -> socket.socket:
+    """A port that takes TCP connections and never answers: a Temporal that hangs."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+async def test_web_app_killed_right_after_accepting_an_event_delays_it_by_seconds_not_a_minute(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Over real HTTP to a real web app process, SIGKILLed while its inline dispatch holds the event."""
+    hole = _blackhole()
+    port = free_port()
+    env = cli_env(sqlite_url, tmp_path, f"127.0.0.1:{hole.getsockname()[1]}")
+    env.update(PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", EVENTS_SIGNING_SECRET="kill-test-secret")
+    web = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    store = Store(sqlite_url)
+    try:
+        body = json.dumps(example_event()).encode()
+        headers = {
+            "Content-Type": "application/cloudevents+json",
+            "X-Makeright-Signature": sign("kill-test-secret", body, int(time.time())),
+        }
+        async with httpx.AsyncClient(timeout=30) as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    await http.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and web.poll() is None, "web app did not start"
+                    await asyncio.sleep(0.2)
+            posting = asyncio.create_task(
+                http.post(f"http://127.0.0.1:{port}/events", content=body, headers=headers)
+            )
+
+            def claimed() -> ReceivedEvent | None:
+                with store.session() as s:
+                    return s.scalars(
+                        select(ReceivedEvent).where(ReceivedEvent.claimed_by.is_not(None))
+                    ).first()
+
+            row = None
+            while row is None:
+                assert time.monotonic() < deadline, "the inline dispatch never claimed the event"
+                await asyncio.sleep(0.05)
+                row = await asyncio.to_thread(claimed)
+            web.kill()  # committed and claimed, Temporal not answered yet: killed now
+            web.wait()
+            killed_at = time.monotonic()
+            with contextlib.suppress(httpx.TransportError):
+                await posting
+
+        acted: list[tuple[str, int]] = []
+        relay_b = RecordingStarter(make_settings(sqlite_url, tmp_path), store, acted)
+        while not acted:
+            assert time.monotonic() - killed_at < 25, "the relay did not take the event over within seconds"
+            await relay_b.relay_once()
+            await asyncio.sleep(0.5)
+        assert acted == [(relay_b.relay_id, row.id)]
+        assert time.monotonic() - killed_at < 20  # measured: ~12 s (the inline lease), not 60 s
+    finally:
+        if web.poll() is None:
+            web.kill()
+            web.wait()
+        hole.close()

@@ -25,6 +25,7 @@ from web import (
     dev_phone,
     escalations,
     events,
+    gift_cards,
     home,
     patient_links,
     sendgrid_hooks,
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(codec.router)
     app.include_router(escalations.router)
     app.include_router(patient_links.router)
+    app.include_router(gift_cards.router)
     app.include_router(home.router)
     console.install(app)
     phone, why = settings.local_phone()

@@ -29,6 +29,7 @@ from store.escalations import OPEN_STATUSES
 from store.models import utcnow
 from store.sessions import Login
 from store.views import case_view, load_cases
+from web import timeline
 from web.deps import Services, services
 from web.escalation_actions import Refused, act, load
 
@@ -123,14 +124,14 @@ def words(value: str | None) -> str:
 
 
 def utc_text(value: str | datetime | None) -> str:
-    if value is None:
-        return "—"
-    at = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return at.astimezone(UTC).strftime("%d %b %H:%M UTC")
+    """The console's one date format, in UTC (the page's script shows it in the reader's own zone)."""
+    return timeline.moment(value)
 
 
 templates.env.filters["time_left"] = time_left
 templates.env.filters["words"] = words
+templates.env.filters["reason"] = timeline.reason
+templates.env.filters["moment"] = timeline.moment
 templates.env.filters["duration"] = duration
 templates.env.filters["utc"] = utc_text
 templates.env.globals["ACTION_LABELS"] = ACTION_LABELS
@@ -340,13 +341,18 @@ def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict
     case = None
     patient_phone = None
     if found:
-        case_row, ledger, timeline = found[0]
+        case_row, ledger, items = found[0]
         patient_phone = case_row.patient_phone
         unmasked = escalations.contact_details_visible(svc.store, login.role, login.username)(row.case_id)
-        case = case_view(case_row, ledger, timeline, unmasked, svc.settings.policy.compensation.currency)
+        case = case_view(case_row, ledger, items, unmasked, svc.settings.policy.compensation.currency)
         case["unmasked"] = unmasked
         # what the patient wrote is health information: only for those who see the contact details
         case["messages"] = views.patient_messages(svc.store, case_row) if unmasked else None
+        # who and what the case is about, as the booking system sent it (names, language, practice)
+        case["booking"] = views.booking_data(svc.store, case_row)
+        zone = case["booking"].practice.timezone if case["booking"] else "UTC"
+        case["zone"] = zone
+        case["lines"] = timeline.lines(case["timeline"], zone)
     allowed = allowed_actions(state, policy, actor_of(login), has_patient_phone=patient_phone is not None)
     primary = _primary(allowed, row.status, state.pending_approval is not None)
     ordered = sorted(allowed, key=lambda a: (a != primary, SHOWN_ORDER.index(a)))
@@ -360,6 +366,9 @@ def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict
         ]
     return {
         "esc": view,
+        # a closed escalation shows no contact details to anyone who held it: the work is done
+        "closed": row.status in ("resolved", "expired"),
+        "language": timeline.language,
         "state": state,
         "case": case,
         "actions": [ActionForm(action=a, primary=a == primary) for a in ordered],

@@ -31,6 +31,7 @@ from twilio.request_validator import RequestValidator
 
 from config import Settings
 from domain.messages import voice_thanks
+from store import local_calls
 from store.db import Store
 from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent
 from web.deps import services
@@ -105,6 +106,11 @@ class Entry:
     answered: str | None = None
     spoken_reply: str | None = None
     channel: str | None = None  # a reply's channel
+    # a leg of a "Call patient" bridge: rep (our call to the rep) or patient (the rep's call dialling in),
+    # and where it stands: ringing | dialling (the rep waits for the patient) | connected | ended | missed
+    bridge: str | None = None
+    bridge_state: str | None = None
+    bridge_seconds: int = 0
 
 
 @dataclass
@@ -251,19 +257,20 @@ def load_thread(store: Store, address: str, known: list[str]) -> Thread:
             thread.linked.append(other)
     calls = {d.provider_id for d in deliveries if d.channel == "voice"}
     for d in deliveries:
-        thread.entries.append(
-            Entry(
-                kind=d.channel,
-                id=d.id,
-                at=d.created_at,
-                body=d.body,
-                subject=d.subject,
-                from_address=d.from_address,
-                language=d.language,
-                answered=d.answered,
-                spoken_reply=voice_thanks(d.language) if d.answered is not None else None,
-            )
+        entry = Entry(
+            kind=d.channel,
+            id=d.id,
+            at=d.created_at,
+            body=d.body,
+            subject=d.subject,
+            from_address=d.from_address,
+            language=d.language,
+            answered=d.answered,
+            spoken_reply=voice_thanks(d.language) if d.answered is not None else None,
         )
+        if d.channel == "voice" and (d.dial or d.parent_id):
+            _bridge_state(store, entry)
+        thread.entries.append(entry)
     for r in replies:
         if r.channel == "voice" and r.provider_id.split(":", 1)[0] in calls:
             continue  # shown on its call's card
@@ -273,12 +280,30 @@ def load_thread(store: Store, address: str, known: list[str]) -> Thread:
     return thread
 
 
+def _bridge_state(store: Store, entry: Entry) -> None:
+    leg = local_calls.leg(store, entry.id)
+    if leg is None:
+        return
+    other = local_calls.other_leg(store, leg)
+    entry.bridge = "rep" if leg.is_rep_leg else "patient"
+    entry.bridge_seconds = leg.seconds()
+    if leg.status == "ringing":
+        entry.bridge_state = "ringing"
+    elif leg.status == "in-progress":
+        connected = other is not None and other.status == "in-progress"
+        entry.bridge_state = "connected" if connected or not leg.is_rep_leg else "dialling"
+    elif leg.status == "completed":
+        entry.bridge_state = "ended"
+    else:
+        entry.bridge_state = "missed"
+
+
 def version(store: Store) -> str:
     """Changes whenever anything the page shows changes: the poll swaps the page's parts only then."""
     with store.session() as s:
         deliveries = s.execute(select(func.max(LocalDelivery.id), func.count(LocalDelivery.answered))).one()
         reply = s.scalar(select(func.max(InboundMessage.id)))
-    return f"{deliveries[0] or 0}.{deliveries[1] or 0}.{reply or 0}"
+    return f"{deliveries[0] or 0}.{deliveries[1] or 0}.{reply or 0}.{local_calls.version(store)}"
 
 
 def _load_page(store: Store, to: str | None) -> tuple[list[Contact], Thread | None, str]:
@@ -438,3 +463,90 @@ async def answer_call(request: Request, delivery_id: int, digits: str = Form("")
         return await _render(request, call.to_address, error=problem, status=502)
     await asyncio.to_thread(_mark_answered, svc.store, delivery_id, digits)
     return RedirectResponse(_thread_url(call.to_address), status_code=303)
+
+
+# ---------------------------------------------------------------------- playing Twilio's side of a bridge
+
+
+async def _report(
+    settings: Settings, leg: local_calls.Leg, status: str, parent: local_calls.Leg | None = None
+) -> str | None:
+    """Tell the web app how a leg of a bridge moved, as Twilio's status callback does (signed)."""
+    params = {
+        "CallSid": leg.provider_id,
+        "AccountSid": settings.twilio_account_sid,
+        "From": leg.from_address,
+        "To": leg.to_address,
+        "Direction": "outbound-dial" if parent is not None else "outbound-api",
+        "CallStatus": status,
+        "CallbackSource": "call-progress-events",
+        "ApiVersion": "2010-04-01",
+    }
+    if parent is not None:
+        params["ParentCallSid"] = parent.provider_id
+    if status in local_calls.ENDED:
+        params["CallDuration"] = str(leg.seconds())
+    url = settings.public_base_url + "/webhooks/twilio/voice/status"
+    if parent is not None:
+        url += "?leg=patient"
+    return await post_as_twilio(settings, url, params)
+
+
+async def _end(settings: Settings, store: Store, leg: local_calls.Leg, status: str) -> str | None:
+    """One leg ends (`status`); a bridge ends as a whole: the patient's leg first, then the rep's call."""
+    other = await asyncio.to_thread(local_calls.other_leg, store, leg)
+    rep, patient = (leg, other) if leg.is_rep_leg else (other, leg)
+    problem = None
+    if patient is not None and patient.status not in local_calls.ENDED:
+        final = status
+        if patient.id != leg.id:  # the rep hung up: a ringing patient's phone stops ringing
+            final = "completed" if patient.status == "in-progress" else "canceled"
+        ended = await asyncio.to_thread(local_calls.set_status, store, patient.id, final)
+        problem = await _report(settings, ended, final, parent=rep)
+    if rep is not None and rep.status not in local_calls.ENDED:
+        final = status if rep.id == leg.id else "completed"
+        ended = await asyncio.to_thread(local_calls.set_status, store, rep.id, final)
+        problem = await _report(settings, ended, final) or problem
+    return problem
+
+
+@router.post("/call/{delivery_id}/{move}")
+async def bridge_move(request: Request, delivery_id: int, move: str) -> Response:
+    """Answer, decline or hang up one leg of a "Call patient" bridge. Answering the rep's call dials the
+    patient in (Twilio's <Dial>); every step is reported to the web app as Twilio would report it."""
+    svc = services(request)
+    settings, store = svc.settings, svc.store
+    leg = await asyncio.to_thread(local_calls.leg, store, delivery_id)
+    if leg is None or move not in ("answer", "decline", "hangup"):
+        return await _render(request, None, error="There is no such call.", status=404)
+    back = _thread_url(leg.to_address)
+    if leg.status in local_calls.ENDED:
+        return await _render(request, leg.to_address, error="This call has ended.", status=409)
+    problem: str | None
+    if move == "answer":
+        if leg.status != "ringing":
+            return RedirectResponse(back, status_code=303)
+        leg = await asyncio.to_thread(local_calls.set_status, store, leg.id, "in-progress")
+        parent = None if leg.is_rep_leg else await asyncio.to_thread(local_calls.other_leg, store, leg)
+        problem = await _report(settings, leg, "in-progress", parent=parent)
+        if leg.is_rep_leg and problem is None:
+            # the rep is on the line: <Dial> rings the patient, with our number as caller id
+            patient = await asyncio.to_thread(
+                local_calls.ring_patient, store, leg, settings.twilio_from_number, _dial_in_text(leg.language)
+            )
+            problem = await _report(settings, patient, "initiated", parent=leg) or await _report(
+                settings, patient, "ringing", parent=leg
+            )
+    elif move == "decline":
+        problem = await _end(settings, store, leg, "busy" if leg.is_rep_leg else "no-answer")
+    else:
+        problem = await _end(settings, store, leg, "completed")
+    if problem:
+        return await _render(request, leg.to_address, error=problem, status=502)
+    return RedirectResponse(back, status_code=303)
+
+
+def _dial_in_text(language: str) -> str:
+    return {
+        "nl": "Een collega van de praktijk belt u over uw afspraak.",
+    }.get(language, "A colleague from the practice is calling you about your appointment.")

@@ -13,14 +13,14 @@ from pydantic import ValidationError
 from domain.jsonload import BadJson, load_json
 from domain.models import BookingEvent
 from domain.signing import SignatureError, verify
-from store import inbox
+from store import inbox, relay
 from web.deps import Services, services
 
 router = APIRouter()
 
 MEDIA_TYPES = ("application/cloudevents+json", "application/json")
 MAX_BODY_BYTES = 256 * 1024
-DISPATCH_WAIT_SECONDS = 10
+DISPATCH_WAIT_SECONDS = relay.INLINE_WAIT.total_seconds()
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:

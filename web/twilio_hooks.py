@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,13 +14,17 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from domain.messages import voice_thanks
-from domain.replies import consent_change
-from store import callbacks, consent, inbox
+from store import callbacks, inbox, spool
+from store.db import database_unavailable
 from web.deps import Services, services
+
+log = logging.getLogger("makeright.web")
 
 router = APIRouter(prefix="/webhooks/twilio")
 
 MAX_FORM_BYTES = 64 * 1024
+# Twilio waits 15 s for a webhook's answer; past this the database counts as away and the webhook is spooled
+INTAKE_WAIT_SECONDS = 5.0
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -55,15 +62,6 @@ async def _missing(request: Request, params: dict[str, str], names: list[str]) -
     return JSONResponse({"error": "invalid Twilio callback", "errors": errors}, status_code=422)
 
 
-def record_consent(svc: Services, phone: str, body: str) -> None:
-    """STOP and START bind at once, before any workflow sees the reply."""
-    change = consent_change(body)
-    if change is None:
-        return
-    for channel in change.channels:
-        consent.record(svc.store, channel, phone, opted_out=change.opted_out, source="twilio_sms")
-
-
 @router.post("/sms")
 async def inbound_sms(request: Request) -> Response:
     params = await signed_form(request)
@@ -71,21 +69,11 @@ async def inbound_sms(request: Request) -> Response:
         return params
     if (refused := await _missing(request, params, ["MessageSid", "From"])) is not None:
         return refused
-    svc = services(request)
     body = params.get("Body", "")
-    await asyncio.to_thread(record_consent, svc, params["From"], body)
-    row_id, _case_id, duplicate = await asyncio.to_thread(
-        inbox.accept_patient_answer,
-        svc.store,
-        "twilio_sms",
-        params["MessageSid"],
-        params["From"],
-        body,
-        None,
-        {"channel": "sms", "text": body},
+    answer = spool.Answer(
+        "twilio_sms", params["MessageSid"], params["From"], body, None, {"channel": "sms", "text": body}
     )
-    if not duplicate:  # to a case or a check-in watch now; an unrouted row cannot be claimed
-        await svc.starter.dispatch(row_id)
+    await _take_answer(request, answer)
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
@@ -96,12 +84,9 @@ async def keypad_answer(request: Request) -> Response:
         return params
     if (refused := await _missing(request, params, ["CallSid", "To"])) is not None:
         return refused
-    svc = services(request)
     digits = params.get("Digits", "")
     lang = request.query_params.get("lang", "en")
-    row_id, _case_id, duplicate = await asyncio.to_thread(
-        inbox.accept_patient_answer,
-        svc.store,
+    answer = spool.Answer(
         "twilio_voice",
         f"{params['CallSid']}:{request.query_params.get('round', '')}",
         params["To"],  # an outbound call: the patient is the called party
@@ -109,8 +94,7 @@ async def keypad_answer(request: Request) -> Response:
         request.query_params.get("case_id"),
         {"channel": "voice", "text": digits},
     )
-    if not duplicate:  # to a case or a check-in watch now; an unrouted row cannot be claimed
-        await svc.starter.dispatch(row_id)
+    await _take_answer(request, answer)
     response = VoiceResponse()
     response.say(voice_thanks(lang), language="nl-NL" if lang == "nl" else "en-US")
     return Response(str(response), media_type="application/xml")
@@ -147,19 +131,66 @@ async def call_status(request: Request) -> Response:
     status = params["CallStatus"].lower()
     if params.get("AnsweredBy", "").startswith("machine"):
         status = "machine"
+    # a "Call patient" bridge asks for every progress event of both legs: the URL names the call
+    # (`ref=case:key`) and the patient's leg (`leg=patient`; Twilio adds ParentCallSid for it)
+    leg = request.query_params.get("leg")
+    duration = params.get("CallDuration", "")
     report = callbacks.Report(
         source="twilio_call_status",
         external_id=f"{params['CallSid']}:{status}",
         channel="voice",
         status=status,
         provider_id=params["CallSid"],
+        ref=request.query_params.get("ref"),
+        parent_id=params.get("ParentCallSid") or None,
+        leg=leg if leg in ("rep", "patient") else None,
+        duration=int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 10 else None,
     )
     return await _store_and_act(request, report, {"answered_by": params.get("AnsweredBy")})
 
 
 async def _store_and_act(request: Request, report: callbacks.Report, extra: dict[str, Any]) -> Response:
     svc = services(request)
-    stored = await asyncio.to_thread(callbacks.accept, svc.store, report, extra)
-    if stored.act and not stored.duplicate:
-        await svc.starter.dispatch(stored.row_id)
+    row_id = await _take_or_spool(
+        svc,
+        functools.partial(spool.take_report, svc.store, report, extra),
+        functools.partial(svc.starter.spool.put_report, report, extra),
+    )
+    if row_id is not None:  # a failed delivery the case's workflow must hear of
+        await svc.starter.dispatch(row_id)
     return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+async def _take_answer(request: Request, answer: spool.Answer) -> None:
+    """A patient's answer: STOP / START bind at once, the inbox stores and routes it, and it goes to its
+    case or check-in watch now (an unrouted row cannot be claimed: nothing happens)."""
+    svc = services(request)
+    row_id = await _take_or_spool(
+        svc,
+        functools.partial(spool.take_answer, svc.store, answer),
+        functools.partial(svc.starter.spool.put_answer, answer),
+    )
+    if row_id is not None:
+        await svc.starter.dispatch(row_id)
+
+
+async def _take_or_spool(
+    svc: Services, take: Callable[[], int | None], put: Callable[[], bool]
+) -> int | None:
+    """Store a webhook in the inbox; the row to act on now, or None. Twilio sends these once and never
+    again: with the database away (or not answering within INTAKE_WAIT_SECONDS) the webhook is kept in the
+    local spool instead, taken into the inbox by the relay once the database is back, and Twilio still
+    gets its 200 in time. Taking it in is de-duplicated by Twilio's id, so a slow write that lands after
+    all is not stored twice."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(take), INTAKE_WAIT_SECONDS)
+    except Exception as exc:
+        if not (isinstance(exc, TimeoutError) or database_unavailable(exc)):
+            raise
+        kept = await asyncio.to_thread(put)
+        log.warning(
+            "database unavailable (%s): webhook kept in the local spool%s",
+            type(exc).__name__,
+            "" if kept else " (already there)",
+        )
+        return None

@@ -183,7 +183,9 @@ class CheckInWatch:
         recovery."""
         case = await workflow.execute_activity_method(
             CheckInActivities.open_trouble_case,
-            TroubleCaseRequest(appointment_id=self.inp.appointment_id, data=self.data),
+            TroubleCaseRequest(
+                appointment_id=self.inp.appointment_id, data=self.data, reply_ref=reply.provider_ref
+            ),
             **with_store,
         )
         self._case, self._case_slot = case, self.data.slot.start

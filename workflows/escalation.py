@@ -39,6 +39,17 @@ with workflow.unsafe.imports_passed_through():
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
 
+# A workflow change that issues different commands (other timers, an earlier end): a release or a hand-over
+# no longer gives a fresh SLA, and every escalation ends by its final deadline. Histories recorded before
+# it replay the old way.
+DEADLINES_HOLD_PATCH = "escalation-deadlines-hold"
+
+
+def deadlines_hold() -> bool:
+    """The level's deadline holds on release and hand-over, and the final deadline ends the escalation
+    (rules.final_deadline); escalations started before this change keep the fresh SLAs they had."""
+    return workflow.patched(DEADLINES_HOLD_PATCH)
+
 
 @workflow.defn
 class Escalation:
@@ -48,7 +59,7 @@ class Escalation:
         self.policy = inp.policy
         first = self.policy.levels[0]
         now = workflow.now()
-        self.state = EscalationState(
+        state = EscalationState(
             escalation_id=inp.escalation_id,
             case_id=inp.case_id,
             appointment_id=inp.appointment_id,
@@ -59,6 +70,7 @@ class Escalation:
             pending_approval=inp.pending_approval,
             opened_at=now,
         )
+        self.state = rules.opened(state, self.policy, now)  # the same deadline, kept as the level's
         self._seq = 0
         self._changes = 0  # bumped by every accepted action: the SLA loop looks again
 
@@ -66,6 +78,7 @@ class Escalation:
 
     @workflow.run
     async def run(self, inp: EscalationInput) -> EscalationState:
+        deadlines_hold()  # decided (and marked in history) once, before the first command
         await self._record("escalation_opened", {"reason": inp.reason}, policy=True)
         await self._notify(self._level, "opened")
         while self.state.status not in CLOSED:
@@ -89,6 +102,18 @@ class Escalation:
 
     async def _sla_ran_out(self) -> None:
         lapsed = self.state.claimed_by if self.state.status is EscalationStatus.CLAIMED else None
+        if deadlines_hold():
+            self._replace(rules.ran_out(self.state, self.policy, workflow.now()))
+            if self.state.status is EscalationStatus.OPEN:
+                await self._record(
+                    "escalation_breached", {"to_level": self.state.level_name, "claim_lapsed": lapsed}
+                )
+                await self._notify(self._level, "breached")
+                return
+            await self._record("escalation_expired", {"claim_lapsed": lapsed, "alert": True}, alert=True)
+            # the alert goes to the last level's contacts even when the final deadline ends it lower down
+            await self._notify(self.policy.levels[-1], "expired")
+            return
         next_level = self.state.level + 1
         if next_level < len(self.policy.levels):
             level = self.policy.levels[next_level]
@@ -123,12 +148,16 @@ class Escalation:
     @workflow.update
     async def release(self, req: ByActor) -> EscalationState:
         self._check("release", req.actor)
-        level = self._level
-        self._set(
-            status=EscalationStatus.OPEN,
-            claimed_by=None,
-            sla_deadline=workflow.now() + timedelta(seconds=level.claim_sla_seconds),
-        )
+        if deadlines_hold():
+            # due at the level's own deadline: past it, the level has breached and the case moves up now
+            self._replace(rules.released(self.state, workflow.now()))
+        else:
+            level = self._level
+            self._set(
+                status=EscalationStatus.OPEN,
+                claimed_by=None,
+                sla_deadline=workflow.now() + timedelta(seconds=level.claim_sla_seconds),
+            )
         await self._record("escalation_released", {"by": req.actor.user})
         return self.state
 
@@ -185,7 +214,11 @@ class Escalation:
     @workflow.update
     async def reassign(self, req: ReassignRequest) -> EscalationState:
         self._check("reassign", req.actor, to=req.to)
-        self._claimed(req.to.user)
+        if deadlines_hold():
+            # a hand-over keeps the claim's work deadline: passing it around gives nobody more time
+            self._replace(rules.reassigned(self.state, self.policy, req.to.user, workflow.now()))
+        else:
+            self._claimed(req.to.user)
         await self._record("escalation_reassigned", {"by": req.actor.user, "to": req.to.user})
         return self.state
 
@@ -215,7 +248,8 @@ class Escalation:
             ) from None
         if placed.status == "rejected":
             raise ApplicationError(f"the call could not be placed: {placed.reason}", type=Refusal.WRONG_STATE)
-        await self._record("rep_call_bridged", {"by": req.actor.user, "call": self.state.calls_placed})
+        # the call is placed, not yet answered: its status callbacks tell the timeline what happens next
+        await self._record("call_requested", {"by": req.actor.user, "call": self.state.calls_placed})
         return self.state
 
     @call_patient.validator
@@ -248,6 +282,9 @@ class Escalation:
             raise ApplicationError(refusal.message, type=refusal.kind, non_retryable=True) from None
 
     def _claimed(self, user: str) -> None:
+        if deadlines_hold():
+            self._replace(rules.claimed(self.state, self.policy, user, workflow.now()))
+            return
         self._set(
             status=EscalationStatus.CLAIMED,
             claimed_by=user,
@@ -255,7 +292,10 @@ class Escalation:
         )
 
     def _set(self, **changes: Any) -> None:
-        self.state = self.state.model_copy(update=changes)
+        self._replace(self.state.model_copy(update=changes))
+
+    def _replace(self, state: EscalationState) -> None:
+        self.state = state
         self._changes += 1
 
     async def _record(
@@ -292,8 +332,8 @@ class Escalation:
                 f"now with {level.name}. {link}"
             ),
             "expired": (
-                f"Makeright ALERT: escalation {self.inp.escalation_id} expired unowned "
-                f"at {level.name}. {link}"
+                f"Makeright ALERT: escalation {self.inp.escalation_id} expired unresolved "
+                f"at {self.state.level_name}. {link}"
             ),
         }[why]
         key = f"{self.inp.escalation_id}-{why}-{self.state.level}"

@@ -7,17 +7,30 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
+# A store activity is a few queries (milliseconds). A worker that dies mid-way is noticed by its missing
+# heartbeats (worker.Heartbeating beats for it) within 5 s, and an attempt that hangs (a lock, a database
+# that does not answer) is cut after 10 s; the retry, on any worker, is safe because every store activity
+# is idempotent. (A start-to-close of 5 s alone would also cut attempts that are merely slow on a loaded
+# machine, and the retries would pile more load on it.)
 with_store: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=10),
+    "heartbeat_timeout": timedelta(seconds=5),
     "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+        initial_interval=timedelta(milliseconds=500),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
     ),
 }
 
 # Provider 4xx come back as results (the workflow picks another channel); 5xx, 429 and lost connections
 # raise and are retried with backoff for up to an hour, send-once making each retry safe.
+# One attempt may legitimately take two HTTP calls of up to 15 s each (the SDK clients' timeouts in
+# activities/: asking whether an earlier attempt got through, then sending), so it gets 40 s; a worker
+# that dies mid-call is noticed sooner, by its missing heartbeats (worker.Heartbeating beats for it).
+PROVIDER_HTTP_TIMEOUT = timedelta(seconds=15)
 with_provider: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=60),
+    "start_to_close_timeout": 2 * PROVIDER_HTTP_TIMEOUT + timedelta(seconds=10),
+    "heartbeat_timeout": timedelta(seconds=5),
     "schedule_to_close_timeout": timedelta(hours=1),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=2),

@@ -12,6 +12,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
+    from activities.errors import REJECTED_TYPE
     from activities.gift_cards import GiftCardActivities
     from activities.sendgrid_email import SendGridActivities
     from activities.tickets import TicketActivities
@@ -132,23 +133,40 @@ def gift_card_request(case_id: str, patient_id: str, amount: Decimal, currency: 
 
 async def issue_gift_card(request: GiftCardRequest) -> GiftCardResult:
     """Paid once per case: the provider and the ledger are both keyed on the case. A provider down past
-    its budget: nobody can issue the card by hand here, so the case fails on record (an alert on its
-    timeline, the reconciler marks it `failed`) and an engineer re-runs it once the provider is back
-    (`cli.py retry`: still paid once)."""
+    its budget, or one that refused the order (a 4xx, e.g. Tango's 402 for an account without funds):
+    nobody can issue the card by hand here, so the case fails on record (an alert on its timeline with
+    the refusal, the reconciler marks it `failed`) and an engineer re-runs it once the provider is back
+    or the account is fixed (`cli.py retry`: still paid once)."""
     try:
         return await workflow.execute_activity_method(
             GiftCardActivities.issue_gift_card, request, **with_provider
         )
-    except ActivityError:
+    except ActivityError as err:
         if not provider_outage_is_a_branch():
             raise
+        refused = _refusal(err)
         detail: dict[str, object] = {"amount": f"{request.amount:.2f}", "currency": request.currency}
+        if refused:
+            detail["refused"] = refused
         await provider_alert(request.case_id, "compensation_failed", "gift_card", detail)
+        why = (
+            f"the provider refused it: {refused}"
+            if refused
+            else "the provider did not answer within its retry budget"
+        )
         raise ApplicationError(
-            "the gift card could not be issued: the provider did not answer within its retry budget",
+            f"the gift card could not be issued: {why}",
             type="CompensationFailed",
             non_retryable=True,
         ) from None
+
+
+def _refusal(err: ActivityError) -> str | None:
+    """The provider's own words when it refused the request (never retried), else None."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == REJECTED_TYPE:
+        return cause.message[:300]
+    return None
 
 
 async def file_root_cause(request: TicketRequest) -> str:

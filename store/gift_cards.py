@@ -1,0 +1,43 @@
+"""The local gift-card provider's book (GIFT_CARD_MODE=local), as its card page shows it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from store.db import Store
+from store.models import GiftCardOrder
+
+
+@dataclass(frozen=True)
+class LocalCard:
+    order_id: str
+    amount: Decimal
+    currency: str
+    number: str
+    issued_at: datetime
+
+
+def card_number(order_id: str) -> str:
+    """The card's number, derived from its order (nothing more is stored): 16 characters of base32 (A-Z
+    and 2-7: no 0 or 1 to read as O or I) in groups of 4."""
+    digest = hashlib.sha256(f"makeright-local-gift-card:{order_id}".encode()).digest()
+    text = base64.b32encode(digest).decode()[:16]
+    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
+
+
+def local_card(store: Store, order_id: str) -> LocalCard | None:
+    with store.session() as s:
+        order = s.get(GiftCardOrder, order_id)
+        if order is None:
+            return None
+        return LocalCard(
+            order_id=order.order_id,
+            amount=order.amount,
+            currency=order.currency,
+            number=card_number(order.order_id),
+            issued_at=order.created_at,
+        )
