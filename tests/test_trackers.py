@@ -486,3 +486,19 @@ async def test_two_cases_syncing_a_new_ticket_at_once_make_one_issue(stub: Track
     assert tickets.claim_creation(store, other.ticket_id, "case-dead", timedelta(minutes=10))
     assert not tickets.claim_creation(store, other.ticket_id, "case-three", timedelta(minutes=10))
     assert tickets.claim_creation(store, other.ticket_id, "case-three", timedelta(0))
+
+
+def test_the_console_timeline_tells_the_sync_in_words() -> None:
+    from web.timeline import describe
+
+    assert describe("ticket_synced", {"tracker": "github", "ref": "12", "created": True}) == (
+        "Problem issue opened in GitHub",
+        "#12",
+    )
+    assert describe("ticket_synced", {"tracker": "jira", "ref": "OPS-3", "reopened": True})[0] == (
+        "Problem issue reopened in Jira: the cause came back"
+    )
+    title, said = describe(
+        "ticket_synced", {"tracker": "jira", "ref": "OPS-3", "reopen_failed": "no transition"}
+    )
+    assert title == "Noted on the problem issue in Jira" and said == "OPS-3 (left closed: no transition)"
