@@ -29,7 +29,7 @@ from activities.checkin import CheckInActivities
 from activities.gift_cards import GiftCardActivities, GiftCardProvider, LocalGiftCards, TangoGiftCards
 from activities.scheduling import LocalCalendar, SchedulingActivities
 from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
-from activities.tickets import TicketActivities
+from activities.tickets import ExternalTracker, GitHubTracker, JiraTracker, TicketActivities
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
 from config import ConfigError, Settings, load_settings
 from store.db import Store
@@ -39,11 +39,18 @@ from workflows.checkin import CheckInWatch
 from workflows.checkin_trouble import CheckInTroubleRecovery
 from workflows.escalation import Escalation
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
+from workflows.ticket_sync import TicketSync
 
 # the SDK's default is 10 s: each case of a dead worker would wait that long before another worker took it
 STICKY_TIMEOUT = timedelta(seconds=3)
 
-WORKFLOWS: Sequence[type] = (BookingConflictRecovery, CheckInWatch, CheckInTroubleRecovery, Escalation)
+WORKFLOWS: Sequence[type] = (
+    BookingConflictRecovery,
+    CheckInWatch,
+    CheckInTroubleRecovery,
+    Escalation,
+    TicketSync,
+)
 
 
 def workflow_interceptors() -> list[Interceptor]:
@@ -117,12 +124,29 @@ def gift_card_provider(settings: Settings, store: Store) -> GiftCardProvider:
     return LocalGiftCards(store, settings.public_base_url)
 
 
+def problem_tracker(settings: Settings) -> ExternalTracker | None:
+    """The external tracker TRACKER_MODE names (None: the case store only)."""
+    if settings.tracker_mode == "jira":
+        return JiraTracker(
+            settings.jira_base_url,
+            settings.jira_email,
+            settings.jira_api_token,
+            settings.jira_project_key,
+            settings.jira_issue_type,
+            settings.reopen_transitions(),
+        )
+    if settings.tracker_mode == "github":
+        return GitHubTracker(settings.github_api_base_url, settings.github_token, settings.github_repository)
+    return None
+
+
 def build_activities(
     settings: Settings,
     store: Store,
     phone: PhoneGateway | None = None,
     mail: MailGateway | None = None,
     gift_cards: GiftCardProvider | None = None,
+    tracker: ExternalTracker | None = None,
     overrides: Mapping[str, Callable[..., Any]] | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity, bound to the providers the config chooses (tests may hand in their own, and may
@@ -131,7 +155,7 @@ def build_activities(
     sendgrid = SendGridActivities(store, mail or mail_gateway(settings, store))
     cards = GiftCardActivities(store, gift_cards or gift_card_provider(settings, store))
     scheduling = SchedulingActivities(store, LocalCalendar(store, settings.calendar))
-    tickets = TicketActivities(store)
+    tickets = TicketActivities(store, tracker or problem_tracker(settings), settings.root_causes)
     case_store = CaseStoreActivities(store)
     checkin = CheckInActivities(store)
     activities: list[Callable[..., Any]] = [
@@ -148,6 +172,7 @@ def build_activities(
         scheduling.find_alternatives,
         scheduling.book_slot,
         tickets.link_root_cause,
+        tickets.sync_external_ticket,
         case_store.update_case,
         case_store.add_timeline,
         case_store.record_escalation,

@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from domain import phones
 from domain.models import RecoveryPolicy
+from domain.root_causes import RootCause
 from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
 
 CONFIG_DIR = Path(__file__).resolve().parent
@@ -118,6 +119,21 @@ class Settings(BaseSettings):
     checkin_prompt_lead_minutes: int = 0
     checkin_listen_minutes: int = 60
 
+    # problem tickets: the case store always; mirrored to Jira Cloud or GitHub Issues when chosen
+    tracker_mode: Literal["local", "jira", "github"] = "local"
+    jira_base_url: str = ""
+    jira_email: str = ""
+    jira_api_token: str = ""
+    jira_project_key: str = ""
+    jira_issue_type: str = "Bug"
+    # the transitions tried, in order, to reopen a Done issue (names as the project's workflow has them)
+    jira_reopen_transitions: str = "Reopen,To Do"
+    github_api_base_url: str = "https://api.github.com"
+    github_token: str = ""
+    github_repository: str = ""  # owner/name
+    # the causes a case may close with (a rep picks one, or "other" with words of their own)
+    root_causes: tuple[RootCause, ...] = ()
+
     # a console login lasts this long (logging out ends it sooner)
     console_session_minutes: int = Field(default=480, gt=0)
 
@@ -158,6 +174,17 @@ class Settings(BaseSettings):
             levels.append(level)
         escalation = policy.escalation.model_copy(update={"levels": tuple(levels)})
         return policy.model_copy(update={"escalation": escalation})
+
+    @field_validator("github_repository")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        value = value.strip()
+        if value and (value.count("/") != 1 or not all(value.split("/"))):
+            raise PydanticCustomError("repository", "must be owner/name, got {value}", {"value": repr(value)})
+        return value
+
+    def reopen_transitions(self) -> list[str]:
+        return [name.strip() for name in self.jira_reopen_transitions.split(",") if name.strip()]
 
     @model_validator(mode="after")
     def _derived_defaults(self) -> Settings:
@@ -254,6 +281,10 @@ class Settings(BaseSettings):
                 "TANGO_CUSTOMER_IDENTIFIER",
                 "TANGO_UTID",
             ]
+        if self.tracker_mode == "jira":
+            needed += ["JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_PROJECT_KEY", "JIRA_ISSUE_TYPE"]
+        elif self.tracker_mode == "github":
+            needed += ["GITHUB_API_BASE_URL", "GITHUB_TOKEN", "GITHUB_REPOSITORY"]
 
         def absent(name: str) -> bool:
             value = getattr(self, name.lower())
@@ -271,6 +302,8 @@ class Settings(BaseSettings):
             modes = f"TWILIO_MODE={self.twilio_mode}, SENDGRID_MODE={self.sendgrid_mode}"
             if self.gift_card_mode != "local":
                 modes += f", GIFT_CARD_MODE={self.gift_card_mode}"
+            if self.tracker_mode != "local":
+                modes += f", TRACKER_MODE={self.tracker_mode}"
             noun = "setting" if len(missing) == 1 else "settings"
             problems.append(f"missing {noun} {', '.join(missing)} (needed with {modes})")
         if self.production:

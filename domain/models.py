@@ -387,6 +387,16 @@ class TicketResult(Model):
     ticket_id: str
     occurrences: int
     reopened: bool
+    # an external tracker (TRACKER_MODE jira|github) is to hear of it: the case starts a TicketSync
+    # (histories recorded before carry no such field)
+    sync: bool = False
+
+
+class TicketSyncRequest(Model):
+    """Mirror one case's occurrence of its problem ticket to the external tracker."""
+
+    case_id: str
+    ticket_id: str
 
 
 class BridgeCallRequest(Model):

@@ -419,6 +419,31 @@ async def notify_down(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> No
         await h.result(handle)
 
 
+async def tracker_sync(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """TRACKER_MODE github: the rebooked case files its ticket, starts a TicketSync it does not wait for,
+    and the sync creates the GitHub issue and comments."""
+    case_id, workflow_id = await open_conflict(h, "tracker_sync", rec)
+    await h.wait_for(lambda: h.deliveries("sms", PHONE))
+    await h.sms_reply(PHONE, "2")
+    await finish(h, workflow_id)
+    from workflows.ticket_sync import ticket_sync_id
+
+    rec.add(ticket_sync_id(case_id), "TicketSync", "tracker_sync")
+    await finish(h, ticket_sync_id(case_id))
+
+
+def stub_github(store: Store) -> Any:
+    """A GitHub of our own over HTTP, up until the script ends."""
+    from activities.tickets import GitHubTracker
+    from tests.tracker_stub import TrackerStub, serve
+
+    stub = _STUBS.enter_context(serve(TrackerStub("github")))
+    return GitHubTracker(stub.base_url, "gh-token", "acme/problems")
+
+
+_STUBS = contextlib.ExitStack()
+
+
 def down_phone(store: Store) -> Any:
     return DownPhone(store)
 
@@ -471,6 +496,7 @@ SCENARIOS = [
         {"policy": {"escalation": {"levels": [{**lv, "notify_sms": "+15005550101"} for lv in LEVELS]}}},
         providers={"phone": down_phone, "mail": down_mail},
     ),
+    Spec("tracker_sync", "time_skipping", tracker_sync, providers={"tracker": stub_github}),
     Spec("prompt", "time_skipping", checkin_prompt),
     Spec("all_good", "time_skipping", checkin_all_good),
     Spec("moved", "time_skipping", checkin_moved),

@@ -284,7 +284,13 @@ class Ticket(Base):
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | fixed
     occurrences: Mapped[int] = mapped_column(Integer, default=0)
     reopened_count: Mapped[int] = mapped_column(Integer, default=0)
+    # the issue in the external tracker (TRACKER_MODE jira or github): its key (PRJ-12, or the GitHub
+    # issue number) and web address, once known
     external_ref: Mapped[str | None] = mapped_column(String(100))
+    external_url: Mapped[str | None] = mapped_column(String(500))
+    # a sync that is creating the external issue right now (others wait rather than create a second)
+    external_claimed_at: Mapped[datetime | None] = mapped_column()
+    external_claimed_by: Mapped[str | None] = mapped_column(String(40))  # the case whose sync creates it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -298,6 +304,8 @@ class TicketLink(Base):
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id"), index=True)
     case_id: Mapped[str] = mapped_column(String(40), unique=True)
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # this occurrence's comment is on the external issue (so a retried or re-run sync comments once)
+    external_synced_at: Mapped[datetime | None] = mapped_column()
 
 
 class CalendarEntry(Base):

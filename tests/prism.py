@@ -59,8 +59,9 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 @contextmanager
-def prism_mock(spec: Path, log_path: Path) -> Iterator[str]:
-    """Run `prism mock spec` on a free port until the block ends; yields its base URL."""
+def prism_mock(spec: Path, log_path: Path, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
+    """Run `prism mock spec` on a free port until the block ends; yields its base URL. (`extra_args`:
+    e.g. `("-d",)` for answers generated from the schemas instead of the examples.)"""
     node = shutil.which("node")
     if node is None or not PRISM_CLI.exists():
         pytest.fail(
@@ -76,7 +77,7 @@ def prism_mock(spec: Path, log_path: Path) -> Iterator[str]:
     with log_path.open("wb") as log:
         # its own process group: the whole group is ended below, whatever Prism started
         process = subprocess.Popen(
-            [node, str(PRISM_CLI), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
+            [node, str(PRISM_CLI), "mock", "-h", "127.0.0.1", "-p", str(port), *extra_args, str(spec)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -242,7 +242,9 @@ def test_rep_claims_approves_within_limit_and_resolves(system: System, page: Pag
     expect(page.locator("#flash")).to_contain_text("Compensation approved")
     expect(page.locator("#approved")).to_contain_text("20.00")
     page.get_by_label("Notes").fill("Called Ada, rebooked with Dr. Kim on Wednesday; gift card on its way.")
-    page.get_by_label("Root cause").fill("practice_calendar_out_of_sync")
+    # the case's own cause is chosen already, from the catalogue's list
+    expect(page.get_by_label("Root cause")).to_have_value("practice_calendar_out_of_sync")
+    page.get_by_label("Root cause").select_option(label="Practice calendar out of sync")
     page.get_by_role("button", name="Resolve").click()
 
     expect(page.locator("#flash")).to_contain_text("Escalation resolved")
@@ -263,6 +265,39 @@ def test_rep_claims_approves_within_limit_and_resolves(system: System, page: Pag
     ).json()
     assert api["status"] == "resolved" and api["approved"] == {"amount": "20.00", "by": "rita"}
     assert api["pending_approval"] is None
+
+
+def test_resolve_offers_the_root_cause_catalogue_and_other_with_words(system: System, page: Page) -> None:
+    """The rep picks the cause from the catalogue in config (a typo can no longer open a problem of its
+    own), or "Other" with words of their own, which go with the notes."""
+    escalation_id = system.open_escalation(pending="5.00")
+    login(page, "rita")
+    page.goto(f"{system.url}/console/escalations/{escalation_id}")
+    page.get_by_role("button", name="Claim").click()
+    expect(page.locator("#flash")).to_contain_text("You claimed the escalation")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#flash")).to_contain_text("Compensation approved")
+
+    causes = page.get_by_label("Root cause")
+    labels = causes.locator("option").all_inner_texts()
+    assert labels[0] == "Choose the cause…" and labels[-1] == "Other (describe it)"
+    assert {"Practice calendar out of sync", "Double booking", "Check-in kiosk fault"} <= set(labels)
+    assert "practice_calendar_out_of_sync" not in labels  # people read labels, not codes
+
+    page.get_by_label("Notes").fill("Called the patient; rebooked by phone.")
+    causes.select_option("other")
+    page.get_by_role("button", name="Resolve").click()  # "Other" with no words: refused, nothing lost
+    expect(page.locator("#refusal")).to_contain_text("describe the cause")
+    expect(page.get_by_label("Notes")).to_have_value("Called the patient; rebooked by phone.")
+    expect(page.get_by_label("Root cause")).to_have_value("other")
+    page.get_by_label("If other: what caused it").fill("Receptionist's calendar app crashed")
+    screenshot(page, "console-resolve-root-cause-other.png")
+    page.get_by_role("button", name="Resolve").click()
+
+    expect(page.locator("#flash")).to_contain_text("Escalation resolved")
+    stored = system.row(escalation_id)
+    assert stored.root_cause == "other"
+    assert stored.notes and "Receptionist's calendar app crashed" in stored.notes
 
 
 def test_rep_cannot_approve_above_their_limit(system: System, page: Page) -> None:

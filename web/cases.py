@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from config import ApiToken
 from domain.models import CaseStatus
-from store import escalations
+from store import escalations, tickets
 from store.views import case_view, load_cases
 from web.deps import caller, services
 
@@ -25,6 +25,9 @@ async def get_case(case_id: str, request: Request, who: ApiToken = Depends(calle
     case, ledger, timeline = found[0]
     visible = await asyncio.to_thread(escalations.contact_details_visible, svc.store, who.role, who.user)
     view = case_view(case, ledger, timeline, visible(case_id), svc.settings.policy.compensation.currency)
+    urls = await asyncio.to_thread(tickets.external_urls, svc.store, [case.ticket_id or ""])
+    # the issue in Jira or GitHub (TRACKER_MODE), once the tracker has it; null while it is local only
+    view["ticket_url"] = urls.get(case.ticket_id or "")
     rows = await asyncio.to_thread(escalations.for_case, svc.store, case_id)
     view["escalations"] = [escalations.view(row) for row in rows]
     return view
@@ -48,4 +51,8 @@ async def list_cases(
     )
     currency = svc.settings.policy.compensation.currency
     visible = await asyncio.to_thread(escalations.contact_details_visible, svc.store, who.role, who.user)
-    return [case_view(c, ledger, tl, visible(c.case_id), currency) for c, ledger, tl in found]
+    urls = await asyncio.to_thread(tickets.external_urls, svc.store, [c.ticket_id or "" for c, _, _ in found])
+    views = [case_view(c, ledger, tl, visible(c.case_id), currency) for c, ledger, tl in found]
+    for case, view in zip((c for c, _, _ in found), views, strict=True):
+        view["ticket_url"] = urls.get(case.ticket_id or "")
+    return views

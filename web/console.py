@@ -377,6 +377,7 @@ def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict
         "level": level,
         "levels": policy.levels,
         "work_sla": policy.work_sla_seconds,
+        "root_causes": svc.settings.root_causes,
     }
 
 

@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import escalation as rules
+from domain import root_causes
 from domain.escalation import (
     Action,
     Actor,
@@ -86,12 +87,11 @@ def request_for(svc: Services, action: Action, actor: Actor, body: dict[str, Any
                 money = _money(compensation, "amount", "currency")
             elif body.get("compensation_amount"):
                 money = _money(body, "compensation_amount", "compensation_currency")
-            return ResolveRequest(
-                actor=actor,
-                notes=str(body.get("notes") or "").strip(),
-                root_cause=(str(body["root_cause"]).strip() or None) if body.get("root_cause") else None,
-                compensation=money,
-            )
+            cause, other = _root_cause(svc, body)
+            notes = str(body.get("notes") or "").strip()
+            if notes and other:
+                notes = f"{notes}\n\nRoot cause (other): {other}"[:4000]
+            return ResolveRequest(actor=actor, notes=notes, root_cause=cause, compensation=money)
         if action == "reassign":
             to_name = str(body.get("to") or "").strip()
             if not to_name:
@@ -105,6 +105,21 @@ def request_for(svc: Services, action: Action, actor: Actor, body: dict[str, Any
         field = ".".join(str(p) for p in first["loc"])
         raise Refused(422, f"{field or 'body'}: {first['msg']}") from None
     raise Refused(404, f"no action {action!r}")
+
+
+def _root_cause(svc: Services, body: dict[str, Any]) -> tuple[str | None, str]:
+    """A code from the catalogue in config, or `other` with the rep's words (root_cause_other): a typo
+    must not open a problem ticket of its own."""
+    code = body.get("root_cause")
+    text = body.get("root_cause_other")
+    try:
+        return root_causes.chosen(
+            svc.settings.root_causes,
+            None if code is None else str(code),
+            None if text is None else str(text)[:500],
+        )
+    except root_causes.UnknownCause as exc:
+        raise Refused(422, str(exc)) from None
 
 
 def _money(body: dict[str, Any], amount_key: str, currency_key: str) -> Money:

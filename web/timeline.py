@@ -238,6 +238,7 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
         "rebooked": ("Rebooked", f"{_slot(d.get('slot'), timezone)} with {d.get('provider')}"),
         "slot_taken_meanwhile": ("The chosen time was taken meanwhile", _slot(d.get("slot"), timezone)),
         "ticket_linked": ("Linked to a problem ticket", str(d.get("ticket_id") or "")),
+        "ticket_synced": _ticket_synced(d),
         "case_failed": ("Case failed", words(d.get("failure"))),
         "case_retried": (f"Case re-run by {by}", ""),
         "case_retry_failed": ("The re-run could not start", str(d.get("reason") or "")),
@@ -283,3 +284,22 @@ def lines(timeline: list[dict[str, Any]], timezone: str = "UTC") -> list[Line]:
         alert = bool(detail.get("alert")) or "breach" in what or "expired" in what or "failed" in what
         shown.append(Line(at=str(item.get("at")), title=title, detail=text, alert=alert))
     return shown
+
+
+_TRACKERS = {"jira": "Jira", "github": "GitHub"}
+
+
+def _ticket_synced(d: dict[str, Any]) -> tuple[str, str]:
+    """The external tracker heard of this case (TRACKER_MODE jira|github)."""
+    tracker = _TRACKERS.get(str(d.get("tracker")), "the tracker")
+    ref = str(d.get("ref") or "")
+    if d.get("created"):
+        title = f"Problem issue opened in {tracker}"
+    elif d.get("reopened"):
+        title = f"Problem issue reopened in {tracker}: the cause came back"
+    else:
+        title = f"Noted on the problem issue in {tracker}"
+    said = f"#{ref}" if ref.isdigit() else ref
+    if d.get("reopen_failed"):
+        said += f" (left closed: {d.get('reopen_failed')})"
+    return title, said

@@ -68,3 +68,20 @@ LANDLINE_PATCH = "landline-gets-no-sms"
 # payment reserved in the ledger (an activity); one that does not fit waits for approval with the reason.
 # Histories recorded before paid straight away.
 COMPENSATION_BUDGET_PATCH = "compensation-cap-and-budget"
+
+# The external tracker (Jira, GitHub) hears of a problem on its own time: a tracker down for a day still
+# gets every occurrence, tried again every few minutes, without holding any case open.
+with_tracker: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=90),
+    "schedule_to_close_timeout": timedelta(days=7),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=15),
+        non_retryable_error_types=["ProviderRejected"],
+    ),
+}
+
+# With TRACKER_MODE jira|github a case starts a TicketSync child (abandoned on close) after filing its
+# ticket; histories recorded before never asked (their TicketResult has no `sync`).
+TRACKER_SYNC_PATCH = "external-tracker-sync"

@@ -7,7 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
@@ -26,9 +27,11 @@ with workflow.unsafe.imports_passed_through():
         PatientReply,
         SendResult,
         TicketRequest,
+        TicketSyncRequest,
         TimelineEntry,
     )
-    from workflows.options import PROVIDER_OUTAGE_PATCH, with_provider, with_store
+    from workflows.options import PROVIDER_OUTAGE_PATCH, TRACKER_SYNC_PATCH, with_provider, with_store
+    from workflows.ticket_sync import TicketSync, ticket_sync_id
 
 
 class ReplyInbox:
@@ -167,5 +170,17 @@ def _refusal(err: ActivityError) -> str | None:
 
 
 async def file_root_cause(request: TicketRequest) -> str:
+    """The local ticket now; the external tracker's issue (when one is configured) by a TicketSync child
+    that the case does not wait for, so a tracker outage never holds the case open."""
     ticket = await workflow.execute_activity_method(TicketActivities.link_root_cause, request, **with_store)
+    if ticket.sync and workflow.patched(TRACKER_SYNC_PATCH):
+        try:
+            await workflow.start_child_workflow(
+                TicketSync.run,
+                TicketSyncRequest(case_id=request.case_id, ticket_id=ticket.ticket_id),
+                id=ticket_sync_id(request.case_id),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # a re-run of the case: the first run's sync has it (and comments once either way)
     return ticket.ticket_id
