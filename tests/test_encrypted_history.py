@@ -4,6 +4,7 @@ the same history decoded through the web app's codec server shows them (for an e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from store.models import Case, EscalationRow
 from tests.conftest import LiveServer, example_event, free_port, make_settings
 from tests.workflow_harness import running
 from web.app import create_app
+from workflows import options
 
 PHONE, EMAIL, NAME = "+31612345678", "ada@example.com", "Ada Jansen"
 NOTE = "Spoke with Ada Jansen at home"
@@ -100,7 +102,15 @@ async def test_raw_history_holds_no_patient_data_and_the_codec_server_reads_it(
         assert text.encode() not in raw, f"{text!r} is readable in raw history"
     payloads = [p for h in histories for p in payloads_of(h)]
     assert len(payloads) > 20
-    assert all(p.metadata.get("encoding") == b"binary/encrypted" for p in payloads)
+    # the one plain kind allowed: the SDK's own patch marker and the TemporalChangeVersion search
+    # attribute, which name a workflow.patched id and nothing else
+    unencrypted = [p for p in payloads if p.metadata.get("encoding") != b"binary/encrypted"]
+    patch_ids = {v for k, v in vars(options).items() if k.endswith("_PATCH") and isinstance(v, str)}
+    for p in unencrypted:
+        value = json.loads(p.data)
+        named = {value["id"]} if isinstance(value, dict) else set(value)
+        assert named <= patch_ids, f"plain payload in history: {p.data!r}"
+    assert len(unencrypted) < len(payloads) / 4
 
     body = json_format.MessageToJson(Payloads(payloads=payloads))
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:

@@ -35,14 +35,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.models import BridgeCallRequest, Channel, OutboundMessage
     from workflows import steps
-    from workflows.options import with_call, with_provider, with_store
+    from workflows.options import DEADLINES_HOLD_PATCH, with_call, with_provider, with_store
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
-
-# A workflow change that issues different commands (other timers, an earlier end): a release or a hand-over
-# no longer gives a fresh SLA, and every escalation ends by its final deadline. Histories recorded before
-# it replay the old way.
-DEADLINES_HOLD_PATCH = "escalation-deadlines-hold"
 
 
 def deadlines_hold() -> bool:

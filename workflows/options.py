@@ -85,3 +85,8 @@ with_tracker: dict[str, Any] = {
 # With TRACKER_MODE jira|github a case starts a TicketSync child (abandoned on close) after filing its
 # ticket; histories recorded before never asked (their TicketResult has no `sync`).
 TRACKER_SYNC_PATCH = "external-tracker-sync"
+
+# A workflow change that issues different commands (other timers, an earlier end): a release or a hand-over
+# no longer gives a fresh SLA, and every escalation ends by its final deadline. Histories recorded before
+# it replay the old way.
+DEADLINES_HOLD_PATCH = "escalation-deadlines-hold"
