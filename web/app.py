@@ -27,6 +27,7 @@ from web import (
     events,
     gift_cards,
     home,
+    metrics,
     patient_links,
     sendgrid_hooks,
     twilio_hooks,
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(patient_links.router)
     app.include_router(gift_cards.router)
     app.include_router(home.router)
+    app.include_router(metrics.router)
     console.install(app)
     phone, why = settings.local_phone()
     if phone:
