@@ -31,7 +31,7 @@ from activities.scheduling import LocalCalendar, SchedulingActivities
 from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
 from activities.tickets import TicketActivities
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
-from config import ConfigError, Settings, load_settings
+from config import ConfigError, Settings, load_settings, logs
 from store.db import Store
 from temporal_client import connect
 from workflows.booking_conflict import BookingConflictRecovery
@@ -228,14 +228,14 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # the Twilio SDK logs request bodies (numbers, message text) at INFO: keep patient data out of logs
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"makeright: {exc}", file=sys.stderr)
         return 2
+    # text or JSON lines, phone numbers and emails masked in every line (the Twilio SDK's request logs
+    # at INFO, with numbers and message text, are turned down too)
+    logs.configure(settings.log_format, logging.INFO)
     try:
         asyncio.run(run(settings))
     except KeyboardInterrupt:

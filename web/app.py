@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from config import Settings, load_settings
+from config import Settings, load_settings, logs
 from encryption import EncryptionCodec
 from starter import Starter
 from store.db import DATABASE_UNAVAILABLE, Store, database_unavailable
@@ -82,6 +82,8 @@ async def temporal_status(starter: Starter) -> str:
 
 def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     settings = settings or load_settings()
+    # text or JSON lines (LOG_FORMAT), contact details masked in every line; the level stays uvicorn's
+    logs.configure(settings.log_format, level=None)
     store = Store(settings.database_url)
     svc = Services(
         settings=settings,
