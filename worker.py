@@ -33,7 +33,7 @@ from activities.tickets import TicketActivities
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
 from config import ConfigError, Settings, load_settings, logs
 from store.db import Store
-from temporal_client import connect
+from temporal_client import connect, worker_runtime
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
 from workflows.checkin_trouble import CheckInTroubleRecovery
@@ -214,9 +214,11 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
 
 
 async def run(settings: Settings) -> None:
-    client = await connect(settings)
+    client = await connect(settings, worker_runtime(settings))
     store = Store(settings.database_url)
     worker = build_worker(client, settings, store)
+    if settings.worker_metrics_port:
+        print(f"worker: Temporal SDK metrics on :{settings.worker_metrics_port}/metrics", flush=True)
     limits = settings.rate_limits
     print(
         f"worker: rate limits per second: twilio {limits.twilio}, sendgrid {limits.sendgrid}, "
