@@ -13,7 +13,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
-from config import ConfigError, Settings
+from config import ConfigError, Settings, tracing
 from encryption import EncryptionCodec, KeyRing
 
 
@@ -77,4 +77,6 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         tls=tls_config(settings),
         api_key=settings.temporal_api_key or None,
         runtime=runtime,
+        # traces across web -> Temporal -> activities when tracing is on (config/tracing.py)
+        interceptors=tracing.client_interceptors(),
     )

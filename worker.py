@@ -31,7 +31,7 @@ from activities.scheduling import LocalCalendar, SchedulingActivities
 from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
 from activities.tickets import TicketActivities
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
-from config import ConfigError, Settings, load_settings, logs
+from config import ConfigError, Settings, load_settings, logs, tracing
 from store.db import Store
 from temporal_client import connect, worker_runtime
 from workflows.booking_conflict import BookingConflictRecovery
@@ -214,8 +214,10 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
 
 
 async def run(settings: Settings) -> None:
+    tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-worker")
     client = await connect(settings, worker_runtime(settings))
     store = Store(settings.database_url)
+    tracing.instrument_engine(store.engine)
     worker = build_worker(client, settings, store)
     if settings.worker_metrics_port:
         print(f"worker: Temporal SDK metrics on :{settings.worker_metrics_port}/metrics", flush=True)

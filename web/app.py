@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from config import Settings, load_settings, logs
+from config import Settings, load_settings, logs, tracing
 from encryption import EncryptionCodec
 from starter import Starter
 from store.db import DATABASE_UNAVAILABLE, Store, database_unavailable
@@ -103,6 +103,9 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
 
     app = FastAPI(title="makeright", version="0.1.0", lifespan=lifespan)
     app.state.services = svc
+    # traces (OTEL_EXPORTER_OTLP_ENDPOINT; off and not instrumented at all otherwise)
+    tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-web")
+    tracing.instrument_web(app, store.engine)
 
     @app.exception_handler(HTTPException)
     async def _error_json(request: Request, exc: HTTPException) -> JSONResponse:
