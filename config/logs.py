@@ -16,7 +16,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # loggers that keep handlers of their own (uvicorn's): they get the filter and the format too
 OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 # what every LogRecord has; anything else on a record came in through `extra=` and is written out in JSON
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 class MaskContactDetails(logging.Filter):
