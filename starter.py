@@ -30,7 +30,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from config import ConfigError, Settings, load_settings
+from config import ConfigError, Settings, load_settings, logs, tracing
 from domain import ids, replies
 from domain.models import (
     CONFLICT_TYPES,
@@ -388,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
         return send_file(
             settings, args.file, args.url, args.as_is, args.in_minutes, args.appointment_id, args.event_type
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(settings.log_format, logging.INFO)
+    tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-relay")
     asyncio.run(Starter(settings, Store(settings.database_url)).relay_forever())
     return 0
 

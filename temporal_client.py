@@ -10,9 +10,10 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
-from config import ConfigError, Settings
+from config import ConfigError, Settings, tracing
 from encryption import EncryptionCodec, KeyRing
 
 
@@ -57,11 +58,25 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect(settings: Settings) -> Client:
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """The worker's Temporal runtime with its SDK metrics (temporal_*: polls, task latencies, slots,
+    schedule-to-start, failures) served in Prometheus format on WORKER_METRICS_PORT; None (the default
+    runtime, no metrics server) when the port is unset."""
+    if not settings.worker_metrics_port:
+        return None
+    # every interface: Prometheus scrapes the worker from another host
+    address = f"0.0.0.0:{settings.worker_metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.temporal_target,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         tls=tls_config(settings),
         api_key=settings.temporal_api_key or None,
+        runtime=runtime,
+        # traces across web -> Temporal -> activities when tracing is on (config/tracing.py)
+        interceptors=tracing.client_interceptors(),
     )

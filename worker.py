@@ -31,9 +31,9 @@ from activities.scheduling import LocalCalendar, SchedulingActivities
 from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
 from activities.tickets import ExternalTracker, GitHubTracker, JiraTracker, TicketActivities
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
-from config import ConfigError, Settings, load_settings
+from config import ConfigError, Settings, load_settings, logs, tracing
 from store.db import Store
-from temporal_client import connect
+from temporal_client import connect, worker_runtime
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
 from workflows.checkin_trouble import CheckInTroubleRecovery
@@ -241,9 +241,13 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
 
 
 async def run(settings: Settings) -> None:
-    client = await connect(settings)
+    tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-worker")
+    client = await connect(settings, worker_runtime(settings))
     store = Store(settings.database_url)
+    tracing.instrument_engine(store.engine)
     worker = build_worker(client, settings, store)
+    if settings.worker_metrics_port:
+        print(f"worker: Temporal SDK metrics on :{settings.worker_metrics_port}/metrics", flush=True)
     limits = settings.rate_limits
     print(
         f"worker: rate limits per second: twilio {limits.twilio}, sendgrid {limits.sendgrid}, "
@@ -255,14 +259,14 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # the Twilio SDK logs request bodies (numbers, message text) at INFO: keep patient data out of logs
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"makeright: {exc}", file=sys.stderr)
         return 2
+    # text or JSON lines, phone numbers and emails masked in every line (the Twilio SDK's request logs
+    # at INFO, with numbers and message text, are turned down too)
+    logs.configure(settings.log_format, logging.INFO)
     try:
         asyncio.run(run(settings))
     except KeyboardInterrupt:

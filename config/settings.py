@@ -137,6 +137,14 @@ class Settings(BaseSettings):
     # a console login lasts this long (logging out ends it sooner)
     console_session_minutes: int = Field(default=480, gt=0)
 
+    # Operations (metrics, logs, traces): GET /metrics wants this bearer token when set; the worker serves
+    # its Temporal SDK metrics on this port (0: off); LOG_FORMAT=json writes JSON lines; traces go over
+    # OTLP to this endpoint when set (the standard OTEL_* variables apply), off otherwise
+    metrics_token: str = ""
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    otel_exporter_otlp_endpoint: str = ""
+
     calendar: CalendarHours = CalendarHours()
     rate_limits: RateLimits = RateLimits()
     policy: RecoveryPolicy = RecoveryPolicy()

@@ -40,3 +40,45 @@ def mask_value(value: object) -> object:
     if isinstance(value, list | tuple):
         return [mask_value(v) for v in value]
     return value
+
+
+# Phone numbers as people and systems write them, for log lines: E.164 and international forms with
+# separators (+31 6 12345678, +1 (212) 555-0100, 0031612345678, %2B31612345678 in a URL), North American
+# (212) 555-0100 / 212-555-0100 / 212.555.0100, and national trunk-prefixed numbers (06-12345678,
+# 020 123 4567). Not: dates (2026-11-24), times, bare counters or ids (the lookarounds keep
+# `appt-0612345678` and `12:30` alone).
+_NOT_AFTER = r"(?<![\w+\-./:])"
+_NOT_BEFORE = r"(?![\w\-/:]|\.\d)"
+_LOG_PHONES = re.compile(
+    r"(?:"
+    + r"(?<![\w+])(?:\+|%2[Bb])[1-9](?:[\s.\-]?\(?\d\)?){6,14}"  # international (%2B: in a URL)
+    + r"|"
+    + _NOT_AFTER
+    + r"(?:00[1-9](?:[\s.\-]?\(?\d\)?){6,14}"  # international, 00 for the +
+    + r"|\(\d{3}\)\s?\d{3}[\s.\-]\d{4}"  # (212) 555-0100
+    + r"|\d{3}[\s.\-]\d{3}[\s.\-]\d{4}"  # 212-555-0100
+    + r"|0\d{1,4}[\s\-]?\d{2,4}[\s\-]?\d{2,4}(?:[\s\-]?\d{2,4})?)"  # 06-12345678, 020 123 4567
+    + r")"
+    + _NOT_BEFORE
+)
+
+
+def _mask_any_phone(match: re.Match[str]) -> str:
+    found = match.group(0)
+    digits = re.sub(r"\D", "", found)
+    if not 7 <= len(digits) <= 15:
+        return found  # too short or too long for a phone number: leave it
+    if found.startswith("%"):
+        digits = digits[1:]  # the 2 of %2B
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    if found.startswith(("+", "%", "00")):
+        return mask_phone("+" + digits) or ""
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def mask_contacts_everywhere(text: str) -> str:
+    """Every phone number (in any common format) and email address in `text`, masked: for log lines,
+    where nobody wrote the text with masking in mind."""
+    text = _EMAIL.sub(lambda m: mask_email(m.group(0)) or "", text)
+    return _LOG_PHONES.sub(_mask_any_phone, text)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain import ids
 from domain.models import CONFLICT_TYPES, BookingEvent, CaseKind
-from store import cases, checkin
+from store import cases, checkin, metrics
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, utcnow
 
@@ -44,6 +44,8 @@ def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
             )
         ).first()
         if seen is not None:
+            # a repeat of a known event id leaves no row of its own: /metrics counts it here
+            metrics.add_event_tally(s, event.type.value, "duplicate")
             return Accepted(seen.id, seen.case_id, seen.workflow_id, duplicate=True)
 
         row = ReceivedEvent(

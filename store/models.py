@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -75,6 +76,17 @@ class ReceivedEvent(Base):
     lease_until: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("source", "external_id", name="uq_received_events_source_id"),)
+
+
+class EventTally(Base):
+    """How many booking events were received, by type and result (accepted | duplicate | invalid |
+    unauthorized), for /metrics: in the database, so every web replica reports the same counts."""
+
+    __tablename__ = "event_tallies"
+
+    type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    result: Mapped[str] = mapped_column(String(20), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DeadLetter(Base):

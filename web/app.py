@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from config import Settings, load_settings
+from config import Settings, load_settings, logs, tracing
 from encryption import EncryptionCodec
 from starter import Starter
 from store.db import DATABASE_UNAVAILABLE, Store, database_unavailable
@@ -27,6 +27,7 @@ from web import (
     events,
     gift_cards,
     home,
+    metrics,
     patient_links,
     sendgrid_hooks,
     twilio_hooks,
@@ -81,6 +82,8 @@ async def temporal_status(starter: Starter) -> str:
 
 def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     settings = settings or load_settings()
+    # text or JSON lines (LOG_FORMAT), contact details masked in every line; the level stays uvicorn's
+    logs.configure(settings.log_format, level=None)
     store = Store(settings.database_url)
     svc = Services(
         settings=settings,
@@ -100,6 +103,9 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
 
     app = FastAPI(title="makeright", version="0.1.0", lifespan=lifespan)
     app.state.services = svc
+    # traces (OTEL_EXPORTER_OTLP_ENDPOINT; off and not instrumented at all otherwise)
+    tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-web")
+    tracing.instrument_web(app, store.engine)
 
     @app.exception_handler(HTTPException)
     async def _error_json(request: Request, exc: HTTPException) -> JSONResponse:
@@ -155,6 +161,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(patient_links.router)
     app.include_router(gift_cards.router)
     app.include_router(home.router)
+    app.include_router(metrics.router)
     console.install(app)
     phone, why = settings.local_phone()
     if phone:

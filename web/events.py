@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -11,15 +12,18 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from domain.jsonload import BadJson, load_json
-from domain.models import BookingEvent
+from domain.models import BookingEvent, EventType
 from domain.signing import SignatureError, verify
-from store import inbox, relay
+from store import inbox, metrics, relay
+from store.db import database_unavailable
 from web.deps import Services, services
 
+log = logging.getLogger("makeright.events")
 router = APIRouter()
 
 MEDIA_TYPES = ("application/cloudevents+json", "application/json")
 MAX_BODY_BYTES = 256 * 1024
+KNOWN_TYPES = frozenset(t.value for t in EventType)
 DISPATCH_WAIT_SECONDS = relay.INLINE_WAIT.total_seconds()
 
 
@@ -53,17 +57,20 @@ async def receive_event(request: Request) -> JSONResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in MEDIA_TYPES:
         wanted = " or ".join(MEDIA_TYPES)
+        await _count(svc, None, "invalid")
         return JSONResponse(
             {"error": f"unsupported media type {content_type or '(none)'!r}; send {wanted}"}, status_code=415
         )
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
+        await _count(svc, None, "invalid")
         return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
     try:
         verify(
             svc.settings.events_signing_secret, raw, request.headers.get("x-makeright-signature"), time.time()
         )
     except SignatureError as exc:
+        await _count(svc, raw, "unauthorized")
         return JSONResponse({"error": str(exc)}, status_code=401)
 
     event, errors = parse_booking_event(raw)
@@ -86,7 +93,29 @@ async def receive_event(request: Request) -> JSONResponse:
     return JSONResponse(answer, status_code=202)
 
 
+async def _count(svc: Services, raw: bytes | None, result: str) -> None:
+    """A refused request leaves no inbox row: /metrics counts it by the type it claims (one of ours, else
+    "unknown": a refused body does not get to invent label values). A database that is away does not
+    turn the refusal into a 503: the count is lost, the answer is not."""
+    try:
+        await asyncio.to_thread(metrics.count_event, svc.store, claimed_type(raw), result)
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        log.warning("event not counted (%s): database unavailable", result)
+
+
+def claimed_type(raw: bytes | None) -> str:
+    try:
+        payload = load_json(raw) if raw else None
+    except BadJson:
+        return "unknown"
+    claimed = payload.get("type") if isinstance(payload, dict) else None
+    return claimed if isinstance(claimed, str) and claimed in KNOWN_TYPES else "unknown"
+
+
 async def _refuse(svc: Services, raw: bytes, content_type: str, errors: list[dict[str, Any]]) -> JSONResponse:
+    await _count(svc, raw, "invalid")
     letter = await asyncio.to_thread(
         inbox.keep_dead_letter, svc.store, "/events", content_type, raw, 422, errors
     )

@@ -1,0 +1,124 @@
+"""Logging for every process: text lines, or JSON lines with LOG_FORMAT=json, and in both a filter on the
+handlers that masks phone numbers and email addresses wherever they appear in a record (its message, its
+arguments, an exception's text), so masking no longer depends on each call site remembering to do it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.masking import mask_contacts_everywhere
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# loggers that keep handlers of their own (uvicorn's): they get the filter and the format too
+OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# what every LogRecord has; anything else on a record came in through `extra=` and is written out in JSON
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+
+
+class MaskContactDetails(logging.Filter):
+    """Renders the record's message with its arguments, masks it, and keeps the masked text (arguments
+    dropped), so every handler and formatter after it sees no phone number or email address."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: let the handler report it as it always does
+            return True
+        record.msg = mask_contacts_everywhere(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_contacts_everywhere(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_contacts_everywhere(record.stack_info)
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD and isinstance(value, str):
+                setattr(record, name, mask_contacts_everywhere(value))
+        return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, and `exception` and any
+    `extra=` fields when there are some."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name, value in vars(record).items():
+            if name not in _STANDARD and name not in line:
+                line[name] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False)
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (as logging's last resort does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+class _OurHandler(_Stderr):
+    """The root handler `configure` installs (once per process)."""
+
+
+def formatter_for(log_format: str) -> logging.Formatter:
+    return JsonLines() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+
+
+def install_masking(handlers: list[logging.Handler] | None = None) -> None:
+    """The masking filter on every root handler (and uvicorn's own), once each."""
+    targets = list(handlers) if handlers is not None else _all_handlers()
+    for handler in targets:
+        if not any(isinstance(f, MaskContactDetails) for f in handler.filters):
+            handler.addFilter(MaskContactDetails())
+
+
+def _all_handlers() -> list[logging.Handler]:
+    found = list(logging.getLogger().handlers)
+    for name in OWN_HANDLER_LOGGERS:
+        found += logging.getLogger(name).handlers
+    return found
+
+
+def configure(log_format: str = "text", level: int | None = logging.INFO) -> None:
+    """Root logging for a process: one stderr handler in the chosen format (added once however often this
+    is called), uvicorn's handlers in the same format, and the masking filter on all of them. `level`:
+    the root's level (None: leave it as it is)."""
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if isinstance(h, _OurHandler)]
+    handler = ours[0] if ours else _OurHandler()
+    handler.setFormatter(formatter_for(log_format))
+    if not ours:
+        root.addHandler(handler)
+    if level is not None:
+        root.setLevel(level)
+    for name in OWN_HANDLER_LOGGERS:
+        for own in logging.getLogger(name).handlers:
+            if log_format == "json":
+                own.setFormatter(JsonLines())
+    # the Twilio SDK logs request details (numbers, message text) at INFO: masked now, but noise
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    install_masking()
