@@ -31,7 +31,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import ConfigError, Settings, load_settings, logs, tracing
-from domain import ids, replies
+from domain import feedback, ids, replies
+from domain.feedback import FeedbackReply
 from domain.models import (
     CONFLICT_TYPES,
     BookingConflictInput,
@@ -133,6 +134,18 @@ class Starter:
         workflow_id = row.workflow_id or (case.workflow_id if case else None)
         if workflow_id is None:
             return "unrouted"
+        if workflow_id.startswith(ids.FEEDBACK_PREFIX):
+            # an answer to the request to rate a resolved case: its score and comment, read here
+            said = feedback.parse(str(row.parsed.get("text", "")))
+            answer = FeedbackReply(
+                score=said.score,
+                comment=said.comment,
+                opt_out=said.opt_out,
+                channel=Channel(row.parsed.get("channel", "sms")),
+                received_at=row.received_at,
+                provider_ref=row.external_id,
+            )
+            return await self._signal(workflow_id, "feedback_replied", answer)
         # understood here, once, at ingress: the signal carries the intent; the text stays in the store
         understood = replies.understand(str(row.parsed.get("text", "")))
         reply = PatientReply(

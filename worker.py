@@ -38,6 +38,7 @@ from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
 from workflows.checkin_trouble import CheckInTroubleRecovery
 from workflows.escalation import Escalation
+from workflows.feedback import FeedbackRequest
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 from workflows.ticket_sync import TicketSync
 
@@ -50,6 +51,7 @@ WORKFLOWS: Sequence[type] = (
     CheckInTroubleRecovery,
     Escalation,
     TicketSync,
+    FeedbackRequest,
 )
 
 
@@ -177,6 +179,9 @@ def build_activities(
         case_store.add_timeline,
         case_store.record_escalation,
         case_store.contact_history,
+        case_store.feedback_asked,
+        case_store.feedback_answered,
+        case_store.feedback_closed,
         checkin.record_watch,
         checkin.open_trouble_case,
     ]

@@ -7,8 +7,9 @@ import asyncio
 from temporalio import activity
 
 from domain.escalation import EscalationRecord
+from domain.feedback import FeedbackAnswer, FeedbackAsked, FeedbackClosed
 from domain.models import CaseUpdate, ContactHistory, ContactHistoryRequest, TimelineEntry
-from store import cases, escalations, outbox
+from store import cases, escalations, feedback, outbox
 from store.db import Store
 
 
@@ -32,3 +33,16 @@ class CaseStoreActivities:
     @activity.defn
     async def record_escalation(self, rec: EscalationRecord) -> None:
         await asyncio.to_thread(escalations.record, self.store, rec)
+
+    @activity.defn
+    async def feedback_asked(self, req: FeedbackAsked) -> str:
+        """The feedback request went out: replies by phone route to it now. The case's reply token."""
+        return await asyncio.to_thread(feedback.asked, self.store, req)
+
+    @activity.defn
+    async def feedback_answered(self, answer: FeedbackAnswer) -> bool:
+        return await asyncio.to_thread(feedback.answered, self.store, answer)
+
+    @activity.defn
+    async def feedback_closed(self, end: FeedbackClosed) -> None:
+        await asyncio.to_thread(feedback.closed, self.store, end)

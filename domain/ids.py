@@ -36,6 +36,14 @@ def checkin_trouble_workflow_id(case_id: str) -> str:
     return f"checkin-trouble-{case_id}"
 
 
+FEEDBACK_PREFIX = "feedback-"
+
+
+def feedback_workflow_id(case_id: str) -> str:
+    """The one feedback request of a case (a re-run of the case finds it started already)."""
+    return f"{FEEDBACK_PREFIX}{case_id}"
+
+
 def watch_ref(appointment_id: str) -> str:
     """What a watch's own messages (the prompt, a thank-you) are filed under before any case exists:
     send-once needs a short, stable owner id (the outbox's case_id column is 40 characters)."""

@@ -260,3 +260,57 @@ def checkin_compensation_email(
         f"We're sorry checking in at {practice} did not go smoothly. "
         f"As an apology, here is a {amount} {currency} gift card: {url}",
     )
+
+
+# ---------------------------------------------------------------- feedback
+
+
+def feedback_request_sms(lang: str, practice: str) -> str:
+    """After a resolved case: one request to rate the help (a digit, then any words)."""
+    if lang == "nl":
+        return _fit(
+            lang,
+            practice,
+            lambda name: (
+                f"{name}: hoe hebben wij u geholpen? Antwoord met een cijfer 1 (slecht) tot 5 (prima), "
+                "met een opmerking als u wilt. STOP = afmelden"
+            ),
+        )
+    return _fit(
+        lang,
+        practice,
+        lambda name: (
+            f"{name}: how did we do? Reply with a number from 1 (poor) to 5 (great), with a comment "
+            "if you like. STOP to opt out"
+        ),
+    )
+
+
+def feedback_reask_sms(lang: str, practice: str) -> str:
+    """The one polite re-ask, when a reply to the request was not a score."""
+    if lang == "nl":
+        return _fit(
+            lang,
+            practice,
+            lambda name: f"{name}: dank u! Wilt u uw antwoord met een cijfer 1 tot 5 beginnen? Bijv: 4 fijn",
+        )
+    return _fit(
+        lang,
+        practice,
+        lambda name: f"{name}: thank you! Could you start your reply with a number 1-5? E.g. 4 all good",
+    )
+
+
+def feedback_email(lang: str, practice: str, links: Sequence[str]) -> tuple[str, str]:
+    """The request by email (texts cannot reach the patient): one link per score, 1 to 5."""
+    scores = "\n".join(f"{n}: {link}" for n, link in enumerate(links, start=1))
+    if lang == "nl":
+        return (
+            "Hoe hebben wij u geholpen?",
+            f"Hoe hebben wij u geholpen bij {practice}? Kies een cijfer van 1 (slecht) tot 5 (prima):\n"
+            f"{scores}",
+        )
+    return (
+        "How did we do?",
+        f"How did we do at {practice}? Choose a score from 1 (poor) to 5 (great):\n{scores}",
+    )

@@ -202,6 +202,15 @@ class BudgetVerdict(Model):
     reason: str | None = None
 
 
+class FeedbackPolicy(Model):
+    """The request to rate a resolved case: one "reply 1-5" after the close, answered within a window."""
+
+    enabled: bool = True
+    # asked a while after the close, not on top of the confirmation (and always outside quiet hours)
+    delay_seconds: int = Field(default=60 * 60, ge=0)
+    reply_window_seconds: int = Field(default=24 * 60 * 60, gt=0)
+
+
 class RecoveryPolicy(Model):
     """Every duration and amount a case obeys. It enters the workflow with its input, so a replay sees
     what the run saw and tests can shorten it."""
@@ -228,6 +237,8 @@ class RecoveryPolicy(Model):
         ),
         work_sla_seconds=30 * 60,
     )
+    # after a resolved case, the patient is asked to rate it (inputs recorded before: the default)
+    feedback: FeedbackPolicy = FeedbackPolicy()
 
 
 # ---------------------------------------------------------------- workflow inputs, signals and results

@@ -432,6 +432,20 @@ async def tracker_sync(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> N
     await finish(h, ticket_sync_id(case_id))
 
 
+async def feedback_scored(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """A rebooked case asks for feedback (its FeedbackRequest child) and the patient replies "4 ..."."""
+    case_id, workflow_id = await open_conflict(h, "feedback_scored", rec)
+    del rec.files[workflow_id]  # the case's own histories are recorded by other scenarios
+    await h.wait_for(lambda: h.deliveries("sms", PHONE))
+    await h.sms_reply(PHONE, "2")
+    await finish(h, workflow_id)
+    feedback_id = ids.feedback_workflow_id(case_id)
+    rec.add(feedback_id, "FeedbackRequest", "scored")
+    await until_query(h, feedback_id, "asked", True)
+    await h.patient_sms(PHONE, "4 quick and friendly")
+    await finish(h, feedback_id)
+
+
 def stub_github(store: Store) -> Any:
     """A GitHub of our own over HTTP, up until the script ends."""
     from activities.tickets import GitHubTracker
@@ -497,6 +511,7 @@ SCENARIOS = [
         providers={"phone": down_phone, "mail": down_mail},
     ),
     Spec("tracker_sync", "time_skipping", tracker_sync, providers={"tracker": stub_github}),
+    Spec("feedback_scored", "time_skipping", feedback_scored, {"policy": {"feedback": {"delay_seconds": 0}}}),
     Spec("prompt", "time_skipping", checkin_prompt),
     Spec("all_good", "time_skipping", checkin_all_good),
     Spec("moved", "time_skipping", checkin_moved),

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain import ids
 from domain.models import CONFLICT_TYPES, BookingEvent, CaseKind
-from store import cases, checkin, metrics
+from store import cases, checkin, feedback, metrics
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, utcnow
 
@@ -108,7 +108,9 @@ def accept_patient_answer(
 ) -> tuple[int, str | None, bool]:
     """Store an inbound answer and route it: to the given case, else the patient's open case by phone,
     else the check-in watch that prompted them (the row gets the watch's workflow id; its case id is the
-    watch's check-in-trouble case, if one is open). Returns (event row id, case id, duplicate).
+    watch's check-in-trouble case, if one is open), else their open feedback request (the row gets the
+    FeedbackRequest's workflow id and the rated case's id); an answer for a given case that is closed
+    goes to that case's open feedback request. Returns (event row id, case id, duplicate).
     `received_at`: when it reached us, if that was earlier than now (taken from the local spool)."""
     try:
         with store.session() as s:
@@ -132,9 +134,23 @@ def accept_patient_answer(
             workflow_id: str | None = None
             appointment_id: str | None = None
             watch = None
+            asking = None  # a feedback request waiting for its answer
+            if (
+                case is not None
+                and case_id
+                and source == "patient_link"
+                and case.status not in ("open", "waiting_patient")
+            ):
+                # a link from the feedback email names its closed case: its request takes the answer
+                asking = feedback.open_for_case(s, case.case_id)
             if case is None and not case_id and source == "twilio_sms":
                 watch = checkin.watch_for_phone_in(s, from_address)
-            if case is not None:
+                if watch is None:
+                    asking = feedback.open_for_phone(s, from_address)
+            if asking is not None:
+                routed_case, workflow_id = asking.case_id, asking.workflow_id
+                appointment_id = case.appointment_id if case is not None else None
+            elif case is not None:
                 routed_case, workflow_id, appointment_id = case.case_id, case.workflow_id, case.appointment_id
             elif watch is not None:
                 routed_case, workflow_id, appointment_id = (

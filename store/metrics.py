@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from store import feedback
 from store.db import Store
 from store.models import (
     Case,
@@ -42,7 +43,7 @@ class Snapshot:
     messages: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, result)
     breaches: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, level)
     compensation: dict[str, Decimal] = field(default_factory=dict)  # currency -> amount issued
-    feedback: dict[str, int] = field(default_factory=dict)  # score (no feedback table yet)
+    feedback: dict[str, int] = field(default_factory=dict)  # score -> answers
 
 
 def count_event(store: Store, event_type: str, result: str) -> None:
@@ -113,6 +114,7 @@ def snapshot(store: Store) -> Snapshot:
         )
         for currency, amount in issued:
             snap.compensation[currency] = Decimal(amount or 0)
+        snap.feedback = feedback.counts_by_score(s)
     return snap
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -139,6 +139,8 @@ class Case(Base):
     failure_at: Mapped[datetime | None] = mapped_column()
     # the workflow run that failed (a retry starts a new run; a report on the old one is then stale)
     failure_run_id: Mapped[str | None] = mapped_column(String(64))
+    # the patient's answer to the request to rate the case, loaded with it (one small query per load)
+    feedback: Mapped[Feedback | None] = relationship(lazy="selectin", viewonly=True)
 
 
 class CaseOffer(Base):
@@ -458,3 +460,23 @@ class Consent(Base):
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("channel", "address", name="uq_consents_channel_address"),)
+
+
+class Feedback(Base):
+    """The request to rate a resolved case (one per case) and the patient's answer. While `asked` and
+    before `expires_at`, the patient's replies by phone number route to its FeedbackRequest workflow."""
+
+    __tablename__ = "feedback"
+
+    case_id: Mapped[str] = mapped_column(String(40), ForeignKey("cases.case_id"), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    # asked | answered | expired | opted_out | not_sent
+    status: Mapped[str] = mapped_column(String(20), default="asked", index=True)
+    channel: Mapped[str] = mapped_column(String(10))  # how it was asked: sms | email
+    patient_phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    asked_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    score: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(index=True)

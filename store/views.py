@@ -67,6 +67,16 @@ def case_view(
             if case.status == "failed" and case.failure_kind
             else None
         ),
+        # once the patient answered the request to rate the case (their own words: contact details masked)
+        "feedback": (
+            {
+                "score": case.feedback.score,
+                "comment": contact(case.feedback.comment),
+                "at": case.feedback.answered_at.isoformat() if case.feedback.answered_at else None,
+            }
+            if case.feedback is not None and case.feedback.score is not None
+            else None
+        ),
         "opened_at": case.opened_at.isoformat(),
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "timeline": [

@@ -70,3 +70,69 @@ async def make_choice(case_id: str, choice: int, request: Request, t: str = Form
     if routed and not duplicate:
         await svc.starter.dispatch(row_id)
     return _page("Thank you", "<p>We have your choice. You will get a confirmation shortly.</p>")
+
+
+# ---------------------------------------------------------------- feedback links (1 to 5) in the email
+
+_RATE_WORDS = {
+    "en": ("How did we do?", "Your score: {n} of 5", "A comment (optional)", "Send", "Thank you",
+           "We have your rating. Thank you for telling us."),
+    "nl": ("Hoe hebben wij u geholpen?", "Uw cijfer: {n} van 5", "Een opmerking (niet verplicht)",
+           "Versturen", "Dank u", "Wij hebben uw beoordeling ontvangen. Dank u wel."),
+}  # fmt: skip
+
+
+def _words(lang: str) -> tuple[str, ...]:
+    return _RATE_WORDS.get(lang, _RATE_WORDS["en"])
+
+
+def _feedback_language(store: Store, case_id: str) -> str:
+    from store import feedback
+
+    row = feedback.for_case(store, case_id)
+    return row.language if row is not None else "en"
+
+
+@router.get("/feedback/{case_id}/{score}")
+async def confirm_rating(case_id: str, score: int, t: str, request: Request) -> HTMLResponse:
+    """The score's page: the link chose the score; the patient may add a comment and sends it (a GET
+    never records anything: mail scanners prefetch links)."""
+    store = services(request).store
+    case = await asyncio.to_thread(_case_for, store, case_id, t)
+    if case is None or not 1 <= score <= 5:
+        return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
+    title, chosen, comment, send, _, _ = _words(await asyncio.to_thread(_feedback_language, store, case_id))
+    return _page(
+        title,
+        f"<form method='post'><input type='hidden' name='t' value='{escape(t)}'>"
+        f"<p>{escape(chosen.format(n=score))}</p>"
+        f"<p><label>{escape(comment)}<br><textarea name='comment' rows='4' cols='40' maxlength='1000'>"
+        f"</textarea></label></p><button type='submit'>{escape(send)}</button></form>",
+    )
+
+
+@router.post("/feedback/{case_id}/{score}")
+async def give_rating(
+    case_id: str, score: int, request: Request, t: str = Form(...), comment: str = Form("")
+) -> HTMLResponse:
+    """The rating goes into the inbox like an SMS answer ("4 all good"), routed to the case's open
+    feedback request; once that has ended, nothing happens and the patient is still thanked."""
+    svc = services(request)
+    case = await asyncio.to_thread(_case_for, svc.store, case_id, t)
+    if case is None or not 1 <= score <= 5:
+        return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
+    text = f"{score} {comment.strip()[:1000]}".strip()
+    row_id, routed, duplicate = await asyncio.to_thread(
+        inbox.accept_patient_answer,
+        svc.store,
+        "patient_link",
+        f"link-{uuid.uuid4().hex}",
+        case.patient_email or case.patient_id,
+        text,
+        case_id,
+        {"channel": "email", "text": text},
+    )
+    if routed and not duplicate:
+        await svc.starter.dispatch(row_id)
+    _, _, _, _, thanks, body = _words(await asyncio.to_thread(_feedback_language, svc.store, case_id))
+    return _page(thanks, f"<p>{escape(body)}</p>")

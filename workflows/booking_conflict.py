@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.twilio_phone import TwilioActivities
     from domain import contact_rules, messages, policy
     from domain.escalation import EscalationInput, EscalationState, EscalationStatus, Money
+    from domain.feedback import FeedbackInput
     from domain.ids import gift_card_key
     from domain.models import (
         AlternativesRequest,
@@ -374,6 +375,7 @@ class BookingConflictRecovery:
             needs_rep=False,
             detail={"outcome": outcome.value},
         )
+        await self._ask_for_feedback()
         return self._result(
             CaseStatus.RESOLVED, outcome, new_slot=new_slot, ticket_id=ticket_id, amount=amount
         )
@@ -429,7 +431,24 @@ class BookingConflictRecovery:
             ticket_id=ticket_id,
             detail={"outcome": Outcome.RESOLVED_BY_REP.value, "by": decision.resolved_by},
         )
+        await self._ask_for_feedback()
         return self._result(CaseStatus.RESOLVED, Outcome.RESOLVED_BY_REP, ticket_id=ticket_id, amount=amount)
+
+    async def _ask_for_feedback(self) -> None:
+        data = self.case.data
+        await steps.ask_for_feedback(
+            FeedbackInput(
+                case_id=self.case.case_id,
+                kind=CaseKind.BOOKING_CONFLICT,
+                appointment_id=data.appointment_id,
+                patient=self.patient,
+                practice_name=data.practice.name,
+                language=self.lang,
+                policy=self.case.policy,
+                public_base_url=self.case.public_base_url,
+                sms_works=self._sms_works and self._texts_arrive,
+            )
+        )
 
     async def _escalate(self, reason: str, pending: Decimal | None) -> EscalationState:
         self._escalations += 1

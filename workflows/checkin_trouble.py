@@ -14,6 +14,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain import messages
     from domain.escalation import EscalationInput, EscalationState, EscalationStatus, Money
+    from domain.feedback import FeedbackInput
     from domain.models import (
         CaseKind,
         CaseResult,
@@ -108,6 +109,19 @@ class CheckInTroubleRecovery:
             root_cause=cause,
             ticket_id=ticket_id,
             detail={"outcome": Outcome.RESOLVED_BY_REP.value, "by": state.resolved_by},
+        )
+        await steps.ask_for_feedback(
+            FeedbackInput(
+                case_id=self.case.case_id,
+                kind=CaseKind.CHECKIN_TROUBLE,
+                appointment_id=self.case.appointment_id,
+                patient=self.patient,
+                practice_name=practice,
+                language=self.lang,
+                policy=self.case.policy,
+                public_base_url=self.case.public_base_url,
+                sms_works=self._sms_works,
+            )
         )
         return CaseResult(
             case_id=self.case.case_id,

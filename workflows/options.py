@@ -90,3 +90,7 @@ TRACKER_SYNC_PATCH = "external-tracker-sync"
 # no longer gives a fresh SLA, and every escalation ends by its final deadline. Histories recorded before
 # it replay the old way.
 DEADLINES_HOLD_PATCH = "escalation-deadlines-hold"
+
+# After a case closes `resolved` it starts a FeedbackRequest child (abandoned: the case does not wait for
+# the patient's day to answer). Histories recorded before closed without one.
+FEEDBACK_PATCH = "feedback-request-after-resolve"

@@ -17,7 +17,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.sendgrid_email import SendGridActivities
     from activities.tickets import TicketActivities
     from activities.twilio_phone import TwilioActivities
-    from domain.ids import gift_card_key
+    from domain.feedback import FeedbackInput
+    from domain.ids import feedback_workflow_id, gift_card_key
     from domain.models import (
         CaseUpdate,
         Channel,
@@ -30,7 +31,13 @@ with workflow.unsafe.imports_passed_through():
         TicketSyncRequest,
         TimelineEntry,
     )
-    from workflows.options import PROVIDER_OUTAGE_PATCH, TRACKER_SYNC_PATCH, with_provider, with_store
+    from workflows.options import (
+        FEEDBACK_PATCH,
+        PROVIDER_OUTAGE_PATCH,
+        TRACKER_SYNC_PATCH,
+        with_provider,
+        with_store,
+    )
     from workflows.ticket_sync import TicketSync, ticket_sync_id
 
 
@@ -184,3 +191,19 @@ async def file_root_cause(request: TicketRequest) -> str:
         except WorkflowAlreadyStartedError:
             pass  # a re-run of the case: the first run's sync has it (and comments once either way)
     return ticket.ticket_id
+
+
+async def ask_for_feedback(inp: FeedbackInput) -> None:
+    """After a case closed `resolved`: its FeedbackRequest child, which the case does not wait for (the
+    patient has a day to answer). Started once per case, whatever re-runs the case."""
+    if not workflow.patched(FEEDBACK_PATCH) or not inp.policy.feedback.enabled:
+        return
+    try:
+        await workflow.start_child_workflow(
+            "FeedbackRequest",  # by name: workflows/feedback.py uses these steps itself
+            inp,
+            id=feedback_workflow_id(inp.case_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # a re-run of the case: the first run's request stands

@@ -1,0 +1,131 @@
+"""Patient feedback: the request to rate a resolved case, the answer, and what the wall reads of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from domain.feedback import FeedbackAnswer, FeedbackAsked, FeedbackClosed
+from domain.masking import mask_text
+from domain.models import TimelineEntry
+from store import cases
+from store.db import Store
+from store.models import Case, Feedback, utcnow
+
+
+def asked(store: Store, req: FeedbackAsked) -> str:
+    """The request went out (idempotent: a retry keeps the first row). Returns the case's reply token,
+    which signs the email's score links."""
+    with store.session() as s:
+        case = s.get(Case, req.case_id)
+        assert case is not None, f"no case {req.case_id}"
+        row = s.get(Feedback, req.case_id)
+        if row is not None and row.status == "asked":
+            row.channel = req.channel.value  # asked again on the other channel (texts did not go)
+        if row is None:
+            s.add(
+                Feedback(
+                    case_id=req.case_id,
+                    workflow_id=req.workflow_id,
+                    status="asked",
+                    channel=req.channel.value,
+                    patient_phone=case.patient_phone,
+                    language=req.language,
+                    asked_at=req.asked_at,
+                    expires_at=req.expires_at,
+                )
+            )
+        return case.reply_token
+
+
+def answered(store: Store, answer: FeedbackAnswer) -> bool:
+    """The patient's score (and comment), kept once: the first answer counts. True if this one was kept."""
+    with store.session() as s:
+        row = s.get(Feedback, answer.case_id, with_for_update=True)
+        if row is None or row.score is not None:
+            return False
+        row.status, row.score, row.answered_at = "answered", answer.score, answer.at
+        row.comment = answer.comment or None
+        s.flush()
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=answer.case_id,
+            what="feedback_received",
+            key="feedback:answer",
+            detail={"score": answer.score, "with_comment": bool(answer.comment)},
+        ),
+    )
+    return True
+
+
+def closed(store: Store, end: FeedbackClosed) -> None:
+    """The request ended without a score (no answer within the window, an opt-out)."""
+    with store.session() as s:
+        row = s.get(Feedback, end.case_id)
+        if row is not None and row.score is None:
+            row.status = end.status
+
+
+def open_for_phone(s: Session, phone: str, now: datetime | None = None) -> Feedback | None:
+    """The patient's latest feedback request still waiting for an answer, if any (routing by phone)."""
+    return s.scalars(
+        select(Feedback)
+        .where(
+            Feedback.patient_phone == phone,
+            Feedback.status == "asked",
+            Feedback.expires_at > (now or utcnow()),
+        )
+        .order_by(Feedback.asked_at.desc())
+    ).first()
+
+
+def open_for_case(s: Session, case_id: str, now: datetime | None = None) -> Feedback | None:
+    row = s.get(Feedback, case_id)
+    if row is None or row.status != "asked" or row.expires_at <= (now or utcnow()):
+        return None
+    return row
+
+
+def for_case(store: Store, case_id: str) -> Feedback | None:
+    with store.session() as s:
+        return s.get(Feedback, case_id)
+
+
+def recent(store: Store, since: datetime, limit: int = 10) -> list[tuple[int, str | None, datetime]]:
+    """The latest answers since `since`, newest first: (score, comment, at). No names, no numbers: the
+    comment is the patient's own words, with contact details masked."""
+    with store.session() as s:
+        rows = s.execute(
+            select(Feedback.score, Feedback.comment, Feedback.answered_at)
+            .where(Feedback.score.is_not(None), Feedback.answered_at >= since)
+            .order_by(Feedback.answered_at.desc())
+            .limit(limit)
+        ).all()
+    return [
+        (int(score), mask_text(comment) if comment else None, at)
+        for score, comment, at in rows
+        if score is not None and at is not None
+    ]
+
+
+def csat(store: Store, since: datetime) -> float | None:
+    """The share of answers since `since` that scored 4 or 5, 0-100; None when there are none."""
+    with store.session() as s:
+        total, happy = s.execute(
+            select(
+                func.count(Feedback.score),
+                func.count(Feedback.score).filter(Feedback.score >= 4),
+            ).where(Feedback.score.is_not(None), Feedback.answered_at >= since)
+        ).one()
+    return round(100.0 * happy / total, 1) if total else None
+
+
+def counts_by_score(s: Session) -> dict[str, int]:
+    """How many answers gave each score (for /metrics)."""
+    rows = s.execute(
+        select(Feedback.score, func.count()).where(Feedback.score.is_not(None)).group_by(Feedback.score)
+    ).all()
+    return {str(score): int(n) for score, n in rows}
