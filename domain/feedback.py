@@ -30,7 +30,7 @@ def parse(text: str) -> Parsed:
     comment. STOP and its synonyms are an opt-out. Anything else is not a score."""
     match = _SCORE.match(text)
     if match:
-        comment = text[match.end() :].strip(_SEPARATORS)
+        comment = text[match.end() :].lstrip(_SEPARATORS).strip()
         comment = " ".join(comment.split())[:MAX_COMMENT]
         return Parsed(score=int(match.group(1)), comment=comment)
     return Parsed(opt_out=classify(text).intent is Intent.OPT_OUT)

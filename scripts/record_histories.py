@@ -511,7 +511,12 @@ SCENARIOS = [
         providers={"phone": down_phone, "mail": down_mail},
     ),
     Spec("tracker_sync", "time_skipping", tracker_sync, providers={"tracker": stub_github}),
-    Spec("feedback_scored", "time_skipping", feedback_scored, {"policy": {"feedback": {"delay_seconds": 0}}}),
+    Spec(
+        "feedback_scored",
+        "time_skipping",
+        feedback_scored,
+        {"policy": {"feedback": {"enabled": True, "delay_seconds": 0}}},
+    ),
     Spec("prompt", "time_skipping", checkin_prompt),
     Spec("all_good", "time_skipping", checkin_all_good),
     Spec("moved", "time_skipping", checkin_moved),

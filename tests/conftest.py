@@ -84,6 +84,10 @@ def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Setting
     # quiet hours would make a test's outcome depend on the hour it runs; tests of them switch them on
     policy = dict(values.get("policy") or {})
     policy.setdefault("contact", {"enabled": False})
+    # a resolved case's feedback request outlives the test that resolved it (its timer would later fire
+    # with no worker to take it, and the shared time-skipping server stop skipping); tests of it switch
+    # it on
+    policy.setdefault("feedback", {"enabled": False})
     values["policy"] = policy
     return Settings(**values)
 
