@@ -71,6 +71,7 @@ REASONS = {
     "provider_outage": "our text and call providers were down",
     "compensation_approval": "a compensation needs approval",
     "low_feedback": "the patient rated the help poorly",
+    "patient_unhappy": "the patient rated the help poorly (1 or 2 of 5)",
 }
 
 OUTCOMES = {
@@ -234,6 +235,11 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
             "First message held back: quiet hours for the patient",
             f"until {moment(d.get('until'), str(d.get('patient_timezone') or 'UTC'))}",
         ),
+        "feedback_received": (
+            f"The patient rated our help {d.get('score')} of 5",
+            "with a comment" if d.get("with_comment") else "",
+        ),
+        "feedback_deferred": ("The request to rate our help waits for the morning", ""),
         "alternatives_found": (f"{d.get('count', 0)} new times found", ""),
         "rebooked": ("Rebooked", f"{_slot(d.get('slot'), timezone)} with {d.get('provider')}"),
         "slot_taken_meanwhile": ("The chosen time was taken meanwhile", _slot(d.get("slot"), timezone)),
