@@ -402,3 +402,44 @@ def test_the_score_link_shows_a_page_and_its_post_goes_to_the_feedback_request(
     # stored in the inbox for the case's feedback request (the relay hands it over)
     assert (answer.case_id, answer.workflow_id) == (case_id, feedback_workflow_id(case_id))
     assert answer.parsed["text"] == "4 fijn"
+
+
+async def test_a_request_due_in_the_patients_quiet_hours_waits_for_the_morning(
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The case is resolved at 19:30 at the patient's; the request, due two hours later (21:30), waits
+    until 08:00 their time."""
+    from zoneinfo import ZoneInfo
+
+    from tests.test_contact_rules_workflow import at_local
+
+    env, zone = own_time_skipping_env, "Europe/Amsterdam"
+    await at_local(env, zone, 19, 30)
+    policy = {"contact": {"enabled": True}, "feedback": {"enabled": True, "delay_seconds": 2 * 3600}}
+    settings = make_settings(sqlite_url, tmp_path, policy=policy)
+    async with running(settings, env) as h:
+        accepted, case = await h.open_case(example_event(data__patient__timezone=zone))
+        case_id = accepted.case_id or ""
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.sms_reply(PHONE, "2")
+        assert (await h.result(case)).status is CaseStatus.RESOLVED
+        await env.sleep(timedelta(hours=2, minutes=30))  # 22:00 at the patient's
+        deferred = await h.wait_for(lambda: timeline_detail(h.store, case_id, "feedback_deferred"))
+        until = datetime.fromisoformat(str(deferred["until"])).astimezone(ZoneInfo(zone))
+        assert (until.hour, until.minute) == (8, 0)
+        assert sent(h, case_id, "feedback") == [], "the patient was asked to rate us at night"
+        await env.sleep(until - (await env.get_current_time()) + timedelta(seconds=5))
+        handle = await asked(h, case_id)
+        try:
+            assert len(sent(h, case_id, "feedback")) == 1
+            assert row(h.store, case_id).asked_at >= until
+        finally:
+            await stop(h, handle, case_id)
+
+
+def timeline_detail(store: Store, case_id: str, what: str) -> dict[str, Any] | None:
+    with store.session() as s:
+        item = s.scalars(
+            select(TimelineItem).where(TimelineItem.case_id == case_id, TimelineItem.what == what)
+        ).first()
+        return dict(item.detail) if item is not None else None
