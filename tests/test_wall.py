@@ -171,6 +171,8 @@ def test_who_may_look(web: Web) -> None:
         wall = client.get("/wall", follow_redirects=True)
         assert wall.status_code == 200 and wall.url.path == "/console/wall"
         assert "First contact p90" in wall.text
+        # the console's header links the wall
+        assert 'href="/wall"' in client.get("/console").text
 
 
 def test_the_page_shows_the_numbers_and_no_contact_details(web: Web) -> None:
