@@ -5,6 +5,7 @@ contact details anywhere."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +13,10 @@ import pytest
 
 from config import Settings
 from store.db import Store
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, free_port, make_settings
 from tests.console_harness import add_team, http_login
 from tests.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
+from web.app import create_app
 
 Web = tuple[LiveServer, Settings]
 TOKEN = "dev-auditor-token"  # any role may look
@@ -188,3 +190,21 @@ def test_the_page_shows_the_numbers_and_no_contact_details(web: Web) -> None:
     assert "cdn" not in html.lower() and "<script src" not in html
     for contact in (PHONE, EMAIL, "+316", "mailto:", "tel:"):
         assert contact not in html
+
+
+def test_the_first_contact_sla_comes_from_config(sqlite_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    settings = make_settings(
+        sqlite_url,
+        tmp_path,
+        public_base_url=f"http://127.0.0.1:{port}",
+        temporal_address=f"127.0.0.1:{free_port()}",
+        first_contact_sla_seconds=200,
+    )
+    now = datetime.now(UTC)
+    seed(Store(settings.database_url), now)
+    with LiveServer(create_app(settings, relay=False), port) as server:
+        wall = get_wall(server, since=iso(now - timedelta(hours=2))).json()
+    assert wall["first_contact_sla_seconds"] == 200
+    # within 200 s: only the 120 s contact, of three contacted and the one still waiting
+    assert wall["first_contact_within_sla_pct"] == 25.0
