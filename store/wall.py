@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from domain.masking import mask_contacts_everywhere
 from store import ledger
 from store.db import Store
 from store.escalations import OPEN_STATUSES
@@ -98,8 +99,13 @@ def wall(
         feedback = feedback_since(s, since)
     out.feedback_count = len(feedback)
     out.csat_pct = _pct(sum(1 for f in feedback if f.score >= SATISFIED), len(feedback))
+    # the patient's own words may hold a phone number or an address: never on a wall
     out.recent_feedback = [
-        {"score": f.score, "comment": f.comment, "at": _iso(f.at)}
+        {
+            "score": f.score,
+            "comment": mask_contacts_everywhere(f.comment) if f.comment else None,
+            "at": _iso(f.at),
+        }
         for f in sorted(feedback, key=lambda f: f.at, reverse=True)[:RECENT_FEEDBACK]
     ]
     out.compensation = _compensation(store, since, now, currency, daily_budget)

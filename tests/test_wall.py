@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from config import Settings
+from store import wall as wall_store
 from store.db import Store
 from tests.conftest import LiveServer, free_port, make_settings
 from tests.console_harness import add_team, http_login
@@ -184,7 +185,7 @@ def test_the_page_shows_the_numbers_and_no_contact_details(web: Web) -> None:
     page = httpx.get(f"{server.url}/wall", params={"token": TOKEN, "since": iso(ago(120))}, timeout=30)
     assert page.status_code == 200
     html = page.text
-    assert "practice calendar out of sync" in html
+    assert "Practice calendar out of sync" in html  # the catalogue's label
     assert "https://example.atlassian.net/browse/OPS-7" in html  # the tracker issue, linked
     assert "<svg" in html and "polyline" in html  # the 24-hour chart, drawn on the server
     assert "cdn" not in html.lower() and "<script src" not in html
@@ -208,3 +209,28 @@ def test_the_first_contact_sla_comes_from_config(sqlite_url: str, tmp_path: Path
     assert wall["first_contact_sla_seconds"] == 200
     # within 200 s: only the 120 s contact, of three contacted and the one still waiting
     assert wall["first_contact_within_sla_pct"] == 25.0
+
+
+def test_feedback_plugs_in_with_csat_and_quotes_without_contact_details(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Patient feedback (issue 10 part 4) lands in one store function; what it returns is counted and
+    quoted, newest first, and a phone number or address a patient typed never reaches the wall."""
+    server, _ = web
+    now = datetime.now(UTC)
+    said = [
+        wall_store.Feedback(5, "Quick and kind, thank you!", now - timedelta(minutes=9)),
+        wall_store.Feedback(4, None, now - timedelta(minutes=7)),
+        wall_store.Feedback(2, f"Call me back on {PHONE} or mail {EMAIL}", now - timedelta(minutes=5)),
+        wall_store.Feedback(5, "Rebooked in a minute", now - timedelta(minutes=1)),
+    ]
+    monkeypatch.setattr(wall_store, "feedback_since", lambda s, since: said)
+    wall = get_wall(server).json()
+    assert wall["feedback_count"] == 4
+    assert wall["csat_pct"] == 75.0  # three of four rated 4 or 5
+    assert [f["score"] for f in wall["recent_feedback"]] == [5, 2, 4, 5]
+    assert wall["recent_feedback"][0]["comment"] == "Rebooked in a minute"
+    page = httpx.get(f"{server.url}/wall", params={"token": TOKEN}, timeout=30).text
+    assert "Quick and kind, thank you!" in page and "75 %" in page
+    for text in (get_wall(server).text, page):
+        assert PHONE not in text and EMAIL not in text

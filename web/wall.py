@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from domain.root_causes import label_of
 from store import sessions
 from store import wall as wall_store
 from web.console import SECURITY_HEADERS, SESSION_COOKIE, current_login, templates
@@ -105,6 +106,9 @@ async def console_wall_page(request: Request) -> Response:
 async def _page(request: Request) -> HTMLResponse:
     numbers = await _numbers(request)
     data = numbers.as_json()
+    catalogue = services(request).settings.root_causes
+    for cause in data["top_root_causes"]:
+        cause["label"] = label_of(catalogue, cause["cause"])
     context = {
         "w": data,
         "chart": chart(data["hourly"], data["first_contact_sla_seconds"]),
