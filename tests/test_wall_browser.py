@@ -57,7 +57,7 @@ def a_day_of_work(store: Store, now: datetime) -> None:
     ticket(
         store, "practice_calendar_out_of_sync", recent[:4], url="https://example.atlassian.net/browse/OPS-7"
     )
-    ticket(store, "provider_sick_leave", recent[4:6])
+    ticket(store, "moved_by_practice", recent[4:6])
     ticket(store, "double_booking", recent[6:], status="fixed")
     pay(store, recent[3], "10.00")
     pay(store, recent[1], "10.00")
