@@ -4,7 +4,9 @@ every payload a process writes to history is encrypted and every one it reads is
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from pathlib import Path
 
 from temporalio.client import Client
@@ -67,6 +69,27 @@ def worker_runtime(settings: Settings) -> Runtime | None:
     # every interface: Prometheus scrapes the worker from another host
     address = f"0.0.0.0:{settings.worker_metrics_port}"
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
+async def connect_waiting(
+    settings: Settings, runtime: Runtime | None = None, *, log: logging.Logger, most: float = 30.0
+) -> Client:
+    """`connect`, trying again (1 s, doubling to `most` seconds apart) while Temporal cannot be reached:
+    a worker started during a Temporal restart or before the cluster is up waits for it and says so once
+    an attempt, instead of exiting."""
+    pause = 1.0
+    while True:
+        try:
+            return await connect(settings, runtime)
+        except RuntimeError as exc:  # the SDK's "Failed client connect: …"
+            log.warning(
+                "Temporal at %s not reachable (%s): trying again in %.0f s",
+                settings.temporal_target,
+                str(exc).splitlines()[0][:160],
+                pause,
+            )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, most)
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:

@@ -33,7 +33,7 @@ from activities.tickets import ExternalTracker, GitHubTracker, JiraTracker, Tick
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
 from config import ConfigError, Settings, load_settings, logs, tracing
 from store.db import Store
-from temporal_client import connect, worker_runtime
+from temporal_client import connect_waiting, worker_runtime
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
 from workflows.checkin_trouble import CheckInTroubleRecovery
@@ -41,6 +41,8 @@ from workflows.escalation import Escalation
 from workflows.feedback import FeedbackRequest
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 from workflows.ticket_sync import TicketSync
+
+log = logging.getLogger("makeright.worker")
 
 # the SDK's default is 10 s: each case of a dead worker would wait that long before another worker took it
 STICKY_TIMEOUT = timedelta(seconds=3)
@@ -247,7 +249,7 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
 
 async def run(settings: Settings) -> None:
     tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-worker")
-    client = await connect(settings, worker_runtime(settings))
+    client = await connect_waiting(settings, worker_runtime(settings), log=log)
     store = Store(settings.database_url)
     tracing.instrument_engine(store.engine)
     worker = build_worker(client, settings, store)

@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"
     otel_exporter_otlp_endpoint: str = ""
+    # the wall (GET /wall): a case's first message should reach the patient within this many seconds
+    first_contact_sla_seconds: int = Field(default=600, gt=0)
 
     calendar: CalendarHours = CalendarHours()
     rate_limits: RateLimits = RateLimits()

@@ -118,29 +118,49 @@ def snapshot(store: Store) -> Snapshot:
     return snap
 
 
-def _first_contacts(s: Session) -> dict[tuple[str, str], list[float]]:
-    """Per case: the first message to the patient that reached the provider, in seconds from the case's
-    opening (the event's arrival), by case kind and that message's channel."""
+@dataclass(frozen=True)
+class FirstContact:
+    """A case's first message to the patient that reached the provider, `seconds` after the case opened
+    (the event's arrival)."""
+
+    case_id: str
+    kind: str
+    opened_at: datetime
+    channel: str
+    seconds: float
+
+
+def first_contacts(s: Session, opened_since: datetime | None = None) -> list[FirstContact]:
+    """Per case (opened at or after `opened_since`, when given): its first contact with the patient."""
     to_patient = or_(
         OutboundMessageRow.to_address == Case.patient_phone,
         OutboundMessageRow.to_address == Case.patient_email,
     )
-    rows = s.execute(
+    query = (
         select(
             Case.case_id, Case.kind, Case.opened_at, OutboundMessageRow.channel, OutboundMessageRow.sent_at
         )
         .join(OutboundMessageRow, and_(OutboundMessageRow.case_id == Case.case_id, to_patient))
         .where(OutboundMessageRow.status == "sent", OutboundMessageRow.sent_at.is_not(None))
     )
+    if opened_since is not None:
+        query = query.where(Case.opened_at >= opened_since)
     first: dict[str, tuple[str, datetime, str, datetime]] = {}
-    for case_id, kind, opened_at, channel, sent_at in rows:
+    for case_id, kind, opened_at, channel, sent_at in s.execute(query):
         seen = first.get(case_id)
         if sent_at is not None and (seen is None or sent_at < seen[3]):
             first[case_id] = (kind, opened_at, channel, sent_at)
+    return [
+        FirstContact(case_id, kind, opened_at, channel, max((sent_at - opened_at).total_seconds(), 0.0))
+        for case_id, (kind, opened_at, channel, sent_at) in first.items()
+    ]
+
+
+def _first_contacts(s: Session) -> dict[tuple[str, str], list[float]]:
+    """First contact in seconds, by case kind and that message's channel."""
     out: dict[tuple[str, str], list[float]] = {}
-    for kind, opened_at, channel, sent_at in first.values():
-        seconds = max((sent_at - opened_at).total_seconds(), 0.0)
-        out.setdefault((kind, channel), []).append(seconds)
+    for contact in first_contacts(s):
+        out.setdefault((contact.kind, contact.channel), []).append(contact.seconds)
     return out
 
 

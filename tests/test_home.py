@@ -34,7 +34,7 @@ def test_home_links_console_phone_docs_and_first_steps(sqlite_url: str, tmp_path
     page = _home(sqlite_url, tmp_path)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert {"/console", "/dev/phone", "/docs"} <= _links(page.text)
+    assert {"/console", "/dev/phone", "/docs", "/wall"} <= _links(page.text)
     assert ".venv/bin/python starter.py send examples/booking_conflict.json" in page.text
     assert ".venv/bin/python cli.py users add" in page.text
     assert "/codec/t/&lt;engineer token&gt;" in page.text  # how to read encrypted payloads in the UI

@@ -31,6 +31,7 @@ from web import (
     patient_links,
     sendgrid_hooks,
     twilio_hooks,
+    wall,
 )
 from web.deps import Services
 
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(gift_cards.router)
     app.include_router(home.router)
     app.include_router(metrics.router)
+    app.include_router(wall.router)
     console.install(app)
     phone, why = settings.local_phone()
     if phone:

@@ -1,0 +1,204 @@
+"""`GET /wall` and `GET /api/wall` (CONTRACT.md, "Operations"): the SLA wall, for a monitor across the room.
+The numbers are the database's (store/wall.py), so every web replica shows the same. Console users and
+API_TOKENS holders of any role may look; a kiosk passes its token as `?token=`. Nothing here shows a name,
+a phone number or an email address.
+
+The console's session cookie is scoped to /console, so a signed-in browser is sent from /wall to
+/console/wall (the same page under the cookie's path); without a session that asks for a login."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from domain.root_causes import label_of
+from store import sessions
+from store import wall as wall_store
+from web.console import SECURITY_HEADERS, SESSION_COOKIE, current_login, templates
+from web.deps import services, token_holder
+
+router = APIRouter()
+
+REFRESH_SECONDS = 30
+WALL_HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "no-referrer"}  # a ?token= never leaves in a Referer
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.query_params.get("token") or None
+
+
+async def _allowed(request: Request) -> bool:
+    """An API token of any role (header or ?token=), or a console session."""
+    svc = services(request)
+    token = _bearer(request)
+    if token is not None:
+        return token_holder(svc.settings, token) is not None
+    login = await asyncio.to_thread(sessions.find, svc.store, request.cookies.get(SESSION_COOKIE))
+    return login is not None
+
+
+def _since(request: Request, now: datetime) -> datetime:
+    raw = request.query_params.get("since")
+    if not raw:
+        return wall_store.start_of_day(now)
+    try:
+        since = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise HTTPException(422, f"since is not an ISO time: {raw!r}") from None
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return since.astimezone(UTC)
+
+
+async def _numbers(request: Request) -> wall_store.Wall:
+    svc = services(request)
+    now = datetime.now(UTC)
+    since = _since(request, now)
+    comp = svc.settings.policy.compensation
+    return await asyncio.to_thread(
+        wall_store.wall,
+        svc.store,
+        since=since,
+        now=now,
+        sla_seconds=svc.settings.first_contact_sla_seconds,
+        currency=comp.currency,
+        daily_budget=comp.daily_budget,
+    )
+
+
+@router.get("/api/wall")
+async def api_wall(request: Request) -> JSONResponse:
+    if not await _allowed(request):
+        raise HTTPException(
+            401, "the wall needs a console login or an API token", {"WWW-Authenticate": "Bearer"}
+        )
+    numbers = await _numbers(request)
+    return JSONResponse(numbers.as_json(), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/wall", response_class=HTMLResponse, include_in_schema=False)
+async def wall_page(request: Request) -> Response:
+    if not await _allowed(request):
+        target = "/console/wall"
+        if request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(target, status_code=303)
+    return await _page(request)
+
+
+@router.get("/console/wall", response_class=HTMLResponse, include_in_schema=False)
+async def console_wall_page(request: Request) -> Response:
+    token = _bearer(request)
+    if token is None or token_holder(services(request).settings, token) is None:
+        await current_login(request)  # LoginRequired: to the login page, and back here
+    return await _page(request)
+
+
+async def _page(request: Request) -> HTMLResponse:
+    numbers = await _numbers(request)
+    data = numbers.as_json()
+    catalogue = services(request).settings.root_causes
+    for cause in data["top_root_causes"]:
+        cause["label"] = label_of(catalogue, cause["cause"])
+    context = {
+        "w": data,
+        "chart": chart(data["hourly"], data["first_contact_sla_seconds"]),
+        "refresh_seconds": REFRESH_SECONDS,
+        "updated": datetime.now(UTC).strftime("%H:%M:%S UTC"),
+        "today": numbers.since == wall_store.start_of_day(datetime.now(UTC)),
+    }
+    return templates.TemplateResponse(request, "wall.html", context, headers=WALL_HEADERS)
+
+
+# ---------------------------------------------------------------------- the chart (server-rendered SVG)
+
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    height: float
+    label: str
+    count: int
+
+
+@dataclass
+class Chart:
+    width: int
+    height: int
+    top: int
+    bottom: int
+    bars: list[Bar]
+    bar_width: float
+    line: str  # polyline points of first contact p90, in the right-hand scale
+    dots: list[tuple[float, float, bool]]  # x, y, over the SLA
+    sla_y: float
+    max_cases: int
+    max_seconds: float
+
+
+def chart(hourly: list[dict[str, Any]], sla_seconds: int) -> Chart:
+    """Cases opened per hour (bars) and that hour's first contact p90 (line) against the SLA (dashed)."""
+    width, height, top, bottom, left, right = 1160, 560, 20, 510, 56, 1100
+    n = max(len(hourly), 1)
+    step = (right - left) / n
+    max_cases = max([h["cases_opened"] for h in hourly] + [4])
+    p90s = [h["first_contact_p90_seconds"] for h in hourly if h["first_contact_p90_seconds"] is not None]
+    max_seconds = max([*p90s, sla_seconds * 1.5])
+    span = bottom - top
+    bars = []
+    points = []
+    dots = []
+    for i, h in enumerate(hourly):
+        x = left + i * step
+        bar_height = span * h["cases_opened"] / max_cases
+        label = h["hour"][11:13] if i % 3 == 0 or i == n - 1 else ""
+        bars.append(Bar(x + step * 0.15, bottom - bar_height, bar_height, label, h["cases_opened"]))
+        value = h["first_contact_p90_seconds"]
+        if value is not None:
+            cx, cy = x + step / 2, bottom - span * value / max_seconds
+            points.append(f"{cx:.1f},{cy:.1f}")
+            dots.append((cx, cy, value > sla_seconds))
+    return Chart(
+        width=width,
+        height=height,
+        top=top,
+        bottom=bottom,
+        bars=bars,
+        bar_width=step * 0.7,
+        line=" ".join(points),
+        dots=dots,
+        sla_y=bottom - span * sla_seconds / max_seconds,
+        max_cases=max_cases,
+        max_seconds=max_seconds,
+    )
+
+
+def clock(seconds: float | None) -> str:
+    """`42 s`, `4 min 10 s`, `2 h 05 min`; `—` when there is nothing to show."""
+    if seconds is None:
+        return "—"
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s" if s % 60 and s < 600 else f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} %"
+
+
+templates.env.filters["clock"] = clock
+templates.env.filters["pct"] = pct
+templates.env.globals["quote"] = quote
