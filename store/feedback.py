@@ -94,6 +94,16 @@ def for_case(store: Store, case_id: str) -> Feedback | None:
         return s.get(Feedback, case_id)
 
 
+def answered_since(s: Session, since: datetime) -> list[tuple[int, str | None, datetime]]:
+    """Every answer since `since`, newest first: (score, comment as the patient wrote it, at)."""
+    rows = s.execute(
+        select(Feedback.score, Feedback.comment, Feedback.answered_at)
+        .where(Feedback.score.is_not(None), Feedback.answered_at >= since)
+        .order_by(Feedback.answered_at.desc())
+    ).all()
+    return [(int(score), comment, at) for score, comment, at in rows if score is not None and at is not None]
+
+
 def recent(store: Store, since: datetime, limit: int = 10) -> list[tuple[int, str | None, datetime]]:
     """The latest answers since `since`, newest first: (score, comment, at). No names, no numbers: the
     comment is the patient's own words, with contact details masked."""

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.masking import mask_contacts_everywhere
+from store import feedback as feedback_store
 from store import ledger
 from store.db import Store
 from store.escalations import OPEN_STATUSES
@@ -113,9 +114,8 @@ def wall(
 
 
 def feedback_since(s: Session, since: datetime) -> list[Feedback]:
-    """Patient feedback received since `since` (score 1-5 and the patient's words, never who said them).
-    Patient feedback is not stored yet (issue 10, part 4): when its table lands, read it here."""
-    return []
+    """Patient feedback received since `since` (score 1-5 and the patient's words, never who said them)."""
+    return [Feedback(score, comment, at) for score, comment, at in feedback_store.answered_since(s, since)]
 
 
 def _cases(

@@ -23,7 +23,7 @@ from config import Settings
 from domain import feedback as rules
 from domain.ids import feedback_workflow_id
 from domain.models import CaseStatus, OutboundMessage
-from store import feedback, inbox
+from store import feedback, inbox, wall
 from store.db import Store
 from store.models import Case, EscalationRow, Feedback, OutboundMessageRow, ReceivedEvent, TimelineItem
 from store.views import case_view, load_cases
@@ -196,6 +196,14 @@ async def test_a_score_with_a_comment_keeps_the_comment(
     ((score, comment, _at),) = feedback.recent(h.store, datetime.now(UTC) - timedelta(days=1), 10)
     assert score == 4 and comment is not None and "snel geholpen" in comment and "12345678" not in comment
     assert feedback.csat(h.store, datetime.now(UTC) - timedelta(days=1)) == 100.0
+    # and the wall shows it: the score and the words, without the number
+    now = datetime.now(UTC)
+    shown = wall.wall(
+        h.store, since=now - timedelta(days=1), now=now, sla_seconds=600, currency="USD", daily_budget=None
+    ).as_json()
+    assert (shown["feedback_count"], shown["csat_pct"]) == (1, 100.0)
+    ((quote),) = shown["recent_feedback"]
+    assert quote["score"] == 4 and "snel geholpen" in quote["comment"] and "12345678" not in quote["comment"]
 
 
 async def test_no_answer_within_24_hours_ends_the_request_quietly(
