@@ -75,6 +75,12 @@ class Actor(Model):
     role: Role
 
 
+# A follow-up opened after the case closed (a patient who rated the help 1 or 2): a rep calls and listens,
+# but nothing pays it (the case's gift card, if any, was issued when it closed), so no grant is offered.
+PATIENT_UNHAPPY = "patient_unhappy"
+UNPAID_REASONS = frozenset({PATIENT_UNHAPPY})
+
+
 class EscalationInput(Model):
     escalation_id: str
     case_id: str
@@ -301,6 +307,13 @@ def check(
     if not is_claimer and not is_supervisor:
         raise _role(f"claimed by {state.claimed_by}; only they or a supervisor may {action} it")
 
+    if state.reason in UNPAID_REASONS and (
+        (action == "approve" and state.pending_approval is None)
+        or (action == "resolve" and amount is not None)
+    ):
+        raise _state(
+            "this follow-up cannot pay compensation: the case's compensation was settled when it closed"
+        )
     if action == "deny" and state.pending_approval is None:
         raise _state("no compensation is waiting for approval")
     if action == "approve" and state.pending_approval is None and state.approved is not None:

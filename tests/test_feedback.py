@@ -7,13 +7,14 @@ import asyncio
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -21,6 +22,7 @@ from activities.errors import ProviderRejected
 from activities.twilio_phone import LocalPhone
 from config import Settings
 from domain import feedback as rules
+from domain.escalation import Actor, ApproveRequest, ByActor, Money, ResolveRequest
 from domain.ids import feedback_workflow_id
 from domain.models import CaseStatus, OutboundMessage
 from store import feedback, inbox, wall
@@ -265,6 +267,20 @@ async def test_a_low_score_opens_a_patient_unhappy_escalation(
                 assert esc is not None and esc.reason == "patient_unhappy" and esc.status == "open"
                 case = s.get(Case, case_id)
                 assert case is not None and case.status == "resolved"  # the case itself stays resolved
+
+            # a rep calls and listens; nothing would pay a grant here, so none is accepted
+            rep = Actor(user="rita", role="rep")
+            await h.act(escalation_id, "claim", ByActor(actor=rep))
+            ten = Money(amount=Decimal("10.00"), currency="USD")
+            for update, request in (
+                ("approve", ApproveRequest(actor=rep, amount=ten)),
+                ("resolve", ResolveRequest(actor=rep, notes="Called her.", compensation=ten)),
+            ):
+                with pytest.raises(WorkflowUpdateFailedError) as refused:
+                    await h.act(escalation_id, update, request)
+                assert "cannot pay compensation" in str(refused.value.cause)
+            done = await h.act(escalation_id, "resolve", ResolveRequest(actor=rep, notes="Called her."))
+            assert done.status.value == "resolved" and done.compensation is None
         finally:
             await stop(h, handle, case_id)
 

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from domain.escalation import ACTIONS, Action, Actor, allowed_actions
+from domain.escalation import ACTIONS, UNPAID_REASONS, Action, Actor, allowed_actions
 from store import escalations, login_throttle, sessions, users, views
 from store.escalations import OPEN_STATUSES
 from store.models import utcnow
@@ -371,6 +371,8 @@ def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict
         "language": timeline.language,
         "state": state,
         "case": case,
+        # a follow-up after the case closed pays nothing: no compensation field at resolve
+        "can_pay": state.reason not in UNPAID_REASONS,
         "actions": [ActionForm(action=a, primary=a == primary) for a in ordered],
         "limit": policy.limit_for(login.role),
         "targets": targets,

@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
     from domain import contact_rules, messages
-    from domain.escalation import EscalationInput
+    from domain.escalation import PATIENT_UNHAPPY, EscalationInput
     from domain.feedback import (
         FeedbackAnswer,
         FeedbackAsked,
@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import escalate
     from workflows.options import with_store
 
-REASON_UNHAPPY = "patient_unhappy"
+REASON_UNHAPPY = PATIENT_UNHAPPY
 
 
 def feedback_escalation_id(case_id: str) -> str:
