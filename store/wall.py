@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from domain.escalation import UNPAID_REASONS
 from domain.masking import mask_contacts_everywhere
 from store import feedback as feedback_store
 from store import ledger
@@ -142,7 +143,15 @@ def _cases(
     out.cases_resolved = len(resolved)
     with_person: set[str] = set()
     if resolved:
-        with_person = set(s.scalars(select(EscalationRow.case_id).where(EscalationRow.case_id.in_(resolved))))
+        # a follow-up opened after the case closed (a patient who rated it 1-2) does not mean a person
+        # resolved the case
+        with_person = set(
+            s.scalars(
+                select(EscalationRow.case_id).where(
+                    EscalationRow.case_id.in_(resolved), EscalationRow.reason.not_in(UNPAID_REASONS)
+                )
+            )
+        )
     out.resolved_without_rep_pct = _pct(len(resolved) - len(with_person), len(resolved))
 
     by_hour: dict[datetime, list[str]] = {}

@@ -133,6 +133,24 @@ def test_the_numbers_after_a_few_cases(web: Web) -> None:
         assert contact not in text
 
 
+def test_a_follow_up_on_a_low_rating_does_not_make_a_case_resolved_by_a_person(web: Web) -> None:
+    """A patient who rated the help 1 or 2 gets a rep's call after the case closed: the case was still
+    resolved without a person."""
+    server, settings = web
+    store = Store(settings.database_url)
+    now = datetime.now(UTC)
+    alone, unhappy = (
+        open_case(store, ago(30, now), contact_after=20),
+        open_case(store, ago(20, now), contact_after=20),
+    )
+    resolve(store, alone)
+    resolve(store, unhappy)
+    escalate(store, unhappy, ago(5, now), reason="patient_unhappy")
+    wall = get_wall(server, since=iso(now - timedelta(hours=1))).json()
+    assert wall["cases_resolved"] == 2 and wall["resolved_without_rep_pct"] == 100.0
+    assert wall["escalations_open"] == 1  # the follow-up is work for a rep all the same
+
+
 def test_since_narrows_the_window(web: Web) -> None:
     server, settings = web
     store = Store(settings.database_url)

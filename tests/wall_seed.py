@@ -99,8 +99,9 @@ def escalate(
     claimed_at: datetime | None = None,
     breached_at: datetime | None = None,
     claim_sla_minutes: int = 15,
+    reason: str = "patient_asked_for_a_person",
 ) -> str:
-    escalation_id = f"esc-{case_id}"
+    escalation_id = f"esc-{case_id}-{reason}"
     with store.session() as s:
         s.add(
             EscalationRow(
@@ -108,7 +109,7 @@ def escalate(
                 case_id=case_id,
                 appointment_id="appt",
                 kind="booking_conflict",
-                reason="patient_asked_for_a_person",
+                reason=reason,
                 level=1 if breached_at else 0,
                 level_name="supervisor" if breached_at else "reps",
                 status=status,
