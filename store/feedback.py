@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.feedback import FeedbackAnswer, FeedbackAsked, FeedbackClosed
-from domain.masking import mask_text
 from domain.models import TimelineEntry
 from store import cases
 from store.db import Store
@@ -102,35 +101,6 @@ def answered_since(s: Session, since: datetime) -> list[tuple[int, str | None, d
         .order_by(Feedback.answered_at.desc())
     ).all()
     return [(int(score), comment, at) for score, comment, at in rows if score is not None and at is not None]
-
-
-def recent(store: Store, since: datetime, limit: int = 10) -> list[tuple[int, str | None, datetime]]:
-    """The latest answers since `since`, newest first: (score, comment, at). No names, no numbers: the
-    comment is the patient's own words, with contact details masked."""
-    with store.session() as s:
-        rows = s.execute(
-            select(Feedback.score, Feedback.comment, Feedback.answered_at)
-            .where(Feedback.score.is_not(None), Feedback.answered_at >= since)
-            .order_by(Feedback.answered_at.desc())
-            .limit(limit)
-        ).all()
-    return [
-        (int(score), mask_text(comment) if comment else None, at)
-        for score, comment, at in rows
-        if score is not None and at is not None
-    ]
-
-
-def csat(store: Store, since: datetime) -> float | None:
-    """The share of answers since `since` that scored 4 or 5, 0-100; None when there are none."""
-    with store.session() as s:
-        total, happy = s.execute(
-            select(
-                func.count(Feedback.score),
-                func.count(Feedback.score).filter(Feedback.score >= 4),
-            ).where(Feedback.score.is_not(None), Feedback.answered_at >= since)
-        ).one()
-    return round(100.0 * happy / total, 1) if total else None
 
 
 def counts_by_score(s: Session) -> dict[str, int]:

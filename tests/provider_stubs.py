@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from activities.errors import ProviderNotProcessed
+from activities.errors import ProviderNotProcessed, ProviderRejected
 from activities.sendgrid_email import LocalMailbox
 from activities.twilio_phone import LocalPhone
 from domain.models import OutboundMessage
@@ -42,3 +42,13 @@ class DownMail(LocalMailbox):
 class DownGiftCards:
     def order(self, external_ref: str, amount: Decimal, currency: str) -> tuple[str, str]:
         raise ProviderNotProcessed("gift-card provider unreachable")
+
+
+class InvalidNumberPhone(LocalPhone):
+    """Twilio's answer for a number that cannot receive messages (error 21211)."""
+
+    def send_sms(self, msg: OutboundMessage) -> str:
+        raise ProviderRejected(400, "twilio error 21211: invalid 'To' phone number")
+
+    def place_call(self, msg: OutboundMessage) -> str:
+        raise ProviderRejected(400, "twilio error 21211: invalid 'To' phone number")

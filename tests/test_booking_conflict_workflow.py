@@ -12,7 +12,6 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from activities.errors import ProviderRejected
 from activities.gift_cards import LocalGiftCards
 from activities.twilio_phone import LocalPhone
 from config import Settings
@@ -39,6 +38,7 @@ from store.models import (
     TimelineItem,
 )
 from tests.conftest import TEST_CONVERTER, example_event, make_settings
+from tests.provider_stubs import InvalidNumberPhone
 from tests.workflow_harness import Harness, running
 from workflows.booking_conflict import BookingConflictRecovery
 
@@ -228,16 +228,6 @@ async def test_keypad_answer_on_the_call_rebooks(
         await h.sms_reply(PHONE, "1")  # any channel's answer reaches the case
         result = await h.result(handle)
     assert result.outcome is Outcome.REBOOKED
-
-
-class InvalidNumberPhone(LocalPhone):
-    """Twilio's answer for a number that cannot receive messages (error 21211)."""
-
-    def send_sms(self, msg: OutboundMessage) -> str:
-        raise ProviderRejected(400, "twilio error 21211: invalid 'To' phone number")
-
-    def place_call(self, msg: OutboundMessage) -> str:
-        raise ProviderRejected(400, "twilio error 21211: invalid 'To' phone number")
 
 
 async def test_invalid_number_falls_back_to_email_with_choice_links(

@@ -67,6 +67,13 @@ class System:
         except httpx.HTTPError:
             return False
 
+    def kill(self) -> None:
+        """Whatever is still running after a test (its own processes, found by their VAR_DIR)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            subprocess.run(["pkill", "-f", str(self.var_dir)], check=False)
+
     def stop(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -107,10 +114,7 @@ class System:
 def system(any_db_url: str, tmp_path: Path) -> Iterator[System]:
     running = System(any_db_url, tmp_path / "var")
     yield running
-    if running.proc is not None and running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait()
-        subprocess.run(["pkill", "-f", str(running.var_dir)], check=False)
+    running.kill()
 
 
 def test_booking_conflict_end_to_end_survives_a_restart(system: System) -> None:

@@ -4,7 +4,6 @@ workflows recorded it (first contact, resolved without a person, compensation, i
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,10 +22,7 @@ pytestmark = pytest.mark.e2e
 def system(sqlite_url: str, tmp_path: Path) -> Iterator[System]:
     running = System(sqlite_url, tmp_path / "var")
     yield running
-    if running.proc is not None and running.proc.poll() is None:
-        running.proc.kill()
-        running.proc.wait()
-        subprocess.run(["pkill", "-f", str(running.var_dir)], check=False)
+    running.kill()
 
 
 def test_a_case_played_through_shows_on_the_wall(system: System) -> None:

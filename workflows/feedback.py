@@ -33,8 +33,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.escalation import escalate
     from workflows.options import with_store
 
-REASON_UNHAPPY = PATIENT_UNHAPPY
-
 
 def feedback_escalation_id(case_id: str) -> str:
     return f"esc-{case_id}-feedback"
@@ -179,7 +177,7 @@ class FeedbackRequest:
                     case_id=inp.case_id,
                     appointment_id=inp.appointment_id,
                     kind=inp.kind,
-                    reason=REASON_UNHAPPY,
+                    reason=PATIENT_UNHAPPY,
                     policy=inp.policy.escalation,
                     patient_phone=inp.patient.phone if inp.sms_works else None,
                     language=inp.language,
