@@ -26,6 +26,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import ProviderNotProcessed, ProviderRejected
+from domain.jsonload import ascii_int
 from domain.models import TicketRequest, TicketResult, TicketSyncRequest, TimelineEntry
 from domain.root_causes import RootCause, description_of, label_of
 from domain.tracker import adf, issue_description, issue_title, occurrence_comment, tracker_label
@@ -111,8 +112,8 @@ class _Http:
 def _rate_limited(system: str, response: httpx.Response) -> ApplicationError:
     """429: the next attempt waits as long as the tracker's Retry-After says (Jira and GitHub send it),
     not the retry policy's shorter backoff."""
-    raw = response.headers.get("Retry-After", "")
-    seconds = int(raw) if raw.isascii() and raw.isdigit() else 60
+    seconds = ascii_int(response.headers.get("Retry-After", ""))
+    seconds = 60 if seconds is None else seconds
     return ApplicationError(
         f"{system} answered 429: retry after {seconds} s",
         type="ProviderNotProcessed",

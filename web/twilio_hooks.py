@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from domain.jsonload import ascii_int
 from domain.messages import voice_thanks
 from store import callbacks, inbox, spool
 from store.db import database_unavailable
@@ -144,7 +145,7 @@ async def call_status(request: Request) -> Response:
         ref=request.query_params.get("ref"),
         parent_id=params.get("ParentCallSid") or None,
         leg=leg if leg in ("rep", "patient") else None,
-        duration=int(duration) if duration.isascii() and duration.isdigit() and len(duration) < 10 else None,
+        duration=ascii_int(duration),
     )
     return await _store_and_act(request, report, {"answered_by": params.get("AnsweredBy")})
 
