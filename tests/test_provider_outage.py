@@ -27,11 +27,11 @@ PHONE = "+31612345678"
 
 
 async def test_failed_staff_notifications_do_not_end_the_escalation(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
     phone = DownPhone(Store(settings.database_url))
-    async with running(settings, time_skipping_env, phone=phone) as h:
+    async with running(settings, own_time_skipping_env, phone=phone) as h:
         escalation_id, handle = await start(h)
         # nobody claims; every SMS to the supervisor and on-call fails for longer than its hour
         final: EscalationState = await h.result(handle)
@@ -90,12 +90,12 @@ def case_row(h: Harness, case_id: str) -> Case:
 
 
 async def test_every_channel_down_hands_the_case_to_a_rep_with_an_alert(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
     store = Store(settings.database_url)
     async with running(
-        settings, time_skipping_env, phone=DownPhone(store), mail=DownMail(store, "care@x.test")
+        settings, own_time_skipping_env, phone=DownPhone(store), mail=DownMail(store, "care@x.test")
     ) as h:
         accepted, handle = await h.open_case(example_event())
         assert accepted.case_id
@@ -113,10 +113,10 @@ async def test_every_channel_down_hands_the_case_to_a_rep_with_an_alert(
 
 
 async def test_gift_card_provider_down_fails_the_case_on_record(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env, gift_cards=DownGiftCards()) as h:
+    async with running(settings, own_time_skipping_env, gift_cards=DownGiftCards()) as h:
         accepted, handle = await h.open_case(example_event())
         assert accepted.case_id
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
