@@ -43,6 +43,7 @@ from twilio.request_validator import RequestValidator
 
 from domain.ids import gift_card_key
 from domain.signing import sign
+from run import dev_server_state
 from store.db import Store
 from store.models import Case, GiftCardOrder, LedgerEntry, LocalDelivery
 from tests.conftest import ROOT, TEST_CODEC_KEYS, example_event, free_port
@@ -98,7 +99,7 @@ class Stack:
         if name == "temporal":  # as run.py starts it: a file-backed dev server, so state survives a kill
             return [
                 str(BIN / "temporal"), "server", "start-dev", "--headless",
-                "--db-filename", str(self.var_dir / "temporal.db"),
+                *dev_server_state(self.var_dir / "temporal.db"),
                 "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--log-level", "error",
             ]  # fmt: skip
         if name == "worker":
