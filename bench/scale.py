@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
+import os
 import sys
 import tempfile
 import threading
@@ -50,6 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
@@ -84,7 +87,9 @@ class ScaledStack(Stack):
     relay-1... `base` is a load balancer: each call gives the next live web process."""
 
     def __init__(self, db_url: str, var_dir: Path, workers: int, webs: int, relays: int, **env: str) -> None:
-        self.web_ports = {f"web-{i + 1}": free_port() for i in range(webs)}
+        # ports are taken once the Temporal server is up (start()): the dev server picks free ports of its
+        # own at start (its HTTP API among them), and one of those could otherwise be a port chosen here
+        self.web_ports = {f"web-{i + 1}": 0 for i in range(webs)}
         self._turn = itertools.count()
         super().__init__(db_url, var_dir, **env)
         self.names = [
@@ -94,6 +99,9 @@ class ScaledStack(Stack):
             *(f"relay-{i + 1}" for i in range(relays)),
         ]
         self.pids: dict[str, list[int]] = defaultdict(list)  # every incarnation of each process
+        self.metrics_ports = {n: 0 for n in self.names if n.startswith("worker-")}
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds (user + system), last seen
+        self._sampler = threading.Thread(target=self._sample_cpu, daemon=True)
         self.served: Counter[str] = Counter()  # answers per web process (events and patients' texts)
 
     @property
@@ -131,6 +139,8 @@ class ScaledStack(Stack):
                     "WEB_PORT": str(self.web_ports[name]),
                     "PUBLIC_BASE_URL": self.url(name),
                 }
+            if name in self.metrics_ports:  # the SDK's metrics, schedule-to-start latencies among them
+                self.env = {**shared, "WORKER_METRICS_PORT": str(self.metrics_ports[name])}
             try:
                 super().spawn(name)
             finally:
@@ -141,9 +151,48 @@ class ScaledStack(Stack):
             self._wait_for_port(name, self.web_ports[name])
 
     def start(self) -> None:
-        for name in self.names:
+        self.spawn("temporal")
+        for ports in (self.web_ports, self.metrics_ports):
+            for name in ports:
+                ports[name] = free_port()
+        for name in self.names[1:]:
             self.spawn(name)
         self._watcher.start()
+        self._sampler.start()
+
+    def sample_cpu(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        for pids in list(self.pids.values()):
+            for pid in pids:
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    self.cpu[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    def _sample_cpu(self) -> None:  # a killed incarnation's CPU is what was last seen of it
+        while not self._closing:
+            self.sample_cpu()
+            time.sleep(0.5)
+
+    def cpu_seconds(self, name: str) -> float:
+        return sum(self.cpu.get(pid, 0.0) for pid in self.pids[name])
+
+    def scrape(self, name: str) -> dict[str, tuple[float, float]]:
+        """Sum and count of the worker's schedule-to-start histograms (its current incarnation only)."""
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics", timeout=5).text
+        except httpx.HTTPError as exc:
+            log(f"{name}: no metrics ({type(exc).__name__})")
+            return {}
+        (self.var_dir / f"{name}.metrics").write_text(text)  # the whole scrape, next to the logs
+        found: dict[str, tuple[float, float]] = {}
+        for kind in ("workflow_task", "activity"):
+            metric = f"temporal_{kind}_schedule_to_start_latency"
+            total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                        if line.startswith(metric + "_sum"))  # fmt: skip
+            n = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                    if line.startswith(metric + "_count"))  # fmt: skip
+            found[kind] = (total, n)
+        return found
 
     def post(self, patient: Patient) -> tuple[int, bool, str, int]:  # status, duplicate, case, sends
         """One client's event, to whichever web process is next, resent (to the next) until answered."""
@@ -209,6 +258,8 @@ class Run:
     spread: Spread
     cases_per_second: float
     incarnations: dict[str, int]
+    cpu: dict[str, float]  # CPU seconds per process name, over the run (every incarnation)
+    latency: dict[str, dict[str, tuple[float, float]]]  # worker -> kind -> (sum, count) of schedule-to-start
 
 
 def run(stack: ScaledStack, store: Store, events: int, clients: int, kills: bool, down: float,
@@ -274,7 +325,8 @@ def run(stack: ScaledStack, store: Store, events: int, clients: int, kills: bool
                     break
                 time.sleep(0.5)
             stop.set()
-            faults.join(timeout=60)
+            if kills:
+                faults.join(timeout=60)
             if answering.error is not None:
                 raise answering.error
         took = time.monotonic() - began
@@ -289,11 +341,14 @@ def run(stack: ScaledStack, store: Store, events: int, clients: int, kills: bool
                 )
             ).one()
         busy = (last - first).total_seconds() if first and last else took
+        stack.sample_cpu()
+        cpu = {name: stack.cpu_seconds(name) for name in stack.names}
+        latency = {name: stack.scrape(name) for name in stack.metrics_ports}
         spread = asyncio.run(read_histories(stack))
     finally:
         stack.close()
     incarnations = {name: len(pids) for name, pids in stack.pids.items()}
-    return Run(figures, spread, figures.finished / busy if busy else 0.0, incarnations)
+    return Run(figures, spread, figures.finished / busy if busy else 0.0, incarnations, cpu, latency)
 
 
 def fresh_database() -> str:
@@ -330,7 +385,9 @@ def main() -> int:
     try:
         migrate(url)
         stack = ScaledStack(url, tmp / "var", args.workers, args.webs, args.relays,
-                            RATE_LIMITS__GIFT_CARDS=args.gift_card_rate)  # fmt: skip
+                            RATE_LIMITS__GIFT_CARDS=args.gift_card_rate,
+                            # the default 500.00 a day pays 50 cases; the rest would wait for a rep's approval
+                            POLICY__COMPENSATION__DAILY_BUDGET="1000000.00")  # fmt: skip
         shape = f"{args.events} events, {args.workers} workers, {args.webs} web, {args.relays} relays"
         log(f"{shape}; logs in {tmp / 'var'}")
         result = run(
@@ -368,6 +425,13 @@ def main() -> int:
     workers = [n for n in stack.names if n.startswith("worker-")]
     fair &= args.workers == 1 or all(wt[n] and at[n] for n in workers)
     fair &= all(n.startswith("worker-") for n in names)  # every task was run by one of ours
+    print()
+    print(f"{'process':<12}{'CPU s':>8}{'cores':>8}   schedule-to-start mean (last incarnation)")
+    for name in stack.names:
+        spent = result.cpu.get(name, 0.0)
+        waits = result.latency.get(name, {})
+        shown = ", ".join(f"{kind} {total / n:.0f} ms" for kind, (total, n) in waits.items() if n)
+        print(f"{name:<12}{spent:>8.1f}{spent / max(f.seconds, 1e-9):>8.2f}   {shown}")
     print(f"per case        {sum(wt.values()) / max(f.finished, 1):.1f} workflow tasks, "
           f"{sum(at.values()) / max(f.finished, 1):.1f} activity tasks")  # fmt: skip
     problems = []
