@@ -14,19 +14,31 @@ Every provider is `local`: the local phone, mailbox and gift-card book are what 
 Clients post N signed booking conflicts at once (a burst, so the run measures what the workers get
 through, not the posting rate), spread round-robin over the live web processes (a load balancer: a send
 that gets no answer goes to the next one); patients answer each offer by a signed Twilio webhook, spread
-the same way. Mid-run (unless --no-kills) worker-1 is SIGKILLed when a third of the cases have finished,
-relay-1 at the same moment, web-1 when half the events have been accepted; each is started again after
---down seconds, as a supervisor would (a worker is not killed when it is the only one).
+the same way. Mid-run (unless --no-kills) web-1 is SIGKILLed when half the events have been accepted,
+worker-1 when a third of the cases have finished, relay-1 once worker-1 is back; each is started again
+after --down seconds, as a supervisor would (a worker is not killed when it is the only one). The gift-card
+queue's rate limit is lifted to --gift-card-rate and the daily compensation budget to 1,000,000 (the
+defaults, 1 order/s and 500.00 a day, would make the run measure them).
 
 Printed at the end (exit status 1 if any is wrong):
 - events accepted, cases finished, lost (0), duplicate messages per step (0), double payments (0),
   workflows per case (exactly one BookingConflictRecovery per accepted event);
-- cases/s: finished cases over the time from the first event posted to the last case closed;
+- cases/s: finished cases over the time from the first case opened to the last closed (the store's
+  timestamps), so it includes the patients' answering, as a whole case does;
 - the work spread, from the workflows' histories: workflow tasks (WorkflowTaskStarted's identity) and
   activity tasks (ActivityTaskStarted's identity) per worker, a restarted worker's incarnations summed
   under its name; with 2+ workers each must have run at least 1/(3 x workers) of both;
 - history events per finished case (what the Temporal cluster persists per case; x cases/s = its write
-  rate), by workflow type.
+  rate), by workflow type;
+- per process: CPU seconds over the run (every incarnation) and the share of a core; per worker the mean
+  workflow-task and activity schedule-to-start latency from its WORKER_METRICS_PORT (Temporal SDK metrics;
+  the restarted worker's last incarnation only).
+
+Reading it: `result OK` is the proof (nothing lost or doubled, one workflow per case, both workers did a
+real share). cases/s with 2 workers against `--workers 1` says whether a second worker adds capacity; the
+CPU column says who bounds it (a worker near 1.00 core is the worker's limit: add one; the Temporal server
+high and the workers low is the server's). Logs and each worker's metrics scrape stay in the printed
+directory.
 
 python bench/scale.py [--events 300] [--workers 2] [--webs 2] [--relays 2] [--no-kills] [--seed 1]
 python bench/scale.py --workers 1        what one worker handles (same kills, minus the worker's)
