@@ -234,11 +234,13 @@ class Spread:
     events_by_type: Counter[str] = field(default_factory=Counter)
     workflows_by_type: Counter[str] = field(default_factory=Counter)
     conflict_workflows: Counter[str] = field(default_factory=Counter)  # workflow id -> runs
+    taken_over: Counter[str] = field(default_factory=Counter)  # worker -> cases a killed worker had begun
 
 
 async def read_histories(stack: ScaledStack) -> Spread:
     """Every workflow this run's Temporal server holds (it is this run's own), history by history."""
     owner = {f"{pid}@": name for name, pids in stack.pids.items() for pid in pids}
+    killed = {f"{pid}@" for pids in stack.pids.values() for pid in pids[:-1]}  # all but the last incarnation
     spread = Spread()
     client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
     executions = [wf async for wf in client.list_workflows("")]
@@ -254,11 +256,19 @@ async def read_histories(stack: ScaledStack) -> Spread:
         spread.events_by_type[kind] += len(history.events)
         if kind == "BookingConflictRecovery":
             spread.conflict_workflows[workflow_id] += 1
+        ran: list[str] = []  # the identities that ran this workflow's tasks, in order
         for event in history.events:
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-                spread.workflow_tasks[worker_of(event.workflow_task_started_event_attributes.identity)] += 1
+                ran.append(event.workflow_task_started_event_attributes.identity)
+                spread.workflow_tasks[worker_of(ran[-1])] += 1
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                 spread.activity_tasks[worker_of(event.activity_task_started_event_attributes.identity)] += 1
+        # begun by a worker that was then killed, carried on by another process: by which worker
+        begun = next((i for i, who in enumerate(ran) if who.split("@")[0] + "@" in killed), None)
+        if kind == "BookingConflictRecovery" and begun is not None:
+            after = {worker_of(who) for who in ran[begun:] if who != ran[begun]}
+            for name in after:
+                spread.taken_over[name] += 1
 
     await asyncio.gather(*(one(wf.id, wf.run_id, wf.workflow_type) for wf in executions))
     return spread
@@ -444,6 +454,9 @@ def main() -> int:
         waits = result.latency.get(name, {})
         shown = ", ".join(f"{kind} {total / n:.0f} ms" for kind, (total, n) in waits.items() if n)
         print(f"{name:<12}{spent:>8.1f}{spent / max(f.seconds, 1e-9):>8.2f}   {shown}")
+    if any(name.startswith("worker-") for name in stack.kills):
+        took_over = dict(sorted(spread.taken_over.items()))
+        print(f"taken over      cases a killed worker had run, carried on by: {took_over} (either or both)")
     print(f"per case        {sum(wt.values()) / max(f.finished, 1):.1f} workflow tasks, "
           f"{sum(at.values()) / max(f.finished, 1):.1f} activity tasks")  # fmt: skip
     problems = []
