@@ -70,7 +70,8 @@ from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
 from store.db import Store, migrate  # noqa: E402
-from store.models import Case  # noqa: E402
+from store.models import Case, ReceivedEvent  # noqa: E402
+from store.relay import INLINE_LEASE  # noqa: E402
 from tests.conftest import POSTGRES_ADMIN_URL, drop_postgres, free_port  # noqa: E402
 from tests.fault_harness import (  # noqa: E402
     FINISHED,
@@ -282,6 +283,7 @@ class Run:
     incarnations: dict[str, int]
     cpu: dict[str, float]  # CPU seconds per process name, over the run (every incarnation)
     latency: dict[str, dict[str, tuple[float, float]]]  # worker -> kind -> (sum, count) of schedule-to-start
+    inbox: dict[str, int]  # received events (booking events and patients' answers) by status, and by a relay
 
 
 def run(stack: ScaledStack, store: Store, events: int, clients: int, kills: bool, down: float,
@@ -363,6 +365,22 @@ def run(stack: ScaledStack, store: Store, events: int, clients: int, kills: bool
                 )
             ).one()
         busy = (last - first).total_seconds() if first and last else took
+        with store.session() as s:  # the inbox (events and patients' answers): this run's database's own
+            inbox_rows = select(
+                ReceivedEvent.status,
+                ReceivedEvent.received_at,
+                ReceivedEvent.dispatched_at,
+                ReceivedEvent.attempts,
+            )
+            rows = s.execute(inbox_rows).all()
+        # the inline dispatch gives up at relay.INLINE_WAIT, so what was dispatched later, or on a second
+        # attempt, was dispatched by a relay
+        late = [
+            r
+            for r in rows
+            if r.dispatched_at and (r.dispatched_at - r.received_at > INLINE_LEASE or r.attempts > 1)
+        ]
+        inbox = {"rows": len(rows), **Counter(r.status for r in rows), "by a relay": len(late)}
         stack.sample_cpu()
         cpu = {name: stack.cpu_seconds(name) for name in stack.names}
         latency = {name: stack.scrape(name) for name in stack.metrics_ports}
@@ -370,7 +388,7 @@ def run(stack: ScaledStack, store: Store, events: int, clients: int, kills: bool
     finally:
         stack.close()
     incarnations = {name: len(pids) for name, pids in stack.pids.items()}
-    return Run(figures, spread, figures.finished / busy if busy else 0.0, incarnations, cpu, latency)
+    return Run(figures, spread, figures.finished / busy if busy else 0.0, incarnations, cpu, latency, inbox)
 
 
 def fresh_database() -> str:
@@ -433,6 +451,8 @@ def main() -> int:
           f"x cases/s = {per_case * result.cases_per_second:.0f} events/s persisted")  # fmt: skip
     print(f"processes       started (a kill and its restart: 2) {result.incarnations}; "
           f"events accepted by {dict(sorted(stack.served.items()))}")  # fmt: skip
+    print(f"inbox           {result.inbox} (by a relay: dispatched after the inline dispatch's lease "
+          f"or on a second attempt)")  # fmt: skip
     print()
     print(f"{'worker':<12}{'workflow tasks':>16}{'share':>8}{'activity tasks':>16}{'share':>8}")
     wt, at = spread.workflow_tasks, spread.activity_tasks
