@@ -115,7 +115,7 @@ class ScaledStack(Stack):
         self.metrics_ports = {n: 0 for n in self.names if n.startswith("worker-")}
         self.cpu: dict[int, float] = {}  # pid -> CPU seconds (user + system), last seen
         self._sampler = threading.Thread(target=self._sample_cpu, daemon=True)
-        self.served: Counter[str] = Counter()  # answers per web process (events and patients' texts)
+        self.served: Counter[str] = Counter()  # events accepted per web process
 
     @property
     def base(self) -> str:
@@ -323,9 +323,9 @@ def run(stack: ScaledStack, store: Store, events: int, clients: int, kills: bool
                 tally.duplicates_recognised += duplicate
 
     began = time.monotonic()
-    stack.start()
-    log(f"up: {', '.join(stack.names)} in {time.monotonic() - began:.1f}s")
     try:
+        stack.start()  # inside the try: a process that never comes up must not leave the others running
+        log(f"up: {', '.join(stack.names)} in {time.monotonic() - began:.1f}s")
         with answering:
             faults = threading.Thread(target=chaos, daemon=True)
             if kills:
