@@ -43,6 +43,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/ingress.py
 	scripts/ensure-postgres
 	$(PY) bench/faults.py
+	$(PY) bench/scale.py
+	$(PY) bench/scale.py --workers 1
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache
