@@ -424,10 +424,14 @@ def main() -> int:
     url = fresh_database()
     try:
         migrate(url)
-        stack = ScaledStack(url, tmp / "var", args.workers, args.webs, args.relays,
-                            RATE_LIMITS__GIFT_CARDS=args.gift_card_rate,
-                            # the default 500.00 a day pays 50 cases; the rest would wait for a rep's approval
-                            POLICY__COMPENSATION__DAILY_BUDGET="1000000.00")  # fmt: skip
+        stack = ScaledStack(
+            url,
+            tmp / "var",
+            args.workers,
+            args.webs,
+            args.relays,
+            RATE_LIMITS__GIFT_CARDS=args.gift_card_rate,
+        )
         shape = f"{args.events} events, {args.workers} workers, {args.webs} web, {args.relays} relays"
         log(f"{shape}; logs in {tmp / 'var'}")
         result = run(

@@ -86,6 +86,9 @@ class Stack:
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
             "API_TOKENS": f"engineer:{ENGINEER}",
             "POLICY__CONTACT__ENABLED": "false",  # the outcome must not depend on the hour it runs
+            # every case is paid on its own: a run of hundreds must not wait for a rep's approval once
+            # the day's default budget (500.00, 50 cases) is spent
+            "POLICY__COMPENSATION__DAILY_BUDGET": "1000000.00",
             **env,
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
