@@ -60,6 +60,20 @@ class RateLimits(BaseModel):
     gift_cards: float = Field(default=1.0, gt=0)  # Tango Card RaaS: 1 request a second
 
 
+class WorkerLimits(BaseModel):
+    """What one worker process takes on at once (WORKER__MAX_CACHED_WORKFLOWS=…). Measured by
+    bench/memory.py; docs in the README (Operations: the worker's memory)."""
+
+    # cases whose state the worker keeps in memory between their steps (the sticky cache); a case not in it
+    # is rebuilt from its history on its next step, which is all an evicted case costs
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    # workflow tasks (a case's step decisions) run at once; also the size of the thread pool that runs them
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
+    # activities run at once, on each of the worker's task queues (the store's and each provider's)
+    max_concurrent_activities: int = Field(default=100, ge=1)
+    max_concurrent_local_activities: int = Field(default=100, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
@@ -149,6 +163,7 @@ class Settings(BaseSettings):
 
     calendar: CalendarHours = CalendarHours()
     rate_limits: RateLimits = RateLimits()
+    worker: WorkerLimits = WorkerLimits()
     policy: RecoveryPolicy = RecoveryPolicy()
 
     @classmethod
