@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -283,7 +284,12 @@ def main() -> int:
               f"(RSS against cache size while filling; base {base / MB:.0f} MB)")  # fmt: skip
     print(f"answered         {done} of {len(ids)} oldest cases finished after their patient's answer "
           f"in {answered_in:.1f}s; worker RSS then {after_answers / MB:.0f} MB")  # fmt: skip
-    return 0 if done == len(ids) and all_waiting >= args.cases else 1
+    ok = done == len(ids) and all_waiting >= args.cases
+    if ok:
+        shutil.rmtree(tmp, ignore_errors=True)  # the dev server's file is ~30 KB a case
+    else:
+        print(f"logs kept in {tmp / 'var'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
