@@ -45,6 +45,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/faults.py
 	$(PY) bench/scale.py
 	$(PY) bench/scale.py --workers 1
+	$(PY) bench/memory.py 10000
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

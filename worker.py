@@ -231,6 +231,7 @@ class Workers:
 
 
 def build_worker(client: Client, settings: Settings, store: Store, **providers: Any) -> Workers:
+    limits = settings.worker
     activities = build_activities(settings, store, **providers)
     by_provider: dict[str, list[Callable[..., Any]]] = {name: [] for name in PROVIDERS}
     own: list[Callable[..., Any]] = []
@@ -248,6 +249,10 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
             # a case's next workflow task waits this long for this worker (which has its history cached)
             # before any worker takes it: short, so a worker that died costs the case seconds
             sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+            max_cached_workflows=limits.max_cached_workflows,
+            max_concurrent_workflow_tasks=limits.max_concurrent_workflow_tasks,
+            max_concurrent_activities=limits.max_concurrent_activities,
+            max_concurrent_local_activities=limits.max_concurrent_local_activities,
         )
     ]
     for provider, provider_activities in by_provider.items():
@@ -258,6 +263,7 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
                 activities=provider_activities,
                 # the provider's own limit, across every worker polling this queue
                 max_task_queue_activities_per_second=getattr(settings.rate_limits, provider),
+                max_concurrent_activities=limits.max_concurrent_activities,
                 interceptors=[Heartbeating()],
             )
         )
