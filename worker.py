@@ -10,6 +10,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -270,8 +271,17 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
     return Workers(workers)
 
 
+# store and provider activities run their blocking calls in the event loop's default thread pool; Python
+# sizes it cores + 4 (6 here), fewer than the store's 20 pooled connections, so a burst's store steps
+# queued for a thread while their timeouts ran. One thread per connection the store can hand out.
+ACTIVITY_THREADS = 20
+
+
 async def run(settings: Settings) -> None:
     tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-worker")
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity")
+    )
     client = await connect_waiting(settings, worker_runtime(settings), log=log)
     store = Store(settings.database_url)
     tracing.instrument_engine(store.engine)

@@ -77,8 +77,8 @@ class WorkerLimits(BaseModel):
     # the cache is full.
     max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
     # activities run at once on each of the worker's task queues (the store's and each provider's); the
-    # SDK's 100 is kept. Store activities do their queries in the default thread pool (cores + 4 threads)
-    # over a pool of 20 connections, so that, not this, is what bounds the store's concurrency.
+    # SDK's 100 is kept. Their blocking calls share the worker's 20 threads (worker.ACTIVITY_THREADS, one
+    # per pooled database connection), so that, not this, is what bounds the store's concurrency.
     max_concurrent_activities: int = Field(default=100, ge=1)
     max_concurrent_local_activities: int = Field(default=100, ge=1)
 
