@@ -280,7 +280,12 @@ class Starter:
         if self.temporal_away():
             return 0
         held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, None, self.relay_batch)
-        for event_row_id in held:
+        for done, event_row_id in enumerate(held):
+            if self.temporal_away():
+                # Temporal stopped answering during this pass: the rest wait for the next one, not for
+                # their leases to lapse (and are not each tried against a server that is away)
+                await asyncio.to_thread(relay.release, self.store, held[done:], self.relay_id)
+                return done
             await self._act_on_claimed(event_row_id)
         return len(held)
 
