@@ -64,9 +64,12 @@ class WebTier:
     """The web app as `uvicorn --workers K` (the Stack's environment: Temporal's port is free unless the
     bench starts a dev server on it). Its own process group, so stopping it leaves no worker behind."""
 
-    def __init__(self, database_url: str, var_dir: Path, processes: int) -> None:
+    def __init__(
+        self, database_url: str, var_dir: Path, processes: int, extra: list[str] | None = None
+    ) -> None:
         self.stack = Stack(database_url, var_dir)
         self.processes = processes
+        self.extra = extra or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,7 +80,7 @@ class WebTier:
         command = [
             sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
             "--host", "127.0.0.1", "--port", str(self.stack.web_port),
-            "--workers", str(self.processes), "--log-level", "warning", "--no-access-log",
+            "--workers", str(self.processes), "--log-level", "warning", "--no-access-log", *self.extra,
         ]  # fmt: skip
         out = open(self.stack.var_dir / "web.log", "ab")  # the child keeps it open
         self.proc = subprocess.Popen(
@@ -357,6 +360,9 @@ def main() -> None:
     db.add_argument(
         "--postgres", action="store_true", help="a fresh database on the local PostgreSQL, dropped after"
     )
+    parser.add_argument(
+        "--uvicorn-args", default="", help='more uvicorn options, e.g. "--http h11 --loop asyncio" to compare'
+    )
     parser.add_argument("--temporal-up", action="store_true", help="a dev server up while accepting")
     args = parser.parse_args()
 
@@ -377,7 +383,7 @@ def main() -> None:
 def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
     batch = signed_batch(args.events, SECRET)
     load_before = os.getloadavg()[0]
-    with WebTier(url, tmp, args.web_processes) as web:
+    with WebTier(url, tmp, args.web_processes, args.uvicorn_args.split()) as web:
         temporal_port = web.stack.temporal_port
         dev_server = None
         if args.temporal_up:
