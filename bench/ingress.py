@@ -80,7 +80,8 @@ class WebTier:
         command = [
             sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
             "--host", "127.0.0.1", "--port", str(self.stack.web_port),
-            "--workers", str(self.processes), "--log-level", "warning", "--no-access-log", *self.extra,
+            # info: each worker logs "Application startup complete", which says when all are serving
+            "--workers", str(self.processes), "--log-level", "info", "--no-access-log", *self.extra,
         ]  # fmt: skip
         out = open(self.stack.var_dir / "web.log", "ab")  # the child keeps it open
         self.proc = subprocess.Popen(
@@ -104,7 +105,7 @@ class WebTier:
 
     def _workers_started(self) -> bool:
         log = self.stack.tail("web", 100_000)
-        return self.processes == 1 or log.count("Application startup complete") >= self.processes
+        return log.count("Application startup complete") >= self.processes
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is None:
@@ -391,12 +392,14 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
             dev_server = web.stack.procs["temporal"]
         assert web.proc is not None
         web_pids = process_tree(web.proc.pid)
-        web_cpu, pg_before = sum(map(cpu_seconds, web_pids)), postgres_cpu()
+        web_before, pg_before = [cpu_seconds(pid) for pid in web_pids], postgres_cpu()
         try:
             took, client_cpu, results = accept(
                 web.url, batch, args.client_processes, args.clients, args.client == "raw"
             )
-            web_cpu = sum(map(cpu_seconds, web_pids)) - web_cpu
+            # per process: a worker that got few of the connections shows here
+            web_each = [cpu_seconds(pid) - before for pid, before in zip(web_pids, web_before, strict=True)]
+            web_cpu = sum(web_each)
             pg_cpu = postgres_cpu_since(pg_before)
         finally:
             if dev_server is not None:
@@ -422,7 +425,9 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
         f"latency         p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
     )
     per = 1000 / max(len(results), 1)
-    print(f"cpu per event   web {web_cpu * per:.1f} ms, clients {client_cpu * per:.1f} ms, "
+    spread = "/".join(f"{seconds:.1f}" for seconds in sorted(web_each, reverse=True) if seconds >= 0.05)
+    print(f"cpu per event   web {web_cpu * per:.1f} ms (CPU seconds by process: {spread}), "
+          f"clients {client_cpu * per:.1f} ms, "
           f"postgres (every server process) {pg_cpu * per:.1f} ms; "
           f"machine load after {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(f"inbox           {total} rows, {distinct} event ids; exactly once: {'yes' if once else 'NO'}")
