@@ -93,13 +93,21 @@ class WebTier:
             start_new_session=True,
         )
         out.close()
+        try:
+            self._wait_started()
+        except BaseException:
+            self.__exit__()  # nothing left behind
+            raise
+        return self
+
+    def _wait_started(self) -> None:
         self.stack._wait_for_port("web", self.stack.web_port)
-        # every worker up: each answers /healthz once it has started (the socket is shared before that)
+        # every worker serving: each logs its start-up (the socket is shared before that)
         deadline = time.monotonic() + 60
         with httpx.Client(base_url=self.url, timeout=5) as http:
             while time.monotonic() < deadline:
                 if http.get("/healthz").status_code == 200 and self._workers_started():
-                    return self
+                    return
                 time.sleep(0.2)
         raise RuntimeError(f"web tier did not start:\n{self.stack.tail('web')}")
 
