@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     web_processes: int = Field(default=1, ge=1)
     # a web process acts on at most this many accepted events at once right after accepting them (the
     # inline dispatch); past that, and while Temporal does not answer, events wait for the relay instead
-    inline_dispatch_limit: int = Field(default=32, ge=0)
+    inline_dispatch_limit: int = Field(default=8, ge=0)
     public_base_url: str = ""
 
     events_signing_secret: str = ""
