@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     task_queue: str = "makeright"
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # `make run` serves the web app from this many processes (uvicorn --workers); each runs its own relay
+    web_processes: int = Field(default=1, ge=1)
+    # a web process acts on at most this many accepted events at once right after accepting them (the
+    # inline dispatch); past that, and while Temporal does not answer, events wait for the relay instead
+    inline_dispatch_limit: int = Field(default=8, ge=0)
     public_base_url: str = ""
 
     events_signing_secret: str = ""
