@@ -55,6 +55,10 @@ from workflows.checkin import CheckInWatch
 
 log = logging.getLogger("makeright.starter")
 
+# workflow starts and signals one relay pass sends at once (each a round trip to Temporal): one at a time
+# held a relay to about 50 events a second however many were waiting after a burst
+RELAY_CONCURRENCY = 16
+
 # After Temporal did not answer (refused, unavailable, or slower than the inline wait), the inline dispatch
 # and the relay leave it alone this long: requests stop paying for a claim and a failed call each, and the
 # stored events wait for the next relay pass.
@@ -71,6 +75,7 @@ class Starter:
         self._connect_lock = asyncio.Lock()
         # names this process's claims on inbox rows (several relays may run at once)
         self.relay_batch = 100
+        self.relay_busy = False  # the last pass took a full batch: more is waiting
         self.relay_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.reconciler = Reconciler(store, self.client)
         self.reconcile_every = 15.0
@@ -275,19 +280,31 @@ class Starter:
             return row, case
 
     async def relay_once(self) -> int:
-        """One pass: claim what waits (oldest first, one event per appointment at a time) and act on it.
-        Skipped while Temporal is away (see TEMPORAL_AWAY_PAUSE_SECONDS)."""
+        """One pass: claim what waits (oldest first, one event per appointment at a time) and act on it,
+        `RELAY_CONCURRENCY` at once after the first (the claim holds at most one event of an appointment,
+        so their order is kept). Skipped while Temporal is away (see TEMPORAL_AWAY_PAUSE_SECONDS)."""
+        self.relay_busy = False
         if self.temporal_away():
             return 0
         held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, None, self.relay_batch)
-        for done, event_row_id in enumerate(held):
-            if self.temporal_away():
-                # Temporal stopped answering during this pass: the rest wait for the next one, not for
-                # their leases to lapse (and are not each tried against a server that is away)
-                await asyncio.to_thread(relay.release, self.store, held[done:], self.relay_id)
-                return done
-            await self._act_on_claimed(event_row_id)
-        return len(held)
+        gate = asyncio.Semaphore(RELAY_CONCURRENCY)
+
+        async def act(event_row_id: int) -> int:
+            async with gate:
+                if self.temporal_away():
+                    # Temporal stopped answering during this pass: the rest wait for the next one, not for
+                    # their leases to lapse (and are not each tried against a server that is away)
+                    await asyncio.to_thread(relay.release, self.store, [event_row_id], self.relay_id)
+                    return 0
+                await self._act_on_claimed(event_row_id)
+                return 1
+
+        # the first alone: if Temporal is away, it is tried once and the rest are let go at once
+        done = await act(held[0]) if held else 0
+        done += sum(await asyncio.gather(*(act(row_id) for row_id in held[1:])))
+        # a full batch after a burst: the next pass starts at once instead of after the interval
+        self.relay_busy = len(held) == self.relay_batch and done == len(held)
+        return done
 
     async def drain_spool(self) -> int:
         """Take the webhooks spooled during a database outage into the inbox (oldest first), each as the
@@ -322,7 +339,7 @@ class Starter:
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.reconcile_every
                 await _outlive("reconciler", self.reconciler.once())
-            await asyncio.sleep(interval)
+            await asyncio.sleep(0 if self.relay_busy else interval)
 
 
 async def _outlive(what: str, work: Awaitable[object]) -> None:
