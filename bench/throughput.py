@@ -1,0 +1,468 @@
+"""Throughput benchmark: whole booking-conflict cases per second through the real system, against bare
+Temporal running workflows with the same number of server-side steps, in one run (issue 11: ours / bare
+>= 0.9).
+
+1. Ours. The real processes, as `make run` starts them (tests/fault_harness.py's Stack: the Temporal dev
+   server on a file, `worker.py`, the web app under uvicorn, every provider local; the gift-card queue's
+   1/s limit lifted with RATE_LIMITS__GIFT_CARDS=1000; contact rules off). One warm-up case, then N
+   signed events posted over real HTTP by C client threads; patients answer their offer at once by a
+   signed Twilio webhook (the harness's Answering thread), so the cases run to `resolved`. Timed from the
+   first post to the moment the store shows the last case finished.
+2. The step count, read at run time from finished cases' histories (never hard-coded: the workflows
+   change): ActivityTaskScheduled, TimerStarted, StartChildWorkflowExecutionInitiated,
+   WorkflowExecutionSignaled, WorkflowTaskCompleted. Local activities (MarkerRecorded) cost no server
+   round trip and are shown but not counted.
+3. Bare. A fresh dev server of the same kind (file-backed, same command line), a worker in its own
+   process (as worker.py is: its own interpreter, GIL and CPU figure) running this module's BareSteps
+   workflow with the same number of sequential no-op activities, timers, children and signals (a signal
+   is sent by one of its activities to its own workflow, which waits for it with a timeout, as a case
+   waits for the patient). One warm-up, then N workflows started by S concurrent starters, timed from the
+   first start to the last result.
+
+Printed: the steps of both (so the match can be checked), cases/s of each, the ratio (the headline;
+absolute numbers vary between runs on a shared machine), and the CPU seconds each process used during
+the timed part (utime+stime from /proc/PID/stat, children included) with the machine's total, which
+shows what bounds the figure: on two cores the Temporal server is most of it.
+
+python bench/throughput.py N [--clients 4] [--starters 4] [--database postgresql|sqlite] [--deadline 900]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+
+if not workflow.unsafe.in_sandbox():  # the sandbox re-imports this module for BareSteps: path set already
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+with workflow.unsafe.imports_passed_through():
+    from sqlalchemy import select
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.client import Client, WorkflowHistory
+    from temporalio.worker import Worker
+    from temporalio.workflow import ParentClosePolicy
+
+    from store.db import Store, migrate
+    from store.models import Case
+    from tests.conftest import drop_postgres, fresh_postgres_url
+    from tests.fault_harness import (
+        FINISHED,
+        Answering,
+        Ingest,
+        Stack,
+        finished_cases,
+        ingest,
+        log,
+        make_patients,
+    )
+
+COUNTED = {
+    "activities": EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    "timers": EventType.EVENT_TYPE_TIMER_STARTED,
+    "children": EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+    "signals": EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    "workflow tasks": EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+BENCH = "this process (clients, patients, starters)"
+ANSWER_DELAY = 0.2  # seconds from the bare prompt activity to its signal (the patients answer within ~0.3 s)
+
+
+# --------------------------------------------------------------------------- the bare baseline
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How many server-side steps of each kind one workflow takes."""
+
+    activities: int
+    timers: int
+    children: int
+    signals: int
+
+    @property
+    def total(self) -> int:
+        return self.activities + self.timers + self.children + self.signals
+
+
+class BareActivities:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.answering: set[asyncio.Task[None]] = set()
+
+    @activity.defn(name="bare_noop")
+    async def noop(self) -> None:
+        return None
+
+    @activity.defn(name="bare_prompt")
+    async def prompt(self) -> None:
+        """What the SMS and the patient's answer are in a case: the activity returns at once and a signal
+        reaches the workflow from outside a moment later, once it is waiting (as the patient's answer
+        does: the case starts its timer, the answer cancels it)."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None
+        task = asyncio.create_task(self._answer(workflow_id))
+        self.answering.add(task)
+        task.add_done_callback(self.answering.discard)
+
+    async def _answer(self, workflow_id: str) -> None:
+        await asyncio.sleep(ANSWER_DELAY)
+        await self.client.get_workflow_handle(workflow_id).signal("answer")
+
+
+@workflow.defn(name="BareChild")
+class BareChild:
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+@workflow.defn(name="BareSteps")
+class BareSteps:
+    """`shape.activities` sequential no-op activities; where a case waits for the patient, one of them
+    signals this workflow and it waits for the signal with a timeout (a timer, cancelled by the signal);
+    timers left over are short sleeps; children (abandoned, like the case's feedback request) last."""
+
+    def __init__(self) -> None:
+        self.answers = 0
+
+    @workflow.signal(name="answer")
+    def answer(self) -> None:
+        self.answers += 1
+
+    def _answered(self, k: int) -> bool:
+        return self.answers > k
+
+    @workflow.run
+    async def run(self, shape: Shape) -> int:
+        timeout = timedelta(seconds=30)
+        prompts = min(shape.signals, shape.activities)
+        # the waits sit where a case's do: after the first half of the activities
+        first = max(0, shape.activities // 2 - prompts)
+        timers = shape.timers
+        for i in range(shape.activities):
+            k = i - first
+            if 0 <= k < prompts:
+                await workflow.execute_activity("bare_prompt", start_to_close_timeout=timeout)
+                wait = timedelta(hours=1) if timers > 0 else None
+                timers -= wait is not None
+                await workflow.wait_condition(functools.partial(self._answered, k), timeout=wait)
+            else:
+                await workflow.execute_activity("bare_noop", start_to_close_timeout=timeout)
+        for _ in range(max(0, timers)):
+            await workflow.sleep(timedelta(milliseconds=10))
+        for j in range(shape.children):
+            await workflow.start_child_workflow(
+                BareChild.run,
+                id=f"{workflow.info().workflow_id}-child-{j}",
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        return self.answers
+
+
+def bare_worker(address: str, task_queue: str) -> None:
+    """The bare baseline's worker process (started by BareStack, killed when the run ends)."""
+
+    async def serve() -> None:
+        client = await Client.connect(address)
+        acts = BareActivities(client)
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[BareSteps, BareChild],
+            activities=[acts.noop, acts.prompt],
+        )
+        print(f"bare worker: polling {task_queue!r} on {address}", flush=True)
+        await worker.run()
+
+    asyncio.run(serve())
+
+
+class BareStack(Stack):
+    """A fresh file-backed dev server started exactly as the real one (Stack's command line) and the bare
+    worker as its own process."""
+
+    def __init__(self, var_dir: Path) -> None:
+        super().__init__(f"sqlite:///{var_dir / 'unused.db'}", var_dir)
+        self.task_queue = f"bare-{os.getpid()}"
+
+    def command(self, name: str) -> list[str]:
+        if name == "worker":
+            address = f"127.0.0.1:{self.temporal_port}"
+            code = f"from bench.throughput import bare_worker; bare_worker({address!r}, {self.task_queue!r})"
+            return [sys.executable, "-c", code]
+        return super().command(name)
+
+    def wait_for_worker(self) -> None:
+        deadline = time.monotonic() + 60
+        while "bare worker: polling" not in self.tail("worker"):
+            if self.procs["worker"].poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the bare worker did not start:\n{self.tail('worker')}")
+            time.sleep(0.1)
+
+
+async def run_bare(client: Client, task_queue: str, shape: Shape, n: int, starters: int) -> tuple[float, str]:
+    """Start n BareSteps workflows from `starters` concurrent starters; seconds to the last result, and
+    the id of one of them."""
+    todo = list(range(n))
+    run = os.urandom(3).hex()
+    handles = []
+
+    async def starter() -> None:
+        while todo:
+            i = todo.pop(0)
+            handles.append(
+                await client.start_workflow(BareSteps.run, shape, id=f"bare-{run}-{i}", task_queue=task_queue)
+            )
+
+    began = time.monotonic()
+    await asyncio.gather(*(starter() for _ in range(starters)))
+    results = await asyncio.gather(*(h.result() for h in handles))
+    took = time.monotonic() - began
+    assert all(r == shape.signals for r in results), results
+    return took, handles[-1].id
+
+
+# --------------------------------------------------------------------------- steps and CPU
+
+
+def steps_of(history: WorkflowHistory) -> dict[str, int]:
+    kinds = Counter(event.event_type for event in history.events)
+    counted = {name: kinds[kind] for name, kind in COUNTED.items()}
+    counted["local activities (markers, not counted)"] = kinds[EventType.EVENT_TYPE_MARKER_RECORDED]
+    return counted
+
+
+def shape_of(steps: dict[str, int]) -> Shape:
+    return Shape(steps["activities"], steps["timers"], steps["children"], steps["signals"])
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(parent pid, utime+stime in ticks) from /proc/PID/stat, or None when it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """CPU seconds used so far by pid (all its threads) and, unless told not to, every live descendant."""
+    if not children:
+        stat = _stat(pid)
+        return stat[1] / CLK_TCK if stat else 0.0
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+            parents[int(entry)], ticks[int(entry)] = stat
+    family, grew = {pid}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in family} - family
+        grew = bool(more)
+        family |= more
+    return sum(ticks.get(p, 0) for p in family) / CLK_TCK
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds of each named process (children included), this process and the machine, between
+    start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = {**pids, BENCH: os.getpid()}
+        self.used: dict[str, float] = {}
+        self.machine = (0.0, 0.0)
+
+    def _cpu(self, name: str) -> float:
+        # the bench process is the parent of the system's processes: its own threads only
+        return cpu_seconds(self.pids[name], children=name != BENCH)
+
+    def start(self) -> None:
+        self._before = {name: self._cpu(name) for name in self.pids}
+        self._machine = machine_busy()
+
+    def stop(self) -> None:
+        self.used = {name: self._cpu(name) - self._before[name] for name in self.pids}
+        busy, total = machine_busy()
+        self.machine = (busy - self._machine[0], total - self._machine[1])
+
+    def lines(self, took: float) -> list[str]:
+        cores = os.cpu_count() or 1
+        busy, total = self.machine
+        out = [
+            f"  {name:<38} {used:7.1f} s  ({100 * used / took:4.0f}% of one core)"
+            for name, used in sorted(self.used.items(), key=lambda kv: -kv[1])
+        ]
+        others = busy - sum(self.used.values())
+        out.append(f"  {'anything else on the machine':<38} {others:7.1f} s")
+        out.append(
+            f"  machine: {busy:.1f} of {total:.1f} CPU s busy ({100 * busy / total:.0f}% of {cores} cores)"
+        )
+        return out
+
+
+# --------------------------------------------------------------------------- ours
+
+
+@dataclass
+class Ours:
+    took: float
+    finished: int
+    outcomes: dict[str, int]
+    steps: dict[str, int]
+    step_spread: list[int]
+    cpu: CpuMeter
+
+
+def run_cases(
+    stack: Stack, store: Store, count: int, clients: int, seed: int, deadline: float
+) -> tuple[float, list[str]]:
+    """Post `count` events, patients answering; seconds from the first post until every case finished
+    (polled in the store every 0.2 s) and the case ids."""
+    patients = make_patients(count, seed)
+    tally = Ingest()
+    with Answering(stack, store, patients) as answering:
+        began = time.monotonic()
+        ingest(stack, patients, clients, 0.0, tally)
+        while finished_cases(store, patients) < count:
+            if answering.error is not None:
+                raise answering.error
+            if time.monotonic() - began > deadline:
+                raise AssertionError(
+                    f"{finished_cases(store, patients)} of {count} cases finished in {deadline:.0f}s"
+                )
+            time.sleep(0.2)
+        took = time.monotonic() - began
+    return took, [p.case_id for p in patients if p.case_id]
+
+
+async def history_steps(client: Client, store: Store, case_ids: list[str]) -> list[dict[str, int]]:
+    with store.session() as s:
+        ids = list(s.scalars(select(Case.workflow_id).where(Case.case_id.in_(case_ids))))
+    return [steps_of(await client.get_workflow_handle(wid).fetch_history()) for wid in ids]
+
+
+async def run_ours(n: int, clients: int, database: str, tmp: Path, deadline: float) -> Ours:
+    if database == "sqlite":
+        url = f"sqlite:///{tmp / 'makeright.db'}"
+    else:
+        url = fresh_postgres_url()
+    try:
+        migrate(url)
+        store = Store(url)
+        stack = Stack(url, tmp / "ours", RATE_LIMITS__GIFT_CARDS="1000")
+        log(f"ours: {database}, logs in {tmp / 'ours'}")
+        try:
+            stack.start()
+            client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+            warm, _ = await asyncio.to_thread(run_cases, stack, store, 1, 1, 1000, deadline)
+            log(f"ours: warm-up case finished in {warm:.1f}s; now {n} cases")
+            meter = CpuMeter({f"temporal server ({name})" if name == "temporal" else name: p.pid
+                              for name, p in stack.procs.items()})  # fmt: skip
+            meter.start()
+            took, case_ids = await asyncio.to_thread(run_cases, stack, store, n, clients, 1, deadline)
+            meter.stop()
+            with store.session() as s:
+                cases = list(s.scalars(select(Case).where(Case.case_id.in_(case_ids))))
+            # the step count of a sample of finished cases spread over the run
+            sample = case_ids[:: max(1, len(case_ids) // 10)]
+            steps = await history_steps(client, store, sample)
+        finally:
+            stack.close()
+    finally:
+        if database == "postgresql":
+            drop_postgres(url)
+    totals = [sum(s[k] for k in COUNTED) for s in steps]
+    typical = statistics.median_low(totals)
+    return Ours(
+        took=took,
+        finished=sum(c.status in FINISHED for c in cases),
+        outcomes=dict(Counter(str(c.outcome) for c in cases)),
+        steps=steps[totals.index(typical)],
+        step_spread=sorted(totals),
+        cpu=meter,
+    )
+
+
+async def run_bare_stack(
+    shape: Shape, n: int, starters: int, tmp: Path
+) -> tuple[float, dict[str, int], CpuMeter]:
+    stack = BareStack(tmp / "bare")
+    log(f"bare: {shape}, logs in {tmp / 'bare'}")
+    try:
+        stack.spawn("temporal")
+        stack.spawn("worker")
+        stack.wait_for_worker()
+        client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
+        warm, _ = await run_bare(client, stack.task_queue, shape, 1, 1)
+        log(f"bare: warm-up workflow finished in {warm:.1f}s; now {n} workflows")
+        meter = CpuMeter({"temporal server (bare)": stack.procs["temporal"].pid,
+                          "bare worker": stack.procs["worker"].pid})  # fmt: skip
+        meter.start()
+        took, one = await run_bare(client, stack.task_queue, shape, n, starters)
+        meter.stop()
+        steps = steps_of(await client.get_workflow_handle(one).fetch_history())
+    finally:
+        stack.close()
+    return took, steps, meter
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("n", type=int, nargs="?", default=200, help="cases (and bare workflows)")
+    parser.add_argument("--clients", type=int, default=4, help="threads posting the events")
+    parser.add_argument("--starters", type=int, default=4, help="concurrent starters of the bare workflows")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--deadline", type=float, default=900.0, help="seconds for the N cases to finish")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="mr-throughput-"))
+    load = os.getloadavg()
+    ours = await run_ours(args.n, args.clients, args.database, tmp, args.deadline)
+    shape = shape_of(ours.steps)
+    bare_took, bare_steps, bare_cpu = await run_bare_stack(shape, args.n, args.starters, tmp)
+
+    ours_rate, bare_rate = args.n / ours.took, args.n / bare_took
+    print(f"\nthroughput: {args.n} cases, {args.database}, {os.cpu_count()} cores, "
+          f"load average before {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")  # fmt: skip
+    print(f"{'server-side steps per workflow':<40} {'ours (a case)':>14} {'bare':>8}")
+    for name in [*COUNTED, "local activities (markers, not counted)"]:
+        print(f"  {name:<38} {ours.steps[name]:>14} {bare_steps[name]:>8}")
+    print(f"  {'total counted':<38} {sum(ours.steps[k] for k in COUNTED):>14} "
+          f"{sum(bare_steps[k] for k in COUNTED):>8}")  # fmt: skip
+    print(f"  (ours over {len(ours.step_spread)} sampled cases: {ours.step_spread})")
+    print(f"ours   {args.n} cases in {ours.took:6.1f} s = {ours_rate:6.2f} cases/s "
+          f"(finished {ours.finished}, outcomes {ours.outcomes}; {args.clients} clients)")  # fmt: skip
+    print(f"bare   {args.n} workflows in {bare_took:6.1f} s = {bare_rate:6.2f} /s ({args.starters} starters)")
+    print(f"ratio  ours / bare = {ours_rate / bare_rate:.2f}   (issue 11 target >= 0.9)")
+    print("CPU during ours:")
+    print("\n".join(ours.cpu.lines(ours.took)))
+    print("CPU during bare:")
+    print("\n".join(bare_cpu.lines(bare_took)))
+    return 0 if ours.finished == args.n else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
