@@ -43,6 +43,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/ingress.py
 	scripts/ensure-postgres
 	$(PY) bench/faults.py
+	$(PY) bench/throughput.py 200
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -155,10 +155,13 @@ class BareSteps:
         for i in range(shape.activities):
             k = i - first
             if 0 <= k < prompts:
-                await workflow.execute_activity("bare_prompt", start_to_close_timeout=timeout)
+                # the wait (and its timer) starts with the prompt, so the timer is there whatever the
+                # signal's timing: a case starts it in the task after its SMS
+                prompt = workflow.start_activity("bare_prompt", start_to_close_timeout=timeout)
                 wait = timedelta(hours=1) if timers > 0 else None
                 timers -= wait is not None
                 await workflow.wait_condition(functools.partial(self._answered, k), timeout=wait)
+                await prompt
             else:
                 await workflow.execute_activity("bare_noop", start_to_close_timeout=timeout)
         for _ in range(max(0, timers)):
@@ -310,11 +313,11 @@ class CpuMeter:
         cores = os.cpu_count() or 1
         busy, total = self.machine
         out = [
-            f"  {name:<38} {used:7.1f} s  ({100 * used / took:4.0f}% of one core)"
+            f"  {name:<44} {used:7.1f} s  ({100 * used / took:4.0f}% of one core)"
             for name, used in sorted(self.used.items(), key=lambda kv: -kv[1])
         ]
         others = busy - sum(self.used.values())
-        out.append(f"  {'anything else on the machine':<38} {others:7.1f} s")
+        out.append(f"  {'anything else on the machine':<44} {others:7.1f} s")
         out.append(
             f"  machine: {busy:.1f} of {total:.1f} CPU s busy ({100 * busy / total:.0f}% of {cores} cores)"
         )
