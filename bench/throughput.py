@@ -33,10 +33,12 @@ import argparse
 import asyncio
 import functools
 import os
+import signal
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,7 +50,7 @@ if not workflow.unsafe.in_sandbox():  # the sandbox re-imports this module for B
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with workflow.unsafe.imports_passed_through():
-    from sqlalchemy import select
+    from sqlalchemy import create_engine, select, text
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WorkflowHistory
     from temporalio.worker import Worker
@@ -56,11 +58,12 @@ with workflow.unsafe.imports_passed_through():
 
     from store.db import Store, migrate
     from store.models import Case
-    from tests.conftest import drop_postgres, fresh_postgres_url
+    from tests.conftest import POSTGRES_ADMIN_URL, drop_postgres
     from tests.fault_harness import (
         FINISHED,
         Answering,
         Ingest,
+        Patient,
         Stack,
         finished_cases,
         ingest,
@@ -76,6 +79,7 @@ COUNTED = {
     "workflow tasks": EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+STUCK = ("escalated", "failed")
 BENCH = "this process (clients, patients, starters)"
 ANSWER_DELAY = 0.2  # seconds from the bare prompt activity to its signal (the patients answer within ~0.3 s)
 
@@ -317,7 +321,7 @@ class CpuMeter:
             for name, used in sorted(self.used.items(), key=lambda kv: -kv[1])
         ]
         others = busy - sum(self.used.values())
-        out.append(f"  {'anything else on the machine':<44} {others:7.1f} s")
+        out.append(f"  {'anything else (PostgreSQL, other work)':<44} {others:7.1f} s")
         out.append(
             f"  machine: {busy:.1f} of {total:.1f} CPU s busy ({100 * busy / total:.0f}% of {cores} cores)"
         )
@@ -347,9 +351,15 @@ def run_cases(
     with Answering(stack, store, patients) as answering:
         began = time.monotonic()
         ingest(stack, patients, clients, 0.0, tally)
+        polls = 0
         while finished_cases(store, patients) < count:
+            polls += 1
             if answering.error is not None:
                 raise answering.error
+            if polls % 10 == 0 and (
+                stuck := stuck_cases(store, patients)
+            ):  # with a person: the benchmark cannot finish them
+                raise AssertionError(f"cases handed to a person: {stuck}")
             if time.monotonic() - began > deadline:
                 raise AssertionError(
                     f"{finished_cases(store, patients)} of {count} cases finished in {deadline:.0f}s"
@@ -359,21 +369,42 @@ def run_cases(
     return took, [p.case_id for p in patients if p.case_id]
 
 
+def stuck_cases(store: Store, patients: list[Patient]) -> dict[str, str]:
+    ids = [p.case_id for p in patients if p.case_id]
+    with store.session() as s:
+        rows = s.execute(
+            select(Case.case_id, Case.status).where(Case.case_id.in_(ids), Case.status.in_(STUCK))
+        )
+        return {case_id: status for case_id, status in rows}
+
+
 async def history_steps(client: Client, store: Store, case_ids: list[str]) -> list[dict[str, int]]:
     with store.session() as s:
         ids = list(s.scalars(select(Case.workflow_id).where(Case.case_id.in_(case_ids))))
     return [steps_of(await client.get_workflow_handle(wid).fetch_history()) for wid in ids]
 
 
+def fresh_database() -> str:
+    """A new PostgreSQL database of this benchmark's own (dropped at the end of the run)."""
+    name = f"mr_throughput_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
 async def run_ours(n: int, clients: int, database: str, tmp: Path, deadline: float) -> Ours:
     if database == "sqlite":
         url = f"sqlite:///{tmp / 'makeright.db'}"
     else:
-        url = fresh_postgres_url()
+        url = fresh_database()
     try:
         migrate(url)
         store = Store(url)
-        stack = Stack(url, tmp / "ours", RATE_LIMITS__GIFT_CARDS="1000")
+        # every case pays a gift card: lift the queue's 1/s limit and the day's budget (500 USD = 50 cases)
+        lifted = {"RATE_LIMITS__GIFT_CARDS": "1000", "POLICY__COMPENSATION__DAILY_BUDGET": "100000000"}
+        stack = Stack(url, tmp / "ours", **lifted)
         log(f"ours: {database}, logs in {tmp / 'ours'}")
         try:
             stack.start()
@@ -467,5 +498,10 @@ async def main() -> int:
     return 0 if ours.finished == args.n else 1
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # so the processes started and the database are cleaned up
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
     raise SystemExit(asyncio.run(main()))
