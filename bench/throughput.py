@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import os
 import signal
@@ -40,6 +41,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -256,32 +258,44 @@ def shape_of(steps: dict[str, int]) -> Shape:
     return Shape(steps["activities"], steps["timers"], steps["children"], steps["signals"])
 
 
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, utime+stime in ticks) from /proc/PID/stat, or None when it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw[raw.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
-    return int(fields[1]), int(fields[11]) + int(fields[12])
-
-
-def cpu_seconds(pid: int, children: bool = True) -> float:
-    """CPU seconds used so far by pid (all its threads) and, unless told not to, every live descendant."""
-    if not children:
-        stat = _stat(pid)
-        return stat[1] / CLK_TCK if stat else 0.0
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
+def _processes() -> dict[int, tuple[int, int]]:
+    """Every process: pid -> (parent pid, utime+stime in ticks, all its threads), from /proc/PID/stat."""
+    out: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
-            parents[int(entry)], ticks[int(entry)] = stat
-    family, grew = {pid}, True
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = raw[raw.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+        out[int(entry)] = int(fields[1]), int(fields[11]) + int(fields[12])
+    return out
+
+
+def family(pid: int, processes: dict[int, tuple[int, int]]) -> set[int]:
+    """pid and its live descendants (the Temporal CLI or uvicorn may run the work in a child)."""
+    found, grew = {pid}, True
     while grew:
-        more = {p for p, parent in parents.items() if parent in family} - family
+        more = {p for p, (parent, _) in processes.items() if parent in found} - found
         grew = bool(more)
-        family |= more
-    return sum(ticks.get(p, 0) for p in family) / CLK_TCK
+        found |= more
+    return found
+
+
+def backends_of(database: str) -> Callable[[dict[int, tuple[int, int]]], set[int]]:
+    """The PostgreSQL backends serving one database (each titles itself `postgres: [CLUSTER:] USER DB …`)."""
+
+    def find(processes: dict[int, tuple[int, int]]) -> set[int]:
+        found = set()
+        for pid in processes:
+            with contextlib.suppress(OSError):
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+                if title[:1] == [b"postgres:"] and database.encode() in title[1:4]:
+                    found.add(pid)
+        return found
+
+    return find
 
 
 def machine_busy() -> tuple[float, float]:
@@ -292,26 +306,37 @@ def machine_busy() -> tuple[float, float]:
 
 
 class CpuMeter:
-    """CPU seconds of each named process (children included), this process and the machine, between
-    start() and stop()."""
+    """CPU seconds between start() and stop() of each named part of the system (a process and its
+    children; the PostgreSQL backends of the run's database), of this process (its own threads only: it is
+    the parent of the system's processes) and of the machine. A process that exits in between is missed
+    (none should)."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = {**pids, BENCH: os.getpid()}
+    def __init__(self, pids: dict[str, int], database: str | None = None) -> None:
+        self.parts: dict[str, Callable[[dict[int, tuple[int, int]]], set[int]]] = {
+            name: functools.partial(family, pid) for name, pid in pids.items()
+        }
+        if database:
+            self.parts["postgresql (this run's database)"] = backends_of(database)
+        self.parts[BENCH] = lambda _: {os.getpid()}
         self.used: dict[str, float] = {}
         self.machine = (0.0, 0.0)
 
-    def _cpu(self, name: str) -> float:
-        # the bench process is the parent of the system's processes: its own threads only
-        return cpu_seconds(self.pids[name], children=name != BENCH)
-
     def start(self) -> None:
-        self._before = {name: self._cpu(name) for name in self.pids}
+        self._before = {pid: ticks for pid, (_, ticks) in _processes().items()}
         self._machine = machine_busy()
 
     def stop(self) -> None:
-        self.used = {name: self._cpu(name) - self._before[name] for name in self.pids}
+        now = _processes()
+        for name, find in self.parts.items():
+            ticks = sum(now[p][1] - self._before.get(p, 0) for p in find(now) if p in now)
+            self.used[name] = ticks / CLK_TCK
         busy, total = machine_busy()
         self.machine = (busy - self._machine[0], total - self._machine[1])
+
+    @property
+    def system(self) -> float:
+        """CPU seconds of the system under test (everything but this process)."""
+        return sum(used for name, used in self.used.items() if name != BENCH)
 
     def lines(self, took: float) -> list[str]:
         cores = os.cpu_count() or 1
@@ -321,7 +346,7 @@ class CpuMeter:
             for name, used in sorted(self.used.items(), key=lambda kv: -kv[1])
         ]
         others = busy - sum(self.used.values())
-        out.append(f"  {'anything else (PostgreSQL, other work)':<44} {others:7.1f} s")
+        out.append(f"  {'anything else on the machine':<44} {others:7.1f} s")
         out.append(
             f"  machine: {busy:.1f} of {total:.1f} CPU s busy ({100 * busy / total:.0f}% of {cores} cores)"
         )
@@ -394,8 +419,8 @@ def fresh_database() -> str:
     return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
-async def run_ours(n: int, clients: int, database: str, tmp: Path, deadline: float) -> Ours:
-    if database == "sqlite":
+async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline: float) -> Ours:
+    if database_kind == "sqlite":
         url = f"sqlite:///{tmp / 'makeright.db'}"
     else:
         url = fresh_database()
@@ -405,14 +430,15 @@ async def run_ours(n: int, clients: int, database: str, tmp: Path, deadline: flo
         # every case pays a gift card: lift the queue's 1/s limit and the day's budget (500 USD = 50 cases)
         lifted = {"RATE_LIMITS__GIFT_CARDS": "1000", "POLICY__COMPENSATION__DAILY_BUDGET": "100000000"}
         stack = Stack(url, tmp / "ours", **lifted)
-        log(f"ours: {database}, logs in {tmp / 'ours'}")
+        log(f"ours: {database_kind}, logs in {tmp / 'ours'}")
         try:
             stack.start()
             client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
             warm, _ = await asyncio.to_thread(run_cases, stack, store, 1, 1, 1000, deadline)
             log(f"ours: warm-up case finished in {warm:.1f}s; now {n} cases")
-            meter = CpuMeter({f"temporal server ({name})" if name == "temporal" else name: p.pid
-                              for name, p in stack.procs.items()})  # fmt: skip
+            names = {"temporal": "temporal server", "worker": "worker.py", "web": "web app (uvicorn)"}
+            database = url.rsplit("/", 1)[1] if database_kind == "postgresql" else None
+            meter = CpuMeter({names[name]: p.pid for name, p in stack.procs.items()}, database)
             meter.start()
             took, case_ids = await asyncio.to_thread(run_cases, stack, store, n, clients, 1, deadline)
             meter.stop()
@@ -424,7 +450,7 @@ async def run_ours(n: int, clients: int, database: str, tmp: Path, deadline: flo
         finally:
             stack.close()
     finally:
-        if database == "postgresql":
+        if database_kind == "postgresql":
             drop_postgres(url)
     totals = [sum(s[k] for k in COUNTED) for s in steps]
     typical = statistics.median_low(totals)
@@ -450,8 +476,9 @@ async def run_bare_stack(
         client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
         warm, _ = await run_bare(client, stack.task_queue, shape, 1, 1)
         log(f"bare: warm-up workflow finished in {warm:.1f}s; now {n} workflows")
-        meter = CpuMeter({"temporal server (bare)": stack.procs["temporal"].pid,
-                          "bare worker": stack.procs["worker"].pid})  # fmt: skip
+        meter = CpuMeter(
+            {"temporal server": stack.procs["temporal"].pid, "bare worker": stack.procs["worker"].pid}
+        )
         meter.start()
         took, one = await run_bare(client, stack.task_queue, shape, n, starters)
         meter.stop()
@@ -491,6 +518,9 @@ async def main() -> int:
           f"(finished {ours.finished}, outcomes {ours.outcomes}; {args.clients} clients)")  # fmt: skip
     print(f"bare   {args.n} workflows in {bare_took:6.1f} s = {bare_rate:6.2f} /s ({args.starters} starters)")
     print(f"ratio  ours / bare = {ours_rate / bare_rate:.2f}   (issue 11 target >= 0.9)")
+    ours_cpu, bare_cpu_per = ours.cpu.system / args.n, bare_cpu.system / args.n
+    print(f"CPU    {ours_cpu:.2f} s per case (ours' processes), {bare_cpu_per:.2f} s per bare workflow: "
+          f"bare / ours = {bare_cpu_per / ours_cpu:.2f} (the ratio when CPU is what runs out)")  # fmt: skip
     print("CPU during ours:")
     print("\n".join(ours.cpu.lines(ours.took)))
     print("CPU during bare:")
