@@ -3,26 +3,31 @@ Temporal running workflows with the same number of server-side steps, in one run
 >= 0.9).
 
 1. Ours. The real processes, as `make run` starts them (tests/fault_harness.py's Stack: the Temporal dev
-   server on a file, `worker.py`, the web app under uvicorn, every provider local; the gift-card queue's
-   1/s limit lifted with RATE_LIMITS__GIFT_CARDS=1000; contact rules off). One warm-up case, then N
-   signed events posted over real HTTP by C client threads; patients answer their offer at once by a
-   signed Twilio webhook (the harness's Answering thread), so the cases run to `resolved`. Timed from the
-   first post to the moment the store shows the last case finished.
-2. The step count, read at run time from finished cases' histories (never hard-coded: the workflows
-   change): ActivityTaskScheduled, TimerStarted, StartChildWorkflowExecutionInitiated,
-   WorkflowExecutionSignaled, WorkflowTaskCompleted. Local activities (MarkerRecorded) cost no server
-   round trip and are shown but not counted.
-3. Bare. A fresh dev server of the same kind (file-backed, same command line), a worker in its own
-   process (as worker.py is: its own interpreter, GIL and CPU figure) running this module's BareSteps
-   workflow with the same number of sequential no-op activities, timers, children and signals (a signal
-   is sent by one of its activities to its own workflow, which waits for it with a timeout, as a case
-   waits for the patient). One warm-up, then N workflows started by S concurrent starters, timed from the
-   first start to the last result.
+   server on a file, `worker.py`, the web app under uvicorn, every provider local, a fresh database;
+   the gift-card queue's 1/s limit and the day's compensation budget lifted, contact rules off). One
+   warm-up case, then N signed events posted over real HTTP by C client threads; patients answer their
+   offer at once by a signed Twilio webhook (the harness's Answering thread), so the cases run to
+   `resolved`. Timed from the first post until the store shows every case finished (polled every 0.2 s).
+2. The step count, read at run time from a sample of the finished cases' histories (never hard-coded:
+   the workflows change), the median case's: ActivityTaskScheduled, TimerStarted,
+   StartChildWorkflowExecutionInitiated, WorkflowExecutionSignaled, WorkflowTaskCompleted. Local
+   activities (MarkerRecorded) cost no server round trip: shown, not counted.
+3. Bare. A fresh dev server of the same kind (file-backed, Stack's command line), a worker in its own
+   process (as worker.py is: its own interpreter, GIL and CPU figure; the bench process only starts
+   workflows) running this module's BareSteps with the same number of sequential no-op activities,
+   timers, children and signals (one activity has the signal sent 0.2 s later to its own workflow, which
+   waits for it with a timeout, as a case waits for the patient). One warm-up, then N workflows started
+   by S concurrent starters, timed from the first start to the last result.
 
-Printed: the steps of both (so the match can be checked), cases/s of each, the ratio (the headline;
-absolute numbers vary between runs on a shared machine), and the CPU seconds each process used during
-the timed part (utime+stime from /proc/PID/stat, children included) with the machine's total, which
-shows what bounds the figure: on two cores the Temporal server is most of it.
+Reading the output: the step table shows both histories side by side (they should match; the sampled
+cases' totals differ by a workflow task or a timer, depending on when the answer lands). `ratio` is the
+headline (absolute rates vary from run to run on a shared machine). `CPU … per case` compares what each
+costs in CPU (utime+stime from /proc/PID/stat of the Temporal server, the worker, the web app, this
+run's PostgreSQL backends): it is the ratio's bound when the machine's CPU is what runs out and, on a
+machine shared with other work, steadier than wall time. The per-process table shows what bounds it
+(on two cores the Temporal server is most of it); `anything else` is work outside the run. Small biases,
+both ways: a case counts as finished when its status is `resolved`, before its last two workflow tasks
+(the feedback child started, the workflow completed); its patient answers within one 0.3 s poll.
 
 python bench/throughput.py N [--clients 4] [--starters 4] [--database postgresql|sqlite] [--deadline 900]
 """
@@ -38,6 +43,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -45,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from temporalio import activity, workflow
 
@@ -83,6 +90,7 @@ COUNTED = {
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 STUCK = ("escalated", "failed")
 BENCH = "this process (clients, patients, starters)"
+T = TypeVar("T")
 ANSWER_DELAY = 0.2  # seconds from the bare prompt activity to its signal (the patients answer within ~0.3 s)
 
 
@@ -409,6 +417,32 @@ async def history_steps(client: Client, store: Store, case_ids: list[str]) -> li
     return [steps_of(await client.get_workflow_handle(wid).fetch_history()) for wid in ids]
 
 
+async def in_daemon_thread(fn: Callable[..., T], *args: object) -> T:
+    """fn(*args) in a daemon thread: unlike asyncio.to_thread's, the interpreter does not wait for it at exit
+    (a client thread resending to a web app already stopped would hold a SIGTERMed run for minutes)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if done.done():  # the awaiting task was cancelled
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def call() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # handed to the awaiting task
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=call, daemon=True).start()
+    return await done
+
+
 def fresh_database() -> str:
     """A new PostgreSQL database of this benchmark's own (dropped at the end of the run)."""
     name = f"mr_throughput_{uuid.uuid4().hex[:10]}"
@@ -434,13 +468,13 @@ async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline
         try:
             stack.start()
             client = await Client.connect(f"127.0.0.1:{stack.temporal_port}")
-            warm, _ = await asyncio.to_thread(run_cases, stack, store, 1, 1, 1000, deadline)
+            warm, _ = await in_daemon_thread(run_cases, stack, store, 1, 1, 1000, deadline)
             log(f"ours: warm-up case finished in {warm:.1f}s; now {n} cases")
             names = {"temporal": "temporal server", "worker": "worker.py", "web": "web app (uvicorn)"}
             database = url.rsplit("/", 1)[1] if database_kind == "postgresql" else None
             meter = CpuMeter({names[name]: p.pid for name, p in stack.procs.items()}, database)
             meter.start()
-            took, case_ids = await asyncio.to_thread(run_cases, stack, store, n, clients, 1, deadline)
+            took, case_ids = await in_daemon_thread(run_cases, stack, store, n, clients, 1, deadline)
             meter.stop()
             with store.session() as s:
                 cases = list(s.scalars(select(Case).where(Case.case_id.in_(case_ids))))
