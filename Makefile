@@ -43,6 +43,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/ingress.py
 	scripts/ensure-postgres
 	$(PY) bench/faults.py
+	$(PY) bench/scale.py
+	$(PY) bench/scale.py --workers 1
 	$(PY) bench/throughput.py 200
 
 clean:

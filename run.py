@@ -23,6 +23,17 @@ ROOT = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 
+def dev_server_state(path: Path) -> list[str]:
+    """The embedded Temporal server keeps its state in one SQLite file. Its default rollback journal
+    syncs the disk several times per commit; write-ahead logging with synchronous=FULL syncs once and
+    loses nothing a commit promised: 2.4 times the workflows per second here (bench/RESULTS.md)."""
+    return [
+        "--db-filename", str(path),
+        "--sqlite-pragma", "journal_mode=wal",
+        "--sqlite-pragma", "synchronous=full",
+    ]  # fmt: skip
+
+
 def wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -67,7 +78,7 @@ class Supervisor:
                 "temporal",
                 [
                     str(temporal), "server", "start-dev",
-                    "--db-filename", str(s.var_dir / "temporal.db"),
+                    *dev_server_state(s.var_dir / "temporal.db"),
                     "--ip", "127.0.0.1",
                     "--port", str(s.temporal_port),
                     "--ui-port", str(s.temporal_ui_port),

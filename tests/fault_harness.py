@@ -43,6 +43,7 @@ from twilio.request_validator import RequestValidator
 
 from domain.ids import gift_card_key
 from domain.signing import sign
+from run import dev_server_state
 from store.db import Store
 from store.models import Case, GiftCardOrder, LedgerEntry, LocalDelivery
 from tests.conftest import ROOT, TEST_CODEC_KEYS, example_event, free_port
@@ -85,6 +86,9 @@ class Stack:
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
             "API_TOKENS": f"engineer:{ENGINEER}",
             "POLICY__CONTACT__ENABLED": "false",  # the outcome must not depend on the hour it runs
+            # every case is paid on its own: a run of hundreds must not wait for a rep's approval once
+            # the day's default budget (500.00, 50 cases) is spent
+            "POLICY__COMPENSATION__DAILY_BUDGET": "1000000.00",
             **env,
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -98,7 +102,7 @@ class Stack:
         if name == "temporal":  # as run.py starts it: a file-backed dev server, so state survives a kill
             return [
                 str(BIN / "temporal"), "server", "start-dev", "--headless",
-                "--db-filename", str(self.var_dir / "temporal.db"),
+                *dev_server_state(self.var_dir / "temporal.db"),
                 "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--log-level", "error",
             ]  # fmt: skip
         if name == "worker":

@@ -19,10 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from domain.escalation import Actor, ByActor, ResolveRequest
+from store.db import Store
 from store.models import Case, EscalationRow
 from tests.conftest import LiveServer, example_event, free_port, make_settings
+from tests.test_histories import LOCAL_ACTIVITY_MARKER
 from tests.workflow_harness import running
 from web.app import create_app
+from worker import build_activities
 from workflows import options
 
 PHONE, EMAIL, NAME = "+31612345678", "ada@example.com", "Ada Jansen"
@@ -102,15 +105,23 @@ async def test_raw_history_holds_no_patient_data_and_the_codec_server_reads_it(
         assert text.encode() not in raw, f"{text!r} is readable in raw history"
     payloads = [p for h in histories for p in payloads_of(h)]
     assert len(payloads) > 20
-    # the one plain kind allowed: the SDK's own patch marker and the TemporalChangeVersion search
-    # attribute, which name a workflow.patched id and nothing else
+    # the plain kinds allowed: the SDK's own patch marker and the TemporalChangeVersion search
+    # attribute, which name a workflow.patched id and nothing else, and a local activity's marker
+    # metadata (which step, which attempt, when: its input and result are encrypted like any other)
     unencrypted = [p for p in payloads if p.metadata.get("encoding") != b"binary/encrypted"]
     patch_ids = {v for k, v in vars(options).items() if k.endswith("_PATCH") and isinstance(v, str)}
+    step_names = {fn.__name__ for fn in build_activities(settings, Store(settings.database_url))}
+    patches = []
     for p in unencrypted:
         value = json.loads(p.data)
+        if isinstance(value, dict) and "activity_type" in value:
+            assert set(value) <= LOCAL_ACTIVITY_MARKER, f"plain payload in history: {p.data!r}"
+            assert value["activity_type"] in step_names, f"plain payload in history: {p.data!r}"
+            continue
         named = {value["id"]} if isinstance(value, dict) else set(value)
         assert named <= patch_ids, f"plain payload in history: {p.data!r}"
-    assert len(unencrypted) < len(payloads) / 4
+        patches.append(p)
+    assert len(patches) < len(payloads) / 4
 
     body = json_format.MessageToJson(Payloads(payloads=payloads))
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:

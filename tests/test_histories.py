@@ -8,6 +8,7 @@ reason: guard the change with `workflow.patched` (README, "Changing a workflow")
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -23,6 +24,11 @@ from tests.conftest import EXAMPLES, TEST_CONVERTER
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 FILES = sorted(HISTORIES.glob("*/*.json"))
+# what the SDK writes in plain into a local activity's marker (sdk-core's LocalActivityMarkerData)
+LOCAL_ACTIVITY_MARKER = {
+    "seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff", "original_schedule_time",
+    "activation_index",
+}  # fmt: skip
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -111,12 +117,21 @@ def test_histories_are_stored_encrypted() -> None:
         text = path.read_text()
         for secret in secrets:
             assert secret not in text, f"{path.relative_to(HISTORIES)} holds {secret!r} in plain text"
+        payloads = list(payloads_in(json.loads(text)))
+        # a local activity's marker: the SDK writes which step, which attempt and when in plain JSON
+        # (never patient data); the step's input and result are encrypted like every other payload
+        for where, payload in payloads:
+            if re.search(r"markerRecordedEventAttributes/details/data/payloads\[\d+\]$", where):
+                meta = json.loads(base64.b64decode(payload["data"]))
+                assert set(meta) <= LOCAL_ACTIVITY_MARKER and "activity_type" in meta, (path, meta)
         encodings = {
             payload["metadata"]["encoding"]
-            for where, payload in payloads_in(json.loads(text))
+            for where, payload in payloads
             # the SDK writes a patch's marker and its TemporalChangeVersion search attribute itself, in
             # plain JSON: the patch id, never patient data
-            if "patch-data" not in where and "TemporalChangeVersion" not in where
+            if "patch-data" not in where
+            and "TemporalChangeVersion" not in where
+            and not re.search(r"markerRecordedEventAttributes/details/data/payloads\[\d+\]$", where)
         }
         assert encodings, path
         # base64 of the codec's "binary/encrypted" (everything else would be readable by anyone)

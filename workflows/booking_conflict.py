@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         LANDLINE_PATCH,
         RECHECK_AFTER_DEFERRAL_PATCH,
         with_provider,
-        with_store,
     )
 
 
@@ -118,10 +117,9 @@ class BookingConflictRecovery:
     # ------------------------------------------------------------------ steps of the story
 
     async def _note_conflict(self) -> None:
-        await workflow.execute_activity_method(
+        await steps.store_step(
             SchedulingActivities.note_conflict,
             ConflictNote(case_id=self.case.case_id, data=self.case.data),
-            **with_store,
         )
 
     async def _no_texts_to_a_landline(self) -> None:
@@ -147,7 +145,7 @@ class BookingConflictRecovery:
 
     async def _next_allowed(self) -> datetime:
         addresses = tuple(a for a in (self.patient.phone, self.patient.email) if a)
-        history = await workflow.execute_activity_method(
+        history = await steps.store_step(
             CaseStoreActivities.contact_history,
             ContactHistoryRequest(
                 addresses=addresses,
@@ -155,7 +153,6 @@ class BookingConflictRecovery:
                 exclude_case_id=self.case.case_id,
                 patient_id=self.patient.id,
             ),
-            **with_store,
         )
         return contact_rules.next_allowed(
             workflow.now(),
@@ -195,9 +192,7 @@ class BookingConflictRecovery:
             search_days=self.case.policy.search_days,
             offer_round=offer_round,
         )
-        return await workflow.execute_activity_method(
-            SchedulingActivities.find_alternatives, request, **with_store
-        )
+        return await steps.store_step(SchedulingActivities.find_alternatives, request)
 
     async def _ask_patient(self, offers: list[OfferedSlot], offer_round: int) -> Understood | None:
         """Offer in writing (SMS, or email when texts cannot reach them) and wait for the answer. A message
@@ -335,7 +330,7 @@ class BookingConflictRecovery:
             patient_id=self.patient.id,
             offer=chosen,
         )
-        return await workflow.execute_activity_method(SchedulingActivities.book_slot, request, **with_store)
+        return await steps.store_step(SchedulingActivities.book_slot, request)
 
     async def _confirm(self, chosen: OfferedSlot) -> None:
         tz = chosen.practice.timezone
@@ -406,9 +401,7 @@ class BookingConflictRecovery:
             # expired unowned: the alert is on record; the case stays with people (engineers replay it)
             if self._reserved:
                 # nothing is paid: what was reserved goes back to today's budget
-                await workflow.execute_activity_method(
-                    GiftCardActivities.release_reservation, self._gift_card_request(owed), **with_store
-                )
+                await steps.store_step(GiftCardActivities.release_reservation, self._gift_card_request(owed))
             ticket_id = await self._file_root_cause()
             await self._set_status(
                 CaseStatus.FAILED,
@@ -479,10 +472,9 @@ class BookingConflictRecovery:
         the ledger at once. The reason it must wait for a person, or None when it fits (and is reserved)."""
         if not workflow.patched(COMPENSATION_BUDGET_PATCH):
             return None
-        verdict = await workflow.execute_activity_method(
+        verdict = await steps.store_step(
             GiftCardActivities.reserve_compensation,
             ReserveRequest(payment=self._gift_card_request(owed), rules=self.case.policy.compensation),
-            **with_store,
         )
         self._reserved = verdict.fits
         return None if verdict.fits else (verdict.reason or "over the compensation limits")
@@ -499,7 +491,7 @@ class BookingConflictRecovery:
         if decision is not None and decision.approved is not None:
             return await self._pay(decision.approved.amount)
         if decision is not None and decision.denied_reason is not None:
-            await workflow.execute_activity_method(
+            await steps.store_step(
                 GiftCardActivities.record_denial,
                 DenialRequest(
                     case_id=self.case.case_id,
@@ -510,7 +502,6 @@ class BookingConflictRecovery:
                     reason=decision.denied_reason,
                     denied_by=decision.approved_by or "",
                 ),
-                **with_store,
             )
             return None
         if owed > 0 and policy.auto_approved(comp, owed) and not held:
@@ -522,9 +513,7 @@ class BookingConflictRecovery:
         return steps.gift_card_request(self.case.case_id, self.patient.id, amount, currency)
 
     async def _record_pending(self, amount: Decimal) -> None:
-        await workflow.execute_activity_method(
-            GiftCardActivities.record_pending_approval, self._gift_card_request(amount), **with_store
-        )
+        await steps.store_step(GiftCardActivities.record_pending_approval, self._gift_card_request(amount))
 
     async def _pay(self, amount: Decimal) -> Decimal:
         card = await steps.issue_gift_card(self._gift_card_request(amount))

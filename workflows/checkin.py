@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.replies import Intent
     from workflows import steps
     from workflows.checkin_trouble import CheckInTroubleRecovery
-    from workflows.options import LANDLINE_PATCH, with_store
+    from workflows.options import LANDLINE_PATCH
 
 EndReason = Literal["listen_window_over", "cancelled", "opted_out", "unreachable", "no_phone", "landline"]
 
@@ -181,12 +181,11 @@ class CheckInWatch:
     async def _open_case(self, reply: PatientReply) -> None:
         """Any other reply is trouble: open the case (once per appointment and time) and start its
         recovery."""
-        case = await workflow.execute_activity_method(
+        case = await steps.store_step(
             CheckInActivities.open_trouble_case,
             TroubleCaseRequest(
                 appointment_id=self.inp.appointment_id, data=self.data, reply_ref=reply.provider_ref
             ),
-            **with_store,
         )
         self._case, self._case_slot = case, self.data.slot.start
         await self._record(WatchStatus.TROUBLE)
@@ -256,7 +255,7 @@ class CheckInWatch:
             listen_until=self._listen_until(),
             case_id=self._case.case_id if self._case_open() and self._case else None,
         )
-        await workflow.execute_activity_method(CheckInActivities.record_watch, rec, **with_store)
+        await steps.store_step(CheckInActivities.record_watch, rec)
         self._status = status
 
     async def _end(self, why: EndReason) -> WatchResult:

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.models import BridgeCallRequest, Channel, OutboundMessage
     from workflows import steps
-    from workflows.options import DEADLINES_HOLD_PATCH, with_call, with_provider, with_store
+    from workflows.options import DEADLINES_HOLD_PATCH, with_call, with_provider
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
 
@@ -305,7 +305,7 @@ class Escalation:
             alert=alert,
             policy=self.policy if policy else None,
         )
-        await workflow.execute_activity_method(CaseStoreActivities.record_escalation, rec, **with_store)
+        await steps.store_step(CaseStoreActivities.record_escalation, rec)
 
     async def _notify(self, level: EscalationLevel, why: str) -> None:
         """Tell the level's staff. A notification that cannot be sent (the provider down past its budget)

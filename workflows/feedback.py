@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import Channel
     from workflows import steps
     from workflows.escalation import escalate
-    from workflows.options import with_store
 
 
 def feedback_escalation_id(case_id: str) -> str:
@@ -121,7 +120,7 @@ class FeedbackRequest:
         return None
 
     async def _asked_by(self, channel: Channel, address: str, deadline: datetime) -> str:
-        return await workflow.execute_activity_method(
+        return await steps.store_step(
             CaseStoreActivities.feedback_asked,
             FeedbackAsked(
                 case_id=self.inp.case_id,
@@ -132,7 +131,6 @@ class FeedbackRequest:
                 asked_at=workflow.now(),
                 expires_at=deadline,
             ),
-            **with_store,
         )
 
     async def _sms(self, key: str, body: str) -> bool:
@@ -159,7 +157,7 @@ class FeedbackRequest:
     async def _scored(self, reply: FeedbackReply) -> int:
         inp = self.inp
         assert reply.score is not None
-        await workflow.execute_activity_method(
+        await steps.store_step(
             CaseStoreActivities.feedback_answered,
             FeedbackAnswer(
                 case_id=inp.case_id,
@@ -168,7 +166,6 @@ class FeedbackRequest:
                 at=reply.received_at or workflow.now(),
                 channel=reply.channel,
             ),
-            **with_store,
         )
         if low(reply.score):
             await escalate(
@@ -187,8 +184,7 @@ class FeedbackRequest:
         return reply.score
 
     async def _closed(self, status: str) -> None:
-        await workflow.execute_activity_method(
+        await steps.store_step(
             CaseStoreActivities.feedback_closed,
             FeedbackClosed(case_id=self.inp.case_id, status=status),
-            **with_store,
         )

@@ -22,6 +22,22 @@ with_store: dict[str, Any] = {
     ),
 }
 
+# The same store steps run as local activities (patch `store-steps-local`): in the worker that runs the
+# workflow task, no round trip through the Temporal server (a marker in history records the result), so
+# a case's short reads and writes cost milliseconds instead of a server dispatch each. A worker that dies
+# mid-step fails its workflow task, which another worker takes after the task's own timeout (10 s) and
+# runs the step again (idempotent). Retries wait in the worker up to 5 s apart, longer ones (a database
+# away) on a server timer, so a long outage does not hold a workflow task open.
+with_store_local: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "local_retry_threshold": timedelta(seconds=5),
+    "retry_policy": with_store["retry_policy"],
+}
+
+# Store steps as local activities (above) instead of activity tasks through the server: histories
+# recorded before scheduled each on the task queue, and replay that way.
+LOCAL_STORE_PATCH = "store-steps-local"
+
 # Provider 4xx come back as results (the workflow picks another channel); 5xx, 429 and lost connections
 # raise and are retried with backoff for up to an hour, send-once making each retry safe.
 # One attempt may legitimately take two HTTP calls of up to 15 s each (the SDK clients' timeouts in

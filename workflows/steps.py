@@ -4,7 +4,9 @@ each step is one activity call with the timeouts from `options.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
@@ -33,12 +35,26 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.options import (
         FEEDBACK_PATCH,
+        LOCAL_STORE_PATCH,
         PROVIDER_OUTAGE_PATCH,
         TRACKER_SYNC_PATCH,
         with_provider,
         with_store,
+        with_store_local,
     )
     from workflows.ticket_sync import TicketSync, ticket_sync_id
+
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+async def store_step(step: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+    """One short read or write of the case store (an idempotent activity method): a local activity in
+    the worker running the case, or, in histories recorded before that, an activity task."""
+    if workflow.patched(LOCAL_STORE_PATCH):
+        return await workflow.execute_local_activity_method(step, arg, **with_store_local)
+    return await workflow.execute_activity_method(step, arg, **with_store)
 
 
 class ReplyInbox:
@@ -120,12 +136,12 @@ async def provider_alert(case_id: str, what: str, key: str, detail: dict[str, ob
 
 
 async def update_case(update: CaseUpdate) -> None:
-    await workflow.execute_activity_method(CaseStoreActivities.update_case, update, **with_store)
+    await store_step(CaseStoreActivities.update_case, update)
 
 
 async def add_timeline(case_id: str, what: str, key: str, detail: dict[str, object]) -> None:
     entry = TimelineEntry(case_id=case_id, what=what, key=key, detail=detail)
-    await workflow.execute_activity_method(CaseStoreActivities.add_timeline, entry, **with_store)
+    await store_step(CaseStoreActivities.add_timeline, entry)
 
 
 def gift_card_request(case_id: str, patient_id: str, amount: Decimal, currency: str) -> GiftCardRequest:
@@ -179,7 +195,7 @@ def _refusal(err: ActivityError) -> str | None:
 async def file_root_cause(request: TicketRequest) -> str:
     """The local ticket now; the external tracker's issue (when one is configured) by a TicketSync child
     that the case does not wait for, so a tracker outage never holds the case open."""
-    ticket = await workflow.execute_activity_method(TicketActivities.link_root_cause, request, **with_store)
+    ticket = await store_step(TicketActivities.link_root_cause, request)
     if ticket.sync and workflow.patched(TRACKER_SYNC_PATCH):
         try:
             await workflow.start_child_workflow(

@@ -1,0 +1,76 @@
+"""A burst of booking conflicts (a practice cancels a whole day, a calendar sync goes wrong): N events at
+once, against the floor the Twilio rate limit alone sets (N / RATE_LIMITS__TWILIO seconds).
+
+python bench/burst.py [N] [--clients 64] [--database-url URL]        e.g. `bench/burst.py 5000`
+
+The system runs as `make run` runs it (bench/firstcontact.py), Twilio live pointed at a recording stand-in.
+All N events are posted as fast as `--clients` connections allow, each for its own patient.
+
+Reading the output: `contacted` is the time from the first post to the last patient's first text at the
+stand-in; `floor` is N divided by the Twilio queue's rate limit (what a perfect system would need);
+`ratio` the two divided (target <= 1.05). `answers` counts the web app's status codes (all 202 is the
+target: no 5xx, no refused connection); `lost` patients never texted within the wait. `ingest` is how long
+posting all N took, `texts/s` the stand-in's arrival rate over the busiest part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.firstcontact import log, patients, post_at_rate, system, wait_for_texts  # noqa: E402
+from config import load_settings  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("events", nargs="?", type=int, default=5000)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--seed", type=int, default=21)
+    args = parser.parse_args()
+
+    rate = load_settings().rate_limits.twilio
+    floor = args.events / rate
+    people = patients(args.events, args.seed)
+    with system(args.database_url) as run:
+        before = run.cpu_seconds()
+        began = time.time()
+        asyncio.run(post_at_rate(run, people, rate=0, clients=args.clients))
+        ingest = time.time() - began
+        log(f"{args.events} events posted in {ingest:.1f}s")
+        first = wait_for_texts(run, people, floor * 3 + 120)
+        took = time.time() - began
+        cpu = {k: round((v - before.get(k, 0)) / took, 2) for k, v in run.cpu_seconds().items()}
+    answers: dict[int, int] = {}
+    for entry in run.posted:
+        answers[entry.status] = answers.get(entry.status, 0) + 1
+    contacted = [first[p.phone] for p in people if p.phone in first]
+    last = max(contacted) - began if contacted else float("nan")
+    arrivals = sorted(contacted)
+    middle = arrivals[len(arrivals) // 10 : len(arrivals) * 9 // 10]
+    steady = (len(middle) - 1) / (middle[-1] - middle[0]) if len(middle) > 1 else float("nan")
+    accept = sorted(e.answered_in for e in run.posted)
+    print()
+    print(f"events          {args.events} posted by {args.clients} clients in {ingest:.1f}s")
+    print(f"answers         {answers}  (accept p50 {accept[len(accept) // 2]:.2f}s, max {accept[-1]:.2f}s)")
+    print(f"contacted       {len(contacted)} patients, the last {last:.1f}s after the first post")
+    print(f"floor           {floor:.1f}s ({args.events} texts at the Twilio limit of {rate:g}/s)")
+    print(f"ratio           {last / floor:.3f}  (target <= 1.05)")
+    print(f"texts/s         {steady:.1f} between the 10th and 90th percentile of arrivals")
+    print(f"lost            {args.events - len(contacted)}")
+    print(f"cpu (cores)     {cpu}")
+    ok = answers.get(202, 0) == args.events and len(contacted) == args.events
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
