@@ -15,8 +15,8 @@ Temporal running workflows with the same number of server-side steps, in one run
 3. Bare. A fresh dev server of the same kind (file-backed, Stack's command line), a worker in its own
    process (as worker.py is: its own interpreter, GIL and CPU figure; the bench process only starts
    workflows) running this module's BareSteps with the same number of sequential no-op activities,
-   timers, children and signals (one activity has the signal sent 0.2 s later to its own workflow, which
-   waits for it with a timeout, as a case waits for the patient). One warm-up, then N workflows started
+   timers, children and signals (one activity has a signal sent 0.3 s later to its own workflow, which
+   then waits for it with a timeout, as a case waits for the patient). One warm-up, then N workflows started
    by S concurrent starters, timed from the first start to the last result.
 
 Reading the output: the step table shows both histories side by side (they should match; the sampled
@@ -91,7 +91,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 STUCK = ("escalated", "failed")
 BENCH = "this process (clients, patients, starters)"
 T = TypeVar("T")
-ANSWER_DELAY = 0.2  # seconds from the bare prompt activity to its signal (the patients answer within ~0.3 s)
+ANSWER_DELAY = 0.3  # seconds from the bare prompt activity to its signal (the patients answer within ~0.3 s)
 
 
 # --------------------------------------------------------------------------- the bare baseline
@@ -112,8 +112,9 @@ class Shape:
 
 
 class BareActivities:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, answer_delay: float = ANSWER_DELAY) -> None:
         self.client = client
+        self.answer_delay = answer_delay
         self.answering: set[asyncio.Task[None]] = set()
 
     @activity.defn(name="bare_noop")
@@ -132,7 +133,7 @@ class BareActivities:
         task.add_done_callback(self.answering.discard)
 
     async def _answer(self, workflow_id: str) -> None:
-        await asyncio.sleep(ANSWER_DELAY)
+        await asyncio.sleep(self.answer_delay)
         await self.client.get_workflow_handle(workflow_id).signal("answer")
 
 
@@ -169,13 +170,13 @@ class BareSteps:
         for i in range(shape.activities):
             k = i - first
             if 0 <= k < prompts:
-                # the wait (and its timer) starts with the prompt, so the timer is there whatever the
-                # signal's timing: a case starts it in the task after its SMS
-                prompt = workflow.start_activity("bare_prompt", start_to_close_timeout=timeout)
+                # as a case: the SMS's completion starts the wait's timer in its task, the answer (sent
+                # `answer_delay` after the prompt) cancels it in another; an answer that lands first
+                # shares the task and no timer starts (a case's patient who answers that fast does too)
+                await workflow.execute_activity("bare_prompt", start_to_close_timeout=timeout)
                 wait = timedelta(hours=1) if timers > 0 else None
                 timers -= wait is not None
                 await workflow.wait_condition(functools.partial(self._answered, k), timeout=wait)
-                await prompt
             else:
                 await workflow.execute_activity("bare_noop", start_to_close_timeout=timeout)
         for _ in range(max(0, timers)):

@@ -18,7 +18,7 @@ async def test_bare_workflow_takes_the_steps_it_is_built_from(
 ) -> None:
     client = dev_server_env.client
     queue = f"bare-{uuid.uuid4().hex[:8]}"
-    acts = BareActivities(client)
+    acts = BareActivities(client, answer_delay=2.0)  # the timer starts first, however slow the machine
     async with Worker(
         client, task_queue=queue, workflows=[BareSteps, BareChild], activities=[acts.noop, acts.prompt]
     ):
