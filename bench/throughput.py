@@ -231,9 +231,11 @@ class BareStack(Stack):
             time.sleep(0.1)
 
 
-async def run_bare(client: Client, task_queue: str, shape: Shape, n: int, starters: int) -> tuple[float, str]:
+async def run_bare(
+    client: Client, task_queue: str, shape: Shape, n: int, starters: int
+) -> tuple[float, list[str]]:
     """Start n BareSteps workflows from `starters` concurrent starters; seconds to the last result, and
-    the id of one of them."""
+    their ids."""
     todo = list(range(n))
     run = os.urandom(3).hex()
     handles = []
@@ -250,7 +252,7 @@ async def run_bare(client: Client, task_queue: str, shape: Shape, n: int, starte
     results = await asyncio.gather(*(h.result() for h in handles))
     took = time.monotonic() - began
     assert all(r == shape.signals for r in results), results
-    return took, handles[-1].id
+    return took, [h.id for h in handles]
 
 
 # --------------------------------------------------------------------------- steps and CPU
@@ -486,21 +488,26 @@ async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline
     finally:
         if database_kind == "postgresql":
             drop_postgres(url)
-    totals = [sum(s[k] for k in COUNTED) for s in steps]
-    typical = statistics.median_low(totals)
+    typical, spread = median_steps(steps)
     return Ours(
         took=took,
         finished=sum(c.status in FINISHED for c in cases),
         outcomes=dict(Counter(str(c.outcome) for c in cases)),
-        steps=steps[totals.index(typical)],
-        step_spread=sorted(totals),
+        steps=typical,
+        step_spread=spread,
         cpu=meter,
     )
 
 
+def median_steps(sampled: list[dict[str, int]]) -> tuple[dict[str, int], list[int]]:
+    """The sampled history with the median count of steps, and every sample's count."""
+    totals = [sum(s[k] for k in COUNTED) for s in sampled]
+    return sampled[totals.index(statistics.median_low(totals))], sorted(totals)
+
+
 async def run_bare_stack(
     shape: Shape, n: int, starters: int, tmp: Path
-) -> tuple[float, dict[str, int], CpuMeter]:
+) -> tuple[float, dict[str, int], list[int], CpuMeter]:
     stack = BareStack(tmp / "bare")
     log(f"bare: {shape}, logs in {tmp / 'bare'}")
     try:
@@ -514,12 +521,15 @@ async def run_bare_stack(
             {"temporal server": stack.procs["temporal"].pid, "bare worker": stack.procs["worker"].pid}
         )
         meter.start()
-        took, one = await run_bare(client, stack.task_queue, shape, n, starters)
+        took, ids = await run_bare(client, stack.task_queue, shape, n, starters)
         meter.stop()
-        steps = steps_of(await client.get_workflow_handle(one).fetch_history())
+        sample = [
+            steps_of(await client.get_workflow_handle(i).fetch_history()) for i in ids[:: max(1, n // 10)]
+        ]
     finally:
         stack.close()
-    return took, steps, meter
+    steps, spread = median_steps(sample)
+    return took, steps, spread, meter
 
 
 async def main() -> int:
@@ -537,7 +547,7 @@ async def main() -> int:
     load = os.getloadavg()
     ours = await run_ours(args.n, args.clients, args.database, tmp, args.deadline)
     shape = shape_of(ours.steps)
-    bare_took, bare_steps, bare_cpu = await run_bare_stack(shape, args.n, args.starters, tmp)
+    bare_took, bare_steps, bare_spread, bare_cpu = await run_bare_stack(shape, args.n, args.starters, tmp)
 
     ours_rate, bare_rate = args.n / ours.took, args.n / bare_took
     print(f"\nthroughput: {args.n} cases, {args.database}, {os.cpu_count()} cores, "
@@ -547,7 +557,8 @@ async def main() -> int:
         print(f"  {name:<38} {ours.steps[name]:>14} {bare_steps[name]:>8}")
     print(f"  {'total counted':<38} {sum(ours.steps[k] for k in COUNTED):>14} "
           f"{sum(bare_steps[k] for k in COUNTED):>8}")  # fmt: skip
-    print(f"  (ours over {len(ours.step_spread)} sampled cases: {ours.step_spread})")
+    print(f"  (ours over {len(ours.step_spread)} sampled cases: {ours.step_spread}; "
+          f"bare over {len(bare_spread)}: {bare_spread})")  # fmt: skip
     print(f"ours   {args.n} cases in {ours.took:6.1f} s = {ours_rate:6.2f} cases/s "
           f"(finished {ours.finished}, outcomes {ours.outcomes}; {args.clients} clients)")  # fmt: skip
     print(f"bare   {args.n} workflows in {bare_took:6.1f} s = {bare_rate:6.2f} /s ({args.starters} starters)")
