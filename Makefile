@@ -42,9 +42,11 @@ histories: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/ingress.py
 	scripts/ensure-postgres
+	$(PY) bench/ingress.py --postgres --web-processes 2 --events 2000 --no-relay
 	$(PY) bench/faults.py
 	$(PY) bench/scale.py
 	$(PY) bench/scale.py --workers 1
+	$(PY) bench/memory.py 10000
 	$(PY) bench/throughput.py 200
 
 clean:

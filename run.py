@@ -100,12 +100,16 @@ class Supervisor:
             [
                 sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
                 "--host", s.web_host, "--port", str(s.web_port), "--log-level", "warning", "--no-access-log",
+                # WEB_PROCESSES: uvicorn's workers share the port; each runs its own relay loop (claims
+                # keep several relays from acting on one event twice)
+                "--workers", str(s.web_processes),
             ],
             env,
         )  # fmt: skip
         wait_for_port(s.web_host if s.web_host != "0.0.0.0" else "127.0.0.1", s.web_port, 60, web)  # noqa: S104
         print()
-        print(f"  web app          {s.public_base_url}")
+        processes = f"  ({s.web_processes} processes)" if s.web_processes > 1 else ""
+        print(f"  web app          {s.public_base_url}{processes}")
         print(f"  rep console      {s.public_base_url}/console  (users: .venv/bin/python cli.py users add)")
         if s.local_phone()[0]:
             print(f"  local phone      {s.public_base_url}/dev/phone")

@@ -55,6 +55,11 @@ from workflows.checkin import CheckInWatch
 
 log = logging.getLogger("makeright.starter")
 
+# After Temporal did not answer (refused, unavailable, or slower than the inline wait), the inline dispatch
+# and the relay leave it alone this long: requests stop paying for a claim and a failed call each, and the
+# stored events wait for the next relay pass.
+TEMPORAL_AWAY_PAUSE_SECONDS = 1.0
+
 
 class Starter:
     """Acts on what the inbox holds: starts a case's workflow, or signals a patient's answer to it."""
@@ -71,6 +76,8 @@ class Starter:
         self.reconcile_every = 15.0
         # webhooks that came while the database was away (web/twilio_hooks.py), taken in by the relay loop
         self.spool = spool.Spool(settings.var_dir)
+        self._temporal_away_until = 0.0
+        self._inline_in_flight = 0
 
     async def client(self) -> Client:
         async with self._connect_lock:
@@ -78,11 +85,28 @@ class Starter:
                 self._client = await connect(self.settings)
             return self._client
 
+    def temporal_away(self) -> bool:
+        """Temporal failed to answer less than TEMPORAL_AWAY_PAUSE_SECONDS ago."""
+        return time.monotonic() < self._temporal_away_until
+
+    def _note_temporal_away(self) -> None:
+        self._temporal_away_until = time.monotonic() + TEMPORAL_AWAY_PAUSE_SECONDS
+
     async def dispatch(self, event_row_id: int) -> None:
         """Act on one stored event now (inline, right after it was accepted), if no relay holds it. Gives
         up after `relay.INLINE_WAIT`; the claim's short lease (`relay.INLINE_LEASE`) then lets the relay
         take over within seconds, as it does when this process dies mid-dispatch. Errors leave the event
-        pending for the relay; never raises."""
+        pending for the relay; never raises. Does nothing (the relay acts on the event) while Temporal is
+        away or when `inline_dispatch_limit` dispatches are already under way in this process."""
+        if self.temporal_away() or self._inline_in_flight >= self.settings.inline_dispatch_limit:
+            return
+        self._inline_in_flight += 1
+        try:
+            await self._dispatch_inline(event_row_id)
+        finally:
+            self._inline_in_flight -= 1
+
+    async def _dispatch_inline(self, event_row_id: int) -> None:
         try:
             held = await asyncio.to_thread(
                 relay.claim, self.store, self.relay_id, [event_row_id], lease=relay.INLINE_LEASE
@@ -90,6 +114,7 @@ class Starter:
             if held:
                 await asyncio.wait_for(self._act_on_claimed(event_row_id), relay.INLINE_WAIT.total_seconds())
         except TimeoutError:
+            self._note_temporal_away()
             log.warning("event %s not dispatched yet: Temporal slow; the relay takes it over", event_row_id)
         except Exception as exc:
             if not database_unavailable(exc):
@@ -103,6 +128,11 @@ class Starter:
         try:
             status = await self._dispatch(event_row_id)
         except (RPCError, OSError, RuntimeError) as exc:
+            if not isinstance(exc, RPCError) or exc.status in (
+                RPCStatusCode.UNAVAILABLE,
+                RPCStatusCode.DEADLINE_EXCEEDED,
+            ):
+                self._note_temporal_away()  # not answering (a refused connect is a RuntimeError)
             log.warning("event %s not dispatched yet: %s", event_row_id, type(exc).__name__)
             await asyncio.to_thread(
                 relay.finish, self.store, event_row_id, self.relay_id, "pending", type(exc).__name__
@@ -245,9 +275,17 @@ class Starter:
             return row, case
 
     async def relay_once(self) -> int:
-        """One pass: claim what waits (oldest first, one event per appointment at a time) and act on it."""
+        """One pass: claim what waits (oldest first, one event per appointment at a time) and act on it.
+        Skipped while Temporal is away (see TEMPORAL_AWAY_PAUSE_SECONDS)."""
+        if self.temporal_away():
+            return 0
         held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, None, self.relay_batch)
-        for event_row_id in held:
+        for done, event_row_id in enumerate(held):
+            if self.temporal_away():
+                # Temporal stopped answering during this pass: the rest wait for the next one, not for
+                # their leases to lapse (and are not each tried against a server that is away)
+                await asyncio.to_thread(relay.release, self.store, held[done:], self.relay_id)
+                return done
             await self._act_on_claimed(event_row_id)
         return len(held)
 

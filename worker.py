@@ -10,6 +10,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -231,6 +232,7 @@ class Workers:
 
 
 def build_worker(client: Client, settings: Settings, store: Store, **providers: Any) -> Workers:
+    limits = settings.worker
     activities = build_activities(settings, store, **providers)
     by_provider: dict[str, list[Callable[..., Any]]] = {name: [] for name in PROVIDERS}
     own: list[Callable[..., Any]] = []
@@ -248,6 +250,10 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
             # a case's next workflow task waits this long for this worker (which has its history cached)
             # before any worker takes it: short, so a worker that died costs the case seconds
             sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
+            max_cached_workflows=limits.max_cached_workflows,
+            max_concurrent_workflow_tasks=limits.max_concurrent_workflow_tasks,
+            max_concurrent_activities=limits.max_concurrent_activities,
+            max_concurrent_local_activities=limits.max_concurrent_local_activities,
         )
     ]
     for provider, provider_activities in by_provider.items():
@@ -258,14 +264,24 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
                 activities=provider_activities,
                 # the provider's own limit, across every worker polling this queue
                 max_task_queue_activities_per_second=getattr(settings.rate_limits, provider),
+                max_concurrent_activities=limits.max_concurrent_activities,
                 interceptors=[Heartbeating()],
             )
         )
     return Workers(workers)
 
 
+# store and provider activities run their blocking calls in the event loop's default thread pool; Python
+# sizes it cores + 4 (6 here), fewer than the store's 20 pooled connections, so a burst's store steps
+# queued for a thread while their timeouts ran. One thread per connection the store can hand out.
+ACTIVITY_THREADS = 20
+
+
 async def run(settings: Settings) -> None:
     tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-worker")
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity")
+    )
     client = await connect_waiting(settings, worker_runtime(settings), log=log)
     store = Store(settings.database_url)
     tracing.instrument_engine(store.engine)

@@ -60,6 +60,40 @@ class RateLimits(BaseModel):
     gift_cards: float = Field(default=1.0, gt=0)  # Tango Card RaaS: 1 request a second
 
 
+class WorkerLimits(BaseModel):
+    """What one worker process takes on at once (WORKER__MAX_CACHED_WORKFLOWS=…), measured with
+    bench/memory.py (bench/RESULTS.md). A case waiting for its patient costs the worker nothing but its
+    cache slot: cases out of the cache live in Temporal's history and are replayed on their next step."""
+
+    # cases kept in memory between their steps (the sticky cache; the SDK's default is 1000). Bounded by
+    # memory: ~180-260 KB a cached case over a ~170 MB warm worker, so 500 hold it near 300 MB however
+    # many cases are open (10,000 waiting included), under issue 11's 500 MB with room for a burst's
+    # in-flight work. The cache only saves the replay of a short history (a few ms) on a case's next step;
+    # the cases that need it are the few dozen mid-step at a time, not the thousands waiting for answers.
+    max_cached_workflows: int = Field(default=500, ge=0)
+    # workflow tasks (a case's step decisions) run at once; the SDK sizes the thread pool that runs them by
+    # it. They run under one GIL, so more slots only queue inside the process: the SDK's 100 is kept.
+    # At most max_cached_workflows: a task needs its case in the cache, and the SDK holds back a task while
+    # the cache is full.
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=2)
+    # activities run at once on each of the worker's task queues (the store's and each provider's); the
+    # SDK's 100 is kept. Their blocking calls share the worker's 20 threads (worker.ACTIVITY_THREADS, one
+    # per pooled database connection), so that, not this, is what bounds the store's concurrency.
+    max_concurrent_activities: int = Field(default=100, ge=1)
+    max_concurrent_local_activities: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _tasks_fit_the_cache(self) -> WorkerLimits:
+        cache, tasks = self.max_cached_workflows, self.max_concurrent_workflow_tasks
+        if cache and tasks > cache:
+            raise PydanticCustomError(
+                "worker_limits",
+                "max_concurrent_workflow_tasks ({tasks}) must not exceed max_cached_workflows ({cache})",
+                {"tasks": tasks, "cache": cache},
+            )
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
@@ -88,6 +122,11 @@ class Settings(BaseSettings):
     task_queue: str = "makeright"
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    # `make run` serves the web app from this many processes (uvicorn --workers); each runs its own relay
+    web_processes: int = Field(default=1, ge=1)
+    # a web process acts on at most this many accepted events at once right after accepting them (the
+    # inline dispatch); past that, and while Temporal does not answer, events wait for the relay instead
+    inline_dispatch_limit: int = Field(default=8, ge=0)
     public_base_url: str = ""
 
     events_signing_secret: str = ""
@@ -149,6 +188,7 @@ class Settings(BaseSettings):
 
     calendar: CalendarHours = CalendarHours()
     rate_limits: RateLimits = RateLimits()
+    worker: WorkerLimits = WorkerLimits()
     policy: RecoveryPolicy = RecoveryPolicy()
 
     @classmethod

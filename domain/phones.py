@@ -10,6 +10,7 @@ text is tried and a provider's 'undelivered' still moves the case on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
@@ -47,6 +48,10 @@ _LENGTH_REASONS = {
 }
 
 
+# A pure function of the string (the numbering data is fixed for the process's life), and not cheap: an
+# event's patient number is parsed twice at ingress (normalised, then judged SMS-capable), and a practice's
+# number arrives with every one of its events. Refusals (PhoneError) are not kept.
+@lru_cache(maxsize=4096)
 def parse(value: str) -> Phone:
     """The number as E.164 with what it can receive, or PhoneError naming the reason."""
     try:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.models import BookingEventData, CaseKind, CaseUpdate, TimelineEntry
 from store.db import Store
 from store.models import Case, TimelineItem, utcnow
+
+
+@dataclass(frozen=True)
+class NewCase:
+    case_id: str
+    workflow_id: str
+    reply_token: str
 
 
 def new_case(
@@ -24,29 +32,41 @@ def new_case(
     event_type: str,
     data: BookingEventData,
     opened: dict[str, Any],
-) -> Case:
-    """Open a case in the caller's transaction, with its `case_opened` timeline entry."""
-    case = Case(
-        case_id=case_id,
-        workflow_id=workflow_id,
-        kind=kind.value,
-        conflict_key=conflict_key,
-        status="open",
-        appointment_id=data.appointment_id,
-        patient_id=data.patient.id,
-        patient_phone=data.patient.phone,
-        patient_email=data.patient.email,
-        practice_id=data.practice.id,
-        event_type=event_type,
-        original_slot=data.slot.model_dump(mode="json"),
-        root_cause=data.cause,
-        # capability for the patient's choice links in emails
-        reply_token=secrets.token_urlsafe(16),
+) -> NewCase:
+    """Open a case in the caller's transaction, with its `case_opened` timeline entry. Plain INSERTs (no
+    ORM objects): this is on every accepted event's path."""
+    # capability for the patient's choice links in emails
+    reply_token = secrets.token_urlsafe(16)
+    now = utcnow()
+    # parameters apart from the statement, which is then compiled once and cached (Core, not the ORM)
+    conn = s.connection()
+    conn.execute(
+        insert(Case),
+        dict(
+            case_id=case_id,
+            workflow_id=workflow_id,
+            kind=kind.value,
+            conflict_key=conflict_key,
+            status="open",
+            needs_rep=False,
+            appointment_id=data.appointment_id,
+            patient_id=data.patient.id,
+            patient_phone=data.patient.phone,
+            patient_email=data.patient.email,
+            practice_id=data.practice.id,
+            event_type=event_type,
+            original_slot=data.slot.model_dump(mode="json"),
+            root_cause=data.cause,
+            reply_token=reply_token,
+            opened_at=now,
+            updated_at=now,
+        ),
     )
-    s.add(case)
-    s.flush()
-    s.add(TimelineItem(case_id=case_id, what="case_opened", key="opened", detail=opened))
-    return case
+    conn.execute(
+        insert(TimelineItem),
+        dict(case_id=case_id, at=now, what="case_opened", key="opened", detail=opened),
+    )
+    return NewCase(case_id, workflow_id, reply_token)
 
 
 def add_timeline(store: Store, entry: TimelineEntry) -> None:

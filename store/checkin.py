@@ -87,7 +87,7 @@ def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
                 opened=False,
             )
         case_id = ids.case_id_for(key)
-        case = cases.new_case(
+        opened = cases.new_case(
             s,
             case_id,
             ids.checkin_trouble_workflow_id(case_id),
@@ -100,8 +100,8 @@ def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
         _adopt_reply(s, case_id, req.reply_ref)
         return TroubleCase(
             case_id=case_id,
-            workflow_id=case.workflow_id,
-            reply_token=case.reply_token,
+            workflow_id=opened.workflow_id,
+            reply_token=opened.reply_token,
             status=CaseStatus.OPEN,
             opened=True,
         )

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from domain import ids
 from domain.models import CONFLICT_TYPES, BookingEvent, CaseKind
@@ -36,10 +37,12 @@ def accept_booking_event(store: Store, raw: bytes, event: BookingEvent) -> Accep
 
 
 def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
+    # on every accepted event's path: column reads and plain INSERTs, no ORM objects to flush
     parsed = event.model_dump(mode="json")
     with store.session() as s:
-        seen = s.scalars(
-            select(ReceivedEvent).where(
+        conn = s.connection()
+        seen = conn.execute(
+            select(ReceivedEvent.id, ReceivedEvent.case_id, ReceivedEvent.workflow_id).where(
                 ReceivedEvent.source == "booking", ReceivedEvent.external_id == event.id
             )
         ).first()
@@ -48,35 +51,42 @@ def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
             metrics.add_event_tally(s, event.type.value, "duplicate")
             return Accepted(seen.id, seen.case_id, seen.workflow_id, duplicate=True)
 
-        row = ReceivedEvent(
-            source="booking",
-            external_id=event.id,
-            type=event.type.value,
-            appointment_id=event.data.appointment_id,
-            raw=raw,
-            parsed=parsed,
-        )
+        row: dict[str, Any] = {
+            "source": "booking",
+            "external_id": event.id,
+            "type": event.type.value,
+            "appointment_id": event.data.appointment_id,
+            "raw": raw,
+            "parsed": parsed,
+            "status": "pending",
+            "attempts": 0,
+            "received_at": utcnow(),
+        }
         if event.type not in CONFLICT_TYPES:
             # booked / rescheduled / cancelled steer the appointment's check-in watch; no case (yet)
-            row.status = "pending"
-            row.workflow_id = ids.checkin_watch_workflow_id(event.data.appointment_id)
-            s.add(row)
-            s.flush()
-            return Accepted(row.id, None, row.workflow_id, duplicate=False)
+            workflow_id = ids.checkin_watch_workflow_id(event.data.appointment_id)
+            row_id = _insert_event(s, {**row, "workflow_id": workflow_id})
+            return Accepted(row_id, None, workflow_id, duplicate=False)
 
         key = ids.conflict_key(event.data)
-        case = s.scalars(select(Case).where(Case.conflict_key == key)).first()
+        case = conn.execute(select(Case.case_id, Case.workflow_id).where(Case.conflict_key == key)).first()
         if case is not None:
-            row.case_id, row.workflow_id = case.case_id, case.workflow_id
-            row.status = "duplicate"
-            s.add(row)
-            s.flush()
-            row.duplicate_of = s.scalar(
+            first = s.scalar(
                 select(ReceivedEvent.id).where(
                     ReceivedEvent.case_id == case.case_id, ReceivedEvent.status != "duplicate"
                 )
             )
-            return Accepted(row.id, case.case_id, case.workflow_id, duplicate=True)
+            row_id = _insert_event(
+                s,
+                {
+                    **row,
+                    "case_id": case.case_id,
+                    "workflow_id": case.workflow_id,
+                    "status": "duplicate",
+                    "duplicate_of": first,
+                },
+            )
+            return Accepted(row_id, case.case_id, case.workflow_id, duplicate=True)
 
         case_id = ids.case_id_for(key)
         workflow_id = ids.booking_conflict_workflow_id(case_id)
@@ -90,10 +100,13 @@ def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
             event.data,
             opened={"event_id": event.id, "type": event.type.value, "source": event.source},
         )
-        row.case_id, row.workflow_id = case_id, workflow_id
-        s.add(row)
-        s.flush()
-        return Accepted(row.id, case_id, workflow_id, duplicate=False)
+        row_id = _insert_event(s, {**row, "case_id": case_id, "workflow_id": workflow_id})
+        return Accepted(row_id, case_id, workflow_id, duplicate=False)
+
+
+def _insert_event(s: Session, values: dict[str, Any]) -> int:
+    statement = insert(ReceivedEvent).returning(ReceivedEvent.id)
+    return int(s.connection().execute(statement, values).scalar_one())
 
 
 def accept_patient_answer(

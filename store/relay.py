@@ -91,3 +91,17 @@ def finish(store: Store, row_id: int, relay_id: str, status: str, error: str | N
         row.lease_until = None
         if status == "dispatched":
             row.dispatched_at = utcnow()
+
+
+def release(store: Store, row_ids: Sequence[int], relay_id: str) -> None:
+    """Let go of claimed rows not acted on (no attempt counted): the next pass of any relay may take them
+    at once instead of after the lease."""
+    if not row_ids:
+        return
+    with store.session() as s:
+        s.execute(
+            update(ReceivedEvent)
+            .where(ReceivedEvent.id.in_(list(row_ids)), ReceivedEvent.claimed_by == relay_id)
+            .values(claimed_by=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )

@@ -309,10 +309,12 @@ def make_patients(count: int, seed: int) -> list[Patient]:
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:6]
     patients: list[Patient] = []
+    taken: set[str] = set()
     for i in range(count):
         phone = f"+3161{rng.randrange(10**7):07d}"
-        while any(p.phone == phone for p in patients):
+        while phone in taken:
             phone = f"+3161{rng.randrange(10**7):07d}"
+        taken.add(phone)
         email = f"patient-{run}-{i}@example.com"
         event = example_event()
         event["data"]["patient"].update(id=f"pat-{run}-{i}", phone=phone, email=email)

@@ -124,6 +124,26 @@ def test_nested_policy_override_keeps_the_other_policy_defaults(monkeypatch: pyt
     assert settings.policy.compensation.auto_approve_up_to == Decimal("10.00")
 
 
+def test_worker_limits_default_and_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = Settings().worker
+    assert limits.max_cached_workflows == 500  # bench/memory.py: 10,000 open cases under 500 MB
+    assert limits.max_concurrent_workflow_tasks <= limits.max_cached_workflows
+    monkeypatch.setenv("WORKER__MAX_CACHED_WORKFLOWS", "200")
+    monkeypatch.setenv("WORKER_METRICS_PORT", "9464")  # the flat name beside the nested ones
+    settings = Settings()
+    assert settings.worker.max_cached_workflows == 200
+    assert settings.worker.max_concurrent_activities == 100
+    assert settings.worker_metrics_port == 9464
+
+
+def test_worker_tasks_may_not_outnumber_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER__MAX_CACHED_WORKFLOWS", "50")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert_one_line(error.value, "WORKER")
+    assert "must not exceed max_cached_workflows (50)" in str(error.value)
+
+
 def test_checkin_minutes_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHECKIN_PROMPT_LEAD_MINUTES", "15")
     monkeypatch.setenv("CHECKIN_LISTEN_MINUTES", "90")

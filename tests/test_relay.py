@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
+from domain.models import BookingEvent
 from domain.signing import sign
 from starter import Starter
-from store import relay
+from store import inbox, relay
 from store.db import Store
 from store.models import ReceivedEvent, utcnow
 from tests.cli_process import cli_env
@@ -285,3 +286,63 @@ async def test_web_app_killed_right_after_accepting_an_event_delays_it_by_second
             web.kill()
             web.wait()
         hole.close()
+
+
+async def test_temporal_away_is_tried_once_then_left_to_the_next_pass(
+    any_db_url: str, tmp_path: Path
+) -> None:
+    """Nothing listens where Temporal should be: the relay's first try notes it, lets go of the rest of its
+    batch at once (no attempt counted, no lease left to lapse), and neither the next pass nor an inline
+    dispatch within the pause claims or tries anything; after the pause, they try again."""
+    settings = make_settings(any_db_url, tmp_path, temporal_address=f"127.0.0.1:{free_port()}")
+    store = Store(any_db_url)
+    ids = []
+    for _ in range(5):
+        raw = json.dumps(example_event()).encode()
+        event = BookingEvent.received(json.loads(raw))
+        ids.append(inbox.accept_booking_event(store, raw, event).event_row_id)
+    with store.session() as s:  # stored a minute ago: past the relay's grace for the inline dispatch
+        s.execute(update(ReceivedEvent).values(received_at=utcnow() - timedelta(minutes=1)))
+    starter = Starter(settings, store)
+
+    assert await starter.relay_once() == 1 and starter.temporal_away()
+    with store.session() as s:
+        rows = {row.id: row for row in s.scalars(select(ReceivedEvent)).all()}
+    assert {row.status for row in rows.values()} == {"pending"}
+    assert [rows[i].attempts for i in ids] == [1, 0, 0, 0, 0]
+    assert all(row.claimed_by is None and row.lease_until is None for row in rows.values())
+
+    assert await starter.relay_once() == 0
+    await starter.dispatch(ids[1])
+    with store.session() as s:
+        assert sum(s.scalars(select(ReceivedEvent.attempts)).all()) == 1
+
+    starter._temporal_away_until = 0.0  # the pause is over
+    await starter.dispatch(ids[1])
+    with store.session() as s:
+        row = s.get(ReceivedEvent, ids[1])
+        assert row is not None and row.attempts == 1 and row.status == "pending" and row.claimed_by is None
+
+
+async def test_inline_dispatch_past_the_limit_is_left_to_the_relay(any_db_url: str, tmp_path: Path) -> None:
+    settings = make_settings(any_db_url, tmp_path, inline_dispatch_limit=1)
+    store = Store(any_db_url)
+    first, second = add_pending(store, 2, appointments=2)
+    acted: list[tuple[str, int]] = []
+
+    class SlowStarter(RecordingStarter):
+        async def _dispatch(self, event_row_id: int) -> str:
+            await asyncio.sleep(0.3)
+            return await super()._dispatch(event_row_id)
+
+    starter = SlowStarter(settings, store, acted)
+    busy = asyncio.create_task(starter.dispatch(first))
+    await asyncio.sleep(0.1)
+    await starter.dispatch(second)  # one already under way: this one stays for the relay
+    await busy
+    assert [row_id for _, row_id in acted] == [first]
+    with store.session() as s:
+        row = s.get(ReceivedEvent, second)
+        assert row is not None and row.status == "pending" and row.attempts == 0 and row.claimed_by is None
+    await starter.relay_once()
+    assert sorted(row_id for _, row_id in acted) == [first, second]
