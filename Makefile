@@ -47,6 +47,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/scale.py
 	$(PY) bench/scale.py --workers 1
 	$(PY) bench/memory.py 10000
+	$(PY) bench/throughput.py 200
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache
