@@ -39,15 +39,24 @@ test: $(VENV)/.installed node_modules/.installed
 histories: $(VENV)/.installed
 	$(PY) scripts/record_histories.py
 
-bench: $(VENV)/.installed
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+# the benchmarks (minutes each, about an hour in all; figures go in bench/RESULTS.md by hand)
+bench: $(VENV)/.bench-installed
+	$(PY) bench/latency.py --sweep 4,8,10,12,14,16,20 --each 60
+	$(PY) bench/plot.py
+	$(PY) bench/latency.py 10 300
+	$(PY) bench/burst.py 5000
 	$(PY) bench/ingress.py
 	scripts/ensure-postgres
 	$(PY) bench/ingress.py --postgres --web-processes 2 --events 2000 --no-relay
+	$(PY) bench/throughput.py 200
 	$(PY) bench/faults.py
 	$(PY) bench/scale.py
 	$(PY) bench/scale.py --workers 1
 	$(PY) bench/memory.py 10000
-	$(PY) bench/throughput.py 200
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """First-contact latency at a steady rate: from `POST /events` to the offer text reaching Twilio.
 
 python bench/latency.py RATE DURATION            e.g. `bench/latency.py 10 300`: 10 events/s for 5 minutes
-python bench/latency.py --sweep 4,6,8,10,12 60   each rate for 60 s on one running system, in order; the
+python bench/latency.py --sweep 4,6,8,10,12 --each 60
+                                                 each rate for 60 s on one running system, in order; the
                                                  figures also go to bench/results/latency.json (the plot)
 
 The system runs as `make run` runs it (bench/firstcontact.py: Temporal dev server on its file, worker, web
@@ -81,7 +82,8 @@ def main() -> None:
     )
     parser.add_argument("rate", nargs="?", type=float, default=10.0)
     parser.add_argument("duration", nargs="?", type=float, default=300.0)
-    parser.add_argument("--sweep", help="comma-separated rates, each run for DURATION seconds")
+    parser.add_argument("--sweep", help="comma-separated rates, each run for --each seconds")
+    parser.add_argument("--each", type=float, default=60.0, help="with --sweep: seconds per rate")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
@@ -90,7 +92,7 @@ def main() -> None:
     rows = []
     with system(args.database_url) as run:
         for i, rate in enumerate(rates):
-            rows.append(measure(run, rate, args.duration, args.seed + i))
+            rows.append(measure(run, rate, args.each if args.sweep else args.duration, args.seed + i))
             time.sleep(5)  # let the open cases' next steps settle between rates
     print()
     print("| events/s | events | contacted | p50 | p90 | p99 | max | 202s |")
