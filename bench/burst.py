@@ -8,9 +8,11 @@ All N events are posted as fast as `--clients` connections allow, each for its o
 
 Reading the output: `contacted` is the time from the first post to the last patient's first text at the
 stand-in; `floor` is N divided by the Twilio queue's rate limit (what a perfect system would need);
-`ratio` the two divided (target <= 1.05). `answers` counts the web app's status codes (all 202 is the
-target: no 5xx, no refused connection); `lost` patients never texted within the wait. `ingest` is how long
-posting all N took, `texts/s` the stand-in's arrival rate over the busiest part.
+`ratio` the two divided (target <= 1.05). `answers` counts the web app's final status codes (all 202 is
+the target: no 5xx); `no answer` counts sends that got none (a dropped connection), which the client sent
+again with the same event id as a real one would; `lost` patients never texted within the wait. `ingest`
+is how long posting all N took, `texts/s` the stand-in's arrival rate over the busiest part.
+`--twilio-rate R` sets RATE_LIMITS__TWILIO for the run (the floor is N / R).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +39,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--twilio-rate", type=float, default=None, help="RATE_LIMITS__TWILIO for the run")
     args = parser.parse_args()
 
-    rate = load_settings().rate_limits.twilio
+    rate = args.twilio_rate or load_settings().rate_limits.twilio
     floor = args.events / rate
     people = patients(args.events, args.seed)
-    with system(args.database_url) as run:
+    with system(args.database_url, RATE_LIMITS__TWILIO=str(rate)) as run:
         before = run.cpu_seconds()
         began = time.time()
         asyncio.run(post_at_rate(run, people, rate=0, clients=args.clients))
@@ -59,9 +63,11 @@ def main() -> int:
     middle = arrivals[len(arrivals) // 10 : len(arrivals) * 9 // 10]
     steady = (len(middle) - 1) / (middle[-1] - middle[0]) if len(middle) > 1 else float("nan")
     accept = sorted(e.answered_in for e in run.posted)
+    unanswered = [name for e in run.posted for name in e.errors]
     print()
     print(f"events          {args.events} posted by {args.clients} clients in {ingest:.1f}s")
     print(f"answers         {answers}  (accept p50 {accept[len(accept) // 2]:.2f}s, max {accept[-1]:.2f}s)")
+    print(f"no answer       {len(unanswered)} sends, sent again: {dict(Counter(unanswered))}")
     print(f"contacted       {len(contacted)} patients, the last {last:.1f}s after the first post")
     print(f"floor           {floor:.1f}s ({args.events} texts at the Twilio limit of {rate:g}/s)")
     print(f"ratio           {last / floor:.3f}  (target <= 1.05)")

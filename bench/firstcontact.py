@@ -43,8 +43,9 @@ def log(message: str) -> None:
 class Posted:
     patient: Patient
     at: float = 0.0  # wall clock when the post went out
-    status: int = 0
+    status: int = 0  # the last answer's (-1: none, after every resend)
     answered_in: float = 0.0
+    errors: list[str] = field(default_factory=list)  # sends that got no answer (the exception's name)
 
 
 @dataclass
@@ -144,11 +145,14 @@ async def post_at_rate(run: Run, people: list[Patient], rate: float, clients: in
                 entry = Posted(patient, at=time.time())
                 run.posted.append(entry)
                 began = time.monotonic()
-                try:
-                    answer = await http.post("/events", content=body, headers=headers)
-                    entry.status = answer.status_code
-                except httpx.HTTPError:
-                    entry.status = -1
+                for _ in range(5):  # like a real client: no answer, so the same event is sent again
+                    try:
+                        answer = await http.post("/events", content=body, headers=headers)
+                        entry.status = answer.status_code
+                        break
+                    except httpx.HTTPError as exc:
+                        entry.status = -1
+                        entry.errors.append(type(exc).__name__)
                 entry.answered_in = time.monotonic() - began
 
         await asyncio.gather(*(one(i, p) for i, p in enumerate(people)))

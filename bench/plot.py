@@ -56,7 +56,7 @@ def main() -> None:
         ax.annotate(
             f"knee ≈ {where:.1f} events/s",
             xy=(where, TARGET * 1000),
-            xytext=(8, 30),
+            xytext=(-170, 60),
             textcoords="offset points",
             color="crimson",
             arrowprops={"arrowstyle": "->", "color": "crimson"},
