@@ -109,15 +109,16 @@ async def test_export_then_replay_the_file_and_a_tampered_copy(
     by_query = await asyncio.to_thread(run_cli, env, "replay", "--query", f"WorkflowId = '{workflow_id}'")
     assert (by_query.code, by_query.out.strip()) == (0, f"{workflow_id}  ok")
 
-    # somebody changed the workflow: the history no longer matches what the code does
-    tampered = path.read_text().replace('"note_conflict"', '"note_conflict_v0"')
+    # somebody changed the workflow: the history no longer matches what the code does (the offer text,
+    # an activity task on the Twilio queue: the store's steps are local activities, named inside markers)
+    tampered = path.read_text().replace('"send_sms"', '"send_sms_v0"')
     assert tampered != path.read_text()
     bad = tmp_path / "tampered.json"
     bad.write_text(tampered)
     nondet = await asyncio.to_thread(run_cli_times, env, "replay", "--file", str(bad))
     assert nondet.code == 1
     (line,) = nondet.out.strip().splitlines()
-    assert line.startswith(f"{workflow_id}  nondeterministic  event ") and "note_conflict" in line
+    assert line.startswith(f"{workflow_id}  nondeterministic  event ") and "send_sms" in line
     verdicts = json.loads(
         (await asyncio.to_thread(run_cli, env, "replay", "--file", str(path), str(bad), "--json")).out
     )

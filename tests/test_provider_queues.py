@@ -3,6 +3,7 @@ queues its messages rather than exceeding the provider's limit or failing."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -45,7 +46,16 @@ async def test_provider_activities_run_on_their_own_queue(
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     }
     assert queues["send_sms"] == f"{settings.task_queue}-twilio"
-    assert queues["find_alternatives"] == settings.task_queue  # our own store is not rate-limited
+    # our own store is not rate-limited: its steps are local activities, in the worker that runs the
+    # case (a marker in history), never a task on any queue
+    assert "find_alternatives" not in queues
+    local_steps = {
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and "data" in e.marker_recorded_event_attributes.details
+    }
+    assert {"note_conflict", "contact_history", "find_alternatives"} <= local_steps
 
 
 async def test_a_burst_of_cases_is_held_to_the_twilio_rate_and_every_message_goes(
