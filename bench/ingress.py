@@ -45,6 +45,7 @@ import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from domain.signing import sign  # noqa: E402
+from run import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import ReceivedEvent  # noqa: E402
 from tests.conftest import (  # noqa: E402
@@ -81,7 +82,8 @@ class WebTier:
             sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
             "--host", "127.0.0.1", "--port", str(self.stack.web_port),
             # info: each worker logs "Application startup complete", which says when all are serving
-            "--workers", str(self.processes), "--log-level", "info", "--no-access-log", *self.extra,
+            "--workers", str(self.processes), "--log-level", "info", "--no-access-log",
+            "--timeout-keep-alive", str(WEB_KEEP_ALIVE_SECONDS), *self.extra,
         ]  # fmt: skip
         out = open(self.stack.var_dir / "web.log", "ab")  # the child keeps it open
         self.proc = subprocess.Popen(

@@ -69,6 +69,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
+from run import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, ReceivedEvent  # noqa: E402
 from store.relay import INLINE_LEASE  # noqa: E402
@@ -91,7 +92,7 @@ from tests.fault_harness import (  # noqa: E402
 WEB = (
     "import uvicorn; from web.app import create_app; "
     "uvicorn.run(create_app(relay=False), host='127.0.0.1', port={port}, "
-    "log_level='warning', access_log=False)"
+    "log_level='warning', access_log=False, timeout_keep_alive={keep_alive})"
 )
 
 
@@ -140,7 +141,11 @@ class ScaledStack(Stack):
         if name.startswith("relay-"):
             return [sys.executable, "starter.py", "relay"]
         if name in self.web_ports:
-            return [sys.executable, "-c", WEB.format(port=self.web_ports[name])]
+            return [
+                sys.executable,
+                "-c",
+                WEB.format(port=self.web_ports[name], keep_alive=WEB_KEEP_ALIVE_SECONDS),
+            ]
         return super().command(name)
 
     def spawn(self, name: str) -> None:

@@ -43,7 +43,7 @@ from twilio.request_validator import RequestValidator
 
 from domain.ids import gift_card_key
 from domain.signing import sign
-from run import dev_server_state
+from run import WEB_KEEP_ALIVE_SECONDS, dev_server_state
 from store.db import Store
 from store.models import Case, GiftCardOrder, LedgerEntry, LocalDelivery
 from tests.conftest import ROOT, TEST_CODEC_KEYS, example_event, free_port
@@ -115,6 +115,7 @@ class Stack:
         return [
             sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
             "--host", "127.0.0.1", "--port", str(self.web_port), "--log-level", "warning", "--no-access-log",
+            "--timeout-keep-alive", str(WEB_KEEP_ALIVE_SECONDS),
         ]  # fmt: skip
 
     def spawn(self, name: str) -> None:
