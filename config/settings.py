@@ -68,8 +68,8 @@ class WorkerLimits(BaseModel):
     # cases kept in memory between their steps (the sticky cache; the SDK's default is 1000). Bounded by
     # memory: ~100-200 KB a cached case over a ~120 MB idle worker, so 500 hold it near 220 MB however
     # many cases are open (221 MB measured with 10,000 waiting), under issue 11's 500 MB with room for a
-    # burst's in-flight work. The cache only saves the replay of a short history (a few ms) on a case's next step;
-    # the cases that need it are the few dozen mid-step at a time, not the thousands waiting for answers.
+    # burst's in-flight work. The cache only saves the replay of a short history (a few ms) on a case's
+    # next step; the cases that need it are the few dozen mid-step at a time, not the thousands waiting.
     max_cached_workflows: int = Field(default=500, ge=0)
     # workflow tasks (a case's step decisions) run at once; the SDK sizes the thread pool that runs them by
     # it. They run under one GIL, so more slots only queue inside the process: the SDK's 100 is kept.
