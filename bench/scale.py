@@ -55,7 +55,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
@@ -73,7 +72,7 @@ from run import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, ReceivedEvent  # noqa: E402
 from store.relay import INLINE_LEASE  # noqa: E402
-from tests.conftest import POSTGRES_ADMIN_URL, drop_postgres, free_port  # noqa: E402
+from tests.conftest import drop_postgres, free_port, fresh_postgres_url  # noqa: E402
 from tests.fault_harness import (  # noqa: E402
     FINISHED,
     Answering,
@@ -398,12 +397,7 @@ def run(stack: ScaledStack, store: Store, events: int, clients: int, kills: bool
 
 def fresh_database() -> str:
     """A new PostgreSQL database of this run's own (mr_scale_…), dropped at the end."""
-    name = f"mr_scale_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    return fresh_postgres_url("mr_scale")
 
 
 def main() -> int:

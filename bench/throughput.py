@@ -46,7 +46,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,7 +59,7 @@ if not workflow.unsafe.in_sandbox():  # the sandbox re-imports this module for B
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with workflow.unsafe.imports_passed_through():
-    from sqlalchemy import create_engine, select, text
+    from sqlalchemy import select
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WorkflowHistory
     from temporalio.worker import Worker
@@ -68,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
 
     from store.db import Store, migrate
     from store.models import Case
-    from tests.conftest import POSTGRES_ADMIN_URL, drop_postgres
+    from tests.conftest import drop_postgres, fresh_postgres_url
     from tests.fault_harness import (
         FINISHED,
         Answering,
@@ -452,13 +451,8 @@ async def in_daemon_thread(fn: Callable[..., T], *args: object) -> T:
 
 
 def fresh_database() -> str:
-    """A new PostgreSQL database of this benchmark's own (dropped at the end of the run)."""
-    name = f"mr_throughput_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    """A new PostgreSQL database of this run's own (mr_throughput_…), dropped at the end."""
+    return fresh_postgres_url("mr_throughput")
 
 
 async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline: float) -> Ours:

@@ -30,9 +30,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
-def fresh_postgres_url() -> str:
-    """A new, empty PostgreSQL database for one test (dropped when the server is reset by CI)."""
-    name = f"mr_test_{uuid.uuid4().hex[:12]}"
+def fresh_postgres_url(prefix: str = "mr_test") -> str:
+    """A new, empty PostgreSQL database for one test (dropped when the server is reset by CI), or for a
+    benchmark's run under its own prefix (which drops it at the end)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
