@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.procstat import cpu_seconds  # noqa: E402
 from domain.signing import sign  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fault_harness import SECRET, TWILIO_TOKEN, Patient, Stack, make_patients  # noqa: E402
@@ -68,13 +68,7 @@ class Run:
     def cpu_seconds(self) -> dict[str, float]:
         """User + system CPU of each process so far (from /proc), by name."""
         procs = {**self.stack.procs, "twilio stand-in": self.standin}
-        ticks = os.sysconf("SC_CLK_TCK")
-        used: dict[str, float] = {}
-        for name, proc in procs.items():
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                used[name] = (int(fields[11]) + int(fields[12])) / ticks
-        return used
+        return {name: cpu_seconds(proc.pid) for name, proc in procs.items()}
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.procstat import cpu_seconds  # noqa: E402
 from domain.signing import sign  # noqa: E402
 from run import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
@@ -131,15 +132,6 @@ class WebTier:
         except ProcessLookupError:
             pass
         self.proc.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one live process (Linux /proc), in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(root: int) -> list[int]:

@@ -48,9 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
-import os
 import sys
 import tempfile
 import threading
@@ -68,6 +66,7 @@ from sqlalchemy import func, select  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
+from bench.procstat import cpu_seconds  # noqa: E402
 from run import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, ReceivedEvent  # noqa: E402
@@ -178,12 +177,9 @@ class ScaledStack(Stack):
         self._sampler.start()
 
     def sample_cpu(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
         for pids in list(self.pids.values()):
-            for pid in pids:
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    self.cpu[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            for pid in pids:  # CPU only grows: a gone process (0.0) keeps what was last seen of it
+                self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu_seconds(pid))
 
     def _sample_cpu(self) -> None:  # a killed incarnation's CPU is what was last seen of it
         while not self._closing:
