@@ -289,19 +289,20 @@ class Starter:
         held = await asyncio.to_thread(relay.claim, self.store, self.relay_id, None, self.relay_batch)
         gate = asyncio.Semaphore(RELAY_CONCURRENCY)
 
-        async def act(event_row_id: int) -> int:
+        async def act(event_row_id: int) -> bool:
             async with gate:
                 if self.temporal_away():
-                    # Temporal stopped answering during this pass: the rest wait for the next one, not for
-                    # their leases to lapse (and are not each tried against a server that is away)
-                    await asyncio.to_thread(relay.release, self.store, [event_row_id], self.relay_id)
-                    return 0
+                    return False  # Temporal stopped answering during this pass: not tried against it
                 await self._act_on_claimed(event_row_id)
-                return 1
+                return True
 
-        # the first alone: if Temporal is away, it is tried once and the rest are let go at once
-        done = await act(held[0]) if held else 0
-        done += sum(await asyncio.gather(*(act(row_id) for row_id in held[1:])))
+        # the first alone: if Temporal is away, it is tried once and the rest are not tried at all
+        acted = [await act(held[0])] if held else []
+        acted += await asyncio.gather(*(act(row_id) for row_id in held[1:]))
+        # what was not tried waits for the next pass of any relay, not for its lease to lapse
+        left = [row_id for row_id, done in zip(held, acted, strict=True) if not done]
+        await asyncio.to_thread(relay.release, self.store, left, self.relay_id)
+        done = len(held) - len(left)
         # a full batch after a burst: the next pass starts at once instead of after the interval
         self.relay_busy = len(held) == self.relay_batch and done == len(held)
         return done
