@@ -34,7 +34,7 @@ from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, S
 from activities.tickets import ExternalTracker, GitHubTracker, JiraTracker, TicketActivities
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
 from config import ConfigError, Settings, load_settings, logs, tracing
-from store.db import Store
+from store.db import POOL_OVERFLOW, POOL_SIZE, Store
 from temporal_client import connect_waiting, worker_runtime
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
@@ -272,9 +272,9 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
 
 
 # store and provider activities run their blocking calls in the event loop's default thread pool; Python
-# sizes it cores + 4 (6 here), fewer than the store's 20 pooled connections, so a burst's store steps
+# sizes it cores + 4 (6 here), fewer than the store's pooled connections, so a burst's store steps
 # queued for a thread while their timeouts ran. One thread per connection the store can hand out.
-ACTIVITY_THREADS = 20
+ACTIVITY_THREADS = POOL_SIZE + POOL_OVERFLOW
 
 
 async def run(settings: Settings) -> None:

@@ -44,6 +44,11 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# connections one process keeps open, and how many more it may open at a peak
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     url = normalise_url(url)
@@ -67,8 +72,8 @@ def engine_for(url: str) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
