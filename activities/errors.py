@@ -1,23 +1,7 @@
-"""How a provider call ended, in terms that decide retries and send-once."""
+"""How a provider call ended (`providers.errors`), where activities and workflows read it."""
 
 from __future__ import annotations
 
+from providers.errors import REJECTED_TYPE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 
-class ProviderRejected(Exception):
-    """A definitive 4xx (not 429): the request was refused and nothing was sent. Never retried."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"provider refused the request ({status}): {reason}")
-        self.status = status
-        self.reason = reason
-
-
-class ProviderNotProcessed(Exception):
-    """429 or no connection: the provider did not act on it. Safe to retry."""
-
-
-class ProviderAmbiguous(Exception):
-    """5xx or a lost response: the provider may have acted. A retry must check before sending again."""
-
-
-REJECTED_TYPE = "ProviderRejected"
+__all__ = ["REJECTED_TYPE", "ProviderAmbiguous", "ProviderNotProcessed", "ProviderRejected"]

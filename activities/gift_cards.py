@@ -1,259 +1,16 @@
-"""Gift cards: compensation issued once per case through a provider with an idempotency key, recorded
-in the ledger. `local` behaves like Tango Card RaaS (a repeated external reference returns the original
-order) and serves its cards at `/gift/{order id}`; `tango` orders from Tango Card RaaS v2 over HTTP."""
+"""Gift cards: compensation issued once per case through a provider (`providers.gift_cards`) with an
+idempotency key, recorded in the ledger (`store.ledger`)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
-import uuid
-from decimal import Decimal
-from typing import Any, Protocol
 
-import httpx
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.errors import REJECTED_TYPE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
-from domain.models import (
-    BudgetVerdict,
-    DenialRequest,
-    GiftCardRequest,
-    GiftCardResult,
-    ReserveRequest,
-    TimelineEntry,
-)
-from store import cases, ledger
+from domain.models import BudgetVerdict, DenialRequest, GiftCardRequest, GiftCardResult, ReserveRequest
+from providers.gift_cards import GiftCardProvider
+from store import ledger
 from store.db import Store
-from store.models import GiftCardOrder, LedgerEntry, utcnow
-
-
-class GiftCardProvider(Protocol):
-    def order(self, external_ref: str, amount: Decimal, currency: str) -> tuple[str, str]:
-        """Place (or find) the order for `external_ref`; returns (order id, redemption URL)."""
-        ...
-
-
-class LocalGiftCards:
-    def __init__(self, store: Store, public_base_url: str) -> None:
-        self.store = store
-        self.public_base_url = public_base_url
-
-    def order(self, external_ref: str, amount: Decimal, currency: str) -> tuple[str, str]:
-        for _ in range(2):
-            try:
-                with self.store.session() as s:
-                    existing = s.scalars(
-                        select(GiftCardOrder).where(GiftCardOrder.external_ref == external_ref)
-                    ).first()
-                    if existing is None:
-                        existing = GiftCardOrder(
-                            order_id="GC-" + uuid.uuid4().hex[:12].upper(),
-                            external_ref=external_ref,
-                            amount=amount,
-                            currency=currency,
-                        )
-                        s.add(existing)
-                    order_id = existing.order_id
-                return order_id, f"{self.public_base_url}/gift/{order_id}"
-            except IntegrityError:
-                continue
-        raise RuntimeError("gift card order could not be placed")
-
-
-# Tango's own limit on externalRefID
-EXTERNAL_REF_MAX = 100
-_URL = re.compile(r"https?://[^\s\"'<>]+")
-
-log = logging.getLogger(__name__)
-
-
-class TangoGiftCards:
-    """Tango Card RaaS v2 (`POST /orders`, basic auth with the platform name and key).
-
-    Send-once: every order carries `externalRefID` (the case's gift-card key), so Tango returns the
-    original order for a repeat instead of a second card. An answer that never came (a 5xx, a dropped
-    connection, a timeout) may still have bought the card: it is followed by `GET /orders?externalRefID=`
-    before anything is ordered again, in the same attempt and at the start of every later attempt. A 4xx
-    other than 429 is final (`ProviderRejected`: 402 is an account without funds, for people to fix); 429
-    and an unreachable Tango were not processed and are retried by the activity's policy, at the rate of
-    the gift-card task queue (Tango allows one order a second).
-
-    The patient gets the reward's redemption link from the order (`sendEmail: false`: makeright sends
-    it in the patient's language). Nothing else of the reward (claim codes, PINs) is kept or logged."""
-
-    def __init__(
-        self,
-        base_url: str,
-        platform_name: str,
-        platform_key: str,
-        account_identifier: str,
-        customer_identifier: str,
-        utid: str,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-        event_hooks: dict[str, list[Any]] | None = None,
-    ) -> None:
-        self.account_identifier = account_identifier
-        self.customer_identifier = customer_identifier
-        self.utid = utid
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            auth=(platform_name, platform_key),
-            timeout=timeout,
-            transport=transport,
-            headers={"Accept": "application/json"},
-            event_hooks=event_hooks or {},
-        )
-
-    def order(self, external_ref: str, amount: Decimal, currency: str) -> tuple[str, str]:
-        if len(external_ref) > EXTERNAL_REF_MAX:
-            raise ValueError(f"externalRefID over {EXTERNAL_REF_MAX} characters")
-        if _earlier_attempt():
-            # an earlier attempt may have bought it and lost the answer: look before ordering again
-            found = self.find(external_ref)
-            if found is not None:
-                return _order_result(found)
-        try:
-            placed = self.place(external_ref, amount)
-        except ProviderAmbiguous:
-            found = self._find_after_loss(external_ref)
-            if found is None:
-                raise
-            placed = found
-        charged = (placed.get("denomination") or {}).get("currencyCode")
-        if charged and charged != currency:
-            # bought already: undoing it is for people; TANGO_UTID is a reward in another currency
-            log.warning(
-                "tango order %s is in %s, the compensation in %s: check TANGO_UTID",
-                placed.get("referenceOrderID"),
-                charged,
-                currency,
-            )
-        return _order_result(placed)
-
-    def place(self, external_ref: str, amount: Decimal) -> dict[str, Any]:
-        """`POST /orders`: 201 a new order, 200 the original for a repeated externalRefID."""
-        body = {
-            "accountIdentifier": self.account_identifier,
-            "customerIdentifier": self.customer_identifier,
-            "utid": self.utid,
-            "amount": float(amount),
-            "externalRefID": external_ref,
-            "sendEmail": False,
-        }
-        try:
-            answer = self.client.post("/orders", json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ProviderNotProcessed(f"tango unreachable: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:
-            raise ProviderAmbiguous(f"tango answer lost: {type(exc).__name__}") from None
-        return _json(answer, "POST /orders")
-
-    def find(self, external_ref: str) -> dict[str, Any] | None:
-        """`GET /orders?externalRefID=…`: the order placed under this reference, if any (its details, with
-        the reward, from `GET /orders/{referenceOrderID}`)."""
-        try:
-            answer = self.client.get(
-                "/orders",
-                params={
-                    "externalRefID": external_ref,
-                    "accountIdentifier": self.account_identifier,
-                    "customerIdentifier": self.customer_identifier,
-                },
-            )
-            listed = _json(answer, "GET /orders").get("orders") or []
-            match = next((o for o in listed if o.get("externalRefID") == external_ref), None)
-            if match is None:
-                return None
-            reference = str(match["referenceOrderID"])
-            if isinstance(match.get("reward"), dict):
-                return dict(match)
-            return _json(self.client.get(f"/orders/{reference}"), "GET /orders/{referenceOrderID}")
-        except httpx.TransportError as exc:
-            raise ProviderNotProcessed(f"tango unreachable: {type(exc).__name__}") from None
-
-    def _find_after_loss(self, external_ref: str) -> dict[str, Any] | None:
-        try:
-            return self.find(external_ref)
-        except (ProviderNotProcessed, ProviderAmbiguous):
-            return None  # still unknown: the next attempt looks first
-
-
-def _earlier_attempt() -> bool:
-    return activity.in_activity() and activity.info().attempt > 1
-
-
-def _json(answer: httpx.Response, what: str) -> dict[str, Any]:
-    status = answer.status_code
-    if status == 429:
-        raise ProviderNotProcessed(f"tango 429 on {what}")
-    if status >= 500:
-        raise ProviderAmbiguous(f"tango {status} on {what}")
-    if status >= 400:
-        raise ProviderRejected(status, _reason(answer))
-    try:
-        data = answer.json()
-    except ValueError:
-        raise ProviderAmbiguous(f"tango {status} on {what}: no JSON in the answer") from None
-    if not isinstance(data, dict):
-        raise ProviderAmbiguous(f"tango {status} on {what}: unexpected answer")
-    return data
-
-
-def _reason(answer: httpx.Response) -> str:
-    """Tango's error body (`message`, `errors[].message`), or the status line: never the request."""
-    try:
-        data = answer.json()
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        messages = [str(data["message"])] if data.get("message") else []
-        messages += [str(e.get("message")) for e in data.get("errors") or [] if isinstance(e, dict)]
-        if messages:
-            return "; ".join(messages)[:300]
-    return answer.reason_phrase or f"HTTP {answer.status_code}"
-
-
-def _order_result(order: dict[str, Any]) -> tuple[str, str]:
-    reference = order.get("referenceOrderID")
-    if not reference:
-        raise ProviderAmbiguous("tango order without referenceOrderID")
-    link = redemption_link(order)
-    if link is None:
-        # bought, but nothing to send the patient: the reward (TANGO_UTID) must be one delivered as a link
-        raise ApplicationError(
-            f"tango order {reference} has no redemption link: TANGO_UTID must be a link reward",
-            type=REJECTED_TYPE,
-            non_retryable=True,
-        )
-    return str(reference), link
-
-
-def redemption_link(order: dict[str, Any]) -> str | None:
-    """The reward's redemption URL: a `url` credential in `reward.credentialList`, else a URL in the
-    `reward.credentials` map (Tango sends some as an HTML anchor)."""
-    reward = order.get("reward") or {}
-    for credential in reward.get("credentialList") or []:
-        if not isinstance(credential, dict):
-            continue
-        kind = f"{credential.get('type', '')} {credential.get('credentialType', '')}".lower()
-        if "url" in kind or "link" in kind:
-            found = _URL.search(str(credential.get("value") or ""))
-            if found:
-                return found.group(0)
-    credentials = reward.get("credentials") or {}
-    if isinstance(credentials, dict):
-        for label, value in credentials.items():
-            if "url" in str(label).lower() or "link" in str(label).lower():
-                found = _URL.search(str(value))
-                if found:
-                    return found.group(0)
-    return None
 
 
 class GiftCardActivities:
@@ -266,28 +23,10 @@ class GiftCardActivities:
         return await asyncio.to_thread(self._issue, req)
 
     def _issue(self, req: GiftCardRequest) -> GiftCardResult:
-        with self.store.session() as s:
-            paid_before = (
-                s.scalar(
-                    select(LedgerEntry.id).where(
-                        LedgerEntry.idempotency_key == req.idempotency_key, LedgerEntry.status == "issued"
-                    )
-                )
-                is not None
-            )
+        paid_before = ledger.issued(self.store, req.idempotency_key)
         # the provider is idempotent on our key: asking again after a crash returns the original order
         order_id, url = self.provider.order(req.idempotency_key, req.amount, req.currency)
-        if not paid_before:
-            self._record(req, order_id)
-        cases.add_timeline(
-            self.store,
-            TimelineEntry(
-                case_id=req.case_id,
-                what="compensation_issued",
-                key=f"ledger:{req.idempotency_key}",
-                detail={"amount": str(req.amount), "currency": req.currency, "order_id": order_id},
-            ),
-        )
+        ledger.record_issued(self.store, req, order_id, paid_before=paid_before)
         return GiftCardResult(
             order_id=order_id,
             amount=req.amount,
@@ -296,50 +35,12 @@ class GiftCardActivities:
             already_issued=paid_before,
         )
 
-    def _record(self, req: GiftCardRequest, order_id: str) -> None:
-        try:
-            with self.store.session() as s:
-                entry = _entry_for(s, req.idempotency_key)
-                if entry is None:
-                    s.add(_ledger_entry(req, "issued", order_id))
-                else:  # reserved within the budget, or approved after waiting: pay what was approved
-                    if entry.status != "reserved" or entry.issued_at is None:
-                        entry.issued_at = utcnow()  # a reservation keeps the day it was counted on
-                    entry.status = "issued"
-                    entry.amount = req.amount
-                    entry.provider_order_id = order_id
-        except IntegrityError:
-            pass  # recorded by a concurrent retry
-
     @activity.defn
     async def reserve_compensation(self, req: ReserveRequest) -> BudgetVerdict:
         """Before the system pays on its own: the patient's yearly cap and today's budget, checked and the
         ledger row written in one locked transaction (see store.ledger.reserve). A payment that does not
         fit waits for approval, its reason on the timeline; a retry reads back the first verdict."""
-        return await asyncio.to_thread(self._reserve, req)
-
-    def _reserve(self, req: ReserveRequest) -> BudgetVerdict:
-        pay = req.payment
-        verdict = ledger.reserve(
-            self.store,
-            case_id=pay.case_id,
-            patient_id=pay.patient_id,
-            idempotency_key=pay.idempotency_key,
-            amount=pay.amount,
-            currency=pay.currency,
-            rules=req.rules,
-        )
-        if not verdict.fits:
-            cases.add_timeline(
-                self.store,
-                TimelineEntry(
-                    case_id=pay.case_id,
-                    what="compensation_pending_approval",
-                    key=f"ledger:{pay.idempotency_key}:pending",
-                    detail={"amount": str(pay.amount), "currency": pay.currency, "reason": verdict.reason},
-                ),
-            )
-        return verdict
+        return await asyncio.to_thread(ledger.reserve_for_case, self.store, req)
 
     @activity.defn
     async def release_reservation(self, req: GiftCardRequest) -> None:
@@ -350,71 +51,9 @@ class GiftCardActivities:
     @activity.defn
     async def record_pending_approval(self, req: GiftCardRequest) -> None:
         """Compensation above the auto-approved amount waits in the ledger for a human with the authority."""
-        await asyncio.to_thread(self._pending, req)
-
-    def _pending(self, req: GiftCardRequest) -> None:
-        try:
-            with self.store.session() as s:
-                if _entry_for(s, req.idempotency_key):
-                    return
-                s.add(_ledger_entry(req, "pending_approval"))
-        except IntegrityError:
-            return
-        cases.add_timeline(
-            self.store,
-            TimelineEntry(
-                case_id=req.case_id,
-                what="compensation_pending_approval",
-                key=f"ledger:{req.idempotency_key}:pending",
-                detail={"amount": str(req.amount), "currency": req.currency},
-            ),
-        )
+        await asyncio.to_thread(ledger.record_pending, self.store, req)
 
     @activity.defn
     async def record_denial(self, req: DenialRequest) -> None:
         """A rep refused the compensation: the ledger keeps the amount and the reason; nothing is paid."""
-        await asyncio.to_thread(self._deny, req)
-
-    def _deny(self, req: DenialRequest) -> None:
-        with self.store.session() as s:
-            entry = _entry_for(s, req.idempotency_key)
-            if entry is None:
-                entry = _ledger_entry(req, "denied")
-                s.add(entry)
-            elif entry.status == "issued":
-                return  # paid already: a denial cannot unpay it
-            entry.status = "denied"
-            entry.denied_reason = req.reason
-        cases.add_timeline(
-            self.store,
-            TimelineEntry(
-                case_id=req.case_id,
-                what="compensation_denied",
-                key=f"ledger:{req.idempotency_key}:denied",
-                detail={
-                    "amount": str(req.amount),
-                    "currency": req.currency,
-                    "reason": req.reason,
-                    "by": req.denied_by,
-                },
-            ),
-        )
-
-
-def _entry_for(s: Session, idempotency_key: str) -> LedgerEntry | None:
-    return s.scalars(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)).first()
-
-
-def _ledger_entry(
-    req: GiftCardRequest | DenialRequest, status: str, order_id: str | None = None
-) -> LedgerEntry:
-    return LedgerEntry(
-        case_id=req.case_id,
-        patient_id=req.patient_id,
-        idempotency_key=req.idempotency_key,
-        amount=req.amount,
-        currency=req.currency,
-        status=status,
-        provider_order_id=order_id,
-        issued_at=utcnow() if status == "issued" else None,
-    )
+        await asyncio.to_thread(ledger.record_denial, self.store, req)

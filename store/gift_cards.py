@@ -1,12 +1,17 @@
-"""The local gift-card provider's book (GIFT_CARD_MODE=local), as its card page shows it."""
+"""The local gift-card provider's book (GIFT_CARD_MODE=local): its orders, and its cards as the card page
+shows them."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from store.db import Store
 from store.models import GiftCardOrder
@@ -41,3 +46,26 @@ def local_card(store: Store, order_id: str) -> LocalCard | None:
             number=card_number(order.order_id),
             issued_at=order.created_at,
         )
+
+
+def place_local_order(store: Store, external_ref: str, amount: Decimal, currency: str) -> str:
+    """The order id for `external_ref`: the one placed before, else a new one (as Tango answers a
+    repeated externalRefID with the original order)."""
+    for _ in range(2):
+        try:
+            with store.session() as s:
+                existing = s.scalars(
+                    select(GiftCardOrder).where(GiftCardOrder.external_ref == external_ref)
+                ).first()
+                if existing is None:
+                    existing = GiftCardOrder(
+                        order_id="GC-" + uuid.uuid4().hex[:12].upper(),
+                        external_ref=external_ref,
+                        amount=amount,
+                        currency=currency,
+                    )
+                    s.add(existing)
+                return existing.order_id
+        except IntegrityError:
+            continue
+    raise RuntimeError("gift card order could not be placed")

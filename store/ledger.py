@@ -1,5 +1,7 @@
-"""The compensation ledger's numbers: the atomic check-and-reserve against the patient's yearly cap and the
-daily budget, and the totals per UTC day (`cli.py ledger`, the wall)."""
+"""The compensation ledger: one row per case's payment, keyed on its idempotency key. Issue, reserve,
+release, wait for approval and deny, each with its step on the case's timeline; the atomic
+check-and-reserve against the patient's yearly cap and the daily budget; the totals per UTC day
+(`cli.py ledger`, the wall)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain import policy
-from domain.models import BudgetVerdict, CompensationPolicy
+from domain.models import (
+    BudgetVerdict,
+    CompensationPolicy,
+    DenialRequest,
+    GiftCardRequest,
+    ReserveRequest,
+    TimelineEntry,
+)
+from store import cases
 from store.db import Store
 from store.models import GiftCardOrder, LedgerEntry, LedgerLock, utcnow
 
@@ -66,7 +77,7 @@ def reserve(
         s.execute(
             update(LedgerLock).where(LedgerLock.id == 1).values(reservations=LedgerLock.reservations + 1)
         )
-        entry = s.scalars(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)).first()
+        entry = _entry_for(s, idempotency_key)
         if entry is not None:
             if entry.status in SPENT:
                 return BudgetVerdict(fits=True)
@@ -97,6 +108,142 @@ def release(store: Store, idempotency_key: str) -> None:
                 LedgerEntry.idempotency_key == idempotency_key, LedgerEntry.status == "reserved"
             )
         )
+
+
+def reserve_for_case(store: Store, req: ReserveRequest) -> BudgetVerdict:
+    """`reserve` for a case's payment; one that does not fit waits for approval, its reason on the
+    case's timeline."""
+    pay = req.payment
+    verdict = reserve(
+        store,
+        case_id=pay.case_id,
+        patient_id=pay.patient_id,
+        idempotency_key=pay.idempotency_key,
+        amount=pay.amount,
+        currency=pay.currency,
+        rules=req.rules,
+    )
+    if not verdict.fits:
+        cases.add_timeline(
+            store,
+            TimelineEntry(
+                case_id=pay.case_id,
+                what="compensation_pending_approval",
+                key=f"ledger:{pay.idempotency_key}:pending",
+                detail={"amount": str(pay.amount), "currency": pay.currency, "reason": verdict.reason},
+            ),
+        )
+    return verdict
+
+
+def issued(store: Store, idempotency_key: str) -> bool:
+    """Whether this payment was made already."""
+    with store.session() as s:
+        found = s.scalar(
+            select(LedgerEntry.id).where(
+                LedgerEntry.idempotency_key == idempotency_key, LedgerEntry.status == "issued"
+            )
+        )
+    return found is not None
+
+
+def record_issued(store: Store, req: GiftCardRequest, order_id: str, *, paid_before: bool) -> None:
+    """The provider's order is the payment: its ledger row says `issued` (unless it did before the
+    order was placed) and the case's timeline says compensation_issued."""
+    if not paid_before:
+        _mark_issued(store, req, order_id)
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=req.case_id,
+            what="compensation_issued",
+            key=f"ledger:{req.idempotency_key}",
+            detail={"amount": str(req.amount), "currency": req.currency, "order_id": order_id},
+        ),
+    )
+
+
+def _mark_issued(store: Store, req: GiftCardRequest, order_id: str) -> None:
+    try:
+        with store.session() as s:
+            entry = _entry_for(s, req.idempotency_key)
+            if entry is None:
+                s.add(_ledger_entry(req, "issued", order_id))
+            else:  # reserved within the budget, or approved after waiting: pay what was approved
+                if entry.status != "reserved" or entry.issued_at is None:
+                    entry.issued_at = utcnow()  # a reservation keeps the day it was counted on
+                entry.status = "issued"
+                entry.amount = req.amount
+                entry.provider_order_id = order_id
+    except IntegrityError:
+        pass  # recorded by a concurrent retry
+
+
+def record_pending(store: Store, req: GiftCardRequest) -> None:
+    """Compensation above the auto-approved amount waits in the ledger for a human with the authority
+    (once: a key already in the ledger changes nothing)."""
+    try:
+        with store.session() as s:
+            if _entry_for(s, req.idempotency_key):
+                return
+            s.add(_ledger_entry(req, "pending_approval"))
+    except IntegrityError:
+        return
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=req.case_id,
+            what="compensation_pending_approval",
+            key=f"ledger:{req.idempotency_key}:pending",
+            detail={"amount": str(req.amount), "currency": req.currency},
+        ),
+    )
+
+
+def record_denial(store: Store, req: DenialRequest) -> None:
+    """A rep refused the compensation: the ledger keeps the amount and the reason (a paid row stays paid)."""
+    with store.session() as s:
+        entry = _entry_for(s, req.idempotency_key)
+        if entry is None:
+            entry = _ledger_entry(req, "denied")
+            s.add(entry)
+        elif entry.status == "issued":
+            return  # paid already: a denial cannot unpay it
+        entry.status = "denied"
+        entry.denied_reason = req.reason
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=req.case_id,
+            what="compensation_denied",
+            key=f"ledger:{req.idempotency_key}:denied",
+            detail={
+                "amount": str(req.amount),
+                "currency": req.currency,
+                "reason": req.reason,
+                "by": req.denied_by,
+            },
+        ),
+    )
+
+
+def _entry_for(s: Session, idempotency_key: str) -> LedgerEntry | None:
+    return s.scalars(select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)).first()
+
+
+def _ledger_entry(
+    req: GiftCardRequest | DenialRequest, status: str, order_id: str | None = None
+) -> LedgerEntry:
+    return LedgerEntry(
+        case_id=req.case_id,
+        patient_id=req.patient_id,
+        idempotency_key=req.idempotency_key,
+        amount=req.amount,
+        currency=req.currency,
+        status=status,
+        provider_order_id=order_id,
+        issued_at=utcnow() if status == "issued" else None,
+    )
 
 
 @dataclass

@@ -1,11 +1,15 @@
-"""The slots a case offered in each round, kept so a retried activity or a re-run case offers the same."""
+"""The slots a case offered in each round, kept so a retried activity or a re-run case offers the same,
+and what became of the slot the patient chose; each with its step on the case's timeline."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from domain.models import OfferedSlot
+from domain.models import BookRequest, OfferedSlot, TimelineEntry
+from store import cases
 from store.db import Store
 from store.models import CaseOffer
 
@@ -34,3 +38,35 @@ def keep(store: Store, case_id: str, offer_round: int, offers: list[OfferedSlot]
         assert found is not None
         return found
     return offers
+
+
+def found(
+    store: Store, case_id: str, offer_round: int | None, not_before: datetime, offers: list[OfferedSlot]
+) -> list[OfferedSlot]:
+    """The alternatives found for a case: kept as the round's offers (when it has a round; another
+    attempt's stand) and on its timeline. Returns what is offered."""
+    if offer_round is not None:
+        offers = keep(store, case_id, offer_round, offers)
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=case_id,
+            what="alternatives_found",
+            key=f"alternatives:{not_before.isoformat()}",
+            detail={"count": len(offers), "slots": [o.slot.model_dump(mode="json") for o in offers]},
+        ),
+    )
+    return offers
+
+
+def booked(store: Store, req: BookRequest, done: bool) -> None:
+    """The chosen slot was booked (`done`), or somebody else took it meanwhile: on the case's timeline."""
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=req.case_id,
+            what="rebooked" if done else "slot_taken_meanwhile",
+            key=f"book:{req.offer.provider.id}:{req.offer.slot.start.isoformat()}",
+            detail={"slot": req.offer.slot.model_dump(mode="json"), "provider": req.offer.provider.name},
+        ),
+    )

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from activities.gift_cards import TangoGiftCards
+from providers.gift_cards.tango import TangoGiftCards
 
 PLATFORM = ("makeright-test", "platform-key-1")
 ACCOUNT = "makeright-account"

@@ -14,7 +14,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import ProviderRejected
-from activities.gift_cards import TangoGiftCards
+from providers.gift_cards.tango import TangoGiftCards
 from tests.prism import SPECS, prism_mock, request_violations
 
 TANGO_SPEC = SPECS / "tangocard_raas_v2.json"
@@ -86,7 +86,7 @@ def test_without_credentials_tango_refuses(prism_tango: str) -> None:
 def test_a_malformed_order_is_a_final_refusal(prism_tango: str) -> None:
     class Incomplete(TangoGiftCards):
         def place(self, external_ref: str, amount: Decimal) -> dict[str, Any]:
-            from activities.gift_cards import _json
+            from providers.gift_cards.tango import _json
 
             return _json(self.client.post("/orders", json={"externalRefID": external_ref}), "POST /orders")
 

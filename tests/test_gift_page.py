@@ -12,9 +12,9 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
-from activities.gift_cards import LocalGiftCards
 from config import Settings
 from domain.ids import gift_card_key
+from providers.gift_cards.local import LocalGiftCards
 from store.db import Store
 from store.gift_cards import card_number
 from tests.conftest import LiveServer, free_port, make_settings

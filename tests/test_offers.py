@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from activities.scheduling import LocalCalendar, SchedulingActivities
+from activities.scheduling import SchedulingActivities
 from config import CalendarHours
 from domain.models import AlternativesRequest, BookingEvent
+from providers.calendar.local import LocalCalendar
 from store.db import Store
 from tests.conftest import example_event
 

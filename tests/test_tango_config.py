@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from activities.gift_cards import LocalGiftCards, TangoGiftCards
 from config import ConfigError, Settings, load_settings
+from providers.gift_cards.local import LocalGiftCards
+from providers.gift_cards.tango import TangoGiftCards
 from store.db import Store
 from tests.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
 from worker import gift_card_provider

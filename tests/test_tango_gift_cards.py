@@ -152,7 +152,7 @@ def test_429_was_not_processed(tango: TangoStub) -> None:  # noqa: F811
 
 
 def test_wrong_credentials_are_refused_not_retried(tango: TangoStub) -> None:  # noqa: F811
-    from activities.gift_cards import TangoGiftCards
+    from providers.gift_cards.tango import TangoGiftCards
 
     cards = TangoGiftCards(tango.url, "makeright-test", "wrong-key", "a", "c", UTID)
     with pytest.raises(ProviderRejected) as caught:

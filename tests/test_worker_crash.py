@@ -18,8 +18,8 @@ from temporalio import activity
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.scheduling import LocalCalendar
 from domain.models import BookingEvent, ConflictNote
+from providers.calendar.local import LocalCalendar
 from starter import Starter
 from store import inbox
 from store.db import Store
