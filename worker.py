@@ -31,13 +31,16 @@ from activities.checkin import CheckInActivities
 from activities.gift_cards import GiftCardActivities
 from activities.scheduling import SchedulingActivities
 from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
-from activities.tickets import ExternalTracker, GitHubTracker, JiraTracker, TicketActivities
+from activities.tickets import TicketActivities
 from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
 from config import ConfigError, Settings, load_settings, logs, tracing
 from providers.calendar.local import LocalCalendar
 from providers.gift_cards import GiftCardProvider
 from providers.gift_cards.local import LocalGiftCards
 from providers.gift_cards.tango import TangoGiftCards
+from providers.trackers import ExternalTracker
+from providers.trackers.github import GitHubTracker
+from providers.trackers.jira import JiraTracker
 from store.db import POOL_OVERFLOW, POOL_SIZE, Store
 from temporal_client import connect_waiting, worker_runtime
 from workflows.booking_conflict import BookingConflictRecovery

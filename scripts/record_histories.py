@@ -448,7 +448,7 @@ async def feedback_scored(h: Harness, env: WorkflowEnvironment, rec: Recorded) -
 
 def stub_github(store: Store) -> Any:
     """A GitHub of our own over HTTP, up until the script ends."""
-    from activities.tickets import GitHubTracker
+    from providers.trackers.github import GitHubTracker
     from tests.tracker_stub import TrackerStub, serve
 
     stub = _STUBS.enter_context(serve(TrackerStub("github")))

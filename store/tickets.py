@@ -1,15 +1,77 @@
-"""Problem tickets as the external-tracker sync reads and writes them (the link itself is made by
-activities/tickets.py, in one transaction with the occurrence count)."""
+"""Problem tickets: cases with the same cause and practice link to one ticket that counts occurrences (a
+recurrence after it was marked fixed reopens it), and what the external-tracker sync reads and writes;
+each with its step on the case's timeline."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
+from domain.models import TicketRequest, TicketResult, TimelineEntry
+from store import cases
 from store.db import Store
 from store.models import Case, Ticket, TicketLink, utcnow
+
+
+def link_root_cause(store: Store, req: TicketRequest) -> TicketResult:
+    """Link the case to its cause's ticket at its practice (opened when there is none), counting the
+    occurrence once however often this runs; on the case's timeline."""
+    result = _link(store, req)
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=req.case_id,
+            what="ticket_linked",
+            key="ticket",
+            detail={"ticket_id": result.ticket_id, "cause": req.cause, "occurrences": result.occurrences},
+        ),
+    )
+    return result
+
+
+def _link(store: Store, req: TicketRequest) -> TicketResult:
+    for _ in range(3):
+        try:
+            return _link_once(store, req)
+        except IntegrityError:
+            continue  # another case opened the same ticket at the same moment: link to it
+    raise RuntimeError("could not link root-cause ticket")
+
+
+def _link_once(store: Store, req: TicketRequest) -> TicketResult:
+    with store.session() as s:
+        ticket = s.scalars(
+            select(Ticket)
+            .where(Ticket.cause == req.cause, Ticket.practice_id == req.practice_id)
+            .with_for_update()
+        ).first()
+        if ticket is None:
+            ticket = Ticket(
+                ticket_id="PRB-" + uuid.uuid4().hex[:8].upper(),
+                cause=req.cause,
+                practice_id=req.practice_id,
+                title=f"{req.cause} at {req.practice_name}",
+                status="open",
+                occurrences=0,
+                reopened_count=0,
+            )
+            s.add(ticket)
+            s.flush()
+        link = s.scalars(select(TicketLink).where(TicketLink.case_id == req.case_id)).first()
+        reopened = False
+        if link is None:  # a retried or replayed case counts once
+            s.add(TicketLink(ticket_id=ticket.ticket_id, case_id=req.case_id))
+            ticket.occurrences += 1
+            if ticket.status == "fixed":
+                ticket.status = "open"
+                ticket.reopened_count += 1
+                reopened = True
+        return TicketResult(ticket_id=ticket.ticket_id, occurrences=ticket.occurrences, reopened=reopened)
 
 
 @dataclass(frozen=True)
@@ -87,11 +149,15 @@ def record_external(store: Store, ticket_id: str, ref: str, url: str) -> None:
         ticket.external_claimed_by = None
 
 
-def mark_synced(store: Store, case_id: str) -> None:
+def mark_synced(store: Store, case_id: str, detail: dict[str, Any]) -> None:
+    """The tracker heard of this case's occurrence: once, and on the case's timeline (`detail`)."""
     with store.session() as s:
         link = s.scalars(select(TicketLink).where(TicketLink.case_id == case_id)).first()
         if link is not None and link.external_synced_at is None:
             link.external_synced_at = utcnow()
+    cases.add_timeline(
+        store, TimelineEntry(case_id=case_id, what="ticket_synced", key="ticket_sync", detail=detail)
+    )
 
 
 def external_urls(store: Store, ticket_ids: list[str]) -> dict[str, str]:

@@ -18,10 +18,13 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.errors import ProviderNotProcessed
-from activities.tickets import ExternalTracker, GitHubTracker, JiraTracker, TicketActivities
+from activities.tickets import TicketActivities
 from domain.models import CaseStatus, TicketRequest, TicketSyncRequest
 from domain.tracker import adf, tracker_label
+from providers.errors import ProviderNotProcessed
+from providers.trackers import ExternalTracker
+from providers.trackers.github import GitHubTracker
+from providers.trackers.jira import JiraTracker
 from store.db import Store
 from store.models import Case, Ticket, TicketLink, TimelineItem
 from tests.conftest import LiveServer, example_event, free_port, make_settings

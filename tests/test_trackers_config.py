@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from activities.tickets import GitHubTracker, JiraTracker
 from config import ConfigError, load_settings
 from domain.policy import _CAUSE_FROM_TYPE
+from providers.trackers.github import GitHubTracker
+from providers.trackers.jira import JiraTracker
 from tests.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
 from worker import problem_tracker
 from workflows.checkin_trouble import DEFAULT_CAUSE
