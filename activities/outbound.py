@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from domain.masking import mask_text
-from domain.models import Channel, OutboundMessage, SendResult, TimelineEntry
-from store import cases, consent, outbox
+from domain.models import Channel, OutboundMessage, SendResult
+from providers.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
+from store import consent, outbox
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,7 @@ async def send_once(
         consent.opted_out, store, msg.channel.value, msg.to
     ):
         # the patient said STOP: never by this channel again (the workflow picks another, or a person)
-        await asyncio.to_thread(
-            _note, store, msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"}
-        )
+        await asyncio.to_thread(outbox.withheld, store, msg)
         return SendResult(message_id="", provider_id=None, status="rejected", reason="opted_out")
     before = await asyncio.to_thread(outbox.begin, store, msg)
     if before.status == "sent":
@@ -60,22 +58,17 @@ async def send_once(
             # the provider cannot be asked, and a lost message is worse than a duplicate one: send it
             # again, once, and say so on the row and the case's timeline before the request goes out
             reason = _resent_because(before)
-            await asyncio.to_thread(outbox.mark_resent, store, before.id, reason)
-            await asyncio.to_thread(
-                _note, store, msg, f"{msg.channel.value}_resent", ":resent", {"reason": reason}
-            )
+            await asyncio.to_thread(outbox.mark_resent, store, before.id, msg, reason)
             log.warning("%s %s sent again: %s", msg.channel.value, msg.key, reason)
         elif found:
             # found at the provider; or unverifiable again after it was resent once: a third copy is
             # not sent (two unknown outcomes in a row nearly always mean the provider took it)
-            await asyncio.to_thread(_sent, store, before.id, found, msg, what)
+            await asyncio.to_thread(outbox.sent, store, before.id, found, msg, what)
             return SendResult(message_id=str(before.id), provider_id=found, status="already_sent")
     try:
         provider_id = await asyncio.to_thread(deliver, msg)
     except ProviderRejected as exc:
-        await asyncio.to_thread(outbox.finish, store, before.id, "rejected", None, exc.reason)
-        detail = {"status": exc.status, "reason": mask_text(exc.reason)}
-        await asyncio.to_thread(_note, store, msg, f"{msg.channel.value}_failed", ":rejected", detail)
+        await asyncio.to_thread(outbox.rejected, store, before.id, msg, exc.status, exc.reason)
         return SendResult(message_id=str(before.id), provider_id=None, status="rejected", reason=exc.reason)
     except ProviderNotProcessed as exc:
         await asyncio.to_thread(outbox.finish, store, before.id, "failed_retryable", None, str(exc))
@@ -87,7 +80,7 @@ async def send_once(
         raise ApplicationError(
             f"{msg.channel.value} provider outcome unknown; will check and retry"
         ) from None
-    await asyncio.to_thread(_sent, store, before.id, provider_id, msg, what)
+    await asyncio.to_thread(outbox.sent, store, before.id, provider_id, msg, what)
     log.info("%s %s sent to %s (attempt %s)", msg.channel.value, msg.key, mask_text(msg.to), _attempt())
     return SendResult(message_id=str(before.id), provider_id=provider_id, status="sent")
 
@@ -105,21 +98,3 @@ def _attempt() -> int:
         return activity.info().attempt
     except RuntimeError:
         return 1
-
-
-def _sent(store: Store, intent_id: int, provider_id: str, msg: OutboundMessage, what: str) -> None:
-    outbox.finish(store, intent_id, "sent", provider_id)
-    _note(store, msg, what, "", {"provider_id": provider_id})
-
-
-def _note(store: Store, msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> None:
-    """The message's step on its case's timeline, written once per (channel, key, outcome)."""
-    cases.add_timeline(
-        store,
-        TimelineEntry(
-            case_id=msg.case_id,
-            what=what,
-            key=f"msg:{msg.channel.value}:{msg.key}{suffix}",
-            detail={"to": msg.to, "message": msg.key, **detail},
-        ),
-    )

@@ -1,4 +1,5 @@
-"""Send-once bookkeeping for outbound messages, and the local providers' delivery log."""
+"""Send-once bookkeeping for outbound messages, with each message's steps on its case's timeline, and the
+local providers' delivery log."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from domain import contact_rules
-from domain.models import ContactHistory, ContactHistoryRequest, OutboundMessage
+from domain.masking import mask_text
+from domain.models import ContactHistory, ContactHistoryRequest, OutboundMessage, TimelineEntry
+from store import cases
 from store.db import Store
 from store.models import Case, InboundMessage, LocalDelivery, OutboundMessageRow, utcnow
 
@@ -82,12 +85,50 @@ def finish(
         row.last_error = error
 
 
-def mark_resent(store: Store, intent_id: int, reason: str) -> None:
-    """The message goes out again although an earlier attempt may have delivered it: say so on the row."""
+def sent(store: Store, intent_id: int, provider_id: str, msg: OutboundMessage, what: str) -> None:
+    """The provider took the message (`what` on the timeline, with its id)."""
+    finish(store, intent_id, "sent", provider_id)
+    _note(store, msg, what, "", {"provider_id": provider_id})
+
+
+def rejected(store: Store, intent_id: int, msg: OutboundMessage, status: int, reason: str) -> None:
+    """The provider refused the message for good: `<channel>_failed` on the timeline, the reason masked."""
+    finish(store, intent_id, "rejected", None, reason)
+    _note(
+        store,
+        msg,
+        f"{msg.channel.value}_failed",
+        ":rejected",
+        {"status": status, "reason": mask_text(reason)},
+    )
+
+
+def withheld(store: Store, msg: OutboundMessage) -> None:
+    """The patient opted out of this channel: nothing was sent, and the timeline says why."""
+    _note(store, msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"})
+
+
+def mark_resent(store: Store, intent_id: int, msg: OutboundMessage, reason: str) -> None:
+    """The message goes out again although an earlier attempt may have delivered it: say so on the row
+    and on the timeline, before the request goes out."""
     with store.session() as s:
         row = s.get(OutboundMessageRow, intent_id)
         assert row is not None
         row.resent_reason = reason
+    _note(store, msg, f"{msg.channel.value}_resent", ":resent", {"reason": reason})
+
+
+def _note(store: Store, msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> None:
+    """The message's step on its case's timeline, written once per (channel, key, outcome)."""
+    cases.add_timeline(
+        store,
+        TimelineEntry(
+            case_id=msg.case_id,
+            what=what,
+            key=f"msg:{msg.channel.value}:{msg.key}{suffix}",
+            detail={"to": msg.to, "message": msg.key, **detail},
+        ),
+    )
 
 
 def record_local_delivery(store: Store, msg: OutboundMessage, sender: str) -> str:
