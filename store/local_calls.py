@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from store.db import Store
 from store.models import LocalDelivery, utcnow
@@ -62,24 +63,34 @@ def _leg(row: LocalDelivery) -> Leg:
 def leg(store: Store, delivery_id: int) -> Leg | None:
     """A leg of a bridge call, or None (no such delivery, or not a bridge)."""
     with store.session() as s:
-        row = s.get(LocalDelivery, delivery_id)
-        if row is None or row.channel != "voice" or (row.dial is None and row.parent_id is None):
-            return None
-        return _leg(row)
+        return leg_in(s, delivery_id)
+
+
+def leg_in(s: Session, delivery_id: int) -> Leg | None:
+    """`leg`, in the caller's session."""
+    row = s.get(LocalDelivery, delivery_id)
+    if row is None or row.channel != "voice" or (row.dial is None and row.parent_id is None):
+        return None
+    return _leg(row)
 
 
 def other_leg(store: Store, of: Leg) -> Leg | None:
     """The patient's leg of a rep's call, or the rep's call of a patient's leg."""
     with store.session() as s:
-        if of.is_rep_leg:
-            row = s.scalars(
-                select(LocalDelivery)
-                .where(LocalDelivery.parent_id == of.provider_id)
-                .order_by(LocalDelivery.id.desc())
-            ).first()
-        else:
-            row = s.scalars(select(LocalDelivery).where(LocalDelivery.provider_id == of.parent_id)).first()
-        return _leg(row) if row is not None else None
+        return other_leg_in(s, of)
+
+
+def other_leg_in(s: Session, of: Leg) -> Leg | None:
+    """`other_leg`, in the caller's session."""
+    if of.is_rep_leg:
+        row = s.scalars(
+            select(LocalDelivery)
+            .where(LocalDelivery.parent_id == of.provider_id)
+            .order_by(LocalDelivery.id.desc())
+        ).first()
+    else:
+        row = s.scalars(select(LocalDelivery).where(LocalDelivery.provider_id == of.parent_id)).first()
+    return _leg(row) if row is not None else None
 
 
 def set_status(store: Store, delivery_id: int, status: str) -> Leg:
@@ -114,13 +125,12 @@ def ring_patient(store: Store, rep_leg: Leg, caller_id: str, body: str) -> Leg:
         return _leg(row)
 
 
-def version(store: Store) -> str:
+def version_in(s: Session) -> str:
     """Changes whenever a bridge leg changes state (for the phone page's poll)."""
-    with store.session() as s:
-        counts = s.execute(
-            select(LocalDelivery.call_status, func.count())
-            .where(LocalDelivery.call_status.is_not(None))
-            .group_by(LocalDelivery.call_status)
-            .order_by(LocalDelivery.call_status)
-        ).all()
+    counts = s.execute(
+        select(LocalDelivery.call_status, func.count())
+        .where(LocalDelivery.call_status.is_not(None))
+        .group_by(LocalDelivery.call_status)
+        .order_by(LocalDelivery.call_status)
+    ).all()
     return ",".join(f"{status}:{n}" for status, n in counts)

@@ -1,0 +1,293 @@
+"""What the local phone (`/dev/phone`) shows: what the local providers "delivered" (`local_deliveries`)
+and what each address answered, as a phone would show it. One session per page load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from domain.messages import voice_thanks
+from store import local_calls
+from store.db import Store
+from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent
+
+THREAD_LIMIT = 300  # the newest entries of one thread
+CONTACT_LIMIT = 200
+
+
+@dataclass
+class Contact:
+    address: str
+    name: str | None
+    last_at: datetime
+    preview: str
+    preview_kind: str  # sms | voice | email | reply
+    unanswered_calls: int
+
+    @property
+    def is_email(self) -> bool:
+        return "@" in self.address
+
+
+@dataclass
+class Entry:
+    kind: str  # sms | voice | email | reply
+    id: int
+    at: datetime
+    body: str
+    subject: str | None = None
+    from_address: str | None = None
+    language: str = "en"
+    answered: str | None = None
+    spoken_reply: str | None = None
+    channel: str | None = None  # a reply's channel
+    # a leg of a "Call patient" bridge: rep (our call to the rep) or patient (the rep's call dialling in),
+    # and where it stands: ringing | dialling (the rep waits for the patient) | connected | ended | missed
+    bridge: str | None = None
+    bridge_state: str | None = None
+    bridge_seconds: int = 0
+
+
+@dataclass
+class Thread:
+    address: str
+    name: str | None = None
+    case_id: str | None = None
+    case_status: str | None = None
+    case_kind: str | None = None
+    linked: list[str] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def is_email(self) -> bool:
+        return "@" in self.address
+
+
+@dataclass(frozen=True)
+class Page:
+    contacts: list[Contact]
+    thread: Thread | None  # the chosen address's conversation
+    version: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """A delivered voice call the person at the keyboard may answer with a key."""
+
+    id: int
+    channel: str
+    provider_id: str
+    to_address: str
+    gather_action_url: str | None
+    answered: str | None
+
+
+def page(store: Store, to: str | None) -> Page:
+    """Every contact, the conversation with `to` (if any), and the page's version."""
+    with store.session() as s:
+        contacts = _contacts(s)
+        thread = _thread(s, to, [c.address for c in contacts]) if to else None
+        return Page(contacts, thread, _version(s))
+
+
+def version(store: Store) -> str:
+    """Changes whenever anything the page shows changes: the poll swaps the page's parts only then."""
+    with store.session() as s:
+        return _version(s)
+
+
+def call(store: Store, delivery_id: int) -> Call | None:
+    with store.session() as s:
+        row = s.get(LocalDelivery, delivery_id)
+        if row is None:
+            return None
+        return Call(
+            id=row.id,
+            channel=row.channel,
+            provider_id=row.provider_id,
+            to_address=row.to_address,
+            gather_action_url=row.gather_action_url,
+            answered=row.answered,
+        )
+
+
+def mark_answered(store: Store, delivery_id: int, digits: str) -> None:
+    with store.session() as s:
+        row = s.get(LocalDelivery, delivery_id)
+        if row is not None:
+            row.answered = digits
+
+
+def _version(s: Session) -> str:
+    deliveries = s.execute(select(func.max(LocalDelivery.id), func.count(LocalDelivery.answered))).one()
+    reply = s.scalar(select(func.max(InboundMessage.id)))
+    return f"{deliveries[0] or 0}.{deliveries[1] or 0}.{reply or 0}.{local_calls.version_in(s)}"
+
+
+def _names(s: Session, addresses: list[str]) -> tuple[dict[str, str], dict[str, Case]]:
+    """Patient names and newest case by address, from the cases and the booking events that opened them."""
+    if not addresses:
+        return {}, {}
+    cases = list(
+        s.scalars(
+            select(Case)
+            .where((Case.patient_phone.in_(addresses)) | (Case.patient_email.in_(addresses)))
+            .order_by(Case.opened_at)
+        )
+    )
+    newest: dict[str, Case] = {}
+    for case in cases:
+        for address in (case.patient_phone, case.patient_email):
+            if address:
+                newest[address] = case
+    case_ids = {case.case_id for case in newest.values()}
+    events = s.execute(
+        select(ReceivedEvent.case_id, ReceivedEvent.parsed).where(
+            ReceivedEvent.source == "booking", ReceivedEvent.case_id.in_(case_ids)
+        )
+    ).all()
+    name_by_case: dict[str, str] = {}
+    for case_id, parsed in events:
+        name = ((parsed or {}).get("data") or {}).get("patient", {}).get("name")
+        if case_id and isinstance(name, str) and name:
+            name_by_case[case_id] = name
+    names = {a: name_by_case[c.case_id] for a, c in newest.items() if c.case_id in name_by_case}
+    return names, newest
+
+
+def _contacts(s: Session) -> list[Contact]:
+    """Every address that received something, newest activity first."""
+    rows = s.execute(
+        select(
+            LocalDelivery.to_address,
+            func.max(LocalDelivery.id),
+            func.max(LocalDelivery.created_at),
+        )
+        .group_by(LocalDelivery.to_address)
+        .order_by(func.max(LocalDelivery.created_at).desc())
+        .limit(CONTACT_LIMIT)
+    ).all()
+    addresses = [row[0] for row in rows]
+    if not addresses:
+        return []
+    last_delivery = {
+        d.to_address: d
+        for d in s.scalars(select(LocalDelivery).where(LocalDelivery.id.in_([row[1] for row in rows])))
+    }
+    unanswered = dict(
+        s.execute(
+            select(LocalDelivery.to_address, func.count())
+            .where(
+                LocalDelivery.to_address.in_(addresses),
+                LocalDelivery.channel == "voice",
+                LocalDelivery.answered.is_(None),
+                LocalDelivery.gather_action_url.is_not(None),
+            )
+            .group_by(LocalDelivery.to_address)
+        ).all()
+    )
+    reply_ids = [
+        row[1]
+        for row in s.execute(
+            select(InboundMessage.from_address, func.max(InboundMessage.id))
+            .where(InboundMessage.from_address.in_(addresses))
+            .group_by(InboundMessage.from_address)
+        ).all()
+    ]
+    last_reply = {
+        r.from_address: r for r in s.scalars(select(InboundMessage).where(InboundMessage.id.in_(reply_ids)))
+    }
+    names, _ = _names(s, addresses)
+    contacts: list[Contact] = []
+    for address in addresses:
+        delivery = last_delivery[address]
+        at, kind = delivery.created_at, delivery.channel
+        preview = delivery.subject if delivery.channel == "email" and delivery.subject else delivery.body
+        reply = last_reply.get(address)
+        if reply is not None and reply.received_at >= at:
+            at, kind, preview = reply.received_at, "reply", reply.body
+        contacts.append(
+            Contact(
+                address=address,
+                name=names.get(address),
+                last_at=at,
+                preview=preview,
+                preview_kind=kind,
+                unanswered_calls=int(unanswered.get(address, 0)),
+            )
+        )
+    contacts.sort(key=lambda c: c.last_at, reverse=True)
+    return contacts
+
+
+def _thread(s: Session, address: str, known: list[str]) -> Thread:
+    """One address's conversation, oldest first: what it received, and what it answered."""
+    deliveries = list(
+        s.scalars(
+            select(LocalDelivery)
+            .where(LocalDelivery.to_address == address)
+            .order_by(LocalDelivery.id.desc())
+            .limit(THREAD_LIMIT)
+        )
+    )
+    replies = list(
+        s.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.from_address == address)
+            .order_by(InboundMessage.id.desc())
+            .limit(THREAD_LIMIT)
+        )
+    )
+    thread = Thread(address=address)
+    names, newest = _names(s, [address])
+    thread.name = names.get(address)
+    case = newest.get(address)
+    if case is not None:
+        thread.case_id, thread.case_status, thread.case_kind = case.case_id, case.status, case.kind
+        other = case.patient_email if address == case.patient_phone else case.patient_phone
+        if other and other != address and other in known:
+            thread.linked.append(other)
+    calls = {d.provider_id for d in deliveries if d.channel == "voice"}
+    for d in deliveries:
+        entry = Entry(
+            kind=d.channel,
+            id=d.id,
+            at=d.created_at,
+            body=d.body,
+            subject=d.subject,
+            from_address=d.from_address,
+            language=d.language,
+            answered=d.answered,
+            spoken_reply=voice_thanks(d.language) if d.answered is not None else None,
+        )
+        if d.channel == "voice" and (d.dial or d.parent_id):
+            _bridge_state(s, entry)
+        thread.entries.append(entry)
+    for r in replies:
+        if r.channel == "voice" and r.provider_id.split(":", 1)[0] in calls:
+            continue  # shown on its call's card
+        thread.entries.append(Entry(kind="reply", id=r.id, at=r.received_at, body=r.body, channel=r.channel))
+    thread.entries.sort(key=lambda e: (e.at, e.kind == "reply", e.id))
+    thread.entries = thread.entries[-THREAD_LIMIT:]
+    return thread
+
+
+def _bridge_state(s: Session, entry: Entry) -> None:
+    leg = local_calls.leg_in(s, entry.id)
+    if leg is None:
+        return
+    other = local_calls.other_leg_in(s, leg)
+    entry.bridge = "rep" if leg.is_rep_leg else "patient"
+    entry.bridge_seconds = leg.seconds()
+    if leg.status == "ringing":
+        entry.bridge_state = "ringing"
+    elif leg.status == "in-progress":
+        connected = other is not None and other.status == "in-progress"
+        entry.bridge_state = "connected" if connected or not leg.is_rep_leg else "dialling"
+    elif leg.status == "completed":
+        entry.bridge_state = "ended"
+    else:
+        entry.bridge_state = "missed"
