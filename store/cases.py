@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +68,24 @@ def new_case(
         dict(case_id=case_id, at=now, what="case_opened", key="opened", detail=opened),
     )
     return NewCase(case_id, workflow_id, reply_token)
+
+
+@dataclass(frozen=True)
+class LinkHolder:
+    """Whom a case's emailed link speaks for."""
+
+    case_id: str
+    patient_id: str
+    patient_email: str | None
+
+
+def link_holder(store: Store, case_id: str, token: str) -> LinkHolder | None:
+    """The case an emailed link names, when `token` is its reply token; else None."""
+    with store.session() as s:
+        case = s.get(Case, case_id)
+        if case is None or not hmac.compare_digest(case.reply_token.encode(), token.encode()):
+            return None
+        return LinkHolder(case.case_id, case.patient_id, case.patient_email)
 
 
 def add_timeline(store: Store, entry: TimelineEntry) -> None:

@@ -5,27 +5,17 @@ GET shows a confirmation page (mail scanners prefetch links: a GET must not act)
 from __future__ import annotations
 
 import asyncio
-import hmac
 import uuid
 from html import escape
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
-from store import inbox
+from store import cases, feedback, inbox
 from store.db import Store
-from store.models import Case
 from web.deps import services
 
 router = APIRouter()
-
-
-def _case_for(store: Store, case_id: str, token: str) -> Case | None:
-    with store.session() as s:
-        case = s.get(Case, case_id)
-        if case is None or not hmac.compare_digest(case.reply_token.encode(), token.encode()):
-            return None
-        return case
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -41,7 +31,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 
 @router.get("/choose/{case_id}/{choice}")
 async def confirm_choice(case_id: str, choice: int, t: str, request: Request) -> HTMLResponse:
-    case = await asyncio.to_thread(_case_for, services(request).store, case_id, t)
+    case = await asyncio.to_thread(cases.link_holder, services(request).store, case_id, t)
     if case is None:
         return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
     return _page(
@@ -54,7 +44,7 @@ async def confirm_choice(case_id: str, choice: int, t: str, request: Request) ->
 @router.post("/choose/{case_id}/{choice}")
 async def make_choice(case_id: str, choice: int, request: Request, t: str = Form(...)) -> HTMLResponse:
     svc = services(request)
-    case = await asyncio.to_thread(_case_for, svc.store, case_id, t)
+    case = await asyncio.to_thread(cases.link_holder, svc.store, case_id, t)
     if case is None:
         return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
     row_id, routed, duplicate = await asyncio.to_thread(
@@ -87,8 +77,6 @@ def _words(lang: str) -> tuple[str, ...]:
 
 
 def _feedback_language(store: Store, case_id: str) -> str:
-    from store import feedback
-
     row = feedback.for_case(store, case_id)
     return row.language if row is not None else "en"
 
@@ -98,7 +86,7 @@ async def confirm_rating(case_id: str, score: int, t: str, request: Request) -> 
     """The score's page: the link chose the score; the patient may add a comment and sends it (a GET
     never records anything: mail scanners prefetch links)."""
     store = services(request).store
-    case = await asyncio.to_thread(_case_for, store, case_id, t)
+    case = await asyncio.to_thread(cases.link_holder, store, case_id, t)
     if case is None or not 1 <= score <= 5:
         return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
     title, chosen, comment, send, _, _ = _words(await asyncio.to_thread(_feedback_language, store, case_id))
@@ -118,7 +106,7 @@ async def give_rating(
     """The rating goes into the inbox like an SMS answer ("4 all good"), routed to the case's open
     feedback request; once that has ended, nothing happens and the patient is still thanked."""
     svc = services(request)
-    case = await asyncio.to_thread(_case_for, svc.store, case_id, t)
+    case = await asyncio.to_thread(cases.link_holder, svc.store, case_id, t)
     if case is None or not 1 <= score <= 5:
         return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
     text = f"{score} {comment.strip()[:1000]}".strip()
