@@ -291,7 +291,6 @@ async def run(settings: Settings) -> None:
     )
     client = await connect_waiting(settings, worker_runtime(settings), log=log)
     store = Store(settings.database_url)
-    tracing.instrument_engine(store.engine)
     worker = build_worker(client, settings, store)
     if settings.worker_metrics_port:
         print(f"worker: Temporal SDK metrics on :{settings.worker_metrics_port}/metrics", flush=True)

@@ -4,8 +4,9 @@ is instrumented at all (no overhead).
 
 One tracer provider per process, chosen at start-up (`configure`) or handed in by a test (`use`). The
 Temporal client gets the TracingInterceptor (so every worker built on it traces too), the web app FastAPI's
-and SQLAlchemy's instrumentation. Span attributes carry no patient data: URLs lose their query string
-and capability tokens, and any phone number or email address left in a string attribute is masked."""
+instrumentation, and the store's engines SQLAlchemy's (`store.db.trace`, once tracing is on). Span
+attributes carry no patient data: URLs lose their query string and capability tokens, and any phone
+number or email address left in a string attribute is masked."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from typing import Any
 from domain.masking import mask_contacts_everywhere
 
 _provider: Any = None  # opentelemetry.sdk.trace.TracerProvider, when tracing is on
-_instrumented_engines: set[int] = set()
 
 # attributes that hold a URL or a path (old and new HTTP semantic conventions)
 URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.path", "url.query", "http.route")
@@ -92,6 +92,11 @@ def enabled() -> bool:
     return _provider is not None
 
 
+def provider() -> Any:
+    """The tracer provider, or None when tracing is off."""
+    return _provider
+
+
 def client_interceptors() -> list[Any]:
     """What Client.connect gets: the Temporal TracingInterceptor when tracing is on (workers built on the
     client trace their workflows and activities with it too)."""
@@ -102,22 +107,10 @@ def client_interceptors() -> list[Any]:
     return [TracingInterceptor(_provider.get_tracer("makeright.temporal"))]
 
 
-def instrument_web(app: Any, engine: Any) -> None:
-    """FastAPI and SQLAlchemy instrumentation for one web app, when tracing is on."""
+def instrument_web(app: Any) -> None:
+    """FastAPI instrumentation for one web app, when tracing is on."""
     if _provider is None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider)
-    instrument_engine(engine)
-
-
-def instrument_engine(engine: Any) -> None:
-    """SQLAlchemy spans for this engine (once per engine), when tracing is on."""
-    if _provider is None or id(engine) in _instrumented_engines:
-        return
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-    # its declared range stops below SQLAlchemy 2.1, whose engine events it uses are unchanged
-    SQLAlchemyInstrumentor().instrument(engine=engine, tracer_provider=_provider, skip_dep_check=True)
-    _instrumented_engines.add(id(engine))

@@ -1,4 +1,4 @@
-"""Engines and sessions."""
+"""Engines and sessions; each engine traced (SQLAlchemy spans) once tracing is on."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+
+from config import tracing
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # a PostgreSQL server that does not answer a connection attempt is given up on after this long
@@ -78,6 +80,22 @@ def engine_for(url: str) -> Engine:
     )
 
 
+_traced_engines: set[int] = set()
+
+
+def trace(engine: Engine) -> None:
+    """SQLAlchemy spans for this engine (once per engine), when tracing is on."""
+    if not tracing.enabled() or id(engine) in _traced_engines:
+        return
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    # its declared range stops below SQLAlchemy 2.1, whose engine events it uses are unchanged
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine, tracer_provider=tracing.provider(), skip_dep_check=True
+    )
+    _traced_engines.add(id(engine))
+
+
 class Store:
     """A session factory bound to one database."""
 
@@ -89,11 +107,15 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back on error."""
+        if tracing.enabled():  # tracing may be turned on after the store was made (web/app.py)
+            trace(self.engine)
         with self._sessions() as session, session.begin():
             yield session
 
     def ping(self) -> None:
         """A trivial query: raises when the database does not answer (readiness)."""
+        if tracing.enabled():
+            trace(self.engine)
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 

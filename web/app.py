@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.state.services = svc
     # traces (OTEL_EXPORTER_OTLP_ENDPOINT; off and not instrumented at all otherwise)
     tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-web")
-    tracing.instrument_web(app, store.engine)
+    tracing.instrument_web(app)
 
     @app.exception_handler(HTTPException)
     async def _error_json(request: Request, exc: HTTPException) -> JSONResponse:
