@@ -31,6 +31,10 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
+# what the web app's error handler is given: every database error (it answers 503 to the unavailable ones)
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, *DATABASE_UNAVAILABLE)
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """True when `exc` means the database cannot be reached now (an outage), rather than a bad query."""
     if isinstance(exc, DATABASE_UNAVAILABLE):
