@@ -30,14 +30,20 @@ from activities.case_store import CaseStoreActivities
 from activities.checkin import CheckInActivities
 from activities.gift_cards import GiftCardActivities
 from activities.scheduling import SchedulingActivities
-from activities.sendgrid_email import LiveSendGrid, LocalMailbox, MailGateway, SendGridActivities
+from activities.sendgrid_email import SendGridActivities
 from activities.tickets import TicketActivities
-from activities.twilio_phone import LiveTwilio, LocalPhone, PhoneGateway, TwilioActivities
+from activities.twilio_phone import TwilioActivities
 from config import ConfigError, Settings, load_settings, logs, tracing
 from providers.calendar.local import LocalCalendar
 from providers.gift_cards import GiftCardProvider
 from providers.gift_cards.local import LocalGiftCards
 from providers.gift_cards.tango import TangoGiftCards
+from providers.mail import MailGateway
+from providers.mail.local import LocalMailbox
+from providers.mail.sendgrid import LiveSendGrid
+from providers.phone import PhoneGateway
+from providers.phone.local import LocalPhone
+from providers.phone.twilio import LiveTwilio
 from providers.trackers import ExternalTracker
 from providers.trackers.github import GitHubTracker
 from providers.trackers.jira import JiraTracker

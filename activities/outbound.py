@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.masking import mask_text
 from domain.models import Channel, OutboundMessage, SendResult
-from providers.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
+from providers.errors import UNVERIFIABLE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from store import consent, outbox
 from store.db import Store
 
@@ -20,10 +20,6 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[OutboundMessage], str]
 FindSent = Callable[[OutboundMessage, datetime], str | None]
-
-# what `find_sent` answers for a provider that cannot be asked what it sent (SendGrid): the outcome of the
-# earlier attempt stays unknown
-UNVERIFIABLE = "unverified"
 
 
 async def send_once(

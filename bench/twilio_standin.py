@@ -1,6 +1,6 @@
 """A recording stand-in for Twilio's REST API, as its own process: where the benchmarks measure first contact.
 
-It answers what `activities/twilio_phone.LiveTwilio` asks of Twilio (create a message or a call, list one
+It answers what `providers/phone/twilio.LiveTwilio` asks of Twilio (create a message or a call, list one
 page of them by To and From) the way Twilio documents it, and appends one JSON line per message or call
 created to the record file, stamped with the wall clock the moment the request arrived, so a benchmark can
 match each event it posted to the first text its patient got, measured outside the system.

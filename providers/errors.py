@@ -21,3 +21,7 @@ class ProviderAmbiguous(Exception):
 
 
 REJECTED_TYPE = "ProviderRejected"
+
+# what a gateway's `find_sent` answers when its provider cannot be asked what it sent (SendGrid): the
+# outcome of the earlier attempt stays unknown
+UNVERIFIABLE = "unverified"

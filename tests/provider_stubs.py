@@ -6,9 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from activities.errors import ProviderNotProcessed, ProviderRejected
-from activities.sendgrid_email import LocalMailbox
-from activities.twilio_phone import LocalPhone
 from domain.models import OutboundMessage
+from providers.mail.local import LocalMailbox
+from providers.phone.local import LocalPhone
 from store.db import Store
 
 

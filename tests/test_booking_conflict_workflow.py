@@ -12,7 +12,6 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from activities.twilio_phone import LocalPhone
 from config import Settings
 from domain.escalation import Actor, ApproveRequest, ByActor, DenyRequest, Money, ResolveRequest
 from domain.models import (
@@ -26,6 +25,7 @@ from domain.models import (
 )
 from domain.replies import Intent
 from providers.gift_cards.local import LocalGiftCards
+from providers.phone.local import LocalPhone
 from store.db import Store
 from store.models import (
     Case,

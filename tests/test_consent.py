@@ -8,8 +8,9 @@ from pathlib import Path
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities.twilio_phone import LocalPhone, TwilioActivities
+from activities.twilio_phone import TwilioActivities
 from domain.models import Channel, OutboundMessage
+from providers.phone.local import LocalPhone
 from store import consent
 from store.db import Store
 from store.models import Consent, LocalDelivery, TimelineItem

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from activities.errors import ProviderRejected
-from activities.sendgrid_email import LiveSendGrid, SendGridActivities
+from activities.sendgrid_email import SendGridActivities
 from domain.models import Channel, OutboundMessage
+from providers.mail.sendgrid import LiveSendGrid
 from store.db import Store
 from store.models import OutboundMessageRow
 from tests.prism import add_case, prism_sendgrid, request_violations, violations  # noqa: F401

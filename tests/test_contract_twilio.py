@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from activities.errors import ProviderRejected
-from activities.twilio_phone import LiveTwilio, TwilioActivities
+from activities.twilio_phone import TwilioActivities
 from domain.models import Channel, OutboundMessage
+from providers.phone.twilio import LiveTwilio
 from store.db import Store
 from store.models import OutboundMessageRow, TimelineItem
 from tests.prism import add_case, prism_twilio, request_violations  # noqa: F401

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from activities.twilio_phone import LiveTwilio
 from config import logs
 from domain.models import Channel, OutboundMessage
+from providers.phone.twilio import LiveTwilio
 from tests.conftest import ROOT, TEST_CODEC_KEYS
 from tests.prism import prism_twilio  # noqa: F401
 

@@ -22,9 +22,11 @@ from temporalio.exceptions import ApplicationError
 import cli
 from activities.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from activities.outbound import UNVERIFIABLE
-from activities.sendgrid_email import LiveSendGrid, SendGridActivities
-from activities.twilio_phone import LiveTwilio, TwilioActivities
+from activities.sendgrid_email import SendGridActivities
+from activities.twilio_phone import TwilioActivities
 from domain.models import Channel, OutboundMessage
+from providers.mail.sendgrid import LiveSendGrid
+from providers.phone.twilio import LiveTwilio
 from store import outbox
 from store.db import Store
 from store.models import OutboundMessageRow, TimelineItem

@@ -10,8 +10,8 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from activities.twilio_phone import LocalPhone
 from domain.models import OutboundMessage
+from providers.phone.local import LocalPhone
 from store.db import Store
 from tests.conftest import example_event, make_settings
 from tests.workflow_harness import running
