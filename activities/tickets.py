@@ -10,25 +10,16 @@ case starts without waiting for it), so a tracker that is down delays the issue,
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
-from datetime import timedelta
-from typing import Any
 
 from temporalio import activity
 
 from domain.models import TicketRequest, TicketResult, TicketSyncRequest
-from domain.root_causes import RootCause, description_of, label_of
-from domain.tracker import issue_description, issue_title, occurrence_comment, tracker_label
-from providers.errors import ProviderNotProcessed
+from domain.root_causes import RootCause
 from providers.trackers import ExternalTracker
+from providers.trackers.sync import sync
 from store import tickets
 from store.db import Store
-
-log = logging.getLogger(__name__)
-
-# a sync that claimed the creation of an issue and then died: another case's sync takes over after this
-CLAIM_STALE_AFTER = timedelta(minutes=10)
 
 
 class TicketActivities:
@@ -54,50 +45,6 @@ class TicketActivities:
         """Tell the external tracker about one case's occurrence: find the ticket's issue (by the key kept
         from before, else by label), create it if there is none, reopen it if it was closed, comment once.
         Raises ProviderNotProcessed to be tried again later; the case has long moved on."""
-        await asyncio.to_thread(self._sync, req)
-
-    def _sync(self, req: TicketSyncRequest) -> None:
-        tracker = self.tracker
-        if tracker is None:
+        if self.tracker is None:
             return  # TRACKER_MODE went back to local since the case started this
-        occ = tickets.occurrence(self.store, req.case_id)
-        if occ is None or occ.synced:
-            return
-        label = tracker_label(occ.cause, occ.practice_id)
-        issue = tracker.get(occ.external_ref) if occ.external_ref else None
-        created = False
-        if issue is None:
-            issue = tracker.find(label)
-            if issue is None:
-                if not tickets.claim_creation(self.store, occ.ticket_id, req.case_id, CLAIM_STALE_AFTER):
-                    raise ProviderNotProcessed(f"{tracker.name}: another case's sync is creating {label}")
-                cause_label = label_of(self.catalogue, occ.cause)
-                practice = occ.title.removeprefix(f"{occ.cause} at ")
-                issue = tracker.create(
-                    label,
-                    issue_title(cause_label, practice),
-                    issue_description(
-                        occ.cause, cause_label, description_of(self.catalogue, occ.cause), occ.practice_id
-                    ),
-                )
-                created = True
-            tickets.record_external(self.store, occ.ticket_id, issue.ref, issue.url)
-        reopened = False
-        reopen_problem = None
-        if issue.closed:
-            reopen_problem = tracker.reopen(issue)
-            reopened = reopen_problem is None
-        tracker.comment(
-            issue, occurrence_comment(occ.case_id, occ.linked_at, occ.event_type, occ.number, reopened)
-        )
-        detail: dict[str, Any] = {
-            "tracker": tracker.name,
-            "ref": issue.ref,
-            "url": issue.url,
-            "created": created,
-            "reopened": reopened,
-        }
-        if reopen_problem:
-            detail["reopen_failed"] = reopen_problem
-            log.warning("%s issue %s left closed: %s", tracker.name, issue.ref, reopen_problem)
-        tickets.mark_synced(self.store, req.case_id, detail)
+        await asyncio.to_thread(sync, self.store, self.tracker, self.catalogue, req.case_id)
