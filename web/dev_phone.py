@@ -1,7 +1,7 @@
 """`/dev/phone`: the local phone. Mounted only in the fully embedded mode: every provider local
 (`Settings.local_phone`), since it signs Twilio webhooks as any patient without a login.
 
-It shows what the local providers "delivered" (the `local_deliveries` table) as a phone would, and lets
+It shows what the local providers "delivered" (read by `store.local_phone`) as a phone would, and lets
 the person at the keyboard play the patient: a reply is sent as the very form Twilio would send, signed
 with the auth token, over real HTTP to the same webhook real Twilio calls. Nothing here bypasses the
 webhooks; a bad signature or a refused answer shows on the page as it would in Twilio's debugger.
