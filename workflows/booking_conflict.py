@@ -42,11 +42,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.replies import Intent, Understood
     from workflows import steps
     from workflows.escalation import escalate
-    from workflows.options import (
+    from workflows.options import with_provider
+    from workflows.patches import (
         COMPENSATION_BUDGET_PATCH,
         LANDLINE_PATCH,
         RECHECK_AFTER_DEFERRAL_PATCH,
-        with_provider,
     )
 
 

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.replies import Intent
     from workflows import steps
     from workflows.checkin_trouble import CheckInTroubleRecovery
-    from workflows.options import LANDLINE_PATCH
+    from workflows.patches import LANDLINE_PATCH
 
 EndReason = Literal["listen_window_over", "cancelled", "opted_out", "unreachable", "no_phone", "landline"]
 

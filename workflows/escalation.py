@@ -35,7 +35,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.models import BridgeCallRequest, Channel, OutboundMessage
     from workflows import steps
-    from workflows.options import DEADLINES_HOLD_PATCH, with_call, with_provider
+    from workflows.options import with_call, with_provider
+    from workflows.patches import DEADLINES_HOLD_PATCH
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
 

@@ -33,14 +33,12 @@ with workflow.unsafe.imports_passed_through():
         TicketSyncRequest,
         TimelineEntry,
     )
-    from workflows.options import (
+    from workflows.options import with_provider, with_store, with_store_local
+    from workflows.patches import (
         FEEDBACK_PATCH,
         LOCAL_STORE_PATCH,
         PROVIDER_OUTAGE_PATCH,
         TRACKER_SYNC_PATCH,
-        with_provider,
-        with_store,
-        with_store_local,
     )
     from workflows.ticket_sync import TicketSync, ticket_sync_id
 
