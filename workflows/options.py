@@ -34,6 +34,10 @@ with_store_local: dict[str, Any] = {
     "retry_policy": with_store["retry_policy"],
 }
 
+# The failure type of a provider's definitive refusal (a 4xx, raised by the activities as their
+# `ProviderRejected` or an ApplicationError of that type): never retried; its message is the provider's.
+PROVIDER_REJECTED = "ProviderRejected"
+
 # Provider 4xx come back as results (the workflow picks another channel); 5xx, 429 and lost connections
 # raise and are retried with backoff for up to an hour, send-once making each retry safe.
 # One attempt may legitimately take two HTTP calls of up to 15 s each (the SDK clients' timeouts in
@@ -48,7 +52,7 @@ with_provider: dict[str, Any] = {
         initial_interval=timedelta(seconds=2),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(minutes=2),
-        non_retryable_error_types=["ProviderRejected", "ValidationError"],
+        non_retryable_error_types=[PROVIDER_REJECTED, "ValidationError"],
     ),
 }
 
@@ -60,7 +64,7 @@ with_call: dict[str, Any] = {
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_attempts=3,
-        non_retryable_error_types=["ProviderRejected", "ValidationError"],
+        non_retryable_error_types=[PROVIDER_REJECTED, "ValidationError"],
     ),
 }
 
@@ -73,6 +77,6 @@ with_tracker: dict[str, Any] = {
         initial_interval=timedelta(seconds=5),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(minutes=15),
-        non_retryable_error_types=["ProviderRejected"],
+        non_retryable_error_types=[PROVIDER_REJECTED],
     ),
 }
