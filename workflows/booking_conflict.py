@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_store import CaseStoreActivities
-    from activities.gift_cards import GiftCardActivities
     from activities.scheduling import SchedulingActivities
-    from activities.twilio_phone import TwilioActivities
-    from domain import contact_rules, messages, policy
+    from domain import messages, policy
     from domain.escalation import EscalationState, EscalationStatus
-    from domain.ids import gift_card_key
     from domain.models import (
         AlternativesRequest,
         BookingConflictInput,
@@ -25,25 +20,15 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus,
         Channel,
         ConflictNote,
-        ContactHistoryRequest,
         DeliveryProblem,
-        DenialRequest,
-        GiftCardRequest,
         OfferedSlot,
-        OutboundMessage,
         Outcome,
         PatientReply,
-        ReserveRequest,
         Slot,
     )
     from domain.replies import Intent, Understood
-    from workflows.case import Case, ReplyInbox, provider_outage_is_a_branch, store_step, wait_until
-    from workflows.options import with_provider
-    from workflows.patches import (
-        COMPENSATION_BUDGET_PATCH,
-        LANDLINE_PATCH,
-        RECHECK_AFTER_DEFERRAL_PATCH,
-    )
+    from workflows.case import Case, ReplyInbox, store_step, wait_until
+    from workflows.patches import LANDLINE_PATCH
 
 
 UNDELIVERED = "undelivered"
@@ -69,10 +54,8 @@ class BookingConflictRecovery:
         )
         self.lang = self.case.language
         self._inbox = ReplyInbox[PatientReply]()
-        self._reserved = False  # a payment reserved in the ledger within the caps, not yet issued
         self._problems: dict[tuple[str, str], DeliveryProblem] = {}
         self._calls_work = True
-        self._deferrals = 0
         self._landline = False  # the patient's number cannot receive texts (judged at ingress)
 
     @workflow.signal
@@ -93,7 +76,7 @@ class BookingConflictRecovery:
         await self._note_conflict()
         if self.case.sms_works and not self.patient.sms_capable and workflow.patched(LANDLINE_PATCH):
             await self._no_texts_to_a_landline()
-        await self._wait_until_contact_is_allowed()
+        await self.case.until_contact_allowed()
         for offer_round in range(1, inp.policy.max_offer_rounds + 1):
             offers = await self._find_alternatives(offer_round)
             if not offers:
@@ -127,57 +110,6 @@ class BookingConflictRecovery:
         self._landline = True
         self.case.texts_arrive = False
         await self.case.timeline("sms_skipped", "sms_skipped", {"reason": "landline"})
-
-    async def _wait_until_contact_is_allowed(self) -> None:
-        """The first message of a case is outreach the patient did not ask for: quiet hours in their time
-        zone and the frequency caps apply, unless an exchange with them is under way (they wrote to us in
-        the last day, or another of their cases in progress has exchanged messages with them). A durable
-        timer defers it; nothing is dropped. On waking it asks again: what happened meanwhile (another
-        case texted them, the day's cap was reached) may defer it again."""
-        while True:
-            allowed = await self._next_allowed()
-            if allowed <= workflow.now():
-                return
-            await self._defer_until(allowed)
-            if not workflow.patched(RECHECK_AFTER_DEFERRAL_PATCH):
-                return  # histories from before the re-check went straight on after one sleep
-
-    async def _next_allowed(self) -> datetime:
-        addresses = tuple(a for a in (self.patient.phone, self.patient.email) if a)
-        history = await store_step(
-            CaseStoreActivities.contact_history,
-            ContactHistoryRequest(
-                addresses=addresses,
-                since=workflow.now() - timedelta(days=7),
-                exclude_case_id=self.case.case_id,
-                patient_id=self.patient.id,
-            ),
-        )
-        return contact_rules.next_allowed(
-            workflow.now(),
-            self.patient.timezone,
-            history.sent,
-            in_conversation=history.in_conversation(workflow.now()),
-            rules=self.case.policy.contact,
-        )
-
-    async def _outside_quiet_hours(self) -> None:
-        """A follow-up within the case (the call after an unanswered text) still keeps quiet hours."""
-        rules = self.case.policy.contact
-        await self._defer_until(
-            contact_rules.outside_quiet_hours(workflow.now(), self.patient.timezone, rules)
-        )
-
-    async def _defer_until(self, allowed: datetime) -> None:
-        if allowed <= workflow.now():
-            return
-        self._deferrals += 1
-        await self.case.timeline(
-            "outreach_deferred",
-            f"deferred:{self._deferrals}",
-            {"until": allowed.isoformat(), "patient_timezone": self.patient.timezone},
-        )
-        await workflow.sleep(allowed - workflow.now())
 
     async def _find_alternatives(self, offer_round: int) -> list[OfferedSlot]:
         data = self.inp.data
@@ -241,35 +173,19 @@ class BookingConflictRecovery:
     ) -> Understood | str | None:
         if not (self.case.sms_works and self._calls_work and self.patient.phone):
             return None
-        await self._outside_quiet_hours()
+        await self.case.until_outside_quiet_hours()
         data, tz = self.inp.data, self.inp.data.practice.timezone
-        call = OutboundMessage(
-            case_id=self.case.case_id,
-            key=f"offer-{offer_round}-call",
-            channel=Channel.VOICE,
-            to=self.patient.phone,
-            body=messages.offer_voice(self.lang, data.practice.name, offers, tz),
-            gather_action_url=(
-                f"{self.inp.public_base_url}/webhooks/twilio/voice/gather"
-                f"?case_id={self.case.case_id}&round={offer_round}&lang={self.lang}"
-            ),
-            language=self.lang,
+        key = f"offer-{offer_round}-call"
+        body = messages.offer_voice(self.lang, data.practice.name, offers, tz)
+        gather = (
+            f"{self.inp.public_base_url}/webhooks/twilio/voice/gather"
+            f"?case_id={self.case.case_id}&round={offer_round}&lang={self.lang}"
         )
-        try:
-            placed = await workflow.execute_activity_method(
-                TwilioActivities.place_call, call, **with_provider
-            )
-        except ActivityError:
-            if not provider_outage_is_a_branch():
-                raise
-            self.case.outage = True
-            await self.case.alert("provider_unavailable", f"voice:{call.key}", {"channel": "voice"})
-            return None
-        if placed.status == "rejected":
+        if not await self.case.call(key, body, gather):
             return None
         # no answer, busy or an answering machine ends the wait early: nobody heard the choices
         return await self._await_answer(
-            self.case.policy.call_answer_deadline_seconds, len(offers), watching=(Channel.VOICE, call.key)
+            self.case.policy.call_answer_deadline_seconds, len(offers), watching=(Channel.VOICE, key)
         )
 
     async def _await_answer(
@@ -337,7 +253,7 @@ class BookingConflictRecovery:
         owed = self._owed()
         decision = None
         auto = owed > 0 and policy.auto_approved(self.case.policy.compensation, owed)
-        held = await self._reserve(owed) if auto else None
+        held = await self.case.reserve_compensation(owed) if auto else None
         if owed > 0 and (not auto or held is not None):
             # above what the system may pay on its own, or past the patient's cap or today's budget: a
             # person with the authority decides
@@ -345,7 +261,7 @@ class BookingConflictRecovery:
             if held is not None:
                 detail["reason"] = held
             else:
-                await self._record_pending(owed)
+                await self.case.record_pending_approval(owed)
             await self.case.set_status(
                 CaseStatus.ESCALATED, "awaiting_approval", needs_rep=True, detail=detail
             )
@@ -384,15 +300,14 @@ class BookingConflictRecovery:
         owed = self._owed()
         needs_approval = owed > 0 and not policy.auto_approved(self.case.policy.compensation, owed)
         if needs_approval:
-            await self._record_pending(owed)
-        held = None if needs_approval or owed <= 0 else await self._reserve(owed)
+            await self.case.record_pending_approval(owed)
+        held = None if needs_approval or owed <= 0 else await self.case.reserve_compensation(owed)
         needs_approval |= held is not None
         decision = await self.case.escalate(reason, pending=owed if needs_approval else None)
         if decision.status is not EscalationStatus.RESOLVED:
             # expired unowned: the alert is on record; the case stays with people (engineers replay it)
-            if self._reserved:
-                # nothing is paid: what was reserved goes back to today's budget
-                await store_step(GiftCardActivities.release_reservation, self._gift_card_request(owed))
+            if self.case.reserved:
+                await self.case.release_reservation(owed)  # nothing is paid: back to today's budget
             ticket_id = await self._file_root_cause()
             await self.case.set_status(
                 CaseStatus.FAILED,
@@ -427,18 +342,6 @@ class BookingConflictRecovery:
         assert cause is not None  # from the event, or as the rep filed it
         return policy.compensation_amount(self.case.policy.compensation, CaseKind.BOOKING_CONFLICT, cause)
 
-    async def _reserve(self, owed: Decimal) -> str | None:
-        """Before paying on its own: the patient's yearly cap and today's budget, checked and reserved in
-        the ledger at once. The reason it must wait for a person, or None when it fits (and is reserved)."""
-        if not workflow.patched(COMPENSATION_BUDGET_PATCH):
-            return None
-        verdict = await store_step(
-            GiftCardActivities.reserve_compensation,
-            ReserveRequest(payment=self._gift_card_request(owed), rules=self.case.policy.compensation),
-        )
-        self._reserved = verdict.fits
-        return None if verdict.fits else (verdict.reason or "over the compensation limits")
-
     async def _settle(
         self, owed: Decimal, decision: EscalationState | None, held: bool = False
     ) -> Decimal | None:
@@ -451,32 +354,15 @@ class BookingConflictRecovery:
         if decision is not None and decision.approved is not None:
             return await self._pay(decision.approved.amount)
         if decision is not None and decision.denied_reason is not None:
-            await store_step(
-                GiftCardActivities.record_denial,
-                DenialRequest(
-                    case_id=self.case.case_id,
-                    patient_id=self.patient.id,
-                    amount=owed,
-                    currency=comp.currency,
-                    idempotency_key=gift_card_key(self.case.case_id),
-                    reason=decision.denied_reason,
-                    denied_by=decision.approved_by or "",
-                ),
-            )
+            await self.case.record_denial(owed, decision.denied_reason, decision.approved_by or "")
             return None
         if owed > 0 and policy.auto_approved(comp, owed) and not held:
             return await self._pay(owed)
         return None
 
-    def _gift_card_request(self, amount: Decimal) -> GiftCardRequest:
-        return self.case.gift_card_request(amount, self.case.policy.compensation.currency)
-
-    async def _record_pending(self, amount: Decimal) -> None:
-        await store_step(GiftCardActivities.record_pending_approval, self._gift_card_request(amount))
-
     async def _pay(self, amount: Decimal) -> Decimal:
         practice, currency = self.case.practice_name, self.case.policy.compensation.currency
-        card = await self.case.issue_gift_card(amount, currency)
+        card = await self.case.issue_gift_card(amount)
         if self.patient.email:
             subject, body = messages.compensation_email(
                 self.lang, practice, f"{amount:.2f}", currency, card.redemption_url

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.sendgrid_email import SendGridActivities
     from activities.tickets import TicketActivities
     from activities.twilio_phone import TwilioActivities
-    from domain import messages
+    from domain import contact_rules, messages
     from domain.escalation import EscalationInput, EscalationPolicy, EscalationState, Money
     from domain.feedback import FeedbackInput
     from domain.ids import feedback_workflow_id, gift_card_key
@@ -37,12 +37,15 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus,
         CaseUpdate,
         Channel,
+        ContactHistoryRequest,
+        DenialRequest,
         GiftCardRequest,
         GiftCardResult,
         OutboundMessage,
         Outcome,
         Patient,
         RecoveryPolicy,
+        ReserveRequest,
         SendResult,
         Slot,
         TicketRequest,
@@ -51,9 +54,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.options import PROVIDER_REJECTED, with_provider, with_store, with_store_local
     from workflows.patches import (
+        COMPENSATION_BUDGET_PATCH,
         FEEDBACK_PATCH,
         LOCAL_STORE_PATCH,
         PROVIDER_OUTAGE_PATCH,
+        RECHECK_AFTER_DEFERRAL_PATCH,
         TRACKER_SYNC_PATCH,
     )
     from workflows.ticket_sync import TicketSync, ticket_sync_id
@@ -71,7 +76,7 @@ class Case:
     signal before the first step finds it). What reaches the patient is tracked here, so every message
     of the case obeys it: `sms_works` (they have a phone, did not opt out, and the number was not
     refused), `texts_arrive` (no text was reported undelivered), `outage` (a provider stayed down past
-    its budget in this case)."""
+    its budget in this case). Amounts are in the policy's compensation currency unless one is given."""
 
     def __init__(
         self,
@@ -104,7 +109,9 @@ class Case:
         self.outage = False
         self.status = CaseStatus.OPEN
         self.root_cause = root_cause  # written with every status change
+        self.reserved = False  # a payment reserved in the ledger within the caps, not yet issued
         self._escalations = 0
+        self._deferrals = 0
 
     # ------------------------------------------------------------------ the patient
 
@@ -126,6 +133,86 @@ class Case:
         sent = await send(self.case_id, Channel.EMAIL, key, self.patient.email, body, self.language, subject)
         self.outage |= sent.status == "unavailable"
         return sent.reached_provider
+
+    async def call(self, key: str, body: str, gather_action_url: str) -> bool:
+        """A call that reads `body` and takes keypad choices (the answer comes back as a reply). False
+        when the number was refused, or the provider stayed down past its budget (an alert on the
+        timeline)."""
+        assert self.patient.phone is not None
+        call = OutboundMessage(
+            case_id=self.case_id,
+            key=key,
+            channel=Channel.VOICE,
+            to=self.patient.phone,
+            body=body,
+            gather_action_url=gather_action_url,
+            language=self.language,
+        )
+        try:
+            placed = await workflow.execute_activity_method(
+                TwilioActivities.place_call, call, **with_provider
+            )
+        except ActivityError:
+            if not provider_outage_is_a_branch():
+                raise
+            self.outage = True
+            await self.alert("provider_unavailable", f"voice:{key}", {"channel": "voice"})
+            return False
+        return placed.status != "rejected"
+
+    # ------------------------------------------------------------------ the contact rules
+
+    async def until_contact_allowed(self) -> None:
+        """Before the first message of a case: it is outreach the patient did not ask for, so quiet hours
+        in their time zone and the frequency caps apply, unless an exchange with them is under way (they
+        wrote to us in the last day, or another of their cases in progress has exchanged messages with
+        them). A durable timer defers it; nothing is dropped. On waking it asks again: what happened
+        meanwhile (another case texted them, the day's cap was reached) may defer it again."""
+        while True:
+            allowed = await self._next_allowed()
+            if allowed <= workflow.now():
+                return
+            await self.defer_until(allowed)
+            if not workflow.patched(RECHECK_AFTER_DEFERRAL_PATCH):
+                return  # histories from before the re-check went straight on after one sleep
+
+    async def until_outside_quiet_hours(self) -> None:
+        """A follow-up within the case (the call after an unanswered text) still keeps quiet hours."""
+        rules = self.policy.contact
+        await self.defer_until(
+            contact_rules.outside_quiet_hours(workflow.now(), self.patient.timezone, rules)
+        )
+
+    async def defer_until(self, allowed: datetime) -> None:
+        """Sleep (a durable timer) until `allowed`, with the deferral on the timeline; at once if it is."""
+        if allowed <= workflow.now():
+            return
+        self._deferrals += 1
+        await self.timeline(
+            "outreach_deferred",
+            f"deferred:{self._deferrals}",
+            {"until": allowed.isoformat(), "patient_timezone": self.patient.timezone},
+        )
+        await workflow.sleep(allowed - workflow.now())
+
+    async def _next_allowed(self) -> datetime:
+        patient = self.patient
+        history = await store_step(
+            CaseStoreActivities.contact_history,
+            ContactHistoryRequest(
+                addresses=tuple(a for a in (patient.phone, patient.email) if a),
+                since=workflow.now() - timedelta(days=7),
+                exclude_case_id=self.case_id,
+                patient_id=patient.id,
+            ),
+        )
+        return contact_rules.next_allowed(
+            workflow.now(),
+            patient.timezone,
+            history.sent,
+            in_conversation=history.in_conversation(workflow.now()),
+            rules=self.policy.contact,
+        )
 
     # ------------------------------------------------------------------ the record
 
@@ -185,11 +272,46 @@ class Case:
 
     # ------------------------------------------------------------------ money
 
-    def gift_card_request(self, amount: Decimal, currency: str) -> GiftCardRequest:
+    def gift_card_request(self, amount: Decimal, currency: str | None = None) -> GiftCardRequest:
+        currency = self.policy.compensation.currency if currency is None else currency
         return gift_card_request(self.case_id, self.patient.id, amount, currency)
 
-    async def issue_gift_card(self, amount: Decimal, currency: str) -> GiftCardResult:
+    async def issue_gift_card(self, amount: Decimal, currency: str | None = None) -> GiftCardResult:
+        """Pay the patient (see `issue_gift_card`): once per case, however often it runs."""
         return await issue_gift_card(self.gift_card_request(amount, currency))
+
+    async def reserve_compensation(self, amount: Decimal) -> str | None:
+        """Before paying on its own: the patient's yearly cap and today's budget, checked and reserved in
+        the ledger at once. The reason it must wait for a person, or None when it fits (and is reserved)."""
+        if not workflow.patched(COMPENSATION_BUDGET_PATCH):
+            return None
+        verdict = await store_step(
+            GiftCardActivities.reserve_compensation,
+            ReserveRequest(payment=self.gift_card_request(amount), rules=self.policy.compensation),
+        )
+        self.reserved = verdict.fits
+        return None if verdict.fits else (verdict.reason or "over the compensation limits")
+
+    async def release_reservation(self, amount: Decimal) -> None:
+        """Nothing is paid after all: what was reserved goes back to today's budget."""
+        await store_step(GiftCardActivities.release_reservation, self.gift_card_request(amount))
+
+    async def record_pending_approval(self, amount: Decimal) -> None:
+        await store_step(GiftCardActivities.record_pending_approval, self.gift_card_request(amount))
+
+    async def record_denial(self, amount: Decimal, reason: str, denied_by: str) -> None:
+        await store_step(
+            GiftCardActivities.record_denial,
+            DenialRequest(
+                case_id=self.case_id,
+                patient_id=self.patient.id,
+                amount=amount,
+                currency=self.policy.compensation.currency,
+                idempotency_key=gift_card_key(self.case_id),
+                reason=reason,
+                denied_by=denied_by,
+            ),
+        )
 
     # ------------------------------------------------------------------ people, causes, feedback
 

@@ -8,34 +8,26 @@ predates it, then remove the branch (and only then re-record `tests/histories`).
 
 from __future__ import annotations
 
-# Escalation: a release or hand-over keeps the level's deadline, and every escalation ends by its final
-# deadline (before: a fresh SLA each time). Since 2026-11-23 (b1fd3de).
+# Escalation: release and hand-over keep the level's deadline; a final deadline ends it. Since 2026-11-23.
 DEADLINES_HOLD_PATCH = "escalation-deadlines-hold"
 
-# A provider down past its retry budget is a branch of the story (alert on the timeline, next channel,
-# a rep) instead of a failed workflow; also staff notifications. Since 2026-11-23 (ef88334).
+# A provider down past its budget is an alert and the next channel, not a failed workflow. Since 2026-11-23.
 PROVIDER_OUTAGE_PATCH = "provider-outage-is-a-branch"
 
-# Booking conflict: after the quiet-hours or caps sleep, ask `next_allowed` again before the first
-# message (before: straight on after one sleep). Since 2026-11-23 (c987004, issue 9).
+# After a quiet-hours or caps sleep, the first outreach asks the contact rules again. Since 2026-11-23.
 RECHECK_AFTER_DEFERRAL_PATCH = "recheck-contact-rules-after-deferral"
 
-# A landline (Patient.sms_capable false, judged at ingress) gets no text: booking conflict offers by
-# email or a call, the check-in watch ends. Since 2026-11-23 (63c4bb3, issue 9).
+# A landline (sms_capable false at ingress) gets no text: email or a call, no check-in. Since 2026-11-23.
 LANDLINE_PATCH = "landline-gets-no-sms"
 
-# Booking conflict: the patient's yearly cap and the daily budget are checked and the payment reserved
-# in the ledger before the system pays on its own (before: paid straight away). Since 2026-11-23 (84b2e49).
+# Before paying on its own, the yearly cap and the daily budget are checked and reserved. Since 2026-11-23.
 COMPENSATION_BUDGET_PATCH = "compensation-cap-and-budget"
 
-# Filing a root cause starts a TicketSync child (abandoned) for the external tracker (before: never
-# asked; their TicketResult has no `sync`). Since 2026-11-23 (9c835ba, issue 10).
+# Filing a root cause starts a TicketSync child for the external tracker (Jira, GitHub). Since 2026-11-23.
 TRACKER_SYNC_PATCH = "external-tracker-sync"
 
-# Store steps run as local activities (`case.store_step`) instead of activity tasks through the server.
-# Since 2026-11-24 (b7ae522, issue 11).
+# Store steps are local activities in the case's worker, not activity tasks on the server. Since 2026-11-24.
 LOCAL_STORE_PATCH = "store-steps-local"
 
-# A case closed `resolved` starts a FeedbackRequest child (abandoned) that asks the patient to rate it
-# (before: closed without one). Since 2026-11-24 (d3fde19).
+# A case closed `resolved` starts a FeedbackRequest child that asks the patient to rate it. Since 2026-11-24.
 FEEDBACK_PATCH = "feedback-request-after-resolve"
