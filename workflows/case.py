@@ -1,13 +1,13 @@
 """The case toolkit: what every case story does the same way, written once.
 
 A story (`booking_conflict.py`, `checkin_trouble.py`, `feedback.py`, ...) holds a `Case`, the case's
-identity (case id, kind, appointment, patient, practice, policy) with what the story does to it: text or
-email the patient within what reaches them, set the status, add to the timeline, pay a gift card, hand
-it to people (`escalate`), file the root cause, ask for feedback. Around it, the mechanics every
-workflow shares: `store_step` (one read or write of the case store), `send` (a message, once),
-`ReplyInbox` (a patient's answers, each counted once) and `wait_until` (until something changes, or a
-deadline). Workflow code: each step is one activity call with the timeouts from `options.py`; nothing
-here may change the commands a step issues, or recorded histories stop replaying.
+identity (case id, kind, appointment, patient, practice, policy) with what the story does to it: text,
+email or call the patient within the contact rules, set the status, add to the timeline, pay a gift
+card, hand it to people (`escalate`), file the root cause, ask for feedback. Around it, the mechanics
+every workflow shares: `wait_until` (until something changes, or a deadline), `ReplyInbox` (a patient's
+answers, each counted once), `store_step` (one read or write of the case store) and `send` (a message,
+once). Workflow code: each step is one activity call with the timeouts from `options.py`; a change to
+the commands a step issues is a workflow change for every story (README, "Changing a workflow").
 """
 
 from __future__ import annotations
@@ -241,14 +241,15 @@ class Case:
             key=key,
             detail=detail or {},
         )
-        await update_case(update)
+        await store_step(CaseStoreActivities.update_case, update)
         self.status = status
 
     async def timeline(self, what: str, key: str, detail: dict[str, object]) -> None:
-        await add_timeline(self.case_id, what, key, detail)
+        await _timeline(self.case_id, what, key, detail)
 
     async def alert(self, what: str, key: str, detail: dict[str, object]) -> None:
-        await provider_alert(self.case_id, what, key, detail)
+        """Something the system could not do and people should know, on the case's timeline."""
+        await _alert(self.case_id, what, key, detail)
 
     def result(
         self,
@@ -273,12 +274,43 @@ class Case:
     # ------------------------------------------------------------------ money
 
     def gift_card_request(self, amount: Decimal, currency: str | None = None) -> GiftCardRequest:
-        currency = self.policy.compensation.currency if currency is None else currency
-        return gift_card_request(self.case_id, self.patient.id, amount, currency)
+        return GiftCardRequest(
+            case_id=self.case_id,
+            patient_id=self.patient.id,
+            amount=amount,
+            currency=self.policy.compensation.currency if currency is None else currency,
+            idempotency_key=gift_card_key(self.case_id),
+        )
 
     async def issue_gift_card(self, amount: Decimal, currency: str | None = None) -> GiftCardResult:
-        """Pay the patient (see `issue_gift_card`): once per case, however often it runs."""
-        return await issue_gift_card(self.gift_card_request(amount, currency))
+        """Paid once per case: the provider and the ledger are both keyed on the case. A provider down
+        past its budget, or one that refused the order (a 4xx, e.g. Tango's 402 for an account without
+        funds): nobody can issue the card by hand here, so the case fails on record (an alert on its
+        timeline with the refusal, the reconciler marks it `failed`) and an engineer re-runs it once the
+        provider is back or the account is fixed (`cli.py retry`: still paid once)."""
+        request = self.gift_card_request(amount, currency)
+        try:
+            return await workflow.execute_activity_method(
+                GiftCardActivities.issue_gift_card, request, **with_provider
+            )
+        except ActivityError as err:
+            if not provider_outage_is_a_branch():
+                raise
+            refused = _refusal(err)
+            detail: dict[str, object] = {"amount": f"{request.amount:.2f}", "currency": request.currency}
+            if refused:
+                detail["refused"] = refused
+            await self.alert("compensation_failed", "gift_card", detail)
+            why = (
+                f"the provider refused it: {refused}"
+                if refused
+                else "the provider did not answer within its retry budget"
+            )
+            raise ApplicationError(
+                f"the gift card could not be issued: {why}",
+                type="CompensationFailed",
+                non_retryable=True,
+            ) from None
 
     async def reserve_compensation(self, amount: Decimal) -> str | None:
         """Before paying on its own: the patient's yearly cap and today's budget, checked and reserved in
@@ -331,49 +363,73 @@ class Case:
         self._escalations += 1
         may_call = self.sms_works if rep_may_call is None else rep_may_call
         currency = self.policy.compensation.currency
-        return await escalate(
-            EscalationInput(
-                escalation_id=escalation_id or f"esc-{self.case_id}-{self._escalations}",
-                case_id=self.case_id,
-                appointment_id=self.appointment_id,
-                kind=self.kind,
-                reason=reason,
-                policy=policy or self.policy.escalation,
-                pending_approval=Money(amount=pending, currency=currency) if pending else None,
-                patient_phone=self.patient.phone if may_call else None,
-                language=self.language,
-                public_base_url=self.public_base_url,
-            )
+        inp = EscalationInput(
+            escalation_id=escalation_id or f"esc-{self.case_id}-{self._escalations}",
+            case_id=self.case_id,
+            appointment_id=self.appointment_id,
+            kind=self.kind,
+            reason=reason,
+            policy=policy or self.policy.escalation,
+            pending_approval=Money(amount=pending, currency=currency) if pending else None,
+            patient_phone=self.patient.phone if may_call else None,
+            language=self.language,
+            public_base_url=self.public_base_url,
+        )
+        # the child's id is the escalation id the console and API use
+        return await workflow.execute_child_workflow(
+            ESCALATION_WORKFLOW, inp, id=inp.escalation_id, result_type=EscalationState
         )
 
     async def file_root_cause(self, summary: str) -> str:
-        """The case's root cause (as set now) on its practice's problem ticket; the ticket's id."""
+        """The case's root cause (as set now) on its practice's problem ticket; the ticket's id. The local
+        ticket now; the external tracker's issue (when one is configured) by a TicketSync child that the
+        case does not wait for, so a tracker outage never holds the case open."""
         assert self.root_cause is not None and self.practice_id is not None
-        return await file_root_cause(
-            TicketRequest(
-                case_id=self.case_id,
-                cause=self.root_cause,
-                practice_id=self.practice_id,
-                practice_name=self.practice_name,
-                summary=summary,
-            )
+        request = TicketRequest(
+            case_id=self.case_id,
+            cause=self.root_cause,
+            practice_id=self.practice_id,
+            practice_name=self.practice_name,
+            summary=summary,
         )
+        ticket = await store_step(TicketActivities.link_root_cause, request)
+        if ticket.sync and workflow.patched(TRACKER_SYNC_PATCH):
+            try:
+                await workflow.start_child_workflow(
+                    TicketSync.run,
+                    TicketSyncRequest(case_id=self.case_id, ticket_id=ticket.ticket_id),
+                    id=ticket_sync_id(self.case_id),
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
+            except WorkflowAlreadyStartedError:
+                pass  # a re-run of the case: the first run's sync has it (and comments once either way)
+        return ticket.ticket_id
 
     async def ask_for_feedback(self) -> None:
-        """After the case closed `resolved`: the FeedbackRequest child (see `ask_for_feedback`)."""
-        await ask_for_feedback(
-            FeedbackInput(
-                case_id=self.case_id,
-                kind=self.kind,
-                appointment_id=self.appointment_id,
-                patient=self.patient,
-                practice_name=self.practice_name,
-                language=self.language,
-                policy=self.policy,
-                public_base_url=self.public_base_url,
-                sms_works=self.sms_works and self.texts_arrive,
-            )
+        """After the case closed `resolved`: its FeedbackRequest child, which the case does not wait for
+        (the patient has a day to answer). Started once per case, whatever re-runs the case."""
+        if not workflow.patched(FEEDBACK_PATCH) or not self.policy.feedback.enabled:
+            return
+        inp = FeedbackInput(
+            case_id=self.case_id,
+            kind=self.kind,
+            appointment_id=self.appointment_id,
+            patient=self.patient,
+            practice_name=self.practice_name,
+            language=self.language,
+            policy=self.policy,
+            public_base_url=self.public_base_url,
+            sms_works=self.sms_works and self.texts_arrive,
         )
+        try:
+            await workflow.start_child_workflow(
+                FEEDBACK_WORKFLOW,
+                inp,
+                id=feedback_workflow_id(self.case_id),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # a re-run of the case: the first run's request stands
 
 
 # ---------------------------------------------------------------------- waiting
@@ -469,7 +525,7 @@ async def send(
             raise
         workflow.logger.warning("%s %s not sent: provider unavailable", channel.value, key)
         if alert_case:
-            await provider_alert(
+            await _alert(
                 case_id, "provider_unavailable", f"{channel.value}:{key}", {"channel": channel.value}
             )
         return SendResult(
@@ -485,58 +541,14 @@ def provider_outage_is_a_branch() -> bool:
     return workflow.patched(PROVIDER_OUTAGE_PATCH)
 
 
-async def provider_alert(case_id: str, what: str, key: str, detail: dict[str, object]) -> None:
+async def _alert(case_id: str, what: str, key: str, detail: dict[str, object]) -> None:
     """An alert on the case's timeline: something the system could not do and people should know."""
-    await add_timeline(case_id, what, f"alert:{key}", {**detail, "alert": True})
+    await _timeline(case_id, what, f"alert:{key}", {**detail, "alert": True})
 
 
-async def update_case(update: CaseUpdate) -> None:
-    await store_step(CaseStoreActivities.update_case, update)
-
-
-async def add_timeline(case_id: str, what: str, key: str, detail: dict[str, object]) -> None:
+async def _timeline(case_id: str, what: str, key: str, detail: dict[str, object]) -> None:
     entry = TimelineEntry(case_id=case_id, what=what, key=key, detail=detail)
     await store_step(CaseStoreActivities.add_timeline, entry)
-
-
-def gift_card_request(case_id: str, patient_id: str, amount: Decimal, currency: str) -> GiftCardRequest:
-    return GiftCardRequest(
-        case_id=case_id,
-        patient_id=patient_id,
-        amount=amount,
-        currency=currency,
-        idempotency_key=gift_card_key(case_id),
-    )
-
-
-async def issue_gift_card(request: GiftCardRequest) -> GiftCardResult:
-    """Paid once per case: the provider and the ledger are both keyed on the case. A provider down past
-    its budget, or one that refused the order (a 4xx, e.g. Tango's 402 for an account without funds):
-    nobody can issue the card by hand here, so the case fails on record (an alert on its timeline with
-    the refusal, the reconciler marks it `failed`) and an engineer re-runs it once the provider is back
-    or the account is fixed (`cli.py retry`: still paid once)."""
-    try:
-        return await workflow.execute_activity_method(
-            GiftCardActivities.issue_gift_card, request, **with_provider
-        )
-    except ActivityError as err:
-        if not provider_outage_is_a_branch():
-            raise
-        refused = _refusal(err)
-        detail: dict[str, object] = {"amount": f"{request.amount:.2f}", "currency": request.currency}
-        if refused:
-            detail["refused"] = refused
-        await provider_alert(request.case_id, "compensation_failed", "gift_card", detail)
-        why = (
-            f"the provider refused it: {refused}"
-            if refused
-            else "the provider did not answer within its retry budget"
-        )
-        raise ApplicationError(
-            f"the gift card could not be issued: {why}",
-            type="CompensationFailed",
-            non_retryable=True,
-        ) from None
 
 
 def _refusal(err: ActivityError) -> str | None:
@@ -545,44 +557,3 @@ def _refusal(err: ActivityError) -> str | None:
     if isinstance(cause, ApplicationError) and cause.type == PROVIDER_REJECTED:
         return cause.message[:300]
     return None
-
-
-async def escalate(inp: EscalationInput) -> EscalationState:
-    """Hand the case to people and wait until they resolve it or the escalation expires (from a case
-    workflow). The child's id is the escalation id the console and API use."""
-    return await workflow.execute_child_workflow(
-        ESCALATION_WORKFLOW, inp, id=inp.escalation_id, result_type=EscalationState
-    )
-
-
-async def file_root_cause(request: TicketRequest) -> str:
-    """The local ticket now; the external tracker's issue (when one is configured) by a TicketSync child
-    that the case does not wait for, so a tracker outage never holds the case open."""
-    ticket = await store_step(TicketActivities.link_root_cause, request)
-    if ticket.sync and workflow.patched(TRACKER_SYNC_PATCH):
-        try:
-            await workflow.start_child_workflow(
-                TicketSync.run,
-                TicketSyncRequest(case_id=request.case_id, ticket_id=ticket.ticket_id),
-                id=ticket_sync_id(request.case_id),
-                parent_close_policy=ParentClosePolicy.ABANDON,
-            )
-        except WorkflowAlreadyStartedError:
-            pass  # a re-run of the case: the first run's sync has it (and comments once either way)
-    return ticket.ticket_id
-
-
-async def ask_for_feedback(inp: FeedbackInput) -> None:
-    """After a case closed `resolved`: its FeedbackRequest child, which the case does not wait for (the
-    patient has a day to answer). Started once per case, whatever re-runs the case."""
-    if not workflow.patched(FEEDBACK_PATCH) or not inp.policy.feedback.enabled:
-        return
-    try:
-        await workflow.start_child_workflow(
-            FEEDBACK_WORKFLOW,
-            inp,
-            id=feedback_workflow_id(inp.case_id),
-            parent_close_policy=ParentClosePolicy.ABANDON,
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # a re-run of the case: the first run's request stands
