@@ -136,9 +136,10 @@ class Case:
 
     async def call(self, key: str, body: str, gather_action_url: str) -> bool:
         """A call that reads `body` and takes keypad choices (the answer comes back as a reply). False
-        when the number was refused, or the provider stayed down past its budget (an alert on the
-        timeline)."""
-        assert self.patient.phone is not None
+        when the phone is out (no number, a STOP, a refused number: `sms_works`), the call was refused,
+        or the provider stayed down past its budget (an alert on the timeline)."""
+        if not self.sms_works or self.patient.phone is None:
+            return False
         call = OutboundMessage(
             case_id=self.case_id,
             key=key,
