@@ -26,7 +26,7 @@ from tests.test_histories import LOCAL_ACTIVITY_MARKER
 from tests.workflow_harness import running
 from web.app import create_app
 from worker import build_activities
-from workflows import options
+from workflows import patches as workflow_patches
 
 PHONE, EMAIL, NAME = "+31612345678", "ada@example.com", "Ada Jansen"
 NOTE = "Spoke with Ada Jansen at home"
@@ -109,7 +109,7 @@ async def test_raw_history_holds_no_patient_data_and_the_codec_server_reads_it(
     # attribute, which name a workflow.patched id and nothing else, and a local activity's marker
     # metadata (which step, which attempt, when: its input and result are encrypted like any other)
     unencrypted = [p for p in payloads if p.metadata.get("encoding") != b"binary/encrypted"]
-    patch_ids = {v for k, v in vars(options).items() if k.endswith("_PATCH") and isinstance(v, str)}
+    patch_ids = {v for k, v in vars(workflow_patches).items() if k.endswith("_PATCH") and isinstance(v, str)}
     step_names = {fn.__name__ for fn in build_activities(settings, Store(settings.database_url))}
     patches = []
     for p in unencrypted:

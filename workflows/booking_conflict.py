@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.case_store import CaseStoreActivities
-    from activities.gift_cards import GiftCardActivities
     from activities.scheduling import SchedulingActivities
-    from activities.twilio_phone import TwilioActivities
-    from domain import contact_rules, messages, policy
-    from domain.escalation import EscalationInput, EscalationState, EscalationStatus, Money
-    from domain.feedback import FeedbackInput
-    from domain.ids import gift_card_key
+    from domain import messages, policy
+    from domain.escalation import EscalationState, EscalationStatus
     from domain.models import (
         AlternativesRequest,
         BookingConflictInput,
@@ -24,30 +18,17 @@ with workflow.unsafe.imports_passed_through():
         CaseKind,
         CaseResult,
         CaseStatus,
-        CaseUpdate,
         Channel,
         ConflictNote,
-        ContactHistoryRequest,
         DeliveryProblem,
-        DenialRequest,
-        GiftCardRequest,
         OfferedSlot,
-        OutboundMessage,
         Outcome,
         PatientReply,
-        ReserveRequest,
         Slot,
-        TicketRequest,
     )
     from domain.replies import Intent, Understood
-    from workflows import steps
-    from workflows.escalation import escalate
-    from workflows.options import (
-        COMPENSATION_BUDGET_PATCH,
-        LANDLINE_PATCH,
-        RECHECK_AFTER_DEFERRAL_PATCH,
-        with_provider,
-    )
+    from workflows.case import Case, ReplyInbox, store_step, wait_until
+    from workflows.patches import LANDLINE_PATCH
 
 
 UNDELIVERED = "undelivered"
@@ -55,17 +36,26 @@ UNDELIVERED = "undelivered"
 
 @workflow.defn
 class BookingConflictRecovery:
-    def __init__(self) -> None:
-        self._inbox = steps.ReplyInbox()
-        self._status = CaseStatus.OPEN
-        self._sms_works = True
-        self._escalations = 0
-        self._reserved = False  # a payment reserved in the ledger within the caps, not yet issued
+    @workflow.init
+    def __init__(self, inp: BookingConflictInput) -> None:
+        self.inp = inp
+        data = inp.data
+        self.patient = data.patient
+        self.case = Case(
+            case_id=inp.case_id,
+            kind=CaseKind.BOOKING_CONFLICT,
+            appointment_id=data.appointment_id,
+            patient=data.patient,
+            practice_name=data.practice.name,
+            practice_id=data.practice.id,
+            policy=inp.policy,
+            public_base_url=inp.public_base_url,
+            root_cause=policy.root_cause(inp.event_type, data.cause),
+        )
+        self.lang = self.case.language
+        self._inbox = ReplyInbox[PatientReply]()
         self._problems: dict[tuple[str, str], DeliveryProblem] = {}
-        self._texts_arrive = True
         self._calls_work = True
-        self._deferrals = 0
-        self._outage = False  # a provider stayed down past its budget in this case
         self._landline = False  # the patient's number cannot receive texts (judged at ingress)
 
     @workflow.signal
@@ -79,30 +69,22 @@ class BookingConflictRecovery:
 
     @workflow.query
     def status(self) -> str:
-        return self._status.value
+        return self.case.status.value
 
     @workflow.run
-    async def run(self, case: BookingConflictInput) -> CaseResult:
-        self.case = case
-        self.patient = case.data.patient
-        self.lang = messages.language_for(
-            self.patient.locale, case.policy.locales, case.policy.default_locale
-        )
-        self.cause = policy.root_cause(case.event_type, case.data.cause)
-        self._sms_works = self.patient.phone is not None
-
+    async def run(self, inp: BookingConflictInput) -> CaseResult:
         await self._note_conflict()
-        if self._sms_works and not self.patient.sms_capable and workflow.patched(LANDLINE_PATCH):
+        if self.case.sms_works and not self.patient.sms_capable and workflow.patched(LANDLINE_PATCH):
             await self._no_texts_to_a_landline()
-        await self._wait_until_contact_is_allowed()
-        for offer_round in range(1, case.policy.max_offer_rounds + 1):
+        await self.case.until_contact_allowed()
+        for offer_round in range(1, inp.policy.max_offer_rounds + 1):
             offers = await self._find_alternatives(offer_round)
             if not offers:
                 return await self._hand_to_rep("no_alternatives")
             answer = await self._ask_patient(offers, offer_round)
             if answer is None:
                 # nobody heard us: the patient did not answer, or the providers were down
-                return await self._hand_to_rep("provider_outage" if self._outage else "unreachable")
+                return await self._hand_to_rep("provider_outage" if self.case.outage else "unreachable")
             if answer.intent is Intent.CHOICE and answer.choice is not None:
                 chosen = offers[answer.choice - 1]
                 if await self._rebook(chosen):
@@ -117,71 +99,20 @@ class BookingConflictRecovery:
     # ------------------------------------------------------------------ steps of the story
 
     async def _note_conflict(self) -> None:
-        await steps.store_step(
+        await store_step(
             SchedulingActivities.note_conflict,
-            ConflictNote(case_id=self.case.case_id, data=self.case.data),
+            ConflictNote(case_id=self.case.case_id, data=self.inp.data),
         )
 
     async def _no_texts_to_a_landline(self) -> None:
         """The number was judged a landline where it entered: no text would arrive, so none is sent. The
         offer goes by email, or straight to a call, and a rep can still call the number."""
         self._landline = True
-        self._texts_arrive = False
-        await self._timeline("sms_skipped", key="sms_skipped", detail={"reason": "landline"})
-
-    async def _wait_until_contact_is_allowed(self) -> None:
-        """The first message of a case is outreach the patient did not ask for: quiet hours in their time
-        zone and the frequency caps apply, unless an exchange with them is under way (they wrote to us in
-        the last day, or another of their cases in progress has exchanged messages with them). A durable
-        timer defers it; nothing is dropped. On waking it asks again: what happened meanwhile (another
-        case texted them, the day's cap was reached) may defer it again."""
-        while True:
-            allowed = await self._next_allowed()
-            if allowed <= workflow.now():
-                return
-            await self._defer_until(allowed)
-            if not workflow.patched(RECHECK_AFTER_DEFERRAL_PATCH):
-                return  # histories from before the re-check went straight on after one sleep
-
-    async def _next_allowed(self) -> datetime:
-        addresses = tuple(a for a in (self.patient.phone, self.patient.email) if a)
-        history = await steps.store_step(
-            CaseStoreActivities.contact_history,
-            ContactHistoryRequest(
-                addresses=addresses,
-                since=workflow.now() - timedelta(days=7),
-                exclude_case_id=self.case.case_id,
-                patient_id=self.patient.id,
-            ),
-        )
-        return contact_rules.next_allowed(
-            workflow.now(),
-            self.patient.timezone,
-            history.sent,
-            in_conversation=history.in_conversation(workflow.now()),
-            rules=self.case.policy.contact,
-        )
-
-    async def _outside_quiet_hours(self) -> None:
-        """A follow-up within the case (the call after an unanswered text) still keeps quiet hours."""
-        rules = self.case.policy.contact
-        await self._defer_until(
-            contact_rules.outside_quiet_hours(workflow.now(), self.patient.timezone, rules)
-        )
-
-    async def _defer_until(self, allowed: datetime) -> None:
-        if allowed <= workflow.now():
-            return
-        self._deferrals += 1
-        await self._timeline(
-            "outreach_deferred",
-            key=f"deferred:{self._deferrals}",
-            detail={"until": allowed.isoformat(), "patient_timezone": self.patient.timezone},
-        )
-        await workflow.sleep(allowed - workflow.now())
+        self.case.texts_arrive = False
+        await self.case.timeline("sms_skipped", "sms_skipped", {"reason": "landline"})
 
     async def _find_alternatives(self, offer_round: int) -> list[OfferedSlot]:
-        data = self.case.data
+        data = self.inp.data
         request = AlternativesRequest(
             case_id=self.case.case_id,
             practice=data.practice,
@@ -192,7 +123,7 @@ class BookingConflictRecovery:
             search_days=self.case.policy.search_days,
             offer_round=offer_round,
         )
-        return await steps.store_step(SchedulingActivities.find_alternatives, request)
+        return await store_step(SchedulingActivities.find_alternatives, request)
 
     async def _ask_patient(self, offers: list[OfferedSlot], offer_round: int) -> Understood | None:
         """Offer in writing (SMS, or email when texts cannot reach them) and wait for the answer. A message
@@ -201,14 +132,16 @@ class BookingConflictRecovery:
         sent_by = await self._offer_in_writing(offers, key, already_tried=())
         if sent_by is None and self._landline:
             # no text to a landline and no email: the call with keypad choices is the offer, at once
-            await self._set_status(
+            await self.case.set_status(
                 CaseStatus.WAITING_PATIENT, "waiting_patient", key=f"waiting:{offer_round}"
             )
             answer = await self._call_with_choices(offers, offer_round)
             return answer if isinstance(answer, Understood) else None
         if sent_by is None:
             return None
-        await self._set_status(CaseStatus.WAITING_PATIENT, "waiting_patient", key=f"waiting:{offer_round}")
+        await self.case.set_status(
+            CaseStatus.WAITING_PATIENT, "waiting_patient", key=f"waiting:{offer_round}"
+        )
         deadline = self.case.policy.reply_deadline_seconds
         answer = await self._await_answer(deadline, len(offers), watching=(sent_by, key))
         if answer == UNDELIVERED:
@@ -223,54 +156,36 @@ class BookingConflictRecovery:
     async def _offer_in_writing(
         self, offers: list[OfferedSlot], key: str, already_tried: tuple[Channel, ...]
     ) -> Channel | None:
-        data, tz = self.case.data, self.case.data.practice.timezone
-        if Channel.SMS not in already_tried and self._sms_works:
+        data, tz = self.inp.data, self.inp.data.practice.timezone
+        if Channel.SMS not in already_tried and self.case.sms_works:
             body = messages.offer_sms(self.lang, data.practice.name, data.slot, offers, tz)
-            if await self._sms(key, body):
+            if await self.case.sms(key, body):
                 return Channel.SMS
         if Channel.EMAIL not in already_tried and self.patient.email:
             links = [self._choice_link(n) for n in range(1, len(offers) + 1)]
             subject, body = messages.offer_email(self.lang, data.practice.name, data.slot, offers, tz, links)
-            if await self._email(key, subject, body):
+            if await self.case.email(key, subject, body):
                 return Channel.EMAIL
         return None
 
     async def _call_with_choices(
         self, offers: list[OfferedSlot], offer_round: int
     ) -> Understood | str | None:
-        if not (self._sms_works and self._calls_work and self.patient.phone):
+        if not (self.case.sms_works and self._calls_work and self.patient.phone):
             return None
-        await self._outside_quiet_hours()
-        data, tz = self.case.data, self.case.data.practice.timezone
-        call = OutboundMessage(
-            case_id=self.case.case_id,
-            key=f"offer-{offer_round}-call",
-            channel=Channel.VOICE,
-            to=self.patient.phone,
-            body=messages.offer_voice(self.lang, data.practice.name, offers, tz),
-            gather_action_url=(
-                f"{self.case.public_base_url}/webhooks/twilio/voice/gather"
-                f"?case_id={self.case.case_id}&round={offer_round}&lang={self.lang}"
-            ),
-            language=self.lang,
+        await self.case.until_outside_quiet_hours()
+        data, tz = self.inp.data, self.inp.data.practice.timezone
+        key = f"offer-{offer_round}-call"
+        body = messages.offer_voice(self.lang, data.practice.name, offers, tz)
+        gather = (
+            f"{self.inp.public_base_url}/webhooks/twilio/voice/gather"
+            f"?case_id={self.case.case_id}&round={offer_round}&lang={self.lang}"
         )
-        try:
-            placed = await workflow.execute_activity_method(
-                TwilioActivities.place_call, call, **with_provider
-            )
-        except ActivityError:
-            if not steps.provider_outage_is_a_branch():
-                raise
-            self._outage = True
-            await steps.provider_alert(
-                self.case.case_id, "provider_unavailable", f"voice:{call.key}", {"channel": "voice"}
-            )
-            return None
-        if placed.status == "rejected":
+        if not await self.case.call(key, body, gather):
             return None
         # no answer, busy or an answering machine ends the wait early: nobody heard the choices
         return await self._await_answer(
-            self.case.policy.call_answer_deadline_seconds, len(offers), watching=(Channel.VOICE, call.key)
+            self.case.policy.call_answer_deadline_seconds, len(offers), watching=(Channel.VOICE, key)
         )
 
     async def _await_answer(
@@ -281,37 +196,27 @@ class BookingConflictRecovery:
         deadline = workflow.now() + timedelta(seconds=seconds)
         watched = (watching[0].value, watching[1]) if watching else None
         while True:
-            remaining = (deadline - workflow.now()).total_seconds()
-            if remaining <= 0:
-                return None
-            try:
-                await workflow.wait_condition(
-                    lambda: self._inbox.waiting() or watched in self._problems,
-                    timeout=timedelta(seconds=remaining),
-                )
-            except TimeoutError:
+            if not await wait_until(lambda: self._inbox.waiting() or watched in self._problems, deadline):
                 return None
             if not self._inbox.waiting():
                 assert watched is not None
                 problem = self._problems[watched]
                 if watched[0] == Channel.SMS.value:
-                    self._texts_arrive = (
-                        False  # undelivered: later texts in this case would not arrive either
-                    )
+                    self.case.texts_arrive = False  # undelivered: later texts would not arrive either
                 if watched[0] == Channel.VOICE.value and problem.status in ("failed",):
                     self._calls_work = False
-                await self._timeline(
+                await self.case.timeline(
                     "delivery_failed",
-                    key=f"undelivered:{watched[0]}:{watched[1]}",
-                    detail={"channel": watched[0], "message": watched[1], "status": problem.status},
+                    f"undelivered:{watched[0]}:{watched[1]}",
+                    {"channel": watched[0], "message": watched[1], "status": problem.status},
                 )
                 return UNDELIVERED
             reply = self._inbox.next()
             understood = reply.understood(choices)
-            await self._timeline(
+            await self.case.timeline(
                 "reply_received",
-                key=f"reply:{self._inbox.read}",
-                detail={
+                f"reply:{self._inbox.read}",
+                {
                     "channel": reply.channel.value,
                     "intent": understood.intent.value,
                     "choice": understood.choice,
@@ -320,35 +225,35 @@ class BookingConflictRecovery:
             if understood.intent is Intent.OPT_IN:
                 continue  # not an answer to the offer
             if understood.intent is Intent.OPT_OUT:
-                self._sms_works = False  # honoured at once: no more texts or calls in this case
+                self.case.sms_works = False  # honoured at once: no more texts or calls in this case
             return understood
 
     async def _rebook(self, chosen: OfferedSlot) -> bool:
         request = BookRequest(
             case_id=self.case.case_id,
-            appointment_id=self.case.data.appointment_id,
+            appointment_id=self.inp.data.appointment_id,
             patient_id=self.patient.id,
             offer=chosen,
         )
-        return await steps.store_step(SchedulingActivities.book_slot, request)
+        return await store_step(SchedulingActivities.book_slot, request)
 
     async def _confirm(self, chosen: OfferedSlot) -> None:
         tz = chosen.practice.timezone
-        if self._sms_works:
-            await self._sms(
+        if self.case.sms_works:
+            await self.case.sms(
                 "confirmation", messages.confirm_sms(self.lang, chosen.practice.name, chosen.slot, tz)
             )
         if self.patient.email:
             subject, body = messages.confirm_email(
                 self.lang, chosen.practice.name, chosen.provider.name, chosen.slot, tz
             )
-            await self._email("confirmation", subject, body)
+            await self.case.email("confirmation", subject, body)
 
     async def _close(self, outcome: Outcome, new_slot: Slot | None = None) -> CaseResult:
         owed = self._owed()
         decision = None
         auto = owed > 0 and policy.auto_approved(self.case.policy.compensation, owed)
-        held = await self._reserve(owed) if auto else None
+        held = await self.case.reserve_compensation(owed) if auto else None
         if owed > 0 and (not auto or held is not None):
             # above what the system may pay on its own, or past the patient's cap or today's budget: a
             # person with the authority decides
@@ -356,12 +261,14 @@ class BookingConflictRecovery:
             if held is not None:
                 detail["reason"] = held
             else:
-                await self._record_pending(owed)
-            await self._set_status(CaseStatus.ESCALATED, "awaiting_approval", needs_rep=True, detail=detail)
-            decision = await self._escalate("compensation_approval", pending=owed)
+                await self.case.record_pending_approval(owed)
+            await self.case.set_status(
+                CaseStatus.ESCALATED, "awaiting_approval", needs_rep=True, detail=detail
+            )
+            decision = await self.case.escalate("compensation_approval", pending=owed)
         amount = await self._settle(owed, decision, held=held is not None)
         ticket_id = await self._file_root_cause()
-        await self._set_status(
+        await self.case.set_status(
             CaseStatus.RESOLVED,
             "case_closed",
             outcome=outcome,
@@ -370,20 +277,20 @@ class BookingConflictRecovery:
             needs_rep=False,
             detail={"outcome": outcome.value},
         )
-        await self._ask_for_feedback()
-        return self._result(
+        await self.case.ask_for_feedback()
+        return self.case.result(
             CaseStatus.RESOLVED, outcome, new_slot=new_slot, ticket_id=ticket_id, amount=amount
         )
 
     async def _hand_to_rep(self, reason: str) -> CaseResult:
         """A person takes over: the patient could not be reached, asked for one, or the system could not
         find a way. The escalation climbs its levels until someone resolves it, or expires."""
-        if reason == "patient_person" and self._sms_works:
-            await self._sms(
-                "rep-will-call", messages.rep_will_call_sms(self.lang, self.case.data.practice.name)
+        if reason == "patient_person" and self.case.sms_works:
+            await self.case.sms(
+                "rep-will-call", messages.rep_will_call_sms(self.lang, self.case.practice_name)
             )
         unreachable = reason == "unreachable"
-        await self._set_status(
+        await self.case.set_status(
             CaseStatus.ESCALATED,
             "unreachable" if unreachable else "needs_rep",
             outcome=Outcome.UNREACHABLE if unreachable else None,
@@ -393,17 +300,16 @@ class BookingConflictRecovery:
         owed = self._owed()
         needs_approval = owed > 0 and not policy.auto_approved(self.case.policy.compensation, owed)
         if needs_approval:
-            await self._record_pending(owed)
-        held = None if needs_approval or owed <= 0 else await self._reserve(owed)
+            await self.case.record_pending_approval(owed)
+        held = None if needs_approval or owed <= 0 else await self.case.reserve_compensation(owed)
         needs_approval |= held is not None
-        decision = await self._escalate(reason, pending=owed if needs_approval else None)
+        decision = await self.case.escalate(reason, pending=owed if needs_approval else None)
         if decision.status is not EscalationStatus.RESOLVED:
             # expired unowned: the alert is on record; the case stays with people (engineers replay it)
-            if self._reserved:
-                # nothing is paid: what was reserved goes back to today's budget
-                await steps.store_step(GiftCardActivities.release_reservation, self._gift_card_request(owed))
+            if self.case.reserved:
+                await self.case.release_reservation(owed)  # nothing is paid: back to today's budget
             ticket_id = await self._file_root_cause()
-            await self._set_status(
+            await self.case.set_status(
                 CaseStatus.FAILED,
                 "escalation_expired",
                 needs_rep=True,
@@ -411,12 +317,12 @@ class BookingConflictRecovery:
                 detail={"escalation_id": decision.escalation_id},
             )
             outcome = Outcome.UNREACHABLE if unreachable else None
-            return self._result(CaseStatus.FAILED, outcome, needs_rep=True, ticket_id=ticket_id)
+            return self.case.result(CaseStatus.FAILED, outcome, needs_rep=True, ticket_id=ticket_id)
         if decision.root_cause:
-            self.cause = decision.root_cause
+            self.case.root_cause = decision.root_cause
         amount = await self._settle(owed, decision, held=held is not None)
         ticket_id = await self._file_root_cause()
-        await self._set_status(
+        await self.case.set_status(
             CaseStatus.RESOLVED,
             "case_closed",
             outcome=Outcome.RESOLVED_BY_REP,
@@ -424,60 +330,17 @@ class BookingConflictRecovery:
             ticket_id=ticket_id,
             detail={"outcome": Outcome.RESOLVED_BY_REP.value, "by": decision.resolved_by},
         )
-        await self._ask_for_feedback()
-        return self._result(CaseStatus.RESOLVED, Outcome.RESOLVED_BY_REP, ticket_id=ticket_id, amount=amount)
-
-    async def _ask_for_feedback(self) -> None:
-        data = self.case.data
-        await steps.ask_for_feedback(
-            FeedbackInput(
-                case_id=self.case.case_id,
-                kind=CaseKind.BOOKING_CONFLICT,
-                appointment_id=data.appointment_id,
-                patient=self.patient,
-                practice_name=data.practice.name,
-                language=self.lang,
-                policy=self.case.policy,
-                public_base_url=self.case.public_base_url,
-                sms_works=self._sms_works and self._texts_arrive,
-            )
-        )
-
-    async def _escalate(self, reason: str, pending: Decimal | None) -> EscalationState:
-        self._escalations += 1
-        currency = self.case.policy.compensation.currency
-        return await escalate(
-            EscalationInput(
-                escalation_id=f"esc-{self.case.case_id}-{self._escalations}",
-                case_id=self.case.case_id,
-                appointment_id=self.case.data.appointment_id,
-                kind=CaseKind.BOOKING_CONFLICT,
-                reason=reason,
-                policy=self.case.policy.escalation,
-                pending_approval=Money(amount=pending, currency=currency) if pending else None,
-                patient_phone=self.patient.phone if self._sms_works else None,
-                language=self.lang,
-                public_base_url=self.case.public_base_url,
-            )
+        await self.case.ask_for_feedback()
+        return self.case.result(
+            CaseStatus.RESOLVED, Outcome.RESOLVED_BY_REP, ticket_id=ticket_id, amount=amount
         )
 
     # ------------------------------------------------------------------ compensation
 
     def _owed(self) -> Decimal:
-        comp = self.case.policy.compensation
-        return policy.compensation_amount(comp, CaseKind.BOOKING_CONFLICT, self.cause)
-
-    async def _reserve(self, owed: Decimal) -> str | None:
-        """Before paying on its own: the patient's yearly cap and today's budget, checked and reserved in
-        the ledger at once. The reason it must wait for a person, or None when it fits (and is reserved)."""
-        if not workflow.patched(COMPENSATION_BUDGET_PATCH):
-            return None
-        verdict = await steps.store_step(
-            GiftCardActivities.reserve_compensation,
-            ReserveRequest(payment=self._gift_card_request(owed), rules=self.case.policy.compensation),
-        )
-        self._reserved = verdict.fits
-        return None if verdict.fits else (verdict.reason or "over the compensation limits")
+        cause = self.case.root_cause
+        assert cause is not None  # from the event, or as the rep filed it
+        return policy.compensation_amount(self.case.policy.compensation, CaseKind.BOOKING_CONFLICT, cause)
 
     async def _settle(
         self, owed: Decimal, decision: EscalationState | None, held: bool = False
@@ -491,40 +354,22 @@ class BookingConflictRecovery:
         if decision is not None and decision.approved is not None:
             return await self._pay(decision.approved.amount)
         if decision is not None and decision.denied_reason is not None:
-            await steps.store_step(
-                GiftCardActivities.record_denial,
-                DenialRequest(
-                    case_id=self.case.case_id,
-                    patient_id=self.patient.id,
-                    amount=owed,
-                    currency=comp.currency,
-                    idempotency_key=gift_card_key(self.case.case_id),
-                    reason=decision.denied_reason,
-                    denied_by=decision.approved_by or "",
-                ),
-            )
+            await self.case.record_denial(owed, decision.denied_reason, decision.approved_by or "")
             return None
         if owed > 0 and policy.auto_approved(comp, owed) and not held:
             return await self._pay(owed)
         return None
 
-    def _gift_card_request(self, amount: Decimal) -> GiftCardRequest:
-        currency = self.case.policy.compensation.currency
-        return steps.gift_card_request(self.case.case_id, self.patient.id, amount, currency)
-
-    async def _record_pending(self, amount: Decimal) -> None:
-        await steps.store_step(GiftCardActivities.record_pending_approval, self._gift_card_request(amount))
-
     async def _pay(self, amount: Decimal) -> Decimal:
-        card = await steps.issue_gift_card(self._gift_card_request(amount))
-        practice, currency = self.case.data.practice.name, self.case.policy.compensation.currency
+        practice, currency = self.case.practice_name, self.case.policy.compensation.currency
+        card = await self.case.issue_gift_card(amount)
         if self.patient.email:
             subject, body = messages.compensation_email(
                 self.lang, practice, f"{amount:.2f}", currency, card.redemption_url
             )
-            await self._email("compensation", subject, body)
-        elif self._sms_works:
-            await self._sms(
+            await self.case.email("compensation", subject, body)
+        elif self.case.sms_works:
+            await self.case.sms(
                 "compensation",
                 messages.compensation_sms(
                     self.lang, practice, f"{amount:.2f}", currency, card.redemption_url
@@ -533,83 +378,8 @@ class BookingConflictRecovery:
         return amount
 
     async def _file_root_cause(self) -> str:
-        data = self.case.data
-        request = TicketRequest(
-            case_id=self.case.case_id,
-            cause=self.cause,
-            practice_id=data.practice.id,
-            practice_name=data.practice.name,
-            summary=f"{self.case.event_type.value} for appointment {data.appointment_id}",
-        )
-        return await steps.file_root_cause(request)
-
-    # ------------------------------------------------------------------ small helpers
+        summary = f"{self.inp.event_type.value} for appointment {self.inp.data.appointment_id}"
+        return await self.case.file_root_cause(summary)
 
     def _choice_link(self, choice: int) -> str:
-        return f"{self.case.public_base_url}/choose/{self.case.case_id}/{choice}?t={self.case.reply_token}"
-
-    async def _sms(self, key: str, body: str) -> bool:
-        assert self.patient.phone is not None
-        if not self._texts_arrive:
-            return False
-        sent = await steps.send(self.case.case_id, Channel.SMS, key, self.patient.phone, body, self.lang)
-        if sent.status == "rejected":
-            self._sms_works = False  # an invalid number: fall back to email from now on
-        self._outage |= sent.status == "unavailable"  # alerted on the timeline by steps.send
-        return sent.reached_provider
-
-    async def _email(self, key: str, subject: str, body: str) -> bool:
-        assert self.patient.email is not None
-        sent = await steps.send(
-            self.case.case_id, Channel.EMAIL, key, self.patient.email, body, self.lang, subject
-        )
-        self._outage |= sent.status == "unavailable"
-        return sent.reached_provider
-
-    async def _timeline(self, what: str, key: str, detail: dict[str, object]) -> None:
-        await steps.add_timeline(self.case.case_id, what, key, detail)
-
-    async def _set_status(
-        self,
-        status: CaseStatus,
-        what: str,
-        key: str | None = None,
-        outcome: Outcome | None = None,
-        needs_rep: bool | None = None,
-        new_slot: Slot | None = None,
-        ticket_id: str | None = None,
-        detail: dict[str, object] | None = None,
-    ) -> None:
-        update = CaseUpdate(
-            case_id=self.case.case_id,
-            status=status,
-            outcome=outcome,
-            needs_rep=needs_rep,
-            new_slot=new_slot,
-            root_cause=self.cause,
-            ticket_id=ticket_id,
-            what=what,
-            key=key,
-            detail=detail or {},
-        )
-        await steps.update_case(update)
-        self._status = status
-
-    def _result(
-        self,
-        status: CaseStatus,
-        outcome: Outcome | None,
-        needs_rep: bool = False,
-        new_slot: Slot | None = None,
-        ticket_id: str | None = None,
-        amount: Decimal | None = None,
-    ) -> CaseResult:
-        return CaseResult(
-            case_id=self.case.case_id,
-            status=status,
-            outcome=outcome,
-            needs_rep=needs_rep,
-            new_slot=new_slot,
-            ticket_id=ticket_id,
-            compensation_amount=amount,
-        )
+        return f"{self.inp.public_base_url}/choose/{self.case.case_id}/{choice}?t={self.inp.reply_token}"

@@ -41,9 +41,9 @@ with workflow.unsafe.imports_passed_through():
         WatchStatus,
     )
     from domain.replies import Intent
-    from workflows import steps
+    from workflows.case import ReplyInbox, send, store_step, wait_until
     from workflows.checkin_trouble import CheckInTroubleRecovery
-    from workflows.options import LANDLINE_PATCH
+    from workflows.patches import LANDLINE_PATCH
 
 EndReason = Literal["listen_window_over", "cancelled", "opted_out", "unreachable", "no_phone", "landline"]
 
@@ -56,7 +56,7 @@ class CheckInWatch:
         self.data: BookingEventData = inp.data
         self._moves = 0  # bumped by every reschedule to another time: a waiting or listening step looks again
         self._cancelled = False
-        self._inbox = steps.ReplyInbox()
+        self._inbox = ReplyInbox[PatientReply]()
         self._answered = 0
         self._status = WatchStatus.WAITING
         self._opted_out = False
@@ -120,16 +120,13 @@ class CheckInWatch:
 
     async def _until(self, moment: datetime, moves: int) -> bool:
         """Sleep until `moment`; False when the appointment moved or was cancelled first."""
-        remaining = (moment - workflow.now()).total_seconds()
-        if remaining > 0:
-            try:
-                await workflow.wait_condition(
-                    lambda: self._cancelled or self._moves != moves, timeout=timedelta(seconds=remaining)
-                )
-                return False
-            except TimeoutError:
-                pass
-        return not (self._cancelled or self._moves != moves)
+
+        def changed() -> bool:
+            return self._cancelled or self._moves != moves
+
+        if await wait_until(changed, moment):
+            return False
+        return not changed()
 
     async def _prompt(self, moves: int) -> bool:
         data = self.data
@@ -144,15 +141,9 @@ class CheckInWatch:
     async def _listen(self, moves: int) -> None:
         """Answer replies until the window closes, the appointment moves or is cancelled, or STOP."""
         while not self._opted_out:
-            remaining = (self._listen_until() - workflow.now()).total_seconds()
-            if remaining <= 0:
-                return
-            try:
-                await workflow.wait_condition(
-                    lambda: self._inbox.waiting() or self._cancelled or self._moves != moves,
-                    timeout=timedelta(seconds=remaining),
-                )
-            except TimeoutError:
+            if not await wait_until(
+                lambda: self._inbox.waiting() or self._cancelled or self._moves != moves, self._listen_until()
+            ):
                 return
             if self._cancelled or self._moves != moves:
                 return
@@ -181,7 +172,7 @@ class CheckInWatch:
     async def _open_case(self, reply: PatientReply) -> None:
         """Any other reply is trouble: open the case (once per appointment and time) and start its
         recovery."""
-        case = await steps.store_step(
+        case = await store_step(
             CheckInActivities.open_trouble_case,
             TroubleCaseRequest(
                 appointment_id=self.inp.appointment_id, data=self.data, reply_ref=reply.provider_ref
@@ -238,7 +229,7 @@ class CheckInWatch:
         if self._opted_out or self.data.patient.phone is None:
             return False
         watch = ids.watch_ref(self.inp.appointment_id)
-        sent = await steps.send(
+        sent = await send(
             watch, Channel.SMS, key, self.data.patient.phone, body, self._lang, alert_case=False
         )
         return sent.reached_provider  # unavailable: the watch keeps listening; a reply still counts
@@ -255,7 +246,7 @@ class CheckInWatch:
             listen_until=self._listen_until(),
             case_id=self._case.case_id if self._case_open() and self._case else None,
         )
-        await steps.store_step(CheckInActivities.record_watch, rec)
+        await store_step(CheckInActivities.record_watch, rec)
         self._status = status
 
     async def _end(self, why: EndReason) -> WatchResult:

@@ -13,165 +13,117 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain import messages
-    from domain.escalation import EscalationInput, EscalationState, EscalationStatus, Money
-    from domain.feedback import FeedbackInput
-    from domain.models import (
-        CaseKind,
-        CaseResult,
-        CaseStatus,
-        CaseUpdate,
-        Channel,
-        CheckInTroubleInput,
-        Outcome,
-        PatientReply,
-        TicketRequest,
-    )
+    from domain.escalation import EscalationState, EscalationStatus, Money
+    from domain.models import CaseKind, CaseResult, CaseStatus, CheckInTroubleInput, Outcome, PatientReply
     from domain.replies import Intent
-    from workflows import steps
-    from workflows.escalation import escalate
+    from workflows.case import Case, ReplyInbox
 
 DEFAULT_CAUSE = "checkin_paperwork"
 
 
 @workflow.defn
 class CheckInTroubleRecovery:
-    def __init__(self) -> None:
-        self._status = CaseStatus.OPEN
-        self._inbox = steps.ReplyInbox()
-        self._sms_works = True
+    @workflow.init
+    def __init__(self, inp: CheckInTroubleInput) -> None:
+        self.inp = inp
+        self.case = Case(
+            case_id=inp.case_id,
+            kind=CaseKind.CHECKIN_TROUBLE,
+            appointment_id=inp.appointment_id,
+            patient=inp.data.patient,
+            practice_name=inp.data.practice.name,
+            practice_id=inp.data.practice.id,
+            policy=inp.policy,
+            public_base_url=inp.public_base_url,
+        )
+        self.lang = self.case.language
+        self._inbox = ReplyInbox[PatientReply]()
 
     @workflow.signal
     def patient_replied(self, reply: PatientReply) -> None:
         """Later replies, passed on by the watch: kept on the timeline; STOP is honoured at once."""
         if self._inbox.add(reply) and reply.intent is Intent.OPT_OUT:
-            self._sms_works = False
+            self.case.sms_works = False
 
     @workflow.query
     def status(self) -> str:
-        return self._status.value
+        return self.case.status.value
 
     @workflow.run
-    async def run(self, case: CheckInTroubleInput) -> CaseResult:
-        self.case = case
-        self.patient = case.data.patient
-        self.lang = messages.language_for(
-            self.patient.locale, case.policy.locales, case.policy.default_locale
+    async def run(self, inp: CheckInTroubleInput) -> CaseResult:
+        await self.case.sms(
+            "rep-will-call", messages.checkin_will_call_sms(self.lang, self.case.practice_name)
         )
-        self._sms_works = self._sms_works and self.patient.phone is not None
-        await self._sms("rep-will-call", messages.checkin_will_call_sms(self.lang, case.data.practice.name))
-        await self._set_status(
+        await self.case.set_status(
             CaseStatus.ESCALATED, "needs_rep", needs_rep=True, detail={"reason": "checkin_trouble"}
         )
-        state = await escalate(
-            EscalationInput(
-                escalation_id=f"esc-{case.case_id}-1",
-                case_id=case.case_id,
-                appointment_id=case.appointment_id,
-                kind=CaseKind.CHECKIN_TROUBLE,
-                reason="checkin_trouble",
-                policy=case.policy.urgent_escalation,
-                patient_phone=self.patient.phone,
-                language=self.lang,
-                public_base_url=case.public_base_url,
-            )
+        # the rep's call is what the patient was just promised: their number goes with it, whatever
+        # happens to texts meanwhile
+        state = await self.case.escalate(
+            "checkin_trouble", policy=inp.policy.urgent_escalation, rep_may_call=True
         )
         await self._note_replies()
-        cause = state.root_cause or DEFAULT_CAUSE
+        self.case.root_cause = state.root_cause or DEFAULT_CAUSE
         if state.status is EscalationStatus.RESOLVED:
-            return await self._resolved(state, cause)
-        return await self._expired(cause)
+            return await self._resolved(state)
+        return await self._expired()
 
     # ------------------------------------------------------------------ endings
 
-    async def _resolved(self, state: EscalationState, cause: str) -> CaseResult:
+    async def _resolved(self, state: EscalationState) -> CaseResult:
         # what the rep granted: with the resolve, or approved before it (a grant with nothing pending)
         granted = state.compensation or state.approved
         amount, url = await self._compensate(granted)
-        practice = self.case.data.practice.name
+        practice = self.case.practice_name
         if amount is not None and granted is not None:
             currency = granted.currency
-            await self._sms(
+            await self.case.sms(
                 "resolved", messages.checkin_resolved_sms(self.lang, practice, f"{amount:.2f}", currency, url)
             )
-            if self.patient.email:
+            if self.case.patient.email:
                 subject, body = messages.checkin_compensation_email(
                     self.lang, practice, f"{amount:.2f}", currency, url
                 )
-                await self._email("compensation", subject, body)
+                await self.case.email("compensation", subject, body)
         else:
-            await self._sms("resolved", messages.checkin_resolved_sms(self.lang, practice))
-        ticket_id = await self._file_root_cause(cause)
-        await self._set_status(
+            await self.case.sms("resolved", messages.checkin_resolved_sms(self.lang, practice))
+        ticket_id = await self._file_root_cause()
+        await self.case.set_status(
             CaseStatus.RESOLVED,
             "case_closed",
             outcome=Outcome.RESOLVED_BY_REP,
             needs_rep=False,
-            root_cause=cause,
             ticket_id=ticket_id,
             detail={"outcome": Outcome.RESOLVED_BY_REP.value, "by": state.resolved_by},
         )
-        await steps.ask_for_feedback(
-            FeedbackInput(
-                case_id=self.case.case_id,
-                kind=CaseKind.CHECKIN_TROUBLE,
-                appointment_id=self.case.appointment_id,
-                patient=self.patient,
-                practice_name=practice,
-                language=self.lang,
-                policy=self.case.policy,
-                public_base_url=self.case.public_base_url,
-                sms_works=self._sms_works,
-            )
-        )
-        return CaseResult(
-            case_id=self.case.case_id,
-            status=CaseStatus.RESOLVED,
-            outcome=Outcome.RESOLVED_BY_REP,
-            ticket_id=ticket_id,
-            compensation_amount=amount,
+        await self.case.ask_for_feedback()
+        return self.case.result(
+            CaseStatus.RESOLVED, Outcome.RESOLVED_BY_REP, ticket_id=ticket_id, amount=amount
         )
 
-    async def _expired(self, cause: str) -> CaseResult:
+    async def _expired(self) -> CaseResult:
         """Nobody owned it in time at any level: the case fails loudly and still counts for its cause."""
-        ticket_id = await self._file_root_cause(cause)
-        await self._set_status(
+        ticket_id = await self._file_root_cause()
+        await self.case.set_status(
             CaseStatus.FAILED,
             "escalation_expired",
             needs_rep=True,
-            root_cause=cause,
             ticket_id=ticket_id,
             detail={"reason": "no rep called the patient in time"},
         )
-        return CaseResult(
-            case_id=self.case.case_id,
-            status=CaseStatus.FAILED,
-            outcome=None,
-            needs_rep=True,
-            ticket_id=ticket_id,
-        )
+        return self.case.result(CaseStatus.FAILED, None, needs_rep=True, ticket_id=ticket_id)
 
     async def _compensate(self, granted: Money | None) -> tuple[Decimal | None, str]:
         """What the rep granted when resolving (the Escalation already held it to their limit)."""
         if granted is None:
             return None, ""
-        request = steps.gift_card_request(
-            self.case.case_id, self.patient.id, granted.amount, granted.currency
-        )
-        card = await steps.issue_gift_card(request)
+        card = await self.case.issue_gift_card(granted.amount, granted.currency)
         return card.amount, card.redemption_url
 
-    async def _file_root_cause(self, cause: str) -> str:
-        data = self.case.data
-        request = TicketRequest(
-            case_id=self.case.case_id,
-            cause=cause,
-            practice_id=data.practice.id,
-            practice_name=data.practice.name,
-            summary=f"check-in trouble for appointment {data.appointment_id}",
+    async def _file_root_cause(self) -> str:
+        return await self.case.file_root_cause(
+            f"check-in trouble for appointment {self.inp.data.appointment_id}"
         )
-        return await steps.file_root_cause(request)
-
-    # ------------------------------------------------------------------ small helpers
 
     async def _note_replies(self) -> None:
         """Replies that came while the rep worked the case, on the timeline (the intent, not the text)."""
@@ -180,42 +132,4 @@ class CheckInTroubleRecovery:
                 "channel": reply.channel.value,
                 "intent": reply.understood().intent.value,
             }
-            await steps.add_timeline(self.case.case_id, "reply_received", f"reply:{n}", detail)
-
-    async def _sms(self, key: str, body: str) -> bool:
-        if not self._sms_works or self.patient.phone is None:
-            return False
-        sent = await steps.send(self.case.case_id, Channel.SMS, key, self.patient.phone, body, self.lang)
-        if sent.status == "rejected":
-            self._sms_works = False
-        return sent.reached_provider
-
-    async def _email(self, key: str, subject: str, body: str) -> bool:
-        assert self.patient.email is not None
-        sent = await steps.send(
-            self.case.case_id, Channel.EMAIL, key, self.patient.email, body, self.lang, subject
-        )
-        return sent.reached_provider
-
-    async def _set_status(
-        self,
-        status: CaseStatus,
-        what: str,
-        outcome: Outcome | None = None,
-        needs_rep: bool | None = None,
-        root_cause: str | None = None,
-        ticket_id: str | None = None,
-        detail: dict[str, object] | None = None,
-    ) -> None:
-        update = CaseUpdate(
-            case_id=self.case.case_id,
-            status=status,
-            outcome=outcome,
-            needs_rep=needs_rep,
-            root_cause=root_cause,
-            ticket_id=ticket_id,
-            what=what,
-            detail=detail or {},
-        )
-        await steps.update_case(update)
-        self._status = status
+            await self.case.timeline("reply_received", f"reply:{n}", detail)

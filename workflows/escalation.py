@@ -34,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
         ResolveRequest,
     )
     from domain.models import BridgeCallRequest, Channel, OutboundMessage
-    from workflows import steps
-    from workflows.options import DEADLINES_HOLD_PATCH, with_call, with_provider
+    from workflows.case import provider_outage_is_a_branch, store_step, wait_until
+    from workflows.options import with_call, with_provider
+    from workflows.patches import DEADLINES_HOLD_PATCH
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
 
@@ -86,14 +87,7 @@ class Escalation:
 
     async def _something_happens_before_the_deadline(self) -> bool:
         seen = self._changes
-        remaining = (self.state.sla_deadline - workflow.now()).total_seconds()
-        if remaining <= 0:
-            return False
-        try:
-            await workflow.wait_condition(lambda: self._changes != seen, timeout=timedelta(seconds=remaining))
-        except TimeoutError:
-            return False
-        return True
+        return await wait_until(lambda: self._changes != seen, self.state.sla_deadline)
 
     async def _sla_ran_out(self) -> None:
         lapsed = self.state.claimed_by if self.state.status is EscalationStatus.CLAIMED else None
@@ -305,7 +299,7 @@ class Escalation:
             alert=alert,
             policy=self.policy if policy else None,
         )
-        await steps.store_step(CaseStoreActivities.record_escalation, rec)
+        await store_step(CaseStoreActivities.record_escalation, rec)
 
     async def _notify(self, level: EscalationLevel, why: str) -> None:
         """Tell the level's staff. A notification that cannot be sent (the provider down past its budget)
@@ -313,7 +307,7 @@ class Escalation:
         try:
             await self._send_notifications(level, why)
         except ActivityError:
-            if not steps.provider_outage_is_a_branch():
+            if not provider_outage_is_a_branch():
                 raise
             await self._record("staff_notification_failed", {"level": level.name, "why": why})
 
@@ -347,9 +341,3 @@ class Escalation:
                 body=text,
             )
             await workflow.execute_activity_method(SendGridActivities.send_email, mail, **with_provider)
-
-
-async def escalate(inp: EscalationInput) -> EscalationState:
-    """Hand the case to people and wait until they resolve it or the escalation expires (from a case
-    workflow). The child's id is the escalation id the console and API use."""
-    return await workflow.execute_child_workflow(Escalation.run, inp, id=inp.escalation_id)

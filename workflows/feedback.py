@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
     from domain import contact_rules, messages
-    from domain.escalation import PATIENT_UNHAPPY, EscalationInput
+    from domain.escalation import PATIENT_UNHAPPY
     from domain.feedback import (
         FeedbackAnswer,
         FeedbackAsked,
@@ -29,8 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.ids import feedback_workflow_id
     from domain.models import Channel
-    from workflows import steps
-    from workflows.escalation import escalate
+    from workflows.case import Case, ReplyInbox, store_step, wait_until
 
 
 def feedback_escalation_id(case_id: str) -> str:
@@ -39,19 +38,26 @@ def feedback_escalation_id(case_id: str) -> str:
 
 @workflow.defn
 class FeedbackRequest:
-    def __init__(self) -> None:
-        self._replies: list[FeedbackReply] = []
-        self._seen: set[str] = set()
-        self._read = 0
+    @workflow.init
+    def __init__(self, inp: FeedbackInput) -> None:
+        self.inp = inp
+        self.case = Case(
+            case_id=inp.case_id,
+            kind=inp.kind,
+            appointment_id=inp.appointment_id,
+            patient=inp.patient,
+            practice_name=inp.practice_name,
+            policy=inp.policy,
+            public_base_url=inp.public_base_url,
+            language=inp.language,
+            sms_works=inp.sms_works,
+        )
+        self._inbox = ReplyInbox[FeedbackReply]()
         self._asked = False
 
     @workflow.signal
     def feedback_replied(self, reply: FeedbackReply) -> None:
-        if reply.provider_ref is not None:
-            if reply.provider_ref in self._seen:
-                return  # relayed twice (inline and by the relay): once
-            self._seen.add(reply.provider_ref)
-        self._replies.append(reply)
+        self._inbox.add(reply)  # relayed twice (inline and by the relay): once
 
     @workflow.query
     def asked(self) -> bool:
@@ -60,7 +66,6 @@ class FeedbackRequest:
     @workflow.run
     async def run(self, inp: FeedbackInput) -> int | None:
         """The score the patient gave, or None."""
-        self.inp = inp
         rules = inp.policy.feedback
         if rules.delay_seconds:
             await workflow.sleep(timedelta(seconds=rules.delay_seconds))
@@ -68,9 +73,7 @@ class FeedbackRequest:
         # morning). The frequency caps are for new conversations; this one closes the case they just had.
         allowed = contact_rules.outside_quiet_hours(workflow.now(), inp.patient.timezone, inp.policy.contact)
         if allowed > workflow.now():
-            await steps.add_timeline(
-                inp.case_id, "feedback_deferred", "feedback:deferred", {"until": allowed.isoformat()}
-            )
+            await self.case.timeline("feedback_deferred", "feedback:deferred", {"until": allowed.isoformat()})
             await workflow.sleep(allowed - workflow.now())
 
         deadline = workflow.now() + timedelta(seconds=rules.reply_window_seconds)
@@ -93,7 +96,7 @@ class FeedbackRequest:
                 # not a score: one polite re-ask by text, then any further words are left alone
                 if not reasked and channel is Channel.SMS:
                     reasked = True
-                    await self._sms(
+                    await self.case.sms(
                         "feedback-reask", messages.feedback_reask_sms(inp.language, inp.practice_name)
                     )
                 continue
@@ -104,7 +107,9 @@ class FeedbackRequest:
         patient = inp.patient
         if inp.sms_works and patient.phone and patient.sms_capable:
             await self._asked_by(Channel.SMS, patient.phone, deadline)
-            if await self._sms("feedback", messages.feedback_request_sms(inp.language, inp.practice_name)):
+            if await self.case.sms(
+                "feedback", messages.feedback_request_sms(inp.language, inp.practice_name)
+            ):
                 return Channel.SMS
         if patient.email:
             token = await self._asked_by(Channel.EMAIL, patient.email, deadline)
@@ -112,15 +117,12 @@ class FeedbackRequest:
                 f"{inp.public_base_url}/feedback/{inp.case_id}/{score}?t={token}" for score in range(1, 6)
             ]
             subject, body = messages.feedback_email(inp.language, inp.practice_name, links)
-            sent = await steps.send(
-                inp.case_id, Channel.EMAIL, "feedback", patient.email, body, inp.language, subject
-            )
-            if sent.reached_provider:
+            if await self.case.email("feedback", subject, body):
                 return Channel.EMAIL
         return None
 
     async def _asked_by(self, channel: Channel, address: str, deadline: datetime) -> str:
-        return await steps.store_step(
+        return await store_step(
             CaseStoreActivities.feedback_asked,
             FeedbackAsked(
                 case_id=self.inp.case_id,
@@ -133,31 +135,19 @@ class FeedbackRequest:
             ),
         )
 
-    async def _sms(self, key: str, body: str) -> bool:
-        assert self.inp.patient.phone is not None
-        sent = await steps.send(
-            self.inp.case_id, Channel.SMS, key, self.inp.patient.phone, body, self.inp.language
-        )
-        return sent.reached_provider
-
     async def _next_reply(self, deadline: datetime) -> FeedbackReply | None:
-        remaining = (deadline - workflow.now()).total_seconds()
-        if remaining <= 0 and self._read >= len(self._replies):
+        """The next reply within the window, or None. One that came in while the last one was being
+        answered still counts when the window has closed meanwhile."""
+        if deadline <= workflow.now():
+            return self._inbox.next() if self._inbox.waiting() else None
+        if not await wait_until(self._inbox.waiting, deadline):
             return None
-        try:
-            await workflow.wait_condition(
-                lambda: self._read < len(self._replies), timeout=timedelta(seconds=max(remaining, 0.001))
-            )
-        except TimeoutError:
-            return None
-        reply = self._replies[self._read]
-        self._read += 1
-        return reply
+        return self._inbox.next()
 
     async def _scored(self, reply: FeedbackReply) -> int:
         inp = self.inp
         assert reply.score is not None
-        await steps.store_step(
+        await store_step(
             CaseStoreActivities.feedback_answered,
             FeedbackAnswer(
                 case_id=inp.case_id,
@@ -168,23 +158,13 @@ class FeedbackRequest:
             ),
         )
         if low(reply.score):
-            await escalate(
-                EscalationInput(
-                    escalation_id=feedback_escalation_id(inp.case_id),
-                    case_id=inp.case_id,
-                    appointment_id=inp.appointment_id,
-                    kind=inp.kind,
-                    reason=PATIENT_UNHAPPY,
-                    policy=inp.policy.escalation,
-                    patient_phone=inp.patient.phone if inp.sms_works else None,
-                    language=inp.language,
-                    public_base_url=inp.public_base_url,
-                )
+            await self.case.escalate(
+                PATIENT_UNHAPPY, escalation_id=feedback_escalation_id(inp.case_id), rep_may_call=inp.sms_works
             )
         return reply.score
 
     async def _closed(self, status: str) -> None:
-        await steps.store_step(
+        await store_step(
             CaseStoreActivities.feedback_closed,
             FeedbackClosed(case_id=self.inp.case_id, status=status),
         )

@@ -34,9 +34,9 @@ with_store_local: dict[str, Any] = {
     "retry_policy": with_store["retry_policy"],
 }
 
-# Store steps as local activities (above) instead of activity tasks through the server: histories
-# recorded before scheduled each on the task queue, and replay that way.
-LOCAL_STORE_PATCH = "store-steps-local"
+# The failure type of a provider's definitive refusal (a 4xx, raised by the activities as their
+# `ProviderRejected` or an ApplicationError of that type): never retried; its message is the provider's.
+PROVIDER_REJECTED = "ProviderRejected"
 
 # Provider 4xx come back as results (the workflow picks another channel); 5xx, 429 and lost connections
 # raise and are retried with backoff for up to an hour, send-once making each retry safe.
@@ -52,7 +52,7 @@ with_provider: dict[str, Any] = {
         initial_interval=timedelta(seconds=2),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(minutes=2),
-        non_retryable_error_types=["ProviderRejected", "ValidationError"],
+        non_retryable_error_types=[PROVIDER_REJECTED, "ValidationError"],
     ),
 }
 
@@ -64,26 +64,9 @@ with_call: dict[str, Any] = {
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_attempts=3,
-        non_retryable_error_types=["ProviderRejected", "ValidationError"],
+        non_retryable_error_types=[PROVIDER_REJECTED, "ValidationError"],
     ),
 }
-
-# A workflow change that issues different commands when a provider stays down past its budget (a branch
-# of the story instead of a failed workflow): histories recorded before it replay the old way.
-PROVIDER_OUTAGE_PATCH = "provider-outage-is-a-branch"
-
-# After the quiet-hours (or caps) sleep, a case asks `next_allowed` again before its first message (it may
-# defer again): histories recorded before went straight on after one sleep.
-RECHECK_AFTER_DEFERRAL_PATCH = "recheck-contact-rules-after-deferral"
-
-# A patient whose number is a landline (Patient.sms_capable false, judged at ingress) gets no text: the
-# offer goes by email or straight to a call. Inputs recorded before carry no such fact (sms_capable true).
-LANDLINE_PATCH = "landline-gets-no-sms"
-
-# Before the system pays on its own, the patient's yearly cap and the daily budget are checked and the
-# payment reserved in the ledger (an activity); one that does not fit waits for approval with the reason.
-# Histories recorded before paid straight away.
-COMPENSATION_BUDGET_PATCH = "compensation-cap-and-budget"
 
 # The external tracker (Jira, GitHub) hears of a problem on its own time: a tracker down for a day still
 # gets every occurrence, tried again every few minutes, without holding any case open.
@@ -94,19 +77,6 @@ with_tracker: dict[str, Any] = {
         initial_interval=timedelta(seconds=5),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(minutes=15),
-        non_retryable_error_types=["ProviderRejected"],
+        non_retryable_error_types=[PROVIDER_REJECTED],
     ),
 }
-
-# With TRACKER_MODE jira|github a case starts a TicketSync child (abandoned on close) after filing its
-# ticket; histories recorded before never asked (their TicketResult has no `sync`).
-TRACKER_SYNC_PATCH = "external-tracker-sync"
-
-# A workflow change that issues different commands (other timers, an earlier end): a release or a hand-over
-# no longer gives a fresh SLA, and every escalation ends by its final deadline. Histories recorded before
-# it replay the old way.
-DEADLINES_HOLD_PATCH = "escalation-deadlines-hold"
-
-# After a case closes `resolved` it starts a FeedbackRequest child (abandoned: the case does not wait for
-# the patient's day to answer). Histories recorded before closed without one.
-FEEDBACK_PATCH = "feedback-request-after-resolve"

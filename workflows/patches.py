@@ -1,0 +1,33 @@
+"""Every `workflow.patched` id the workflows use, one a line: what it guards, and since when.
+
+A patch id is written into the history of every case that passes it (a marker, and the
+`TemporalChangeVersion` search attribute), so an id never changes once a case has run with it. To retire
+one, see the README, "Changing a workflow": `workflow.deprecate_patch`, wait until no running history
+predates it, then remove the branch (and only then re-record `tests/histories`).
+"""
+
+from __future__ import annotations
+
+# Escalation: release and hand-over keep the level's deadline; a final deadline ends it. Since 2026-11-23.
+DEADLINES_HOLD_PATCH = "escalation-deadlines-hold"
+
+# A provider down past its budget is an alert and the next channel, not a failed workflow. Since 2026-11-23.
+PROVIDER_OUTAGE_PATCH = "provider-outage-is-a-branch"
+
+# After a quiet-hours or caps sleep, the first outreach asks the contact rules again. Since 2026-11-23.
+RECHECK_AFTER_DEFERRAL_PATCH = "recheck-contact-rules-after-deferral"
+
+# A landline (sms_capable false at ingress) gets no text: email or a call, no check-in. Since 2026-11-23.
+LANDLINE_PATCH = "landline-gets-no-sms"
+
+# Before paying on its own, the yearly cap and the daily budget are checked and reserved. Since 2026-11-23.
+COMPENSATION_BUDGET_PATCH = "compensation-cap-and-budget"
+
+# Filing a root cause starts a TicketSync child for the external tracker (Jira, GitHub). Since 2026-11-23.
+TRACKER_SYNC_PATCH = "external-tracker-sync"
+
+# Store steps are local activities in the case's worker, not activity tasks on the server. Since 2026-11-24.
+LOCAL_STORE_PATCH = "store-steps-local"
+
+# A case closed `resolved` starts a FeedbackRequest child that asks the patient to rate it. Since 2026-11-24.
+FEEDBACK_PATCH = "feedback-request-after-resolve"
