@@ -29,6 +29,11 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
+# Every exception class that may mean the database is away, for handlers registered by class (the web app's
+# 503): `database_unavailable` then tells an outage from a bug. Callers need no `sqlalchemy` import.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, *DATABASE_UNAVAILABLE)
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """True when `exc` means the database cannot be reached now (an outage), rather than a bad query."""
     if isinstance(exc, DATABASE_UNAVAILABLE):

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-import worker
 from activities.gift_cards import LocalGiftCards
 from activities.twilio_phone import LocalPhone
 from config import Settings
@@ -26,6 +25,7 @@ from domain.models import (
     PatientReply,
 )
 from domain.replies import Intent
+from runtime import worker
 from store.db import Store
 from store.models import (
     Case,

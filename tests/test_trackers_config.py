@@ -9,8 +9,8 @@ import pytest
 from activities.tickets import GitHubTracker, JiraTracker
 from config import ConfigError, load_settings
 from domain.policy import _CAUSE_FROM_TYPE
+from runtime.providers import problem_tracker
 from tests.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
-from worker import problem_tracker
 from workflows.checkin_trouble import DEFAULT_CAUSE
 
 

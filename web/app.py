@@ -11,13 +11,12 @@ from datetime import timedelta
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy.exc import DBAPIError
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from config import Settings, load_settings, logs, tracing
+from dispatch.dispatcher import Dispatcher
 from encryption import EncryptionCodec
-from starter import Starter
-from store.db import DATABASE_UNAVAILABLE, Store, database_unavailable
+from store.db import DATABASE_ERRORS, Store, database_unavailable
 from web import (
     cases,
     codec,
@@ -63,11 +62,11 @@ async def database_status(store: Store) -> str:
     return "ok"
 
 
-async def temporal_status(starter: Starter) -> str:
-    """ "ok" when Temporal answers a trivial call (the Starter's client, connected if need be)."""
+async def temporal_status(dispatcher: Dispatcher) -> str:
+    """ "ok" when Temporal answers a trivial call (the Dispatcher's client, connected if need be)."""
 
     async def ask() -> None:
-        client = await starter.client()
+        client = await dispatcher.client()
         await client.workflow_service.get_system_info(
             GetSystemInfoRequest(), timeout=timedelta(seconds=READINESS_TIMEOUT_SECONDS)
         )
@@ -89,7 +88,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     svc = Services(
         settings=settings,
         store=store,
-        starter=Starter(settings, store),
+        starter=Dispatcher(settings, store),
         codec=EncryptionCodec(settings.key_ring()),
     )
 
@@ -121,8 +120,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return unavailable(request, "database unavailable, try again shortly")
 
-    handled: tuple[type[Exception], ...] = (DBAPIError, *DATABASE_UNAVAILABLE)
-    for exc_class in handled:
+    for exc_class in DATABASE_ERRORS:
         app.add_exception_handler(exc_class, _database_away)
 
     @app.exception_handler(RequestValidationError)
