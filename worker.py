@@ -5,28 +5,13 @@ python worker.py
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-from config import load_settings, logs
-from runtime import worker
+from config import load_settings
 from runtime.startup import guarded
-
-
-def _run() -> int:
-    settings = load_settings()
-    # text or JSON lines, phone numbers and emails masked in every line (the Twilio SDK's request logs
-    # at INFO, with numbers and message text, are turned down too)
-    logs.configure(settings.log_format, logging.INFO)
-    try:
-        asyncio.run(worker.run(settings))
-    except KeyboardInterrupt:
-        pass
-    return 0
+from runtime.worker import serve
 
 
 def main() -> int:
-    return guarded(_run)
+    return guarded(lambda: serve(load_settings()))
 
 
 if __name__ == "__main__":

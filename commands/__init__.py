@@ -26,6 +26,8 @@ makeright migrate                                bring the database schema up to
 makeright codec new-key KEY_ID                   a fresh CODEC_KEYS entry, for rotation
 makeright send FILE [--in-minutes N] …           sign and send an event file (as `starter.py send`)
 makeright relay                                  dispatch stored events that are still pending
+makeright worker                                 the Temporal workers (as `python worker.py`)
+makeright run                                    the whole system (as `make run`, `python run.py`)
 
 Exit codes: 0 success, 1 something was found wrong (not found, nondeterministic, an error), 2 bad usage
 (a setting missing or wrong included: runtime/startup.py). `--json` prints machine-readable output
@@ -39,7 +41,7 @@ from pathlib import Path
 
 import typer
 
-from commands import cases, codec, dead_letters, events, histories, ledger, migrate, retry, users
+from commands import cases, codec, dead_letters, events, histories, ledger, migrate, processes, retry, users
 from runtime.startup import guarded
 
 app = typer.Typer(
@@ -49,7 +51,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for feature in (cases, dead_letters, histories, retry, migrate, codec, users, ledger, events):
+for feature in (cases, dead_letters, histories, retry, migrate, codec, users, ledger, events, processes):
     feature.register(app)
 
 

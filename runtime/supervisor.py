@@ -10,8 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 from config import Settings
+from runtime.startup import report
+from store.db import migrate
 
 # the checkout: the children run worker.py and the web app from there
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,3 +156,24 @@ class Supervisor:
                     return 1
             time.sleep(0.5)
         return 0
+
+
+def supervise(settings: Settings) -> int:
+    """`python run.py`, `makeright run`: migrate, start everything, watch it; stop it all on Ctrl-C or
+    SIGTERM, or when one child exits (status 1)."""
+    settings.key_ring()  # made once in VAR_DIR before the processes that share it start
+    migrate(settings.database_url)
+    supervisor = Supervisor(settings)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        supervisor.stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        supervisor.start()
+    except RuntimeError as exc:
+        report(str(exc))
+        supervisor.stop()
+        return 1
+    return supervisor.watch()

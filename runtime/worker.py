@@ -30,7 +30,7 @@ from activities.scheduling import LocalCalendar, SchedulingActivities
 from activities.sendgrid_email import MailGateway, SendGridActivities
 from activities.tickets import ExternalTracker, TicketActivities
 from activities.twilio_phone import PhoneGateway, TwilioActivities
-from config import Settings, tracing
+from config import Settings, logs, tracing
 from dispatch.connection import connect_waiting, worker_runtime
 from runtime.providers import gift_card_provider, mail_gateway, phone_gateway, problem_tracker
 from store.db import POOL_OVERFLOW, POOL_SIZE, Store
@@ -245,3 +245,15 @@ async def run(settings: Settings) -> None:
     )
     print(f"worker: polling task queue {settings.task_queue!r} on {settings.temporal_target}", flush=True)
     await worker.run()
+
+
+def serve(settings: Settings) -> int:
+    """`python worker.py`, `makeright worker`: the workers until Ctrl-C, logging in LOG_FORMAT."""
+    # text or JSON lines, phone numbers and emails masked in every line (the Twilio SDK's request logs
+    # at INFO, with numbers and message text, are turned down too)
+    logs.configure(settings.log_format, logging.INFO)
+    try:
+        asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
