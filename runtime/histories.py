@@ -18,7 +18,6 @@ from temporalio.workflow import NondeterminismError
 from config import Settings
 from dispatch.connection import connect, data_converter
 from domain.masking import mask_text
-from runtime.worker import replayer
 
 
 async def export_history(settings: Settings, workflow_id: str) -> str:
@@ -112,6 +111,8 @@ async def replay_histories(
 ) -> list[Replayed]:
     """Replay the histories of `files`, of the workflows `ids` and of those `query` lists against the
     current code: one result per history, in order."""
+    from runtime.worker import replayer  # every workflow: loaded by a replay only, not by an export
+
     quiet_temporal_runtime()
     histories: list[WorkflowHistory] = [history_from_file(path) for path in files]
     if ids or query:
