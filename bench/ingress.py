@@ -46,7 +46,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench.procstat import cpu_seconds  # noqa: E402
 from domain.signing import sign  # noqa: E402
-from run import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
+from runtime.supervisor import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import ReceivedEvent  # noqa: E402
 from tests.conftest import (  # noqa: E402
@@ -304,8 +304,8 @@ def inbox_check(store: Store, accepted_ids: set[str]) -> tuple[int, int, bool]:
 async def relay_phase(url: str, events: int, relays: int, temporal_port: int, var_dir: Path) -> None:
     from temporalio.testing import WorkflowEnvironment
 
-    from starter import Starter
-    from worker import build_worker
+    from dispatch.dispatcher import Dispatcher
+    from runtime.worker import build_worker
 
     settings = make_settings(url, var_dir, temporal_address=f"127.0.0.1:{temporal_port}")
     store = Store(url)
@@ -317,7 +317,7 @@ async def relay_phase(url: str, events: int, relays: int, temporal_port: int, va
     try:
         # the web tier's task queue: the bench's Stack made one of its own
         async with build_worker(env.client, settings, store):
-            starters = [Starter(settings, store) for _ in range(relays)]
+            starters = [Dispatcher(settings, store) for _ in range(relays)]
             for starter in starters:
                 starter._client = env.client
             began = time.perf_counter()

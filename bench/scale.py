@@ -67,7 +67,7 @@ from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
 from bench.procstat import cpu_seconds  # noqa: E402
-from run import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
+from runtime.supervisor import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, ReceivedEvent  # noqa: E402
 from store.relay import INLINE_LEASE  # noqa: E402

@@ -6,6 +6,7 @@ import contextlib
 import os
 import tomllib
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -370,7 +371,7 @@ class Settings(BaseSettings):
             raise ConfigError("; ".join(problems))
         self.tokens()
         self.key_ring()
-        tls_config_check(self)
+        temporal_tls(self)
         return self
 
     def dev_defaults_in_use(self) -> list[str]:
@@ -388,10 +389,43 @@ class Settings(BaseSettings):
         return found
 
 
-def tls_config_check(settings: Settings) -> None:
-    from temporal_client import tls_config
+@dataclass(frozen=True)
+class TemporalTls:
+    """What the TEMPORAL_TLS_* settings hold, the files read (dispatch/connection.py makes the SDK's
+    TLSConfig of it)."""
 
-    tls_config(settings)
+    server_root_ca_cert: bytes | None = None
+    client_cert: bytes | None = None
+    client_private_key: bytes | None = None
+    domain: str | None = None
+
+
+def _read(setting: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot read {path} ({exc.strerror})") from None
+
+
+def temporal_tls(settings: Settings) -> TemporalTls | bool:
+    """TEMPORAL_TLS (system CAs), TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY (mTLS); an API key
+    implies TLS. False: plain gRPC (the embedded dev server); True: TLS with the system's CAs. Raises
+    ConfigError for half an mTLS pair or a file that cannot be read."""
+    s = settings
+    if s.temporal_tls_cert and not s.temporal_tls_key:
+        raise ConfigError("missing setting TEMPORAL_TLS_KEY (TEMPORAL_TLS_CERT is set: mTLS needs both)")
+    if s.temporal_tls_key and not s.temporal_tls_cert:
+        raise ConfigError("missing setting TEMPORAL_TLS_CERT (TEMPORAL_TLS_KEY is set: mTLS needs both)")
+    if not (s.temporal_tls or s.temporal_tls_ca or s.temporal_tls_cert or s.temporal_api_key):
+        return False
+    if not (s.temporal_tls_ca or s.temporal_tls_cert or s.temporal_tls_server_name):
+        return True  # TLS with the system's CAs
+    return TemporalTls(
+        server_root_ca_cert=_read("TEMPORAL_TLS_CA", s.temporal_tls_ca) if s.temporal_tls_ca else None,
+        client_cert=_read("TEMPORAL_TLS_CERT", s.temporal_tls_cert) if s.temporal_tls_cert else None,
+        client_private_key=_read("TEMPORAL_TLS_KEY", s.temporal_tls_key) if s.temporal_tls_key else None,
+        domain=s.temporal_tls_server_name or None,
+    )
 
 
 def local_codec_key(var_dir: Path) -> str:

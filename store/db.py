@@ -31,7 +31,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
-# what the web app's error handler is given: every database error (it answers 503 to the unavailable ones)
+# Every exception class that may mean the database is away, for handlers registered by class (the web app's
+# 503): `database_unavailable` then tells an outage from a bug. Callers need no `sqlalchemy` import.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, *DATABASE_UNAVAILABLE)
 
 

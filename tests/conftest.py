@@ -16,9 +16,9 @@ from sqlalchemy import create_engine, text
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
+from dispatch.connection import data_converter_for
 from encryption import parse_keys
 from store.db import Store, migrate
-from temporal_client import data_converter_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # every test's Temporal traffic is encrypted, as in production, with this fixed key

@@ -16,9 +16,9 @@ from typing import Any
 from temporalio import activity
 
 from config import load_settings
+from dispatch.connection import connect
+from runtime.worker import build_worker
 from store.db import Store
-from temporal_client import connect
-from worker import build_worker
 
 
 def hanging(name: str, marker: Path) -> Any:

@@ -43,7 +43,7 @@ from twilio.request_validator import RequestValidator
 
 from domain.ids import gift_card_key
 from domain.signing import sign
-from run import WEB_KEEP_ALIVE_SECONDS, dev_server_state
+from runtime.supervisor import WEB_KEEP_ALIVE_SECONDS, dev_server_state
 from store.db import Store
 from store.models import Case, GiftCardOrder, LedgerEntry, LocalDelivery
 from tests.conftest import ROOT, TEST_CODEC_KEYS, example_event, free_port

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-import worker
 from config import Settings
 from domain.escalation import Actor, ApproveRequest, ByActor, DenyRequest, Money, ResolveRequest
 from domain.models import (
@@ -26,6 +25,7 @@ from domain.models import (
 from domain.replies import Intent
 from providers.gift_cards.local import LocalGiftCards
 from providers.phone.local import LocalPhone
+from runtime import worker
 from store.db import Store
 from store.models import (
     Case,

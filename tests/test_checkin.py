@@ -505,7 +505,7 @@ def _escalation(h: Harness, escalation_id: str) -> EscalationRow | None:
 
 def test_example_booking_can_be_played_minutes_from_now() -> None:
     """`starter.py send examples/appointment_booked.json --in-minutes 3` (and a reschedule of it)."""
-    from starter import prepare_event
+    from dispatch.sending import prepare_event
     from tests.conftest import EXAMPLES
 
     now = datetime(2026, 11, 23, 12, 0, 30, 123456, tzinfo=UTC)

@@ -13,8 +13,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
+from dispatch.connection import data_converter_for
 from encryption.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, new_key_spec, parse_keys
-from temporal_client import data_converter_for
 
 OLD_KEY = os.urandom(32)
 NEW_KEY = os.urandom(32)

@@ -27,6 +27,7 @@ from config import Settings
 from domain.base import CaseKind
 from domain.escalation import EscalationInput, EscalationLevel, EscalationPolicy, Money
 from domain.models import RecoveryPolicy
+from runtime.worker import Workers, build_worker
 from store import escalations
 from store.db import Store, migrate
 from store.models import Case, EscalationRow
@@ -40,7 +41,6 @@ from tests.console_harness import (
     insert_case,
 )
 from web.app import create_app
-from worker import Workers, build_worker
 from workflows.escalation import Escalation
 
 pytestmark = pytest.mark.e2e
@@ -153,7 +153,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         url,
         var,
         public_base_url=f"http://127.0.0.1:{port}",
-        # the web app connects on its own (Starter.client()) to the same dev server
+        # the web app connects on its own (Dispatcher.client()) to the same dev server
         temporal_address=env.client.service_client.config.target_host,
     )
     store = Store(url)

@@ -19,13 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from domain.escalation import Actor, ByActor, ResolveRequest
+from runtime.worker import build_activities
 from store.db import Store
 from store.models import Case, EscalationRow
 from tests.conftest import LiveServer, example_event, free_port, make_settings
 from tests.test_histories import LOCAL_ACTIVITY_MARKER
 from tests.workflow_harness import running
 from web.app import create_app
-from worker import build_activities
 from workflows import patches as workflow_patches
 
 PHONE, EMAIL, NAME = "+31612345678", "ada@example.com", "Ada Jansen"

@@ -19,7 +19,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-import worker
+from runtime import worker
 from tests.conftest import EXAMPLES, TEST_CONVERTER
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

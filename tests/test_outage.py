@@ -20,7 +20,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
-from starter import Starter
+from dispatch.dispatcher import Dispatcher
 from store.db import Store, migrate
 from tests.conftest import (
     TEST_CONVERTER,
@@ -251,7 +251,7 @@ async def test_relay_outlives_a_database_outage_with_one_line_a_pass(
 
     proxy, url = proxied_postgres
     settings = make_settings(url, tmp_path, temporal_address=f"127.0.0.1:{free_port()}")
-    starter = Starter(settings, Store(url))
+    starter = Dispatcher(settings, Store(url))
     starter.reconcile_every = 0.0  # the reconciler runs every pass too
     proxy.cut()
     caplog.set_level(logging.INFO, logger="makeright")
@@ -268,7 +268,7 @@ async def test_relay_outlives_a_database_outage_with_one_line_a_pass(
     assert all("database unavailable" in r.getMessage() for r in relay_lines)
 
 
-class RecordingSignals(Starter):
+class RecordingSignals(Dispatcher):
     """The web app's starter, with Temporal replaced by a record of what each workflow would be told."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
@@ -371,7 +371,7 @@ def test_a_spooled_reply_taken_in_twice_is_stored_once(sqlite_url: str, tmp_path
     assert kept.path.stat().st_mode & 0o077 == 0  # patient data: this user only
     [entry] = kept.pending()
     spool.take(store, entry)  # taken in, then the process died before forgetting it
-    assert asyncio.run(Starter(settings, store).drain_spool()) == 1
+    assert asyncio.run(Dispatcher(settings, store).drain_spool()) == 1
     assert kept.pending() == []
     with store.session() as s:
         assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
@@ -393,9 +393,9 @@ async def test_a_reply_texted_during_a_database_outage_rebooks_the_patient_once_
 
     from sqlalchemy import func, select
 
+    from runtime.worker import build_worker
     from store.models import Case, InboundMessage
     from web.app import create_app
-    from worker import build_worker
 
     proxy, url = proxied_postgres
     port = free_port()

@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from dispatch.reconciler import Reconciler, failure_query
 from domain.models import ConflictNote
-from reconciler import Reconciler, failure_query
 from store.db import Store
 from store.models import Case, TimelineItem
 from store.views import case_view, load_cases
@@ -79,8 +79,8 @@ async def test_failed_workflow_marks_its_case_with_the_cause(
         raise ApplicationError(f"calendar bug for {note.data.patient.phone}", non_retryable=True)
 
     store = Store(settings.database_url)
-    from starter import Starter
-    from worker import WORKFLOWS
+    from dispatch.dispatcher import Dispatcher
+    from runtime.worker import WORKFLOWS
     from workflows.routing import ProviderQueues
 
     async with Worker(
@@ -90,7 +90,7 @@ async def test_failed_workflow_marks_its_case_with_the_cause(
         activities=[broken_note_conflict],
         interceptors=[ProviderQueues()],
     ):
-        h = Harness(settings, store, dev_server_env, Starter(settings, store, dev_server_env.client))
+        h = Harness(settings, store, dev_server_env, Dispatcher(settings, store, dev_server_env.client))
         accepted, _ = await h.open_case(example_event())
         assert accepted.case_id
         reconciler = Reconciler(store, lambda: _client(h))

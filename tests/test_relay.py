@@ -20,9 +20,10 @@ from sqlalchemy import func, select, update
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
+from dispatch.dispatcher import Dispatcher
 from domain.models import BookingEvent
 from domain.signing import sign
-from starter import Starter
+from runtime.worker import build_worker
 from store import inbox, relay
 from store.db import Store
 from store.models import ReceivedEvent, utcnow
@@ -36,10 +37,9 @@ from tests.conftest import (
     make_settings,
     venv_binary,
 )
-from worker import build_worker
 
 
-class RecordingStarter(Starter):
+class RecordingStarter(Dispatcher):
     """A relay whose acting is recorded instead of reaching Temporal: what is under test is who acts."""
 
     def __init__(self, settings: Settings, store: Store, acted: list[tuple[str, int]]) -> None:
@@ -86,7 +86,7 @@ async def test_two_relays_over_500_events_act_on_each_exactly_once_and_in_order(
         with store.session() as s:
             return int(s.scalar(select(func.count()).where(ReceivedEvent.status == "pending")) or 0)
 
-    async def drain(r: Starter) -> None:
+    async def drain(r: Dispatcher) -> None:
         r.relay_batch = 10
         while await asyncio.to_thread(waiting):
             if await r.relay_once() == 0:
@@ -162,7 +162,7 @@ async def test_events_accepted_while_temporal_is_down_go_through_once_it_is_back
     )
     try:
         async with build_worker(env.client, settings, store):
-            relays = [Starter(settings, store), Starter(settings, store)]
+            relays = [Dispatcher(settings, store), Dispatcher(settings, store)]
             deadline = time.monotonic() + 60
             while True:
                 await asyncio.gather(*(r.relay_once() for r in relays))
@@ -184,7 +184,7 @@ async def test_events_accepted_while_temporal_is_down_go_through_once_it_is_back
         await env.shutdown()
 
 
-class HangingStarter(Starter):
+class HangingStarter(Dispatcher):
     """An inline dispatch that never finishes: Temporal does not answer, and the process is about to die."""
 
     async def _dispatch(self, event_row_id: int) -> str:
@@ -303,7 +303,7 @@ async def test_temporal_away_is_tried_once_then_left_to_the_next_pass(
         ids.append(inbox.accept_booking_event(store, raw, event).event_row_id)
     with store.session() as s:  # stored a minute ago: past the relay's grace for the inline dispatch
         s.execute(update(ReceivedEvent).values(received_at=utcnow() - timedelta(minutes=1)))
-    starter = Starter(settings, store)
+    starter = Dispatcher(settings, store)
 
     assert await starter.relay_once() == 1 and starter.temporal_away()
     with store.session() as s:

@@ -114,7 +114,7 @@ def test_what_a_reply_says_about_consent() -> None:
 def test_understood_at_ingress_then_checked_against_the_offer_is_the_same(
     text: str, choices: int, expected: Understood
 ) -> None:
-    """The Starter classifies once (any digit 1-9 is a choice); the workflow checks the number against
+    """The Dispatcher classifies once (any digit 1-9 is a choice); the workflow checks the number against
     the options it offered. Together they decide exactly what classifying with the offer did."""
     from datetime import UTC, datetime
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from starter import send_file
+from dispatch.sending import send_file
 from tests.conftest import EXAMPLES, free_port, make_settings
 
 

@@ -8,9 +8,9 @@ import pytest
 from config import ConfigError, Settings, load_settings
 from providers.gift_cards.local import LocalGiftCards
 from providers.gift_cards.tango import TangoGiftCards
+from runtime.providers import gift_card_provider
 from store.db import Store
 from tests.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
-from worker import gift_card_provider
 
 TANGO = {
     "TANGO_PLATFORM_NAME": "makeright",

@@ -15,12 +15,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.testing import WorkflowEnvironment
 
 from config import tracing
+from dispatch.connection import connect
+from runtime.worker import build_worker
 from store.db import Store
-from temporal_client import connect
 from tests.conftest import LiveServer, example_event, free_port, make_settings
 from tests.test_web_ingress import post_event
 from web.app import create_app
-from worker import build_worker
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from config import ConfigError, load_settings
 from domain.policy import _CAUSE_FROM_TYPE
 from providers.trackers.github import GitHubTracker
 from providers.trackers.jira import JiraTracker
+from runtime.providers import problem_tracker
 from tests.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
-from worker import problem_tracker
 from workflows.checkin_trouble import DEFAULT_CAUSE
 
 

@@ -18,15 +18,15 @@ from temporalio import activity
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from dispatch.dispatcher import Dispatcher
 from domain.models import BookingEvent, ConflictNote
 from providers.calendar.local import LocalCalendar
-from starter import Starter
+from runtime.worker import build_worker
 from store import inbox
 from store.db import Store
 from store.models import Case
 from tests.cli_process import cli_env
 from tests.conftest import ROOT, example_event, make_settings
-from worker import build_worker
 
 
 @pytest.mark.parametrize("activity_name", ["note_conflict", "send_sms"])
@@ -48,7 +48,7 @@ async def test_a_worker_killed_mid_activity_delays_the_case_by_seconds_and_a_sec
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        await Starter(settings, store, dev_server_env.client).dispatch(accepted.event_row_id)
+        await Dispatcher(settings, store, dev_server_env.client).dispatch(accepted.event_row_id)
         deadline = time.monotonic() + 60
         while not marker.exists():
             assert first.poll() is None, "the first worker exited"
@@ -109,7 +109,7 @@ async def test_a_store_activity_slower_than_its_heartbeat_timeout_is_not_cut_whi
     async with build_worker(
         dev_server_env.client, settings, store, overrides={"note_conflict": note_conflict}
     ):
-        await Starter(settings, store, dev_server_env.client).dispatch(accepted.event_row_id)
+        await Dispatcher(settings, store, dev_server_env.client).dispatch(accepted.event_row_id)
         deadline = time.monotonic() + 45
         while await asyncio.to_thread(status) != "waiting_patient":
             assert time.monotonic() < deadline, "the case never went on"

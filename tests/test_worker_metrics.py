@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from dispatch.connection import connect, worker_runtime
+from runtime.worker import build_worker
 from store.db import Store
-from temporal_client import connect, worker_runtime
 from tests.conftest import free_port, make_settings
-from worker import build_worker
 
 
 def test_no_port_no_metrics_server(sqlite_url: str, tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
+from dispatch.dispatcher import Dispatcher
 from domain.escalation import EscalationState
 from domain.models import BookingEvent, CaseResult
-from starter import Starter
+from runtime.worker import build_worker
 from store import inbox
 from store.db import Store
 from store.models import Case, EscalationRow, LocalDelivery, ReceivedEvent
-from worker import build_worker
 from workflows.booking_conflict import BookingConflictRecovery
 
 ResultT = TypeVar("ResultT")
@@ -33,7 +33,7 @@ class Harness:
     settings: Settings
     store: Store
     env: WorkflowEnvironment
-    starter: Starter
+    starter: Dispatcher
 
     @property
     def client(self) -> Client:
@@ -183,4 +183,4 @@ async def running(settings: Settings, env: WorkflowEnvironment, **providers: Any
     store = Store(settings.database_url)
     worker = build_worker(env.client, settings, store, **providers)
     async with worker:
-        yield Harness(settings, store, env, Starter(settings, store, env.client))
+        yield Harness(settings, store, env, Dispatcher(settings, store, env.client))

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from config import Settings, load_settings, logs, tracing
+from dispatch.dispatcher import Dispatcher
 from encryption import EncryptionCodec
-from starter import Starter
 from store.db import DATABASE_ERRORS, Store, database_unavailable
 from web import (
     cases,
@@ -62,11 +62,11 @@ async def database_status(store: Store) -> str:
     return "ok"
 
 
-async def temporal_status(starter: Starter) -> str:
-    """ "ok" when Temporal answers a trivial call (the Starter's client, connected if need be)."""
+async def temporal_status(dispatcher: Dispatcher) -> str:
+    """ "ok" when Temporal answers a trivial call (the Dispatcher's client, connected if need be)."""
 
     async def ask() -> None:
-        client = await starter.client()
+        client = await dispatcher.client()
         await client.workflow_service.get_system_info(
             GetSystemInfoRequest(), timeout=timedelta(seconds=READINESS_TIMEOUT_SECONDS)
         )
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     svc = Services(
         settings=settings,
         store=store,
-        starter=Starter(settings, store),
+        starter=Dispatcher(settings, store),
         codec=EncryptionCodec(settings.key_ring()),
     )
 

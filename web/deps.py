@@ -1,4 +1,4 @@
-"""What every route needs: settings, the store, the starter, and who is calling."""
+"""What every route needs: settings, the store, the dispatcher, and who is calling."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 
 from config import ApiToken, Settings
+from dispatch.dispatcher import Dispatcher
 from encryption import EncryptionCodec
-from starter import Starter
 from store.db import Store
 
 
@@ -17,7 +17,8 @@ from store.db import Store
 class Services:
     settings: Settings
     store: Store
-    starter: Starter
+    # acts on stored events (dispatch/dispatcher.py); named `starter` since before it had its own module
+    starter: Dispatcher
     # the payload codec the codec server answers with (keys read once, at start-up)
     codec: EncryptionCodec
 

@@ -9,12 +9,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
+from dispatch.dispatcher import DISPATCH_WAIT_SECONDS
+from domain.intake import parse_booking_event
 from domain.jsonload import BadJson, load_json
-from domain.models import BookingEvent, EventType
+from domain.models import EventType
 from domain.signing import SignatureError, verify
-from store import inbox, metrics, relay
+from store import inbox, metrics
 from store.db import database_unavailable
 from web.deps import Services, services
 
@@ -24,31 +25,6 @@ router = APIRouter()
 MEDIA_TYPES = ("application/cloudevents+json", "application/json")
 MAX_BODY_BYTES = 256 * 1024
 KNOWN_TYPES = frozenset(t.value for t in EventType)
-DISPATCH_WAIT_SECONDS = relay.INLINE_WAIT.total_seconds()
-
-
-def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """Each bad field by its dotted path, with the reason in words."""
-    errors = []
-    for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(str(part) for part in error["loc"]) or "body"
-        errors.append({"field": path, "reason": error["msg"]})
-    return errors
-
-
-def parse_booking_event(raw: bytes) -> tuple[BookingEvent | None, list[dict[str, Any]]]:
-    """A body as `POST /events` reads it: the event, or why not (each bad field). The CLI's dead-letter
-    resubmit uses this too, so a stored body is judged by exactly the code that would receive it now."""
-    try:
-        payload = load_json(raw)
-    except BadJson as exc:
-        return None, [{"field": "body", "reason": str(exc)}]
-    if not isinstance(payload, dict):
-        return None, [{"field": "body", "reason": "must be a JSON object"}]
-    try:
-        return BookingEvent.received(payload), []
-    except ValidationError as exc:
-        return None, field_errors(exc)
 
 
 @router.post("/events", status_code=202)

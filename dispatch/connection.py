@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
-from config import ConfigError, Settings, tracing
+from config import Settings, tracing
+from config.settings import temporal_tls
+from domain.masking import mask_text
 from encryption import EncryptionCodec, KeyRing
 
 
@@ -33,30 +34,18 @@ def data_converter(settings: Settings) -> DataConverter:
     return data_converter_for(settings.key_ring())
 
 
-def _read(setting: str, path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{setting}: cannot read {path} ({exc.strerror})") from None
-
-
 def tls_config(settings: Settings) -> TLSConfig | bool:
     """TEMPORAL_TLS (system CAs), TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY (mTLS); an API key
-    implies TLS. False: plain gRPC (the embedded dev server)."""
-    s = settings
-    if s.temporal_tls_cert and not s.temporal_tls_key:
-        raise ConfigError("missing setting TEMPORAL_TLS_KEY (TEMPORAL_TLS_CERT is set: mTLS needs both)")
-    if s.temporal_tls_key and not s.temporal_tls_cert:
-        raise ConfigError("missing setting TEMPORAL_TLS_CERT (TEMPORAL_TLS_KEY is set: mTLS needs both)")
-    if not (s.temporal_tls or s.temporal_tls_ca or s.temporal_tls_cert or s.temporal_api_key):
-        return False
-    if not (s.temporal_tls_ca or s.temporal_tls_cert or s.temporal_tls_server_name):
-        return True  # TLS with the system's CAs
+    implies TLS. False: plain gRPC (the embedded dev server). The settings are read and checked in config
+    (config.settings.temporal_tls); this makes the SDK's TLSConfig of them."""
+    tls = temporal_tls(settings)
+    if isinstance(tls, bool):
+        return tls
     return TLSConfig(
-        server_root_ca_cert=_read("TEMPORAL_TLS_CA", s.temporal_tls_ca) if s.temporal_tls_ca else None,
-        client_cert=_read("TEMPORAL_TLS_CERT", s.temporal_tls_cert) if s.temporal_tls_cert else None,
-        client_private_key=_read("TEMPORAL_TLS_KEY", s.temporal_tls_key) if s.temporal_tls_key else None,
-        domain=s.temporal_tls_server_name or None,
+        server_root_ca_cert=tls.server_root_ca_cert,
+        client_cert=tls.client_cert,
+        client_private_key=tls.client_private_key,
+        domain=tls.domain,
     )
 
 
@@ -103,3 +92,14 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         # traces across web -> Temporal -> activities when tracing is on (config/tracing.py)
         interceptors=tracing.client_interceptors(),
     )
+
+
+def not_found(exc: BaseException) -> bool:
+    """Temporal answered that the workflow (or run) does not exist."""
+    return isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An error in one line for an operator, contact details masked, at most `limit` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return mask_text(text)[:limit]
