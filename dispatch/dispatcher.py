@@ -37,9 +37,9 @@ from domain.models import (
     WatchCancel,
     WatchMove,
 )
-from store import callbacks, relay, spool
+from store import callbacks, inbox, relay, spool
 from store.db import Store, database_unavailable
-from store.models import Case, ReceivedEvent
+from store.models import Case
 
 log = logging.getLogger("makeright.starter")
 
@@ -143,7 +143,7 @@ class Dispatcher:
         await asyncio.to_thread(relay.finish, self.store, event_row_id, self.relay_id, status)
 
     async def _dispatch(self, event_row_id: int) -> str:
-        row, case = await asyncio.to_thread(self._load, event_row_id)
+        row, case = await asyncio.to_thread(inbox.stored_event, self.store, event_row_id)
         if row.source == "booking":
             event = BookingEvent.model_validate(row.parsed)
             if event.type in CONFLICT_TYPES:
@@ -268,13 +268,6 @@ class Dispatcher:
         except WorkflowAlreadyStartedError:
             pass
         return "dispatched"
-
-    def _load(self, event_row_id: int) -> tuple[ReceivedEvent, Case | None]:
-        with self.store.session() as s:
-            row = s.get(ReceivedEvent, event_row_id)
-            assert row is not None
-            case = s.get(Case, row.case_id) if row.case_id else None
-            return row, case
 
     async def relay_once(self) -> int:
         """One pass: claim what waits (oldest first, one event per appointment at a time) and act on it,

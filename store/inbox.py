@@ -224,6 +224,16 @@ def keep_dead_letter(
         return letter.id
 
 
+def stored_event(store: Store, row_id: int) -> tuple[ReceivedEvent, Case | None]:
+    """An inbox row as the dispatcher acts on it, with the case it belongs to (if one is open yet)."""
+    with store.session() as s:
+        row = s.get(ReceivedEvent, row_id)
+        if row is None:
+            raise LookupError(f"no stored event {row_id}")
+        case = s.get(Case, row.case_id) if row.case_id else None
+        return row, case
+
+
 def event_status(store: Store, row_id: int) -> str | None:
     with store.session() as s:
         row = s.get(ReceivedEvent, row_id)

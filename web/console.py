@@ -26,7 +26,6 @@ from starlette.datastructures import FormData
 from domain.escalation import ACTIONS, UNPAID_REASONS, Action, Actor, allowed_actions
 from store import escalations, login_throttle, sessions, users, views
 from store.escalations import OPEN_STATUSES
-from store.models import utcnow
 from store.sessions import Login
 from store.views import case_view, load_cases
 from web import timeline
@@ -291,7 +290,7 @@ async def queue(request: Request, status: str = "active") -> Response:
     if status not in STATUS_FILTERS:
         status = "active"
     rows = await asyncio.to_thread(_queue_rows, svc, status)
-    now = utcnow()
+    now = datetime.now(UTC)
     items = [escalations.view(row, now) for row in rows]
     counts = {
         "open": sum(1 for i in items if i["status"] == "open"),
@@ -481,7 +480,7 @@ async def supervisor(request: Request) -> Response:
 
 
 def _team(svc: Services) -> dict[str, Any]:
-    now = utcnow()
+    now = datetime.now(UTC)
     since = datetime.combine(now.date(), time(0), tzinfo=UTC)
     work = escalations.workload(svc.store, since)
     people = {u.username: u for u in users.all_users(svc.store)}
