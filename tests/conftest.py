@@ -120,6 +120,63 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+async def end_open_workflows(env: WorkflowEnvironment) -> list[str]:
+    """Terminate every workflow still running on `env` (terminate needs no worker); their ids."""
+    from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
+    from temporalio.service import RPCError
+
+    client = env.client
+    ended: list[str] = []
+    page = b""
+    while True:
+        response = await client.workflow_service.list_open_workflow_executions(
+            ListOpenWorkflowExecutionsRequest(
+                namespace=client.namespace, maximum_page_size=1000, next_page_token=page
+            )
+        )
+        for execution in response.executions:
+            workflow_id = execution.execution.workflow_id
+            try:
+                await client.get_workflow_handle(workflow_id, run_id=execution.execution.run_id).terminate(
+                    "the test that started it is over"
+                )
+                ended.append(workflow_id)
+            except RPCError:
+                pass  # it ended meanwhile
+        page = response.next_page_token
+        if not page:
+            return ended
+
+
+@pytest.fixture(autouse=True)
+async def end_workflows_left_on_the_shared_server(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Whatever a test leaves running on the shared time-skipping server (it failed before ending its
+    case, or hung and was timed out) is terminated when the test ends, pass or fail: a workflow left with
+    a task no worker will take would stop the clock skipping for every later test.
+
+    An async test cut by pytest-timeout is left suspended on the shared event loop (the timeout's
+    exception is raised out of the loop, not into the test): it is cancelled here, so its `async with`
+    blocks (a worker, a server) close while Temporal still answers, instead of hanging the session's end."""
+    import asyncio
+
+    env: WorkflowEnvironment | None = None
+    if "time_skipping_env" in request.fixturenames:
+        env = request.getfixturevalue("time_skipping_env")
+    yield
+    name = getattr(request.function, "__name__", None)
+    left = [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and getattr(task.get_coro(), "__name__", None) == name
+    ]
+    for task in left:
+        task.cancel()
+    if left:
+        await asyncio.wait(left, timeout=30)
+    if env is not None:
+        await end_open_workflows(env)
+
+
 @pytest.fixture
 async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server for one test alone (0.1 s to start): for a test whose long sleeps must not
@@ -210,3 +267,11 @@ def web(any_db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Settings]
     )
     with LiveServer(create_app(settings, relay=False), port) as server:
         yield server, settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the Temporal dev server (a real process) is `e2e` however it reaches it (through a
+    fixture, say), besides the tests marked by hand for their subprocesses and browsers."""
+    for item in items:
+        if "dev_server_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)

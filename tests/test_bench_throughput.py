@@ -11,6 +11,8 @@ from temporalio.worker import Worker
 
 from bench.throughput import COUNTED, BareActivities, BareChild, BareSteps, Shape, shape_of, steps_of
 
+pytestmark = pytest.mark.e2e  # every test here starts real processes
+
 
 @pytest.mark.parametrize("shape", [Shape(14, 1, 1, 1), Shape(13, 0, 1, 1), Shape(5, 3, 2, 2)])
 async def test_bare_workflow_takes_the_steps_it_is_built_from(

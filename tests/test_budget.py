@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -355,6 +356,7 @@ def _case(store: Store, case_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- cli.py ledger
 
 
+@pytest.mark.e2e
 def test_cli_ledger_shows_issued_pending_denied_per_day_and_the_budget_left(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -420,6 +422,7 @@ def test_cli_ledger_shows_issued_pending_denied_per_day_and_the_budget_left(
     assert bad.code == 2 and "--day" in bad.err
 
 
+@pytest.mark.e2e
 def test_cli_ledger_exits_1_when_the_local_book_and_the_ledger_disagree(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from domain.models import BookingEvent
@@ -16,6 +17,8 @@ from store.db import Store
 from store.models import Case, ConsoleSession, DeadLetter, ReceivedEvent
 from tests.cli_process import cli_env, run_cli, run_cli_times
 from tests.conftest import example_event, free_port
+
+pytestmark = pytest.mark.e2e  # every test here starts real processes
 
 PHONE = "+31612345678"
 

@@ -32,6 +32,8 @@ from tests.cli_process import cli_env, run_cli, run_cli_async, run_cli_times
 from tests.conftest import example_event, make_settings
 from tests.workflow_harness import Harness, running
 
+pytestmark = pytest.mark.e2e  # every test here starts real processes
+
 PHONE = "+31612345678"
 
 

@@ -93,6 +93,7 @@ async def finished_case_histories(
     return histories, token
 
 
+@pytest.mark.e2e
 async def test_raw_history_holds_no_patient_data_and_the_codec_server_reads_it(
     dev_server_env: WorkflowEnvironment, codec_web: tuple[LiveServer, Settings]
 ) -> None:

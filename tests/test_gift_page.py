@@ -80,6 +80,7 @@ def test_with_tango_there_is_no_local_card_page(app_settings: Settings, issued: 
         assert httpx.get(link).status_code == 404
 
 
+@pytest.mark.e2e
 def test_the_card_in_a_browser(app_settings: Settings, issued: tuple[str, str]) -> None:
     _case_id, link = issued
     ARTIFACTS.mkdir(exist_ok=True)

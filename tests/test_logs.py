@@ -110,6 +110,7 @@ def test_a_real_line_from_a_provider_sdk_is_masked_on_the_root_handlers(
     assert "31612345678" not in caplog.text
 
 
+@pytest.mark.e2e
 def test_log_format_json_gives_json_lines_from_the_app(tmp_path: Path) -> None:
     """The web app configured with LOG_FORMAT=json: its start-up line and any later line are JSON objects,
     one a line, with contact details masked."""

@@ -382,6 +382,7 @@ def test_a_spooled_reply_taken_in_twice_is_stored_once(sqlite_url: str, tmp_path
     assert consent.opted_out(store, "sms", "+31612345678")  # STOP bound as the webhook binds it
 
 
+@pytest.mark.e2e
 async def test_a_reply_texted_during_a_database_outage_rebooks_the_patient_once_the_database_is_back(
     proxied_postgres: tuple[CuttableProxy, str], tmp_path: Path, dev_server_env: WorkflowEnvironment
 ) -> None:

@@ -148,6 +148,7 @@ def test_threads_starting_at_once_end_with_one_key(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "codec.key").read_text().strip() == specs[0]
 
 
+@pytest.mark.e2e
 def test_processes_starting_at_once_end_with_one_key(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     script = (
@@ -234,6 +235,7 @@ def test_malformed_codec_keys_stops_startup_with_one_line(
     assert KEY not in message
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("program", ["run.py", "worker.py"])
 def test_processes_print_a_malformed_codec_keys_as_one_line_and_exit_2(program: str, tmp_path: Path) -> None:
     env = clean_environ() | {"CODEC_KEYS": f"k1:{KEY[:20]}", "VAR_DIR": str(tmp_path / "var")}

@@ -44,6 +44,7 @@ async def test_failed_staff_notifications_do_not_end_the_escalation(
     assert phone.attempts > 3  # it did keep trying within the budget
 
 
+@pytest.mark.e2e
 async def test_call_patient_with_the_phone_provider_down_answers_within_seconds(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:

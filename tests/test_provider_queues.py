@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
@@ -58,6 +59,7 @@ async def test_provider_activities_run_on_their_own_queue(
     assert {"note_conflict", "contact_history", "find_alternatives"} <= local_steps
 
 
+@pytest.mark.e2e
 async def test_a_burst_of_cases_is_held_to_the_twilio_rate_and_every_message_goes(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:

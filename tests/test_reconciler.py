@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from temporalio import activity
 from temporalio.client import Client
@@ -36,6 +37,7 @@ async def reconcile_until(h: Harness, case_id: str, reconciler: Reconciler) -> d
     raise AssertionError("the reconciler never marked the case failed")
 
 
+@pytest.mark.e2e
 async def test_terminated_case_becomes_failed_once(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -68,6 +70,7 @@ async def _client(h: Harness) -> Client:
     return h.client
 
 
+@pytest.mark.e2e
 async def test_failed_workflow_marks_its_case_with_the_cause(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 from temporalio.testing import WorkflowEnvironment
 
@@ -223,6 +224,7 @@ def _blackhole() -> socket.socket:
     return sock
 
 
+@pytest.mark.e2e
 async def test_web_app_killed_right_after_accepting_an_event_delays_it_by_seconds_not_a_minute(
     sqlite_url: str, tmp_path: Path
 ) -> None:

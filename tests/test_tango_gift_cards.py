@@ -222,6 +222,7 @@ async def test_402_insufficient_funds_goes_to_people_with_the_reason(
     assert len(tango.posts()) == 1  # final: not retried
 
 
+@pytest.mark.e2e
 async def test_after_402_the_account_is_funded_and_a_retry_pays_once(
     dev_server_env: WorkflowEnvironment,
     sqlite_url: str,

@@ -16,6 +16,8 @@ from store.db import Store
 from tests.conftest import LiveServer, free_port, make_settings
 from tests.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
 
+pytestmark = pytest.mark.e2e  # every test here starts real processes
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"

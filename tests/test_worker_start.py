@@ -10,9 +10,12 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import ROOT, TEST_CODEC_KEYS, TEST_CONVERTER, free_port, venv_binary
+
+pytestmark = pytest.mark.e2e  # every test here starts real processes
 
 
 def wait_for(check: object, seconds: float) -> bool:
