@@ -22,7 +22,8 @@ from twilio.request_validator import RequestValidator
 from domain.signing import sign
 from tests.conftest import ROOT, example_event, free_port
 
-pytestmark = pytest.mark.e2e
+# the whole system, started for real: longer than the suite's 120 s a test
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 SECRET = "e2e-signing-secret"
 TWILIO_TOKEN = "e2e-twilio-token"

@@ -15,7 +15,8 @@ import pytest
 from store.db import Store
 from tests.fault_harness import Scenario, Stack, post_event, run
 
-pytestmark = pytest.mark.e2e
+# the whole system, started for real: longer than the suite's 120 s a test
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
 def test_killed_worker_and_web_app_lose_nothing_and_send_and_pay_nothing_twice(
