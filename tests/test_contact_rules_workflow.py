@@ -4,7 +4,7 @@ durable timer until it may go, in the patient's own time zone; nothing is droppe
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -104,11 +104,23 @@ async def test_without_recent_messages_in_daytime_the_offer_goes_at_once(
         await h.end(handle)
 
 
+def next_spring_forward(after: datetime, zone: str) -> date:
+    """The first day after tomorrow on which the clocks in `zone` go forward."""
+    tz = ZoneInfo(zone)
+    day = after.astimezone(tz).date() + timedelta(days=2)  # its evening before is still ahead
+    while True:
+        before, later = (datetime.combine(day, t, tz).utcoffset() for t in (time(0), time(12)))
+        assert before is not None and later is not None
+        if later > before:
+            return day
+        day += timedelta(days=1)
+
+
 async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_clock(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    """Its own test server: the clock is moved months ahead, to the night Amsterdam springs forward
-    (28 March 2027, 02:00 CET becomes 03:00 CEST)."""
+    """Its own test server: the clock is moved months ahead, to the evening before the next night
+    Amsterdam springs forward (02:00 CET becomes 03:00 CEST; the last Sunday of March)."""
     from tests.conftest import TEST_CONVERTER, venv_binary
 
     path = venv_binary("temporal-test-server")
@@ -117,15 +129,20 @@ async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_c
         test_server_existing_path=path, data_converter=TEST_CONVERTER
     )
     try:
-        evening = datetime(2027, 3, 27, 22, 30, tzinfo=ZoneInfo("UTC"))  # 23:30 CET
+        amsterdam = ZoneInfo("Europe/Amsterdam")
         now = await env.get_current_time()
+        spring = next_spring_forward(now, "Europe/Amsterdam")
+        utc = ZoneInfo("UTC")
+        evening = datetime.combine(spring - timedelta(days=1), time(23, 30), amsterdam).astimezone(utc)  # CET
+        eight = datetime.combine(spring, time(8, 0), amsterdam).astimezone(utc)  # 08:00 CEST
+        assert eight - evening == timedelta(hours=7, minutes=30)  # an hour of the night is skipped
         await env.sleep(evening - now)
         settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
         async with running(settings, env) as h:
             accepted, handle = await h.open_case(example_event(data__patient__timezone="Europe/Amsterdam"))
             until = (await h.wait_for(lambda: deferrals(h, accepted.case_id or "")))[0]
-            assert until == datetime(2027, 3, 28, 6, 0, tzinfo=ZoneInfo("UTC"))  # 08:00 CEST
-            assert until.astimezone(ZoneInfo("Europe/Amsterdam")).hour == 8
+            assert until == eight  # 08:00 on the new clock, not 09:00
+            assert until.astimezone(amsterdam).hour == 8
             assert h.deliveries("sms", PHONE) == []
             await env.sleep(until - (await env.get_current_time()) + timedelta(seconds=5))
             await h.wait_for(lambda: h.deliveries("sms", PHONE))
