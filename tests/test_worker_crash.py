@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -18,15 +19,17 @@ from temporalio import activity
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.scheduling import LocalCalendar
-from domain.models import BookingEvent, ConflictNote
+from activities.twilio_phone import TwilioActivities
+from domain.models import BookingEvent, OutboundMessage, SendResult
 from starter import Starter
 from store import inbox
 from store.db import Store
 from store.models import Case
 from tests.cli_process import cli_env
 from tests.conftest import ROOT, example_event, make_settings
-from worker import build_worker
+from worker import build_worker, phone_gateway
+
+pytestmark = pytest.mark.e2e  # every test here starts real processes
 
 
 @pytest.mark.parametrize("activity_name", ["note_conflict", "send_sms"])
@@ -79,22 +82,23 @@ async def test_a_worker_killed_mid_activity_delays_the_case_by_seconds_and_a_sec
             await dev_server_env.client.get_workflow_handle(accepted.workflow_id).terminate("test over")
 
 
-async def test_a_store_activity_slower_than_its_heartbeat_timeout_is_not_cut_while_its_worker_lives(
+async def test_a_provider_activity_slower_than_its_heartbeat_timeout_is_not_cut_while_its_worker_lives(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    """The heartbeats are real: an attempt that takes 7 s (a lock, a loaded machine) on a live worker runs to
-    the end once, though its heartbeat timeout is 5 s."""
+    """The heartbeats are real: a send that takes 7 s (a slow provider, a loaded machine) on a live worker
+    runs to the end once, though it is scheduled with a heartbeat timeout of 5 s. (This was a store step;
+    store steps became local activities, which have no heartbeat timeout, so it could no longer fail: a
+    provider send is still an activity task with one, and the history shows it was.)"""
     settings = make_settings(sqlite_url, tmp_path)
     store = Store(sqlite_url)
+    real = TwilioActivities(store, phone_gateway(settings, store))
     attempts: list[int] = []
 
-    @activity.defn(name="note_conflict")
-    async def note_conflict(note: ConflictNote) -> None:
+    @activity.defn(name="send_sms")
+    async def send_sms(msg: OutboundMessage) -> SendResult:
         attempts.append(activity.info().attempt)
         await asyncio.sleep(7)
-        await asyncio.to_thread(
-            LocalCalendar(store, settings.calendar).note_conflict, note.case_id, note.data
-        )
+        return await real.send_sms(msg)
 
     event = example_event()
     accepted = await asyncio.to_thread(
@@ -102,18 +106,35 @@ async def test_a_store_activity_slower_than_its_heartbeat_timeout_is_not_cut_whi
     )
     assert accepted.workflow_id
 
-    def status() -> str | None:
-        with store.session() as s:
-            return s.scalar(select(Case.status).where(Case.case_id == accepted.case_id))
+    handle = dev_server_env.client.get_workflow_handle(accepted.workflow_id)
 
-    async with build_worker(
-        dev_server_env.client, settings, store, overrides={"note_conflict": note_conflict}
-    ):
+    async def sends() -> tuple[list[Any], int, int]:
+        """send_sms as the history has it: its scheduled events, attempts completed, attempts timed out."""
+        events = [event async for event in handle.fetch_history_events()]
+        scheduled = {
+            e.event_id: e.activity_task_scheduled_event_attributes
+            for e in events
+            if e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name == "send_sms"
+        }
+        completed = sum(
+            e.activity_task_completed_event_attributes.scheduled_event_id in scheduled for e in events
+        )
+        timed_out = sum(
+            e.activity_task_timed_out_event_attributes.scheduled_event_id in scheduled for e in events
+        )
+        return list(scheduled.values()), completed, timed_out
+
+    async with build_worker(dev_server_env.client, settings, store, overrides={"send_sms": send_sms}):
         await Starter(settings, store, dev_server_env.client).dispatch(accepted.event_row_id)
         deadline = time.monotonic() + 45
-        while await asyncio.to_thread(status) != "waiting_patient":
-            assert time.monotonic() < deadline, "the case never went on"
+        while (await sends())[1] == 0:
+            assert time.monotonic() < deadline, "the SMS was never sent"
             await asyncio.sleep(0.2)
+    scheduled, _, timed_out = await sends()
     with contextlib.suppress(RPCError):
-        await dev_server_env.client.get_workflow_handle(accepted.workflow_id).terminate("test over")
+        await handle.terminate("test over")
+    heartbeat_timeout = scheduled[0].heartbeat_timeout.ToTimedelta().total_seconds()
+    assert 0 < heartbeat_timeout < 7  # scheduled so that a 7 s attempt without heartbeats would be cut
+    assert timed_out == 0
     assert attempts == [1]  # one attempt, never cut
