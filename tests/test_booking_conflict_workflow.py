@@ -503,6 +503,7 @@ async def test_stop_mid_case_is_honoured_at_once_and_a_person_takes_over(
         await h.sms_reply(PHONE, "stop sturen aub")  # plain Dutch: "stop sending, please"
         escalation_id = await h.escalation(accepted.case_id)
         await time_skipping_env.sleep(3 * 3600)  # hours pass: no reminder, no call
+        await h.until_idle(handle)  # whatever those hours brought has been acted on
         assert len(h.deliveries("sms", PHONE)) == 1 and h.deliveries("voice", PHONE) == []
         with h.store.session() as s:
             row = s.get(EscalationRow, escalation_id)

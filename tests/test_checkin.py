@@ -213,6 +213,7 @@ async def test_prompt_goes_out_at_check_in_time_and_not_before(
         assert row.listen_until == start + timedelta(minutes=60)
 
         await env.sleep(timedelta(hours=3, minutes=-lead - 1))  # a minute before check-in time
+        await h.until_idle(handle)  # whatever was due by now has been acted on
         assert h.deliveries("sms") == []
         assert await handle.query(CheckInWatch.status) == "waiting"
 
@@ -247,6 +248,7 @@ async def test_moved_appointment_moves_the_prompt(
         assert h.event_status(moved) == "dispatched"
         await h.wait_for(lambda: (row := watch_row(h, event)) is not None and row.slot_start == second)
         await env.sleep(timedelta(hours=1, minutes=5))  # past the old time: nothing
+        await h.until_idle(handle)  # whatever was due by now has been acted on
         assert h.deliveries("sms") == []
 
         await env.sleep(timedelta(hours=2))  # past the new time: the prompt, for the new time

@@ -240,7 +240,7 @@ async def test_a_reply_that_is_not_a_score_is_asked_again_once(
             assert len(reask) == 1
             assert "cijfer 1 tot 5" in h.deliveries("sms", PHONE)[-1].body
             await reply(h, "really")  # not a score again: no second re-ask
-            await asyncio.sleep(0.5)
+            await h.until_idle(handle)  # the reply has been taken in and acted on
             assert len(sent(h, case_id, "feedback-reask")) == 1
             await reply(h, "3 ok")
             assert await outcome(h, handle) == 3

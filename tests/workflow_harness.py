@@ -26,6 +26,11 @@ from worker import build_worker
 from workflows.booking_conflict import BookingConflictRecovery
 
 ResultT = TypeVar("ResultT")
+# the last event of a workflow that has ended
+ENDED = {
+    f"workflow_execution_{how}"
+    for how in ("completed", "failed", "canceled", "terminated", "timed_out", "continued_as_new")
+}
 
 
 @dataclass
@@ -80,6 +85,33 @@ class Harness:
                 await self.client.get_workflow_handle(workflow_id).terminate("test over")
             except RPCError:
                 pass  # it had already ended
+
+    async def until_idle(self, handle: WorkflowHandle[Any, Any], timeout: float = 20.0) -> None:
+        """Until the workflow has nothing in flight: its last workflow task completed (or it is closed) and
+        no activity it scheduled is still open. After this, "nothing was sent" is an answer, not a guess
+        that the worker was quick enough (it also means whatever was due by now has been acted on)."""
+        closing = (
+            "activity_task_completed_event_attributes",
+            "activity_task_failed_event_attributes",
+            "activity_task_timed_out_event_attributes",
+            "activity_task_canceled_event_attributes",
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            events = [event async for event in handle.fetch_history_events()]
+            scheduled = {e.event_id for e in events if e.HasField("activity_task_scheduled_event_attributes")}
+            for event in events:
+                if (field := event.WhichOneof("attributes")) in closing:
+                    scheduled.discard(getattr(event, field).scheduled_event_id)
+            kinds = [event.WhichOneof("attributes") or "" for event in events]
+            tasks = [kind for kind in kinds if kind.startswith("workflow_task_")]
+            if kinds and kinds[-1].removesuffix("_event_attributes") in ENDED:
+                return
+            if tasks and tasks[-1] == "workflow_task_completed_event_attributes" and not scheduled:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{handle.id} still busy after {timeout}s")
+            await asyncio.sleep(0.1)
 
     async def until_waiting(self, workflow_id: str) -> None:
         """Until the case waits for the patient. (The Java test server mishandles a signal that lands while
