@@ -39,21 +39,13 @@ from tests.console_harness import (
     booked_case,
     insert_case,
 )
+from tests.support.browser import launch_chromium
 from web.app import create_app
 from worker import Workers, build_worker
 from workflows.escalation import Escalation
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 T = TypeVar("T")
 
@@ -182,7 +174,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = launch_chromium(playwright)
     yield browser
     browser.close()
 

@@ -19,11 +19,10 @@ from store.db import Store
 from store.gift_cards import card_number
 from tests.conftest import LiveServer, free_port, make_settings
 from tests.prism import add_case
+from tests.support.browser import launch_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def serve(settings: Settings) -> LiveServer:
@@ -85,7 +84,7 @@ def test_the_card_in_a_browser(app_settings: Settings, issued: tuple[str, str]) 
     _case_id, link = issued
     ARTIFACTS.mkdir(exist_ok=True)
     with serve(app_settings), sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_context(viewport={"width": 520, "height": 760}).new_page()
             page.goto(link)

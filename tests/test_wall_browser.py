@@ -14,14 +14,13 @@ from playwright.sync_api import expect, sync_playwright
 from config import Settings
 from store.db import Store
 from tests.conftest import LiveServer, free_port, make_settings
+from tests.support.browser import launch_chromium
 from tests.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # anything that looks like a phone number (7+ digits, maybe with + and separators) or an email address
 PHONE_LIKE = re.compile(r"\+?\d[\d \-().]{6,}\d")
 EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
@@ -76,7 +75,7 @@ def test_the_wall_renders_refreshes_and_shows_no_contact_details(app_settings: S
     ARTIFACTS.mkdir(exist_ok=True)
     url = f"{app_settings.public_base_url}/wall?token=dev-auditor-token&refresh=1"
     with LiveServer(create_app(app_settings, relay=False), app_settings.web_port), sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
             page.goto(url)
