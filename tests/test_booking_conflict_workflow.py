@@ -37,9 +37,9 @@ from store.models import (
     TicketLink,
     TimelineItem,
 )
-from tests.conftest import TEST_CONVERTER, example_event, make_settings
-from tests.provider_stubs import InvalidNumberPhone
-from tests.workflow_harness import Harness, running
+from tests.support.provider_stubs import InvalidNumberPhone
+from tests.support.settings import TEST_CONVERTER, example_event, make_settings
+from tests.support.workflow_harness import Harness, running
 from workflows.booking_conflict import BookingConflictRecovery
 
 PHONE = "+31612345678"

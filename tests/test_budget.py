@@ -37,11 +37,12 @@ from store import ledger
 from store.db import Store
 from store.models import EscalationRow, GiftCardOrder, LedgerEntry, TimelineItem
 from store.views import case_view, load_cases
-from tests.cli_process import cli_env, run_cli
-from tests.conftest import TEST_CONVERTER, example_event, free_port, make_settings
-from tests.prism import add_case
-from tests.tango_stub import TangoStub, tango  # noqa: F401
-from tests.workflow_harness import running
+from tests.support.cli_process import cli_env, run_cli
+from tests.support.http import free_port
+from tests.support.prism import add_case
+from tests.support.settings import TEST_CONVERTER, example_event, make_settings
+from tests.support.tango_stub import TangoStub
+from tests.support.workflow_harness import running
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.escalation import Escalation
 
@@ -185,7 +186,7 @@ def test_two_cases_racing_for_the_last_of_the_budget_do_not_both_get_it(any_db_u
 
 
 async def test_every_order_is_one_ledger_row_on_the_tango_stub_and_the_local_provider(
-    tango: TangoStub,  # noqa: F811
+    tango: TangoStub,
     store: Store,
 ) -> None:
     """Each case's payment is ordered several times over (a retry, a replayed reset, a lost answer): one
@@ -487,8 +488,7 @@ async def test_a_reservation_whose_escalation_expires_goes_back_to_the_budget(
 
 
 def test_the_console_and_the_case_api_show_why_a_payment_waits(sqlite_url: str, tmp_path: Path) -> None:
-    from tests.console_harness import http_login
-    from tests.test_console_web import claimed_escalation, client, start_console
+    from tests.support.console_harness import claimed_escalation, client, http_login, start_console
 
     server, _, store = start_console(sqlite_url, tmp_path)
     escalation_id = claimed_escalation(store, "rita")

@@ -37,8 +37,8 @@ from store.models import (
     TicketLink,
     TimelineItem,
 )
-from tests.conftest import example_event, make_settings
-from tests.workflow_harness import Harness, running
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import Harness, running
 from workflows.checkin import CheckInWatch
 
 PHONE = "+31612345678"
@@ -508,7 +508,7 @@ def _escalation(h: Harness, escalation_id: str) -> EscalationRow | None:
 def test_example_booking_can_be_played_minutes_from_now() -> None:
     """`starter.py send examples/appointment_booked.json --in-minutes 3` (and a reschedule of it)."""
     from starter import prepare_event
-    from tests.conftest import EXAMPLES
+    from tests.support.settings import EXAMPLES
 
     now = datetime(2026, 11, 23, 12, 0, 30, 123456, tzinfo=UTC)
     raw = json.loads((EXAMPLES / "appointment_booked.json").read_text())

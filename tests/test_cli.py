@@ -7,8 +7,8 @@ import json
 import pytest
 
 import cli
-from tests.conftest import example_event
-from tests.test_web_ingress import Web, post_event
+from tests.support.http import Web, post_event
+from tests.support.settings import example_event
 
 
 def test_dead_letters_and_cases_are_listed(

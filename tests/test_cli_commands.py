@@ -15,16 +15,12 @@ from domain.models import BookingEvent
 from store import inbox
 from store.db import Store
 from store.models import Case, ConsoleSession, DeadLetter, ReceivedEvent
-from tests.cli_process import cli_env, run_cli, run_cli_times
-from tests.conftest import example_event, free_port
+from tests.support.cli_process import cli_env, env_for, run_cli, run_cli_times
+from tests.support.settings import example_event
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
 
 PHONE = "+31612345678"
-
-
-def env_for(db_url: str, tmp_path: Path) -> dict[str, str]:
-    return cli_env(db_url, tmp_path, f"127.0.0.1:{free_port()}")
 
 
 def test_cases_listing_usage_errors_and_json(sqlite_url: str, tmp_path: Path) -> None:

@@ -17,9 +17,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from config import Settings
-from domain.models import BookRequest, CaseResult, CaseStatus, Outcome, TicketRequest, TicketResult
-from store import cases
+from domain.models import BookRequest, CaseStatus, Outcome, TicketRequest, TicketResult
 from store.models import (
     CalendarEntry,
     Case,
@@ -28,9 +26,9 @@ from store.models import (
     OutboundMessageRow,
     TimelineItem,
 )
-from tests.cli_process import cli_env, run_cli, run_cli_async, run_cli_times
-from tests.conftest import example_event, make_settings
-from tests.workflow_harness import Harness, running
+from tests.support.cli_process import cli_env_on, run_cli, run_cli_async, run_cli_times
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import Harness, fail_case, rerun_result, running
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
 
@@ -51,41 +49,15 @@ async def link_root_cause(request: TicketRequest) -> TicketResult:
 assert book_slot.__name__ == "book_slot" and link_root_cause.__name__ == "link_root_cause"
 
 
-def env_for(settings: Settings, dev: WorkflowEnvironment) -> dict[str, str]:
-    target = dev.client.service_client.config.target_host
-    return cli_env(settings.database_url, settings.var_dir, target, settings.task_queue)
-
-
-async def fail_case(h: Harness, workflow_id: str, kind: str = "workflow_failed") -> str:
-    """The case's workflow ended badly: the case is marked failed, as the reconciler marks it."""
-    described = await h.client.get_workflow_handle(workflow_id).describe()
-    case_id = await asyncio.to_thread(
-        cases.mark_failed,
-        h.store,
-        workflow_id,
-        described.run_id,
-        kind,
-        "an activity failed",
-        datetime.now(UTC),
-    )
-    assert case_id is not None
-    return case_id
-
-
 def count(h: Harness, model: Any, *where: Any) -> int:
     return h.count(model, *where)
-
-
-async def rerun_result(h: Harness, workflow_id: str) -> CaseResult:
-    handle = h.client.get_workflow_handle(workflow_id, result_type=CaseResult)
-    return await asyncio.wait_for(handle.result(), 60)
 
 
 async def test_export_then_replay_the_file_and_a_tampered_copy(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    env = env_for(settings, dev_server_env)
+    env = cli_env_on(settings, dev_server_env)
     async with running(settings, dev_server_env) as h:
         _, handle = await h.open_case(example_event())
         await h.sms_reply(PHONE, "1")
@@ -141,7 +113,7 @@ async def test_retry_after_a_failed_booking_sends_nothing_twice(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    env = env_for(settings, dev_server_env)
+    env = cli_env_on(settings, dev_server_env)
     # the calendar adapter is broken: the patient answers the offer, the booking fails, the case fails
     async with running(settings, dev_server_env, overrides={"book_slot": book_slot}) as h:
         accepted, handle = await h.open_case(example_event())
@@ -189,7 +161,7 @@ async def test_retry_after_the_gift_card_was_issued_pays_once(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    env = env_for(settings, dev_server_env)
+    env = cli_env_on(settings, dev_server_env)
     # the ticket tracker is broken: rebooked, confirmed, paid, then the root-cause step fails the case
     async with running(settings, dev_server_env, overrides={"link_root_cause": link_root_cause}) as h:
         _, handle = await h.open_case(example_event())
@@ -230,7 +202,7 @@ async def test_retry_a_terminated_case_and_skip_what_cannot_run(
     dev_server_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    env = env_for(settings, dev_server_env)
+    env = cli_env_on(settings, dev_server_env)
     async with running(settings, dev_server_env) as h:
         _, handle = await h.open_case(example_event())
         await h.wait_for(lambda: h.deliveries("sms", PHONE))

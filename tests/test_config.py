@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from config import ApiToken, ConfigError, Settings, load_settings
-from tests.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
+from tests.support.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
 
 # ---------------------------------------------------------------- defaults
 

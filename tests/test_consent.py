@@ -13,10 +13,10 @@ from domain.models import Channel, OutboundMessage
 from store import consent
 from store.db import Store
 from store.models import Consent, LocalDelivery, TimelineItem
-from tests.conftest import example_event, make_settings
-from tests.prism import add_case
-from tests.test_web_ingress import Web, twilio_post
-from tests.workflow_harness import running
+from tests.support.http import Web, twilio_post
+from tests.support.prism import add_case
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import running
 
 PHONE = "+31612345678"
 

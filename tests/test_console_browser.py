@@ -30,8 +30,8 @@ from domain.models import RecoveryPolicy
 from store import escalations
 from store.db import Store, migrate
 from store.models import Case, EscalationRow
-from tests.conftest import ROOT, TEST_CONVERTER, LiveServer, free_port, make_settings, venv_binary
-from tests.console_harness import (
+from tests.support.browser import launch_chromium
+from tests.support.console_harness import (
     MASKED_PHONE,
     PASSWORD,
     PATIENT_PHONE,
@@ -39,7 +39,8 @@ from tests.console_harness import (
     booked_case,
     insert_case,
 )
-from tests.support.browser import launch_chromium
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import ROOT, TEST_CONVERTER, make_settings, venv_binary
 from web.app import create_app
 from worker import Workers, build_worker
 from workflows.escalation import Escalation

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -17,45 +15,24 @@ from sqlalchemy import select, update
 
 import cli
 from config import Settings
-from domain.base import CaseKind
-from domain.escalation import (
-    EscalationPolicy,
-    EscalationRecord,
-    EscalationState,
-    EscalationStatus,
-    Money,
-)
 from store import escalations, login_throttle, users
 from store.db import Store
 from store.models import ConsoleSession, LoginFailure, User, utcnow
-from tests.conftest import LiveServer, free_port, make_settings
-from tests.console_harness import (
+from tests.support.console_harness import (
     MASKED_PHONE,
     PASSWORD,
     PATIENT_EMAIL,
     PATIENT_PHONE,
-    add_team,
+    claimed_escalation,
+    client,
     csrf_from,
     http_login,
-    insert_case,
+    start_console,
 )
-from web.app import create_app
+from tests.support.http import LiveServer
 from web.console import SESSION_COOKIE
 
 Console = tuple[LiveServer, Settings, Store]
-
-
-def start_console(db_url: str, tmp_path: Path, **overrides: object) -> tuple[LiveServer, Settings, Store]:
-    port = free_port()
-    values: dict[str, object] = {
-        "public_base_url": f"http://127.0.0.1:{port}",
-        "temporal_address": f"127.0.0.1:{free_port()}",  # nothing listens: these tests need no workflow
-    }
-    values.update(overrides)
-    settings = make_settings(db_url, tmp_path, **values)
-    store = Store(db_url)
-    add_team(store)
-    return LiveServer(create_app(settings, relay=False), port), settings, store
 
 
 @pytest.fixture
@@ -63,37 +40,6 @@ def console(sqlite_url: str, tmp_path: Path) -> Iterator[Console]:
     server, settings, store = start_console(sqlite_url, tmp_path)
     with server:
         yield server, settings, store
-
-
-def client(server: LiveServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
-
-
-def claimed_escalation(store: Store, by: str) -> str:
-    """An escalation claimed by `by`, written by the same projection the Escalation workflow writes."""
-    case = insert_case(store)
-    now = utcnow()
-    escalation_id = f"esc-{case.case_id}-{uuid.uuid4().hex[:4]}"
-    state = EscalationState(
-        escalation_id=escalation_id,
-        case_id=case.case_id,
-        appointment_id=case.appointment_id,
-        kind=CaseKind.BOOKING_CONFLICT,
-        reason="patient_asked_for_a_person",
-        level_name="reps",
-        status=EscalationStatus.CLAIMED,
-        claimed_by=by,
-        sla_deadline=now + timedelta(hours=4),
-        pending_approval=Money(amount=Decimal("20.00")),
-        opened_at=now,
-    )
-    escalations.record(
-        store,
-        EscalationRecord(
-            state=state, what="escalation_claimed", seq=1, detail={"by": by}, policy=EscalationPolicy()
-        ),
-    )
-    return escalation_id
 
 
 def test_login_sets_a_server_side_session_and_logout_ends_it(any_db_url: str, tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from store.models import OutboundMessageRow, TimelineItem
-from tests.conftest import example_event, make_settings
-from tests.prism import add_case
-from tests.workflow_harness import Harness, running
+from tests.support.clock import at_local
+from tests.support.prism import add_case
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import Harness, running
 
 PHONE = "+31612345678"
 RULES_ON: dict[str, Any] = {"contact": {"enabled": True}}
@@ -121,7 +122,7 @@ async def test_a_night_across_the_spring_dst_change_defers_to_eight_on_the_new_c
 ) -> None:
     """Its own test server: the clock is moved months ahead, to the evening before the next night
     Amsterdam springs forward (02:00 CET becomes 03:00 CEST; the last Sunday of March)."""
-    from tests.conftest import TEST_CONVERTER, venv_binary
+    from tests.support.settings import TEST_CONVERTER, venv_binary
 
     path = venv_binary("temporal-test-server")
     assert path
@@ -175,17 +176,6 @@ async def test_a_patient_in_a_conversation_is_answered_at_once(
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
         assert deferrals(h, accepted.case_id or "") == []
         await h.end(handle)
-
-
-async def at_local(env: WorkflowEnvironment, zone: str, hour: int, minute: int) -> datetime:
-    """Move the server's clock on to the next `hour:minute` on the wall clock in `zone`."""
-    now = await env.get_current_time()
-    local = now.astimezone(ZoneInfo(zone))
-    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if target <= local:
-        target += timedelta(days=1)
-    await env.sleep(target - now)
-    return await env.get_current_time()
 
 
 async def test_two_conflicts_at_night_for_one_patient_both_wait_for_the_morning(

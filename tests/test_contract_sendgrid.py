@@ -13,7 +13,7 @@ from activities.sendgrid_email import LiveSendGrid, SendGridActivities
 from domain.models import Channel, OutboundMessage
 from store.db import Store
 from store.models import OutboundMessageRow
-from tests.prism import add_case, prism_sendgrid, request_violations, violations  # noqa: F401
+from tests.support.prism import add_case, request_violations, violations
 
 
 class Recorder:
@@ -38,7 +38,7 @@ class Recorder:
 
 
 @pytest.fixture
-def gateway(prism_sendgrid: str) -> LiveSendGrid:  # noqa: F811
+def gateway(prism_sendgrid: str) -> LiveSendGrid:
     return LiveSendGrid("SG.any-key-works-with-prism", "noreply@makeright.example", prism_sendgrid)
 
 

@@ -1,7 +1,7 @@
 """TangoGiftCards against Tango Card's own RaaS v2 Swagger document (Prism): the order and the lookup we
 send are ones Tango's contract accepts, with basic auth. (Prism drops the spec's basePath: it serves
 `/orders`, not `/raas/v2/orders`. Its answers are schema placeholders, so the error paths and the
-redemption link are tested against tests/tango_stub.py.)"""
+redemption link are tested against tests/support/tango_stub.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import ProviderRejected
 from activities.gift_cards import TangoGiftCards
-from tests.prism import SPECS, prism_mock, request_violations
+from tests.support.prism import SPECS, prism_mock, request_violations
 
 TANGO_SPEC = SPECS / "tangocard_raas_v2.json"
 

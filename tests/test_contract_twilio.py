@@ -16,7 +16,7 @@ from activities.twilio_phone import LiveTwilio, TwilioActivities
 from domain.models import Channel, OutboundMessage
 from store.db import Store
 from store.models import OutboundMessageRow, TimelineItem
-from tests.prism import add_case, prism_twilio, request_violations  # noqa: F401
+from tests.support.prism import add_case, request_violations
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 FROM_NUMBER = "+15005550006"
@@ -31,7 +31,7 @@ EXAMPLE_CALLS_CREATED = datetime(2019, 10, 18, 16, 0, tzinfo=UTC)  # the calls e
 
 
 @pytest.fixture
-def gateway(prism_twilio: str) -> LiveTwilio:  # noqa: F811
+def gateway(prism_twilio: str) -> LiveTwilio:
     return LiveTwilio(ACCOUNT_SID, "auth-token", FROM_NUMBER, prism_twilio)
 
 
@@ -189,7 +189,7 @@ async def test_bridge_call_rings_the_rep_and_dials_the_patient_in(gateway: LiveT
     assert refused.status == "rejected" and "no phone" in (refused.reason or "")
 
 
-def test_status_callbacks_are_requested_within_the_contract(prism_twilio: str) -> None:  # noqa: F811
+def test_status_callbacks_are_requested_within_the_contract(prism_twilio: str) -> None:
     gateway = LiveTwilio(
         ACCOUNT_SID, "auth-token", FROM_NUMBER, prism_twilio, callback_base="https://mr.example"
     )
@@ -208,7 +208,7 @@ def test_status_callbacks_are_requested_within_the_contract(prism_twilio: str) -
     )
 
 
-def test_bridge_call_asks_for_every_progress_event_of_both_legs(prism_twilio: str) -> None:  # noqa: F811
+def test_bridge_call_asks_for_every_progress_event_of_both_legs(prism_twilio: str) -> None:
     """Call patient in live mode: the rep's call and the patient's leg (the <Number> of the <Dial>)
     report initiated, ringing, answered and completed to a URL naming the call, so the case's timeline
     says what really happened; Prism checks the request against Twilio's own OpenAPI document."""

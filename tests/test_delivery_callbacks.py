@@ -22,9 +22,10 @@ from config import Settings
 from store import callbacks
 from store.db import Store
 from store.models import DeadLetter, OutboundMessageRow, ReceivedEvent, TimelineItem
-from tests.conftest import LiveServer, example_event, free_port, make_settings
-from tests.prism import add_case
-from tests.workflow_harness import Harness, running
+from tests.support.http import LiveServer, free_port
+from tests.support.prism import add_case
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import Harness, running
 
 PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_KEY = base64.b64encode(

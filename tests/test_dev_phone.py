@@ -17,7 +17,8 @@ from domain.models import BookingEvent, Channel, OutboundMessage
 from store import inbox, outbox
 from store.db import Store
 from store.models import InboundMessage, LocalDelivery, ReceivedEvent
-from tests.conftest import LiveServer, example_event, free_port, make_settings
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import example_event, make_settings
 from web.app import create_app
 
 PATIENT = "+31612345678"

@@ -21,9 +21,10 @@ from config import Settings
 from domain.escalation import Actor, ByActor, ResolveRequest
 from store.db import Store
 from store.models import Case, EscalationRow
-from tests.conftest import LiveServer, example_event, free_port, make_settings
-from tests.test_histories import LOCAL_ACTIVITY_MARKER
-from tests.workflow_harness import running
+from tests.support.histories import LOCAL_ACTIVITY_MARKER
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import running
 from web.app import create_app
 from worker import build_activities
 from workflows import options

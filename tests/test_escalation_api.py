@@ -13,9 +13,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
-from tests.conftest import LiveServer, free_port, make_settings
-from tests.test_escalation_workflow import start
-from tests.workflow_harness import Harness, running
+from tests.support.escalations import start
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import make_settings
+from tests.support.workflow_harness import Harness, running
 
 TOKENS = "rep:ann:tok-ann,rep:bob:tok-bob,supervisor:sue:tok-sue,auditor:tok-aud"
 

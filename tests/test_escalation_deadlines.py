@@ -39,9 +39,9 @@ from domain.escalation import (
 )
 from domain.models import CaseKind
 from store.db import migrate
-from tests.conftest import make_settings
-from tests.test_escalation_workflow import ANN, BOB, POLICY, SUE, row, sms_to, start
-from tests.workflow_harness import Harness, running
+from tests.support.escalations import ANN, BOB, POLICY, SUE, row, sms_to, start
+from tests.support.settings import make_settings
+from tests.support.workflow_harness import Harness, running
 from workflows.escalation import Escalation
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from domain.models import CONFLICT_TYPES, BookingEvent, EventType
+from tests.support.settings import EXAMPLES
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "booking_conflict.json"
+EXAMPLE = EXAMPLES / "booking_conflict.json"
 
 ALL_TYPES = [
     "booking.slot_cancelled_by_practice",

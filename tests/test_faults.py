@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from store.db import Store
-from tests.fault_harness import Scenario, Stack, post_event, run
+from tests.support.fault_harness import SECRET, Scenario, Stack, run
+from tests.support.http import post_event
 
 # the whole system, started for real: longer than the suite's 120 s a test
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -48,14 +49,14 @@ def test_a_client_that_resends_an_accepted_event_is_told_it_is_a_duplicate(
 ) -> None:
     """What the fault test's clients rely on when the web app died before answering: the same event id
     sent again is recognised, answered 200 with the case it already made, and makes no second case."""
-    from tests.conftest import example_event
+    from tests.support.settings import example_event
 
     stack = Stack(sqlite_url, tmp_path / "var")
     stack.spawn("web")
     try:
         event = example_event()
-        first = post_event(stack.base, event)
-        again = post_event(stack.base, event)
+        first = post_event(stack.base, SECRET, event)
+        again = post_event(stack.base, SECRET, event)
     finally:
         stack.close()
     assert (first.status_code, again.status_code) == (202, 200)
@@ -71,7 +72,7 @@ def test_the_counts_see_a_lost_case_a_message_sent_twice_and_a_case_paid_twice(
     from decimal import Decimal
 
     from store.models import LedgerEntry, LocalDelivery
-    from tests.fault_harness import Ingest, count, make_patients
+    from tests.support.fault_harness import Ingest, count, make_patients
 
     store = Store(sqlite_url)
     patients = make_patients(2, seed=7)

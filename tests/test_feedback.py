@@ -27,9 +27,10 @@ from store import feedback, inbox, wall
 from store.db import Store
 from store.models import Case, EscalationRow, Feedback, OutboundMessageRow, ReceivedEvent, TimelineItem
 from store.views import case_view, load_cases
-from tests.conftest import LiveServer, example_event, free_port, make_settings
-from tests.provider_stubs import InvalidNumberPhone
-from tests.workflow_harness import Harness, running
+from tests.support.http import LiveServer, free_port
+from tests.support.provider_stubs import InvalidNumberPhone
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import Harness, running
 from workflows.feedback import FeedbackRequest, feedback_escalation_id
 
 PHONE = "+31612345678"
@@ -424,7 +425,7 @@ async def test_a_request_due_in_the_patients_quiet_hours_waits_for_the_morning(
     until 08:00 their time."""
     from zoneinfo import ZoneInfo
 
-    from tests.test_contact_rules_workflow import at_local
+    from tests.support.clock import at_local
 
     env, zone = own_time_skipping_env, "Europe/Amsterdam"
     await at_local(env, zone, 19, 30)

@@ -25,7 +25,8 @@ from config import Settings
 from domain.signing import sign
 from store.db import Store
 from store.models import DeadLetter, ReceivedEvent
-from tests.conftest import LiveServer, example_event, free_port, make_settings
+from tests.support.http import LiveServer, free_port, post_event
+from tests.support.settings import example_event, make_settings
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 FUZZ = settings(
@@ -123,19 +124,11 @@ def mutated_events(draw: st.DrawFn) -> Any:
     return event
 
 
-def post_event(app: App, raw: bytes) -> httpx.Response:
-    headers = {
-        "Content-Type": "application/cloudevents+json",
-        "X-Makeright-Signature": sign(app.settings.events_signing_secret, raw, int(time.time())),
-    }
-    return app.http.post("/events", content=raw, headers=headers)
-
-
 @FUZZ
 @given(event=mutated_events())
 def test_any_signed_event_gets_a_clear_answer_and_invalid_ones_are_kept(app: App, event: Any) -> None:
     raw = json.dumps(event).encode()
-    response = post_event(app, raw)
+    response = post_event(app.server, app.settings, raw, http=app.http)
     assert response.status_code in (200, 202, 413, 422), response.text
     answer = response.json()
     if response.status_code == 422:
@@ -152,7 +145,7 @@ def test_any_signed_event_gets_a_clear_answer_and_invalid_ones_are_kept(app: App
 @FUZZ
 @given(raw=st.binary(max_size=2000))
 def test_any_bytes_signed_or_not_never_break_the_event_endpoint(app: App, raw: bytes) -> None:
-    assert post_event(app, raw).status_code in (200, 202, 422)
+    assert post_event(app.server, app.settings, raw, http=app.http).status_code in (200, 202, 422)
     unsigned = app.http.post("/events", content=raw, headers={"Content-Type": "application/json"})
     assert unsigned.status_code == 401
 
@@ -267,7 +260,7 @@ def deep(opening: str, closing: str, depth: int = DEEP) -> bytes:
     ids=["array", "object", "inside-data", "200-deep"],
 )
 def test_deeply_nested_event_is_a_422_naming_the_reason_and_kept(app: App, raw: bytes) -> None:
-    response = post_event(app, raw)
+    response = post_event(app.server, app.settings, raw, http=app.http)
     assert response.status_code == 422, response.text
     answer = response.json()
     assert answer["errors"] and all(e["field"] and e["reason"] for e in answer["errors"])

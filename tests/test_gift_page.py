@@ -17,11 +17,11 @@ from config import Settings
 from domain.ids import gift_card_key
 from store.db import Store
 from store.gift_cards import card_number
-from tests.conftest import LiveServer, free_port, make_settings
-from tests.prism import add_case
 from tests.support.browser import launch_chromium
+from tests.support.http import LiveServer, free_port
+from tests.support.prism import add_case
+from tests.support.settings import ROOT, make_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 
 

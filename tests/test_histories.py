@@ -20,15 +20,11 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 import worker
-from tests.conftest import EXAMPLES, TEST_CONVERTER
+from tests.support.histories import LOCAL_ACTIVITY_MARKER
+from tests.support.settings import EXAMPLES, ROOT, TEST_CONVERTER
 
-HISTORIES = Path(__file__).resolve().parent / "histories"
+HISTORIES = ROOT / "tests" / "histories"
 FILES = sorted(HISTORIES.glob("*/*.json"))
-# what the SDK writes in plain into a local activity's marker (sdk-core's LocalActivityMarkerData)
-LOCAL_ACTIVITY_MARKER = {
-    "seq", "attempt", "activity_id", "activity_type", "complete_time", "backoff", "original_schedule_time",
-    "activation_index",
-}  # fmt: skip
 
 
 def load(path: Path) -> WorkflowHistory:

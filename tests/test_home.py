@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, free_port, make_settings
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import make_settings
 from web.app import create_app
 
 

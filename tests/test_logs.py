@@ -16,8 +16,7 @@ import pytest
 from activities.twilio_phone import LiveTwilio
 from config import logs
 from domain.models import Channel, OutboundMessage
-from tests.conftest import ROOT, TEST_CODEC_KEYS
-from tests.prism import prism_twilio  # noqa: F401
+from tests.support.settings import ROOT, TEST_CODEC_KEYS
 
 PHONES = {
     "+31612345678": "+316****5678",
@@ -93,7 +92,7 @@ def test_the_filter_leaves_dates_times_ids_and_amounts_alone() -> None:
 
 
 def test_a_real_line_from_a_provider_sdk_is_masked_on_the_root_handlers(
-    prism_twilio: str,  # noqa: F811
+    prism_twilio: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The Twilio SDK logs every request's URL and query at INFO: a look-up of what we sent a patient names

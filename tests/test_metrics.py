@@ -19,8 +19,8 @@ from domain.models import CaseKind, CaseStatus, CaseUpdate, Channel, OutboundMes
 from store import cases, escalations, outbox
 from store.db import Store
 from store.models import LedgerEntry
-from tests.conftest import LiveServer, example_event, free_port, make_settings
-from tests.test_web_ingress import post_event
+from tests.support.http import LiveServer, free_port, post_event
+from tests.support.settings import example_event, make_settings
 from web.app import create_app
 
 Web = tuple[LiveServer, Settings]

@@ -9,7 +9,7 @@ from activities.scheduling import LocalCalendar, SchedulingActivities
 from config import CalendarHours
 from domain.models import AlternativesRequest, BookingEvent
 from store.db import Store
-from tests.conftest import example_event
+from tests.support.settings import example_event
 
 
 async def test_a_round_offers_the_same_slots_however_often_it_is_asked(any_db_url: str) -> None:

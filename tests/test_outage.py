@@ -23,17 +23,9 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from starter import Starter
 from store.db import Store, migrate
-from tests.conftest import (
-    TEST_CONVERTER,
-    LiveServer,
-    drop_postgres,
-    example_event,
-    free_port,
-    fresh_postgres_url,
-    make_settings,
-    venv_binary,
-)
-from tests.test_web_ingress import post_event, twilio_post
+from tests.support.databases import drop_postgres, fresh_postgres_url
+from tests.support.http import LiveServer, free_port, post_event, twilio_post
+from tests.support.settings import TEST_CONVERTER, example_event, make_settings, venv_binary
 
 UPSTREAM = ("127.0.0.1", 5432)
 

@@ -18,9 +18,9 @@ from domain.models import BookingEvent, CaseStatus
 from domain.phones import PhoneError, parse
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, TimelineItem
-from tests.conftest import LiveServer, example_event, make_settings
-from tests.test_web_ingress import post_event
-from tests.workflow_harness import running
+from tests.support.http import LiveServer, post_event
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import running
 
 Web = tuple[LiveServer, Settings]
 
@@ -192,8 +192,7 @@ def test_the_on_call_numbers_in_config_are_parsed_at_start_up(monkeypatch: pytes
 @pytest.mark.e2e
 def test_cli_users_phone_is_parsed_like_every_number(sqlite_url: str, tmp_path: Path) -> None:
     from store import users
-    from tests.cli_process import run_cli
-    from tests.test_cli_commands import env_for
+    from tests.support.cli_process import env_for, run_cli
 
     env = env_for(sqlite_url, tmp_path)
     made = run_cli(

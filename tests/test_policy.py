@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ from domain.models import (
     EventType,
 )
 from domain.policy import auto_approved, compensation_amount, root_cause
+from tests.support.settings import EXAMPLES
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "booking_conflict.json"
+EXAMPLE = EXAMPLES / "booking_conflict.json"
 
 POLICY = CompensationPolicy(
     currency="USD",

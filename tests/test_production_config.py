@@ -16,9 +16,9 @@ import pytest
 from config import ConfigError, Settings, load_settings
 from config.settings import local_codec_key
 from encryption.codec import parse_keys
-from tests.config_env import clean_env, clean_environ, no_local_toml  # noqa: F401  (autouse)
+from tests.support.config_env import clean_env, clean_environ, no_local_toml  # noqa: F401  (autouse)
+from tests.support.settings import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DEV_DEFAULTS = ("EVENTS_SIGNING_SECRET", "API_TOKENS", "TWILIO_AUTH_TOKEN", "CODEC_KEYS")
 KEY = base64.b64encode(os.urandom(32)).decode()
 REAL = {

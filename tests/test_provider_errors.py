@@ -28,7 +28,7 @@ from domain.models import Channel, OutboundMessage
 from store import outbox
 from store.db import Store
 from store.models import OutboundMessageRow, TimelineItem
-from tests.prism import add_case, free_port
+from tests.support.prism import add_case, free_port
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 FROM_NUMBER = "+15005550006"

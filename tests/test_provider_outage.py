@@ -17,10 +17,11 @@ from domain.escalation import ByActor, EscalationState, EscalationStatus, Refusa
 from store import users
 from store.db import Store
 from store.models import Case, EscalationRow, OutboundMessageRow
-from tests.conftest import LiveServer, example_event, free_port, make_settings
-from tests.provider_stubs import DownGiftCards, DownMail, DownPhone
-from tests.test_escalation_workflow import ANN, row, start, timeline
-from tests.workflow_harness import Harness, running
+from tests.support.escalations import ANN, row, start, timeline
+from tests.support.http import LiveServer, free_port
+from tests.support.provider_stubs import DownGiftCards, DownMail, DownPhone
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import Harness, running
 from web.app import create_app
 
 PHONE = "+31612345678"

@@ -14,8 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.twilio_phone import LocalPhone
 from domain.models import OutboundMessage
 from store.db import Store
-from tests.conftest import example_event, make_settings
-from tests.workflow_harness import running
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import running
 
 
 class TimedPhone(LocalPhone):

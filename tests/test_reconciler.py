@@ -19,8 +19,8 @@ from reconciler import Reconciler, failure_query
 from store.db import Store
 from store.models import Case, TimelineItem
 from store.views import case_view, load_cases
-from tests.conftest import example_event, make_settings
-from tests.workflow_harness import Harness, running
+from tests.support.settings import example_event, make_settings
+from tests.support.workflow_harness import Harness, running
 
 PHONE = "+31612345678"
 

@@ -27,16 +27,9 @@ from starter import Starter
 from store import inbox, relay
 from store.db import Store
 from store.models import ReceivedEvent, utcnow
-from tests.cli_process import cli_env
-from tests.conftest import (
-    ROOT,
-    TEST_CONVERTER,
-    LiveServer,
-    example_event,
-    free_port,
-    make_settings,
-    venv_binary,
-)
+from tests.support.cli_process import cli_env
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import ROOT, TEST_CONVERTER, example_event, make_settings, venv_binary
 from worker import build_worker
 
 

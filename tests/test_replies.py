@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.replies import Intent, Understood, classify
+from tests.support.settings import ROOT
 
 CASES: list[tuple[str, int, Understood]] = [
     # numbered choices
@@ -145,8 +146,7 @@ def test_every_digit_is_a_choice_at_ingress() -> None:
 
 def test_no_workflow_classifies_text() -> None:
     """Workflows act on the intent the signal carries: a keyword list change cannot change a replay."""
-    from pathlib import Path
 
-    workflows = Path(__file__).resolve().parent.parent / "workflows"
+    workflows = ROOT / "workflows"
     for module in workflows.glob("*.py"):
         assert "classify" not in module.read_text(), module.name

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from starter import send_file
-from tests.conftest import EXAMPLES, free_port, make_settings
+from tests.support.http import free_port
+from tests.support.settings import EXAMPLES, make_settings
 
 
 def test_send_to_a_closed_port_names_web_port_and_url(

@@ -1,6 +1,6 @@
-"""GIFT_CARD_MODE=tango against a Tango Card stand-in that keeps state (tests/tango_stub.py): an answer lost
-after the order was placed is found, not ordered again; a repeat with the same externalRefID is the same
-card; 402 is final and goes to people; 429 is retried later. The patient gets the reward's link; its
+"""GIFT_CARD_MODE=tango against a Tango Card stand-in that keeps state (tests/support/tango_stub.py): an
+answer lost after the order was placed is found, not ordered again; a repeat with the same externalRefID is
+the same card; 402 is final and goes to people; 429 is retried later. The patient gets the reward's link; its
 claim code is stored nowhere."""
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from domain.ids import gift_card_key
 from domain.models import CaseResult, GiftCardRequest
 from store.db import Store
 from store.models import Base, LedgerEntry, TimelineItem
-from tests.cli_process import run_cli_async
-from tests.conftest import example_event, make_settings
-from tests.prism import add_case
-from tests.tango_stub import UTID, TangoStub, tango  # noqa: F401
-from tests.test_cli_temporal import env_for, fail_case, rerun_result
-from tests.workflow_harness import Harness, running
+from tests.support.cli_process import cli_env_on, run_cli_async
+from tests.support.prism import add_case
+from tests.support.settings import example_event, make_settings
+from tests.support.tango_stub import UTID, TangoStub
+from tests.support.workflow_harness import Harness, fail_case, rerun_result, running
 
 PHONE = "+31612345678"
 
@@ -52,7 +51,7 @@ def everything_stored(store: Store) -> str:
 # ---------------------------------------------------------------- the provider against the stub
 
 
-def test_an_order_is_one_post_with_the_case_reference_and_no_email_from_tango(tango: TangoStub) -> None:  # noqa: F811
+def test_an_order_is_one_post_with_the_case_reference_and_no_email_from_tango(tango: TangoStub) -> None:
     order_id, link = tango.provider().order("mr-case-1-comp", Decimal("10.00"), "USD")
     (post,) = tango.posts()
     assert post.body == {
@@ -69,7 +68,7 @@ def test_an_order_is_one_post_with_the_case_reference_and_no_email_from_tango(ta
 
 @pytest.mark.parametrize("fault", ["created_then_500", "created_then_dropped"])
 def test_a_lost_answer_after_the_order_was_placed_is_found_not_ordered_again(
-    tango: TangoStub,  # noqa: F811
+    tango: TangoStub,
     fault: str,
 ) -> None:
     tango.faults = [fault]
@@ -81,7 +80,7 @@ def test_a_lost_answer_after_the_order_was_placed_is_found_not_ordered_again(
 
 
 async def test_the_retry_after_an_unknown_outcome_looks_before_it_orders(
-    tango: TangoStub,  # noqa: F811
+    tango: TangoStub,
     store: Store,
 ) -> None:
     case_id = add_case(store)
@@ -109,7 +108,7 @@ async def test_the_retry_after_an_unknown_outcome_looks_before_it_orders(
 
 
 async def test_a_repeat_with_the_same_external_ref_is_the_same_card_and_one_ledger_row(
-    tango: TangoStub,  # noqa: F811
+    tango: TangoStub,
     store: Store,
 ) -> None:
     case_id = add_case(store)
@@ -129,14 +128,14 @@ async def test_a_repeat_with_the_same_external_ref_is_the_same_card_and_one_ledg
 
 
 def test_a_reward_in_another_currency_is_reported(
-    tango: TangoStub,  # noqa: F811
+    tango: TangoStub,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tango.provider().order("mr-case-6-comp", Decimal("10.00"), "EUR")
     assert "is in USD, the compensation in EUR: check TANGO_UTID" in caplog.text
 
 
-def test_402_insufficient_funds_is_final(tango: TangoStub) -> None:  # noqa: F811
+def test_402_insufficient_funds_is_final(tango: TangoStub) -> None:
     tango.refuse_with = 402
     with pytest.raises(ProviderRejected) as caught:
         tango.provider().order("mr-case-3-comp", Decimal("10.00"), "USD")
@@ -144,14 +143,14 @@ def test_402_insufficient_funds_is_final(tango: TangoStub) -> None:  # noqa: F81
     assert len(tango.posts()) == 1 and tango.lookups() == []
 
 
-def test_429_was_not_processed(tango: TangoStub) -> None:  # noqa: F811
+def test_429_was_not_processed(tango: TangoStub) -> None:
     tango.faults = ["429"]
     with pytest.raises(ProviderNotProcessed):
         tango.provider().order("mr-case-4-comp", Decimal("10.00"), "USD")
     assert tango.orders == {}
 
 
-def test_wrong_credentials_are_refused_not_retried(tango: TangoStub) -> None:  # noqa: F811
+def test_wrong_credentials_are_refused_not_retried(tango: TangoStub) -> None:
     from activities.gift_cards import TangoGiftCards
 
     cards = TangoGiftCards(tango.url, "makeright-test", "wrong-key", "a", "c", UTID)
@@ -182,7 +181,7 @@ async def test_429_is_retried_later_and_the_patient_gets_the_rewards_link(
     time_skipping_env: WorkflowEnvironment,
     sqlite_url: str,
     tmp_path: Path,
-    tango: TangoStub,  # noqa: F811
+    tango: TangoStub,
 ) -> None:
     tango.faults = ["429", "429"]
     settings = make_settings(sqlite_url, tmp_path)
@@ -204,7 +203,7 @@ async def test_402_insufficient_funds_goes_to_people_with_the_reason(
     time_skipping_env: WorkflowEnvironment,
     sqlite_url: str,
     tmp_path: Path,
-    tango: TangoStub,  # noqa: F811
+    tango: TangoStub,
 ) -> None:
     tango.refuse_with = 402
     settings = make_settings(sqlite_url, tmp_path)
@@ -227,10 +226,10 @@ async def test_after_402_the_account_is_funded_and_a_retry_pays_once(
     dev_server_env: WorkflowEnvironment,
     sqlite_url: str,
     tmp_path: Path,
-    tango: TangoStub,  # noqa: F811
+    tango: TangoStub,
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    env = env_for(settings, dev_server_env)
+    env = cli_env_on(settings, dev_server_env)
     tango.refuse_with = 402
     async with running(settings, dev_server_env, gift_cards=tango.provider()) as h:
         case_id, handle = await accept_offer(h)

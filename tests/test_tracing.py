@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from config import tracing
 from store.db import Store
 from temporal_client import connect
-from tests.conftest import LiveServer, example_event, free_port, make_settings
-from tests.test_web_ingress import post_event
+from tests.support.http import LiveServer, free_port, post_event
+from tests.support.settings import example_event, make_settings
 from web.app import create_app
 from worker import build_worker
 

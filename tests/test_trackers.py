@@ -24,11 +24,12 @@ from domain.models import CaseStatus, TicketRequest, TicketSyncRequest
 from domain.tracker import adf, tracker_label
 from store.db import Store
 from store.models import Case, Ticket, TicketLink, TimelineItem
-from tests.conftest import LiveServer, example_event, free_port, make_settings
-from tests.prism import SPECS, prism_mock, request_violations
-from tests.test_escalation_workflow import start
-from tests.tracker_stub import TrackerStub, serve
-from tests.workflow_harness import Harness, running
+from tests.support.escalations import start
+from tests.support.http import LiveServer, free_port
+from tests.support.prism import SPECS, prism_mock, request_violations
+from tests.support.settings import example_event, make_settings
+from tests.support.tracker_stub import TrackerStub, serve
+from tests.support.workflow_harness import Harness, running
 from workflows.ticket_sync import ticket_sync_id
 
 JIRA_SPEC = SPECS / "jira_cloud_platform_v3.json"

@@ -14,9 +14,10 @@ import pytest
 from config import Settings
 from store import wall as wall_store
 from store.db import Store
-from tests.conftest import LiveServer, free_port, make_settings
-from tests.console_harness import add_team, http_login
-from tests.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
+from tests.support.console_harness import add_team, http_login
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import make_settings
+from tests.support.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
 from web.app import create_app
 
 # "today" (UTC) in the data and in the code under test must be one day

@@ -13,13 +13,13 @@ from playwright.sync_api import expect, sync_playwright
 
 from config import Settings
 from store.db import Store
-from tests.conftest import LiveServer, free_port, make_settings
 from tests.support.browser import launch_chromium
-from tests.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import ROOT, make_settings
+from tests.support.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 # anything that looks like a phone number (7+ digits, maybe with + and separators) or an email address
 PHONE_LIKE = re.compile(r"\+?\d[\d \-().]{6,}\d")

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import example_event
-from tests.test_e2e import System
+from tests.support.settings import example_event
+from tests.support.system import System
 
 pytestmark = pytest.mark.e2e
 

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import httpx
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
 
-from config import Settings
 from domain.signing import sign
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, TimelineItem
-from tests.conftest import LiveServer, example_event
-
-Web = tuple[LiveServer, Settings]
-
-
-def post_event(
-    server: LiveServer, settings: Settings, event: Any, *, secret: str | None = None, at: float | None = None,
-    content_type: str = "application/cloudevents+json", signature: str | None = None,
-) -> httpx.Response:  # fmt: skip
-    body = event if isinstance(event, bytes) else json.dumps(event).encode()
-    header = (
-        signature
-        if signature is not None
-        else sign(secret or settings.events_signing_secret, body, int(at or time.time()))
-    )
-    return httpx.post(
-        f"{server.url}/events",
-        content=body,
-        headers={"Content-Type": content_type, "X-Makeright-Signature": header},
-        timeout=30,
-    )
+from tests.support.http import Web, post_event, twilio_post
+from tests.support.settings import example_event
 
 
 def test_accepted_event_is_stored_with_its_case_before_anything_acts(web: Web) -> None:
@@ -124,16 +102,6 @@ def test_appointment_booked_is_stored_without_a_case(web: Web) -> None:
     server, settings = web
     response = post_event(server, settings, example_event(type="booking.appointment_booked"))
     assert response.status_code == 202 and response.json()["case_id"] is None
-
-
-def twilio_post(
-    server: LiveServer, settings: Settings, params: dict[str, str], token: str | None = None
-) -> httpx.Response:
-    url = f"{settings.public_base_url}/webhooks/twilio/sms"
-    signature = RequestValidator(token or settings.twilio_auth_token).compute_signature(url, params)
-    return httpx.post(
-        f"{server.url}/webhooks/twilio/sms", data=params, headers={"X-Twilio-Signature": signature}
-    )
 
 
 def test_twilio_sms_is_verified_stored_and_routed_by_phone(web: Web) -> None:

@@ -25,8 +25,8 @@ from starter import Starter
 from store import inbox
 from store.db import Store
 from store.models import Case
-from tests.cli_process import cli_env
-from tests.conftest import ROOT, example_event, make_settings
+from tests.support.cli_process import cli_env
+from tests.support.settings import ROOT, example_event, make_settings
 from worker import build_worker, phone_gateway
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
@@ -47,7 +47,7 @@ async def test_a_worker_killed_mid_activity_delays_the_case_by_seconds_and_a_sec
     )
     assert accepted.workflow_id
     first = subprocess.Popen(
-        [sys.executable, "-m", "tests.dying_worker", activity_name, str(marker)],
+        [sys.executable, "-m", "tests.support.dying_worker", activity_name, str(marker)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -10,7 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.db import Store
 from temporal_client import connect, worker_runtime
-from tests.conftest import free_port, make_settings
+from tests.support.http import free_port
+from tests.support.settings import make_settings
 from worker import build_worker
 
 

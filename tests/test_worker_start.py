@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import ROOT, TEST_CODEC_KEYS, TEST_CONVERTER, free_port, venv_binary
+from tests.support.http import free_port
+from tests.support.settings import ROOT, TEST_CODEC_KEYS, TEST_CONVERTER, venv_binary
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
 

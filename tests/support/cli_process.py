@@ -10,7 +10,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import ROOT, TEST_CODEC_KEYS
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from tests.support.http import free_port
+from tests.support.settings import ROOT, TEST_CODEC_KEYS
 
 
 @dataclass
@@ -87,3 +91,12 @@ def _normal(text: str) -> object:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def env_for(db_url: str, tmp_path: Path) -> dict[str, str]:
+    return cli_env(db_url, tmp_path, f"127.0.0.1:{free_port()}")
+
+
+def cli_env_on(settings: Settings, dev: WorkflowEnvironment) -> dict[str, str]:
+    target = dev.client.service_client.config.target_host
+    return cli_env(settings.database_url, settings.var_dir, target, settings.task_queue)

@@ -6,13 +6,27 @@ import functools
 import re
 import secrets
 import uuid
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import httpx
 
+from config import Settings
 from domain.base import CaseKind
-from store import users
+from domain.escalation import (
+    EscalationPolicy,
+    EscalationRecord,
+    EscalationState,
+    EscalationStatus,
+    Money,
+)
+from store import escalations, users
 from store.db import Store
-from store.models import Case, TimelineItem, User
+from store.models import Case, TimelineItem, User, utcnow
+from tests.support.http import LiveServer, free_port
+from tests.support.settings import make_settings
+from web.app import create_app
 
 PASSWORD = "correct horse battery"
 PATIENT_PHONE = "+31612345678"
@@ -144,3 +158,47 @@ def booked_case(store: Store, appointment_id: str | None = None) -> Case:
         assert case is not None
         case.status, case.needs_rep = "escalated", True
         return case
+
+
+def start_console(db_url: str, tmp_path: Path, **overrides: object) -> tuple[LiveServer, Settings, Store]:
+    port = free_port()
+    values: dict[str, object] = {
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "temporal_address": f"127.0.0.1:{free_port()}",  # nothing listens: these tests need no workflow
+    }
+    values.update(overrides)
+    settings = make_settings(db_url, tmp_path, **values)
+    store = Store(db_url)
+    add_team(store)
+    return LiveServer(create_app(settings, relay=False), port), settings, store
+
+
+def client(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
+
+
+def claimed_escalation(store: Store, by: str) -> str:
+    """An escalation claimed by `by`, written by the same projection the Escalation workflow writes."""
+    case = insert_case(store)
+    now = utcnow()
+    escalation_id = f"esc-{case.case_id}-{uuid.uuid4().hex[:4]}"
+    state = EscalationState(
+        escalation_id=escalation_id,
+        case_id=case.case_id,
+        appointment_id=case.appointment_id,
+        kind=CaseKind.BOOKING_CONFLICT,
+        reason="patient_asked_for_a_person",
+        level_name="reps",
+        status=EscalationStatus.CLAIMED,
+        claimed_by=by,
+        sla_deadline=now + timedelta(hours=4),
+        pending_approval=Money(amount=Decimal("20.00")),
+        opened_at=now,
+    )
+    escalations.record(
+        store,
+        EscalationRecord(
+            state=state, what="escalation_claimed", seq=1, detail={"by": by}, policy=EscalationPolicy()
+        ),
+    )
+    return escalation_id

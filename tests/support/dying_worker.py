@@ -1,7 +1,7 @@
 """A worker process (settings from the environment, as `python worker.py`) whose one activity hangs, for tests
 that SIGKILL a worker mid-activity:
 
-python -m tests.dying_worker ACTIVITY_NAME MARKER_FILE
+python -m tests.support.dying_worker ACTIVITY_NAME MARKER_FILE
 
 The marker file is written when the hanging activity has started (the moment to kill the process).
 """

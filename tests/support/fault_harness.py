@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import os
 import random
 import signal
@@ -42,11 +41,11 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from domain.ids import gift_card_key
-from domain.signing import sign
 from run import WEB_KEEP_ALIVE_SECONDS, dev_server_state
 from store.db import Store
 from store.models import Case, GiftCardOrder, LedgerEntry, LocalDelivery
-from tests.conftest import ROOT, TEST_CODEC_KEYS, example_event, free_port
+from tests.support.http import free_port, post_event
+from tests.support.settings import ROOT, TEST_CODEC_KEYS, example_event
 
 SECRET = "faults-signing-secret"
 TWILIO_TOKEN = "faults-twilio-token"
@@ -332,15 +331,6 @@ class Ingest:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def post_event(base: str, event: dict[str, Any], timeout: float = 10) -> httpx.Response:
-    body = json.dumps(event).encode()
-    headers = {
-        "Content-Type": "application/cloudevents+json",
-        "X-Makeright-Signature": sign(SECRET, body, int(time.time())),  # signed again for each send
-    }
-    return HTTP.post(f"{base}/events", content=body, headers=headers, timeout=timeout)
-
-
 def ingest(stack: Stack, patients: list[Patient], clients: int, spread_seconds: float, tally: Ingest) -> None:
     """Post every patient's event from `clients` concurrent clients, spread over `spread_seconds`."""
     todo = list(patients)
@@ -356,7 +346,7 @@ def ingest(stack: Stack, patients: list[Patient], clients: int, spread_seconds: 
                 patient = todo.pop(0)
                 due = began + patient.index * gap
             time.sleep(max(0.0, due - time.monotonic()))
-            send = functools.partial(post_event, stack.base, patient.event)
+            send = functools.partial(post_event, stack.base, SECRET, patient.event, timeout=10, http=HTTP)
             answer, sends = _retrying_post(send, time.monotonic() + 180)
             # 202 accepted, or 200 with the case it made already: the first send was stored, its answer lost
             assert answer.status_code in (200, 202), f"{answer.status_code} {answer.text}"

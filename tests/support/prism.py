@@ -5,8 +5,7 @@ against the spec and answers with the spec's examples. A request that breaks the
 the reasons in the body's `validation` list (or, where the spec has a 4xx example, with that example), and
 every violation, request or response, is listed in the `sl-violations` response header.
 
-Test modules use the session-scoped fixtures by importing them:
-`from tests.prism import prism_twilio  # noqa: F401`.
+The session-scoped fixtures `prism_twilio` and `prism_sendgrid` are in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ import pytest
 
 from store.db import Store
 from store.models import Case
+from tests.support.settings import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT.parent / "shared" / "specs"
 TWILIO_SPEC = SPECS / "twilio_api_v2010.json"
 SENDGRID_SPEC = SPECS / "tsg_mail_v3.json"
@@ -121,20 +120,6 @@ def request_violations(headers: Mapping[str, Any] | None) -> list[dict[str, Any]
     """The violations that are ours: what our request got wrong. (Some of the vendors' own response
     examples break their schemas, e.g. Twilio's relative `uri`s against `format: uri`.)"""
     return [v for v in violations(headers) if v.get("location", [None])[0] == "request"]
-
-
-@pytest.fixture(scope="session")
-def prism_twilio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a Prism mock of Twilio's REST API 2010-04-01."""
-    with prism_mock(TWILIO_SPEC, tmp_path_factory.mktemp("prism") / "twilio.log") as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def prism_sendgrid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a Prism mock of SendGrid's v3 mail send."""
-    with prism_mock(SENDGRID_SPEC, tmp_path_factory.mktemp("prism") / "sendgrid.log") as url:
-        yield url
 
 
 def add_case(store: Store) -> str:

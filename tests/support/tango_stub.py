@@ -16,13 +16,10 @@ import base64
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-import pytest
 
 from activities.gift_cards import TangoGiftCards
 
@@ -185,12 +182,3 @@ class TangoStub:
 def _list_item(order: dict[str, Any]) -> dict[str, Any]:
     """`GET /orders` lists orders without their reward (OrderListItemView)."""
     return {k: v for k, v in order.items() if k != "reward"}
-
-
-@pytest.fixture
-def tango() -> Iterator[TangoStub]:
-    stub = TangoStub()
-    stub.thread.start()
-    yield stub
-    stub.server.shutdown()
-    stub.server.server_close()

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
@@ -17,9 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from domain.escalation import EscalationState
-from domain.models import BookingEvent, CaseResult
+from domain.models import (
+    BookingEvent,
+    CaseResult,
+)
 from starter import Starter
-from store import inbox
+from store import cases, inbox
 from store.db import Store
 from store.models import Case, EscalationRow, LocalDelivery, ReceivedEvent
 from worker import build_worker
@@ -216,3 +220,24 @@ async def running(settings: Settings, env: WorkflowEnvironment, **providers: Any
     worker = build_worker(env.client, settings, store, **providers)
     async with worker:
         yield Harness(settings, store, env, Starter(settings, store, env.client))
+
+
+async def fail_case(h: Harness, workflow_id: str, kind: str = "workflow_failed") -> str:
+    """The case's workflow ended badly: the case is marked failed, as the reconciler marks it."""
+    described = await h.client.get_workflow_handle(workflow_id).describe()
+    case_id = await asyncio.to_thread(
+        cases.mark_failed,
+        h.store,
+        workflow_id,
+        described.run_id,
+        kind,
+        "an activity failed",
+        datetime.now(UTC),
+    )
+    assert case_id is not None
+    return case_id
+
+
+async def rerun_result(h: Harness, workflow_id: str) -> CaseResult:
+    handle = h.client.get_workflow_handle(workflow_id, result_type=CaseResult)
+    return await asyncio.wait_for(handle.result(), 60)
