@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from config import ApiToken, ConfigError, Settings, load_settings
-from tests.support.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
 
 # ---------------------------------------------------------------- defaults
 

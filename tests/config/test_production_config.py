@@ -16,7 +16,7 @@ import pytest
 from config import ConfigError, Settings, load_settings
 from config.settings import local_codec_key
 from encryption.codec import parse_keys
-from tests.support.config_env import clean_env, clean_environ, no_local_toml  # noqa: F401  (autouse)
+from tests.support.config_env import clean_environ
 from tests.support.settings import ROOT
 
 DEV_DEFAULTS = ("EVENTS_SIGNING_SECRET", "API_TOKENS", "TWILIO_AUTH_TOKEN", "CODEC_KEYS")

@@ -8,7 +8,6 @@ import pytest
 from activities.gift_cards import LocalGiftCards, TangoGiftCards
 from config import ConfigError, Settings, load_settings
 from store.db import Store
-from tests.support.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
 from worker import gift_card_provider
 
 TANGO = {

@@ -21,7 +21,6 @@ from temporalio.service import TLSConfig
 
 from config import ConfigError, Settings, load_settings
 from temporal_client import connect, tls_config
-from tests.support.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
 
 CODEC_KEYS = "k1:" + "A" * 43 + "="
 

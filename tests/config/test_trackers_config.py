@@ -9,7 +9,6 @@ import pytest
 from activities.tickets import GitHubTracker, JiraTracker
 from config import ConfigError, load_settings
 from domain.policy import _CAUSE_FROM_TYPE
-from tests.support.config_env import clean_env, no_local_toml  # noqa: F401  (autouse)
 from worker import problem_tracker
 from workflows.checkin_trouble import DEFAULT_CAUSE
 

@@ -1,4 +1,4 @@
-"""Faults at random points, counted from outside: shared by the suite's fault test (tests/test_faults.py,
+"""Faults at random points, counted from outside: shared by the suite's fault test (tests/e2e/test_faults.py,
 ~20 cases) and the benchmark (bench/faults.py, 200 cases).
 
 The real system runs as separate processes, as `make run` starts them (the Temporal dev server with its
