@@ -41,6 +41,7 @@ from tests.support.console_harness import (
 )
 from tests.support.http import LiveServer, free_port
 from tests.support.settings import ROOT, TEST_CONVERTER, make_settings, venv_binary
+from tests.support.waiting import wait_for
 from web.app import create_app
 from worker import Workers, build_worker
 from workflows.escalation import Escalation
@@ -119,15 +120,7 @@ class System:
         return row
 
     def wait_for(self, check: Any, what: str, seconds: float = 30) -> Any:
-        import time
-
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
+        return wait_for(check, seconds, what)
 
 
 @pytest.fixture(scope="module")

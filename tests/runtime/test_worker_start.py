@@ -15,17 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support.http import free_port
 from tests.support.settings import ROOT, TEST_CODEC_KEYS, TEST_CONVERTER, venv_binary
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
-
-
-def wait_for(check: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 async def test_a_worker_started_before_temporal_waits_for_it_and_then_polls(
@@ -49,8 +41,9 @@ async def test_a_worker_started_before_temporal_waits_for_it_and_then_polls(
         worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=out)
     try:
         # nothing listens yet: the worker says so and keeps trying
-        said = wait_for(lambda: "not reachable" in log.read_text() or worker.poll() is not None, 20)
-        assert said and worker.poll() is None, log.read_text()
+        said = "the worker to say Temporal is not reachable"
+        wait_for(lambda: "not reachable" in log.read_text() or worker.poll() is not None, 20, said)
+        assert worker.poll() is None, log.read_text()
         time.sleep(1.5)
         assert worker.poll() is None, f"the worker exited:\n{log.read_text()}"
 
@@ -60,7 +53,7 @@ async def test_a_worker_started_before_temporal_waits_for_it_and_then_polls(
             port=port, dev_server_existing_path=path, data_converter=TEST_CONVERTER
         )
         try:
-            assert wait_for(lambda: "polling task queue" in log.read_text(), 45), log.read_text()
+            wait_for(lambda: "polling task queue" in log.read_text(), 45, "polling", detail=log.read_text)
             assert worker.poll() is None
         finally:
             await server.shutdown()

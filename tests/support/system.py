@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.support.http import free_port, post_event
 from tests.support.settings import ROOT
+from tests.support.waiting import wait_for
 
 SECRET = "e2e-signing-secret"
 
@@ -78,13 +78,7 @@ class System:
         return self.proc.wait(timeout=60)
 
     def wait(self, check: Callable[[], Any], seconds: float, what: str) -> Any:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.3)
-        raise AssertionError(f"timed out waiting for {what}\n{self.log.read_text()[-3000:]}")
+        return wait_for(check, seconds, what, interval=0.3, detail=lambda: self.log.read_text()[-3000:])
 
     def post_event(self, event: dict[str, Any]) -> httpx.Response:
         return post_event(self.base, SECRET, event)

@@ -26,6 +26,7 @@ from starter import Starter
 from store import cases, inbox
 from store.db import Store
 from store.models import Case, EscalationRow, LocalDelivery, ReceivedEvent
+from tests.support import waiting
 from worker import build_worker
 from workflows.booking_conflict import BookingConflictRecovery
 
@@ -203,15 +204,8 @@ class Harness:
             return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
     async def wait_for(self, check: Callable[[], Any], timeout: float = 20.0) -> Any:
-        """Poll (in real time) until `check()` is truthy."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = await asyncio.to_thread(check)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
-            await asyncio.sleep(0.1)
+        """Poll (in real time, in a thread: the worker keeps running) until `check()` is truthy."""
+        return await asyncio.to_thread(waiting.wait_for, check, timeout)
 
 
 @contextlib.asynccontextmanager
