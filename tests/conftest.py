@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from store.db import Store, migrate
 from tests.support.databases import drop_postgres, fresh_postgres_url
-from tests.support.http import LiveServer, free_port
+from tests.support.http import LiveServer, offline_web
 from tests.support.prism import SENDGRID_SPEC, TWILIO_SPEC, prism_mock
 from tests.support.settings import TEST_CONVERTER, make_settings, venv_binary
 from tests.support.tango_stub import TangoStub
@@ -134,12 +134,9 @@ def web(any_db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Settings]
     and wait for the relay (which this fixture leaves off)."""
     from web.app import create_app
 
-    port = free_port()
-    settings = make_settings(
+    settings, port = offline_web(
         any_db_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
     )
     with LiveServer(create_app(settings, relay=False), port) as server:
         yield server, settings

@@ -14,8 +14,8 @@ from playwright.sync_api import expect, sync_playwright
 from config import Settings
 from store.db import Store
 from tests.support.browser import launch_chromium
-from tests.support.http import LiveServer, free_port
-from tests.support.settings import ROOT, make_settings
+from tests.support.http import LiveServer, offline_web
+from tests.support.settings import ROOT
 from tests.support.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
@@ -28,14 +28,10 @@ EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 
 @pytest.fixture
 def app_settings(sqlite_url: str, tmp_path: Path) -> Settings:
-    port = free_port()
-    return make_settings(
+    return offline_web(
         sqlite_url,
         tmp_path,
-        web_port=port,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
-    )
+    )[0]
 
 
 def a_day_of_work(store: Store, now: datetime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -82,3 +83,18 @@ def twilio_post(
     return httpx.post(
         f"{server.url}/webhooks/twilio/sms", data=params, headers={"X-Twilio-Signature": signature}
     )
+
+
+def offline_web(database_url: str, var_dir: Path, **overrides: Any) -> tuple[Settings, int]:
+    """Settings for the web app on a free port (the port too) with no Temporal: nothing listens at its
+    address, so accepted events, answers and reports are stored and wait in the inbox for a relay."""
+    from tests.support.settings import make_settings
+
+    port = free_port()
+    values: dict[str, Any] = {
+        "web_port": port,
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "temporal_address": f"127.0.0.1:{free_port()}",
+    }
+    values.update(overrides)
+    return make_settings(database_url, var_dir, **values), port

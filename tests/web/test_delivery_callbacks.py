@@ -22,7 +22,7 @@ from config import Settings
 from store import callbacks
 from store.db import Store
 from store.models import DeadLetter, OutboundMessageRow, ReceivedEvent, TimelineItem
-from tests.support.http import LiveServer, free_port
+from tests.support.http import LiveServer, offline_web
 from tests.support.prism import add_case
 from tests.support.settings import example_event, make_settings
 from tests.support.workflow_harness import Harness, running
@@ -39,12 +39,10 @@ PUBLIC_KEY = base64.b64encode(
 def app(any_db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, Settings, Store]]:
     from web.app import create_app
 
-    port = free_port()
-    settings = make_settings(
+    # nothing there: reports wait in the inbox
+    settings, port = offline_web(
         any_db_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",  # nothing there: reports wait in the inbox
         sendgrid_webhook_public_key=PUBLIC_KEY,
     )
     with LiveServer(create_app(settings, relay=False), port) as server:
@@ -240,12 +238,9 @@ def live_twilio_app(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[LiveServe
     account's auth token against the public URL."""
     from web.app import create_app
 
-    port = free_port()
-    settings = make_settings(
+    settings, port = offline_web(
         sqlite_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
         twilio_mode="live",
         twilio_account_sid="AC" + "1" * 32,
         twilio_auth_token="live-auth-token-" + uuid.uuid4().hex,

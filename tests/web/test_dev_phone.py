@@ -17,7 +17,7 @@ from domain.models import BookingEvent, Channel, OutboundMessage
 from store import inbox, outbox
 from store.db import Store
 from store.models import InboundMessage, LocalDelivery, ReceivedEvent
-from tests.support.http import LiveServer, free_port
+from tests.support.http import LiveServer, free_port, offline_web
 from tests.support.settings import example_event, make_settings
 from web.app import create_app
 
@@ -92,13 +92,10 @@ def _seed(settings: Settings) -> tuple[Store, str, int, int, int]:
 
 @pytest.fixture
 def phone(sqlite_url: str, tmp_path: Path) -> Iterator[Phone]:
-    port = free_port()
-    settings = make_settings(
+    # nothing listens there: answers are stored and stay pending (no Temporal in these tests)
+    settings, port = offline_web(
         sqlite_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        # nothing listens there: answers are stored and stay pending (no Temporal in these tests)
-        temporal_address=f"127.0.0.1:{free_port()}",
     )
     store, case_id, sms_id, call_id, email_id = _seed(settings)
     with LiveServer(create_app(settings, relay=False), port) as server:
@@ -221,12 +218,9 @@ def test_not_mounted_when_a_provider_is_live(
 ) -> None:
     """The phone signs Twilio webhooks as any patient without a login: with a live provider real
     patients are involved, so it is not there at all (and the log says why)."""
-    port = free_port()
-    settings = make_settings(
+    settings, port = offline_web(
         sqlite_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
         twilio_mode=twilio,
         sendgrid_mode=sendgrid,
     )

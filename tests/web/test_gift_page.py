@@ -18,9 +18,9 @@ from domain.ids import gift_card_key
 from store.db import Store
 from store.gift_cards import card_number
 from tests.support.browser import launch_chromium
-from tests.support.http import LiveServer, free_port
+from tests.support.http import LiveServer, offline_web
 from tests.support.prism import add_case
-from tests.support.settings import ROOT, make_settings
+from tests.support.settings import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -33,14 +33,10 @@ def serve(settings: Settings) -> LiveServer:
 
 @pytest.fixture
 def app_settings(any_db_url: str, tmp_path: Path) -> Settings:
-    port = free_port()
-    return make_settings(
+    return offline_web(
         any_db_url,
         tmp_path,
-        web_port=port,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
-    )
+    )[0]
 
 
 @pytest.fixture

@@ -9,18 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.http import LiveServer, free_port
-from tests.support.settings import make_settings
+from tests.support.http import LiveServer, offline_web
 from web.app import create_app
 
 
 def _home(sqlite_url: str, tmp_path: Path, **overrides: str) -> httpx.Response:
-    port = free_port()
-    settings = make_settings(
+    settings, port = offline_web(
         sqlite_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
         **overrides,
     )
     with LiveServer(create_app(settings, relay=False), port) as server:

@@ -25,8 +25,8 @@ from config import Settings
 from domain.signing import sign
 from store.db import Store
 from store.models import DeadLetter, ReceivedEvent
-from tests.support.http import LiveServer, free_port, post_event
-from tests.support.settings import example_event, make_settings
+from tests.support.http import LiveServer, offline_web, post_event
+from tests.support.settings import example_event
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 FUZZ = settings(
@@ -57,12 +57,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     tmp = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{tmp / 'fuzz.db'}"
     migrate(url)
-    port = free_port()
-    config = make_settings(
+    # nothing listens: accepted events wait in the inbox
+    config, port = offline_web(
         url,
         tmp,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",  # nothing listens: accepted events wait in the inbox
         sendgrid_webhook_public_key=PUBLIC_KEY,
     )
     with LiveServer(create_app(config, relay=False), port) as server:

@@ -19,7 +19,7 @@ from domain.models import CaseKind, CaseStatus, CaseUpdate, Channel, OutboundMes
 from store import cases, escalations, outbox
 from store.db import Store
 from store.models import LedgerEntry
-from tests.support.http import LiveServer, free_port, post_event
+from tests.support.http import LiveServer, free_port, offline_web, post_event
 from tests.support.settings import example_event, make_settings
 from web.app import create_app
 
@@ -179,12 +179,9 @@ def test_two_replicas_on_one_database_report_the_same_numbers(
 
 
 def test_metrics_token_is_enforced_when_set(sqlite_url: str, tmp_path: Path) -> None:
-    port = free_port()
-    settings = make_settings(
+    settings, port = offline_web(
         sqlite_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
         metrics_token="scrape-me",
     )
     with LiveServer(create_app(settings, relay=False), port) as server:

@@ -15,8 +15,7 @@ from config import Settings
 from store import wall as wall_store
 from store.db import Store
 from tests.support.console_harness import add_team, http_login
-from tests.support.http import LiveServer, free_port
-from tests.support.settings import make_settings
+from tests.support.http import LiveServer, offline_web
 from tests.support.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
 from web.app import create_app
 
@@ -216,12 +215,9 @@ def test_the_page_shows_the_numbers_and_no_contact_details(web: Web) -> None:
 
 
 def test_the_first_contact_sla_comes_from_config(sqlite_url: str, tmp_path: Path) -> None:
-    port = free_port()
-    settings = make_settings(
+    settings, port = offline_web(
         sqlite_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
         first_contact_sla_seconds=200,
     )
     now = datetime.now(UTC)

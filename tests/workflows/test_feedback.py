@@ -27,7 +27,7 @@ from store import feedback, inbox, wall
 from store.db import Store
 from store.models import Case, EscalationRow, Feedback, OutboundMessageRow, ReceivedEvent, TimelineItem
 from store.views import case_view, load_cases
-from tests.support.http import LiveServer, free_port
+from tests.support.http import LiveServer, offline_web
 from tests.support.provider_stubs import InvalidNumberPhone
 from tests.support.settings import example_event, make_settings
 from tests.support.workflow_harness import Harness, running
@@ -365,12 +365,9 @@ def test_the_score_link_shows_a_page_and_its_post_goes_to_the_feedback_request(
     from web.app import create_app
 
     migrate(sqlite_url)
-    port = free_port()
-    settings = make_settings(
+    settings, port = offline_web(
         sqlite_url,
         tmp_path,
-        public_base_url=f"http://127.0.0.1:{port}",
-        temporal_address=f"127.0.0.1:{free_port()}",
     )
     store = Store(sqlite_url)
     event = example_event()
