@@ -150,7 +150,7 @@ async def test_send_once_through_the_activity(gateway: LiveTwilio, store: Store)
         row = s.scalars(select(OutboundMessageRow).where(OutboundMessageRow.case_id == case_id)).one()
         timeline = s.scalars(select(TimelineItem).where(TimelineItem.case_id == case_id)).all()
     assert (row.status, row.provider_id, row.attempts) == ("sent", EXAMPLE_MESSAGE_SID, 1)
-    assert [(t.what, t.key) for t in timeline] == [("sms_sent", "msg:sms:offer-1")]
+    assert [(t.what, t.key) for t in timeline] == [("case_opened", "opened"), ("sms_sent", "msg:sms:offer-1")]
 
 
 async def test_place_call_once_through_the_activity(gateway: LiveTwilio, store: Store) -> None:

@@ -125,8 +125,12 @@ def row_of(store: Store, case_id: str) -> OutboundMessageRow:
 
 
 def timeline_of(store: Store, case_id: str) -> list[str]:
+    """What the sends wrote on the case's timeline (after intake's case_opened)."""
     with store.session() as s:
-        return list(s.scalars(select(TimelineItem.what).where(TimelineItem.case_id == case_id)))
+        whats = s.scalars(
+            select(TimelineItem.what).where(TimelineItem.case_id == case_id).order_by(TimelineItem.id)
+        )
+        return [what for what in whats if what != "case_opened"]
 
 
 # ------------------------------------------------------------------------------------------ Twilio

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import secrets
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -23,7 +22,8 @@ from domain.escalation import (
 )
 from store import escalations, users
 from store.db import Store
-from store.models import Case, TimelineItem, User, utcnow
+from store.models import Case, User, utcnow
+from tests.support.cases import open_case
 from tests.support.http import LiveServer, free_port
 from tests.support.settings import make_settings
 from web.app import create_app
@@ -64,37 +64,14 @@ def add_team(store: Store) -> None:
 
 
 def insert_case(store: Store, cause: str | None = "practice_calendar_out_of_sync") -> Case:
-    """A booking-conflict case as the inbox opens one (store/inbox.py), with its first timeline entry."""
-    case_id = f"case-{uuid.uuid4().hex[:12]}"
-    appointment = f"appt-{uuid.uuid4().hex[:10]}"
-    case = Case(
-        case_id=case_id,
-        workflow_id=f"booking-conflict-{case_id}",
-        kind=CaseKind.BOOKING_CONFLICT.value,
-        conflict_key=f"test:{appointment}",
-        status="escalated",
-        needs_rep=True,
-        appointment_id=appointment,
-        patient_id="pat-1",
-        patient_phone=PATIENT_PHONE,
-        patient_email=PATIENT_EMAIL,
-        practice_id="prac-9",
-        event_type="booking.slot_cancelled_by_practice",
-        original_slot={"start": "2026-11-24T15:00:00+00:00", "end": "2026-11-24T15:30:00+00:00"},
-        root_cause=cause,
-        reply_token=secrets.token_urlsafe(16),
-    )
+    """A booking-conflict case opened by intake and already handed to people (escalated, needs a rep), its
+    root cause `cause` (as the workflow would have filed it)."""
+    case = open_case(store)
     with store.session() as s:
-        s.add(case)
-        s.flush()
-        s.add(
-            TimelineItem(
-                case_id=case_id,
-                what="case_opened",
-                key="opened",
-                detail={"type": "booking.slot_cancelled_by_practice", "phone": PATIENT_PHONE},
-            )
-        )
+        row = s.get(Case, case.case_id)
+        assert row is not None
+        row.status, row.needs_rep, row.root_cause = "escalated", True, cause
+    case.status, case.needs_rep, case.root_cause = "escalated", True, cause
     return case
 
 

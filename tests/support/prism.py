@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 
 from store.db import Store
-from store.models import Case
+from tests.support.cases import open_case
 from tests.support.settings import ROOT
 
 SPECS = ROOT.parent / "shared" / "specs"
@@ -123,23 +122,7 @@ def request_violations(headers: Mapping[str, Any] | None) -> list[dict[str, Any]
 
 
 def add_case(store: Store) -> str:
-    """A minimal case row: timeline entries (written by send-once) reference cases.case_id."""
-    case_id = f"case-{uuid.uuid4().hex[:12]}"
-    with store.session() as s:
-        s.add(
-            Case(
-                case_id=case_id,
-                workflow_id=f"wf-{case_id}",
-                kind="booking_conflict",
-                conflict_key=f"conflict-{case_id}",
-                appointment_id=f"appt-{case_id}",
-                patient_id="patient-1",
-                patient_phone="+31612345678",
-                patient_email="patient@example.com",
-                practice_id="practice-1",
-                event_type="booking.conflict",
-                original_slot={"start": "2026-01-05T09:00:00+01:00"},
-                reply_token=uuid.uuid4().hex,
-            )
-        )
-    return case_id
+    """A case to hang outbound messages on (timeline entries written by send-once reference it), opened by
+    intake for a patient of its own ("patient-1", same phone): not another case of the example's patient,
+    which the contact rules would count as a conversation in progress."""
+    return open_case(store, data__patient__id="patient-1").case_id

@@ -55,7 +55,7 @@ async def test_send_once_never_uses_a_refused_channel(sqlite_url: str) -> None:
     with store.session() as s:
         assert s.scalars(select(LocalDelivery)).all() == []
         withheld = s.scalars(select(TimelineItem.what).where(TimelineItem.case_id == case_id)).all()
-    assert withheld == ["sms_withheld"]
+    assert withheld == ["case_opened", "sms_withheld"]  # intake's entry, then the send's
     consent.record(store, "sms", PHONE, opted_out=False, source="test")
     assert (await activities.send_sms(msg)).status == "sent"
 
