@@ -142,7 +142,7 @@ EURO_BEFORE = (
 )
 
 
-def test_the_issues_offers_counted_in_segments() -> None:
+def test_an_accented_letter_or_a_euro_sign_made_an_offer_cost_several_segments() -> None:
     # one Ë: the whole 157-character text is UCS-2, 3 paid segments of 67
     assert len(EINDHOVEN_BEFORE) == 157
     assert segments(EINDHOVEN_BEFORE) == Segments("UCS-2", 157, 3)
@@ -151,7 +151,7 @@ def test_the_issues_offers_counted_in_segments() -> None:
     assert segments(EURO_BEFORE) == Segments("GSM-7", 161, 2)
 
 
-def test_the_issues_practices_now_get_one_gsm7_segment_with_a_readable_name() -> None:
+def test_such_practice_names_now_get_one_gsm7_segment_and_a_readable_name() -> None:
     eindhoven = messages.offer_sms("nl", "Praktijk Ëindhoven", _slot(10, 9), _offers(14, 15, 16), "UTC")
     assert eindhoven.startswith("Praktijk Eindhoven: afspraak do 10 dec 09:00 vervalt.")
     assert segments(eindhoven) == Segments("GSM-7", 157, 1)
