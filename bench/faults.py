@@ -5,7 +5,7 @@ worker is SIGKILLed at random points of the work, the web app during ingest, the
 (and started again on its file), and the database is cut off for 10 s (PostgreSQL: through a TCP proxy
 in front of a fresh database, the machine's server is never stopped; SQLite: a writer holds the file's
 lock). Clients resend what got no answer, patients answer their offers. Counted: lost cases, duplicate
-messages per step, double payments. The harness is the suite's fault test's (tests/fault_harness.py).
+messages per step, double payments. The harness is the suite's fault test's (tests/support/fault_harness.py).
 
 python bench/faults.py [--cases 200] [--database sqlite|postgresql] [--worker-kills 8] [--web-kills 2]
                        [--temporal-kills 2] [--db-outage 10] [--clients 8] [--seed 1]
@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from store.db import Store, migrate  # noqa: E402
-from tests.conftest import drop_postgres, fresh_postgres_url  # noqa: E402
-from tests.fault_harness import Outage, Scenario, SqliteLock, Stack, TcpProxy, log, run  # noqa: E402
+from tests.support.databases import drop_postgres, fresh_postgres_url  # noqa: E402
+from tests.support.fault_harness import Outage, Scenario, SqliteLock, Stack, TcpProxy, log, run  # noqa: E402
 
 
 def main() -> int:

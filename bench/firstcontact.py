@@ -28,8 +28,8 @@ import httpx  # noqa: E402
 
 from bench.procstat import cpu_seconds  # noqa: E402
 from domain.signing import sign  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.fault_harness import SECRET, TWILIO_TOKEN, Patient, Stack, make_patients  # noqa: E402
+from tests.support.fault_harness import SECRET, TWILIO_TOKEN, Patient, Stack, make_patients  # noqa: E402
+from tests.support.http import free_port  # noqa: E402
 
 STANDIN_ACCOUNT = "AC" + "b" * 32  # not the shipped local stand-in's sid: live mode refuses that one
 FROM_NUMBER = "+15005550006"

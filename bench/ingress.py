@@ -49,15 +49,9 @@ from domain.signing import sign  # noqa: E402
 from runtime.supervisor import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import ReceivedEvent  # noqa: E402
-from tests.conftest import (  # noqa: E402
-    TEST_CONVERTER,
-    drop_postgres,
-    example_event,
-    fresh_postgres_url,
-    make_settings,
-    venv_binary,
-)
-from tests.fault_harness import SECRET, Stack  # noqa: E402
+from tests.support.databases import drop_postgres, fresh_postgres_url  # noqa: E402
+from tests.support.fault_harness import SECRET, Stack  # noqa: E402
+from tests.support.settings import TEST_CONVERTER, example_event, make_settings, venv_binary  # noqa: E402
 
 # --------------------------------------------------------------------------- the web tier, as processes
 

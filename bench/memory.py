@@ -48,8 +48,9 @@ from sqlalchemy import func, select  # noqa: E402
 
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case  # noqa: E402
-from tests.conftest import drop_postgres, free_port, fresh_postgres_url  # noqa: E402
-from tests.fault_harness import FINISHED, Answering, Ingest, Stack, ingest, log, make_patients  # noqa: E402
+from tests.support.databases import drop_postgres, fresh_postgres_url  # noqa: E402
+from tests.support.fault_harness import FINISHED, Answering, Ingest, Stack, ingest, log, make_patients  # noqa: E402
+from tests.support.http import free_port  # noqa: E402
 
 WAITING = "waiting_patient"
 WEEK = 7 * 24 * 3600

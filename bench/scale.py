@@ -2,14 +2,14 @@
 one PostgreSQL database, one of each SIGKILLed mid-run (run on demand: `make bench`; results go in
 bench/RESULTS.md and docs/deploy.md by hand).
 
-The processes are the real ones, each its own OS process, as a deployment runs them (tests/fault_harness.py's
-Stack, several of each here): the Temporal dev server on a file, `worker.py` xN (worker-1, worker-2, ...),
-the web app under uvicorn x2 (web-1, web-2) and `starter.py relay` x2 (relay-1, relay-2). The web processes
-run WITHOUT their own relay loop (`create_app(relay=False)`): each still dispatches every event it accepts
-inline, and the two relays are separate processes that take over whatever the inline dispatch did not
-finish (a web process killed mid-dispatch, Temporal slow), spool draining and reconciling included. So
-"two relays" are two `starter.py relay` processes, and killing one leaves the other to do its work.
-Every provider is `local`: the local phone, mailbox and gift-card book are what is counted.
+The processes are the real ones, each its own OS process, as a deployment runs them
+(tests/support/fault_harness.py's Stack, several of each here): the Temporal dev server on a file, `worker.py`
+xN (worker-1, worker-2, ...), the web app under uvicorn x2 (web-1, web-2) and `starter.py relay` x2 (relay-1,
+relay-2). The web processes run WITHOUT their own relay loop (`create_app(relay=False)`): each still
+dispatches every event it accepts inline, and the two relays are separate processes that take over whatever
+the inline dispatch did not finish (a web process killed mid-dispatch, Temporal slow), spool draining and
+reconciling included. So "two relays" are two `starter.py relay` processes, and killing one leaves the other
+to do its work. Every provider is `local`: the local phone, mailbox and gift-card book are what is counted.
 
 Clients post N signed booking conflicts at once (a burst, so the run measures what the workers get
 through, not the posting rate), spread round-robin over the live web processes (a load balancer: a send
@@ -71,9 +71,10 @@ from runtime.supervisor import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, ReceivedEvent  # noqa: E402
 from store.relay import INLINE_LEASE  # noqa: E402
-from tests.conftest import drop_postgres, free_port, fresh_postgres_url  # noqa: E402
-from tests.fault_harness import (  # noqa: E402
+from tests.support.databases import drop_postgres, fresh_postgres_url  # noqa: E402
+from tests.support.fault_harness import (  # noqa: E402
     FINISHED,
+    SECRET,
     Answering,
     Figures,
     Ingest,
@@ -84,8 +85,8 @@ from tests.fault_harness import (  # noqa: E402
     finished_cases,
     log,
     make_patients,
-    post_event,
 )
+from tests.support.http import free_port, post_event  # noqa: E402
 
 WEB = (
     "import uvicorn; from web.app import create_app; "
@@ -213,7 +214,7 @@ class ScaledStack(Stack):
 
         def send() -> Any:
             base = self.base
-            answer = post_event(base, patient.event)
+            answer = post_event(base, SECRET, patient.event, timeout=10)
             answered_by.append(base)
             return answer
 

@@ -2,8 +2,9 @@
 Temporal running workflows with the same number of server-side steps, in one run (issue 11: ours / bare
 >= 0.9).
 
-1. Ours. The real processes, as `make run` starts them (tests/fault_harness.py's Stack: the Temporal dev
-   server on a file, `worker.py`, the web app under uvicorn, every provider local, a fresh database;
+1. Ours. The real processes, as `make run` starts them (tests/support/fault_harness.py's Stack: the
+   Temporal dev server on a file, `worker.py`, the web app under uvicorn, every provider local, a fresh
+   database;
    the gift-card queue's 1/s limit and the day's compensation budget lifted, contact rules off). One
    warm-up case, then N signed events posted over real HTTP by C client threads; patients answer their
    offer at once by a signed Twilio webhook (the harness's Answering thread), so the cases run to
@@ -67,8 +68,8 @@ with workflow.unsafe.imports_passed_through():
 
     from store.db import Store, migrate
     from store.models import Case
-    from tests.conftest import drop_postgres, fresh_postgres_url
-    from tests.fault_harness import (
+    from tests.support.databases import drop_postgres, fresh_postgres_url
+    from tests.support.fault_harness import (
         FINISHED,
         Answering,
         Ingest,

@@ -6,7 +6,7 @@
 Each scenario runs on its own fresh Temporal server with the real worker (local providers) and a temporary
 SQLite store, then writes the history of every workflow it ran, parents and child escalations alike, to
 tests/histories/<workflow type>/<name>.json. Payloads stay as Temporal stores them: encrypted, with the
-tests' fixed key (tests.conftest.TEST_CODEC_KEYS). The patient is the fake one from examples/.
+tests' fixed key (tests.support.settings.TEST_CODEC_KEYS). The patient is the fake one from examples/.
 
 Scenarios with timers only run on the time-skipping test server; those with Updates (a rep claims,
 approves, denies, resolves) run on the dev server, whose Updates are reliable, with policy durations of a
@@ -54,9 +54,9 @@ from domain.models import BookingEvent, CaseKind  # noqa: E402
 from store import inbox, users  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, EscalationRow  # noqa: E402
-from tests.conftest import EXAMPLES, TEST_CONVERTER, make_settings, venv_binary  # noqa: E402
-from tests.provider_stubs import DownMail, DownPhone  # noqa: E402
-from tests.workflow_harness import Harness, running  # noqa: E402
+from tests.support.provider_stubs import DownMail, DownPhone  # noqa: E402
+from tests.support.settings import EXAMPLES, TEST_CONVERTER, make_settings, venv_binary  # noqa: E402
+from tests.support.workflow_harness import Harness, running  # noqa: E402
 from workflows.escalation import Escalation  # noqa: E402
 
 HISTORIES = ROOT / "tests" / "histories"
@@ -449,7 +449,7 @@ async def feedback_scored(h: Harness, env: WorkflowEnvironment, rec: Recorded) -
 def stub_github(store: Store) -> Any:
     """A GitHub of our own over HTTP, up until the script ends."""
     from providers.trackers.github import GitHubTracker
-    from tests.tracker_stub import TrackerStub, serve
+    from tests.support.tracker_stub import TrackerStub, serve
 
     stub = _STUBS.enter_context(serve(TrackerStub("github")))
     return GitHubTracker(stub.base_url, "gh-token", "acme/problems")

@@ -1,0 +1,26 @@
+"""The one way a test gets a case it does not run a workflow for: the example event through the real intake
+(store/inbox.accept_booking_event, as the web app accepts it), so the case, its event row and its first
+timeline entry are what production writes, not a hand-built imitation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from domain.models import BookingEvent
+from store import inbox
+from store.db import Store
+from store.models import Case
+from tests.support.settings import example_event
+
+
+def open_case(store: Store, **changes: Any) -> Case:
+    """A booking-conflict case as intake opens it (`changes` as for example_event: a new appointment each
+    time, so cases never collide). Returned detached, every column loaded."""
+    event = example_event(**changes)
+    accepted = inbox.accept_booking_event(store, json.dumps(event).encode(), BookingEvent.received(event))
+    assert accepted.case_id and not accepted.duplicate
+    with store.session() as s:
+        case = s.get(Case, accepted.case_id)
+        assert case is not None
+        return case

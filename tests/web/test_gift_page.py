@@ -1,0 +1,91 @@
+"""GIFT_CARD_MODE=local: the link the patient gets opens their card (value, currency, card number) over
+real HTTP and in a real browser, with nothing about the patient or the case on it; with Tango the page does
+not exist (the patient's link is Tango's)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import sync_playwright
+
+from config import Settings
+from domain.ids import gift_card_key
+from providers.gift_cards.local import LocalGiftCards
+from store.db import Store
+from store.gift_cards import card_number
+from tests.support.browser import launch_chromium
+from tests.support.http import LiveServer, offline_web
+from tests.support.prism import add_case
+from tests.support.settings import ROOT
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def serve(settings: Settings) -> LiveServer:
+    from web.app import create_app
+
+    return LiveServer(create_app(settings, relay=False), settings.web_port)
+
+
+@pytest.fixture
+def app_settings(any_db_url: str, tmp_path: Path) -> Settings:
+    return offline_web(
+        any_db_url,
+        tmp_path,
+    )[0]
+
+
+@pytest.fixture
+def issued(app_settings: Settings) -> Iterator[tuple[str, str]]:
+    """A card the local provider issued for a case, as the workflow asks for it: (case id, link)."""
+    store = Store(app_settings.database_url)
+    case_id = add_case(store)
+    _order_id, link = LocalGiftCards(store, app_settings.public_base_url).order(
+        gift_card_key(case_id), Decimal("10.00"), "USD"
+    )
+    yield case_id, link
+
+
+def test_the_patients_link_opens_their_card(app_settings: Settings, issued: tuple[str, str]) -> None:
+    case_id, link = issued
+    order_id = link.rsplit("/", 1)[-1]
+    with serve(app_settings):
+        answer = httpx.get(link)
+        dutch = httpx.get(link, headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+        unknown = httpx.get(f"{app_settings.public_base_url}/gift/GC-000000000000")
+    assert answer.status_code == 200
+    page = answer.text
+    assert "$10.00" in page and "USD" in page and card_number(order_id) in page
+    assert answer.headers["cache-control"] == "no-store" and "noindex" in answer.headers["x-robots-tag"]
+    # nothing about the patient or the case: no phone, email, patient id or case id
+    for private in ("+31612345678", "patient@example.com", "patient-1", case_id):
+        assert private not in page
+    assert dutch.status_code == 200 and "Uw cadeaubon" in dutch.text and 'lang="nl"' in dutch.text
+    assert unknown.status_code == 404 and "not found" in unknown.text
+
+
+def test_with_tango_there_is_no_local_card_page(app_settings: Settings, issued: tuple[str, str]) -> None:
+    _case_id, link = issued
+    tango = app_settings.model_copy(update={"gift_card_mode": "tango"})
+    with serve(tango):
+        assert httpx.get(link).status_code == 404
+
+
+@pytest.mark.e2e
+def test_the_card_in_a_browser(app_settings: Settings, issued: tuple[str, str]) -> None:
+    _case_id, link = issued
+    ARTIFACTS.mkdir(exist_ok=True)
+    with serve(app_settings), sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_context(viewport={"width": 520, "height": 760}).new_page()
+            page.goto(link)
+            assert page.get_by_test_id("value").inner_text().startswith("$10.00")
+            assert page.get_by_test_id("number").inner_text() == card_number(link.rsplit("/", 1)[-1])
+            page.screenshot(path=str(ARTIFACTS / "gift-card.png"), full_page=True)
+        finally:
+            browser.close()
