@@ -41,7 +41,7 @@ from store import callbacks, inbox, relay, spool
 from store.db import Store, database_unavailable
 from store.models import Case
 
-log = logging.getLogger("makeright.starter")
+log = logging.getLogger("makeright.dispatch")
 
 # the workflow types and signals started and sent here, by name (declared in workflows/)
 BOOKING_CONFLICT_WORKFLOW = "BookingConflictRecovery"  # workflows/booking_conflict.py

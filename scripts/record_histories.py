@@ -121,7 +121,7 @@ async def send_booking(h: Harness, body: dict[str, Any]) -> str:
     accepted = await asyncio.to_thread(
         inbox.accept_booking_event, h.store, json.dumps(body).encode(), BookingEvent.model_validate(body)
     )
-    await h.starter.dispatch(accepted.event_row_id)
+    await h.dispatcher.dispatch(accepted.event_row_id)
     return ids.checkin_watch_workflow_id(body["data"]["appointment_id"])
 
 
@@ -208,7 +208,7 @@ async def keypad_rebooked(h: Harness, env: WorkflowEnvironment, rec: Recorded) -
         case_id,
         {"channel": "voice", "text": "1"},
     )
-    await h.starter.dispatch(row_id)
+    await h.dispatcher.dispatch(row_id)
     await finish(h, workflow_id)
 
 

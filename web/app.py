@@ -88,13 +88,13 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     svc = Services(
         settings=settings,
         store=store,
-        starter=Dispatcher(settings, store),
+        dispatcher=Dispatcher(settings, store),
         codec=EncryptionCodec(settings.key_ring()),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(svc.starter.relay_forever()) if relay else None
+        task = asyncio.create_task(svc.dispatcher.relay_forever()) if relay else None
         yield
         if task is not None:
             task.cancel()
@@ -144,7 +144,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
         Temporal is checked and reported too, but a replica whose Temporal is away stays in service:
         events are stored and the relay acts on them once it is back, so taking every replica out would
         only refuse what can be kept ("status": "degraded")."""
-        database, temporal = await asyncio.gather(database_status(store), temporal_status(svc.starter))
+        database, temporal = await asyncio.gather(database_status(store), temporal_status(svc.dispatcher))
         parts = {"database": database, "temporal": temporal}
         if database != "ok":
             body = {"status": "not_ready", **parts, "error": "not ready: database unavailable"}

@@ -17,8 +17,8 @@ from store.db import Store
 class Services:
     settings: Settings
     store: Store
-    # acts on stored events (dispatch/dispatcher.py); named `starter` since before it had its own module
-    starter: Dispatcher
+    # acts on stored events (dispatch/dispatcher.py)
+    dispatcher: Dispatcher
     # the payload codec the codec server answers with (keys read once, at start-up)
     codec: EncryptionCodec
 

@@ -166,7 +166,7 @@ async def act(
         )
     except Refusal as refusal:
         raise Refused(_status(refusal.kind), refusal.message) from None
-    client = await svc.starter.client()
+    client = await svc.dispatcher.client()
     handle = client.get_workflow_handle(row.escalation_id)
     try:
         async with asyncio.timeout(UPDATE_DEADLINE_SECONDS):

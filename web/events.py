@@ -63,7 +63,7 @@ async def receive_event(request: Request) -> JSONResponse:
         return JSONResponse(answer, status_code=200)
     # Committed: now act. If Temporal is slow or away, the relay picks the event up later.
     try:
-        await asyncio.wait_for(svc.starter.dispatch(accepted.event_row_id), DISPATCH_WAIT_SECONDS)
+        await asyncio.wait_for(svc.dispatcher.dispatch(accepted.event_row_id), DISPATCH_WAIT_SECONDS)
     except TimeoutError:
         pass
     return JSONResponse(answer, status_code=202)

@@ -58,7 +58,7 @@ async def make_choice(case_id: str, choice: int, request: Request, t: str = Form
         {"channel": "email", "text": str(choice)},
     )
     if routed and not duplicate:
-        await svc.starter.dispatch(row_id)
+        await svc.dispatcher.dispatch(row_id)
     return _page("Thank you", "<p>We have your choice. You will get a confirmation shortly.</p>")
 
 
@@ -121,6 +121,6 @@ async def give_rating(
         {"channel": "email", "text": text},
     )
     if routed and not duplicate:
-        await svc.starter.dispatch(row_id)
+        await svc.dispatcher.dispatch(row_id)
     _, _, _, _, thanks, body = _words(await asyncio.to_thread(_feedback_language, svc.store, case_id))
     return _page(thanks, f"<p>{escape(body)}</p>")

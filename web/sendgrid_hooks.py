@@ -99,7 +99,7 @@ async def events(request: Request) -> JSONResponse:
     for report, extra in reports:
         stored = await asyncio.to_thread(callbacks.accept, svc.store, report, extra)
         if stored.act and not stored.duplicate:
-            await svc.starter.dispatch(stored.row_id)
+            await svc.dispatcher.dispatch(stored.row_id)
     return JSONResponse({"accepted": len(reports)})
 
 

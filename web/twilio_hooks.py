@@ -155,10 +155,10 @@ async def _store_and_act(request: Request, report: callbacks.Report, extra: dict
     row_id = await _take_or_spool(
         svc,
         functools.partial(spool.take_report, svc.store, report, extra),
-        functools.partial(svc.starter.spool.put_report, report, extra),
+        functools.partial(svc.dispatcher.spool.put_report, report, extra),
     )
     if row_id is not None:  # a failed delivery the case's workflow must hear of
-        await svc.starter.dispatch(row_id)
+        await svc.dispatcher.dispatch(row_id)
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
@@ -169,10 +169,10 @@ async def _take_answer(request: Request, answer: spool.Answer) -> None:
     row_id = await _take_or_spool(
         svc,
         functools.partial(spool.take_answer, svc.store, answer),
-        functools.partial(svc.starter.spool.put_answer, answer),
+        functools.partial(svc.dispatcher.spool.put_answer, answer),
     )
     if row_id is not None:
-        await svc.starter.dispatch(row_id)
+        await svc.dispatcher.dispatch(row_id)
 
 
 async def _take_or_spool(

@@ -244,11 +244,11 @@ async def test_relay_outlives_a_database_outage_with_one_line_a_pass(
 
     proxy, url = proxied_postgres
     settings = make_settings(url, tmp_path, temporal_address=f"127.0.0.1:{free_port()}")
-    starter = Dispatcher(settings, Store(url))
-    starter.reconcile_every = 0.0  # the reconciler runs every pass too
+    dispatcher = Dispatcher(settings, Store(url))
+    dispatcher.reconcile_every = 0.0  # the reconciler runs every pass too
     proxy.cut()
     caplog.set_level(logging.INFO, logger="makeright")
-    task = asyncio.create_task(starter.relay_forever(interval=0.05))
+    task = asyncio.create_task(dispatcher.relay_forever(interval=0.05))
 
     def passes_logged() -> list[logging.LogRecord]:
         records = caplog.records
@@ -270,7 +270,7 @@ async def test_relay_outlives_a_database_outage_with_one_line_a_pass(
 
 
 class RecordingSignals(Dispatcher):
-    """The web app's starter, with Temporal replaced by a record of what each workflow would be told."""
+    """The web app's dispatcher, with Temporal replaced by a record of what each workflow would be told."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         super().__init__(settings, store)
@@ -308,8 +308,8 @@ def test_sms_reply_during_a_database_outage_is_answered_200_at_once_and_reaches_
     settings = _web_settings(url, tmp_path, port, f"127.0.0.1:{free_port()}")
     store = Store(url)
     app = create_app(settings, relay=True)
-    starter = RecordingSignals(settings, app.state.services.store)
-    app.state.services.starter = starter  # its relay loop runs in the app, as in production
+    dispatcher = RecordingSignals(settings, app.state.services.store)
+    app.state.services.dispatcher = dispatcher  # its relay loop runs in the app, as in production
     sid = "SM" + "7" * 32
     sms = {"MessageSid": sid, "From": "+31612345678", "To": settings.twilio_from_number, "Body": "1"}
     status = {"MessageSid": "SM" + "8" * 32, "MessageStatus": "undelivered", "ErrorCode": "30003"}
@@ -332,11 +332,11 @@ def test_sms_reply_during_a_database_outage_is_answered_200_at_once_and_reaches_
 
         proxy.restore()  # the relay loop takes the spool in
         deadline = time.monotonic() + 30
-        while spool.Spool(settings.var_dir).pending() or not starter.signals:
+        while spool.Spool(settings.var_dir).pending() or not dispatcher.signals:
             assert time.monotonic() < deadline, "the spooled reply never reached the case"
             time.sleep(0.2)
-        passes = starter.passes
-        while starter.passes < passes + 2:  # a further whole relay pass changes nothing
+        passes = dispatcher.passes
+        while dispatcher.passes < passes + 2:  # a further whole relay pass changes nothing
             assert time.monotonic() < deadline, "the relay stopped passing"
             time.sleep(0.1)
         assert twilio_post(server, settings, sms).status_code == 200  # Twilio's duplicate, after the outage
@@ -347,7 +347,7 @@ def test_sms_reply_during_a_database_outage_is_answered_200_at_once_and_reaches_
         reports = s.scalars(select(ReceivedEvent).where(ReceivedEvent.source == "twilio_sms_status")).all()
     assert [m.body for m in inbound] == ["1"]  # stored once
     assert [(r.status, r.workflow_id) for r in rows] == [("dispatched", workflow_id)]
-    assert [(w, name, getattr(arg, "choice", None)) for w, name, arg in starter.signals] == [
+    assert [(w, name, getattr(arg, "choice", None)) for w, name, arg in dispatcher.signals] == [
         (workflow_id, "patient_replied", 1)
     ]  # the case got the patient's choice, once
     assert len(reports) == 1  # the status report was kept too

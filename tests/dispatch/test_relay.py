@@ -298,22 +298,22 @@ async def test_temporal_away_is_tried_once_then_left_to_the_next_pass(
         ids.append(inbox.accept_booking_event(store, raw, event).event_row_id)
     with store.session() as s:  # stored a minute ago: past the relay's grace for the inline dispatch
         s.execute(update(ReceivedEvent).values(received_at=utcnow() - timedelta(minutes=1)))
-    starter = Dispatcher(settings, store)
+    dispatcher = Dispatcher(settings, store)
 
-    assert await starter.relay_once() == 1 and starter.temporal_away()
+    assert await dispatcher.relay_once() == 1 and dispatcher.temporal_away()
     with store.session() as s:
         rows = {row.id: row for row in s.scalars(select(ReceivedEvent)).all()}
     assert {row.status for row in rows.values()} == {"pending"}
     assert [rows[i].attempts for i in ids] == [1, 0, 0, 0, 0]
     assert all(row.claimed_by is None and row.lease_until is None for row in rows.values())
 
-    assert await starter.relay_once() == 0
-    await starter.dispatch(ids[1])
+    assert await dispatcher.relay_once() == 0
+    await dispatcher.dispatch(ids[1])
     with store.session() as s:
         assert sum(s.scalars(select(ReceivedEvent.attempts)).all()) == 1
 
-    starter._temporal_away_until = 0.0  # the pause is over
-    await starter.dispatch(ids[1])
+    dispatcher._temporal_away_until = 0.0  # the pause is over
+    await dispatcher.dispatch(ids[1])
     with store.session() as s:
         row = s.get(ReceivedEvent, ids[1])
         assert row is not None and row.attempts == 1 and row.status == "pending" and row.claimed_by is None
@@ -330,14 +330,14 @@ async def test_inline_dispatch_past_the_limit_is_left_to_the_relay(any_db_url: s
             await asyncio.sleep(0.3)
             return await super()._dispatch(event_row_id)
 
-    starter = SlowDispatcher(settings, store, acted)
-    busy = asyncio.create_task(starter.dispatch(first))
+    dispatcher = SlowDispatcher(settings, store, acted)
+    busy = asyncio.create_task(dispatcher.dispatch(first))
     await asyncio.sleep(0.1)
-    await starter.dispatch(second)  # one already under way: this one stays for the relay
+    await dispatcher.dispatch(second)  # one already under way: this one stays for the relay
     await busy
     assert [row_id for _, row_id in acted] == [first]
     with store.session() as s:
         row = s.get(ReceivedEvent, second)
         assert row is not None and row.status == "pending" and row.attempts == 0 and row.claimed_by is None
-    await starter.relay_once()
+    await dispatcher.relay_once()
     assert sorted(row_id for _, row_id in acted) == [first, second]

@@ -228,7 +228,7 @@ async def test_a_landline_gets_no_check_in_prompt(
         accepted = await asyncio.to_thread(
             inbox.accept_booking_event, h.store, json.dumps(event).encode(), BookingEvent.received(event)
         )
-        await h.starter.dispatch(accepted.event_row_id)
+        await h.dispatcher.dispatch(accepted.event_row_id)
         watch_id = ids.checkin_watch_workflow_id(event["data"]["appointment_id"])
         handle = h.client.get_workflow_handle(watch_id, result_type=WatchResult)
         result = await h.result(handle)

@@ -1,4 +1,4 @@
-"""Running a case end to end inside one test: store, worker and starter on a Temporal test server."""
+"""Running a case end to end inside one test: store, worker and dispatcher on a Temporal test server."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class Harness:
     settings: Settings
     store: Store
     env: WorkflowEnvironment
-    starter: Dispatcher
+    dispatcher: Dispatcher
 
     @property
     def client(self) -> Client:
@@ -68,7 +68,7 @@ class Harness:
             BookingEvent.received(event),  # as at ingress
         )
         if not accepted.duplicate:
-            await self.starter.dispatch(accepted.event_row_id)
+            await self.dispatcher.dispatch(accepted.event_row_id)
         assert accepted.workflow_id is not None
         handle = self.client.get_workflow_handle(accepted.workflow_id, result_type=CaseResult)
         return accepted, handle
@@ -156,7 +156,7 @@ class Harness:
             {"channel": "sms", "text": text},
         )
         assert not duplicate
-        await self.starter.dispatch(row_id)  # an unrouted row cannot be claimed: nothing happens
+        await self.dispatcher.dispatch(row_id)  # an unrouted row cannot be claimed: nothing happens
         with self.store.session() as s:
             row = s.get(ReceivedEvent, row_id)
             assert row is not None

@@ -187,7 +187,7 @@ async def twilio_reports(h: Harness, source: str, channel: str, sid: str, status
         source=source, external_id=f"{sid}:{status}", channel=channel, status=status, provider_id=sid
     )
     stored = callbacks.accept(h.store, report, {})
-    await h.starter.dispatch(stored.row_id)
+    await h.dispatcher.dispatch(stored.row_id)
     return stored
 
 

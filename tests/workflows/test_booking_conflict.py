@@ -244,7 +244,7 @@ async def test_invalid_number_falls_back_to_email_with_choice_links(
         assert accepted.workflow_id is not None
         await h.until_waiting(accepted.workflow_id)
         row_id, _, _ = link_choice(h, accepted.case_id or "", "3")
-        await h.starter.dispatch(row_id)
+        await h.dispatcher.dispatch(row_id)
         result = await h.result(handle)
 
     assert result.outcome is Outcome.REBOOKED

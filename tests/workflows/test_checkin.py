@@ -97,7 +97,7 @@ async def send(h: Harness, event: dict[str, Any]) -> int:
         inbox.accept_booking_event, h.store, json.dumps(event).encode(), BookingEvent.model_validate(event)
     )
     assert accepted.case_id is None  # a case opens only when something goes wrong
-    await h.starter.dispatch(accepted.event_row_id)
+    await h.dispatcher.dispatch(accepted.event_row_id)
     return accepted.event_row_id
 
 

@@ -322,7 +322,7 @@ async def test_a_patient_texts_cannot_reach_rates_by_the_emails_links(
         assert accepted.workflow_id is not None
         await h.until_waiting(accepted.workflow_id)
         row_id, _, _ = link_answer(h, case_id, "1")
-        await h.starter.dispatch(row_id)
+        await h.dispatcher.dispatch(row_id)
         assert (await h.result(case)).status is CaseStatus.RESOLVED
         handle = await asked(h, case_id)
         try:
@@ -333,7 +333,7 @@ async def test_a_patient_texts_cannot_reach_rates_by_the_emails_links(
             # the patient clicks 5 and adds a comment (what POST /feedback/{case}/5 stores)
             row_id, routed, _ = link_answer(h, case_id, "5 very kind people")
             assert routed == case_id
-            await h.starter.dispatch(row_id)
+            await h.dispatcher.dispatch(row_id)
             assert await outcome(h, handle) == 5
         finally:
             await stop(h, handle, case_id)
