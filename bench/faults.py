@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from store.db import Store, migrate  # noqa: E402
 from tests.support.databases import drop_postgres, fresh_postgres_url  # noqa: E402
-from tests.support.fault_harness import Outage, Scenario, SqliteLock, Stack, TcpProxy, log, run  # noqa: E402
+from tests.support.fault_harness import Outage, Scenario, SqliteLock, TcpProxy, log, run  # noqa: E402
+from tests.support.system import System  # noqa: E402
 
 
 def main() -> int:
@@ -72,10 +73,12 @@ def main() -> int:
         deadline_seconds=args.deadline,
         seed=args.seed,
     )
-    stack = Stack(url, tmp / "var", app_db_url=app_url, RATE_LIMITS__GIFT_CARDS=args.gift_card_rate)
+    system = System(
+        url, tmp / "var", "processes", app_db_url=app_url, RATE_LIMITS__GIFT_CARDS=args.gift_card_rate
+    )
     log(f"{args.database}, {args.cases} cases, logs in {tmp / 'var'}")
     try:
-        figures = run(scenario, stack, Store(url), outage if args.db_outage else None)
+        figures = run(scenario, system, Store(url), outage if args.db_outage else None)
     finally:
         if proxy is not None:
             proxy.close()

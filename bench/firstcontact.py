@@ -1,10 +1,10 @@
 """First contact, measured from outside: shared by bench/latency.py and bench/burst.py.
 
-The system runs as `make run` runs it (tests/fault_harness.Stack: the Temporal dev server on its file,
-`worker.py`, the web app under uvicorn, SQLite unless a database URL is given) with Twilio live, pointed
-at a recording stand-in in its own process (bench/twilio_standin.py). Events are posted over real HTTP,
-signed, each for its own patient; the first text each patient's number gets is read from the stand-in's
-record. First contact = that text's arrival at the stand-in minus the moment the event was posted.
+The system runs as `make run` runs it (tests/support/system.py's System, how="processes": the Temporal dev
+server on its file, `worker.py`, the web app under uvicorn, SQLite unless a database URL is given) with Twilio
+live, pointed at a recording stand-in in its own process (bench/twilio_standin.py). Events are posted over
+real HTTP, signed, each for its own patient; the first text each patient's number gets is read from the
+stand-in's record. First contact = that text's arrival at the stand-in minus the moment the event was posted.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import httpx  # noqa: E402
 
 from bench.procstat import cpu_seconds  # noqa: E402
 from domain.signing import sign  # noqa: E402
-from tests.support.fault_harness import SECRET, TWILIO_TOKEN, Patient, Stack, make_patients  # noqa: E402
+from tests.support.fault_harness import Patient, make_patients  # noqa: E402
 from tests.support.http import free_port  # noqa: E402
+from tests.support.system import SECRET, TWILIO_TOKEN, System  # noqa: E402
 
 STANDIN_ACCOUNT = "AC" + "b" * 32  # not the shipped local stand-in's sid: live mode refuses that one
 FROM_NUMBER = "+15005550006"
@@ -50,7 +51,7 @@ class Posted:
 
 @dataclass
 class Run:
-    stack: Stack
+    stack: System
     record: Path
     standin: subprocess.Popen[bytes]
     posted: list[Posted] = field(default_factory=list)
@@ -97,7 +98,7 @@ def system(database_url: str | None = None, **env: str) -> Iterator[Run]:
         "LOG_LEVEL": "WARNING",
         **env,
     }
-    stack = Stack(database_url or f"sqlite:///{var_dir / 'makeright.db'}", var_dir, **settings)
+    stack = System(database_url or f"sqlite:///{var_dir / 'makeright.db'}", var_dir, "processes", **settings)
     migrate = subprocess.run(
         [sys.executable, "cli.py", "migrate"], cwd=ROOT, env=stack.env, capture_output=True, text=True
     )

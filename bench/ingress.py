@@ -50,20 +50,21 @@ from runtime.supervisor import WEB_KEEP_ALIVE_SECONDS  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import ReceivedEvent  # noqa: E402
 from tests.support.databases import drop_postgres, fresh_postgres_url  # noqa: E402
-from tests.support.fault_harness import SECRET, Stack  # noqa: E402
 from tests.support.settings import TEST_CONVERTER, example_event, make_settings, venv_binary  # noqa: E402
+from tests.support.system import SECRET, System  # noqa: E402
 
 # --------------------------------------------------------------------------- the web tier, as processes
 
 
 class WebTier:
-    """The web app as `uvicorn --workers K` (the Stack's environment: Temporal's port is free unless the
-    bench starts a dev server on it). Its own process group, so stopping it leaves no worker behind."""
+    """The web app as `uvicorn --workers K` (the environment of a System with how="processes": Temporal's
+    port is free unless the bench starts a dev server on it). Its own process group, so stopping it leaves
+    no worker behind."""
 
     def __init__(
         self, database_url: str, var_dir: Path, processes: int, extra: list[str] | None = None
     ) -> None:
-        self.stack = Stack(database_url, var_dir)
+        self.stack = System(database_url, var_dir, "processes")
         self.processes = processes
         self.extra = extra or []
         self.proc: subprocess.Popen[bytes] | None = None
@@ -98,7 +99,7 @@ class WebTier:
         return self
 
     def _wait_started(self) -> None:
-        self.stack._wait_for_port("web", self.stack.web_port)
+        self.stack.wait_for_port("web", self.stack.web_port)
         # every worker serving: each logs its start-up (the socket is shared before that)
         deadline = time.monotonic() + 60
         with httpx.Client(base_url=self.url, timeout=5) as http:
@@ -309,7 +310,7 @@ async def relay_phase(url: str, events: int, relays: int, temporal_port: int, va
         dev_server_existing_path=binary, port=temporal_port, data_converter=TEST_CONVERTER
     )
     try:
-        # the web tier's task queue: the bench's Stack made one of its own
+        # the web tier's task queue: the bench's System made one of its own
         async with build_worker(env.client, settings, store):
             starters = [Dispatcher(settings, store) for _ in range(relays)]
             for starter in starters:

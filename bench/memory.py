@@ -1,12 +1,12 @@
 """Worker memory with N cases open (run on demand: `make bench` runs N=10000; results go in bench/RESULTS.md
 by hand). Issue 11's target: the worker under 500 MB with 10,000 cases waiting for the patient's answer.
 
-The real processes, as `make run` starts them (tests/fault_harness.Stack: the Temporal dev server on its
-file, `worker.py`, the web app under uvicorn), every provider local, quiet hours off and a reply deadline of
-a week, so no case moves on by itself. N booking-conflict events are posted over HTTP by C clients (the
-harness's own ingest); each case runs until it has texted its offer and waits (`waiting_patient` in the
-store). Meanwhile the worker's RSS (VmRSS of worker.py and any children, from /proc) is sampled, with the
-size of its sticky cache (the SDK's `temporal_sticky_cache_size`, from the worker's metrics port).
+The real processes, as `make run` starts them (tests/support/system.py's System, how="processes": the Temporal
+dev server on its file, `worker.py`, the web app under uvicorn), every provider local, quiet hours off and a
+reply deadline of a week, so no case moves on by itself. N booking-conflict events are posted over HTTP by C
+clients (the harness's own ingest); each case runs until it has texted its offer and waits (`waiting_patient`
+in the store). Meanwhile the worker's RSS (VmRSS of worker.py and any children, from /proc) is sampled, with
+the size of its sticky cache (the SDK's `temporal_sticky_cache_size`, from the worker's metrics port).
 
 Then a sample of patients answers "1" by a signed Twilio webhook (the harness's Answering), the oldest
 cases first: with fewer cache slots than cases those were evicted long ago, so they are rebuilt from their
@@ -49,8 +49,9 @@ from sqlalchemy import func, select  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case  # noqa: E402
 from tests.support.databases import drop_postgres, fresh_postgres_url  # noqa: E402
-from tests.support.fault_harness import FINISHED, Answering, Ingest, Stack, ingest, log, make_patients  # noqa: E402
+from tests.support.fault_harness import FINISHED, Answering, Ingest, ingest, log, make_patients  # noqa: E402
 from tests.support.http import free_port  # noqa: E402
+from tests.support.system import System  # noqa: E402
 
 WAITING = "waiting_patient"
 WEEK = 7 * 24 * 3600
@@ -109,7 +110,7 @@ class Sample:
 class Sampler:
     """Every `every` seconds: the worker's RSS, its cache size and how many cases wait."""
 
-    stack: Stack
+    stack: System
     store: Store
     metrics_url: str
     every: float = 0.5
@@ -197,9 +198,10 @@ def main() -> int:
     url = f"sqlite:///{tmp / 'makeright.db'}" if args.database == "sqlite" else fresh_postgres_url()
     migrate(url)
     metrics_port = free_port()
-    stack = Stack(
+    stack = System(
         url,
         tmp / "var",
+        "processes",
         POLICY__REPLY_DEADLINE_SECONDS=str(WEEK),  # nobody's answer times out during the run
         POLICY__CALL_ANSWER_DEADLINE_SECONDS=str(WEEK),
         RATE_LIMITS__GIFT_CARDS="50",  # the answered sample is paid without Tango's 1/s queue

@@ -2,14 +2,14 @@
 one PostgreSQL database, one of each SIGKILLed mid-run (run on demand: `make bench`; results go in
 bench/RESULTS.md and docs/deploy.md by hand).
 
-The processes are the real ones, each its own OS process, as a deployment runs them
-(tests/support/fault_harness.py's Stack, several of each here): the Temporal dev server on a file, `worker.py`
-xN (worker-1, worker-2, ...), the web app under uvicorn x2 (web-1, web-2) and `starter.py relay` x2 (relay-1,
-relay-2). The web processes run WITHOUT their own relay loop (`create_app(relay=False)`): each still
-dispatches every event it accepts inline, and the two relays are separate processes that take over whatever
-the inline dispatch did not finish (a web process killed mid-dispatch, Temporal slow), spool draining and
-reconciling included. So "two relays" are two `starter.py relay` processes, and killing one leaves the other
-to do its work. Every provider is `local`: the local phone, mailbox and gift-card book are what is counted.
+The processes are the real ones, each its own OS process, as a deployment runs them (tests/support/system.py's
+System, how="processes", several of each here): the Temporal dev server on a file, `worker.py` xN (worker-1,
+worker-2, ...), the web app under uvicorn x2 (web-1, web-2) and `starter.py relay` x2 (relay-1, relay-2). The
+web processes run WITHOUT their own relay loop (`create_app(relay=False)`): each still dispatches every event
+it accepts inline, and the two relays are separate processes that take over whatever the inline dispatch did
+not finish (a web process killed mid-dispatch, Temporal slow), spool draining and reconciling included. So
+"two relays" are two `starter.py relay` processes, and killing one leaves the other to do its work. Every
+provider is `local`: the local phone, mailbox and gift-card book are what is counted.
 
 Clients post N signed booking conflicts at once (a burst, so the run measures what the workers get
 through, not the posting rate), spread round-robin over the live web processes (a load balancer: a send
@@ -74,12 +74,10 @@ from store.relay import INLINE_LEASE  # noqa: E402
 from tests.support.databases import drop_postgres, fresh_postgres_url  # noqa: E402
 from tests.support.fault_harness import (  # noqa: E402
     FINISHED,
-    SECRET,
     Answering,
     Figures,
     Ingest,
     Patient,
-    Stack,
     _retrying_post,
     count,
     finished_cases,
@@ -87,6 +85,7 @@ from tests.support.fault_harness import (  # noqa: E402
     make_patients,
 )
 from tests.support.http import free_port, post_event  # noqa: E402
+from tests.support.system import SECRET, System  # noqa: E402
 
 WEB = (
     "import uvicorn; from web.app import create_app; "
@@ -95,16 +94,16 @@ WEB = (
 )
 
 
-class ScaledStack(Stack):
-    """The fault harness's Stack with several named instances of each process: worker-1.., web-1..,
-    relay-1... `base` is a load balancer: each call gives the next live web process."""
+class ScaledStack(System):
+    """The one launcher's separately killable processes, several named instances of each: worker-1..,
+    web-1.., relay-1... `base` is a load balancer: each call gives the next live web process."""
 
     def __init__(self, db_url: str, var_dir: Path, workers: int, webs: int, relays: int, **env: str) -> None:
         # ports are taken once the Temporal server is up (start()): the dev server picks free ports of its
         # own at start (its HTTP API among them), and one of those could otherwise be a port chosen here
         self.web_ports = {f"web-{i + 1}": 0 for i in range(webs)}
         self._turn = itertools.count()
-        super().__init__(db_url, var_dir, **env)
+        super().__init__(db_url, var_dir, "processes", **env)
         self.names = [
             "temporal",
             *(f"worker-{i + 1}" for i in range(workers)),
@@ -128,7 +127,7 @@ class ScaledStack(Stack):
         return self.url(webs[0])  # all down: the client's retry finds one back
 
     @base.setter
-    def base(self, value: str) -> None:  # Stack.__init__ sets its single web's URL: there is none here
+    def base(self, value: str) -> None:  # System.__init__ sets its single web's URL: there is none here
         pass
 
     def url(self, web: str) -> str:
@@ -165,7 +164,7 @@ class ScaledStack(Stack):
             if name in self.procs:
                 self.pids[name].append(self.procs[name].pid)
         if name in self.web_ports:
-            self._wait_for_port(name, self.web_ports[name])
+            self.wait_for_port(name, self.web_ports[name])
 
     def start(self) -> None:
         self.spawn("temporal")

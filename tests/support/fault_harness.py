@@ -1,8 +1,9 @@
 """Faults at random points, counted from outside: shared by the suite's fault test (tests/e2e/test_faults.py,
 ~20 cases) and the benchmark (bench/faults.py, 200 cases).
 
-The real system runs as separate processes, as `make run` starts them (the Temporal dev server with its
-state in a file under VAR_DIR, `worker.py`, the web app under uvicorn), with every provider `local`: the
+The real system runs as separate processes, as `make run` starts them (tests/support/system.py's System with
+how="processes": the Temporal dev server with its state in a file under VAR_DIR, `worker.py`, the web app
+under uvicorn), with every provider `local`: the
 local phone, mailbox and gift-card book are the providers' own records of what reached them, so they are
 what is counted. Clients post signed events over real HTTP and, like real ones, resend the same event (same
 id) when they got no answer; patients answer their offer by a signed Twilio webhook so the cases finish.
@@ -20,37 +21,28 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import os
 import random
-import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from domain.ids import gift_card_key
-from runtime.supervisor import WEB_KEEP_ALIVE_SECONDS, dev_server_state
 from store.db import Store
 from store.models import Case, GiftCardOrder, LedgerEntry, LocalDelivery
-from tests.support.http import free_port, post_event
-from tests.support.settings import ROOT, TEST_CODEC_KEYS, example_event
+from tests.support.http import post_event
+from tests.support.settings import example_event
+from tests.support.system import SECRET, TWILIO_TOKEN, System
 
-SECRET = "faults-signing-secret"
-TWILIO_TOKEN = "faults-twilio-token"
-ENGINEER = "faults-engineer"
-BIN = Path(sys.executable).parent
 FINISHED = ("resolved", "closed")
 
 
@@ -61,125 +53,6 @@ HTTP = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
 
 def log(message: str) -> None:
     print(f"[faults {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# --------------------------------------------------------------------------- the system, as processes
-
-
-class Stack:
-    """The Temporal dev server (state in VAR_DIR/temporal.db), the worker and the web app, each its own
-    process that can be SIGKILLed and started again. `app_db_url` is what the processes use (a proxy in
-    front of the database, for an outage); the harness itself reads the database directly."""
-
-    def __init__(self, db_url: str, var_dir: Path, app_db_url: str | None = None, **env: str) -> None:
-        var_dir.mkdir(parents=True, exist_ok=True)
-        self.var_dir = var_dir
-        self.web_port = free_port()
-        self.temporal_port = free_port()
-        self.base = f"http://127.0.0.1:{self.web_port}"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MAKERIGHT_"))},
-            "DATABASE_URL": app_db_url or db_url,
-            "VAR_DIR": str(var_dir),
-            "WEB_PORT": str(self.web_port),
-            "PUBLIC_BASE_URL": self.base,
-            "TEMPORAL_PORT": str(self.temporal_port),
-            "TASK_QUEUE": f"faults-{uuid.uuid4().hex[:8]}",
-            "CODEC_KEYS": TEST_CODEC_KEYS,
-            "EVENTS_SIGNING_SECRET": SECRET,
-            "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-            "API_TOKENS": f"engineer:{ENGINEER}",
-            "POLICY__CONTACT__ENABLED": "false",  # the outcome must not depend on the hour it runs
-            # every case is paid on its own: a run of hundreds must not wait for a rep's approval once
-            # the day's default budget (500.00, 50 cases) is spent
-            "POLICY__COMPENSATION__DAILY_BUDGET": "1000000.00",
-            **env,
-        }
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.kills: Counter[str] = Counter()
-        self.unexpected_exits: Counter[str] = Counter()
-        self._lock = threading.RLock()
-        self._closing = False
-        self._watcher = threading.Thread(target=self._watch, daemon=True)
-
-    def command(self, name: str) -> list[str]:
-        if name == "temporal":  # as run.py starts it: a file-backed dev server, so state survives a kill
-            return [
-                str(BIN / "temporal"), "server", "start-dev", "--headless",
-                *dev_server_state(self.var_dir / "temporal.db"),
-                "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--log-level", "error",
-            ]  # fmt: skip
-        if name == "worker":
-            return [sys.executable, "worker.py"]
-        return [
-            sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
-            "--host", "127.0.0.1", "--port", str(self.web_port), "--log-level", "warning", "--no-access-log",
-            "--timeout-keep-alive", str(WEB_KEEP_ALIVE_SECONDS),
-        ]  # fmt: skip
-
-    def spawn(self, name: str) -> None:
-        with self._lock:
-            if self._closing:  # a fault thread late after a failure must not leave a process behind
-                return
-            out: IO[bytes] = open(self.var_dir / f"{name}.log", "ab")  # the child keeps it open
-            self.procs[name] = subprocess.Popen(
-                self.command(name), cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-            out.close()
-        port = {"temporal": self.temporal_port, "web": self.web_port}.get(name)
-        if port:
-            self._wait_for_port(name, port)
-
-    def _wait_for_port(self, name: str, port: int) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                sock.settimeout(0.5)
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"{name} did not listen on {port}:\n{self.tail(name)}")
-
-    def start(self) -> None:
-        for name in ("temporal", "worker", "web"):
-            self.spawn(name)
-        self._watcher.start()
-
-    def kill(self, name: str, down_for: float = 0.0) -> None:
-        """SIGKILL (no clean-up of any kind), then start it again after `down_for` seconds."""
-        with self._lock:
-            proc = self.procs[name]
-            if self._closing:
-                return
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            self.kills[name] += 1
-            log(f"killed {name} (pid {proc.pid}), down for {down_for:.1f}s")
-            time.sleep(down_for)
-            self.spawn(name)
-
-    def _watch(self) -> None:
-        """A supervisor's restart policy: whatever exits by itself is started again (and counted)."""
-        while not self._closing:
-            with self._lock:
-                for name, proc in list(self.procs.items()):
-                    if proc.poll() is not None and not self._closing:
-                        self.unexpected_exits[name] += 1
-                        log(f"{name} exited by itself ({proc.returncode}): starting it again")
-                        self.spawn(name)
-            time.sleep(0.5)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closing = True
-            for proc in self.procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-
-    def tail(self, name: str, chars: int = 3000) -> str:
-        path = self.var_dir / f"{name}.log"
-        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
 # --------------------------------------------------------------------------- a database outage
@@ -331,7 +204,9 @@ class Ingest:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def ingest(stack: Stack, patients: list[Patient], clients: int, spread_seconds: float, tally: Ingest) -> None:
+def ingest(
+    system: System, patients: list[Patient], clients: int, spread_seconds: float, tally: Ingest
+) -> None:
     """Post every patient's event from `clients` concurrent clients, spread over `spread_seconds`."""
     todo = list(patients)
     lock = threading.Lock()
@@ -346,7 +221,7 @@ def ingest(stack: Stack, patients: list[Patient], clients: int, spread_seconds: 
                 patient = todo.pop(0)
                 due = began + patient.index * gap
             time.sleep(max(0.0, due - time.monotonic()))
-            send = functools.partial(post_event, stack.base, SECRET, patient.event, timeout=10, http=HTTP)
+            send = functools.partial(post_event, system.base, SECRET, patient.event, timeout=10, http=HTTP)
             answer, sends = _retrying_post(send, time.monotonic() + 180)
             # 202 accepted, or 200 with the case it made already: the first send was stored, its answer lost
             assert answer.status_code in (200, 202), f"{answer.status_code} {answer.text}"
@@ -382,8 +257,8 @@ class Answering:
     """Patients read their texts and answer each offer with "1" (the same MessageSid when the web app
     did not answer, as Twilio's connection retries do), until stopped."""
 
-    def __init__(self, stack: Stack, store: Store, patients: list[Patient]) -> None:
-        self.stack, self.store = stack, store
+    def __init__(self, system: System, store: Store, patients: list[Patient]) -> None:
+        self.system, self.store = system, store
         self.by_phone = {p.phone: p for p in patients}
         self.answers = 0
         self.stopped = threading.Event()
@@ -403,7 +278,7 @@ class Answering:
             while not self.stopped.is_set():
                 for delivery_id, phone in self._unanswered_offers():
                     sid = "SM" + hashlib.sha256(f"{phone}:{delivery_id}".encode()).hexdigest()[:32]
-                    send = functools.partial(patient_texts, self.stack.base, phone, sid, "1")
+                    send = functools.partial(patient_texts, self.system.base, phone, sid, "1")
                     answer, _ = _retrying_post(send, time.monotonic() + 180)
                     assert answer.status_code == 200, f"{answer.status_code} {answer.text}"
                     self.by_phone[phone].answered.add(delivery_id)
@@ -472,7 +347,7 @@ def finished_cases(store: Store, patients: list[Patient]) -> int:
         )
 
 
-def count(store: Store, patients: list[Patient], tally: Ingest, stack: Stack) -> Figures:
+def count(store: Store, patients: list[Patient], tally: Ingest, system: System) -> Figures:
     ids = [p.case_id for p in patients if p.case_id]
     addresses = [p.phone for p in patients] + [p.email for p in patients]
     with store.session() as s:
@@ -506,8 +381,8 @@ def count(store: Store, patients: list[Patient], tally: Ingest, stack: Stack) ->
         duplicated=duplicated,
         payments=sum(max(orders[c], paid[c]) for c in ids),
         double_payments=sum(max(orders[c], paid[c]) - 1 for c in ids if max(orders[c], paid[c]) > 1),
-        kills=dict(stack.kills),
-        unexpected_exits=dict(stack.unexpected_exits),
+        kills=dict(system.kills),
+        unexpected_exits=dict(system.unexpected_exits),
         case_seconds=(took[len(took) // 2], took[-1]) if took else (0.0, 0.0),
     )
 
@@ -529,15 +404,15 @@ class Scenario:
 
 
 @contextlib.contextmanager
-def running(stack: Stack) -> Iterator[Stack]:
+def running(system: System) -> Iterator[System]:
     try:
-        stack.start()
-        yield stack
+        system.start()
+        yield system
     finally:
-        stack.close()
+        system.close()
 
 
-def run(scenario: Scenario, stack: Stack, store: Store, outage: Outage | None = None) -> Figures:
+def run(scenario: Scenario, system: System, store: Store, outage: Outage | None = None) -> Figures:
     """Start the system, post the events, let patients answer, inject the faults, wait until every
     accepted case has finished (or the deadline), and count.
 
@@ -556,7 +431,7 @@ def run(scenario: Scenario, stack: Stack, store: Store, outage: Outage | None = 
         marks.append((rng.randrange(total // 10, total // 2), "database"))
     marks.sort()
     stop = threading.Event()
-    answering = Answering(stack, store, patients)
+    answering = Answering(system, store, patients)
 
     def progress() -> int:
         return tally.accepted + answering.answers + finished_cases(store, patients)
@@ -575,20 +450,20 @@ def run(scenario: Scenario, stack: Stack, store: Store, outage: Outage | None = 
                 log("database back")
             else:
                 log(f"progress {mark}/{total}")
-                stack.kill(what, down_for=rng.uniform(0.5, 2.0) if what == "temporal" else 0.2)
+                system.kill(what, down_for=rng.uniform(0.5, 2.0) if what == "temporal" else 0.2)
 
     def web_kills() -> None:
         for at in scenario.web_kills_at:
             while tally.accepted < at:
                 if stop.wait(0.02):
                     return
-            stack.kill("web", down_for=0.5)
+            system.kill("web", down_for=0.5)
 
-    with running(stack), answering:
+    with running(system), answering:
         chaos = [threading.Thread(target=f, daemon=True) for f in (faults, web_kills)]
         for thread in chaos:
             thread.start()
-        ingest(stack, patients, scenario.clients, scenario.ingest_seconds, tally)
+        ingest(system, patients, scenario.clients, scenario.ingest_seconds, tally)
         log(f"{tally.accepted} events accepted after {tally.sends} sends")
         deadline = began + scenario.deadline_seconds
         while time.monotonic() < deadline and answering.error is None:
@@ -601,9 +476,9 @@ def run(scenario: Scenario, stack: Stack, store: Store, outage: Outage | None = 
             thread.join(timeout=60)
         if answering.error is not None:
             raise answering.error
-        figures = count(store, patients, tally, stack)
+        figures = count(store, patients, tally, system)
         figures.seconds = time.monotonic() - began
         if figures.lost:
             for name in ("worker", "web"):
-                log(f"{name} log:\n{stack.tail(name)}")
+                log(f"{name} log:\n{system.tail(name)}")
     return figures
