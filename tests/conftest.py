@@ -3,6 +3,7 @@ web app on a port; the hooks that end what a test left running. Plain helpers ar
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -76,6 +77,15 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(autouse=True)
+def end_what_the_test_left(request: pytest.FixtureRequest) -> None:
+    """Every async test, and every test on the shared time-skipping server, ends with the clean-up below.
+    A sync test has nothing on the event loop to end, and must not touch it: Playwright's sync API runs a
+    loop of its own in the test's thread, beside which no async fixture can run."""
+    if inspect.iscoroutinefunction(request.function) or "time_skipping_env" in request.fixturenames:
+        request.getfixturevalue("end_workflows_left_on_the_shared_server")
+
+
+@pytest.fixture
 async def end_workflows_left_on_the_shared_server(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Whatever a test leaves running on the shared time-skipping server (it failed before ending its
     case, or hung and was timed out) is terminated when the test ends, pass or fail: a workflow left with

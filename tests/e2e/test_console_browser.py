@@ -78,13 +78,6 @@ def escalation_row(system: System, escalation_id: str) -> EscalationRow:
     return found
 
 
-@pytest.fixture(autouse=True)
-def end_workflows_left_on_the_shared_server() -> None:
-    """The suite's clean-up of the shared time-skipping server is async, and an async fixture cannot run
-    beside Playwright's sync API (its loop is running): these tests use their own dev server instead, which
-    ends with the module."""
-
-
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     var = tmp_path_factory.mktemp("console")
