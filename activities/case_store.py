@@ -6,9 +6,10 @@ import asyncio
 
 from temporalio import activity
 
+from domain.cases import CaseUpdate, TimelineEntry
 from domain.escalation import EscalationRecord
 from domain.feedback import FeedbackAnswer, FeedbackAsked, FeedbackClosed
-from domain.models import CaseUpdate, ContactHistory, ContactHistoryRequest, TimelineEntry
+from domain.messaging import ContactHistory, ContactHistoryRequest
 from store import cases, escalations, feedback, outbox
 from store.db import Store
 

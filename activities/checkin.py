@@ -6,7 +6,7 @@ import asyncio
 
 from temporalio import activity
 
-from domain.models import TroubleCase, TroubleCaseRequest, WatchRecord
+from domain.checkin import TroubleCase, TroubleCaseRequest, WatchRecord
 from store import checkin
 from store.db import Store
 

@@ -7,7 +7,8 @@ import asyncio
 
 from temporalio import activity
 
-from domain.models import BudgetVerdict, DenialRequest, GiftCardRequest, GiftCardResult, ReserveRequest
+from domain.compensation import DenialRequest, GiftCardRequest, GiftCardResult, ReserveRequest
+from domain.policy import BudgetVerdict
 from providers.gift_cards import GiftCardProvider
 from store import ledger
 from store.db import Store

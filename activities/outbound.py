@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.masking import mask_text
-from domain.models import Channel, OutboundMessage, SendResult
+from domain.messaging import Channel, OutboundMessage, SendResult
 from providers.errors import UNVERIFIABLE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from store import consent, outbox
 from store.db import Store

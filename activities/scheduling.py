@@ -7,7 +7,7 @@ import asyncio
 
 from temporalio import activity
 
-from domain.models import AlternativesRequest, BookRequest, ConflictNote, OfferedSlot
+from domain.booking_conflict import AlternativesRequest, BookRequest, ConflictNote, OfferedSlot
 from providers.calendar import Calendar
 from store import offers as offers_store
 from store.db import Store

@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.outbound import send_once
-from domain.models import OutboundMessage, SendResult
+from domain.messaging import OutboundMessage, SendResult
 from providers.mail import MailGateway
 from store.db import Store
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from temporalio import activity
 
-from domain.models import TicketRequest, TicketResult, TicketSyncRequest
 from domain.root_causes import RootCause
+from domain.tickets import TicketRequest, TicketResult, TicketSyncRequest
 from providers.trackers import ExternalTracker
 from providers.trackers.sync import sync
 from store import tickets

@@ -9,7 +9,7 @@ from temporalio import activity
 
 from activities.outbound import send_once
 from domain.messages import bridge_intro
-from domain.models import BridgeCallRequest, Channel, OutboundMessage, SendResult
+from domain.messaging import BridgeCallRequest, Channel, OutboundMessage, SendResult
 from providers.phone import PhoneGateway
 from store import users
 from store.db import Store

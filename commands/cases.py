@@ -11,7 +11,7 @@ from rich.table import Table
 
 from commands.common import JsonOpt, emit_json, fail, load, out, store_for
 from domain.base import CaseKind
-from domain.models import CaseStatus
+from domain.cases import CaseStatus
 from store.views import case_view, load_cases
 
 

@@ -21,7 +21,7 @@ from pydantic_settings import (
 )
 
 from domain import phones
-from domain.models import RecoveryPolicy
+from domain.policy import RecoveryPolicy
 from domain.root_causes import RootCause
 from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
 

@@ -24,19 +24,11 @@ from config import Settings
 from dispatch.connection import connect
 from dispatch.reconciler import Reconciler
 from domain import feedback, ids, replies
+from domain.booking_conflict import BookingConflictInput
+from domain.checkin import CheckInWatchInput, WatchCancel, WatchMove
+from domain.events import CONFLICT_TYPES, BookingEvent, EventType
 from domain.feedback import FeedbackReply
-from domain.models import (
-    CONFLICT_TYPES,
-    BookingConflictInput,
-    BookingEvent,
-    Channel,
-    CheckInWatchInput,
-    DeliveryProblem,
-    EventType,
-    PatientReply,
-    WatchCancel,
-    WatchMove,
-)
+from domain.messaging import Channel, DeliveryProblem, PatientReply
 from store import callbacks, inbox, relay, spool
 from store.db import Store, database_unavailable
 from store.models import Case

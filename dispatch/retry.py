@@ -27,7 +27,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from dispatch.connection import not_found, one_line
 from domain.base import CaseKind
-from domain.models import TimelineEntry
+from domain.cases import TimelineEntry
 from store import cases
 from store.db import Store
 from store.views import load_cases

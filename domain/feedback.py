@@ -7,8 +7,10 @@ from datetime import datetime
 
 from pydantic import Field
 
-from domain.base import Model
-from domain.models import CaseKind, Channel, Patient, RecoveryPolicy
+from domain.base import CaseKind, Model
+from domain.events import Patient
+from domain.messaging import Channel
+from domain.policy import RecoveryPolicy
 from domain.replies import Intent, classify
 
 LOW_SCORE = 2  # a score at or below this opens a follow-up escalation ("patient unhappy")

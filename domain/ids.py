@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC
 
-from domain.models import BookingEventData, Slot
+from domain.events import BookingEventData, Slot
 
 
 def conflict_key(data: BookingEventData) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from domain.events import BookingEvent
 from domain.jsonload import BadJson, load_json
-from domain.models import BookingEvent
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:

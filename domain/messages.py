@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from domain.models import OfferedSlot, Slot
+from domain.booking_conflict import OfferedSlot
+from domain.events import Slot
 from domain.sms import SINGLE, gsm7, septets
 
 _DAYS = {

@@ -1,10 +1,80 @@
-"""Pure policy decisions: how much a case is owed, and whether it needs a human to approve it."""
+"""Policy: every duration and amount a case obeys (from config, part of every workflow input), and the
+pure decisions made with it: how much a case is owed, and whether it needs a human to approve it."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from domain.models import BudgetVerdict, CaseKind, CompensationPolicy, EventType
+from pydantic import Field
+
+from domain.base import CaseKind, Model
+from domain.contact_rules import ContactRules
+from domain.escalation import EscalationLevel, EscalationPolicy
+from domain.events import EventType
+
+
+class CompensationRule(Model):
+    kind: CaseKind
+    cause: str = "*"
+    amount: Decimal
+
+
+class CompensationPolicy(Model):
+    currency: str = "USD"
+    auto_approve_up_to: Decimal = Decimal("10.00")
+    rules: tuple[CompensationRule, ...] = ()
+    default_amount: Decimal = Decimal("10.00")
+    # what the system pays on its own (unset: no limit): per patient over a rolling year, and over all
+    # cases per UTC day; a payment that would break either waits for a person whose limit covers it
+    patient_yearly_cap: Decimal | None = None
+    daily_budget: Decimal | None = None
+
+
+class BudgetVerdict(Model):
+    """Whether a payment fits the patient's yearly cap and today's budget; `reason` says which it breaks."""
+
+    fits: bool
+    reason: str | None = None
+
+
+class FeedbackPolicy(Model):
+    """The request to rate a resolved case: one "reply 1-5" after the close, answered within a window."""
+
+    enabled: bool = True
+    # asked a while after the close, not on top of the confirmation (and always outside quiet hours)
+    delay_seconds: int = Field(default=60 * 60, ge=0)
+    reply_window_seconds: int = Field(default=24 * 60 * 60, gt=0)
+
+
+class RecoveryPolicy(Model):
+    """Every duration and amount a case obeys. It enters the workflow with its input, so a replay sees
+    what the run saw and tests can shorten it."""
+
+    reply_deadline_seconds: int = Field(default=15 * 60, gt=0)
+    call_answer_deadline_seconds: int = Field(default=10 * 60, gt=0)
+    # one SMS segment (160 GSM-7 septets) holds three numbered times with the rest of the offer, not more
+    max_alternatives: int = Field(default=3, ge=1, le=3)
+    max_offer_rounds: int = Field(default=2, ge=1)
+    search_days: int = Field(default=14, ge=1)
+    locales: tuple[str, ...] = ("en", "nl")
+    default_locale: str = "en"
+    compensation: CompensationPolicy = CompensationPolicy()
+    # quiet hours and frequency caps for automated outreach (TCPA healthcare exemption)
+    contact: ContactRules = ContactRules()
+    # a case a rep must take over (unreachable patient, a request for a person, an approval)
+    escalation: EscalationPolicy = EscalationPolicy()
+    # check-in trouble: a patient is at the door with paperwork failing; a rep must call within minutes
+    urgent_escalation: EscalationPolicy = EscalationPolicy(
+        levels=(
+            EscalationLevel(name="reps", claim_sla_seconds=5 * 60),
+            EscalationLevel(name="supervisor", claim_sla_seconds=5 * 60, claim_roles=("supervisor",)),
+            EscalationLevel(name="on_call", claim_sla_seconds=10 * 60, claim_roles=("supervisor",)),
+        ),
+        work_sla_seconds=30 * 60,
+    )
+    # after a resolved case, the patient is asked to rate it (inputs recorded before: the default)
+    feedback: FeedbackPolicy = FeedbackPolicy()
+
 
 _CAUSE_FROM_TYPE = {
     EventType.SLOT_CANCELLED_BY_PRACTICE: "slot_cancelled_by_practice",

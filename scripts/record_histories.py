@@ -41,6 +41,7 @@ from sqlalchemy import select  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from domain import ids  # noqa: E402
+from domain.base import CaseKind  # noqa: E402
 from domain.escalation import (  # noqa: E402
     Actor,
     ApproveRequest,
@@ -50,7 +51,7 @@ from domain.escalation import (  # noqa: E402
     Money,
     ResolveRequest,
 )
-from domain.models import BookingEvent, CaseKind  # noqa: E402
+from domain.events import BookingEvent  # noqa: E402
 from store import inbox, users  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, EscalationRow  # noqa: E402

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from domain.models import BookingEventData, Practice, Provider, Slot
+from domain.events import BookingEventData, Practice, Provider, Slot
 from store.db import Store
 from store.models import CalendarEntry, KnownProvider
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from domain.models import TimelineEntry
+from domain.cases import TimelineEntry
 from store import cases
 from store.db import Store
 from store.models import Case, OutboundMessageRow, ReceivedEvent

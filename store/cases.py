@@ -12,7 +12,9 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from domain.models import BookingEventData, CaseKind, CaseUpdate, TimelineEntry
+from domain.base import CaseKind
+from domain.cases import CaseUpdate, TimelineEntry
+from domain.events import BookingEventData
 from store.db import Store
 from store.models import Case, TimelineItem, utcnow
 

@@ -7,15 +7,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain import ids
-from domain.models import (
-    CaseKind,
-    CaseStatus,
-    EventType,
-    TroubleCase,
-    TroubleCaseRequest,
-    WatchRecord,
-    WatchStatus,
-)
+from domain.base import CaseKind
+from domain.cases import CaseStatus
+from domain.checkin import TroubleCase, TroubleCaseRequest, WatchRecord, WatchStatus
+from domain.events import EventType
 from store import cases
 from store.db import Store
 from store.models import Case, CheckInWatchRow, InboundMessage

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from domain.cases import TimelineEntry
 from domain.escalation import EscalationPolicy, EscalationRecord, EscalationState, EscalationStatus
-from domain.models import TimelineEntry
 from store import cases
 from store.db import Store
 from store.models import EscalationRow, utcnow

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from domain.cases import TimelineEntry
 from domain.feedback import FeedbackAnswer, FeedbackAsked, FeedbackClosed
-from domain.models import TimelineEntry
 from store import cases
 from store.db import Store
 from store.models import Case, Feedback, utcnow

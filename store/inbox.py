@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain import ids
-from domain.models import CONFLICT_TYPES, BookingEvent, CaseKind
+from domain.base import CaseKind
+from domain.events import CONFLICT_TYPES, BookingEvent
 from store import cases, checkin, feedback, metrics
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, utcnow

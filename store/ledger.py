@@ -15,14 +15,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain import policy
-from domain.models import (
-    BudgetVerdict,
-    CompensationPolicy,
-    DenialRequest,
-    GiftCardRequest,
-    ReserveRequest,
-    TimelineEntry,
-)
+from domain.cases import TimelineEntry
+from domain.compensation import DenialRequest, GiftCardRequest, ReserveRequest
+from domain.policy import BudgetVerdict, CompensationPolicy
 from store import cases
 from store.db import Store
 from store.models import GiftCardOrder, LedgerEntry, LedgerLock, utcnow

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from domain.models import BookRequest, OfferedSlot, TimelineEntry
+from domain.booking_conflict import BookRequest, OfferedSlot
+from domain.cases import TimelineEntry
 from store import cases
 from store.db import Store
 from store.models import CaseOffer

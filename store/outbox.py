@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from domain import contact_rules
+from domain.cases import TimelineEntry
 from domain.masking import mask_text
-from domain.models import ContactHistory, ContactHistoryRequest, OutboundMessage, TimelineEntry
+from domain.messaging import ContactHistory, ContactHistoryRequest, OutboundMessage
 from store import cases
 from store.db import Store
 from store.models import Case, InboundMessage, LocalDelivery, OutboundMessageRow, utcnow

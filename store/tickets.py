@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from domain.models import TicketRequest, TicketResult, TimelineEntry
+from domain.cases import TimelineEntry
+from domain.tickets import TicketRequest, TicketResult
 from store import cases
 from store.db import Store
 from store.models import Case, Ticket, TicketLink, utcnow

@@ -7,8 +7,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from domain.events import BookingEventData, EventType
 from domain.masking import mask_email, mask_phone, mask_value
-from domain.models import BookingEventData, EventType
 from store.db import Store
 from store.models import Case, InboundMessage, LedgerEntry, ReceivedEvent, TimelineItem
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from config import ApiToken
-from domain.models import CaseStatus
+from domain.cases import CaseStatus
 from store import escalations, tickets
 from store.views import case_view, load_cases
 from web.deps import caller, services

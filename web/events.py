@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from dispatch.dispatcher import DISPATCH_WAIT_SECONDS
+from domain.events import EventType
 from domain.intake import parse_booking_event
 from domain.jsonload import BadJson, load_json
-from domain.models import EventType
 from domain.signing import SignatureError, verify
 from store import inbox, metrics
 from store.db import database_unavailable

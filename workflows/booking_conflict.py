@@ -10,22 +10,18 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.scheduling import SchedulingActivities
     from domain import messages, policy
-    from domain.escalation import EscalationState, EscalationStatus
-    from domain.models import (
+    from domain.base import CaseKind
+    from domain.booking_conflict import (
         AlternativesRequest,
         BookingConflictInput,
         BookRequest,
-        CaseKind,
-        CaseResult,
-        CaseStatus,
-        Channel,
         ConflictNote,
-        DeliveryProblem,
         OfferedSlot,
-        Outcome,
-        PatientReply,
-        Slot,
     )
+    from domain.cases import CaseResult, CaseStatus, Outcome
+    from domain.escalation import EscalationState, EscalationStatus
+    from domain.events import Slot
+    from domain.messaging import Channel, DeliveryProblem, PatientReply
     from domain.replies import Intent, Understood
     from workflows.case import Case, ReplyInbox, store_step, wait_until
     from workflows.patches import LANDLINE_PATCH

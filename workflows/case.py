@@ -28,30 +28,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.tickets import TicketActivities
     from activities.twilio_phone import TwilioActivities
     from domain import contact_rules, messages
+    from domain.base import CaseKind
+    from domain.cases import CaseResult, CaseStatus, CaseUpdate, Outcome, TimelineEntry
+    from domain.compensation import DenialRequest, GiftCardRequest, GiftCardResult, ReserveRequest
     from domain.escalation import EscalationInput, EscalationPolicy, EscalationState, Money
+    from domain.events import Patient, Slot
     from domain.feedback import FeedbackInput
     from domain.ids import feedback_workflow_id, gift_card_key
-    from domain.models import (
-        CaseKind,
-        CaseResult,
-        CaseStatus,
-        CaseUpdate,
-        Channel,
-        ContactHistoryRequest,
-        DenialRequest,
-        GiftCardRequest,
-        GiftCardResult,
-        OutboundMessage,
-        Outcome,
-        Patient,
-        RecoveryPolicy,
-        ReserveRequest,
-        SendResult,
-        Slot,
-        TicketRequest,
-        TicketSyncRequest,
-        TimelineEntry,
-    )
+    from domain.messaging import Channel, ContactHistoryRequest, OutboundMessage, SendResult
+    from domain.policy import RecoveryPolicy
+    from domain.tickets import TicketRequest, TicketSyncRequest
     from workflows.options import PROVIDER_REJECTED, with_provider, with_store, with_store_local
     from workflows.patches import (
         COMPENSATION_BUDGET_PATCH,

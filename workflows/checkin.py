@@ -25,13 +25,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from activities.checkin import CheckInActivities
     from domain import ids, messages
-    from domain.models import (
-        BookingEventData,
-        CaseStatus,
-        Channel,
+    from domain.cases import CaseStatus
+    from domain.checkin import (
         CheckInTroubleInput,
         CheckInWatchInput,
-        PatientReply,
         TroubleCase,
         TroubleCaseRequest,
         WatchCancel,
@@ -40,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         WatchResult,
         WatchStatus,
     )
+    from domain.events import BookingEventData
+    from domain.messaging import Channel, PatientReply
     from domain.replies import Intent
     from workflows.case import ReplyInbox, send, store_step, wait_until
     from workflows.checkin_trouble import CheckInTroubleRecovery

@@ -13,8 +13,11 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain import messages
+    from domain.base import CaseKind
+    from domain.cases import CaseResult, CaseStatus, Outcome
+    from domain.checkin import CheckInTroubleInput
     from domain.escalation import EscalationState, EscalationStatus, Money
-    from domain.models import CaseKind, CaseResult, CaseStatus, CheckInTroubleInput, Outcome, PatientReply
+    from domain.messaging import PatientReply
     from domain.replies import Intent
     from workflows.case import Case, ReplyInbox
 

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Refusal,
         ResolveRequest,
     )
-    from domain.models import BridgeCallRequest, Channel, OutboundMessage
+    from domain.messaging import BridgeCallRequest, Channel, OutboundMessage
     from workflows.case import provider_outage_is_a_branch, store_step, wait_until
     from workflows.options import with_call, with_provider
     from workflows.patches import DEADLINES_HOLD_PATCH

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         low,
     )
     from domain.ids import feedback_workflow_id
-    from domain.models import Channel
+    from domain.messaging import Channel
     from workflows.case import Case, ReplyInbox, store_step, wait_until
 
 

@@ -8,7 +8,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.tickets import TicketActivities
-    from domain.models import TicketSyncRequest
+    from domain.tickets import TicketSyncRequest
     from workflows.options import with_tracker
 
 

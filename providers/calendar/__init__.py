@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from domain.models import AlternativesRequest, BookingEventData, BookRequest, OfferedSlot
+from domain.booking_conflict import AlternativesRequest, BookRequest, OfferedSlot
+from domain.events import BookingEventData
 
 
 class Calendar(Protocol):

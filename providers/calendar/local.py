@@ -6,7 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from config.settings import CalendarHours
-from domain.models import AlternativesRequest, BookingEventData, BookRequest, OfferedSlot, Slot
+from domain.booking_conflict import AlternativesRequest, BookRequest, OfferedSlot
+from domain.events import BookingEventData, Slot
 from store import calendar
 from store.db import Store
 

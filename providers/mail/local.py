@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.masking import mask_text
-from domain.models import OutboundMessage
+from domain.messaging import OutboundMessage
 from store import outbox
 from store.db import Store
 

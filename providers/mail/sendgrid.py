@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 
 from domain.masking import mask_text
-from domain.models import OutboundMessage
+from domain.messaging import OutboundMessage
 from providers.errors import UNVERIFIABLE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 
 

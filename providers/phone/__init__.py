@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from domain.models import OutboundMessage
+from domain.messaging import OutboundMessage
 
 
 class PhoneGateway(Protocol):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.masking import mask_text
-from domain.models import OutboundMessage
+from domain.messaging import OutboundMessage
 from domain.sms import segments
 from store import outbox
 from store.db import Store

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from domain.masking import mask_text
 from domain.messages import voice_goodbye
-from domain.models import OutboundMessage
+from domain.messaging import OutboundMessage
 from providers.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 
 VOICE_LANGUAGE = {"en": "en-US", "nl": "nl-NL"}

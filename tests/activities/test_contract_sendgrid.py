@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from activities.sendgrid_email import SendGridActivities
-from domain.models import Channel, OutboundMessage
+from domain.messaging import Channel, OutboundMessage
 from providers.errors import ProviderRejected
 from providers.mail.sendgrid import LiveSendGrid
 from store.db import Store

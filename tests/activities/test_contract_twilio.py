@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from activities.twilio_phone import TwilioActivities
-from domain.models import Channel, OutboundMessage
+from domain.messaging import Channel, OutboundMessage
 from providers.errors import ProviderRejected
 from providers.phone.twilio import LiveTwilio
 from store.db import Store
@@ -167,7 +167,7 @@ async def test_place_call_once_through_the_activity(gateway: LiveTwilio, store: 
 
 
 async def test_bridge_call_rings_the_rep_and_dials_the_patient_in(gateway: LiveTwilio, store: Store) -> None:
-    from domain.models import BridgeCallRequest
+    from domain.messaging import BridgeCallRequest
     from store.users import add_user
 
     case_id = add_case(store)

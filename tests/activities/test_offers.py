@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from activities.scheduling import SchedulingActivities
 from config import CalendarHours
-from domain.models import AlternativesRequest, BookingEvent
+from domain.booking_conflict import AlternativesRequest
+from domain.events import BookingEvent
 from providers.calendar.local import LocalCalendar
 from store.db import Store
 from tests.support.settings import example_event

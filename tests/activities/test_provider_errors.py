@@ -23,7 +23,7 @@ import cli
 from activities.outbound import UNVERIFIABLE
 from activities.sendgrid_email import SendGridActivities
 from activities.twilio_phone import TwilioActivities
-from domain.models import Channel, OutboundMessage
+from domain.messaging import Channel, OutboundMessage
 from providers.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from providers.mail.sendgrid import LiveSendGrid
 from providers.phone.twilio import LiveTwilio

@@ -18,8 +18,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.gift_cards import GiftCardActivities
+from domain.cases import CaseResult
+from domain.compensation import GiftCardRequest
 from domain.ids import gift_card_key
-from domain.models import CaseResult, GiftCardRequest
 from providers.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from store.db import Store
 from store.models import Base, LedgerEntry, TimelineItem

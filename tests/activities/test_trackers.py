@@ -19,7 +19,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.tickets import TicketActivities
-from domain.models import CaseStatus, EventType, TicketRequest, TicketSyncRequest
+from domain.cases import CaseStatus
+from domain.events import EventType
+from domain.tickets import TicketRequest, TicketSyncRequest
 from domain.tracker import adf, tracker_label
 from providers.errors import ProviderNotProcessed
 from providers.trackers import ExternalTracker

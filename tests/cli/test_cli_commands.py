@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from domain.models import BookingEvent
+from domain.events import BookingEvent
 from store import inbox
 from store.db import Store
 from store.models import Case, ConsoleSession, DeadLetter, ReceivedEvent

@@ -17,7 +17,9 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import BookRequest, CaseStatus, Outcome, TicketRequest, TicketResult
+from domain.booking_conflict import BookRequest
+from domain.cases import CaseStatus, Outcome
+from domain.tickets import TicketRequest, TicketResult
 from store.models import (
     CalendarEntry,
     Case,

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from dispatch.reconciler import Reconciler, failure_query
-from domain.models import ConflictNote
+from domain.booking_conflict import ConflictNote
 from store.db import Store
 from store.models import Case, TimelineItem
 from store.views import case_view, load_cases

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from dispatch.dispatcher import Dispatcher
-from domain.models import BookingEvent
+from domain.events import BookingEvent
 from domain.signing import sign
 from runtime.worker import build_worker
 from store import inbox, relay

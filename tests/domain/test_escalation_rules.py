@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from domain.base import CaseKind
 from domain.escalation import (
     Action,
     Actor,
@@ -18,7 +19,6 @@ from domain.escalation import (
     allowed_actions,
     check,
 )
-from domain.models import CaseKind
 
 POLICY = EscalationPolicy()
 ANN, BOB = Actor(user="ann", role="rep"), Actor(user="bob", role="rep")

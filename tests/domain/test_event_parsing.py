@@ -1,4 +1,4 @@
-"""domain.models.BookingEvent: CloudEvents envelopes, and errors that name the bad field."""
+"""domain.events.BookingEvent: CloudEvents envelopes, and errors that name the bad field."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from domain.models import CONFLICT_TYPES, BookingEvent, EventType
+from domain.events import CONFLICT_TYPES, BookingEvent, EventType
 from tests.support.settings import EXAMPLES
 
 EXAMPLE = EXAMPLES / "booking_conflict.json"

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import messages
-from domain.models import OfferedSlot, Practice, Provider, Slot
+from domain.booking_conflict import OfferedSlot
+from domain.events import Practice, Provider, Slot
 
 PATIENT_NAME = "Ada Jansen"
 LONG_NAME = "Uptown Orthopedics and Sports Medicine " + "X" * 161

@@ -14,7 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 from twilio.request_validator import RequestValidator
 
 from config import Settings
-from domain.models import BookingEvent, CaseStatus
+from domain.cases import CaseStatus
+from domain.events import BookingEvent
 from domain.phones import PhoneError, parse
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, TimelineItem
@@ -214,7 +215,7 @@ async def test_a_landline_gets_no_check_in_prompt(
     from datetime import timedelta
 
     from domain import ids
-    from domain.models import WatchResult
+    from domain.checkin import WatchResult
     from store import inbox
 
     settings = make_settings(sqlite_url, tmp_path)

@@ -10,15 +10,9 @@ from typing import Any
 import pytest
 
 from domain import ids
-from domain.models import (
-    BookingEvent,
-    BookingEventData,
-    CaseKind,
-    CompensationPolicy,
-    CompensationRule,
-    EventType,
-)
-from domain.policy import auto_approved, compensation_amount, root_cause
+from domain.base import CaseKind
+from domain.events import BookingEvent, BookingEventData, EventType
+from domain.policy import CompensationPolicy, CompensationRule, auto_approved, compensation_amount, root_cause
 from tests.support.settings import EXAMPLES
 
 EXAMPLE = EXAMPLES / "booking_conflict.json"

@@ -119,7 +119,7 @@ def test_understood_at_ingress_then_checked_against_the_offer_is_the_same(
     the options it offered. Together they decide exactly what classifying with the offer did."""
     from datetime import UTC, datetime
 
-    from domain.models import Channel, PatientReply
+    from domain.messaging import Channel, PatientReply
     from domain.replies import understand
 
     understood = understand(text)

@@ -16,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain import messages
-from domain.models import OfferedSlot, Practice, Provider, RecoveryPolicy, Slot
+from domain.booking_conflict import OfferedSlot
+from domain.events import Practice, Provider, Slot
+from domain.policy import RecoveryPolicy
 from domain.sms import Segments, gsm7, segments
 
 SMS_TEMPLATES: dict[str, Callable[..., str]] = {

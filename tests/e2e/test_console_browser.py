@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwrig
 
 from domain.base import CaseKind
 from domain.escalation import EscalationInput, EscalationLevel, EscalationPolicy, Money
-from domain.models import RecoveryPolicy
+from domain.policy import RecoveryPolicy
 from store import escalations
 from store.models import Case, EscalationRow
 from tests.support.browser import launch_chromium
@@ -333,7 +333,7 @@ def test_escalation_page_says_who_where_and_what_happened_in_plain_words(
     """A rep sees the patient's name and language, the practice, the provider and the slot in the
     practice's time; only this case's messages; the timeline in words; every date in one format with its
     zone; and after resolving, why the contact details are hidden."""
-    from domain.models import TimelineEntry
+    from domain.cases import TimelineEntry
     from store import cases, inbox
 
     # an earlier case of the same patient, with a reply of its own: not this case's business

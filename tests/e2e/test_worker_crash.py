@@ -21,7 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.twilio_phone import TwilioActivities
 from dispatch.dispatcher import Dispatcher
-from domain.models import BookingEvent, OutboundMessage, SendResult
+from domain.events import BookingEvent
+from domain.messaging import OutboundMessage, SendResult
 from runtime.providers import phone_gateway
 from runtime.worker import build_worker
 from store import inbox

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from config import logs
-from domain.models import Channel, OutboundMessage
+from domain.messaging import Channel, OutboundMessage
 from providers.phone.twilio import LiveTwilio
 from tests.support.settings import ROOT, TEST_CODEC_KEYS
 

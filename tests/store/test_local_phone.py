@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy.orm import Session
 
-from domain.models import Channel, OutboundMessage
+from domain.messaging import Channel, OutboundMessage
 from store import local_calls, local_phone, outbox
 from store.db import Store
 

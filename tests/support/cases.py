@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from domain.models import BookingEvent
+from domain.events import BookingEvent
 from store import inbox
 from store.db import Store
 from store.models import Case

@@ -97,7 +97,7 @@ def http_login(client: httpx.Client, username: str, password: str = PASSWORD) ->
 def booked_case(store: Store, appointment_id: str | None = None) -> Case:
     """A booking-conflict case opened the way the inbox opens one: from a stored booking event about a
     Dutch patient at a New York practice (the page reads names, language and practice from that event)."""
-    from domain.models import BookingEvent
+    from domain.events import BookingEvent
     from store import inbox
 
     appointment = appointment_id or f"appt-{uuid.uuid4().hex[:10]}"

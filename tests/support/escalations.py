@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 
+from domain.base import CaseKind
 from domain.escalation import (
     Actor,
     EscalationInput,
@@ -18,7 +19,7 @@ from domain.escalation import (
     EscalationState,
     Money,
 )
-from domain.models import BookingEvent, CaseKind
+from domain.events import BookingEvent
 from store import inbox
 from store.models import EscalationRow, OutboundMessageRow, TimelineItem
 from tests.support.settings import example_event

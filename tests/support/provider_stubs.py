@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from domain.models import OutboundMessage
+from domain.messaging import OutboundMessage
 from providers.errors import ProviderNotProcessed, ProviderRejected
 from providers.mail.local import LocalMailbox
 from providers.phone.local import LocalPhone

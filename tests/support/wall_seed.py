@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from domain.models import CaseStatus, CaseUpdate, Outcome
+from domain.cases import CaseStatus, CaseUpdate, Outcome
 from store import cases
 from store.db import Store
 from store.models import (

@@ -18,11 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from dispatch.dispatcher import Dispatcher
+from domain.cases import CaseResult
 from domain.escalation import EscalationState
-from domain.models import (
-    BookingEvent,
-    CaseResult,
-)
+from domain.events import BookingEvent
 from runtime.worker import build_worker
 from store import cases, inbox
 from store.db import Store

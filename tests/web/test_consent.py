@@ -9,7 +9,7 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from activities.twilio_phone import TwilioActivities
-from domain.models import Channel, OutboundMessage
+from domain.messaging import Channel, OutboundMessage
 from providers.phone.local import LocalPhone
 from store import consent
 from store.db import Store

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from config import Settings
-from domain.models import BookingEvent, Channel, OutboundMessage
+from domain.events import BookingEvent
+from domain.messaging import Channel, OutboundMessage
 from store import inbox, outbox
 from store.db import Store
 from store.models import InboundMessage, LocalDelivery, ReceivedEvent

@@ -14,8 +14,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from config import Settings
+from domain.base import CaseKind
+from domain.cases import CaseStatus, CaseUpdate, Outcome
 from domain.escalation import EscalationRecord, EscalationState
-from domain.models import CaseKind, CaseStatus, CaseUpdate, Channel, OutboundMessage, Outcome
+from domain.messaging import Channel, OutboundMessage
 from store import cases, escalations, outbox
 from store.db import Store
 from store.models import LedgerEntry

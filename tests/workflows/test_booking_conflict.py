@@ -12,16 +12,10 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
+from domain.booking_conflict import BookingConflictInput
+from domain.cases import CaseResult, CaseStatus, Outcome
 from domain.escalation import Actor, ApproveRequest, ByActor, DenyRequest, Money, ResolveRequest
-from domain.models import (
-    BookingConflictInput,
-    CaseResult,
-    CaseStatus,
-    Channel,
-    OutboundMessage,
-    Outcome,
-    PatientReply,
-)
+from domain.messaging import Channel, OutboundMessage, PatientReply
 from domain.replies import Intent
 from providers.gift_cards.local import LocalGiftCards
 from providers.phone.local import LocalPhone

@@ -24,8 +24,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from domain import ids, messages
+from domain.cases import CaseResult, CaseStatus, Outcome
+from domain.checkin import WatchResult
 from domain.escalation import Actor, ApproveRequest, ByActor, EscalationState, Money, ResolveRequest
-from domain.models import BookingEvent, CaseResult, CaseStatus, Outcome, WatchResult
+from domain.events import BookingEvent
 from store import inbox, users, views
 from store.models import (
     Case,
@@ -275,7 +277,7 @@ async def test_moved_appointment_moves_the_prompt(
 
 
 def _slot(start: datetime) -> Any:
-    from domain.models import Slot
+    from domain.events import Slot
 
     return Slot(start=start, end=start + timedelta(minutes=30))
 

@@ -22,16 +22,11 @@ from temporalio.worker import Replayer
 
 from activities.gift_cards import GiftCardActivities
 from domain import policy
+from domain.cases import CaseStatus, Outcome
+from domain.compensation import GiftCardRequest, ReserveRequest
 from domain.escalation import Actor, ApproveRequest, ByActor, Money, ResolveRequest
 from domain.ids import gift_card_key
-from domain.models import (
-    BudgetVerdict,
-    CaseStatus,
-    CompensationPolicy,
-    GiftCardRequest,
-    Outcome,
-    ReserveRequest,
-)
+from domain.policy import BudgetVerdict, CompensationPolicy
 from providers.gift_cards.local import LocalGiftCards
 from store import ledger
 from store.db import Store

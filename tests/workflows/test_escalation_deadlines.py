@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain import escalation as rules
+from domain.base import CaseKind
 from domain.escalation import (
     Actor,
     ApproveRequest,
@@ -37,7 +38,6 @@ from domain.escalation import (
     Refusal,
     ResolveRequest,
 )
-from domain.models import CaseKind
 from store.db import migrate
 from tests.support.escalations import ANN, BOB, POLICY, SUE, row, sms_to, start
 from tests.support.settings import make_settings

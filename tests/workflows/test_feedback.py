@@ -20,9 +20,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from domain import feedback as rules
+from domain.cases import CaseStatus
 from domain.escalation import Actor, ApproveRequest, ByActor, Money, ResolveRequest
 from domain.ids import feedback_workflow_id
-from domain.models import CaseStatus
 from store import feedback, inbox, wall
 from store.db import Store
 from store.models import Case, EscalationRow, Feedback, OutboundMessageRow, ReceivedEvent, TimelineItem
@@ -373,7 +373,7 @@ def test_the_score_link_shows_a_page_and_its_post_goes_to_the_feedback_request(
     event = example_event()
     import json
 
-    from domain.models import BookingEvent
+    from domain.events import BookingEvent
 
     accepted = inbox.accept_booking_event(store, json.dumps(event).encode(), BookingEvent.received(event))
     case_id = accepted.case_id or ""
@@ -383,7 +383,7 @@ def test_the_score_link_shows_a_page_and_its_post_goes_to_the_feedback_request(
         assert case is not None
         case.status, token = "resolved", case.reply_token
     from domain.feedback import FeedbackAsked
-    from domain.models import Channel
+    from domain.messaging import Channel
 
     feedback.asked(
         store,

@@ -11,7 +11,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from domain.models import OutboundMessage
+from domain.messaging import OutboundMessage
 from providers.phone.local import LocalPhone
 from store.db import Store
 from tests.support.settings import example_event, make_settings
