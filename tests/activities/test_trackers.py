@@ -334,14 +334,15 @@ def test_adf_is_a_doc_of_paragraphs() -> None:
 
 
 async def test_a_tracker_down_delays_the_issue_but_not_the_case(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     """GitHub answers 503: the case still resolves (rebooked, paid, ticketed locally) at once; its
-    TicketSync keeps trying on its own and files the issue once GitHub is back."""
+    TicketSync keeps trying on its own and files the issue once GitHub is back. On a server of its own: the
+    sync's retried activity keeps the shared server from skipping time for the tests after it."""
     settings = make_settings(sqlite_url, tmp_path)
     with serve(TrackerStub("github")) as stub:
         stub.down = True
-        async with running(settings, time_skipping_env, tracker=tracker_for(stub)) as h:
+        async with running(settings, own_time_skipping_env, tracker=tracker_for(stub)) as h:
             accepted, handle = await h.open_case(example_event())
             await h.wait_for(lambda: h.deliveries("sms", PHONE))
             await h.sms_reply(PHONE, "2")
@@ -369,9 +370,10 @@ async def test_a_tracker_down_delays_the_issue_but_not_the_case(
 
 @pytest.fixture
 async def api(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Harness, httpx.AsyncClient, TrackerStub]]:
-    """The web app over real HTTP, a worker whose tracker is a GitHub of our own."""
+    """The web app over real HTTP, a worker whose tracker is a GitHub of our own (on a time-skipping server
+    of its own: a sync's retried activity keeps the shared one from skipping time for later tests)."""
     from web.app import create_app
 
     port = free_port()
@@ -379,11 +381,11 @@ async def api(
         sqlite_url,
         tmp_path,
         api_tokens="rep:ann:tok-ann,supervisor:sue:tok-sue",
-        temporal_address=time_skipping_env.client.service_client.config.target_host,
+        temporal_address=own_time_skipping_env.client.service_client.config.target_host,
         public_base_url=f"http://127.0.0.1:{port}",
     )
     with serve(TrackerStub("github")) as stub:
-        async with running(settings, time_skipping_env, tracker=tracker_for(stub)) as h:
+        async with running(settings, own_time_skipping_env, tracker=tracker_for(stub)) as h:
             with LiveServer(create_app(settings, relay=False), port) as server:
                 async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
                     yield h, http, stub
