@@ -141,10 +141,10 @@ def entries(store: Store, case_id: str) -> list[str]:
 
 
 async def test_a_dutch_landline_gets_no_text_the_offer_goes_by_email_at_once(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         accepted, handle = await h.open_case(example_event(data__patient__phone=AMSTERDAM_LANDLINE))
         emails = await h.wait_for(lambda: h.deliveries("email", "ada@example.com"))
         assert "Uptown Orthopedics" in (emails[0].subject or "")
@@ -157,10 +157,10 @@ async def test_a_dutch_landline_gets_no_text_the_offer_goes_by_email_at_once(
 
 
 async def test_a_landline_without_email_is_called_with_the_choices_at_once(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         event = example_event(data__patient__phone=AMSTERDAM_LANDLINE)
         del event["data"]["patient"]["email"]
         _, handle = await h.open_case(event)
@@ -208,7 +208,7 @@ def test_cli_users_phone_is_parsed_like_every_number(sqlite_url: str, tmp_path: 
 
 
 async def test_a_landline_gets_no_check_in_prompt(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     """The check-in watch speaks by text only: for a landline it ends at once instead of texting it."""
     import asyncio
@@ -219,8 +219,8 @@ async def test_a_landline_gets_no_check_in_prompt(
     from store import inbox
 
     settings = make_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
-        start = await time_skipping_env.get_current_time() + timedelta(days=2)
+    async with running(settings, own_time_skipping_env) as h:
+        start = await own_time_skipping_env.get_current_time() + timedelta(days=2)
         event = example_event("appointment_booked.json", data__patient__phone=AMSTERDAM_LANDLINE)
         event["data"]["slot"] = {
             "start": start.isoformat(),

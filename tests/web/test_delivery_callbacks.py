@@ -192,10 +192,10 @@ async def twilio_reports(h: Harness, source: str, channel: str, sid: str, status
 
 
 async def test_an_undelivered_offer_moves_on_to_email_at_once(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         accepted, handle = await h.open_case(example_event())
         offer = (await h.wait_for(lambda: h.deliveries("sms")))[0]
         assert accepted.workflow_id
@@ -213,13 +213,13 @@ async def test_an_undelivered_offer_moves_on_to_email_at_once(
 
 
 async def test_an_unanswered_call_hands_the_case_to_a_rep_without_waiting_out_the_keypad(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(sqlite_url, tmp_path, policy={"call_answer_deadline_seconds": 86400})
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         accepted, handle = await h.open_case(example_event())
         assert accepted.case_id and accepted.workflow_id
-        await time_skipping_env.sleep(900 + 5)  # no answer to the SMS: the call goes out
+        await own_time_skipping_env.sleep(900 + 5)  # no answer to the SMS: the call goes out
         call = (await h.wait_for(lambda: h.deliveries("voice")))[0]
         await h.until_waiting(accepted.workflow_id)
         await twilio_reports(h, "twilio_call_status", "voice", call.provider_id, "no-answer")

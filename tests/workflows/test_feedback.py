@@ -146,10 +146,10 @@ def test_stop_is_an_opt_out_not_a_score() -> None:
 
 
 async def test_a_score_is_kept_and_shown_on_the_case(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = feedback_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         case_id, handle = await resolved_case(h)
         try:
             request = h.deliveries("sms", PHONE)[-1].body
@@ -178,10 +178,10 @@ async def test_a_score_is_kept_and_shown_on_the_case(
 
 
 async def test_a_score_with_a_comment_keeps_the_comment(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = feedback_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         case_id, handle = await resolved_case(h)
         try:
             await reply(h, "4 - snel geholpen, call me on +31612345678")
@@ -230,10 +230,10 @@ async def test_no_answer_within_24_hours_ends_the_request_quietly(
 
 
 async def test_a_reply_that_is_not_a_score_is_asked_again_once(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = feedback_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         case_id, handle = await resolved_case(h)
         try:
             await reply(h, "thank you so much")
@@ -253,10 +253,10 @@ async def test_a_reply_that_is_not_a_score_is_asked_again_once(
 
 
 async def test_a_low_score_opens_a_patient_unhappy_escalation(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = feedback_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         case_id, handle = await resolved_case(h)
         try:
             await reply(h, "1 nobody told me the new time")
@@ -296,10 +296,10 @@ async def test_a_low_score_opens_a_patient_unhappy_escalation(
 
 
 async def test_stop_ends_the_request_without_a_score(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = feedback_settings(sqlite_url, tmp_path)
-    async with running(settings, time_skipping_env) as h:
+    async with running(settings, own_time_skipping_env) as h:
         case_id, handle = await resolved_case(h)
         try:
             await reply(h, "STOP")
@@ -311,11 +311,11 @@ async def test_stop_ends_the_request_without_a_score(
 
 
 async def test_a_patient_texts_cannot_reach_rates_by_the_emails_links(
-    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
     settings = feedback_settings(sqlite_url, tmp_path)
     store = Store(settings.database_url)
-    async with running(settings, time_skipping_env, phone=InvalidNumberPhone(store, "+15005550006")) as h:
+    async with running(settings, own_time_skipping_env, phone=InvalidNumberPhone(store, "+15005550006")) as h:
         accepted, case = await h.open_case(example_event(data__patient__locale="en"))
         case_id = accepted.case_id or ""
         await h.wait_for(lambda: h.deliveries("email", "ada@example.com"))
