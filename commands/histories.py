@@ -18,7 +18,8 @@ import typer
 from rich.markup import escape
 
 from commands.common import JsonOpt, emit_json, err, fail, load, out
-from dispatch.connection import not_found, one_line
+from dispatch.connection import not_found
+from domain.masking import one_line
 
 
 def export_command(

@@ -16,7 +16,6 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from config import Settings, tracing
 from config.settings import temporal_tls
-from domain.masking import mask_text
 from encryption import EncryptionCodec, KeyRing
 
 
@@ -97,9 +96,3 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
 def not_found(exc: BaseException) -> bool:
     """Temporal answered that the workflow (or run) does not exist."""
     return isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An error in one line for an operator, contact details masked, at most `limit` characters."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return mask_text(text)[:limit]

@@ -21,7 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from config import Settings
-from dispatch.connection import connect
+from dispatch.connection import connect, not_found
 from dispatch.reconciler import Reconciler
 from domain import feedback, ids, replies
 from domain.booking_conflict import BookingConflictInput
@@ -187,7 +187,7 @@ class Dispatcher:
         try:
             await handle.signal(signal, argument)
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
+            if not_found(exc):
                 return "case_closed"  # the workflow already ended: the report stays on record
             raise
         return "dispatched"
@@ -226,7 +226,7 @@ class Dispatcher:
                     WATCH_CANCEL_SIGNAL, WatchCancel(event_id=event.id)
                 )
             except RPCError as exc:
-                if exc.status == RPCStatusCode.NOT_FOUND:
+                if not_found(exc):
                     return "ignored"  # no watch runs for it: nothing to end
                 raise
             return "dispatched"

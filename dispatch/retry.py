@@ -25,9 +25,10 @@ from temporalio.api.enums.v1 import EventType, ResetReapplyType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from dispatch.connection import not_found, one_line
+from dispatch.connection import not_found
 from domain.base import CaseKind
 from domain.cases import TimelineEntry
+from domain.masking import one_line
 from store import cases
 from store.db import Store
 from store.views import load_cases

@@ -32,6 +32,12 @@ def mask_text(text: str) -> str:
     return _EMAIL.sub(lambda m: mask_email(m.group(0)) or "", text)
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An error in one line for an operator, contact details masked, at most `limit` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return mask_text(text)[:limit]
+
+
 def mask_value(value: object) -> object:
     if isinstance(value, str):
         return mask_text(value)

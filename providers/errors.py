@@ -20,8 +20,6 @@ class ProviderAmbiguous(Exception):
     """5xx or a lost response: the provider may have acted. A retry must check before sending again."""
 
 
-REJECTED_TYPE = "ProviderRejected"
-
 # what a gateway's `find_sent` answers when its provider cannot be asked what it sent (SendGrid): the
 # outcome of the earlier attempt stays unknown
 UNVERIFIABLE = "unverified"

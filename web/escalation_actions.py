@@ -10,8 +10,9 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
+from dispatch.connection import not_found
 from domain import escalation as rules
 from domain import root_causes
 from domain.escalation import (
@@ -181,7 +182,7 @@ async def act(
             raise Refused(_status(cause.type), cause.message) from None
         raise Refused(409, "the escalation refused the action") from None
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        if not_found(exc):
             raise Refused(409, "the escalation has ended") from None
         raise Refused(503, "the workflow service is unreachable; try again shortly") from None
     return await load(svc, escalation_id)

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tickets import TicketActivities
     from activities.twilio_phone import TwilioActivities
     from domain import contact_rules, messages
-    from domain.base import CaseKind
+    from domain.base import PROVIDER_REJECTED, CaseKind
     from domain.cases import CaseResult, CaseStatus, CaseUpdate, Outcome, TimelineEntry
     from domain.compensation import DenialRequest, GiftCardRequest, GiftCardResult, ReserveRequest
     from domain.escalation import EscalationInput, EscalationPolicy, EscalationState, Money
@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.messaging import Channel, ContactHistoryRequest, OutboundMessage, SendResult
     from domain.policy import RecoveryPolicy
     from domain.tickets import TicketRequest, TicketSyncRequest
-    from workflows.options import PROVIDER_REJECTED, with_provider, with_store, with_store_local
+    from workflows.options import with_provider, with_store, with_store_local
     from workflows.patches import (
         COMPENSATION_BUDGET_PATCH,
         FEEDBACK_PATCH,

@@ -7,6 +7,8 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
+from domain.base import PROVIDER_REJECTED
+
 # A store activity is a few queries (milliseconds). A worker that dies mid-way is noticed by its missing
 # heartbeats (worker.Heartbeating beats for it) within 5 s, and an attempt that hangs (a lock, a database
 # that does not answer) is cut after 10 s; the retry, on any worker, is safe because every store activity
@@ -34,9 +36,6 @@ with_store_local: dict[str, Any] = {
     "retry_policy": with_store["retry_policy"],
 }
 
-# The failure type of a provider's definitive refusal (a 4xx, raised by the activities as their
-# `ProviderRejected` or an ApplicationError of that type): never retried; its message is the provider's.
-PROVIDER_REJECTED = "ProviderRejected"
 
 # Provider 4xx come back as results (the workflow picks another channel); 5xx, 429 and lost connections
 # raise and are retried with backoff for up to an hour, send-once making each retry safe.

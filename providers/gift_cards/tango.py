@@ -11,7 +11,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from providers.errors import REJECTED_TYPE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
+from domain.base import PROVIDER_REJECTED
+from providers.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 
 # Tango's own limit on externalRefID
 EXTERNAL_REF_MAX = 100
@@ -176,7 +177,7 @@ def _order_result(order: dict[str, Any]) -> tuple[str, str]:
         # bought, but nothing to send the patient: the reward (TANGO_UTID) must be one delivered as a link
         raise ApplicationError(
             f"tango order {reference} has no redemption link: TANGO_UTID must be a link reward",
-            type=REJECTED_TYPE,
+            type=PROVIDER_REJECTED,
             non_retryable=True,
         )
     return str(reference), link
