@@ -24,8 +24,10 @@ from config import Settings
 from dispatch.connection import connect, not_found
 from dispatch.reconciler import Reconciler
 from domain import feedback, ids, replies
+from domain.base import CaseKind
 from domain.booking_conflict import BookingConflictInput
 from domain.checkin import CheckInWatchInput, WatchCancel, WatchMove
+from domain.escalation import REPLY_FOR_A_PERSON, EscalationInput
 from domain.events import CONFLICT_TYPES, BookingEvent, EventType
 from domain.feedback import FeedbackReply
 from domain.messaging import Channel, DeliveryProblem, PatientReply
@@ -38,6 +40,7 @@ log = logging.getLogger("makeright.dispatch")
 # the workflow types and signals started and sent here, by name (declared in workflows/)
 BOOKING_CONFLICT_WORKFLOW = "BookingConflictRecovery"  # workflows/booking_conflict.py
 CHECKIN_WATCH_WORKFLOW = "CheckInWatch"  # workflows/checkin.py
+ESCALATION_WORKFLOW = "Escalation"  # workflows/escalation.py
 WATCH_MOVE_SIGNAL = "move"  # the watch's signals
 WATCH_CANCEL_SIGNAL = "cancel"
 
@@ -154,6 +157,10 @@ class Dispatcher:
                 provider_ref=row.external_id,
             )
             return await self._signal(row.workflow_id, "delivery_failed", problem)
+        if row.parsed.get("route") == inbox.PERSON:
+            if row.workflow_id is None or case is None:
+                return "unrouted"
+            return await self._hand_reply_to_a_person(row.workflow_id, case)
         # a case's workflow, or the check-in watch the inbox routed the reply to
         workflow_id = row.workflow_id or (case.workflow_id if case else None)
         if workflow_id is None:
@@ -181,6 +188,32 @@ class Dispatcher:
         )
         # by name: booking-conflict cases, check-in watches and check-in cases all take `patient_replied`
         return await self._signal(workflow_id, "patient_replied", reply)
+
+    async def _hand_reply_to_a_person(self, escalation_id: str, case: Case) -> str:
+        """A reply that fitted no open question on the patient's conversation (or two): an escalation on
+        their newest case, where the rep reads it with the whole conversation. Nothing waits for it."""
+        escalation = EscalationInput(
+            escalation_id=escalation_id,
+            case_id=case.case_id,
+            appointment_id=case.appointment_id,
+            kind=CaseKind(case.kind),
+            reason=REPLY_FOR_A_PERSON,
+            policy=self.settings.policy.escalation,
+            patient_phone=case.patient_phone,
+            public_base_url=self.settings.public_base_url,
+        )
+        try:
+            await (await self.client()).start_workflow(
+                ESCALATION_WORKFLOW,
+                escalation,
+                id=escalation_id,
+                task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # relayed twice: one reply, one escalation
+        return "dispatched"
 
     async def _signal(self, workflow_id: str, signal: str, argument: object) -> str:
         handle = (await self.client()).get_workflow_handle(workflow_id)

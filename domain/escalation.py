@@ -78,7 +78,10 @@ class Actor(Model):
 # A follow-up opened after the case closed (a patient who rated the help 1 or 2): a rep calls and listens,
 # but nothing pays it (the case's gift card, if any, was issued when it closed), so no grant is offered.
 PATIENT_UNHAPPY = "patient_unhappy"
-UNPAID_REASONS = frozenset({PATIENT_UNHAPPY})
+# a patient's reply that fitted no open question on their conversation (or two): a rep reads it with the
+# conversation and answers; started by ingress, not by a case, so nothing would pay a grant made here
+REPLY_FOR_A_PERSON = "patient_wrote"
+UNPAID_REASONS = frozenset({PATIENT_UNHAPPY, REPLY_FOR_A_PERSON})
 
 
 class EscalationInput(Model):

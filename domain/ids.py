@@ -44,6 +44,15 @@ def feedback_workflow_id(case_id: str) -> str:
     return f"{FEEDBACK_PREFIX}{case_id}"
 
 
+REPLY_ESCALATION_MARK = "-reply-"
+
+
+def reply_escalation_id(case_id: str, number: int) -> str:
+    """The escalation that hands a person the patient's `number`th reply (on this case) that fitted no open
+    question: one per reply, so a relayed repeat starts nothing new."""
+    return f"esc-{case_id}{REPLY_ESCALATION_MARK}{number}"
+
+
 def watch_ref(appointment_id: str) -> str:
     """What a watch's own messages (the prompt, a thank-you) are filed under before any case exists:
     send-once needs a short, stable owner id (the outbox's case_id column is 40 characters)."""

@@ -43,18 +43,8 @@ def record_watch(store: Store, rec: WatchRecord) -> None:
     raise RuntimeError("could not record the check-in watch")
 
 
-def watch_for_phone(store: Store, phone: str) -> CheckInWatchRow | None:
-    with store.session() as s:
-        return watch_for_phone_in(s, phone)
-
-
-def watch_for_phone_in(s: Session, phone: str) -> CheckInWatchRow | None:
-    """The patient's watch that has prompted them (the newest, should two overlap)."""
-    return s.scalars(
-        select(CheckInWatchRow)
-        .where(CheckInWatchRow.patient_phone == phone, CheckInWatchRow.status.in_(ROUTED_STATUSES))
-        .order_by(CheckInWatchRow.updated_at.desc())
-    ).first()
+def watch_by_workflow(s: Session, workflow_id: str) -> CheckInWatchRow | None:
+    return s.scalars(select(CheckInWatchRow).where(CheckInWatchRow.workflow_id == workflow_id)).first()
 
 
 def open_trouble_case(store: Store, req: TroubleCaseRequest) -> TroubleCase:

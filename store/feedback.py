@@ -68,19 +68,6 @@ def closed(store: Store, end: FeedbackClosed) -> None:
             row.status = end.status
 
 
-def open_for_phone(s: Session, phone: str, now: datetime | None = None) -> Feedback | None:
-    """The patient's latest feedback request still waiting for an answer, if any (routing by phone)."""
-    return s.scalars(
-        select(Feedback)
-        .where(
-            Feedback.patient_phone == phone,
-            Feedback.status == "asked",
-            Feedback.expires_at > (now or utcnow()),
-        )
-        .order_by(Feedback.asked_at.desc())
-    ).first()
-
-
 def open_for_case(s: Session, case_id: str, now: datetime | None = None) -> Feedback | None:
     row = s.get(Feedback, case_id)
     if row is None or row.status != "asked" or row.expires_at <= (now or utcnow()):

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from domain import ids
 from domain.base import CaseKind
+from domain.conversation import QuestionKind, Route, route
 from domain.events import CONFLICT_TYPES, BookingEvent
-from store import cases, checkin, feedback, metrics
+from store import cases, checkin, conversation, feedback, metrics
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, utcnow
 
@@ -120,11 +121,11 @@ def accept_patient_answer(
     raw: dict[str, Any],
     received_at: datetime | None = None,
 ) -> tuple[int, str | None, bool]:
-    """Store an inbound answer and route it: to the given case, else the patient's open case by phone,
-    else the check-in watch that prompted them (the row gets the watch's workflow id; its case id is the
-    watch's check-in-trouble case, if one is open), else their open feedback request (the row gets the
-    FeedbackRequest's workflow id and the rated case's id); an answer for a given case that is closed
-    goes to that case's open feedback request. Returns (event row id, case id, duplicate).
+    """Store an inbound answer and route it. An answer that names its case (a choice link, a keypad
+    answer to our call) goes to that case, or to the closed case's open rating request. Anything else is
+    on the patient's conversation (store/conversation.py) and answers the newest open question that can
+    take it (domain/conversation.py); one that fits none goes to a person: an escalation on the patient's
+    newest case, with the conversation shown. Returns (event row id, case id, duplicate).
     `received_at`: when it reached us, if that was earlier than now (taken from the local spool)."""
     try:
         with store.session() as s:
@@ -135,65 +136,35 @@ def accept_patient_answer(
             ).first()
             if seen is not None:
                 return seen.id, seen.case_id, True
-            case = None
-            if case_id:
-                case = s.get(Case, case_id)
-            if case is None:
-                case = s.scalars(
-                    select(Case)
-                    .where(Case.patient_phone == from_address, Case.status.in_(("open", "waiting_patient")))
-                    .order_by(Case.opened_at.desc())
-                ).first()
-            routed_case: str | None = None
-            workflow_id: str | None = None
-            appointment_id: str | None = None
-            watch = None
-            asking = None  # a feedback request waiting for its answer
-            if (
-                case is not None
-                and case_id
-                and source == "patient_link"
-                and case.status not in ("open", "waiting_patient")
-            ):
-                # a link from the feedback email names its closed case: its request takes the answer
-                asking = feedback.open_for_case(s, case.case_id)
-            if case is None and not case_id and source == "twilio_sms":
-                watch = checkin.watch_for_phone_in(s, from_address)
-                if watch is None:
-                    asking = feedback.open_for_phone(s, from_address)
-            if asking is not None:
-                routed_case, workflow_id = asking.case_id, asking.workflow_id
-                appointment_id = case.appointment_id if case is not None else None
-            elif case is not None:
-                routed_case, workflow_id, appointment_id = case.case_id, case.workflow_id, case.appointment_id
-            elif watch is not None:
-                routed_case, workflow_id, appointment_id = (
-                    watch.case_id,
-                    watch.workflow_id,
-                    watch.appointment_id,
-                )
+            at = received_at or utcnow()
+            named = s.get(Case, case_id) if case_id else None
+            if named is not None:
+                routing = _to_named_case(s, named, source)
+            else:
+                routing = _on_the_conversation(s, from_address, body, at)
             channel = {"twilio_sms": "sms", "twilio_voice": "voice"}.get(source, "email")
-            s.add(
-                InboundMessage(
-                    channel=channel,
-                    provider_id=provider_id,
-                    from_address=from_address,
-                    body=body,
-                    case_id=routed_case,
-                    received_at=received_at or utcnow(),
-                )
+            message = InboundMessage(
+                channel=channel,
+                provider_id=provider_id,
+                from_address=from_address,
+                body=body,
+                case_id=routing.case_id,
+                received_at=at,
+                answered=routing.answered,
+                why=routing.why[:200],
             )
+            s.add(message)
             row = ReceivedEvent(
                 source=source,
                 external_id=provider_id,
                 type="patient.replied",
-                appointment_id=appointment_id,
+                appointment_id=routing.appointment_id,
                 raw=b"",
-                parsed=raw,
-                case_id=routed_case,
-                workflow_id=workflow_id,
-                status="pending" if workflow_id else "unrouted",
-                received_at=received_at or utcnow(),
+                parsed={**raw, "route": routing.answered} if routing.answered == PERSON else raw,
+                case_id=routing.case_id,
+                workflow_id=routing.workflow_id,
+                status=routing.status,
+                received_at=at,
             )
             s.add(row)
             s.flush()
@@ -206,6 +177,66 @@ def accept_patient_answer(
                 )
             ).one()
             return seen.id, seen.case_id, True
+
+
+PERSON = "person"
+
+
+@dataclass(frozen=True)
+class _Routing:
+    case_id: str | None
+    workflow_id: str | None
+    appointment_id: str | None
+    answered: str
+    why: str
+
+    @property
+    def status(self) -> str:
+        if self.answered == "consent":
+            return "consent"  # the patient's word on being contacted: recorded at intake, for no case
+        return "pending" if self.workflow_id else "unrouted"
+
+
+def _to_named_case(s: Session, case: Case, source: str) -> _Routing:
+    if source == "patient_link" and case.status not in ("open", "waiting_patient"):
+        # a link from the feedback email names its closed case: its request takes the answer
+        asking = feedback.open_for_case(s, case.case_id)
+        if asking is not None:
+            return _Routing(
+                asking.case_id, asking.workflow_id, case.appointment_id, "rating", "a score link of the case"
+            )
+    return _Routing(case.case_id, case.workflow_id, case.appointment_id, "link", "named its case")
+
+
+def _on_the_conversation(s: Session, phone: str, body: str, now: datetime) -> _Routing:
+    questions = conversation.open_questions(s, phone, now)
+    routed = route(body, questions, now)
+    if routed.route is Route.QUESTION:
+        question = routed.question
+        assert question is not None
+        appointment_id = None
+        if question.case_id is not None:
+            appointment_id = s.scalar(select(Case.appointment_id).where(Case.case_id == question.case_id))
+        if question.kind is QuestionKind.CHECKIN_PROMPT:
+            watch = checkin.watch_by_workflow(s, question.workflow_id)
+            appointment_id = watch.appointment_id if watch is not None else appointment_id
+        return _Routing(
+            question.case_id, question.workflow_id, appointment_id, question.kind.value, routed.why
+        )
+    if routed.route is Route.CONSENT:
+        return _Routing(None, None, None, "consent", routed.why)
+    newest = conversation.newest_case(s, phone)
+    if newest is None:
+        # nobody to hand it to yet: kept on the conversation (and the patient's consent words applied)
+        return _Routing(None, None, None, PERSON, f"{routed.why}; no case to take it up")
+    number = conversation.person_escalations(s, newest.case_id) + 1
+    return _Routing(
+        newest.case_id,
+        ids.reply_escalation_id(newest.case_id, number),
+        newest.appointment_id,
+        PERSON,
+        routed.why,
+    )
 
 
 def keep_dead_letter(

@@ -240,6 +240,11 @@ class InboundMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     case_id: Mapped[str | None] = mapped_column(String(40), index=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # what it answered on the patient's conversation: offer | checkin_prompt | rating (an open question),
+    # person (it fitted none, or two), consent (START / STOP with no question open), link (a link or a
+    # call named its case); and why, in words
+    answered: Mapped[str | None] = mapped_column(String(20))
+    why: Mapped[str | None] = mapped_column(String(200))
 
 
 class LedgerEntry(Base):

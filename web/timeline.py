@@ -72,6 +72,7 @@ REASONS = {
     "compensation_approval": "a compensation needs approval",
     "low_feedback": "the patient rated the help poorly",
     "patient_unhappy": "the patient rated the help poorly (1 or 2 of 5)",
+    "patient_wrote": "the patient wrote something no open question could take: read the conversation",
 }
 
 OUTCOMES = {

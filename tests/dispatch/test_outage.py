@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from config import Settings
 from dispatch.dispatcher import Dispatcher
 from store.db import Store, migrate
+from tests.support.cases import waiting_for_a_choice
 from tests.support.databases import drop_postgres, fresh_postgres_url
 from tests.support.http import LiveServer, free_port, post_event, twilio_post
 from tests.support.settings import TEST_CONVERTER, example_event, make_settings, venv_binary
@@ -318,6 +319,7 @@ def test_sms_reply_during_a_database_outage_is_answered_200_at_once_and_reaches_
         opened = post_event(server, settings, example_event())
         assert opened.status_code == 202, opened.text
         workflow_id = opened.json()["workflow_id"]
+        waiting_for_a_choice(store, opened.json()["case_id"])  # the "1" answers its offer
 
         proxy.cut()
         started = time.monotonic()

@@ -24,3 +24,16 @@ def open_case(store: Store, **changes: Any) -> Case:
         case = s.get(Case, accepted.case_id)
         assert case is not None
         return case
+
+
+def waiting_for_a_choice(store: Store, case_id: str, choices: int = 3) -> None:
+    """The case has offered `choices` slots and waits for the patient's answer, as the workflow leaves it
+    (its round's offers kept, its status `waiting_patient`): an open offer on the patient's conversation."""
+    from sqlalchemy import update
+
+    from store.models import CaseOffer
+
+    slot = {"start": "2030-01-07T10:00:00+00:00", "end": "2030-01-07T10:30:00+00:00"}
+    with store.session() as s:
+        s.add(CaseOffer(case_id=case_id, offer_round=1, offers=[{"slot": slot}] * choices))
+        s.execute(update(Case).where(Case.case_id == case_id).values(status="waiting_patient"))

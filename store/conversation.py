@@ -1,0 +1,141 @@
+"""A patient's conversation as the store holds it: the open questions (read from the cases waiting for a
+choice, the check-in watches listening and the rating requests asked) and every message they sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from domain.base import CaseKind
+from domain.cases import CaseStatus
+from domain.conversation import Question, QuestionKind
+from store.checkin import ROUTED_STATUSES
+from store.db import Store
+from store.models import Case, CaseOffer, CheckInWatchRow, Feedback, InboundMessage, utcnow
+
+
+def open_questions(s: Session, phone: str, now: datetime | None = None) -> list[Question]:
+    """Every question open on the conversation of the patient with this phone number."""
+    now = now or utcnow()
+    questions: list[Question] = []
+    waiting = s.execute(
+        select(Case.case_id, Case.workflow_id, Case.updated_at).where(
+            Case.patient_phone == phone,
+            Case.kind == CaseKind.BOOKING_CONFLICT.value,
+            Case.status == CaseStatus.WAITING_PATIENT.value,
+        )
+    ).all()
+    for case_id, workflow_id, updated_at in waiting:
+        offer = s.execute(
+            select(CaseOffer.offers, CaseOffer.created_at)
+            .where(CaseOffer.case_id == case_id)
+            .order_by(CaseOffer.offer_round.desc())
+            .limit(1)
+        ).first()
+        questions.append(
+            Question(
+                kind=QuestionKind.OFFER,
+                workflow_id=workflow_id,
+                case_id=case_id,
+                asked_at=offer.created_at if offer else updated_at,
+                choices=len(offer.offers) if offer else 0,
+            )
+        )
+    watches = s.execute(
+        select(
+            CheckInWatchRow.workflow_id,
+            CheckInWatchRow.case_id,
+            CheckInWatchRow.prompt_at,
+            CheckInWatchRow.listen_until,
+        ).where(CheckInWatchRow.patient_phone == phone, CheckInWatchRow.status.in_(ROUTED_STATUSES))
+    ).all()
+    for watch_workflow_id, watch_case_id, prompt_at, listen_until in watches:
+        questions.append(
+            Question(
+                kind=QuestionKind.CHECKIN_PROMPT,
+                workflow_id=watch_workflow_id,
+                case_id=watch_case_id,
+                asked_at=prompt_at,
+                open_until=listen_until,
+            )
+        )
+    ratings = s.execute(
+        select(Feedback.workflow_id, Feedback.case_id, Feedback.asked_at, Feedback.expires_at).where(
+            Feedback.patient_phone == phone, Feedback.status == "asked", Feedback.expires_at > now
+        )
+    ).all()
+    for rating_workflow_id, rated_case_id, asked_at, expires_at in ratings:
+        questions.append(
+            Question(
+                kind=QuestionKind.RATING,
+                workflow_id=rating_workflow_id,
+                case_id=rated_case_id,
+                asked_at=asked_at,
+                open_until=expires_at,
+            )
+        )
+    return questions
+
+
+def newest_case(s: Session, phone: str) -> Case | None:
+    """The patient's newest case, whatever its status: where a reply that fits no question is taken up."""
+    return s.scalars(select(Case).where(Case.patient_phone == phone).order_by(Case.opened_at.desc())).first()
+
+
+def person_escalations(s: Session, case_id: str) -> int:
+    """How many of the case's replies went to a person so far (numbers each one's escalation)."""
+    return int(
+        s.scalar(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(InboundMessage.case_id == case_id, InboundMessage.answered == "person")
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class Said:
+    """One message from the patient, as the conversation shows it."""
+
+    at: datetime
+    channel: str
+    body: str
+    case_id: str | None
+    answered: str | None
+    why: str | None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    phone: str
+    questions: list[Question]
+    messages: list[Said]  # newest first
+
+
+def for_phone(store: Store, phone: str, limit: int = 20, now: datetime | None = None) -> Conversation:
+    """The patient's conversation: the questions open now and what they wrote lately."""
+    with store.session() as s:
+        questions = sorted(open_questions(s, phone, now), key=lambda q: q.asked_at, reverse=True)
+        rows = s.execute(
+            select(
+                InboundMessage.received_at,
+                InboundMessage.channel,
+                InboundMessage.body,
+                InboundMessage.case_id,
+                InboundMessage.answered,
+                InboundMessage.why,
+            )
+            .where(InboundMessage.from_address == phone)
+            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+            .limit(limit)
+        ).all()
+        return Conversation(phone, questions, [Said(*row) for row in rows])
+
+
+def phone_of_case(store: Store, case_id: str) -> str | None:
+    with store.session() as s:
+        return s.scalar(select(Case.patient_phone).where(Case.case_id == case_id))
