@@ -12,9 +12,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from domain.ids import gift_card_key
 from store.db import Store
-from store.models import GiftCardOrder
+from store.models import Case, GiftCardOrder, LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class LocalCard:
     currency: str
     number: str
     issued_at: datetime
+    case_id: str | None = None  # the case it makes up for (its page speaks the patient's language)
 
 
 def card_number(order_id: str) -> str:
@@ -45,7 +48,27 @@ def local_card(store: Store, order_id: str) -> LocalCard | None:
             currency=order.currency,
             number=card_number(order.order_id),
             issued_at=order.created_at,
+            case_id=_case_of(s, order),
         )
+
+
+def _case_of(s: Session, order: GiftCardOrder) -> str | None:
+    """The case an order paid for: its ledger entry (same idempotency key), else the case whose key it is
+    (`domain.ids.gift_card_key`, "mr-<case id>-comp" for every id short enough)."""
+    found = s.scalars(
+        select(LedgerEntry.case_id).where(
+            (LedgerEntry.idempotency_key == order.external_ref)
+            | (LedgerEntry.provider_order_id == order.order_id)
+        )
+    ).first()
+    if found is not None:
+        return found
+    ref = order.external_ref
+    if ref.startswith("mr-") and ref.endswith("-comp"):
+        case_id = ref[3:-5]
+        if gift_card_key(case_id) == ref and s.get(Case, case_id) is not None:
+            return case_id
+    return None
 
 
 def place_local_order(store: Store, external_ref: str, amount: Decimal, currency: str) -> str:

@@ -164,3 +164,14 @@ def booking_data(store: Store, case: Case) -> BookingEventData | None:
         return BookingEventData.model_validate(parsed.get("data"))
     except ValidationError:
         return None
+
+
+def patient_locale(store: Store, case_id: str) -> str | None:
+    """The patient's locale ("nl", "en-US") as the booking system sent it for the case; None when the
+    case or its booking event is unknown."""
+    with store.session() as s:
+        case = s.get(Case, case_id)
+    if case is None:
+        return None
+    data = booking_data(store, case)
+    return data.patient.locale if data is not None else None

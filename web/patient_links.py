@@ -11,16 +11,18 @@ from html import escape
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
+from domain import messages
 from store import cases, feedback, inbox
-from store.db import Store
-from web.deps import services
+from web import patient_language
+from web.deps import Services, services
 
 router = APIRouter()
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(lang: str, title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<!doctype html><html lang='{escape(lang)}'><head><meta charset='utf-8'>"
+        f"<title>{escape(title)}</title>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}"
         "button{font-size:1.1rem;padding:.6rem 1.2rem}</style></head>"
@@ -29,15 +31,40 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     )
 
 
+def _not_valid(svc: Services, request: Request) -> HTMLResponse:
+    """A link that names no case (or with a wrong token): in the language the browser asks for."""
+    lang = patient_language.asked(svc, request)
+    t = patient_language.words(lang, "link")
+    return _page(lang, t["invalid_title"], f"<p>{escape(t['invalid'])}</p>", 404)
+
+
+async def _language(svc: Services, request: Request, case_id: str) -> str:
+    """The patient's language, from their case (a feedback request remembers the one it asked in)."""
+    found = await asyncio.to_thread(_case_language, svc, case_id)
+    return found or patient_language.asked(svc, request)
+
+
+def _case_language(svc: Services, case_id: str) -> str | None:
+    row = feedback.for_case(svc.store, case_id)
+    if row is not None and row.language in messages.TABLES:
+        return row.language
+    return patient_language.of_case(svc, case_id)
+
+
 @router.get("/choose/{case_id}/{choice}")
 async def confirm_choice(case_id: str, choice: int, t: str, request: Request) -> HTMLResponse:
-    case = await asyncio.to_thread(cases.link_holder, services(request).store, case_id, t)
+    svc = services(request)
+    case = await asyncio.to_thread(cases.link_holder, svc.store, case_id, t)
     if case is None:
-        return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
+        return _not_valid(svc, request)
+    lang = await _language(svc, request, case_id)
+    words = patient_language.words(lang, "choose")
+    button = words["button"].format(n=choice)
     return _page(
-        "Confirm your new time",
+        lang,
+        words["title"],
         f"<form method='post'><input type='hidden' name='t' value='{escape(t)}'>"
-        f"<button type='submit'>Book option {choice}</button></form>",
+        f"<button type='submit'>{escape(button)}</button></form>",
     )
 
 
@@ -46,7 +73,7 @@ async def make_choice(case_id: str, choice: int, request: Request, t: str = Form
     svc = services(request)
     case = await asyncio.to_thread(cases.link_holder, svc.store, case_id, t)
     if case is None:
-        return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
+        return _not_valid(svc, request)
     row_id, routed, duplicate = await asyncio.to_thread(
         inbox.accept_patient_answer,
         svc.store,
@@ -59,43 +86,32 @@ async def make_choice(case_id: str, choice: int, request: Request, t: str = Form
     )
     if routed and not duplicate:
         await svc.dispatcher.dispatch(row_id)
-    return _page("Thank you", "<p>We have your choice. You will get a confirmation shortly.</p>")
+    lang = await _language(svc, request, case_id)
+    words = patient_language.words(lang, "choose")
+    return _page(lang, words["thanks_title"], f"<p>{escape(words['thanks'])}</p>")
 
 
 # ---------------------------------------------------------------- feedback links (1 to 5) in the email
-
-_RATE_WORDS = {
-    "en": ("How did we do?", "Your score: {n} of 5", "A comment (optional)", "Send", "Thank you",
-           "We have your rating. Thank you for telling us."),
-    "nl": ("Hoe hebben wij u geholpen?", "Uw cijfer: {n} van 5", "Een opmerking (niet verplicht)",
-           "Versturen", "Dank u", "Wij hebben uw beoordeling ontvangen. Dank u wel."),
-}  # fmt: skip
-
-
-def _words(lang: str) -> tuple[str, ...]:
-    return _RATE_WORDS.get(lang, _RATE_WORDS["en"])
-
-
-def _feedback_language(store: Store, case_id: str) -> str:
-    row = feedback.for_case(store, case_id)
-    return row.language if row is not None else "en"
 
 
 @router.get("/feedback/{case_id}/{score}")
 async def confirm_rating(case_id: str, score: int, t: str, request: Request) -> HTMLResponse:
     """The score's page: the link chose the score; the patient may add a comment and sends it (a GET
     never records anything: mail scanners prefetch links)."""
-    store = services(request).store
-    case = await asyncio.to_thread(cases.link_holder, store, case_id, t)
+    svc = services(request)
+    case = await asyncio.to_thread(cases.link_holder, svc.store, case_id, t)
     if case is None or not 1 <= score <= 5:
-        return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
-    title, chosen, comment, send, _, _ = _words(await asyncio.to_thread(_feedback_language, store, case_id))
+        return _not_valid(svc, request)
+    lang = await _language(svc, request, case_id)
+    words = patient_language.words(lang, "rate")
     return _page(
-        title,
+        lang,
+        words["title"],
         f"<form method='post'><input type='hidden' name='t' value='{escape(t)}'>"
-        f"<p>{escape(chosen.format(n=score))}</p>"
-        f"<p><label>{escape(comment)}<br><textarea name='comment' rows='4' cols='40' maxlength='1000'>"
-        f"</textarea></label></p><button type='submit'>{escape(send)}</button></form>",
+        f"<p>{escape(words['score'].format(n=score))}</p>"
+        f"<p><label>{escape(words['comment'])}<br>"
+        "<textarea name='comment' rows='4' cols='40' maxlength='1000'>"
+        f"</textarea></label></p><button type='submit'>{escape(words['send'])}</button></form>",
     )
 
 
@@ -108,7 +124,7 @@ async def give_rating(
     svc = services(request)
     case = await asyncio.to_thread(cases.link_holder, svc.store, case_id, t)
     if case is None or not 1 <= score <= 5:
-        return _page("Link not valid", "<p>This link is not valid any more.</p>", 404)
+        return _not_valid(svc, request)
     text = f"{score} {comment.strip()[:1000]}".strip()
     row_id, routed, duplicate = await asyncio.to_thread(
         inbox.accept_patient_answer,
@@ -122,5 +138,6 @@ async def give_rating(
     )
     if routed and not duplicate:
         await svc.dispatcher.dispatch(row_id)
-    _, _, _, _, thanks, body = _words(await asyncio.to_thread(_feedback_language, svc.store, case_id))
-    return _page(thanks, f"<p>{escape(body)}</p>")
+    lang = await _language(svc, request, case_id)
+    words = patient_language.words(lang, "rate")
+    return _page(lang, words["thanks_title"], f"<p>{escape(words['thanks'])}</p>")

@@ -361,15 +361,13 @@ class BookingConflictRecovery:
         card = await self.case.issue_gift_card(amount)
         if self.patient.email:
             subject, body = messages.compensation_email(
-                self.lang, practice, f"{amount:.2f}", currency, card.redemption_url
+                self.lang, practice, amount, currency, card.redemption_url
             )
             await self.case.email("compensation", subject, body)
         elif self.case.sms_works:
             await self.case.sms(
                 "compensation",
-                messages.compensation_sms(
-                    self.lang, practice, f"{amount:.2f}", currency, card.redemption_url
-                ),
+                messages.compensation_sms(self.lang, practice, amount, currency, card.redemption_url),
             )
         return amount
 

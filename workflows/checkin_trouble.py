@@ -81,11 +81,11 @@ class CheckInTroubleRecovery:
         if amount is not None and granted is not None:
             currency = granted.currency
             await self.case.sms(
-                "resolved", messages.checkin_resolved_sms(self.lang, practice, f"{amount:.2f}", currency, url)
+                "resolved", messages.checkin_resolved_sms(self.lang, practice, amount, currency, url)
             )
             if self.case.patient.email:
                 subject, body = messages.checkin_compensation_email(
-                    self.lang, practice, f"{amount:.2f}", currency, url
+                    self.lang, practice, amount, currency, url
                 )
                 await self.case.email("compensation", subject, body)
         else:

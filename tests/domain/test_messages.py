@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -39,10 +41,10 @@ def test_offer_sms_en_shows_times_in_the_practice_zone() -> None:
     where = practice()
     body = messages.offer_sms("en", where.name, slot_at(14), offers(where), where.timezone)
     assert body.startswith("Uptown Orthopedics: ")
-    assert "Tue 24 Nov 09:00" in body  # the original, 14:00Z
-    assert "1) Tue 24 Nov 10:00" in body  # 15:00Z in New York
-    assert "2) Tue 24 Nov 11:00" in body
-    assert "3) Tue 24 Nov 12:00" in body
+    assert "Tue, Nov 24 09:00" in body  # the original, 14:00Z, as Babel writes it in English
+    assert "1) Tue, Nov 24 10:00" in body  # 15:00Z in New York
+    assert "2) Tue, Nov 24 11:00" in body
+    assert "3) Tue, Nov 24 12:00" in body
     assert "15:00" not in body
     assert "1-3" in body
     assert "STOP" in body
@@ -52,7 +54,7 @@ def test_offer_sms_en_shows_times_in_the_practice_zone() -> None:
 def test_offer_sms_nl_shows_times_in_the_practice_zone() -> None:
     where = practice(name="Tandartspraktijk Centrum", tz="Europe/Amsterdam")
     body = messages.offer_sms("nl", where.name, slot_at(14), offers(where), where.timezone)
-    assert "di 24 nov 15:00" in body  # the original, 14:00Z in Amsterdam
+    assert "di 24 nov 15:00" in body  # the original, 14:00Z in Amsterdam, as Babel writes it in Dutch
     assert "1) di 24 nov 16:00" in body
     assert "3) di 24 nov 18:00" in body
     assert "Antwoord 1-3" in body
@@ -64,7 +66,7 @@ def test_offer_sms_date_follows_the_zone_across_midnight() -> None:
     where = practice(tz="America/Los_Angeles")
     early = [OfferedSlot(slot=slot_at(3, day=25), provider=PROVIDER, practice=where)]
     body = messages.offer_sms("en", where.name, slot_at(14), early, where.timezone)
-    assert "1) Tue 24 Nov 19:00" in body  # 03:00Z on the 25th is the evening before in LA
+    assert "1) Tue, Nov 24 19:00" in body  # 03:00Z on the 25th is the evening before in LA
     assert "Reply 1-1" in body
 
 
@@ -73,7 +75,7 @@ def test_offer_sms_with_a_200_character_practice_name_fits_one_sms(lang: str) ->
     where = practice(name=LONG_NAME)
     body = messages.offer_sms(lang, where.name, slot_at(14), offers(where), where.timezone)
     assert len(body) <= 160, (len(body), body)
-    assert body.startswith("Uptown Orthopedics")  # shortened, not dropped
+    assert body.startswith("Uptown Orthoped")  # shortened, not dropped
     assert LONG_NAME not in body
     assert "X" * 30 not in body
     assert "3) " in body  # every choice is still there
@@ -95,7 +97,7 @@ def test_confirm_sms_en_and_nl_wording() -> None:
     where = practice()
     en = messages.confirm_sms("en", where.name, slot_at(15), where.timezone)
     nl = messages.confirm_sms("nl", where.name, slot_at(15), where.timezone)
-    assert en == "Uptown Orthopedics: you're booked for Tue 24 Nov 10:00. STOP to opt out"
+    assert en == "Uptown Orthopedics: you're booked for Tue, Nov 24 10:00. STOP to opt out"
     assert nl == "Uptown Orthopedics: u staat ingepland op di 24 nov 10:00. STOP = afmelden"
 
 
@@ -125,10 +127,12 @@ def test_no_patient_name_or_visit_reason_in_patient_texts(lang: str) -> None:
 @pytest.mark.parametrize("lang", ["en", "nl"])
 def test_other_sms_fit_one_sms(lang: str) -> None:
     assert len(messages.rep_will_call_sms(lang, LONG_NAME)) <= 160
-    body = messages.compensation_sms(lang, LONG_NAME, "10.00", "USD", "https://gift.example/r/abc123")
+    body = messages.compensation_sms(
+        lang, LONG_NAME, Decimal("10.00"), "USD", "https://gift.example/r/abc123"
+    )
     assert len(body) <= 160
     assert "https://gift.example/r/abc123" in body
-    assert "10.00 USD" in body
+    assert {"en": "A $10.00 gift card", "nl": "cadeaubon van US$ 10,00"}[lang] in body
 
 
 def test_short_practice_names_are_kept_whole() -> None:
@@ -141,8 +145,8 @@ def test_offer_email_has_one_link_per_offer() -> None:
     links = ["https://x/c/1", "https://x/c/2", "https://x/c/3"]
     subject, body = messages.offer_email("en", where.name, slot_at(14), offers(where), where.timezone, links)
     assert subject == "Uptown Orthopedics: choose a new time"
-    assert "1. Tue 24 Nov 10:00: https://x/c/1" in body
-    assert "3. Tue 24 Nov 12:00: https://x/c/3" in body
+    assert "1. Tue, Nov 24 10:00: https://x/c/1" in body
+    assert "3. Tue, Nov 24 12:00: https://x/c/3" in body
 
 
 @pytest.mark.parametrize(
@@ -170,5 +174,43 @@ def test_language_for_honours_the_configured_locales_and_default() -> None:
 
 def test_when_formats_in_the_given_zone() -> None:
     moment = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-    assert messages.when(moment, "America/New_York", "en") == "Tue 24 Nov 10:00"
+    assert messages.when(moment, "America/New_York", "en") == "Tue, Nov 24 10:00"
     assert messages.when(moment, "Europe/Amsterdam", "nl") == "di 24 nov 16:00"
+
+
+# ---------------------------------------------------------------------------- money as the patient writes it
+
+GIFT = "https://care.example/gift/GC-1"
+
+
+def test_a_dutch_gift_card_text_says_the_amount_the_dutch_way() -> None:
+    sms = messages.compensation_sms("nl", "Tandarts Oost", Decimal("10"), "EUR", GIFT)
+    assert sms == f"Tandarts Oost: excuses! Een cadeaubon van € 10,00: {GIFT}"
+    subject, body = messages.compensation_email("nl", "Tandarts Oost", Decimal("20"), "USD", GIFT)
+    assert subject == "Onze excuses: een cadeaubon voor u"
+    assert "een cadeaubon van US$\xa020,00: " in body  # Babel's no-break space: fine in an email
+    resolved = messages.checkin_resolved_sms("nl", "Tandarts Oost", Decimal("12.5"), "EUR", GIFT)
+    assert "Als excuus een cadeaubon van € 12,50: " in resolved
+    _, checkin_body = messages.checkin_compensation_email("nl", "Tandarts Oost", Decimal("20"), "EUR", GIFT)
+    assert "cadeaubon van €\xa020,00" in checkin_body
+    for text in (sms, resolved):  # an SMS stays GSM-7: no no-break space
+        assert set(text) <= GSM_BASIC | {"€"}, set(text) - GSM_BASIC
+
+
+def test_an_english_gift_card_text_says_ten_dollars_the_english_way() -> None:
+    sms = messages.compensation_sms("en", "Uptown Orthopedics", Decimal("10"), "USD", GIFT)
+    assert sms == f"Uptown Orthopedics: we're sorry! A $10.00 gift card for you: {GIFT}"
+    _, body = messages.compensation_email("en", "Uptown Orthopedics", Decimal("1234.5"), "USD", GIFT)
+    assert "here is a $1,234.50 gift card" in body
+    assert "USD" not in sms + body
+
+
+def test_dutch_dates_are_as_babel_writes_them() -> None:
+    from babel.dates import format_skeleton
+
+    moment = datetime(2026, 3, 2, 8, 5, tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo("Europe/Amsterdam"))
+    babel = f"{format_skeleton('MMMEd', local, locale='nl')} {format_skeleton('Hm', local, locale='nl')}"
+    assert messages.when(moment, "Europe/Amsterdam", "nl") == babel == "ma 2 mrt 09:05"
+    _, body = messages.confirm_email("nl", "Tandarts Oost", "Dr. Kim", slot_at(9), "Europe/Amsterdam")
+    assert body == "U staat ingepland bij Dr. Kim, Tandarts Oost, op di 24 nov 10:00."

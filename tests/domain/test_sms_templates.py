@@ -84,11 +84,11 @@ def arguments(draw: st.DrawFn, fn: Callable[..., str]) -> dict[str, Any]:
                 OfferedSlot(slot=draw(slots()), provider=provider, practice=practice) for _ in range(count)
             ]
         elif name == "amount":
-            values[name] = (
-                f"{draw(st.decimals(min_value=Decimal('0.01'), max_value=Decimal('9999.99'), places=2)):.2f}"
+            values[name] = draw(
+                st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999.99"), places=2)
             )
         elif name == "currency":
-            values[name] = draw(st.sampled_from(["USD", "EUR"]))
+            values[name] = draw(st.sampled_from(["USD", "EUR", "GBP"]))
         elif name == "url":
             # our own gift-card links: PUBLIC_BASE_URL (a short host) + /gift/ + the order id
             values[name] = "https://care.makeright.example/gift/GC-" + draw(

@@ -5,11 +5,13 @@ not exist (the patient's link is Tango's)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from babel.dates import format_date
 from playwright.sync_api import sync_playwright
 
 from config import Settings
@@ -18,6 +20,7 @@ from providers.gift_cards.local import LocalGiftCards
 from store.db import Store
 from store.gift_cards import card_number
 from tests.support.browser import launch_chromium
+from tests.support.cases import open_case
 from tests.support.http import LiveServer, offline_web
 from tests.support.prism import add_case
 from tests.support.settings import ROOT
@@ -55,17 +58,60 @@ def test_the_patients_link_opens_their_card(app_settings: Settings, issued: tupl
     order_id = link.rsplit("/", 1)[-1]
     with serve(app_settings):
         answer = httpx.get(link)
-        dutch = httpx.get(link, headers={"Accept-Language": "nl-NL,nl;q=0.9"})
         unknown = httpx.get(f"{app_settings.public_base_url}/gift/GC-000000000000")
+        unknown_nl = httpx.get(
+            f"{app_settings.public_base_url}/gift/GC-000000000000", headers={"Accept-Language": "nl-NL"}
+        )
     assert answer.status_code == 200
     page = answer.text
-    assert "$10.00" in page and "USD" in page and card_number(order_id) in page
+    assert card_number(order_id) in page
     assert answer.headers["cache-control"] == "no-store" and "noindex" in answer.headers["x-robots-tag"]
     # nothing about the patient or the case: no phone, email, patient id or case id
     for private in ("+31612345678", "patient@example.com", "patient-1", case_id):
         assert private not in page
-    assert dutch.status_code == 200 and "Uw cadeaubon" in dutch.text and 'lang="nl"' in dutch.text
     assert unknown.status_code == 404 and "not found" in unknown.text
+    assert (
+        unknown_nl.status_code == 404
+        and "niet gevonden" in unknown_nl.text
+        and 'lang="nl"' in unknown_nl.text
+    )
+
+
+def test_a_dutch_patients_card_is_in_dutch_with_dutch_money(
+    app_settings: Settings, issued: tuple[str, str]
+) -> None:
+    """The example's patient is Dutch (locale "nl"): their page is Dutch whatever the browser says, the
+    value and the date as Babel writes them for Dutch."""
+    store = Store(app_settings.database_url)
+    euro_case = open_case(store, data__patient__id="patient-3")
+    _, euro_link = LocalGiftCards(store, app_settings.public_base_url).order(
+        gift_card_key(euro_case.case_id), Decimal("10.00"), "EUR"
+    )
+    _, link = issued
+    with serve(app_settings):
+        dollars = httpx.get(link, headers={"Accept-Language": "en-US,en;q=0.9"})
+        euros = httpx.get(euro_link)
+    assert dollars.status_code == 200 and euros.status_code == 200
+    page = dollars.text
+    assert '<html lang="nl">' in page and "Uw cadeaubon" in page and "Kaartnummer" in page
+    assert "Your gift card" not in page and "Card number" not in page
+    assert "US$\xa010,00" in page and "$10.00" not in page
+    assert format_date(datetime.now(UTC).date(), "long", locale="nl") in page  # "24 november 2026"
+    assert "€\xa010,00" in euros.text and "Uw cadeaubon" in euros.text
+
+
+def test_an_english_patients_card_is_in_english(app_settings: Settings) -> None:
+    store = Store(app_settings.database_url)
+    case = open_case(store, data__patient__id="patient-2", data__patient__locale="en-US")
+    _, link = LocalGiftCards(store, app_settings.public_base_url).order(
+        gift_card_key(case.case_id), Decimal("10.00"), "USD"
+    )
+    with serve(app_settings):
+        answer = httpx.get(link, headers={"Accept-Language": "nl-NL"})
+    assert answer.status_code == 200
+    assert '<html lang="en">' in answer.text and "Your gift card" in answer.text
+    assert "$10.00" in answer.text and "10,00" not in answer.text
+    assert format_date(datetime.now(UTC).date(), "long", locale="en") in answer.text  # "November 24, 2026"
 
 
 def test_with_tango_there_is_no_local_card_page(app_settings: Settings, issued: tuple[str, str]) -> None:
@@ -84,7 +130,8 @@ def test_the_card_in_a_browser(app_settings: Settings, issued: tuple[str, str]) 
         try:
             page = browser.new_context(viewport={"width": 520, "height": 760}).new_page()
             page.goto(link)
-            assert page.get_by_test_id("value").inner_text().startswith("$10.00")
+            # the example's patient is Dutch
+            assert page.get_by_test_id("value").inner_text().replace("\xa0", " ").startswith("US$ 10,00")
             assert page.get_by_test_id("number").inner_text() == card_number(link.rsplit("/", 1)[-1])
             page.screenshot(path=str(ARTIFACTS / "gift-card.png"), full_page=True)
         finally:

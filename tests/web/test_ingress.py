@@ -157,9 +157,18 @@ def test_email_choice_link_confirms_then_records_the_choice(web: Web) -> None:
         token = case.reply_token
     link = f"{server.url}/choose/{case_id}/2"
     page = httpx.get(link, params={"t": token})
-    assert page.status_code == 200 and "Book option 2" in page.text  # a GET (mail scanners) only asks
+    # a GET (mail scanners) only asks; in the patient's language (the example's patient is Dutch)
+    assert page.status_code == 200 and "Boek keuze 2" in page.text and "<html lang='nl'>" in page.text
     assert httpx.post(link, data={"t": "forged"}).status_code == 404
-    assert httpx.post(link, data={"t": token}).status_code == 200
+    chosen = httpx.post(link, data={"t": token})
+    assert chosen.status_code == 200 and "Wij hebben uw keuze ontvangen" in chosen.text
     with Store(settings.database_url).session() as s:
         inbound = s.scalars(select(InboundMessage)).all()
         assert [(m.body, m.case_id, m.channel) for m in inbound] == [("2", case_id, "email")]
+    english = post_event(server, settings, example_event(data__patient__locale="en-US")).json()["case_id"]
+    with Store(settings.database_url).session() as s:
+        case = s.get(Case, english)
+        assert case is not None
+        english_token = case.reply_token
+    page = httpx.get(f"{server.url}/choose/{english}/1", params={"t": english_token})
+    assert "Book option 1" in page.text and "<html lang='en'>" in page.text

@@ -421,9 +421,14 @@ async def test_trouble_reply_opens_a_case_a_rep_calls_and_resolves_with_compensa
         ).one()
         assert (ticket.cause, ticket.ticket_id) == ("insurer_data_outdated", closed.ticket_id)
     followed_up = [d.body for d in h.deliveries("sms", PHONE) if "opgelost" in d.body]
-    assert len(followed_up) == 1 and "15.00 USD" in followed_up[0] and "/gift/GC-" in followed_up[0]
+    # a Dutch patient's SMS says the amount as Dutch writes it (GSM-7: a plain space, not a no-break one)
+    assert (
+        len(followed_up) == 1
+        and "cadeaubon van US$ 15,00: " in followed_up[0]
+        and "/gift/GC-" in followed_up[0]
+    )
     gift_email = [e for e in h.deliveries("email", "ada@example.com") if "cadeaubon" in (e.subject or "")]
-    assert len(gift_email) == 1 and "inchecken" in gift_email[0].body and "15.00 USD" in gift_email[0].body
+    assert len(gift_email) == 1 and "inchecken" in gift_email[0].body and "US$\xa015,00" in gift_email[0].body
     steps = timeline(h, case.case_id)
     for step in ["case_opened", "sms_sent", "needs_rep", "escalation_claimed", "call_requested",
                  "escalation_resolved", "compensation_issued", "ticket_linked", "case_closed"]:  # fmt: skip
@@ -570,4 +575,4 @@ async def test_a_rep_grants_compensation_with_nothing_pending_and_it_is_paid_at_
     with h.store.session() as s:
         ledger = list(s.scalars(select(LedgerEntry).where(LedgerEntry.case_id == case.case_id)))
         assert [(e.amount, e.status) for e in ledger] == [(Decimal("15.00"), "issued")]
-    assert any("15.00 USD" in d.body for d in h.deliveries("sms", PHONE) if "opgelost" in d.body)
+    assert any("US$ 15,00" in d.body for d in h.deliveries("sms", PHONE) if "opgelost" in d.body)
