@@ -6,11 +6,12 @@ import asyncio
 
 from temporalio import activity
 
+from domain.booking_conflict import EarlierOfferRequest
 from domain.cases import CaseUpdate, TimelineEntry
 from domain.escalation import EscalationRecord
 from domain.feedback import FeedbackAnswer, FeedbackAsked, FeedbackClosed
 from domain.messaging import ContactHistory, ContactHistoryRequest
-from store import cases, escalations, feedback, outbox
+from store import cases, conversation, escalations, feedback, outbox
 from store.db import Store
 
 
@@ -47,3 +48,10 @@ class CaseStoreActivities:
     @activity.defn
     async def feedback_closed(self, end: FeedbackClosed) -> None:
         await asyncio.to_thread(feedback.closed, self.store, end)
+
+    @activity.defn
+    async def earlier_offer_open(self, req: EarlierOfferRequest) -> str | None:
+        """The earlier case of the patient's that has (or is about to have) an offer open, if any."""
+        return await asyncio.to_thread(
+            conversation.earlier_offer_open, self.store, req.case_id, req.patient_phone
+        )

@@ -48,3 +48,10 @@ class BookRequest(Model):
     appointment_id: str
     patient_id: str
     offer: OfferedSlot
+
+
+class EarlierOfferRequest(Model):
+    """Whether an earlier booking-conflict case of this patient (by phone) may still ask them to choose."""
+
+    case_id: str
+    patient_phone: str

@@ -55,6 +55,9 @@ class RecoveryPolicy(Model):
     # one SMS segment (160 GSM-7 septets) holds three numbered times with the rest of the offer, not more
     max_alternatives: int = Field(default=3, ge=1, le=3)
     max_offer_rounds: int = Field(default=2, ge=1)
+    # one offer open per patient: a later conflict's offer waits for an earlier case's answer, looking again
+    # this often, never longer than an offer stays open (reply deadline, then the call)
+    offer_wait_check_seconds: int = Field(default=30, gt=0)
     search_days: int = Field(default=14, ge=1)
     locales: tuple[str, ...] = ("en", "nl")
     default_locale: str = "en"

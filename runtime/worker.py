@@ -155,6 +155,7 @@ def build_activities(
         case_store.feedback_asked,
         case_store.feedback_answered,
         case_store.feedback_closed,
+        case_store.earlier_offer_open,
         checkin.record_watch,
         checkin.open_trouble_case,
     ]

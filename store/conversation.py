@@ -139,3 +139,26 @@ def for_phone(store: Store, phone: str, limit: int = 20, now: datetime | None = 
 def phone_of_case(store: Store, case_id: str) -> str | None:
     with store.session() as s:
         return s.scalar(select(Case.patient_phone).where(Case.case_id == case_id))
+
+
+def earlier_offer_open(store: Store, case_id: str, phone: str) -> str | None:
+    """An earlier-opened booking-conflict case of the patient's that is still open or waiting for their
+    choice: its offer is (or will be) on the conversation first. Earlier by opening time, so of two cases
+    opened together exactly one goes first."""
+    with store.session() as s:
+        this = s.execute(select(Case.opened_at).where(Case.case_id == case_id)).scalar_one_or_none()
+        if this is None:
+            return None
+        earlier = s.scalar(
+            select(Case.case_id)
+            .where(
+                Case.patient_phone == phone,
+                Case.kind == CaseKind.BOOKING_CONFLICT.value,
+                Case.status.in_((CaseStatus.OPEN.value, CaseStatus.WAITING_PATIENT.value)),
+                Case.case_id != case_id,
+                (Case.opened_at < this) | ((Case.opened_at == this) & (Case.case_id < case_id)),
+            )
+            .order_by(Case.opened_at)
+            .limit(1)
+        )
+        return earlier

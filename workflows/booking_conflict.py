@@ -8,6 +8,7 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.case_store import CaseStoreActivities
     from activities.scheduling import SchedulingActivities
     from domain import messages, policy
     from domain.base import CaseKind
@@ -16,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         BookingConflictInput,
         BookRequest,
         ConflictNote,
+        EarlierOfferRequest,
         OfferedSlot,
     )
     from domain.cases import CaseResult, CaseStatus, Outcome
@@ -24,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.messaging import Channel, DeliveryProblem, PatientReply
     from domain.replies import Intent, Understood
     from workflows.case import Case, ReplyInbox, store_step, wait_until
-    from workflows.patches import LANDLINE_PATCH
+    from workflows.patches import LANDLINE_PATCH, ONE_OFFER_AT_A_TIME_PATCH
 
 
 UNDELIVERED = "undelivered"
@@ -77,6 +79,8 @@ class BookingConflictRecovery:
             offers = await self._find_alternatives(offer_round)
             if not offers:
                 return await self._hand_to_rep("no_alternatives")
+            if workflow.patched(ONE_OFFER_AT_A_TIME_PATCH):
+                await self._after_an_earlier_offer()
             answer = await self._ask_patient(offers, offer_round)
             if answer is None:
                 # nobody heard us: the patient did not answer, or the providers were down
@@ -106,6 +110,30 @@ class BookingConflictRecovery:
         self._landline = True
         self.case.texts_arrive = False
         await self.case.timeline("sms_skipped", "sms_skipped", {"reason": "landline"})
+
+    async def _after_an_earlier_offer(self) -> None:
+        """One offer open per patient: while an earlier case of theirs is still to be answered, a "1" could
+        mean either appointment, so this offer waits (looking again every `offer_wait_check_seconds`) until
+        that one is answered, handed to a person or closed; never longer than an offer stays open."""
+        phone = self.patient.phone
+        if not phone:
+            return  # email offers carry links that name their case: nothing to confuse
+        policy = self.case.policy
+        longest = policy.reply_deadline_seconds * 2 + policy.call_answer_deadline_seconds
+        until = workflow.now() + timedelta(seconds=longest)
+        noted = False
+        while workflow.now() < until:
+            earlier = await store_step(
+                CaseStoreActivities.earlier_offer_open,
+                EarlierOfferRequest(case_id=self.case.case_id, patient_phone=phone),
+            )
+            if earlier is None:
+                return
+            if not noted:
+                noted = True
+                await self.case.timeline("offer_waits", "offer-waits", {"for_case": earlier})
+            pause = min(policy.offer_wait_check_seconds, (until - workflow.now()).total_seconds())
+            await workflow.sleep(timedelta(seconds=max(pause, 1)))
 
     async def _find_alternatives(self, offer_round: int) -> list[OfferedSlot]:
         data = self.inp.data

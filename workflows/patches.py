@@ -31,3 +31,6 @@ LOCAL_STORE_PATCH = "store-steps-local"
 
 # A case closed `resolved` starts a FeedbackRequest child that asks the patient to rate it. Since 2026-11-24.
 FEEDBACK_PATCH = "feedback-request-after-resolve"
+
+# A second conflict's offer waits while an earlier case of the patient's has its offer open. Since 2026-12-07.
+ONE_OFFER_AT_A_TIME_PATCH = "one-offer-at-a-time"

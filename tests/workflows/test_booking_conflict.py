@@ -503,3 +503,33 @@ async def test_stop_mid_case_is_honoured_at_once_and_a_person_takes_over(
             row = s.get(EscalationRow, escalation_id)
             assert row is not None and row.reason == "patient_opt_out"
         await h.end(handle)
+
+
+async def test_a_second_conflict_waits_for_the_first_offers_answer_so_a_choice_means_one_thing(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Ada has an offer open when the practice cancels another appointment of hers: the second offer waits
+    until she has answered the first, so her "1" answers the offer she just read, then her "2" the next."""
+    settings = fast_settings(sqlite_url, tmp_path, offer_wait_check_seconds=1)
+    async with running(settings, time_skipping_env) as h:
+        first, first_handle = await h.open_case(example_event())
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.until_waiting(first.workflow_id or "")
+        second, second_handle = await h.open_case(example_event())
+        try:
+            await h.wait_for(lambda: "offer_waits" in timeline(h.store, second.case_id or ""))
+            assert len(h.deliveries("sms", PHONE)) == 1  # one offer at a time
+
+            answer = await h.patient_sms(PHONE, "1")
+            assert answer.case_id == first.case_id  # the offer she has, not the newer case
+            assert (await h.result(first_handle)).outcome is Outcome.REBOOKED
+
+            # then the second offer goes out, and her next choice answers it
+            await h.wait_for(lambda: len([d for d in h.deliveries("sms", PHONE) if "1)" in d.body]) == 2)
+            await h.until_waiting(second.workflow_id or "")
+            answer = await h.patient_sms(PHONE, "2")
+            assert answer.case_id == second.case_id
+            assert (await h.result(second_handle)).outcome is Outcome.REBOOKED
+        finally:
+            await h.end(first_handle)
+            await h.end(second_handle)
