@@ -9,10 +9,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from domain import conversation
+from domain.conversation import Question
 from domain.messages import voice_thanks
 from store import local_calls
+from store.conversation import open_questions
 from store.db import Store
-from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent
+from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent, utcnow
 
 THREAD_LIMIT = 300  # the newest entries of one thread
 CONTACT_LIMIT = 200
@@ -44,6 +47,7 @@ class Entry:
     answered: str | None = None
     spoken_reply: str | None = None
     channel: str | None = None  # a reply's channel
+    routed: str | None = None  # a reply: what it answered on the conversation (offer, rating, person, …)
     # a leg of a "Call patient" bridge: rep (our call to the rep) or patient (the rep's call dialling in),
     # and where it stands: ringing | dialling (the rep waits for the patient) | connected | ended | missed
     bridge: str | None = None
@@ -58,6 +62,8 @@ class Thread:
     case_id: str | None = None
     case_status: str | None = None
     case_kind: str | None = None
+    # the patient's conversation: the questions open now, newest first (what a reply would answer)
+    questions: list[Question] = field(default_factory=list)
     linked: list[str] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
 
@@ -250,6 +256,8 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
         other = case.patient_email if address == case.patient_phone else case.patient_phone
         if other and other != address and other in known:
             thread.linked.append(other)
+    if not thread.is_email:
+        thread.questions = conversation.describe(open_questions(s, address), utcnow())
     calls = {d.provider_id for d in deliveries if d.channel == "voice"}
     for d in deliveries:
         entry = Entry(
@@ -269,7 +277,9 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
     for r in replies:
         if r.channel == "voice" and r.provider_id.split(":", 1)[0] in calls:
             continue  # shown on its call's card
-        thread.entries.append(Entry(kind="reply", id=r.id, at=r.received_at, body=r.body, channel=r.channel))
+        thread.entries.append(
+            Entry(kind="reply", id=r.id, at=r.received_at, body=r.body, channel=r.channel, routed=r.answered)
+        )
     thread.entries.sort(key=lambda e: (e.at, e.kind == "reply", e.id))
     thread.entries = thread.entries[-THREAD_LIMIT:]
     return thread

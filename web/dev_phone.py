@@ -79,6 +79,21 @@ def _normalise(to: str | None) -> str | None:
     return to.strip() or None
 
 
+ROUTED = {
+    "offer": "→ the offer",
+    "checkin_prompt": "→ the check-in prompt",
+    "rating": "→ the rating request",
+    "person": "→ a person",
+    "consent": "→ your consent",
+    "link": "→ its case",
+}
+
+
+def routed_label(answered: str) -> str:
+    """What a reply answered on the patient's conversation, in a word or two."""
+    return ROUTED.get(answered, answered)
+
+
 def _thread_url(to: str | None) -> str:
     return "/dev/phone" + (f"?{urlencode({'to': to})}" if to else "")
 
@@ -102,6 +117,7 @@ async def _render(
             "quick_replies": QUICK_REPLIES,
             "twilio_number": svc.settings.twilio_from_number,
             "thread_url": _thread_url,
+            "routed_label": routed_label,
         },
         status_code=status,
     )

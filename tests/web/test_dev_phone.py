@@ -18,6 +18,7 @@ from domain.messaging import Channel, OutboundMessage
 from store import inbox, outbox
 from store.db import Store
 from store.models import InboundMessage, LocalDelivery, ReceivedEvent
+from tests.support.cases import waiting_for_a_choice
 from tests.support.http import LiveServer, free_port, offline_web
 from tests.support.settings import example_event, make_settings
 from web.app import create_app
@@ -138,6 +139,9 @@ def test_lists_every_address_and_shows_a_thread(phone: Phone) -> None:
 
 
 def test_sms_reply_goes_through_the_signed_webhook(phone: Phone) -> None:
+    waiting_for_a_choice(phone.store, phone.case_id)
+    before = httpx.get(f"{phone.url}/dev/phone", params={"to": PATIENT})
+    assert "waiting for a choice 1\u20133" in before.text  # the header shows the conversation's open question
     answer = httpx.post(f"{phone.url}/dev/phone/sms", data={"to": PATIENT, "body": "2"})
     assert answer.status_code == 303
     assert answer.headers["location"] == "/dev/phone?to=%2B31612345678"
@@ -151,6 +155,17 @@ def test_sms_reply_goes_through_the_signed_webhook(phone: Phone) -> None:
 
     thread = httpx.get(f"{phone.url}/dev/phone", params={"to": PATIENT})
     assert f'id="r{reply.id}"' in thread.text  # the patient's own answer, as an outgoing bubble
+    assert "→ the offer" in thread.text  # and what it answered
+
+
+def test_the_header_shows_the_open_questions_not_an_old_case(phone: Phone) -> None:
+    thread = httpx.get(f"{phone.url}/dev/phone", params={"to": PATIENT})
+    assert (
+        "no open question" in thread.text and phone.case_id not in thread.text.split("thread-head")[1][:600]
+    )
+    httpx.post(f"{phone.url}/dev/phone/sms", data={"to": PATIENT, "body": "can I come Thursday?"})
+    thread = httpx.get(f"{phone.url}/dev/phone", params={"to": PATIENT})
+    assert "→ a person" in thread.text  # it fitted no question: a person reads it
 
 
 def test_keypad_answer_goes_to_the_gather_callback(phone: Phone) -> None:
