@@ -31,3 +31,7 @@ LOCAL_STORE_PATCH = "store-steps-local"
 
 # A case closed `resolved` starts a FeedbackRequest child that asks the patient to rate it. Since 2026-11-24.
 FEEDBACK_PATCH = "feedback-request-after-resolve"
+
+# A booking conflict's gift card goes by SMS whenever texts reach the patient, and by email too when they
+# have an address (it went by email only, SMS only without one). Since 2026-11-25.
+GIFT_CARD_BY_SMS_TOO_PATCH = "gift-card-by-sms-too"
