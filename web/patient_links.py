@@ -20,7 +20,9 @@ router = APIRouter()
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<link rel='icon' href='/favicon.svg' type='image/svg+xml'>"
+        f"<title>{escape(title)}</title>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}"
         "button{font-size:1.1rem;padding:.6rem 1.2rem}</style></head>"
