@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 
 from config import ApiToken, Settings
 from dispatch.dispatcher import Dispatcher
@@ -47,3 +49,21 @@ def token_holder(settings: Settings, token: str) -> ApiToken | None:
         if hmac.compare_digest(known.encode(), token.encode()):
             found = who
     return found
+
+
+def only_filters(*known: str) -> Callable[[Request], None]:
+    """A dependency for a listing: a query parameter it does not know is a 422 naming it, as a bad value
+    is (`{"error", "errors": [{"field": "query.NAME", "reason": "unknown filter"}]}`), instead of a list
+    that silently ignored the filter the caller meant."""
+
+    def check(request: Request) -> None:
+        unknown = sorted({name for name in request.query_params if name not in known})
+        if unknown:
+            raise RequestValidationError(
+                [
+                    {"loc": ("query", name), "msg": "unknown filter", "type": "unknown_filter"}
+                    for name in unknown
+                ]
+            )
+
+    return check

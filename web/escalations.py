@@ -12,13 +12,13 @@ from config import ApiToken
 from domain.escalation import ACTIONS, Actor, EscalationStatus
 from domain.jsonload import BadJson, load_json
 from store import escalations
-from web.deps import caller, services
+from web.deps import caller, only_filters, services
 from web.escalation_actions import Refused, act, load
 
 router = APIRouter(prefix="/api/escalations")
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(only_filters("status", "limit"))])
 async def list_escalations(
     request: Request,
     status: EscalationStatus | None = None,
