@@ -19,6 +19,7 @@ from encryption import EncryptionCodec
 from store.db import DATABASE_ERRORS, Store, database_unavailable
 from web import (
     api_docs,
+    api_schema,
     cases,
     codec,
     console,
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(wall.router)
     console.install(app)
     api_docs.install(app)
+    api_schema.install(app)
     phone, why = settings.local_phone()
     if phone:
         app.include_router(dev_phone.router)
