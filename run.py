@@ -7,9 +7,18 @@ everything cleanly on Ctrl-C (runtime/supervisor.py).
 
 from __future__ import annotations
 
-from config import load_settings
-from runtime.startup import guarded
-from runtime.supervisor import supervise
+import sys
+
+try:
+    from config import load_settings
+    from runtime.startup import guarded
+    from runtime.supervisor import supervise
+except ModuleNotFoundError as missing:  # a Python without makeright's packages (not the venv's)
+    raise SystemExit(
+        f"makeright: this Python ({sys.executable}) lacks the package {missing.name!r}. "
+        "Set up the venv with `make setup`, then run "
+        "`.venv/bin/python run.py …` (or `make run`, `make test`)."
+    ) from None
 
 
 def main() -> int:

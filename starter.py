@@ -11,8 +11,17 @@ python starter.py relay                                  dispatch stored events 
 
 from __future__ import annotations
 
-from commands import run
-from commands.events import starter_app
+import sys
+
+try:
+    from commands import run
+    from commands.events import starter_app
+except ModuleNotFoundError as missing:  # a Python without makeright's packages (not the venv's)
+    raise SystemExit(
+        f"makeright: this Python ({sys.executable}) lacks the package {missing.name!r}. "
+        "Set up the venv with `make setup`, then run "
+        "`.venv/bin/python starter.py …` (or `make run`, `make test`)."
+    ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

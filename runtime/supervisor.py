@@ -3,16 +3,24 @@ worker and the web app as child processes, started in order and stopped together
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
+
 from config import Settings
+from dispatch.connection import connect
 from runtime.startup import report
 from store.db import migrate
 
@@ -51,6 +59,90 @@ def wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen[b
                 return
         time.sleep(0.2)
     raise RuntimeError(f"nothing listening on {host}:{port} after {seconds:.0f}s")
+
+
+# how long each part may take to be up (the dev server migrating its state file, a worker connecting)
+READY_SECONDS = 60
+
+
+def ports_to_bind(settings: Settings) -> list[tuple[str, str, int]]:
+    """Every port `make run` will listen on, as (setting, host, port): the embedded Temporal server and
+    its UI (unless TEMPORAL_ADDRESS points elsewhere), and the web app."""
+    s = settings
+    ports = []
+    if s.embedded_temporal:
+        ports += [
+            ("TEMPORAL_PORT", "127.0.0.1", s.temporal_port),
+            ("TEMPORAL_UI_PORT", "127.0.0.1", s.temporal_ui_port),
+        ]
+    ports.append(("WEB_PORT", s.web_host, s.web_port))
+    return ports
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Something listens there already (a bind fails; SO_REUSEADDR: a port left in TIME_WAIT is free)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def busy_ports(settings: Settings) -> list[str]:
+    """Before anything starts: each port another process holds (a second `make run`, a Temporal server
+    of its own), one line naming its setting; start-up stops on them instead of a child dying with the
+    reason only in its log, after the banner."""
+    return [
+        f"port {port} is in use ({name}): another makeright or Temporal is running; stop it or set {name}"
+        for name, host, port in ports_to_bind(settings)
+        if port_in_use(host, port)
+    ]
+
+
+async def until_ready(
+    settings: Settings,
+    web_url: str,
+    worker_pid: int,
+    alive: Callable[[], None],
+    seconds: float = READY_SECONDS,
+) -> None:
+    """Wait until everything answers: Temporal (a trivial call), the worker (polling the task queue: a
+    poller whose identity is its process), and the web app (`/readyz`). `alive` raises when a child
+    exited meanwhile. RuntimeError naming what is not up after `seconds`."""
+    deadline = time.monotonic() + seconds
+    waiting_for = "Temporal"
+    while True:
+        alive()
+        try:
+            if waiting_for == "Temporal":
+                client = await asyncio.wait_for(connect(settings), 5)
+                await client.workflow_service.get_system_info(GetSystemInfoRequest())
+                waiting_for = "the worker"
+            if waiting_for == "the worker":
+                described = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace=settings.temporal_namespace,
+                        task_queue=TaskQueue(name=settings.task_queue),
+                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                    )
+                )
+                if not any(p.identity.startswith(f"{worker_pid}@") for p in described.pollers):
+                    raise LookupError("the worker is not polling yet")
+                waiting_for = "the web app"
+            async with httpx.AsyncClient(timeout=5) as http:
+                answer = await http.get(f"{web_url}/readyz")
+            if answer.status_code == 200:
+                return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{waiting_for} is not up after {seconds:.0f}s ({type(exc).__name__})"
+                ) from None
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{waiting_for} is not up after {seconds:.0f}s")
+        await asyncio.sleep(0.3)
 
 
 class Supervisor:
@@ -100,7 +192,7 @@ class Supervisor:
             print(
                 f"temporal: dev server on 127.0.0.1:{s.temporal_port} (state in {s.var_dir / 'temporal.db'})"
             )
-        self.spawn("worker", [sys.executable, "worker.py"], env)
+        worker = self.spawn("worker", [sys.executable, "worker.py"], env)
         web = self.spawn(
             "web",
             [
@@ -113,7 +205,10 @@ class Supervisor:
             ],
             env,
         )  # fmt: skip
-        wait_for_port(s.web_host if s.web_host != "0.0.0.0" else "127.0.0.1", s.web_port, 60, web)  # noqa: S104
+        local_host = s.web_host if s.web_host != "0.0.0.0" else "127.0.0.1"  # noqa: S104
+        wait_for_port(local_host, s.web_port, 60, web)
+        # the banner only once everything answers: Temporal, the worker polling it, the web app
+        asyncio.run(until_ready(s, f"http://{local_host}:{s.web_port}", worker.pid, self.check_alive))
         print()
         processes = f"  ({s.web_processes} processes)" if s.web_processes > 1 else ""
         print(f"  web app          {s.public_base_url}{processes}")
@@ -128,6 +223,13 @@ class Supervisor:
             )
         print("  send an event    .venv/bin/python starter.py send examples/booking_conflict.json")
         print("  stop             Ctrl-C", flush=True)
+
+    def check_alive(self) -> None:
+        """RuntimeError when a child has exited (while start-up waits for it), naming where to read why."""
+        for name, proc in self.children:
+            if proc.poll() is not None:
+                where = f": see {self.settings.var_dir / 'temporal.log'}" if name == "temporal" else ""
+                raise RuntimeError(f"{name} exited with status {proc.returncode} during start-up{where}")
 
     def stop(self) -> None:
         if self.stopping:
@@ -161,6 +263,11 @@ class Supervisor:
 def supervise(settings: Settings) -> int:
     """`python run.py`, `makeright run`: migrate, start everything, watch it; stop it all on Ctrl-C or
     SIGTERM, or when one child exits (status 1)."""
+    busy = busy_ports(settings)  # before anything starts, and before any banner
+    for line in busy:
+        report(line)
+    if busy:
+        return 1
     settings.key_ring()  # made once in VAR_DIR before the processes that share it start
     migrate(settings.database_url)
     supervisor = Supervisor(settings)

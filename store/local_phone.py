@@ -15,7 +15,7 @@ from domain.messages import voice_thanks
 from store import local_calls
 from store.conversation import open_questions
 from store.db import Store
-from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent, utcnow
+from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent, User, utcnow
 
 THREAD_LIMIT = 300  # the newest entries of one thread
 CONTACT_LIMIT = 200
@@ -66,6 +66,10 @@ class Thread:
     questions: list[Question] = field(default_factory=list)
     linked: list[str] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
+    # a rep's (or any console user's) phone: no patient language, no patient quick replies
+    is_staff: bool = False
+    # the practice the newest case is about: makeright calls and texts on its behalf
+    practice_name: str | None = None
 
     @property
     def is_email(self) -> bool:
@@ -282,7 +286,25 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
         )
     thread.entries.sort(key=lambda e: (e.at, e.kind == "reply", e.id))
     thread.entries = thread.entries[-THREAD_LIMIT:]
+    thread.is_staff = any(e.bridge == "rep" for e in thread.entries) or _is_staff_phone(s, address)
+    if thread.case_id is not None:
+        thread.practice_name = _practice_name(s, thread.case_id)
     return thread
+
+
+def _is_staff_phone(s: Session, address: str) -> bool:
+    return s.scalar(select(func.count()).select_from(User).where(User.phone == address)) != 0
+
+
+def _practice_name(s: Session, case_id: str) -> str | None:
+    parsed = s.scalar(
+        select(ReceivedEvent.parsed)
+        .where(ReceivedEvent.source == "booking", ReceivedEvent.case_id == case_id)
+        .order_by(ReceivedEvent.id)
+        .limit(1)
+    )
+    name = ((parsed or {}).get("data") or {}).get("practice", {}).get("name")
+    return name if isinstance(name, str) and name else None
 
 
 def _bridge_state(s: Session, entry: Entry) -> None:

@@ -18,6 +18,8 @@ from dispatch.dispatcher import Dispatcher
 from encryption import EncryptionCodec
 from store.db import DATABASE_ERRORS, Store, database_unavailable
 from web import (
+    api_docs,
+    api_schema,
     cases,
     codec,
     console,
@@ -101,7 +103,8 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app = FastAPI(title="makeright", version="0.1.0", lifespan=lifespan)
+    # /docs is served offline by api_docs (FastAPI's own pages load Swagger UI and ReDoc from a CDN)
+    app = FastAPI(title="makeright", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = svc
     # traces (OTEL_EXPORTER_OTLP_ENDPOINT; off and not instrumented at all otherwise)
     tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-web")
@@ -163,6 +166,8 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(wall.router)
     console.install(app)
+    api_docs.install(app)
+    api_schema.install(app)
     phone, why = settings.local_phone()
     if phone:
         app.include_router(dev_phone.router)

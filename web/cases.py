@@ -1,4 +1,4 @@
-"""The case API: `GET /api/cases/{case_id}` and `GET /api/cases?appointment_id=…&status=…`."""
+"""The case API: `GET /api/cases/{case_id}` and `GET /api/cases?appointment_id=…&status=…&kind=…`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from config import ApiToken
+from domain.base import CaseKind
 from domain.cases import CaseStatus
 from store import escalations, tickets
 from store.views import case_view, load_cases
-from web.deps import caller, services
+from web.deps import caller, only_filters, services
 
 router = APIRouter(prefix="/api")
 
@@ -33,11 +34,12 @@ async def get_case(case_id: str, request: Request, who: ApiToken = Depends(calle
     return view
 
 
-@router.get("/cases")
+@router.get("/cases", dependencies=[Depends(only_filters("appointment_id", "status", "kind", "limit"))])
 async def list_cases(
     request: Request,
     appointment_id: str | None = None,
     status: CaseStatus | None = None,
+    kind: CaseKind | None = None,
     limit: int = Query(default=100, ge=1, le=500),
     who: ApiToken = Depends(caller),
 ) -> list[dict[str, Any]]:
@@ -47,6 +49,7 @@ async def list_cases(
         svc.store,
         appointment_id=appointment_id,
         status=status.value if status else None,
+        kind=kind.value if kind else None,
         limit=limit,
     )
     currency = svc.settings.policy.compensation.currency

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials
 
 from config import ApiToken, Settings
 from dispatch.dispatcher import Dispatcher
 from encryption import EncryptionCodec
 from store.db import Store
+from web.api_schema import bearer
 
 
 @dataclass
@@ -28,8 +32,9 @@ def services(request: Request) -> Services:
     return svc
 
 
-def caller(request: Request) -> ApiToken:
-    """The bearer token's role and user; 401 without a known token."""
+def caller(request: Request, _documented: HTTPAuthorizationCredentials | None = Security(bearer)) -> ApiToken:
+    """The bearer token's role and user; 401 without a known token. (`bearer` only puts the scheme in
+    /openapi.json: the header is read and checked here.)"""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -47,3 +52,21 @@ def token_holder(settings: Settings, token: str) -> ApiToken | None:
         if hmac.compare_digest(known.encode(), token.encode()):
             found = who
     return found
+
+
+def only_filters(*known: str) -> Callable[[Request], None]:
+    """A dependency for a listing: a query parameter it does not know is a 422 naming it, as a bad value
+    is (`{"error", "errors": [{"field": "query.NAME", "reason": "unknown filter"}]}`), instead of a list
+    that silently ignored the filter the caller meant."""
+
+    def check(request: Request) -> None:
+        unknown = sorted({name for name in request.query_params if name not in known})
+        if unknown:
+            raise RequestValidationError(
+                [
+                    {"loc": ("query", name), "msg": "unknown filter", "type": "unknown_filter"}
+                    for name in unknown
+                ]
+            )
+
+    return check

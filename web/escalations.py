@@ -12,13 +12,14 @@ from config import ApiToken
 from domain.escalation import ACTIONS, Actor, EscalationStatus
 from domain.jsonload import BadJson, load_json
 from store import escalations
-from web.deps import caller, services
+from web import api_schema as schema
+from web.deps import caller, only_filters, services
 from web.escalation_actions import Refused, act, load
 
 router = APIRouter(prefix="/api/escalations")
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(only_filters("status", "limit"))])
 async def list_escalations(
     request: Request,
     status: EscalationStatus | None = None,
@@ -43,7 +44,31 @@ async def get_escalation(
     return escalations.view(row)
 
 
-@router.post("/{escalation_id}/{action}")
+def _documented_action(action: str) -> None:
+    """`POST /api/escalations/{id}/<action>`, one route per action so /openapi.json shows each with its
+    body and refusals; each does exactly what the generic route below does."""
+
+    async def endpoint(escalation_id: str, request: Request, who: ApiToken = Depends(caller)) -> JSONResponse:
+        return await take_action(escalation_id, action, request, who)
+
+    _, _, summary = schema.ACTIONS[action]
+    router.add_api_route(
+        f"/{{escalation_id}}/{action}",
+        endpoint,
+        methods=["POST"],
+        name=f"escalation_{action}",
+        summary=summary,
+        openapi_extra=schema.action_openapi(action),
+        responses=schema.ACTION_RESPONSES,
+        response_class=JSONResponse,
+    )
+
+
+for _action in ACTIONS:  # matched before the generic route, which answers the rest (an unknown action: 404)
+    _documented_action(_action)
+
+
+@router.post("/{escalation_id}/{action}", include_in_schema=False)
 async def take_action(
     escalation_id: str, action: str, request: Request, who: ApiToken = Depends(caller)
 ) -> JSONResponse:

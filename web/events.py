@@ -17,6 +17,7 @@ from domain.jsonload import BadJson, load_json
 from domain.signing import SignatureError, verify
 from store import inbox, metrics
 from store.db import database_unavailable
+from web.api_schema import EVENTS_OPENAPI, EVENTS_RESPONSES
 from web.deps import Services, services
 
 log = logging.getLogger("makeright.events")
@@ -27,7 +28,13 @@ MAX_BODY_BYTES = 256 * 1024
 KNOWN_TYPES = frozenset(t.value for t in EventType)
 
 
-@router.post("/events", status_code=202)
+@router.post(
+    "/events",
+    status_code=202,
+    summary="A booking event in (CloudEvents 1.0, signed)",
+    openapi_extra=EVENTS_OPENAPI,
+    responses=EVENTS_RESPONSES,
+)
 async def receive_event(request: Request) -> JSONResponse:
     svc = services(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -22,6 +22,7 @@ router = APIRouter()
 def _page(lang: str, title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         f"<!doctype html><html lang='{escape(lang)}'><head><meta charset='utf-8'>"
+        "<link rel='icon' href='/favicon.svg' type='image/svg+xml'>"
         f"<title>{escape(title)}</title>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         "<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}"

@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from domain.root_causes import label_of
 from store import sessions
 from store import wall as wall_store
+from web.api_schema import bearer
 from web.console import SECURITY_HEADERS, SESSION_COOKIE, current_login, templates
 from web.deps import services, token_holder
 
@@ -75,7 +76,7 @@ async def _numbers(request: Request) -> wall_store.Wall:
     )
 
 
-@router.get("/api/wall")
+@router.get("/api/wall", dependencies=[Security(bearer)])
 async def api_wall(request: Request) -> JSONResponse:
     if not await _allowed(request):
         raise HTTPException(

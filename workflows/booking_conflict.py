@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.messaging import Channel, DeliveryProblem, PatientReply
     from domain.replies import Intent, Understood
     from workflows.case import Case, ReplyInbox, store_step, wait_until
-    from workflows.patches import LANDLINE_PATCH, ONE_OFFER_AT_A_TIME_PATCH
+    from workflows.patches import GIFT_CARD_BY_SMS_TOO_PATCH, LANDLINE_PATCH, ONE_OFFER_AT_A_TIME_PATCH
 
 
 UNDELIVERED = "undelivered"
@@ -387,6 +387,19 @@ class BookingConflictRecovery:
     async def _pay(self, amount: Decimal) -> Decimal:
         practice, currency = self.case.practice_name, self.case.policy.compensation.currency
         card = await self.case.issue_gift_card(amount)
+        if workflow.patched(GIFT_CARD_BY_SMS_TOO_PATCH):
+            # by text whenever texts reach the patient (README, step 6), and by email too when they have
+            # an address; send-once keys are per channel, so "compensation" names each once
+            await self.case.sms(
+                "compensation",
+                messages.compensation_sms(self.lang, practice, amount, currency, card.redemption_url),
+            )
+            if self.patient.email:
+                subject, body = messages.compensation_email(
+                    self.lang, practice, amount, currency, card.redemption_url
+                )
+                await self.case.email("compensation", subject, body)
+            return amount
         if self.patient.email:
             subject, body = messages.compensation_email(
                 self.lang, practice, amount, currency, card.redemption_url

@@ -34,3 +34,7 @@ FEEDBACK_PATCH = "feedback-request-after-resolve"
 
 # A second conflict's offer waits while an earlier case of the patient's has its offer open. Since 2026-12-07.
 ONE_OFFER_AT_A_TIME_PATCH = "one-offer-at-a-time"
+
+# A booking conflict's gift card goes by SMS whenever texts reach the patient, and by email too when they
+# have an address (it went by email only, SMS only without one). Since 2026-11-25.
+GIFT_CARD_BY_SMS_TOO_PATCH = "gift-card-by-sms-too"

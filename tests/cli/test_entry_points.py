@@ -34,3 +34,20 @@ def test_a_bad_setting_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]
     out, err = capsys.readouterr()
     assert out == "" and err == "makeright: missing setting TWILIO_AUTH_TOKEN\n"
     assert guarded(lambda: 0) == 0
+
+
+@pytest.mark.parametrize("script", ["cli.py", "starter.py", "worker.py", "run.py"])
+def test_a_python_without_the_packages_says_how_to_run_it(script: str) -> None:
+    """`python cli.py` with a Python outside the venv: how to set up and run it, not a traceback.
+    `-S` leaves out site-packages, as a system Python without makeright's packages would."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-S", script, "--help"], cwd=root, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "make setup" in done.stderr and f".venv/bin/python {script}" in done.stderr

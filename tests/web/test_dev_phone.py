@@ -346,3 +346,34 @@ def test_bridge_call_rings_the_rep_then_the_patient_who_may_not_answer(phone: Ph
     with phone.store.session() as s:
         patient_legs = s.scalars(select(LocalDelivery).where(LocalDelivery.parent_id.is_not(None))).all()
     assert len(patient_legs) == 1  # only the first call's
+
+
+def test_a_reps_phone_is_not_a_patients_and_our_line_is_makerights(phone: Phone) -> None:
+    """The rep's phone shows no patient language tag and offers no patient quick replies; the patient's
+    call comes from makeright's number (TWILIO_FROM_NUMBER), named as such, not as "the practice line"."""
+    from store import users
+
+    rep_leg = _bridge(phone, 1)
+    assert httpx.post(f"{phone.url}/dev/phone/call/{rep_leg}/answer").status_code == 303
+    rep_thread = httpx.get(f"{phone.url}/dev/phone", params={"to": "+12125550101"}).text
+    assert 'class="lang"' not in rep_thread
+    assert "Quick reply" not in rep_thread and 'name="body" value="STOP"' not in rep_thread
+
+    patient = httpx.get(f"{phone.url}/dev/phone", params={"to": PATIENT}).text
+    assert "from +15005550006 (makeright, for Uptown Orthopedics)" in patient
+    assert "practice line" not in patient
+    assert "Quick reply" in patient and 'class="lang"' in patient  # the patient's phone keeps both
+
+    # a console user's phone that only got a text (an escalation's notification) is staff's too
+    users.add_user(phone.store, "rita", "rep", "a long password 123", phone="+12125550109")
+    outbox.record_local_delivery(
+        phone.store,
+        OutboundMessage(
+            case_id=phone.case_id, key="notify-1", channel=Channel.SMS, to="+12125550109",
+            body="makeright: an escalation waits for you", language="nl",
+        ),
+        "+15005550006",
+    )  # fmt: skip
+    staff = httpx.get(f"{phone.url}/dev/phone", params={"to": "+12125550109"}).text
+    assert "an escalation waits for you" in staff
+    assert "Quick reply" not in staff and 'class="lang"' not in staff

@@ -148,6 +148,30 @@ def test_case_api_needs_a_token_and_masks_contact_details(web: Web) -> None:
     assert missing.status_code == 404 and "error" in missing.json()
 
 
+def test_case_and_escalation_lists_filter_by_kind_and_refuse_unknown_filters(web: Web) -> None:
+    server, settings = web
+    case_id = post_event(server, settings, example_event()).json()["case_id"]
+
+    def get(path: str) -> httpx.Response:
+        return httpx.get(f"{server.url}{path}", headers={"Authorization": "Bearer dev-engineer-token"})
+
+    assert [c["case_id"] for c in get("/api/cases?kind=booking_conflict").json()] == [case_id]
+    assert get("/api/cases?kind=checkin_trouble&status=open").json() == []
+    assert get("/api/cases?kind=no_such_kind").status_code == 422
+    # a filter the API does not know is refused by name, not ignored (a whole list instead of a few)
+    for path, names in [
+        ("/api/cases?knd=booking_conflict", ["query.knd"]),
+        ("/api/cases?status=open&patient=pat-1&practice=prac-9", ["query.patient", "query.practice"]),
+        ("/api/escalations?kind=booking_conflict", ["query.kind"]),
+    ]:
+        refused = get(path)
+        assert refused.status_code == 422, path
+        body = refused.json()
+        assert body["errors"] == [{"field": name, "reason": "unknown filter"} for name in names]
+        assert all(name in body["error"] for name in names)
+    assert get("/api/escalations?status=open&limit=5").json() == []
+
+
 def test_email_choice_link_confirms_then_records_the_choice(web: Web) -> None:
     server, settings = web
     case_id = post_event(server, settings, example_event()).json()["case_id"]

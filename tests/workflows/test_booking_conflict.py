@@ -84,7 +84,8 @@ async def test_patient_picks_a_slot_and_is_rebooked_compensated_and_ticketed(
         assert [(e.amount, e.status) for e in ledger] == [(Decimal("10.00"), "issued")]
     # the confirmation and the gift card went out by SMS and email
     sms = [d.body for d in h.deliveries("sms", PHONE)]
-    assert len(sms) == 2 and "ingepland" in sms[1]
+    assert len(sms) == 3 and "ingepland" in sms[1]
+    assert "cadeaubon van US$ 10,00" in sms[2]
     emails = h.deliveries("email", "ada@example.com")
     assert [e.subject for e in emails] == [
         "Uptown Orthopedics: uw nieuwe afspraak",
@@ -206,10 +207,33 @@ async def test_a_patient_asking_for_a_person_gets_one_who_may_grant_compensation
     )
     sms = [d.body for d in h.deliveries("sms", PHONE)]
     assert any("medewerker belt u" in body for body in sms[1:])  # told a person will call
+    # the gift card the rep granted reaches the patient by SMS (README, step 6) and by email, once each
+    gift = [body for body in sms if "cadeaubon van US$ 20,00" in body]
+    assert len(gift) == 1
+    gift_emails = [e for e in h.deliveries("email", "ada@example.com") if "cadeaubon" in (e.subject or "")]
+    assert len(gift_emails) == 1 and "US$\xa020,00" in gift_emails[0].body
     with h.store.session() as s:
         entry = s.scalars(select(LedgerEntry)).one()
         assert (entry.amount, entry.status) == (Decimal("20.00"), "issued")
     assert h.count(GiftCardOrder) == 1
+
+
+async def test_a_patient_without_email_gets_the_gift_card_by_sms_once(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    settings = fast_settings(sqlite_url, tmp_path)
+    event = example_event()
+    event["data"]["patient"].pop("email")
+    async with running(settings, time_skipping_env) as h:
+        _, handle = await h.open_case(event)
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.sms_reply(PHONE, "1")
+        result = await h.result(handle)
+
+    assert (result.outcome, result.compensation_amount) == (Outcome.REBOOKED, Decimal("10.00"))
+    gift = [d.body for d in h.deliveries("sms", PHONE) if "cadeaubon" in d.body]
+    assert len(gift) == 1 and "US$ 10,00" in gift[0]
+    assert h.deliveries("email") == []
 
 
 async def test_keypad_answer_on_the_call_rebooks(
