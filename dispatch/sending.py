@@ -24,9 +24,9 @@ def send_file(
     event_type: str | None = None,
 ) -> int:
     """Sign and post an event file. Unless `as_is`, it gets a fresh event id, appointment id and time,
-    so every run opens a new case. `in_minutes` moves the slot to start that many minutes from now (its
-    length kept); `appointment_id` and `event_type` steer an appointment sent before (reschedule it,
-    cancel it)."""
+    so every run opens a new case. A slot in the past (the examples') moves to the same time a week from
+    now, `as_is` or not; `in_minutes` moves it to start that many minutes from now (its length kept);
+    `appointment_id` and `event_type` steer an appointment sent before (reschedule it, cancel it)."""
     import httpx
 
     from domain.signing import sign
@@ -76,9 +76,22 @@ def prepare_event(
         event["type"] = event_type
     if data is not None and appointment_id:
         data["appointment_id"] = appointment_id
-    if data is not None and in_minutes is not None and isinstance(data.get("slot"), dict):
+    if data is not None and isinstance(data.get("slot"), dict):
         slot = data["slot"]
-        length = datetime.fromisoformat(slot["end"]) - datetime.fromisoformat(slot["start"])
-        start = (now + timedelta(minutes=in_minutes)).replace(microsecond=0)
-        slot["start"], slot["end"] = start.isoformat(), (start + length).isoformat()
+        start, end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
+        if in_minutes is not None:
+            moved = (now + timedelta(minutes=in_minutes)).replace(microsecond=0)
+        elif start < now:
+            moved = a_week_from(now, start)
+        else:
+            return event  # a slot still to come is sent as written
+        slot["start"], slot["end"] = moved.isoformat(), (moved + (end - start)).isoformat()
     return event
+
+
+def a_week_from(now: datetime, written: datetime) -> datetime:
+    """A slot written for a day gone by (the examples were written on one day), moved to the same time
+    of day, in the same offset, a week from now: the walk-through reads true on any day, and sending the
+    same file twice on one day (`--as-is`) sends the same body."""
+    day = (now + timedelta(days=7)).astimezone(written.tzinfo).date()
+    return written.replace(year=day.year, month=day.month, day=day.day)

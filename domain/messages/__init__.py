@@ -193,7 +193,7 @@ def compensation_sms(lang: str, practice: str, amount: Decimal, currency: str, u
 
 def bridge_intro(lang: str) -> str:
     """What the rep hears before the patient is dialled in (staff-facing, so English is fine)."""
-    return "Makeright: connecting you to the patient now. Their phone will show the practice line."
+    return "Makeright: connecting you to the patient now. Their phone will show our number, not yours."
 
 
 # ---------------------------------------------------------------- check-in
