@@ -23,8 +23,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
-from domain.escalation import ACTIONS, UNPAID_REASONS, Action, Actor, allowed_actions
-from store import escalations, login_throttle, sessions, users, views
+from domain.escalation import ACTIONS, REPLY_FOR_A_PERSON, UNPAID_REASONS, Action, Actor, allowed_actions
+from store import conversation, escalations, login_throttle, sessions, users, views
 from store.escalations import OPEN_STATUSES
 from store.sessions import Login
 from store.views import case_view, load_cases
@@ -347,6 +347,11 @@ def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict
         case["unmasked"] = unmasked
         # what the patient wrote is health information: only for those who see the contact details
         case["messages"] = views.patient_messages(svc.store, case_row) if unmasked else None
+        # a reply that fitted no open question is read with the patient's whole conversation (what else
+        # is open, where each message went); other escalations show this case's messages alone
+        phone = case_row.patient_phone
+        wrote = row.reason == REPLY_FOR_A_PERSON and unmasked and phone
+        case["conversation"] = conversation.for_phone(svc.store, phone) if wrote and phone else None
         # who and what the case is about, as the booking system sent it (names, language, practice)
         case["booking"] = views.booking_data(svc.store, case_row)
         zone = case["booking"].practice.timezone if case["booking"] else "UTC"

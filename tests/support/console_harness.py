@@ -154,7 +154,7 @@ def client(server: LiveServer) -> httpx.Client:
     return httpx.Client(base_url=server.url, follow_redirects=False, timeout=30)
 
 
-def claimed_escalation(store: Store, by: str) -> str:
+def claimed_escalation(store: Store, by: str, reason: str = "patient_asked_for_a_person") -> str:
     """An escalation claimed by `by`, written by the same projection the Escalation workflow writes."""
     case = insert_case(store)
     now = utcnow()
@@ -164,7 +164,7 @@ def claimed_escalation(store: Store, by: str) -> str:
         case_id=case.case_id,
         appointment_id=case.appointment_id,
         kind=CaseKind.BOOKING_CONFLICT,
-        reason="patient_asked_for_a_person",
+        reason=reason,
         level_name="reps",
         status=EscalationStatus.CLAIMED,
         claimed_by=by,

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 import cli
 from config import Settings
+from domain.escalation import REPLY_FOR_A_PERSON
 from store import escalations, login_throttle, users
 from store.db import Store
 from store.models import ConsoleSession, LoginFailure, User, utcnow
@@ -27,6 +28,7 @@ from tests.support.console_harness import (
     client,
     csrf_from,
     http_login,
+    insert_case,
     start_console,
 )
 from tests.support.http import LiveServer
@@ -206,6 +208,31 @@ def test_contact_details_are_full_only_for_the_claimer_and_supervisors(console: 
         assert MASKED_PHONE in seen[who] and "a**@example.com" in seen[who]
         assert "my insurance card fails" not in seen[who]
     assert "claim the escalation to see the contact details" in seen["rob"]
+
+
+def test_a_reply_for_a_person_is_read_with_the_patients_whole_conversation(console: Console) -> None:
+    """A reply that fitted no open question reaches a rep with the conversation: what is open, and where
+    each of the patient's messages went (this case's, another case's), for the claimer alone."""
+    from store import inbox
+
+    server, _, store = console
+    escalation_id = claimed_escalation(store, "rita", reason=REPLY_FOR_A_PERSON)
+    row = escalations.get(store, escalation_id)
+    assert row is not None
+    other = insert_case(store)
+    for n, (text, case_id) in enumerate([("2", other.case_id), ("can I come Thursday?", None)]):
+        inbox.accept_patient_answer(
+            store, "twilio_sms", f"SMconv{n}", PATIENT_PHONE, text, case_id, {"channel": "sms", "text": text}
+        )
+    pages = {}
+    for who in ("rita", "rob"):
+        with client(server) as browser:
+            assert http_login(browser, who).status_code == 303
+            pages[who] = browser.get(f"/console/escalations/{escalation_id}").text
+    assert "The patient's conversation" in pages["rita"]
+    assert "can I come Thursday?" in pages["rita"] and "for a person" in pages["rita"]
+    assert f"({other.case_id})" in pages["rita"]  # the other case's message, named as such
+    assert "can I come Thursday?" not in pages["rob"]  # not the claimer: health information stays hidden
 
 
 def test_every_permission_is_checked_on_the_server(console: Console) -> None:
