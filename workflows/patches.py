@@ -31,3 +31,11 @@ LOCAL_STORE_PATCH = "store-steps-local"
 
 # A case closed `resolved` starts a FeedbackRequest child that asks the patient to rate it. Since 2026-11-24.
 FEEDBACK_PATCH = "feedback-request-after-resolve"
+
+# A booking conflict's offer is news about the patient's own appointment: the caps never hold it past the
+# last waking moment a margin before the appointment (contact_rules.next_allowed_for_news). Since 2026-11-25.
+NEWS_PATCH = "news-not-held-past-its-use"
+
+# A rating request obeys the contact rules: one a patient a day, for their latest case, none while another
+# case of theirs is in progress, within the caps (feedback.decide, asking the store). Since 2026-11-25.
+FEEDBACK_RULES_PATCH = "feedback-within-contact-rules"
