@@ -9,7 +9,13 @@ from temporalio import activity
 from domain.booking_conflict import EarlierOfferRequest
 from domain.cases import CaseUpdate, TimelineEntry
 from domain.escalation import EscalationRecord
-from domain.feedback import FeedbackAnswer, FeedbackAsked, FeedbackClosed
+from domain.feedback import (
+    FeedbackAnswer,
+    FeedbackAsked,
+    FeedbackClosed,
+    FeedbackOutlook,
+    FeedbackOutlookRequest,
+)
 from domain.messaging import ContactHistory, ContactHistoryRequest
 from store import cases, conversation, escalations, feedback, outbox
 from store.db import Store
@@ -35,6 +41,12 @@ class CaseStoreActivities:
     @activity.defn
     async def record_escalation(self, rec: EscalationRecord) -> None:
         await asyncio.to_thread(escalations.record, self.store, rec)
+
+    @activity.defn
+    async def feedback_outlook(self, req: FeedbackOutlookRequest) -> FeedbackOutlook:
+        """What a rating request decides from: the patient's other cases, their rating requests, and the
+        conversations started with them lately."""
+        return await asyncio.to_thread(feedback.outlook, self.store, req)
 
     @activity.defn
     async def feedback_asked(self, req: FeedbackAsked) -> str:

@@ -1,16 +1,23 @@
 """When automated outreach may reach a patient: quiet hours and frequency caps. Pure: no I/O, no clock.
 
-TCPA's healthcare exemption (FIELD-NOTES): 08:00-21:00 in the called party's local time, at most one
-message a day and three a week. A patient in an active conversation (they wrote to us recently, or
-another case of theirs is in progress and has exchanged messages with them) is answered at once: the
-limits are for outreach they did not ask for. A message that may not go now is deferred, never dropped:
-these functions say until when, and a case that slept asks again when it wakes."""
+One rule (README, "Contact rules"): the caps count the CONVERSATIONS makeright starts with a patient, not
+the messages within one: a case's first message, a check-in prompt, a request to rate a case
+(`conversation_of`). At most one a day and three a week (rolling), and none in the patient's quiet hours
+(outside 08:00-21:00 in their zone), as TCPA's healthcare exemption asks (FIELD-NOTES). A patient in an
+active conversation (they wrote to us recently, or another case of theirs is in progress and has
+exchanged messages with them) is answered at once. News about the patient's own appointment (a booking
+conflict's offer) keeps the quiet hours, but the caps never hold it past the last waking moment that is
+still `news_margin_seconds` before the appointment (`next_allowed_for_news`). A message that may not go
+now is deferred, never dropped: these functions say until when, and a case that slept asks again when it
+wakes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from pydantic import Field
 
 from domain.base import Model
 
@@ -22,8 +29,56 @@ class ContactRules(Model):
     enabled: bool = True  # off only where a test must not depend on the hour it runs at
     quiet_start: time = time(21, 0)  # from this local time…
     quiet_end: time = time(8, 0)  # …until this one, no automated outreach
-    max_per_day: int = 1
-    max_per_week: int = 3
+    max_per_day: int = 1  # conversations started, rolling 24 hours
+    max_per_week: int = 3  # conversations started, rolling 7 days
+    # news about the patient's own appointment must reach them awake and this long before its start: an
+    # hour to get there, the offer's own reply deadline and call (25 minutes by default), and slack
+    news_margin_seconds: int = Field(default=3 * 60 * 60, ge=0)
+
+
+class SentMessage(Model):
+    """A message that reached the provider for a patient, as the contact history reads it."""
+
+    case_id: str  # the case, or a check-in watch's own reference (`ids.watch_ref`)
+    key: str  # its send-once key within the case
+    sent_at: datetime
+    kind: str | None = None  # the case's kind; None for a check-in watch's own messages
+
+
+def conversation_of(case_id: str, key: str, kind: str | None = None) -> str | None:
+    """The conversation makeright started that a message belongs to (its first message starts it), or
+    None for a message in a conversation the patient started. A case's messages are one conversation
+    (the offer, its reminders, the call, the confirmation); each check-in prompt is one (a thank-you
+    answers it); a rating request is one of its own; a check-in-trouble case answers the patient's own
+    report, so the patient started it."""
+    if key.startswith("checkin-prompt"):
+        return f"{case_id}:{key}"
+    if key.startswith("checkin-"):
+        return None  # the thank-you for an answer to a prompt
+    if key.startswith("feedback"):
+        return f"{case_id}:feedback"  # the request and its one re-ask
+    if kind == "checkin_trouble":
+        return None
+    return f"{case_id}:case"
+
+
+class Conversation(Model):
+    """A conversation makeright started with a patient: whose it is and when its first message went."""
+
+    case_id: str
+    started_at: datetime
+
+
+def conversations(messages: Sequence[SentMessage], since: datetime | None = None) -> list[Conversation]:
+    """The conversations among `messages`, each at its first message, oldest first; with `since`, only
+    those that started then or later (a conversation's later messages never count as a start)."""
+    first: dict[str, SentMessage] = {}
+    for msg in messages:
+        name = conversation_of(msg.case_id, msg.key, msg.kind)
+        if name is not None and (name not in first or msg.sent_at < first[name].sent_at):
+            first[name] = msg
+    found = [Conversation(case_id=m.case_id, started_at=m.sent_at) for m in first.values()]
+    return sorted((c for c in found if since is None or c.started_at >= since), key=lambda c: c.started_at)
 
 
 def _local(moment: datetime, zone: str) -> datetime:
@@ -91,3 +146,36 @@ def next_allowed(
             return candidate
         candidate = moved
     return candidate
+
+
+def latest_useful(appointment_start: datetime, zone: str, rules: ContactRules = ContactRules()) -> datetime:
+    """The last moment news about an appointment still helps: `news_margin_seconds` before its start, or,
+    when that falls in the patient's quiet hours, the last waking minute before it (20:59 the evening
+    before an appointment at 09:00, with a margin of three hours)."""
+    limit = appointment_start - timedelta(seconds=rules.news_margin_seconds)
+    local = _local(limit, zone)
+    clock = local.timetz().replace(tzinfo=None)
+    if not rules.enabled or rules.quiet_end <= clock < rules.quiet_start:
+        return limit
+    day = local.date() if clock >= rules.quiet_start else local.date() - timedelta(days=1)
+    closing = datetime.combine(day, rules.quiet_start, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    return closing - timedelta(minutes=1)
+
+
+def next_allowed_for_news(
+    now: datetime,
+    zone: str,
+    appointment_start: datetime,
+    sent: Sequence[datetime] = (),
+    in_conversation: bool = False,
+    rules: ContactRules = ContactRules(),
+) -> datetime:
+    """When news about the patient's own appointment (a booking conflict's offer) may go: as
+    `next_allowed`, unless the caps would hold it past `latest_useful`. Then the caps do not hold it at
+    all: it goes as soon as the quiet hours allow, because news that will break the day's cap either way
+    helps most at once (the patient gave their number for this booking; see the README). The quiet
+    hours always apply (a conversation under way aside)."""
+    allowed = next_allowed(now, zone, sent, in_conversation, rules)
+    if allowed <= now or allowed <= latest_useful(appointment_start, zone, rules):
+        return allowed
+    return outside_quiet_hours(now, zone, rules)

@@ -74,7 +74,7 @@ class BridgeCallRequest(Model):
 
 
 class ContactHistoryRequest(Model):
-    """What was sent to a patient's addresses lately, for the frequency caps."""
+    """What makeright started with a patient's addresses lately, for the frequency caps."""
 
     addresses: tuple[str, ...]
     since: datetime
@@ -83,7 +83,9 @@ class ContactHistoryRequest(Model):
 
 
 class ContactHistory(Model):
-    sent: tuple[datetime, ...] = ()  # messages to the patient, any case but this one
+    # when each conversation makeright started with the patient began (its first message; any case but
+    # this one): what the caps count (`contact_rules.conversation_of`), not every message within one
+    sent: tuple[datetime, ...] = ()
     last_heard_from: datetime | None = None  # the patient's own latest message to us
     # their other cases still in progress that have exchanged messages with them (sent them one, or
     # heard from them): a case deferred until the morning has not, and does not count

@@ -44,6 +44,8 @@ class FeedbackPolicy(Model):
     # asked a while after the close, not on top of the confirmation (and always outside quiet hours)
     delay_seconds: int = Field(default=60 * 60, ge=0)
     reply_window_seconds: int = Field(default=24 * 60 * 60, gt=0)
+    # while another case of the patient's is in progress the request waits, and asks again this often
+    recheck_seconds: int = Field(default=30 * 60, gt=0)
 
 
 class RecoveryPolicy(Model):

@@ -152,6 +152,7 @@ def build_activities(
         case_store.add_timeline,
         case_store.record_escalation,
         case_store.contact_history,
+        case_store.feedback_outlook,
         case_store.feedback_asked,
         case_store.feedback_answered,
         case_store.feedback_closed,

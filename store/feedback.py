@@ -8,8 +8,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.cases import TimelineEntry
-from domain.feedback import FeedbackAnswer, FeedbackAsked, FeedbackClosed
-from store import cases
+from domain.feedback import (
+    FeedbackAnswer,
+    FeedbackAsked,
+    FeedbackClosed,
+    FeedbackOutlook,
+    FeedbackOutlookRequest,
+    PatientCase,
+)
+from store import cases, outbox
 from store.db import Store
 from store.models import Case, Feedback, utcnow
 
@@ -37,6 +44,31 @@ def asked(store: Store, req: FeedbackAsked) -> str:
                 )
             )
         return case.reply_token
+
+
+def outlook(store: Store, req: FeedbackOutlookRequest) -> FeedbackOutlook:
+    """What a case's rating request decides from (`domain.feedback.decide`): the case's close, the
+    patient's other cases (status, close, when they were asked to rate one), and the conversations
+    started with them since `req.since` in any case but this one."""
+    with store.session() as s:
+        closed_at = s.scalar(select(Case.closed_at).where(Case.case_id == req.case_id))
+        rows = s.execute(
+            select(Case.case_id, Case.status, Case.closed_at, Feedback.asked_at, Feedback.status)
+            .outerjoin(Feedback, Feedback.case_id == Case.case_id)
+            .where(Case.patient_id == req.patient_id, Case.case_id != req.case_id)
+        ).all()
+        others = tuple(
+            PatientCase(
+                case_id=case_id,
+                status=status,
+                closed_at=closed,
+                # a request recorded but never sent (no channel reached them) asked nobody
+                rating_asked_at=asked_at if asked_at is not None and asked_status != "not_sent" else None,
+            )
+            for case_id, status, closed, asked_at, asked_status in rows
+        )
+        started = outbox.conversations_with(s, req.addresses, req.since, req.case_id)
+    return FeedbackOutlook(closed_at=closed_at, cases=others, conversations=tuple(started))
 
 
 def answered(store: Store, answer: FeedbackAnswer) -> bool:

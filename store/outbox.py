@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from domain import contact_rules
 from domain.cases import TimelineEntry
@@ -167,16 +168,45 @@ def find_local_delivery(store: Store, msg: OutboundMessage, since: datetime) -> 
         ).first()
 
 
+def sent_to(
+    s: Session, addresses: tuple[str, ...], since: datetime, exclude_case_id: str | None = None
+) -> list[contact_rules.SentMessage]:
+    """Every message that reached a provider for these addresses in the conversations that had a message
+    since `since` (their earlier messages too: a conversation starts at its first), with each case's kind."""
+    recent = select(OutboundMessageRow.case_id).where(
+        OutboundMessageRow.to_address.in_(addresses),
+        OutboundMessageRow.status == "sent",
+        OutboundMessageRow.sent_at >= since,
+    )
+    query = (
+        select(OutboundMessageRow.case_id, OutboundMessageRow.key, OutboundMessageRow.sent_at, Case.kind)
+        .outerjoin(Case, Case.case_id == OutboundMessageRow.case_id)
+        .where(
+            OutboundMessageRow.to_address.in_(addresses),
+            OutboundMessageRow.status == "sent",
+            OutboundMessageRow.case_id.in_(recent),
+        )
+    )
+    if exclude_case_id:
+        query = query.where(OutboundMessageRow.case_id != exclude_case_id)
+    return [
+        contact_rules.SentMessage(case_id=case_id, key=key, sent_at=_utc(sent_at), kind=kind)
+        for case_id, key, sent_at, kind in s.execute(query)
+        if sent_at is not None
+    ]
+
+
+def conversations_with(
+    s: Session, addresses: tuple[str, ...], since: datetime, exclude_case_id: str | None = None
+) -> list[contact_rules.Conversation]:
+    """The conversations makeright started with these addresses since `since` (any case but the one
+    excluded), each at its first message: what the caps count (`contact_rules.conversation_of`)."""
+    return contact_rules.conversations(sent_to(s, addresses, since, exclude_case_id), _utc(since))
+
+
 def contact_history(store: Store, req: ContactHistoryRequest) -> ContactHistory:
     with store.session() as s:
-        query = select(OutboundMessageRow.sent_at).where(
-            OutboundMessageRow.to_address.in_(req.addresses),
-            OutboundMessageRow.status == "sent",
-            OutboundMessageRow.sent_at >= req.since,
-        )
-        if req.exclude_case_id:
-            query = query.where(OutboundMessageRow.case_id != req.exclude_case_id)
-        sent = sorted(t for t in s.scalars(query) if t is not None)
+        started = conversations_with(s, req.addresses, req.since, req.exclude_case_id)
         heard = s.scalar(
             select(func.max(InboundMessage.received_at)).where(InboundMessage.from_address.in_(req.addresses))
         )
@@ -204,6 +234,12 @@ def contact_history(store: Store, req: ContactHistoryRequest) -> ContactHistory:
                 for status, sent_n, heard_n in others
                 if contact_rules.is_conversation(status, sent_n, heard_n)
             )
-    if heard is not None and heard.tzinfo is None:
-        heard = heard.replace(tzinfo=UTC)
-    return ContactHistory(sent=tuple(sent), last_heard_from=heard, other_open_cases=open_cases)
+    # the caps count conversations started, not every message within one
+    sent = tuple(c.started_at for c in started)
+    return ContactHistory(
+        sent=sent, last_heard_from=_utc(heard) if heard else None, other_open_cases=open_cases
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

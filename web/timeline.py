@@ -116,6 +116,13 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+FEEDBACK_WAITS = {
+    "case_in_progress": "another case of the patient's is in progress",
+    "rated_today": "the patient was asked to rate another case today",
+    "contact_rules": "quiet hours or the day's and week's limits",
+}
+
+
 def words(value: Any) -> str:
     return str(value or "").replace("_", " ").replace("checkin", "check-in")
 
@@ -240,7 +247,16 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
             f"The patient rated our help {d.get('score')} of 5",
             "with a comment" if d.get("with_comment") else "",
         ),
-        "feedback_deferred": ("The request to rate our help waits for the morning", ""),
+        "feedback_deferred": (
+            "The request to rate our help waits",
+            f"{FEEDBACK_WAITS.get(str(d.get('reason')), 'quiet hours')}, until {moment(d.get('until'))}",
+        ),
+        "feedback_not_asked": (
+            "No request to rate our help",
+            f"the patient's later case {d['superseded_by']} asks instead"
+            if d.get("superseded_by")
+            else "it could not go within the reply window",
+        ),
         "alternatives_found": (f"{d.get('count', 0)} new times found", ""),
         "rebooked": ("Rebooked", f"{_slot(d.get('slot'), timezone)} with {d.get('provider')}"),
         "slot_taken_meanwhile": ("The chosen time was taken meanwhile", _slot(d.get("slot"), timezone)),

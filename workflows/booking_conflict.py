@@ -74,7 +74,7 @@ class BookingConflictRecovery:
         await self._note_conflict()
         if self.case.sms_works and not self.patient.sms_capable and workflow.patched(LANDLINE_PATCH):
             await self._no_texts_to_a_landline()
-        await self.case.until_contact_allowed()
+        await self.case.until_contact_allowed(news_before=inp.data.slot.start)  # news: their own slot
         for offer_round in range(1, inp.policy.max_offer_rounds + 1):
             offers = await self._find_alternatives(offer_round)
             if not offers:

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         COMPENSATION_BUDGET_PATCH,
         FEEDBACK_PATCH,
         LOCAL_STORE_PATCH,
+        NEWS_PATCH,
         PROVIDER_OUTAGE_PATCH,
         RECHECK_AFTER_DEFERRAL_PATCH,
         TRACKER_SYNC_PATCH,
@@ -149,14 +150,17 @@ class Case:
 
     # ------------------------------------------------------------------ the contact rules
 
-    async def until_contact_allowed(self) -> None:
-        """Before the first message of a case: it is outreach the patient did not ask for, so quiet hours
-        in their time zone and the frequency caps apply, unless an exchange with them is under way (they
-        wrote to us in the last day, or another of their cases in progress has exchanged messages with
-        them). A durable timer defers it; nothing is dropped. On waking it asks again: what happened
-        meanwhile (another case texted them, the day's cap was reached) may defer it again."""
+    async def until_contact_allowed(self, news_before: datetime | None = None) -> None:
+        """Before the first message of a case: it starts a conversation the patient did not ask for, so
+        quiet hours in their time zone and the frequency caps (conversations started, over every case)
+        apply, unless an exchange with them is under way (they wrote to us in the last day, or another of
+        their cases in progress has exchanged messages with them). `news_before`: the message is news
+        about the patient's own appointment starting then, which the caps never hold past the last waking
+        moment a margin before it (`contact_rules.next_allowed_for_news`). A durable timer defers it;
+        nothing is dropped. On waking it asks again: what happened meanwhile (another case texted them,
+        the day's cap was reached) may defer it again."""
         while True:
-            allowed = await self._next_allowed()
+            allowed = await self._next_allowed(news_before)
             if allowed <= workflow.now():
                 return
             await self.defer_until(allowed)
@@ -182,7 +186,7 @@ class Case:
         )
         await workflow.sleep(allowed - workflow.now())
 
-    async def _next_allowed(self) -> datetime:
+    async def _next_allowed(self, news_before: datetime | None = None) -> datetime:
         patient = self.patient
         history = await store_step(
             CaseStoreActivities.contact_history,
@@ -193,11 +197,21 @@ class Case:
                 patient_id=patient.id,
             ),
         )
+        in_conversation = history.in_conversation(workflow.now())
+        if news_before is not None and workflow.patched(NEWS_PATCH):
+            return contact_rules.next_allowed_for_news(
+                workflow.now(),
+                patient.timezone,
+                news_before,
+                history.sent,
+                in_conversation=in_conversation,
+                rules=self.policy.contact,
+            )
         return contact_rules.next_allowed(
             workflow.now(),
             patient.timezone,
             history.sent,
-            in_conversation=history.in_conversation(workflow.now()),
+            in_conversation=in_conversation,
             rules=self.policy.contact,
         )
 

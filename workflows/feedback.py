@@ -1,9 +1,14 @@
 """FeedbackRequest: after a case closes `resolved`, ask the patient once to rate it, and listen for a day.
 
 Started by the case as a child it does not wait for (parent-close policy ABANDON), so the case's result
-is not held up by the day the patient has to answer. An hour after the close (`policy.feedback`), outside
-the patient's quiet hours, one "reply 1-5" goes by SMS (send-once key `feedback`), or an email with five
-signed links when texts cannot reach them. Replies reach it by phone number like any other (the inbox
+is not held up by the day the patient has to answer. An hour after the close (`policy.feedback`) it asks
+the store about the patient and `domain.feedback.decide` says whether it may go: not when a later case of
+theirs has closed resolved (that one asks instead: one request for cases that close together, the answer
+stored on the latest), not while another case of theirs is in progress (it asks again every
+`recheck_seconds`), at most one a day per patient, and within the contact rules (quiet hours, the caps on
+conversations started); what cannot go within the reply window after it was due is dropped quietly.
+Then one "reply 1-5" goes by SMS (send-once key `feedback`), or an email with five signed links when
+texts cannot reach them. Replies reach it by phone number like any other (the inbox
 routes a patient with an open request and no open case here). A reply that starts with 1-5 is the score,
 the rest the comment; a reply that is not a score gets one polite re-ask, and is ignored after that; STOP
 ends the request. No answer within the window: it ends quietly. A score of 1 or 2 opens a "patient
@@ -18,18 +23,22 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
     from domain import contact_rules, messages
+    from domain import feedback as feedback_rules
     from domain.escalation import PATIENT_UNHAPPY
     from domain.feedback import (
         FeedbackAnswer,
         FeedbackAsked,
         FeedbackClosed,
         FeedbackInput,
+        FeedbackOutlookRequest,
         FeedbackReply,
+        Verdict,
         low,
     )
     from domain.ids import feedback_workflow_id
     from domain.messaging import Channel
     from workflows.case import Case, ReplyInbox, store_step, wait_until
+    from workflows.patches import FEEDBACK_RULES_PATCH
 
 
 def feedback_escalation_id(case_id: str) -> str:
@@ -69,12 +78,19 @@ class FeedbackRequest:
         rules = inp.policy.feedback
         if rules.delay_seconds:
             await workflow.sleep(timedelta(seconds=rules.delay_seconds))
-        # outreach the patient did not ask for: never in their quiet hours (the request waits for the
-        # morning). The frequency caps are for new conversations; this one closes the case they just had.
-        allowed = contact_rules.outside_quiet_hours(workflow.now(), inp.patient.timezone, inp.policy.contact)
-        if allowed > workflow.now():
-            await self.case.timeline("feedback_deferred", "feedback:deferred", {"until": allowed.isoformat()})
-            await workflow.sleep(allowed - workflow.now())
+        if workflow.patched(FEEDBACK_RULES_PATCH):
+            if not await self._until_allowed():
+                return None  # superseded by a later case's request, or it could not go in time
+        else:
+            # histories from before: only the quiet hours held the request back
+            allowed = contact_rules.outside_quiet_hours(
+                workflow.now(), inp.patient.timezone, inp.policy.contact
+            )
+            if allowed > workflow.now():
+                await self.case.timeline(
+                    "feedback_deferred", "feedback:deferred", {"until": allowed.isoformat()}
+                )
+                await workflow.sleep(allowed - workflow.now())
 
         deadline = workflow.now() + timedelta(seconds=rules.reply_window_seconds)
         channel = await self._ask(deadline)
@@ -101,6 +117,51 @@ class FeedbackRequest:
                     )
                 continue
             return await self._scored(reply)
+
+    async def _until_allowed(self) -> bool:
+        """Until the request may go (True), asking the store each time; False when it is dropped
+        (superseded by a later case's request, or it could not go within the reply window after it was
+        due), with the reason on the case's timeline. Each new reason to wait goes on the timeline once."""
+        inp, patient = self.inp, self.inp.patient
+        give_up_at = workflow.now() + timedelta(seconds=inp.policy.feedback.reply_window_seconds)
+        last_reason: str | None = None
+        deferrals = 0
+        while True:
+            outlook = await store_step(
+                CaseStoreActivities.feedback_outlook,
+                FeedbackOutlookRequest(
+                    case_id=inp.case_id,
+                    patient_id=patient.id,
+                    addresses=tuple(a for a in (patient.phone, patient.email) if a),
+                    since=workflow.now() - contact_rules.WEEK,
+                ),
+            )
+            decision = feedback_rules.decide(
+                workflow.now(),
+                patient.timezone,
+                inp.case_id,
+                outlook,
+                give_up_at=give_up_at,
+                rules=inp.policy.contact,
+                recheck=timedelta(seconds=inp.policy.feedback.recheck_seconds),
+            )
+            if decision.verdict is Verdict.SEND:
+                return True
+            if decision.verdict is Verdict.DROP:
+                detail: dict[str, object] = {"reason": decision.reason}
+                if decision.superseded_by:
+                    detail["superseded_by"] = decision.superseded_by
+                await self.case.timeline("feedback_not_asked", "feedback:not_asked", detail)
+                return False
+            assert decision.until is not None
+            if decision.reason != last_reason:
+                deferrals += 1
+                last_reason = decision.reason
+                key = "feedback:deferred" if deferrals == 1 else f"feedback:deferred:{deferrals}"
+                await self.case.timeline(
+                    "feedback_deferred", key, {"until": decision.until.isoformat(), "reason": decision.reason}
+                )
+            await workflow.sleep(decision.until - workflow.now())
 
     async def _ask(self, deadline: datetime) -> Channel | None:
         inp = self.inp

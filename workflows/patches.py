@@ -36,5 +36,13 @@ FEEDBACK_PATCH = "feedback-request-after-resolve"
 ONE_OFFER_AT_A_TIME_PATCH = "one-offer-at-a-time"
 
 # A booking conflict's gift card goes by SMS whenever texts reach the patient, and by email too when they
-# have an address (it went by email only, SMS only without one). Since 2026-11-25.
+# have an address (it went by email only, SMS only without one). Since 2026-12-07.
 GIFT_CARD_BY_SMS_TOO_PATCH = "gift-card-by-sms-too"
+
+# A booking conflict's offer is news about the patient's own appointment: the caps never hold it past the
+# last waking moment a margin before the appointment (contact_rules.next_allowed_for_news). Since 2026-12-07.
+NEWS_PATCH = "news-not-held-past-its-use"
+
+# A rating request obeys the contact rules: one a patient a day, for their latest case, none while another
+# case of theirs is in progress, within the caps (feedback.decide, asking the store). Since 2026-12-07.
+FEEDBACK_RULES_PATCH = "feedback-within-contact-rules"

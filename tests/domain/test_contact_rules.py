@@ -7,7 +7,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.contact_rules import after_caps, is_conversation, next_allowed, outside_quiet_hours
+from domain.contact_rules import (
+    ContactRules,
+    SentMessage,
+    after_caps,
+    conversation_of,
+    conversations,
+    is_conversation,
+    latest_useful,
+    next_allowed,
+    next_allowed_for_news,
+    outside_quiet_hours,
+)
 
 AMS, NYC, TOKYO = "Europe/Amsterdam", "America/New_York", "Asia/Tokyo"
 
@@ -94,3 +105,105 @@ def test_a_second_case_at_night_waits_while_the_first_is_still_deferred() -> Non
     first_case = is_conversation("open", sent=0, heard=0)
     allowed = next_allowed(night, AMS, [], in_conversation=first_case)
     assert allowed.astimezone(ZoneInfo(AMS)) == at(AMS, 2026, 11, 24, 8, 0)
+
+
+# ---------------------------------------------------------------------- the caps count conversations
+
+
+def message(case_id: str, key: str, sent_at: datetime, kind: str | None = "booking_conflict") -> SentMessage:
+    return SentMessage(case_id=case_id, key=key, sent_at=sent_at, kind=kind)
+
+
+@pytest.mark.parametrize(
+    ("case_id", "key", "kind", "conversation"),
+    [
+        ("case-1", "offer-1", "booking_conflict", "case-1:case"),
+        ("case-1", "confirmation", "booking_conflict", "case-1:case"),  # within the case's conversation
+        ("case-1", "offer-1-call", "booking_conflict", "case-1:case"),
+        ("case-1", "feedback", "booking_conflict", "case-1:feedback"),  # the rating request: one of its own
+        ("case-1", "feedback-reask", "booking_conflict", "case-1:feedback"),
+        ("watch-ab", "checkin-prompt-0-20261124T0900Z", None, "watch-ab:checkin-prompt-0-20261124T0900Z"),
+        ("watch-ab", "checkin-thanks-0", None, None),  # answers the patient's reply to the prompt
+        ("case-2", "rep-will-call", "checkin_trouble", None),  # the patient reported the trouble
+    ],
+)
+def test_which_conversation_a_message_belongs_to(
+    case_id: str, key: str, kind: str | None, conversation: str | None
+) -> None:
+    assert conversation_of(case_id, key, kind) == conversation
+
+
+def test_a_conversation_counts_once_at_its_first_message() -> None:
+    nine = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    sent = [
+        message("case-1", "offer-1", nine),
+        message("case-1", "confirmation", nine + timedelta(minutes=5)),
+        message("case-1", "feedback", nine + timedelta(hours=1)),
+        message("watch-ab", "checkin-prompt-0-x", nine + timedelta(hours=2), kind=None),
+        message("watch-ab", "checkin-thanks-0", nine + timedelta(hours=2, minutes=1), kind=None),
+    ]
+    found = conversations(sent)
+    assert [(c.case_id, c.started_at) for c in found] == [
+        ("case-1", nine),
+        ("case-1", nine + timedelta(hours=1)),
+        ("watch-ab", nine + timedelta(hours=2)),
+    ]
+    # a conversation that started before the window does not start again with its later messages
+    assert [c.started_at for c in conversations(sent, since=nine + timedelta(minutes=1))] == [
+        nine + timedelta(hours=1),
+        nine + timedelta(hours=2),
+    ]
+
+
+# ---------------------------------------------------------------------- news about their own appointment
+
+
+def test_the_last_useful_moment_is_a_margin_before_the_start_and_awake() -> None:
+    rules = ContactRules(news_margin_seconds=3 * 3600)
+    afternoon = at(AMS, 2026, 11, 24, 17, 0)
+    assert latest_useful(afternoon, AMS, rules) == at(AMS, 2026, 11, 24, 14, 0)
+    # 09:00 less three hours is 06:00, in the night: the last waking minute is the evening before
+    morning = at(AMS, 2026, 11, 24, 9, 0)
+    assert latest_useful(morning, AMS, rules) == at(AMS, 2026, 11, 23, 20, 59)
+    late = at(AMS, 2026, 11, 24, 23, 30)  # 20:30 is still awake
+    assert latest_useful(late, AMS, rules) == at(AMS, 2026, 11, 24, 20, 30)
+
+
+def test_a_check_in_prompt_in_the_morning_does_not_hold_a_cancellation_that_afternoon_until_tomorrow() -> (
+    None
+):
+    """The report: a check-in prompt at 09:00, the practice cancels her next appointment (tomorrow 09:00)
+    at 14:00. The day's cap alone would hold the offer until 09:00 tomorrow, after the appointment it is
+    about; as news about her own appointment it goes today, at once."""
+    prompt = at(AMS, 2026, 11, 23, 9, 0)
+    now = at(AMS, 2026, 11, 23, 14, 0)
+    appointment = at(AMS, 2026, 11, 24, 9, 0)
+    assert next_allowed(now, AMS, [prompt]) == at(AMS, 2026, 11, 24, 9, 0)  # what the offer got before
+    assert next_allowed_for_news(now, AMS, appointment, [prompt]) == now
+    # an appointment later today: the same
+    assert next_allowed_for_news(now, AMS, at(AMS, 2026, 11, 23, 17, 30), [prompt]) == now
+
+
+def test_news_with_time_to_spare_still_keeps_the_cap() -> None:
+    """The appointment is in three days: waiting for tomorrow's 09:00 still leaves her time to act."""
+    prompt = at(AMS, 2026, 11, 23, 9, 0)
+    now = at(AMS, 2026, 11, 23, 14, 0)
+    appointment = at(AMS, 2026, 11, 26, 9, 0)
+    assert next_allowed_for_news(now, AMS, appointment, [prompt]) == at(AMS, 2026, 11, 24, 9, 0)
+
+
+def test_news_keeps_the_quiet_hours() -> None:
+    """Cancelled at 22:00 for 09:00 tomorrow, after a prompt this morning: not at night, but at 08:00."""
+    prompt = at(AMS, 2026, 11, 23, 9, 0)
+    now = at(AMS, 2026, 11, 23, 22, 0)
+    appointment = at(AMS, 2026, 11, 24, 9, 0)
+    assert next_allowed_for_news(now, AMS, appointment, [prompt]) == at(AMS, 2026, 11, 24, 8, 0)
+    # and without anything sent today, news at night waits for the morning like any first message
+    assert next_allowed_for_news(now, AMS, appointment) == at(AMS, 2026, 11, 24, 8, 0)
+
+
+def test_news_in_a_conversation_goes_at_once_and_with_the_rules_off_too() -> None:
+    now = at(AMS, 2026, 11, 23, 22, 0)
+    appointment = at(AMS, 2026, 11, 24, 9, 0)
+    assert next_allowed_for_news(now, AMS, appointment, [now], in_conversation=True) == now
+    assert next_allowed_for_news(now, AMS, appointment, [now], rules=ContactRules(enabled=False)) == now

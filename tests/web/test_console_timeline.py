@@ -22,7 +22,7 @@ STEPS = [
     "case_retry_failed",
     "rep_call_placed", "bridge_rep_ringing", "bridge_rep_answered", "bridge_rep_missed",
     "bridge_patient_ringing", "bridge_patient_answered", "bridge_patient_missed", "bridge_ended",
-    "reply_received", "sms_skipped", "sms_resent", "email_resent",
+    "reply_received", "sms_skipped", "sms_resent", "email_resent", "feedback_deferred", "feedback_not_asked",
 ]  # fmt: skip
 
 DETAIL = {

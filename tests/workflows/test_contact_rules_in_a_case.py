@@ -28,6 +28,16 @@ def zone_where_it_is(now: datetime, local_hour: int) -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
+def a_week_ahead(now: datetime) -> dict[str, str]:
+    """A slot a week after `now` (the example's is in the past): news the caps may hold for a day, since
+    it still helps then (`contact_rules.next_allowed_for_news`)."""
+    start = now + timedelta(days=7)
+    return {
+        "data__slot__start": start.isoformat(),
+        "data__slot__end": (start + timedelta(minutes=30)).isoformat(),
+    }
+
+
 def texted_by_another_case(h: Harness, sent_at: datetime) -> None:
     """The patient already got an SMS from another case at `sent_at`."""
     other_case = add_case(h.store)
@@ -84,7 +94,7 @@ async def test_a_patient_texted_two_hours_ago_by_another_case_hears_from_us_a_da
     async with running(settings, own_time_skipping_env) as h:
         sent_at = now - timedelta(hours=2)
         texted_by_another_case(h, sent_at)
-        accepted, handle = await h.open_case(example_event(data__patient__timezone=zone))
+        accepted, handle = await h.open_case(example_event(data__patient__timezone=zone, **a_week_ahead(now)))
         until = (await h.wait_for(lambda: deferrals(h, accepted.case_id or "")))[0]
         assert abs((until - (sent_at + timedelta(days=1))).total_seconds()) < 1  # one a day
         assert h.deliveries("sms", PHONE) == []
@@ -210,10 +220,12 @@ async def test_a_case_that_slept_through_the_night_asks_again_and_keeps_the_days
     """Deferred at 03:22 until 08:00; at 07:00 another case texts the patient. At 08:00 the caps are asked
     again: one a day, so the offer waits until 08:00 the next day instead of going out on waking."""
     env, zone = own_time_skipping_env, "Europe/Amsterdam"
-    await at_local(env, zone, 3, 22)
+    night = await at_local(env, zone, 3, 22)
     settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
     async with running(settings, env) as h:
-        accepted, handle = await h.open_case(example_event(data__patient__timezone=zone))
+        accepted, handle = await h.open_case(
+            example_event(data__patient__timezone=zone, **a_week_ahead(night))
+        )
         case_id = accepted.case_id or ""
         until = (await h.wait_for(lambda: deferrals(h, case_id)))[0]
         seven = await at_local(env, zone, 7, 0)
@@ -227,4 +239,41 @@ async def test_a_case_that_slept_through_the_night_asks_again_and_keeps_the_days
         now = await env.get_current_time()
         await env.sleep(again[0] - now + timedelta(seconds=5))
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.end(handle)
+
+
+async def test_a_check_in_prompt_this_morning_does_not_hold_news_about_tomorrows_appointment(
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The report: a check-in prompt at 09:00, and at 14:00 the practice cancels her appointment at 09:00
+    tomorrow. The day's cap (one conversation a day) would have held the offer until 09:00 tomorrow, when
+    the slot is gone; it is news about her own appointment, so it goes today, at once."""
+    from domain.ids import watch_ref
+
+    env, zone = own_time_skipping_env, "Europe/Amsterdam"
+    afternoon = await at_local(env, zone, 14, 0)
+    settings = make_settings(sqlite_url, tmp_path, policy=RULES_ON)
+    async with running(settings, env) as h:
+        with h.store.session() as s:
+            s.add(
+                OutboundMessageRow(
+                    case_id=watch_ref("appt-this-morning"),
+                    key="checkin-prompt-0-this-morning",
+                    channel="sms",
+                    to_address=PHONE,
+                    body="Checking in? Reply OK",
+                    status="sent",
+                    provider_id="SM" + uuid.uuid4().hex,
+                    sent_at=afternoon - timedelta(hours=5),
+                )
+            )
+        tomorrow = (afternoon + timedelta(days=1)).astimezone(ZoneInfo(zone)).replace(hour=9, minute=0)
+        event = example_event(
+            data__patient__timezone=zone,
+            data__slot__start=tomorrow.isoformat(),
+            data__slot__end=(tomorrow + timedelta(minutes=30)).isoformat(),
+        )
+        accepted, handle = await h.open_case(event)
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        assert deferrals(h, accepted.case_id or "") == []
         await h.end(handle)
