@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.testing import WorkflowEnvironment
 
-from store.models import OutboundMessageRow, TimelineItem
+from store.models import Case, OutboundMessageRow, TimelineItem
 from tests.support.clock import at_local
 from tests.support.prism import add_case
 from tests.support.settings import example_event, make_settings
@@ -39,9 +39,11 @@ def a_week_ahead(now: datetime) -> dict[str, str]:
 
 
 def texted_by_another_case(h: Harness, sent_at: datetime) -> None:
-    """The patient already got an SMS from another case at `sent_at`."""
+    """The patient already got an SMS from another case at `sent_at`; that case has closed since (an offer
+    still open would hold a new one back: one offer at a time)."""
     other_case = add_case(h.store)
     with h.store.session() as s:
+        s.execute(update(Case).where(Case.case_id == other_case).values(status="resolved"))
         s.add(
             OutboundMessageRow(
                 case_id=other_case,
@@ -54,6 +56,11 @@ def texted_by_another_case(h: Harness, sent_at: datetime) -> None:
                 sent_at=sent_at,
             )
         )
+
+
+def timeline_of(h: Harness, case_id: str) -> list[str]:
+    with h.store.session() as s:
+        return list(s.scalars(select(TimelineItem.what).where(TimelineItem.case_id == case_id)))
 
 
 def deferrals(h: Harness, case_id: str) -> list[datetime]:
@@ -208,8 +215,11 @@ async def test_two_conflicts_at_night_for_one_patient_both_wait_for_the_morning(
         morning = until.astimezone(ZoneInfo(zone))
         assert (morning.hour, morning.minute) == (8, 0) and until > night
         await env.sleep(until - night + timedelta(seconds=5))
-        # in the morning both go: the second now counts the first's offer as a conversation
-        await h.wait_for(lambda: len(h.deliveries("sms", PHONE)) == 2)
+        # in the morning the first offer goes; the second waits until she has answered it (one offer
+        # open at a time, so a "1" means one thing)
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.wait_for(lambda: "offer_waits" in timeline_of(h, second.case_id or ""))
+        assert len(h.deliveries("sms", PHONE)) == 1
         await h.end(first_handle)
         await h.end(second_handle)
 
