@@ -153,7 +153,8 @@ def _names(s: Session, addresses: list[str]) -> tuple[dict[str, str], dict[str, 
         for address in (case.patient_phone, case.patient_email):
             if address:
                 newest[address] = case
-    case_ids = {case.case_id for case in newest.values()}
+    # a check-in-trouble case has no booking event of its own: the name comes from the newest case that has
+    case_ids = {case.case_id for case in cases}
     events = s.execute(
         select(ReceivedEvent.case_id, ReceivedEvent.parsed).where(
             ReceivedEvent.source == "booking", ReceivedEvent.case_id.in_(case_ids)
@@ -164,7 +165,11 @@ def _names(s: Session, addresses: list[str]) -> tuple[dict[str, str], dict[str, 
         name = ((parsed or {}).get("data") or {}).get("patient", {}).get("name")
         if case_id and isinstance(name, str) and name:
             name_by_case[case_id] = name
-    names = {a: name_by_case[c.case_id] for a, c in newest.items() if c.case_id in name_by_case}
+    names: dict[str, str] = {}
+    for case in cases:  # oldest first: the newest case with a name has the last word
+        for address in (case.patient_phone, case.patient_email):
+            if address and case.case_id in name_by_case:
+                names[address] = name_by_case[case.case_id]
     return names, newest
 
 

@@ -377,3 +377,14 @@ def test_a_reps_phone_is_not_a_patients_and_our_line_is_makerights(phone: Phone)
     staff = httpx.get(f"{phone.url}/dev/phone", params={"to": "+12125550109"}).text
     assert "an escalation waits for you" in staff
     assert "Quick reply" not in staff and 'class="lang"' not in staff
+
+
+def test_the_patients_name_stays_when_their_newest_case_is_a_check_in_trouble_case(phone: Phone) -> None:
+    """A check-in-trouble case has no booking event of its own: the name comes from an earlier one."""
+    from domain.checkin import TroubleCaseRequest
+    from store import checkin
+
+    data = BookingEvent.model_validate(example_event("appointment_booked.json")).data
+    checkin.open_trouble_case(phone.store, TroubleCaseRequest(appointment_id=data.appointment_id, data=data))
+    thread = httpx.get(f"{phone.url}/dev/phone", params={"to": PATIENT})
+    assert "Ada Jansen" in thread.text.split('id="thread-head"')[1].split("</header>")[0]
