@@ -8,8 +8,9 @@ stored on the latest), not while another case of theirs is in progress (it asks 
 `recheck_seconds`), at most one a day per patient, and within the contact rules (quiet hours, the caps on
 conversations started); what cannot go within the reply window after it was due is dropped quietly.
 Then one "reply 1-5" goes by SMS (send-once key `feedback`), or an email with five signed links when
-texts cannot reach them. Replies reach it by phone number like any other (the inbox
-routes a patient with an open request and no open case here). A reply that starts with 1-5 is the score,
+texts cannot reach them. Replies reach it on the patient's conversation (domain/conversation.py: a
+score, while no offer is open; words without a score go to a person instead, so the re-ask below is for
+histories from before). A reply that starts with 1-5 is the score,
 the rest the comment; a reply that is not a score gets one polite re-ask, and is ignored after that; STOP
 ends the request. No answer within the window: it ends quietly. A score of 1 or 2 opens a "patient
 unhappy" escalation for a rep (the Escalation child), which this waits for."""
