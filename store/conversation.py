@@ -21,27 +21,32 @@ def open_questions(s: Session, phone: str, now: datetime | None = None) -> list[
     """Every question open on the conversation of the patient with this phone number."""
     now = now or utcnow()
     questions: list[Question] = []
+    # a booking-conflict case that has made its offer and not moved on: open from the moment the offer is
+    # kept (just before it is sent), not only once the case says it waits, so an answer faster than that
+    # status change still finds its question
     waiting = s.execute(
-        select(Case.case_id, Case.workflow_id, Case.updated_at).where(
+        select(Case.case_id, Case.workflow_id).where(
             Case.patient_phone == phone,
             Case.kind == CaseKind.BOOKING_CONFLICT.value,
-            Case.status == CaseStatus.WAITING_PATIENT.value,
+            Case.status.in_((CaseStatus.OPEN.value, CaseStatus.WAITING_PATIENT.value)),
         )
     ).all()
-    for case_id, workflow_id, updated_at in waiting:
+    for case_id, workflow_id in waiting:
         offer = s.execute(
             select(CaseOffer.offers, CaseOffer.created_at)
             .where(CaseOffer.case_id == case_id)
             .order_by(CaseOffer.offer_round.desc())
             .limit(1)
         ).first()
+        if offer is None:
+            continue  # nothing offered yet (still looking, deferred, or waiting for an earlier offer)
         questions.append(
             Question(
                 kind=QuestionKind.OFFER,
                 workflow_id=workflow_id,
                 case_id=case_id,
-                asked_at=offer.created_at if offer else updated_at,
-                choices=len(offer.offers) if offer else 0,
+                asked_at=offer.created_at,
+                choices=len(offer.offers),
             )
         )
     watches = s.execute(

@@ -76,11 +76,11 @@ class BookingConflictRecovery:
             await self._no_texts_to_a_landline()
         await self.case.until_contact_allowed(news_before=inp.data.slot.start)  # news: their own slot
         for offer_round in range(1, inp.policy.max_offer_rounds + 1):
+            if offer_round == 1 and workflow.patched(ONE_OFFER_AT_A_TIME_PATCH):
+                await self._after_an_earlier_offer()
             offers = await self._find_alternatives(offer_round)
             if not offers:
                 return await self._hand_to_rep("no_alternatives")
-            if workflow.patched(ONE_OFFER_AT_A_TIME_PATCH):
-                await self._after_an_earlier_offer()
             answer = await self._ask_patient(offers, offer_round)
             if answer is None:
                 # nobody heard us: the patient did not answer, or the providers were down

@@ -148,7 +148,7 @@ async def test_retry_after_a_failed_booking_sends_nothing_twice(
     # the patient's reply was applied again by the reset: no new offer, no second confirmation
     assert sms(h, case_id, "offer-1") == 1 and sms(h, case_id, "confirmation") == 1
     bodies = [d.body for d in h.deliveries("sms", PHONE)]
-    assert len(bodies) == 2 and "ingepland" in bodies[1]
+    assert len(bodies) == 3 and "ingepland" in bodies[1] and "cadeaubon" in bodies[2]  # the gift card once
     assert count(h, LedgerEntry, LedgerEntry.case_id == case_id) == 1
     assert count(h, GiftCardOrder) == 1
     with h.store.session() as s:

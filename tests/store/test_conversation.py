@@ -113,3 +113,17 @@ def test_a_stranger_writing_in_is_kept_unrouted_on_the_conversation(store: Store
     assert (row.status, row.workflow_id) == ("unrouted", None)
     (kept,) = conversation.for_phone(store, PHONE).messages
     assert kept.answered == "person" and "no case" in (kept.why or "")
+
+
+def test_an_answer_faster_than_the_cases_waiting_status_still_finds_the_offer(store: Store) -> None:
+    """The offer is kept just before it is sent; the case says it waits just after. A patient who answers
+    in between (a fast thumb, a busy worker) answers that offer, not a person."""
+    from store.models import Case
+
+    case = open_case(store)
+    waiting_for_a_choice(store, case.case_id)
+    with store.session() as s:
+        row = s.get(Case, case.case_id)
+        assert row is not None
+        row.status = "open"  # the offer is out, the status change not yet written
+    assert sms(store, "2").workflow_id == case.workflow_id
