@@ -9,22 +9,33 @@ import dataclasses
 import logging
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from config import Settings, tracing
 from config.settings import temporal_tls
-from encryption import EncryptionCodec, KeyRing
+from encryption import EncryptionCodec, KeyRing, RefusedPayloadConverter
+
+
+class PayloadConverter(PydanticPayloadConverter):
+    """Pydantic's, plus the reader of refused plain payloads (encryption.codec): reading one raises
+    PlainPayloadRefused, so the SDK rejects an Update or drops a signal that was not encrypted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._set_converters(*self.converters.values(), RefusedPayloadConverter())
 
 
 def data_converter_for(ring: KeyRing) -> DataConverter:
     """Pydantic models in, AES-GCM ciphertext out; failure messages and stack traces moved into an
-    encoded payload too, so history holds no readable exception text."""
+    encoded payload too, so history holds no readable exception text. A payload that is not encrypted is
+    refused where it is read (encryption.codec)."""
     return dataclasses.replace(
         pydantic_data_converter,
-        payload_codec=EncryptionCodec(ring),
+        payload_converter_class=PayloadConverter,
+        payload_codec=EncryptionCodec(ring, refuse_plain=True),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 

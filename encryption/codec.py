@@ -4,6 +4,19 @@ Keys come from CODEC_KEYS, `KEY_ID:BASE64_32_BYTES,…`: the first encrypts, all
 can be rotated (put the new one first, keep the old ones until no history needs them). Each encrypted
 payload names its key in the metadata (`encryption-key-id`); its nonce is the ciphertext's first 12
 bytes and the key id is bound in as associated data, so a payload cannot be passed off under another id.
+
+A payload that is not encrypted is refused where a process reads it (`refuse_plain`, what every Temporal
+client and worker runs with: dispatch.connection): whoever can write to Temporal without CODEC_KEYS (the
+`temporal` CLI, a script) cannot hand a workflow input, a signal or an Update of their own making. It is
+not refused by raising in `decode`: the SDK decodes a whole workflow activation at once, so a raise there
+fails the workflow task, which Temporal retries for ever while the Update waits unanswered. Instead the
+payload decodes to a `REFUSED` one that names only its encoding, and the payload converter
+(`RefusedPayloadConverter`) raises `PlainPayloadRefused` when the workflow would read it: the SDK rejects
+that Update before its validator runs, drops that signal (logged), and fails a workflow whose input it is.
+The SDK's own plain payloads never reach a codec's decode on a worker: patch markers, the
+`TemporalChangeVersion` search attribute and a local activity's marker metadata are read by the SDK's core
+(search attributes and headers are not decoded at all). The codec server (web/codec.py) decodes for
+display, plain payloads passed through, so the Temporal UI shows those markers as they are.
 """
 
 from __future__ import annotations
@@ -13,13 +26,18 @@ import binascii
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.converter import EncodingPayloadConverter, PayloadCodec
+from temporalio.exceptions import ApplicationError
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+# what a refused plain payload decodes to; its original encoding is kept under PLAIN_ENCODING, its data not
+REFUSED = b"binary/refused-unencrypted"
+PLAIN_ENCODING = "refused-encoding"
 _NONCE = 12
 
 
@@ -73,10 +91,42 @@ def new_key_spec(key_id: str) -> str:
     return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
 
 
+class PlainPayloadRefused(ApplicationError):
+    """A payload that was not encrypted with a key in CODEC_KEYS was about to be read."""
+
+    TYPE = "PlainPayloadRefused"
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(
+            f"refused: a payload not encrypted with a key in CODEC_KEYS (encoding {encoding!r}); "
+            "send it through the codec",
+            type=self.TYPE,
+            non_retryable=True,
+        )
+
+
+class RefusedPayloadConverter(EncodingPayloadConverter):
+    """Reads a REFUSED payload by raising PlainPayloadRefused; writes nothing."""
+
+    @property
+    def encoding(self) -> str:
+        return REFUSED.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return None
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        raise PlainPayloadRefused(payload.metadata.get(PLAIN_ENCODING, b"").decode("utf-8", "replace")[:60])
+
+
 class EncryptionCodec(PayloadCodec):
-    def __init__(self, ring: KeyRing) -> None:
+    """`refuse_plain=True` (every Temporal client and worker): a payload that is not encrypted decodes to a
+    REFUSED one; False (the codec server, for display): it is passed through as it is."""
+
+    def __init__(self, ring: KeyRing, *, refuse_plain: bool = True) -> None:
         super().__init__()
         self.ring = ring
+        self.refuse_plain = refuse_plain
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.encrypt(p) for p in payloads]
@@ -91,8 +141,11 @@ class EncryptionCodec(PayloadCodec):
         return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id.encode()}, data=nonce + sealed)
 
     def decrypt(self, payload: Payload) -> Payload:
-        if payload.metadata.get("encoding", b"") != ENCODING:
-            return payload  # written before encryption, or by another codec: left as it is
+        encoding = payload.metadata.get("encoding", b"")
+        if encoding != ENCODING:
+            if not self.refuse_plain:
+                return payload  # shown as it is (the SDK's plain markers, in the Temporal UI)
+            return Payload(metadata={"encoding": REFUSED, PLAIN_ENCODING: encoding[:60]})
         key_id = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
         key = self.ring.get(key_id)
         if key is None:

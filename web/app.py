@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
         settings=settings,
         store=store,
         dispatcher=Dispatcher(settings, store),
-        codec=EncryptionCodec(settings.key_ring()),
+        codec=EncryptionCodec(settings.key_ring(), refuse_plain=False),  # for display: markers as they are
     )
 
     @contextlib.asynccontextmanager

@@ -14,7 +14,17 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
 from dispatch.connection import data_converter_for
-from encryption.codec import ENCODING, KEY_ID, CodecKeyError, EncryptionCodec, new_key_spec, parse_keys
+from encryption.codec import (
+    ENCODING,
+    KEY_ID,
+    PLAIN_ENCODING,
+    REFUSED,
+    CodecKeyError,
+    EncryptionCodec,
+    PlainPayloadRefused,
+    new_key_spec,
+    parse_keys,
+)
 
 OLD_KEY = os.urandom(32)
 NEW_KEY = os.urandom(32)
@@ -109,10 +119,29 @@ async def test_swapped_key_id_does_not_decrypt() -> None:
             await codec.decode([relabelled])
 
 
-async def test_unencrypted_payloads_pass_through_decode() -> None:
-    codec = EncryptionCodec(parse_keys(OLD))
+async def test_unencrypted_payloads_pass_through_decode_for_display() -> None:
+    """The codec server shows plain payloads (the SDK's patch markers) as they are."""
+    codec = EncryptionCodec(parse_keys(OLD), refuse_plain=False)
     untouched = [plain(), Payload(metadata={"encoding": b"binary/null"}), Payload()]
     assert await codec.decode(untouched) == untouched
+
+
+async def test_unencrypted_payloads_decode_refused_and_cannot_be_read() -> None:
+    """What every client and worker runs with: a plain payload keeps nothing but its encoding's name, and
+    reading it raises (so the SDK rejects an Update made of it, rather than failing the workflow task)."""
+    codec = EncryptionCodec(parse_keys(OLD))
+    decoded = await codec.decode([plain(), Payload(metadata={"encoding": b"binary/null"}), Payload()])
+    assert [p.metadata["encoding"] for p in decoded] == [REFUSED] * 3
+    assert [p.metadata[PLAIN_ENCODING] for p in decoded] == [b"json/plain", b"binary/null", b""]
+    assert all(p.data == b"" for p in decoded)
+    (encrypted,) = await codec.encode([plain()])
+    assert await codec.decode([encrypted]) == [plain()]  # an encrypted one decodes as before
+
+    converter = data_converter_for(parse_keys(OLD))
+    with pytest.raises(PlainPayloadRefused) as caught:
+        await converter.decode([plain()], [Reply])
+    assert caught.value.type == "PlainPayloadRefused" and caught.value.non_retryable
+    assert "json/plain" in caught.value.message and PHONE not in caught.value.message
 
 
 # ---------------------------------------------------------------- CODEC_KEYS
