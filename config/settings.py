@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     public_base_url: str = ""
 
     events_signing_secret: str = ""
+    # the web tier signs the actor of every escalation Update with it; the worker refuses an Update whose
+    # actor is not signed (comma-separated: the first signs, every one verifies, so it can be rotated)
+    update_signing_secret: str = ""
 
     twilio_mode: Literal["local", "live"] = "local"
     twilio_api_base_url: str = "https://api.twilio.com"
@@ -287,6 +290,13 @@ class Settings(BaseSettings):
         except CodecKeyError as exc:
             raise ConfigError(f"invalid setting CODEC_KEYS: {exc}") from None
 
+    def update_signing_secrets(self) -> tuple[str, ...]:
+        """UPDATE_SIGNING_SECRET: the first signs, all verify. Raises ConfigError when there is none."""
+        secrets = tuple(s.strip() for s in self.update_signing_secret.split(",") if s.strip())
+        if not secrets:
+            raise ConfigError("missing setting UPDATE_SIGNING_SECRET")
+        return secrets
+
     def codec_origins(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.codec_cors_origins.split(",") if o.strip()]
 
@@ -316,7 +326,7 @@ class Settings(BaseSettings):
 
     def missing(self) -> list[str]:
         """Names of settings that the chosen modes need but that are empty."""
-        needed: list[str] = ["EVENTS_SIGNING_SECRET"]
+        needed: list[str] = ["EVENTS_SIGNING_SECRET", "UPDATE_SIGNING_SECRET"]
         if self.twilio_mode == "live":
             needed += ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_API_BASE_URL"]
         else:
@@ -379,6 +389,8 @@ class Settings(BaseSettings):
         found = []
         if self.events_signing_secret == _SHIPPED["events_signing_secret"]:
             found.append("EVENTS_SIGNING_SECRET")
+        if _SHIPPED["update_signing_secret"] in self.update_signing_secret.split(","):
+            found.append("UPDATE_SIGNING_SECRET")
         dev_tokens = {entry.rsplit(":", 1)[-1] for entry in _SHIPPED["api_tokens"].split(",")}
         if dev_tokens & set(self.tokens()):
             found.append("API_TOKENS")

@@ -6,10 +6,14 @@ the web layer to show only the actions a user may take.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, field_validator
 
@@ -205,8 +209,19 @@ def ran_out(state: EscalationState, policy: EscalationPolicy, now: datetime) -> 
 # ------------------------------------------------------------------ requests (Update arguments)
 
 
+class ActorProof(Model):
+    """The web tier's word that the request's `actor` is who signed in: an HMAC-SHA256, under
+    UPDATE_SIGNING_SECRET, of the escalation, the Update's name, the user, the role and the second it was
+    issued (`actor_mac`). The worker checks it before any validator (runtime/signed_actors.py), so whoever
+    can reach Temporal without the secret cannot act as anybody."""
+
+    issued_at: int
+    mac: str = Field(max_length=64)
+
+
 class ByActor(Model):
     actor: Actor
+    proof: ActorProof | None = None
 
 
 class ResolveRequest(Model):
@@ -215,21 +230,69 @@ class ResolveRequest(Model):
     root_cause: str | None = Field(default=None, max_length=100)
     # optional compensation the resolver grants (within their approval limit)
     compensation: Money | None = None
+    proof: ActorProof | None = None
 
 
 class ApproveRequest(Model):
     actor: Actor
     amount: Money
+    proof: ActorProof | None = None
 
 
 class DenyRequest(Model):
     actor: Actor
     reason: str = Field(min_length=1, max_length=1000)
+    proof: ActorProof | None = None
 
 
 class ReassignRequest(Model):
     actor: Actor
     to: Actor
+    proof: ActorProof | None = None
+
+
+# ------------------------------------------------------------------ the signed actor
+
+# a proof is good this long after it was issued (the Update reaches the worker within seconds; the web tier
+# gives up after 30), and this far ahead of the worker's clock (clocks differ a little)
+PROOF_VALID_SECONDS = 300
+PROOF_SKEW_SECONDS = 60
+
+RequestT = TypeVar("RequestT", bound=Model)
+
+
+def actor_mac(secret: str, escalation_id: str, update: str, actor: Actor, issued_at: int) -> str:
+    # a JSON array: no user name can make two different requests sign the same text
+    text = json.dumps([escalation_id, update, actor.user, actor.role, issued_at], separators=(",", ":"))
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def signed(request: RequestT, secret: str, escalation_id: str, update: str, now: float) -> RequestT:
+    """`request` (whose `actor` the web tier vouches for) with its proof for the Update `update`."""
+    actor: Actor = getattr(request, "actor")  # noqa: B009 (every request type has one)
+    issued_at = int(now)
+    proof = ActorProof(issued_at=issued_at, mac=actor_mac(secret, escalation_id, update, actor, issued_at))
+    return request.model_copy(update={"proof": proof})
+
+
+def check_proof(secrets: Sequence[str], escalation_id: str, update: str, request: Any, now: float) -> None:
+    """Raise a Refusal (NOT_ALLOWED) unless `request` carries an actor signed for this escalation and
+    Update, under one of `secrets` (the first signs; the others still verify while a secret rotates),
+    issued within PROOF_VALID_SECONDS."""
+    actor = getattr(request, "actor", None)
+    proof = getattr(request, "proof", None)
+    if not isinstance(actor, Actor):
+        raise _role(f"the Update {update!r} names no actor")
+    if not isinstance(proof, ActorProof):
+        raise _role("the actor is not signed: act through the console or the escalation API")
+    if not now - PROOF_VALID_SECONDS <= proof.issued_at <= now + PROOF_SKEW_SECONDS:
+        raise _role("the actor's signature has expired: try again")
+    given = proof.mac.encode()
+    if not any(
+        hmac.compare_digest(actor_mac(secret, escalation_id, update, actor, proof.issued_at).encode(), given)
+        for secret in secrets
+    ):
+        raise _role("the actor's signature does not match: act through the console or the escalation API")
 
 
 # ------------------------------------------------------------------ who may do what

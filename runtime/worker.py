@@ -38,6 +38,7 @@ from providers.mail import MailGateway
 from providers.phone import PhoneGateway
 from providers.trackers import ExternalTracker
 from runtime.providers import gift_card_provider, mail_gateway, phone_gateway, problem_tracker
+from runtime.signed_actors import SignedActors
 from store.db import POOL_OVERFLOW, POOL_SIZE, Store
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
@@ -201,7 +202,12 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
             task_queue=settings.task_queue,
             workflows=list(WORKFLOWS),
             activities=own,
-            interceptors=[*workflow_interceptors(), Heartbeating()],
+            # an Update's actor counts only when the web tier signed it (runtime/signed_actors.py)
+            interceptors=[
+                *workflow_interceptors(),
+                SignedActors(settings.update_signing_secrets()),
+                Heartbeating(),
+            ],
             workflow_runner=workflow_runner(),
             # a case's next workflow task waits this long for this worker (which has its history cached)
             # before any worker takes it: short, so a worker that died costs the case seconds

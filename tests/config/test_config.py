@@ -182,6 +182,7 @@ def test_live_twilio_with_real_credentials_starts(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "real-token")
     # live providers mean real patients: no dev default may remain
     monkeypatch.setenv("EVENTS_SIGNING_SECRET", "a-real-secret")
+    monkeypatch.setenv("UPDATE_SIGNING_SECRET", "a-real-update-secret")
     monkeypatch.setenv("API_TOKENS", "engineer:a-real-token")
     monkeypatch.setenv("CODEC_KEYS", "k1:" + "A" * 43 + "=")
     settings = load_settings()

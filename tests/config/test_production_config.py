@@ -19,10 +19,17 @@ from encryption.codec import parse_keys
 from tests.support.config_env import clean_environ
 from tests.support.settings import ROOT
 
-DEV_DEFAULTS = ("EVENTS_SIGNING_SECRET", "API_TOKENS", "TWILIO_AUTH_TOKEN", "CODEC_KEYS")
+DEV_DEFAULTS = (
+    "EVENTS_SIGNING_SECRET",
+    "UPDATE_SIGNING_SECRET",
+    "API_TOKENS",
+    "TWILIO_AUTH_TOKEN",
+    "CODEC_KEYS",
+)
 KEY = base64.b64encode(os.urandom(32)).decode()
 REAL = {
     "EVENTS_SIGNING_SECRET": "a-real-signing-secret",
+    "UPDATE_SIGNING_SECRET": "a-real-update-signing-secret",
     "API_TOKENS": "engineer:a-real-engineer-token,rep:rita:a-real-rep-token",
     "TWILIO_AUTH_TOKEN": "a-real-twilio-token",
     "CODEC_KEYS": f"k1:{KEY}",
@@ -60,6 +67,7 @@ def test_production_refuses_every_dev_default_in_one_line(
         assert name in message
     # naming them, never showing them
     assert "embedded-dev-signing-secret" not in message
+    assert "embedded-dev-update-signing-secret" not in message
     assert "dev-engineer-token" not in message
 
 
@@ -253,3 +261,18 @@ def test_processes_print_a_malformed_codec_keys_as_one_line_and_exit_2(program: 
     assert lines[0].startswith("makeright: invalid setting CODEC_KEYS: ")
     assert KEY[:20] not in lines[0]
     assert not (tmp_path / "var" / "makeright.db").exists()  # stopped before migrating anything
+
+
+def test_the_dev_update_signing_secret_is_refused_even_while_rotating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
+    for name, value in REAL.items():
+        monkeypatch.setenv(name, value)
+    load_settings()  # every real value: starts
+    monkeypatch.setenv("UPDATE_SIGNING_SECRET", "a-new-one,embedded-dev-update-signing-secret")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "UPDATE_SIGNING_SECRET" in one_line(caught.value)
+    monkeypatch.setenv("UPDATE_SIGNING_SECRET", "a-new-one, a-real-update-signing-secret")
+    assert load_settings().update_signing_secrets() == ("a-new-one", "a-real-update-signing-secret")

@@ -185,6 +185,7 @@ def _tls_env(monkeypatch: pytest.MonkeyPatch, port: int, pki: Pki, cert: Path, k
     monkeypatch.setenv("TEMPORAL_TLS_KEY", str(key))
     # production: no dev defaults
     monkeypatch.setenv("EVENTS_SIGNING_SECRET", "a-real-secret")
+    monkeypatch.setenv("UPDATE_SIGNING_SECRET", "a-real-update-secret")
     monkeypatch.setenv("API_TOKENS", "engineer:a-real-token")
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-real-twilio-token")
     monkeypatch.setenv("CODEC_KEYS", CODEC_KEYS)

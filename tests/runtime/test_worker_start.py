@@ -34,6 +34,7 @@ async def test_a_worker_started_before_temporal_waits_for_it_and_then_polls(
         "TASK_QUEUE": f"start-{uuid.uuid4().hex[:8]}",
         # outside the embedded mode production's rules apply: no dev defaults
         "EVENTS_SIGNING_SECRET": "start-test-secret",
+        "UPDATE_SIGNING_SECRET": "start-test-update-secret",
         "API_TOKENS": "engineer:start-test-engineer",
         "TWILIO_AUTH_TOKEN": "start-test-twilio",
     }

@@ -37,6 +37,7 @@ def cli_env(
         CODEC_KEYS=TEST_CODEC_KEYS,
         # TEMPORAL_ADDRESS set: the embedded dev defaults are refused, as in production
         EVENTS_SIGNING_SECRET="cli-test-signing-secret",
+        UPDATE_SIGNING_SECRET="cli-test-update-signing-secret",
         API_TOKENS="engineer:cli-test-engineer-token",
         TWILIO_AUTH_TOKEN="cli-test-twilio-token",
         PUBLIC_BASE_URL="http://testserver",

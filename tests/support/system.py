@@ -95,6 +95,7 @@ class System:
             "TEMPORAL_PORT": str(self.temporal_port),
             "TASK_QUEUE": f"e2e-{uuid.uuid4().hex[:8]}",
             "EVENTS_SIGNING_SECRET": SECRET,
+            "UPDATE_SIGNING_SECRET": "e2e-update-signing-secret",  # web and worker share it
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
             "API_TOKENS": "engineer:e2e-engineer,supervisor:e2e-supervisor,rep:ann:e2e-ann",
             "POLICY__CONTACT__ENABLED": "false",  # the outcome must not depend on the hour it runs

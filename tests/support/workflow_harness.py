@@ -18,6 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from dispatch.dispatcher import Dispatcher
+from domain import escalation as escalation_rules
+from domain.base import Model
 from domain.cases import CaseResult
 from domain.escalation import EscalationState
 from domain.events import BookingEvent
@@ -29,11 +31,18 @@ from tests.support import waiting
 from workflows.booking_conflict import BookingConflictRecovery
 
 ResultT = TypeVar("ResultT")
+RequestT = TypeVar("RequestT", bound=Model)
 # the last event of a workflow that has ended
 ENDED = {
     f"workflow_execution_{how}"
     for how in ("completed", "failed", "canceled", "terminated", "timed_out", "continued_as_new")
 }
+
+
+def as_web(settings: Settings, escalation_id: str, update: str, request: RequestT) -> RequestT:
+    """`request` with its actor signed as the web tier signs it (web/escalation_actions.py)."""
+    secret = settings.update_signing_secrets()[0]
+    return escalation_rules.signed(request, secret, escalation_id, update, time.time())
 
 
 @dataclass
@@ -177,6 +186,8 @@ class Harness:
         return escalation_id
 
     async def act(self, escalation_id: str, update: str, request: Any) -> EscalationState:
+        """The Update as the web tier sends it: its actor signed (runtime/signed_actors.py)."""
+        request = as_web(self.settings, escalation_id, update, request)
         handle = self.client.get_workflow_handle(escalation_id)
         state: EscalationState = await handle.execute_update(update, request, result_type=EscalationState)
         await asyncio.sleep(0.2)  # let the workflow settle before the next Update

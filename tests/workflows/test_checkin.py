@@ -40,7 +40,7 @@ from store.models import (
     TimelineItem,
 )
 from tests.support.settings import example_event, make_settings
-from tests.support.workflow_harness import Harness, running
+from tests.support.workflow_harness import Harness, as_web, running
 from workflows.checkin import CheckInWatch
 
 PHONE = "+31612345678"
@@ -376,10 +376,18 @@ async def test_trouble_reply_opens_a_case_a_rep_calls_and_resolves_with_compensa
         # within the SLA (the clock stands still): the rep claims it and has the system call the patient
         handle = h.client.get_workflow_handle(escalation_id)
         await until_escalation(h, escalation_id, "open")
-        claimed = await handle.execute_update("claim", ByActor(actor=rep), result_type=EscalationState)
+        claimed = await handle.execute_update(
+            "claim",
+            as_web(h.settings, escalation_id, "claim", ByActor(actor=rep)),
+            result_type=EscalationState,
+        )
         assert claimed.claimed_by == "rita" and claimed.sla_deadline > await env.get_current_time()
         await asyncio.sleep(0.3)
-        await handle.execute_update("call_patient", ByActor(actor=rep), result_type=EscalationState)
+        await handle.execute_update(
+            "call_patient",
+            as_web(h.settings, escalation_id, "call_patient", ByActor(actor=rep)),
+            result_type=EscalationState,
+        )
         [call] = await h.wait_for(lambda: h.deliveries("voice", REP_PHONE))
         assert "dialling +316****5678" in call.body and PHONE not in call.body
         assert h.deliveries("voice", PHONE) == []  # the patient is dialled in by the rep's call
@@ -387,11 +395,16 @@ async def test_trouble_reply_opens_a_case_a_rep_calls_and_resolves_with_compensa
         await asyncio.sleep(0.3)
         await handle.execute_update(
             "resolve",
-            ResolveRequest(
-                actor=rep,
-                notes="Front desk had an old insurer on file; updated it with the patient on the phone.",
-                root_cause="insurer_data_outdated",
-                compensation=Money(amount=Decimal("15.00")),
+            as_web(
+                h.settings,
+                escalation_id,
+                "resolve",
+                ResolveRequest(
+                    actor=rep,
+                    notes="Front desk had an old insurer on file; updated it with the patient on the phone.",
+                    root_cause="insurer_data_outdated",
+                    compensation=Money(amount=Decimal("15.00")),
+                ),
             ),
             result_type=EscalationState,
         )
@@ -553,18 +566,34 @@ async def test_a_rep_grants_compensation_with_nothing_pending_and_it_is_paid_at_
         await h.wait_for(lambda: _escalation(h, escalation_id))
         handle = h.client.get_workflow_handle(escalation_id)
         await until_escalation(h, escalation_id, "open")
-        await handle.execute_update("claim", ByActor(actor=rep), result_type=EscalationState)
+        await handle.execute_update(
+            "claim",
+            as_web(h.settings, escalation_id, "claim", ByActor(actor=rep)),
+            result_type=EscalationState,
+        )
         await asyncio.sleep(0.3)
         granted = await handle.execute_update(
             "approve",
-            ApproveRequest(actor=rep, amount=Money(amount=Decimal("15.00"))),
+            as_web(
+                h.settings,
+                escalation_id,
+                "approve",
+                ApproveRequest(actor=rep, amount=Money(amount=Decimal("15.00"))),
+            ),
             result_type=EscalationState,
         )
         assert granted.approved == Money(amount=Decimal("15.00")) and granted.pending_approval is None
         await asyncio.sleep(0.3)
         await handle.execute_update(
             "resolve",
-            ResolveRequest(actor=rep, notes="Kiosk reset; checked in at the desk.", root_cause="kiosk_fault"),
+            as_web(
+                h.settings,
+                escalation_id,
+                "resolve",
+                ResolveRequest(
+                    actor=rep, notes="Kiosk reset; checked in at the desk.", root_cause="kiosk_fault"
+                ),
+            ),
             result_type=EscalationState,
         )
         trouble = h.client.get_workflow_handle(case.workflow_id, result_type=CaseResult)

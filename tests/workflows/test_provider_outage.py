@@ -21,7 +21,7 @@ from tests.support.escalations import ANN, row, start, timeline
 from tests.support.http import LiveServer, free_port
 from tests.support.provider_stubs import DownGiftCards, DownMail, DownPhone
 from tests.support.settings import example_event, make_settings
-from tests.support.workflow_harness import Harness, running
+from tests.support.workflow_harness import Harness, as_web, running
 from web.app import create_app
 
 PHONE = "+31612345678"
@@ -64,7 +64,11 @@ async def test_call_patient_with_the_phone_provider_down_answers_within_seconds(
         await h.act(escalation_id, "claim", ByActor(actor=ANN))
         began = time.monotonic()
         with pytest.raises(WorkflowUpdateFailedError) as caught:
-            await handle.execute_update("call_patient", ByActor(actor=ANN), result_type=EscalationState)
+            await handle.execute_update(
+                "call_patient",
+                as_web(h.settings, escalation_id, "call_patient", ByActor(actor=ANN)),
+                result_type=EscalationState,
+            )
         took = time.monotonic() - began
         cause = caught.value.cause
         assert isinstance(cause, ApplicationError) and cause.type == Refusal.UNAVAILABLE
