@@ -23,7 +23,12 @@ def mask_email(email: str | None) -> str | None:
 
 
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
-_EMAIL = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}")
+_EMAIL = re.compile(
+    # an address starts where a run of address characters starts (the lookbehind): without it, a long run
+    # with no `@` is tried from each of its characters, each try reading to its end (quadratic time on an
+    # attacker-chosen path); with it each character is read a bounded number of times
+    r"(?<![^@\s\"'<>])[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}"
+)
 
 
 def mask_text(text: str) -> str:
