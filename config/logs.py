@@ -1,6 +1,8 @@
 """Logging for every process: text lines, or JSON lines with LOG_FORMAT=json, and in both a filter on the
-handlers that masks phone numbers and email addresses wherever they appear in a record (its message, its
-arguments, an exception's text), so masking no longer depends on each call site remembering to do it."""
+handlers that scrubs every record (its message, its arguments, an exception's text): lines cut at 8 KB,
+secrets in URLs redacted (the codec's `/codec/t/<token>/…`, `?token=`, `?t=` and the like: uvicorn's access
+log writes every request's path and query), phone numbers and email addresses masked. So nothing depends on
+each call site remembering to do it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.masking import mask_contacts_everywhere
+from domain.masking import scrub_log_line
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # loggers that keep handlers of their own (uvicorn's): they get the filter and the format too
@@ -19,27 +21,42 @@ OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
-class MaskContactDetails(logging.Filter):
-    """Renders the record's message with its arguments, masks it, and keeps the masked text (arguments
-    dropped), so every handler and formatter after it sees no phone number or email address."""
+# loggers whose format needs its arguments as they came (uvicorn's AccessFormatter unpacks
+# `(client_addr, method, full_path, http_version, status_code)`): each argument is scrubbed in place
+ARGUMENTS_KEPT = ("uvicorn.access",)
+# a traceback may run longer than a line, and is cut later
+MAX_TRACEBACK = 64 * 1024
+
+
+class ScrubLogRecord(logging.Filter):
+    """Renders the record's message with its arguments, scrubs it (`domain.masking.scrub_log_line`), and
+    keeps the scrubbed text (arguments dropped), so every handler and formatter after it sees no secret,
+    phone number or email address. An access log line keeps its arguments, each scrubbed."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: let the handler report it as it always does
-            return True
-        record.msg = mask_contacts_everywhere(message)
-        record.args = None
+        if record.name in ARGUMENTS_KEPT and isinstance(record.args, tuple):
+            record.args = tuple(scrub_log_line(a) if isinstance(a, str) else a for a in record.args)
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string: let the handler report it as it always does
+                return True
+            record.msg = scrub_log_line(message)
+            record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = mask_contacts_everywhere(record.exc_text)
+            record.exc_text = scrub_log_line(record.exc_text, MAX_TRACEBACK)
         if record.stack_info:
-            record.stack_info = mask_contacts_everywhere(record.stack_info)
+            record.stack_info = scrub_log_line(record.stack_info, MAX_TRACEBACK)
         for name, value in list(vars(record).items()):
             if name not in _STANDARD and isinstance(value, str):
-                setattr(record, name, mask_contacts_everywhere(value))
+                setattr(record, name, scrub_log_line(value))
         return True
+
+
+# the name it had when it masked only contact details
+MaskContactDetails = ScrubLogRecord
 
 
 class JsonLines(logging.Formatter):
@@ -89,11 +106,11 @@ def formatter_for(log_format: str) -> logging.Formatter:
 
 
 def install_masking(handlers: list[logging.Handler] | None = None) -> None:
-    """The masking filter on every root handler (and uvicorn's own), once each."""
+    """The scrubbing filter on every root handler (and uvicorn's own), once each."""
     targets = list(handlers) if handlers is not None else _all_handlers()
     for handler in targets:
-        if not any(isinstance(f, MaskContactDetails) for f in handler.filters):
-            handler.addFilter(MaskContactDetails())
+        if not any(isinstance(f, ScrubLogRecord) for f in handler.filters):
+            handler.addFilter(ScrubLogRecord())
 
 
 def _all_handlers() -> list[logging.Handler]:
@@ -105,7 +122,7 @@ def _all_handlers() -> list[logging.Handler]:
 
 def configure(log_format: str = "text", level: int | None = logging.INFO) -> None:
     """Root logging for a process: one stderr handler in the chosen format (added once however often this
-    is called), uvicorn's handlers in the same format, and the masking filter on all of them. `level`:
+    is called), uvicorn's handlers in the same format, and the scrubbing filter on all of them. `level`:
     the root's level (None: leave it as it is)."""
     root = logging.getLogger()
     ours = [h for h in root.handlers if isinstance(h, _OurHandler)]

@@ -23,7 +23,12 @@ def mask_email(email: str | None) -> str | None:
 
 
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
-_EMAIL = re.compile(r"[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}")
+_EMAIL = re.compile(
+    # an address starts where a run of address characters starts (the lookbehind): without it, a long run
+    # with no `@` is tried from each of its characters, each try reading to its end (quadratic time on an
+    # attacker-chosen path); with it each character is read a bounded number of times
+    r"(?<![^@\s\"'<>])[^@\s\"'<>]+@[^@\s\"'<>]+\.[A-Za-z]{2,}"
+)
 
 
 def mask_text(text: str) -> str:
@@ -88,3 +93,54 @@ def mask_contacts_everywhere(text: str) -> str:
     where nobody wrote the text with masking in mind."""
     text = _EMAIL.sub(lambda m: mask_email(m.group(0)) or "", text)
     return _LOG_PHONES.sub(_mask_any_phone, text)
+
+
+# Secrets in URLs, as a log line or an access log's path carries them: the codec's path form
+# (`/codec/t/<token>/decode`), the gift card page (`/gift/<order id>`: its id is the capability), and query
+# parameters that hold a token, a signature or a key (`?token=` of the wall, `?t=` of a patient's link).
+# A separator may be URL-encoded (`%3F`, `%26`, `%3D`) when a URL sits inside another one's query.
+REDACTED = "[redacted]"
+_PATH_SECRETS = re.compile(r"(/codec/t/|/gift/)[^/?#&\s\"'<>]+")
+SECRET_QUERY_NAMES = (
+    "token",
+    "t",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+    "password",
+    "auth",
+    "sig",
+    "signature",
+)
+_QUERY_SECRETS = re.compile(
+    r"((?:[?&;]|%3[Ff]|%26)(?:" + "|".join(SECRET_QUERY_NAMES) + r")(?:=|%3[Dd]))[^&#;\s\"'<>]*",
+    re.IGNORECASE,
+)
+
+
+def redact_secrets(text: str) -> str:
+    """Path tokens and query secrets in `text` replaced by `[redacted]`: `/codec/t/abc/decode` →
+    `/codec/t/[redacted]/decode`, `/wall?token=abc&since=x` → `/wall?token=[redacted]&since=x`."""
+    text = _PATH_SECRETS.sub(lambda m: m.group(1) + REDACTED, text)
+    return _QUERY_SECRETS.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+# A log line longer than this is cut (the rest is only counted): an attacker chooses how long a path is.
+MAX_LOG_LINE = 8 * 1024
+_MARGIN = 512  # masked a little past the cut, so an address or number across it is never half shown
+
+
+def scrub_log_line(text: str, limit: int = MAX_LOG_LINE) -> str:
+    """A log line as it may be written: at most `limit` characters (and a note of how many were cut),
+    secrets in URLs redacted, phone numbers and email addresses masked."""
+    cut = len(text) - limit
+    if cut > 0:
+        text = text[: limit + _MARGIN]
+    text = mask_contacts_everywhere(redact_secrets(text))
+    if cut > 0:
+        text = f"{text[:limit]}… [{cut} more characters]"
+    return text

@@ -219,7 +219,8 @@ class Supervisor:
             print(f"  Temporal UI      http://127.0.0.1:{s.temporal_ui_port}")
             print(
                 f"                   payloads are encrypted: to read them, set the UI's codec endpoint to "
-                f"{s.public_base_url}/codec/t/<engineer token>"
+                f"{s.public_base_url}/codec/t/<ui-token>\n"
+                f"                   (mint one: .venv/bin/python cli.py codec ui-token --hours 8)"
             )
         print("  send an event    .venv/bin/python starter.py send examples/booking_conflict.json")
         print("  stop             Ctrl-C", flush=True)

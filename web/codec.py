@@ -3,12 +3,15 @@ CLI: an engineer or supervisor with a bearer token reads encrypted histories; no
 
 Bodies are `{"payloads": [...]}` in protobuf JSON. The UI calls from its own origin, so CORS preflights
 are answered for CODEC_CORS_ORIGINS (default: the embedded UI's). The Temporal UI cannot add a header of
-its own: an engineer points its codec setting at `/codec/t/<token>` instead (the same check; the
-protocol lets the endpoints sit at any depth)."""
+its own: an engineer points its codec setting at `/codec/t/<ui-token>` instead (the protocol lets the
+endpoints sit at any depth). That address lands in browser history and logs, so it takes only a
+short-lived ui-token an engineer mints (`cli.py codec ui-token --hours 8`, encryption/ui_tokens.py), never
+an API token: those never expire."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -16,8 +19,9 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from config import ApiToken
+from encryption import ui_tokens
 from encryption.codec import CodecKeyError
-from web.deps import caller, services, token_holder
+from web.deps import caller, services
 
 log = logging.getLogger("makeright.codec")
 router = APIRouter(prefix="/codec")
@@ -37,10 +41,12 @@ def _cors(request: Request, response: Response) -> Response:
 def _who(request: Request, path_token: str | None) -> ApiToken:
     if path_token is None:
         return caller(request)
-    who = token_holder(services(request).settings, path_token)
-    if who is None:
-        raise HTTPException(401, "unknown token")
-    return who
+    try:
+        held = ui_tokens.verify(services(request).codec.ring, path_token, time.time())
+    except ui_tokens.UiTokenError as exc:
+        raise HTTPException(401, f"the path form takes a ui-token: {exc}") from None
+    # minted by an engineer (it took CODEC_KEYS, which reads every payload anyway)
+    return ApiToken(role="engineer", user=f"{held.user} (ui-token)")
 
 
 async def _run(request: Request, direction: str, path_token: str | None = None) -> Response:

@@ -1,7 +1,8 @@
 """`GET /wall` and `GET /api/wall` (CONTRACT.md, "Operations"): the SLA wall, for a monitor across the room.
 The numbers are the database's (store/wall.py), so every web replica shows the same. Console users and
-API_TOKENS holders of any role may look; a kiosk passes its token as `?token=`. Nothing here shows a name,
-a phone number or an email address.
+API_TOKENS holders of any role may look (a bearer header); a kiosk passes an `auditor` token (read-only) as
+`?token=`, never a token that can act: an address ends up in a browser's history, a kiosk's screen and
+access logs. Nothing here shows a name, a phone number or an email address.
 
 The console's session cookie is scoped to /console, so a signed-in browser is sent from /wall to
 /console/wall (the same page under the cookie's path); without a session that asks for a login."""
@@ -17,6 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from config import ApiToken
 from domain.root_causes import label_of
 from store import sessions
 from store import wall as wall_store
@@ -30,19 +32,38 @@ REFRESH_SECONDS = 30
 WALL_HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "no-referrer"}  # a ?token= never leaves in a Referer
 
 
-def _bearer(request: Request) -> str | None:
+# the one role whose token may sit in an address (`?token=`): it reads, and acts on nothing
+KIOSK_ROLES = ("auditor",)
+
+
+def _token_holder(request: Request) -> ApiToken | bool | None:
+    """Who the request's token names: the bearer header's (any role), else `?token=`'s (an auditor only:
+    403 for a token that can act). None: no token; False: a token nobody holds."""
+    settings = services(request).settings
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.query_params.get("token") or None
+        return token_holder(settings, token.strip()) or False
+    in_address = request.query_params.get("token")
+    if not in_address:
+        return None
+    who = token_holder(settings, in_address)
+    if who is None:
+        return False
+    if who.role not in KIOSK_ROLES:
+        raise HTTPException(
+            403,
+            f"?token= takes only an auditor token (read-only), not a {who.role}'s: send it as "
+            "'Authorization: Bearer', or sign in to the console",
+        )
+    return who
 
 
 async def _allowed(request: Request) -> bool:
-    """An API token of any role (header or ?token=), or a console session."""
+    """An API token of any role in the header, an auditor's as ?token=, or a console session."""
     svc = services(request)
-    token = _bearer(request)
-    if token is not None:
-        return token_holder(svc.settings, token) is not None
+    who = _token_holder(request)
+    if who is not None:
+        return who is not False
     login = await asyncio.to_thread(sessions.find, svc.store, request.cookies.get(SESSION_COOKIE))
     return login is not None
 
@@ -98,8 +119,8 @@ async def wall_page(request: Request) -> Response:
 
 @router.get("/console/wall", response_class=HTMLResponse, include_in_schema=False)
 async def console_wall_page(request: Request) -> Response:
-    token = _bearer(request)
-    if token is None or token_holder(services(request).settings, token) is None:
+    who = _token_holder(request)
+    if who is None or who is False:
         await current_login(request)  # LoginRequired: to the login page, and back here
     return await _page(request)
 

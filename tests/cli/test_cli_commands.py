@@ -151,6 +151,26 @@ def test_migrate_brings_a_new_database_up_to_date_and_new_key_makes_a_usable_key
     assert run_cli(env, "codec", "new-key", "bad id!").code == 2
 
 
+def test_codec_ui_token_mints_a_short_lived_token_for_the_path_form(tmp_path: Path) -> None:
+    import time
+
+    from encryption import parse_keys, ui_tokens
+    from tests.support.settings import TEST_CODEC_KEYS
+
+    env = cli_env(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path, "127.0.0.1:1")
+    before = time.time()
+    minted = run_cli(env, "codec", "ui-token", "--hours", "8", "--user", "erin")
+    assert minted.code == 0, minted.err
+    token = minted.out.strip()
+    assert "/codec/t/" + token in minted.err and "works until" in minted.err
+    held = ui_tokens.verify(parse_keys(TEST_CODEC_KEYS), token, time.time())
+    assert held.user == "erin"
+    assert before + 8 * 3600 - 5 <= held.expires_at <= time.time() + 8 * 3600 + 5
+    assert token not in ("dev-engineer-token", "dev-supervisor-token")
+    assert run_cli(env, "codec", "ui-token", "--hours", "25").code == 2  # at most a day
+    assert run_cli(env, "codec", "ui-token", "--hours", "0").code == 2
+
+
 def test_users_add_refuses_an_existing_user_and_set_changes_only_what_is_given(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -3,11 +3,13 @@ addresses in every line and every format, whatever the call site passed in."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -138,3 +140,100 @@ def test_log_format_json_gives_json_lines_from_the_app(tmp_path: Path) -> None:
     texted = [line for line in lines if line["message"].startswith("texted")]
     assert texted == [texted[0]] and texted[0]["level"] == "WARNING"
     assert texted[0]["message"] == "texted +316****5678, mailed a**@example.com"
+
+
+ENGINEER_TOKEN = "engineer-token-0123456789abcdef"
+SECRET_PATHS = {
+    f"/codec/t/{ENGINEER_TOKEN}/decode": "/codec/t/[redacted]/decode",
+    f"/wall?token={ENGINEER_TOKEN}&since=2026-01-01": "/wall?token=[redacted]&since=2026-01-01",
+    f"/feedback/case-1/5?t={ENGINEER_TOKEN}": "/feedback/case-1/5?t=[redacted]",
+    f"/choose/case-1/2?lang=nl&T={ENGINEER_TOKEN}": "/choose/case-1/2?lang=nl&T=[redacted]",
+    f"/gift/{ENGINEER_TOKEN}": "/gift/[redacted]",
+    f"/x?next=%2Fwall%3Ftoken%3D{ENGINEER_TOKEN}": "/x?next=%2Fwall%3Ftoken%3D[redacted]",
+}
+
+
+def uvicorn_access_log(log_format: str) -> tuple[logging.Logger, io.StringIO]:
+    """uvicorn's own logging set-up (what `uvicorn …` does before it builds the app), then ours (what
+    `create_app` does), with the access log's handler writing to a buffer."""
+    import logging.config
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    logging.config.dictConfig(LOGGING_CONFIG)
+    logs.configure(log_format, level=None)
+    access = logging.getLogger("uvicorn.access")
+    buffer = io.StringIO()
+    for handler in access.handlers:
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(buffer)
+    return access, buffer
+
+
+@pytest.fixture
+def restore_uvicorn_loggers() -> Iterator[None]:
+    saved = {
+        name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
+        for name in logs.OWN_HANDLER_LOGGERS
+    }
+    yield
+    for name, (handlers, propagate) in saved.items():
+        logging.getLogger(name).handlers = handlers
+        logging.getLogger(name).propagate = propagate
+
+
+@pytest.mark.usefixtures("restore_uvicorn_loggers")
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize(("path", "redacted"), SECRET_PATHS.items())
+def test_the_access_log_redacts_tokens_in_paths_and_queries(
+    log_format: str, path: str, redacted: str
+) -> None:
+    """A record as uvicorn's HTTP protocol emits it (h11_impl.py: the format and its five arguments), through
+    the handler uvicorn configured: the line is written (its formatter unpacks the arguments) without the
+    token."""
+    access, buffer = uvicorn_access_log(log_format)
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:51234", "POST", path, "1.1", 200)
+    line = buffer.getvalue()
+    assert ENGINEER_TOKEN not in line
+    assert redacted in line
+    assert "127.0.0.1:51234" in line and "200" in line
+    assert "Logging error" not in line
+
+
+@pytest.mark.usefixtures("restore_uvicorn_loggers")
+def test_the_access_log_cuts_a_huge_path_and_masks_contacts_in_it() -> None:
+    access, buffer = uvicorn_access_log("text")
+    path = "/wall?email=ada@example.com&x=" + "a" * 100_000
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:51234", "GET", path, "1.1", 404)
+    line = buffer.getvalue()
+    assert "ada@" not in line and "**@example.com" in line
+    assert len(line) < 9 * 1024 and "more characters]" in line
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_any_log_line_loses_secrets_in_urls(log_format: str) -> None:
+    """httpx and our own lines name URLs too."""
+    line = record_through(
+        handler_with(logs.formatter_for(log_format)),
+        "HTTP Request: GET %s %s",
+        f"http://127.0.0.1:8000/codec/t/{ENGINEER_TOKEN}/encode",
+        f"http://127.0.0.1:8000/wall?token={ENGINEER_TOKEN}",
+    )
+    assert ENGINEER_TOKEN not in line
+    assert "/codec/t/[redacted]/encode" in line and "/wall?token=[redacted]" in line
+
+
+def test_a_100_kb_log_line_is_scrubbed_in_under_50_ms() -> None:
+    import time
+
+    handler = handler_with(logs.formatter_for("text"))
+    best = float("inf")
+    for shape in ("a" * 100_000, "a." * 50_000, "a@" * 50_000):
+        for _ in range(3):
+            start = time.perf_counter()
+            record = logging.makeLogRecord({"msg": "GET %s", "args": ("/" + shape,), "levelno": logging.INFO})
+            handler.filter(record)
+            best = min(best, time.perf_counter() - start)
+        assert best < 0.05
+        assert len(record.getMessage()) < 9 * 1024
+        best = float("inf")

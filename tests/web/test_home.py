@@ -34,7 +34,8 @@ def test_home_links_console_phone_docs_and_first_steps(sqlite_url: str, tmp_path
     assert {"/console", "/dev/phone", "/docs", "/wall"} <= _links(page.text)
     assert ".venv/bin/python starter.py send examples/booking_conflict.json" in page.text
     assert ".venv/bin/python cli.py users add" in page.text
-    assert "/codec/t/&lt;engineer token&gt;" in page.text  # how to read encrypted payloads in the UI
+    assert "/codec/t/&lt;ui-token&gt;" in page.text  # how to read encrypted payloads in the UI
+    assert "cli.py codec ui-token --hours 8" in page.text
     assert "Temporal UI" in page.text
     assert page.headers["cache-control"] == "no-store"
 

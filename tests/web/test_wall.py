@@ -176,13 +176,13 @@ def test_who_may_look(web: Web) -> None:
     assert get_wall(server, token="not-a-token").status_code == 401
     for token in ("dev-rep-token", "dev-supervisor-token", "dev-engineer-token", "dev-auditor-token"):
         assert get_wall(server, token=token).status_code == 200, token
-    # a kiosk: the token in the address
-    kiosk = httpx.get(f"{server.url}/api/wall", params={"token": "dev-rep-token"}, timeout=30)
+    # a kiosk: an auditor's token (read-only) in the address
+    kiosk = httpx.get(f"{server.url}/api/wall", params={"token": "dev-auditor-token"}, timeout=30)
     assert kiosk.status_code == 200 and kiosk.json()["cases_opened"] == 0
     assert httpx.get(f"{server.url}/api/wall", params={"token": "nope"}, timeout=30).status_code == 401
 
     # the page: a kiosk URL shows it; without anything the browser goes to the console login
-    page = httpx.get(f"{server.url}/wall", params={"token": "dev-rep-token"}, timeout=30)
+    page = httpx.get(f"{server.url}/wall", params={"token": "dev-auditor-token"}, timeout=30)
     assert page.status_code == 200 and "First contact p90" in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
     bare = httpx.get(f"{server.url}/wall", timeout=30, follow_redirects=True)
@@ -197,6 +197,21 @@ def test_who_may_look(web: Web) -> None:
         assert "First contact p90" in wall.text
         # the console's header links the wall
         assert 'href="/wall"' in client.get("/console").text
+
+
+def test_a_token_that_can_act_is_refused_in_the_address(web: Web) -> None:
+    """An address lands in browser history, on the kiosk's screen and in access logs: `?token=` takes only
+    an auditor's token. The same tokens in the header still open the wall."""
+    server, _settings = web
+    for token in ("dev-rep-token", "dev-supervisor-token", "dev-engineer-token"):
+        for path in ("/api/wall", "/wall", "/console/wall"):
+            refused = httpx.get(f"{server.url}{path}", params={"token": token}, timeout=30)
+            assert refused.status_code == 403, (token, path)
+            assert "auditor" in refused.json()["error"]
+        assert get_wall(server, token=token).status_code == 200, token
+    for path in ("/api/wall", "/wall", "/console/wall"):
+        auditor = httpx.get(f"{server.url}{path}", params={"token": "dev-auditor-token"}, timeout=30)
+        assert auditor.status_code == 200, path
 
 
 def test_the_page_shows_the_numbers_and_no_contact_details(web: Web) -> None:

@@ -5,6 +5,7 @@ the same history decoded through the web app's codec server shows them (for an e
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from domain.escalation import Actor, ByActor, ResolveRequest
+from encryption import ui_tokens
 from runtime.worker import build_activities
 from store.db import Store
 from store.models import Case, EscalationRow
@@ -162,7 +164,7 @@ async def test_raw_history_holds_no_patient_data_and_the_codec_server_reads_it(
 async def test_codec_server_encode_round_trip_cors_and_path_token(
     codec_web: tuple[LiveServer, Settings],
 ) -> None:
-    server, _ = codec_web
+    server, settings = codec_web
     origin = "http://127.0.0.1:8233"
     plain = Payloads(payloads=[Payload(metadata={"encoding": b"json/plain"}, data=b'"+31612345678"')])
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
@@ -191,13 +193,16 @@ async def test_codec_server_encode_round_trip_cors_and_path_token(
         assert encoded.status_code == 200, encoded.text
         assert encoded.headers["access-control-allow-origin"] == origin
         assert "31612345678" not in encoded.text
-        # the UI cannot send a header of its own: the token may sit in the path instead
-        back = await http.post("/codec/t/dev-engineer-token/decode", content=encoded.text)
+        # the UI cannot send a header of its own: a short-lived ui-token may sit in the path instead
+        ui_token = ui_tokens.mint(settings.key_ring(), "erin", int(time.time()) + 3600)
+        back = await http.post(f"/codec/t/{ui_token}/decode", content=encoded.text)
         assert back.status_code == 200, back.text
         decoded = Payloads()
         json_format.Parse(back.text, decoded)
         assert decoded == plain
-        assert (await http.post("/codec/t/dev-rep-token/decode", content=encoded.text)).status_code == 403
+        # never an API token (tests/web/test_codec_ui_token.py)
+        api_token = await http.post("/codec/t/dev-engineer-token/decode", content=encoded.text)
+        assert api_token.status_code == 401
         assert (await http.post("/codec/t/wrong/decode", content=encoded.text)).status_code == 401
 
         bad = await http.post("/codec/decode", content=b"[[[[", headers=sup)
