@@ -19,13 +19,14 @@ from encryption.codec import parse_keys
 from tests.support.config_env import clean_environ
 from tests.support.settings import ROOT
 
-DEV_DEFAULTS = ("EVENTS_SIGNING_SECRET", "API_TOKENS", "TWILIO_AUTH_TOKEN", "CODEC_KEYS")
+DEV_DEFAULTS = ("EVENTS_SIGNING_SECRET", "API_TOKENS", "TWILIO_AUTH_TOKEN", "CODEC_KEYS", "GIFT_CARD_SECRET")
 KEY = base64.b64encode(os.urandom(32)).decode()
 REAL = {
     "EVENTS_SIGNING_SECRET": "a-real-signing-secret",
     "API_TOKENS": "engineer:a-real-engineer-token,rep:rita:a-real-rep-token",
     "TWILIO_AUTH_TOKEN": "a-real-twilio-token",
     "CODEC_KEYS": f"k1:{KEY}",
+    "GIFT_CARD_SECRET": "a-real-gift-card-secret",
 }
 
 
@@ -61,6 +62,20 @@ def test_production_refuses_every_dev_default_in_one_line(
     # naming them, never showing them
     assert "embedded-dev-signing-secret" not in message
     assert "dev-engineer-token" not in message
+    assert "embedded-dev-gift-card-secret" not in message
+
+
+def test_the_gift_card_secret_is_refused_only_where_local_cards_are_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GIFT_CARD_SECRET keys the local cards' numbers: with Tango's cards its dev default harms nothing."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
+    assert "GIFT_CARD_SECRET" in Settings().dev_defaults_in_use()
+    monkeypatch.setenv("GIFT_CARD_MODE", "tango")
+    assert "GIFT_CARD_SECRET" not in Settings().dev_defaults_in_use()
+    monkeypatch.setenv("GIFT_CARD_MODE", "local")
+    monkeypatch.setenv("GIFT_CARD_SECRET", "")
+    assert "GIFT_CARD_SECRET" in Settings().missing()
 
 
 def test_production_names_only_what_is_still_a_dev_default(monkeypatch: pytest.MonkeyPatch) -> None:
