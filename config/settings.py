@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str = ""
 
     gift_card_mode: Literal["local", "tango"] = "local"
+    # GIFT_CARD_MODE=local: the key the local cards' numbers are derived with (HMAC-SHA256 of the order)
+    gift_card_secret: str = ""
     # Tango Card RaaS v2 (GIFT_CARD_MODE=tango): production is https://api.tangocard.com/raas/v2
     tango_api_base_url: str = "https://integration-api.tangocard.com/raas/v2"
     tango_platform_name: str = ""
@@ -333,6 +335,8 @@ class Settings(BaseSettings):
             needed += ["TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER"]  # the local phone signs its answers
         if self.sendgrid_mode == "live":
             needed += ["SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL", "SENDGRID_API_BASE_URL"]
+        if self.gift_card_mode == "local":
+            needed += ["GIFT_CARD_SECRET"]
         if self.gift_card_mode == "tango":
             needed += [
                 "TANGO_API_BASE_URL",
@@ -398,6 +402,8 @@ class Settings(BaseSettings):
             found.append("TWILIO_AUTH_TOKEN")
         if not self.codec_keys:
             found.append("CODEC_KEYS")
+        if self.gift_card_mode == "local" and self.gift_card_secret == _SHIPPED["gift_card_secret"]:
+            found.append("GIFT_CARD_SECRET")
         return found
 
 

@@ -144,7 +144,8 @@ def issued(store: Store, idempotency_key: str) -> bool:
 
 def record_issued(store: Store, req: GiftCardRequest, order_id: str, *, paid_before: bool) -> None:
     """The provider's order is the payment: its ledger row says `issued` (unless it did before the
-    order was placed) and the case's timeline says compensation_issued."""
+    order was placed) and the case's timeline says compensation_issued, with the amount and currency
+    only: every API role reads the timeline, so the order id stays in the ledger."""
     if not paid_before:
         _mark_issued(store, req, order_id)
     cases.add_timeline(
@@ -153,7 +154,7 @@ def record_issued(store: Store, req: GiftCardRequest, order_id: str, *, paid_bef
             case_id=req.case_id,
             what="compensation_issued",
             key=f"ledger:{req.idempotency_key}",
-            detail={"amount": str(req.amount), "currency": req.currency, "order_id": order_id},
+            detail={"amount": str(req.amount), "currency": req.currency},
         ),
     )
 

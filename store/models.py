@@ -280,12 +280,15 @@ class LedgerLock(Base):
 
 
 class GiftCardOrder(Base):
-    """The local gift-card provider's own book of orders (idempotent on external_ref, like Tango RaaS)."""
+    """The local gift-card provider's own book of orders (idempotent on external_ref, like Tango RaaS).
+    The patient's link (`/gift/<link_token>`) is the card: a random token of its own, never the order id
+    (which staff may see)."""
 
     __tablename__ = "gift_card_orders"
 
     order_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     external_ref: Mapped[str] = mapped_column(String(100), unique=True)
+    link_token: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

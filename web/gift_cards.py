@@ -1,6 +1,8 @@
-"""`/gift/{order id}`: the card behind the link a patient gets when makeright issues gift cards itself
+"""`/gift/{link token}`: the card behind the link a patient gets when makeright issues gift cards itself
 (GIFT_CARD_MODE=local). The link is the card: no login, no patient data (no name, case or appointment),
-not cached, not indexed. With Tango Card the patient's link is Tango's own, and this page does not exist."""
+not cached, not indexed. Its token is random and only in the patient's link (SMS, email); the order id,
+which the ledger keeps, opens nothing. With Tango Card the patient's link is Tango's own, and this page
+does not exist."""
 
 from __future__ import annotations
 
@@ -20,14 +22,15 @@ router = APIRouter(include_in_schema=False)
 HEADERS = {**SECURITY_HEADERS, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow"}
 
 
-@router.get("/gift/{order_id}", response_class=HTMLResponse)
-async def gift_card(order_id: str, request: Request) -> HTMLResponse:
+@router.get("/gift/{link_token}", response_class=HTMLResponse)
+async def gift_card(link_token: str, request: Request) -> HTMLResponse:
     """The card in its patient's language (the case's; `?lang=` or the browser's for a link that leads
     nowhere), its value and date as that language writes them."""
     svc = services(request)
     card = None
-    if svc.settings.gift_card_mode == "local" and len(order_id) <= 40:
-        card = await asyncio.to_thread(local_card, svc.store, order_id)
+    if svc.settings.gift_card_mode == "local" and len(link_token) <= 64:
+        secret = svc.settings.gift_card_secret
+        card = await asyncio.to_thread(local_card, svc.store, link_token, secret)
     lang = None
     if card is not None and "lang" not in request.query_params:
         lang = await asyncio.to_thread(patient_language.of_case, svc, card.case_id)

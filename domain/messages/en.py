@@ -65,7 +65,7 @@ TEXTS: dict[str, str] = {
         "How did we do at {practice}? Choose a score from 1 (poor) to 5 (great):\n{scores}"
     ),
     "feedback_email_score": "{n}: {link}",
-    # ---------------------------------------------------------------- pages: /gift/{order}
+    # ---------------------------------------------------------------- pages: /gift/{link token}
     "gift_title": "Your gift card",
     "gift_kind": "Gift card",
     "gift_lead": "With our apologies, and thank you for your patience.",

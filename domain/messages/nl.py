@@ -58,7 +58,7 @@ TEXTS: dict[str, str] = {
         "Hoe hebben wij u geholpen bij {practice}? Kies een cijfer van 1 (slecht) tot 5 (prima):\n{scores}"
     ),
     "feedback_email_score": "{n}: {link}",
-    # ---------------------------------------------------------------- pages: /gift/{order}
+    # ---------------------------------------------------------------- pages: /gift/{link token}
     "gift_title": "Uw cadeaubon",
     "gift_kind": "Cadeaubon",
     "gift_lead": "Met onze excuses, en dank voor uw geduld.",

@@ -1,5 +1,6 @@
 """The local gift-card provider (GIFT_CARD_MODE=local): like Tango Card RaaS, a repeated external reference
-returns the original order; its cards are served at `/gift/{order id}`."""
+returns the original order; its cards are served at `/gift/{link token}` (a random token made with the
+order; the order id, kept in the ledger, opens nothing)."""
 
 from __future__ import annotations
 
@@ -15,5 +16,5 @@ class LocalGiftCards:
         self.public_base_url = public_base_url
 
     def order(self, external_ref: str, amount: Decimal, currency: str) -> tuple[str, str]:
-        order_id = gift_cards.place_local_order(self.store, external_ref, amount, currency)
-        return order_id, f"{self.public_base_url}/gift/{order_id}"
+        order_id, link_token = gift_cards.place_local_order(self.store, external_ref, amount, currency)
+        return order_id, f"{self.public_base_url}/gift/{link_token}"

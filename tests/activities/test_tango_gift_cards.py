@@ -123,6 +123,10 @@ async def test_a_repeat_with_the_same_external_ref_is_the_same_card_and_one_ledg
     with store.session() as s:
         (entry,) = s.scalars(select(LedgerEntry)).all()
     assert entry.status == "issued" and entry.provider_order_id == first.order_id
+    # the timeline (every API role reads it) has the amount, never Tango's order id nor the patient's link
+    with store.session() as s:
+        (paid,) = s.scalars(select(TimelineItem).where(TimelineItem.what == "compensation_issued")).all()
+    assert paid.detail == {"amount": "10.00", "currency": "USD"}
     # the patient's link is the reward's; its claim code is kept nowhere
     stored = everything_stored(store)
     assert tango.claim_codes() and not any(code in stored for code in tango.claim_codes())

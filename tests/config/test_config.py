@@ -185,6 +185,7 @@ def test_live_twilio_with_real_credentials_starts(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("UPDATE_SIGNING_SECRET", "a-real-update-secret")
     monkeypatch.setenv("API_TOKENS", "engineer:a-real-token")
     monkeypatch.setenv("CODEC_KEYS", "k1:" + "A" * 43 + "=")
+    monkeypatch.setenv("GIFT_CARD_SECRET", "a-real-gift-card-secret")
     settings = load_settings()
     assert settings.twilio_mode == "live"
     assert settings.twilio_account_sid == "AC" + "0123456789abcdef" * 2

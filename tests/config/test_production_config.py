@@ -25,6 +25,7 @@ DEV_DEFAULTS = (
     "API_TOKENS",
     "TWILIO_AUTH_TOKEN",
     "CODEC_KEYS",
+    "GIFT_CARD_SECRET",
 )
 KEY = base64.b64encode(os.urandom(32)).decode()
 REAL = {
@@ -33,6 +34,7 @@ REAL = {
     "API_TOKENS": "engineer:a-real-engineer-token,rep:rita:a-real-rep-token",
     "TWILIO_AUTH_TOKEN": "a-real-twilio-token",
     "CODEC_KEYS": f"k1:{KEY}",
+    "GIFT_CARD_SECRET": "a-real-gift-card-secret",
 }
 
 
@@ -69,6 +71,20 @@ def test_production_refuses_every_dev_default_in_one_line(
     assert "embedded-dev-signing-secret" not in message
     assert "embedded-dev-update-signing-secret" not in message
     assert "dev-engineer-token" not in message
+    assert "embedded-dev-gift-card-secret" not in message
+
+
+def test_the_gift_card_secret_is_refused_only_where_local_cards_are_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GIFT_CARD_SECRET keys the local cards' numbers: with Tango's cards its dev default harms nothing."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
+    assert "GIFT_CARD_SECRET" in Settings().dev_defaults_in_use()
+    monkeypatch.setenv("GIFT_CARD_MODE", "tango")
+    assert "GIFT_CARD_SECRET" not in Settings().dev_defaults_in_use()
+    monkeypatch.setenv("GIFT_CARD_MODE", "local")
+    monkeypatch.setenv("GIFT_CARD_SECRET", "")
+    assert "GIFT_CARD_SECRET" in Settings().missing()
 
 
 def test_production_names_only_what_is_still_a_dev_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -189,6 +189,7 @@ def _tls_env(monkeypatch: pytest.MonkeyPatch, port: int, pki: Pki, cert: Path, k
     monkeypatch.setenv("API_TOKENS", "engineer:a-real-token")
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-real-twilio-token")
     monkeypatch.setenv("CODEC_KEYS", CODEC_KEYS)
+    monkeypatch.setenv("GIFT_CARD_SECRET", "a-real-gift-card-secret")
     return load_settings()
 
 

@@ -6,6 +6,7 @@ health information than the practice, a time and a link. Segments are counted as
 from __future__ import annotations
 
 import inspect
+import string
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -90,9 +91,10 @@ def arguments(draw: st.DrawFn, fn: Callable[..., str]) -> dict[str, Any]:
         elif name == "currency":
             values[name] = draw(st.sampled_from(["USD", "EUR", "GBP"]))
         elif name == "url":
-            # our own gift-card links: PUBLIC_BASE_URL (a short host) + /gift/ + the order id
-            values[name] = "https://care.makeright.example/gift/GC-" + draw(
-                st.text("0123456789ABCDEF", min_size=12, max_size=12)
+            # our own gift-card links: PUBLIC_BASE_URL (a short host) + /gift/ + the card's link token
+            # (store.gift_cards.new_link_token: 16 random bytes, 22 characters of URL-safe base64)
+            values[name] = "https://care.makeright.example/gift/" + draw(
+                st.text(string.ascii_letters + string.digits + "-_", min_size=22, max_size=22)
             )
         else:
             raise AssertionError(f"{fn.__name__} takes {name!r}: teach this walk what values it can get")

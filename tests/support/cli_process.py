@@ -40,6 +40,7 @@ def cli_env(
         UPDATE_SIGNING_SECRET="cli-test-update-signing-secret",
         API_TOKENS="engineer:cli-test-engineer-token",
         TWILIO_AUTH_TOKEN="cli-test-twilio-token",
+        GIFT_CARD_SECRET="cli-test-gift-card-secret",
         PUBLIC_BASE_URL="http://testserver",
         POLICY__CONTACT__ENABLED="false",
         COLUMNS="250",
