@@ -28,6 +28,8 @@ from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
 CONFIG_DIR = Path(__file__).resolve().parent
 Role = Literal["engineer", "supervisor", "rep", "auditor"]
 ROLES: tuple[Role, ...] = ("engineer", "supervisor", "rep", "auditor")
+# roles whose tokens act as a person (claim, approve, see a claimed patient's number): role:user:token only
+PERSONAL_ROLES: tuple[Role, ...] = ("supervisor", "rep")
 
 
 # defaults.toml as shipped: anybody can read these values in the repository, so only a laptop may run
@@ -295,7 +297,8 @@ class Settings(BaseSettings):
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
 
     def tokens(self) -> dict[str, ApiToken]:
-        """`role:token` or `role:user:token`, comma-separated; the user defaults to the role's name."""
+        """`role:token` or `role:user:token`, comma-separated; the user defaults to the role's name, for the
+        engineer and auditor roles only (a rep or supervisor entry names its user)."""
         parsed: dict[str, ApiToken] = {}
         for entry in filter(None, (e.strip() for e in self.api_tokens.split(","))):
             parts = entry.split(":")
@@ -311,6 +314,13 @@ class Settings(BaseSettings):
                 raise ConfigError(f"API_TOKENS: an entry for role {role!r} has an empty token or user")
             if role not in ROLES:
                 raise ConfigError(f"API_TOKENS: unknown role {role!r} (roles: {', '.join(ROLES)})")
+            if len(parts) == 2 and role in PERSONAL_ROLES:
+                # a shared `rep:token` makes every holder the same user: claims, approvals and the
+                # contact details a claim reveals would all be one person's (named by role, never token)
+                raise ConfigError(
+                    f"API_TOKENS: a {role} entry must name its user ({role}:USER:TOKEN): "
+                    "every rep and supervisor acts as themselves"
+                )
             parsed[token] = ApiToken(role=role, user=user)
         return parsed
 
@@ -367,6 +377,9 @@ class Settings(BaseSettings):
                     "refusing the embedded dev defaults outside the embedded mode (a provider is live or "
                     f"TEMPORAL_ADDRESS is set): set {', '.join(dev)}"
                 )
+            if not self.metrics_token:
+                # unset, GET /metrics is open to anyone who can reach the web app
+                problems.append("missing setting METRICS_TOKEN (needed outside the embedded mode)")
         if problems:
             raise ConfigError("; ".join(problems))
         self.tokens()

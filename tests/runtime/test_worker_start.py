@@ -36,6 +36,7 @@ async def test_a_worker_started_before_temporal_waits_for_it_and_then_polls(
         "EVENTS_SIGNING_SECRET": "start-test-secret",
         "API_TOKENS": "engineer:start-test-engineer",
         "TWILIO_AUTH_TOKEN": "start-test-twilio",
+        "METRICS_TOKEN": "start-test-metrics",
     }
     with open(log, "ab") as out:
         worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=out)

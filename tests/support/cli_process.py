@@ -39,6 +39,7 @@ def cli_env(
         EVENTS_SIGNING_SECRET="cli-test-signing-secret",
         API_TOKENS="engineer:cli-test-engineer-token",
         TWILIO_AUTH_TOKEN="cli-test-twilio-token",
+        METRICS_TOKEN="cli-test-metrics-token",
         PUBLIC_BASE_URL="http://testserver",
         POLICY__CONTACT__ENABLED="false",
         COLUMNS="250",

@@ -96,7 +96,7 @@ class System:
             "TASK_QUEUE": f"e2e-{uuid.uuid4().hex[:8]}",
             "EVENTS_SIGNING_SECRET": SECRET,
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-            "API_TOKENS": "engineer:e2e-engineer,supervisor:e2e-supervisor,rep:ann:e2e-ann",
+            "API_TOKENS": "engineer:e2e-engineer,supervisor:supervisor:e2e-supervisor,rep:ann:e2e-ann",
             "POLICY__CONTACT__ENABLED": "false",  # the outcome must not depend on the hour it runs
         }
         if how == "run.py":
