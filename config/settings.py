@@ -184,6 +184,8 @@ class Settings(BaseSettings):
     # OTLP to this endpoint when set (the standard OTEL_* variables apply), off otherwise
     metrics_token: str = ""
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # the interface it binds: this machine only unless set (0.0.0.0: every interface)
+    worker_metrics_host: str = Field(default="127.0.0.1", min_length=1)
     log_format: Literal["text", "json"] = "text"
     otel_exporter_otlp_endpoint: str = ""
     # the wall (GET /wall): a case's first message should reach the patient within this many seconds
