@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.private import private_dir
 from domain import phones
 from domain.policy import RecoveryPolicy
 from domain.root_causes import RootCause
@@ -452,7 +453,7 @@ def local_codec_key(var_dir: Path) -> str:
     that dies while writing leaves no empty or half-written codec.key behind to stop every later start."""
     path = var_dir / "codec.key"
     if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(var_dir)
         tmp = var_dir / f".codec.key.{os.getpid()}.{uuid.uuid4().hex}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
