@@ -17,6 +17,9 @@ from domain.masking import scrub_log_line
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # loggers that keep handlers of their own (uvicorn's): they get the filter and the format too
 OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# audit lines (who read what) are INFO, and must be written whatever the root's level: a web process
+# leaves the root at Python's WARNING (uvicorn --log-level warning), which would drop them
+AUDIT_LOGGERS = ("makeright.codec",)
 # what every LogRecord has; anything else on a record came in through `extra=` and is written out in JSON
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
@@ -138,4 +141,8 @@ def configure(log_format: str = "text", level: int | None = logging.INFO) -> Non
                 own.setFormatter(JsonLines())
     # the Twilio SDK logs request details (numbers, message text) at INFO: masked now, but noise
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    for name in AUDIT_LOGGERS:
+        audit = logging.getLogger(name)
+        if audit.level == logging.NOTSET or audit.level > logging.INFO:
+            audit.setLevel(logging.INFO)
     install_masking()

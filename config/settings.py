@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.private import private_dir
 from domain import phones
 from domain.policy import RecoveryPolicy
 from domain.root_causes import RootCause
@@ -28,6 +29,8 @@ from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
 CONFIG_DIR = Path(__file__).resolve().parent
 Role = Literal["engineer", "supervisor", "rep", "auditor"]
 ROLES: tuple[Role, ...] = ("engineer", "supervisor", "rep", "auditor")
+# roles whose tokens act as a person (claim, approve, see a claimed patient's number): role:user:token only
+PERSONAL_ROLES: tuple[Role, ...] = ("supervisor", "rep")
 
 
 # defaults.toml as shipped: anybody can read these values in the repository, so only a laptop may run
@@ -187,6 +190,8 @@ class Settings(BaseSettings):
     # OTLP to this endpoint when set (the standard OTEL_* variables apply), off otherwise
     metrics_token: str = ""
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # the interface it binds: this machine only unless set (0.0.0.0: every interface)
+    worker_metrics_host: str = Field(default="127.0.0.1", min_length=1)
     log_format: Literal["text", "json"] = "text"
     otel_exporter_otlp_endpoint: str = ""
     # the wall (GET /wall): a case's first message should reach the patient within this many seconds
@@ -307,7 +312,8 @@ class Settings(BaseSettings):
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
 
     def tokens(self) -> dict[str, ApiToken]:
-        """`role:token` or `role:user:token`, comma-separated; the user defaults to the role's name."""
+        """`role:token` or `role:user:token`, comma-separated; the user defaults to the role's name, for the
+        engineer and auditor roles only (a rep or supervisor entry names its user)."""
         parsed: dict[str, ApiToken] = {}
         for entry in filter(None, (e.strip() for e in self.api_tokens.split(","))):
             parts = entry.split(":")
@@ -323,6 +329,13 @@ class Settings(BaseSettings):
                 raise ConfigError(f"API_TOKENS: an entry for role {role!r} has an empty token or user")
             if role not in ROLES:
                 raise ConfigError(f"API_TOKENS: unknown role {role!r} (roles: {', '.join(ROLES)})")
+            if len(parts) == 2 and role in PERSONAL_ROLES:
+                # a shared `rep:token` makes every holder the same user: claims, approvals and the
+                # contact details a claim reveals would all be one person's (named by role, never token)
+                raise ConfigError(
+                    f"API_TOKENS: a {role} entry must name its user ({role}:USER:TOKEN): "
+                    "every rep and supervisor acts as themselves"
+                )
             parsed[token] = ApiToken(role=role, user=user)
         return parsed
 
@@ -381,6 +394,9 @@ class Settings(BaseSettings):
                     "refusing the embedded dev defaults outside the embedded mode (a provider is live or "
                     f"TEMPORAL_ADDRESS is set): set {', '.join(dev)}"
                 )
+            if not self.metrics_token:
+                # unset, GET /metrics is open to anyone who can reach the web app
+                problems.append("missing setting METRICS_TOKEN (needed outside the embedded mode)")
         if problems:
             raise ConfigError("; ".join(problems))
         self.tokens()
@@ -455,7 +471,7 @@ def local_codec_key(var_dir: Path) -> str:
     that dies while writing leaves no empty or half-written codec.key behind to stop every later start."""
     path = var_dir / "codec.key"
     if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(var_dir)
         tmp = var_dir / f".codec.key.{os.getpid()}.{uuid.uuid4().hex}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

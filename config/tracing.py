@@ -5,7 +5,8 @@ is instrumented at all (no overhead).
 One tracer provider per process, chosen at start-up (`configure`) or handed in by a test (`use`). The
 Temporal client gets the TracingInterceptor (so every worker built on it traces too), the web app FastAPI's
 instrumentation, and the store's engines SQLAlchemy's (`store.db.trace`, once tracing is on). Span
-attributes carry no patient data: URLs lose their query string and capability tokens, and any phone
+names and attributes carry no ids and no patient data: a request's path is kept as its route template
+(`/gift/{token}`, `/api/cases/{case_id}`), other URLs lose their query string and long tokens, and any phone
 number or email address left in a string attribute is masked."""
 
 from __future__ import annotations
@@ -24,27 +25,70 @@ _TOKEN_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_\-]{16,}(?=/|$)")
 
 
 def scrub_url(value: str) -> str:
-    """A URL or path as a span may keep it: no query string, no long tokens, no contact details."""
+    """A URL or path as a span may keep it when no route template is known: no query string, no long
+    tokens, no contact details."""
     value = value.split("?", 1)[0]
     return mask_contacts_everywhere(_TOKEN_SEGMENT.sub("{token}", value))
+
+
+# what a request span keeps of a path its app did not route (a 404): nothing of the path itself
+UNROUTED = "{unrouted}"
+_PATH_ATTRIBUTES = ("http.target", "url.path")
+_FULL_URL_ATTRIBUTES = ("http.url", "url.full")
+
+
+def _templated(key: str, value: str, route: str) -> str:
+    """A request span's URL attribute with its path replaced by the route template
+    (`/api/cases/{case_id}`), whatever the ids in the path look like; no query string."""
+    if key == "url.query":
+        return ""
+    if key in _PATH_ATTRIBUTES:
+        return route
+    if key in _FULL_URL_ATTRIBUTES:
+        scheme, sep, rest = value.partition("://")
+        host = rest.split("/", 1)[0] if sep else ""
+        return f"{scheme}://{host}{route}" if sep else route
+    return value
+
+
+def scrub_span(span: Any) -> None:
+    """Rewrite a recording span's name and attributes so they carry no ids and no patient data: a server
+    span's path becomes its route template (the ids in a path, short or long, are never kept), any other
+    URL loses its query string and long tokens, and contact details in any string attribute are masked."""
+    attributes = dict(span.attributes or {})
+    route = attributes.get("http.route")
+    # no import here: this also runs inside Temporal's workflow sandbox (a workflow's spans)
+    server = getattr(getattr(span, "kind", None), "name", None) == "SERVER"
+    template = route if isinstance(route, str) and route else (UNROUTED if server else None)
+    for key, value in attributes.items():
+        if not isinstance(value, str):
+            continue
+        if template is not None and key in URL_ATTRIBUTES and key != "http.route":
+            clean = _templated(key, value, template)
+        elif key == "url.query":
+            clean = ""
+        elif key in URL_ATTRIBUTES:
+            clean = scrub_url(value)
+        else:
+            clean = mask_contacts_everywhere(value)
+        if clean != value:
+            span.set_attribute(key, clean)
+    name = getattr(span, "name", "")
+    if template is not None and isinstance(name, str) and " /" in name:
+        # "GET /gift/abc" → "GET /gift/{token}" (FastAPI names its spans by the route already)
+        method, _, rest = name.partition(" ")
+        suffix = rest.split(" ", 1)[1] if " " in rest else ""
+        span.update_name(" ".join(p for p in (method, template, suffix) if p))
 
 
 def _redacting_processor() -> Any:
     from opentelemetry.sdk.trace import SpanProcessor
 
     class Redacting(SpanProcessor):
-        """Rewrites a starting span's URL attributes and masks contact details in its string attributes
-        (spans are read-only once ended, so this runs first, at the start)."""
+        """Scrubs a starting span (spans are read-only once ended, so this runs first, at the start)."""
 
         def on_start(self, span: Any, parent_context: Any = None) -> None:
-            for key, value in dict(span.attributes or {}).items():
-                if not isinstance(value, str):
-                    continue
-                clean = "" if key == "url.query" else scrub_url(value) if key in URL_ATTRIBUTES else None
-                if clean is None:
-                    clean = mask_contacts_everywhere(value)
-                if clean != value:
-                    span.set_attribute(key, clean)
+            scrub_span(span)
 
     return Redacting()
 
@@ -113,4 +157,8 @@ def instrument_web(app: Any) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider)
+    # the ASGI middleware sets the request's raw attributes again after the span started: the hook, run
+    # after that, scrubs them once more by the route template
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=_provider, server_request_hook=lambda span, _scope: scrub_span(span)
+    )

@@ -59,14 +59,24 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
-def worker_runtime(settings: Settings) -> Runtime | None:
-    """The worker's Temporal runtime with its SDK metrics (temporal_*: polls, task latencies, slots,
-    schedule-to-start, failures) served in Prometheus format on WORKER_METRICS_PORT; None (the default
-    runtime, no metrics server) when the port is unset."""
+def worker_metrics_address(settings: Settings) -> str | None:
+    """Where the worker serves its SDK metrics: WORKER_METRICS_HOST (default 127.0.0.1, this machine only;
+    `0.0.0.0` or an interface's address for a Prometheus on another host) and WORKER_METRICS_PORT; None
+    when the port is unset."""
     if not settings.worker_metrics_port:
         return None
-    # every interface: Prometheus scrapes the worker from another host
-    address = f"0.0.0.0:{settings.worker_metrics_port}"
+    host = settings.worker_metrics_host
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return f"{host}:{settings.worker_metrics_port}"
+
+
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """The worker's Temporal runtime with its SDK metrics (temporal_*: polls, task latencies, slots,
+    schedule-to-start, failures) served in Prometheus format at `worker_metrics_address`; None (the
+    default runtime, no metrics server) when the port is unset."""
+    address = worker_metrics_address(settings)
+    if address is None:
+        return None
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 

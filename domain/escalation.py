@@ -52,6 +52,9 @@ class EscalationPolicy(Model):
     # once claimed, the claimer has this long to resolve; then the claim lapses and the case moves up
     work_sla_seconds: int = Field(default=4 * 60 * 60, gt=0)
     approval_limits: dict[str, Decimal] = {"rep": Decimal("25.00"), "supervisor": Decimal("200.00")}
+    # the currency the limits are in and compensation is paid in: the compensation policy's (RecoveryPolicy
+    # keeps the two the same); an amount in any other currency is refused, whatever its number
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     reassign_roles: tuple[Role, ...] = ("supervisor",)
 
     @field_validator("levels")
@@ -382,6 +385,14 @@ def check(
         )
     if action == "deny" and state.pending_approval is None:
         raise _state("no compensation is waiting for approval")
+    if action == "deny" and state.pending_approval is not None:
+        # deciding a payment either way is within the decider's limit: above it, a supervisor decides
+        waiting, limit = state.pending_approval, policy.limit_for(actor.role)
+        if waiting.amount > limit:
+            raise _role(
+                f"{waiting.text()} is above your approval limit of {limit:.2f} {policy.currency}: "
+                "someone whose limit covers it decides"
+            )
     if action == "approve" and state.pending_approval is None and state.approved is not None:
         # nothing pending: approving grants the amount given, once (CONTRACT.md)
         raise _state(f"{state.approved.text()} was already granted by {state.approved_by}")
@@ -389,9 +400,11 @@ def check(
         pending = state.pending_approval
         if pending is not None and amount.currency != pending.currency:
             raise _state(f"the compensation is in {pending.currency}, not {amount.currency}")
+        if amount.currency != policy.currency:
+            raise _role(f"compensation is paid in {policy.currency}, not {amount.currency}")
         limit = policy.limit_for(actor.role)
         if amount.amount > limit:
-            raise _role(f"{amount.text()} is above your approval limit of {limit:.2f} {amount.currency}")
+            raise _role(f"{amount.text()} is above your approval limit of {limit:.2f} {policy.currency}")
     if action == "resolve" and state.pending_approval is not None:
         raise _state(
             f"decide the pending compensation of {state.pending_approval.text()} first (approve or deny)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from domain.base import CaseKind, Model
 from domain.contact_rules import ContactRules
@@ -79,6 +79,17 @@ class RecoveryPolicy(Model):
     )
     # after a resolved case, the patient is asked to rate it (inputs recorded before: the default)
     feedback: FeedbackPolicy = FeedbackPolicy()
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> RecoveryPolicy:
+        """The escalations' approval limits are in the compensation's currency: an amount in another is
+        refused (domain.escalation.check), so a limit of 25.00 never pays 25.00 of anything."""
+        currency = self.compensation.currency
+        for name in ("escalation", "urgent_escalation"):
+            policy: EscalationPolicy = getattr(self, name)
+            if policy.currency != currency:
+                object.__setattr__(self, name, policy.model_copy(update={"currency": currency}))
+        return self
 
 
 _CAUSE_FROM_TYPE = {

@@ -20,6 +20,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 
 from config import Settings
+from config.private import private_dir
 from dispatch.connection import connect
 from runtime.startup import report
 from store.db import migrate
@@ -163,7 +164,7 @@ class Supervisor:
 
     def start(self) -> None:
         s = self.settings
-        s.var_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(s.var_dir)  # the database, the spool, the codec key, Temporal's state: this user's
         env = dict(os.environ)
         if s.embedded_temporal:
             temporal = BIN / "temporal"

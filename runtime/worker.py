@@ -31,7 +31,7 @@ from activities.sendgrid_email import SendGridActivities
 from activities.tickets import TicketActivities
 from activities.twilio_phone import TwilioActivities
 from config import Settings, logs, tracing
-from dispatch.connection import connect_waiting, worker_runtime
+from dispatch.connection import connect_waiting, worker_metrics_address, worker_runtime
 from providers.calendar.local import LocalCalendar
 from providers.gift_cards import GiftCardProvider
 from providers.mail import MailGateway
@@ -248,7 +248,8 @@ async def run(settings: Settings) -> None:
     store = Store(settings.database_url)
     worker = build_worker(client, settings, store)
     if settings.worker_metrics_port:
-        print(f"worker: Temporal SDK metrics on :{settings.worker_metrics_port}/metrics", flush=True)
+        address = worker_metrics_address(settings)
+        print(f"worker: Temporal SDK metrics on http://{address}/metrics", flush=True)
     limits = settings.rate_limits
     print(
         f"worker: rate limits per second: twilio {limits.twilio}, sendgrid {limits.sendgrid}, "

@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import tracing
+from config.private import private_sqlite
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # a PostgreSQL server that does not answer a connection attempt is given up on after this long
@@ -60,9 +61,10 @@ POOL_OVERFLOW = 10
 def engine_for(url: str) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # patient data: 0600 in a 0700 folder, made so before SQLite creates the file with the umask
+            private_sqlite(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

@@ -12,7 +12,6 @@ between taking and forgetting it, or the same webhook spooled twice) is stored o
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from config.private import private_sqlite
 from domain.replies import consent_change
 from store import callbacks, consent, inbox
 from store.db import Store
@@ -84,9 +84,8 @@ class Spool:
         self._lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # patients' numbers and words: readable by this user only (SQLite gives its -wal file the same mode)
-        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        private_sqlite(self.path)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         # WAL with synchronous=FULL: each commit is fsynced before it returns (a power cut keeps it)
         conn.execute("PRAGMA journal_mode=WAL")

@@ -1,7 +1,9 @@
 """`/docs` (Swagger UI) served from this app, so it works offline: FastAPI's default page loads Swagger
 UI's script and stylesheet from a CDN. The files come from the `fastapi-swagger` package (Swagger UI 5,
 which reads the OpenAPI 3.1 document FastAPI writes), served at `/docs/assets`. ReDoc, CDN-only too, is
-off. And the site's icon (`/favicon.svg`, also at `/favicon.ico`), so no page's console shows a 404."""
+off. `/docs` and `/openapi.json` are served in the embedded mode only: in production
+(config.Settings.production) both are 404, so the API's map is not handed to whoever reaches the app.
+And the site's icon (`/favicon.svg`, also at `/favicon.ico`), so no page's console shows a 404."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+
+from config import Settings
 
 ASSETS = "/docs/assets"
 FAVICON = "/favicon.svg"
@@ -25,9 +29,17 @@ FAVICON_SVG = (
 FAVICON_HEADERS = {"Cache-Control": "public, max-age=86400"}
 
 
-def install(app: FastAPI) -> None:
+def served(settings: Settings) -> bool:
+    """Whether this app serves `/docs` and `/openapi.json`: in the embedded mode only."""
+    return not settings.production
+
+
+def install(app: FastAPI, settings: Settings) -> None:
     """Mount Swagger UI's files and the page at `/docs` (the app is made with docs_url=None,
-    redoc_url=None), and the icon."""
+    redoc_url=None, and openapi_url=None unless `served`), and the icon."""
+    _icon(app)
+    if not served(settings):
+        return
     folder = resources.files("fastapi_swagger") / "resources"
     app.mount(ASSETS, StaticFiles(directory=str(folder)), name="docs-assets")
 
@@ -41,6 +53,8 @@ def install(app: FastAPI) -> None:
             swagger_favicon_url=FAVICON,
         )
 
+
+def _icon(app: FastAPI) -> None:
     @app.get(FAVICON, include_in_schema=False)
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> Response:

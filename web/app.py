@@ -103,8 +103,16 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    # /docs is served offline by api_docs (FastAPI's own pages load Swagger UI and ReDoc from a CDN)
-    app = FastAPI(title="makeright", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # /docs is served offline by api_docs (FastAPI's own pages load Swagger UI and ReDoc from a CDN);
+    # it and /openapi.json in the embedded mode only
+    app = FastAPI(
+        title="makeright",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if api_docs.served(settings) else None,
+    )
     app.state.services = svc
     # traces (OTEL_EXPORTER_OTLP_ENDPOINT; off and not instrumented at all otherwise)
     tracing.configure(settings.otel_exporter_otlp_endpoint, "makeright-web")
@@ -166,7 +174,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(wall.router)
     console.install(app)
-    api_docs.install(app)
+    api_docs.install(app, settings)
     api_schema.install(app)
     phone, why = settings.local_phone()
     if phone:

@@ -74,21 +74,23 @@ def known_actor(svc: Services, username: str) -> Actor | None:
 
 
 def request_for(svc: Services, action: Action, actor: Actor, body: dict[str, Any]) -> Any:
-    """The Update's argument, from the JSON body or form fields. Raises Refused(422) naming the field."""
+    """The Update's argument, from the JSON body or form fields. Raises Refused(422) naming the field.
+    An amount without a currency is in the policy's; one in another currency is refused by the rules."""
+    currency = svc.settings.policy.compensation.currency
     try:
         if action in ("claim", "release", "call"):
             return ByActor(actor=actor)
         if action == "approve":
-            return ApproveRequest(actor=actor, amount=_money(body, "amount", "currency"))
+            return ApproveRequest(actor=actor, amount=_money(body, "amount", "currency", currency))
         if action == "deny":
             return DenyRequest(actor=actor, reason=str(body.get("reason") or "").strip())
         if action == "resolve":
             compensation = body.get("compensation")
             money = None
             if isinstance(compensation, dict):
-                money = _money(compensation, "amount", "currency")
+                money = _money(compensation, "amount", "currency", currency)
             elif body.get("compensation_amount"):
-                money = _money(body, "compensation_amount", "compensation_currency")
+                money = _money(body, "compensation_amount", "compensation_currency", currency)
             cause, other = _root_cause(svc, body)
             notes = str(body.get("notes") or "").strip()
             if notes and other:
@@ -124,7 +126,7 @@ def _root_cause(svc: Services, body: dict[str, Any]) -> tuple[str | None, str]:
         raise Refused(422, str(exc)) from None
 
 
-def _money(body: dict[str, Any], amount_key: str, currency_key: str) -> Money:
+def _money(body: dict[str, Any], amount_key: str, currency_key: str, currency: str) -> Money:
     raw = body.get(amount_key)
     if raw in (None, ""):
         raise Refused(422, f"{amount_key}: required")
@@ -142,7 +144,7 @@ def _money(body: dict[str, Any], amount_key: str, currency_key: str) -> Money:
         raise Refused(422, f"{amount_key}: too large")
     if amount != amount.quantize(Decimal("0.01")):
         raise Refused(422, f"{amount_key}: at most two decimals")
-    return Money(amount=amount, currency=str(body.get(currency_key) or "USD").upper())
+    return Money(amount=amount, currency=str(body.get(currency_key) or currency).upper())
 
 
 async def act(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from web import api_docs
 from web.console import SECURITY_HEADERS, templates
 from web.deps import services
 
@@ -26,6 +27,7 @@ async def home(request: Request) -> HTMLResponse:
             if settings.embedded_temporal
             else None,
             "codec": f"{base}/codec",
+            "docs": api_docs.served(settings),
         },
         headers=SECURITY_HEADERS,
     )

@@ -6,17 +6,49 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable, Coroutine
 from html import escape
+from typing import Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
 
 from domain import messages
 from store import cases, feedback, inbox
 from web import patient_language
 from web.deps import Services, services
 
-router = APIRouter()
+# a patient's link carries its token in the URL: the page (and its error pages) is never cached, and
+# nothing on it tells another site where the patient came from
+PATIENT_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class PatientPage(APIRoute):
+    """A patient link's route: every answer carries PATIENT_PAGE_HEADERS, and a link whose parts do not
+    parse (no token, a choice that is not a number) is the "link not valid" page, not JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                response = await inner(request)
+            except RequestValidationError:
+                response = _not_valid(services(request), request)
+            response.headers.update(PATIENT_PAGE_HEADERS)
+            return response
+
+        return handler
+
+
+router = APIRouter(route_class=PatientPage)
 
 
 def _page(lang: str, title: str, body: str, status: int = 200) -> HTMLResponse:

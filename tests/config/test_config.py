@@ -186,6 +186,7 @@ def test_live_twilio_with_real_credentials_starts(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("API_TOKENS", "engineer:a-real-token")
     monkeypatch.setenv("CODEC_KEYS", "k1:" + "A" * 43 + "=")
     monkeypatch.setenv("GIFT_CARD_SECRET", "a-real-gift-card-secret")
+    monkeypatch.setenv("METRICS_TOKEN", "a-real-metrics-token")
     settings = load_settings()
     assert settings.twilio_mode == "live"
     assert settings.twilio_account_sid == "AC" + "0123456789abcdef" * 2
@@ -230,6 +231,26 @@ def test_api_tokens_role_token_and_role_user_token(monkeypatch: pytest.MonkeyPat
         "alice-secret": ApiToken(role="rep", user="alice"),
         "sup-secret": ApiToken(role="supervisor", user="sam"),
     }
+
+
+@pytest.mark.parametrize("role", ["rep", "supervisor"])
+def test_a_rep_or_supervisor_token_without_its_user_stops_startup(
+    monkeypatch: pytest.MonkeyPatch, role: str
+) -> None:
+    """`rep:token` would make every holder the same user `rep`: one person's claims, approvals and the
+    contact details a claim reveals, shared. Engineers and auditors act as no one, so theirs may be plain."""
+    monkeypatch.setenv("API_TOKENS", f"engineer:eng-secret,auditor:aud-secret,{role}:shared-secret")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert_one_line(caught.value, "API_TOKENS")
+    assert f"a {role} entry must name its user" in str(caught.value)
+    assert "shared-secret" not in str(caught.value) and "eng-secret" not in str(caught.value)
+
+
+def test_the_shipped_dev_tokens_name_their_rep_and_supervisor(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = load_settings().tokens()
+    assert tokens["dev-supervisor-token"] == ApiToken(role="supervisor", user="supervisor")
+    assert tokens["dev-rep-token"] == ApiToken(role="rep", user="rep")
 
 
 def test_api_tokens_empty_means_none(monkeypatch: pytest.MonkeyPatch) -> None:

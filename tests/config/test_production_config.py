@@ -35,6 +35,7 @@ REAL = {
     "TWILIO_AUTH_TOKEN": "a-real-twilio-token",
     "CODEC_KEYS": f"k1:{KEY}",
     "GIFT_CARD_SECRET": "a-real-gift-card-secret",
+    "METRICS_TOKEN": "a-real-metrics-token",
 }
 
 
@@ -106,6 +107,19 @@ def test_one_dev_token_among_real_ones_is_refused(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert "API_TOKENS" in one_line(caught.value)
+
+
+def test_production_refuses_to_start_without_a_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without METRICS_TOKEN, GET /metrics is open to whoever reaches the web app: fine on a laptop only."""
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
+    for name, value in REAL.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("METRICS_TOKEN")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert one_line(caught.value) == "missing setting METRICS_TOKEN (needed outside the embedded mode)"
+    monkeypatch.delenv("TEMPORAL_ADDRESS")
+    assert load_settings().metrics_token == ""  # the embedded mode: open, as before
 
 
 def test_production_with_every_setting_of_its_own_starts(

@@ -190,6 +190,7 @@ def _tls_env(monkeypatch: pytest.MonkeyPatch, port: int, pki: Pki, cert: Path, k
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "a-real-twilio-token")
     monkeypatch.setenv("CODEC_KEYS", CODEC_KEYS)
     monkeypatch.setenv("GIFT_CARD_SECRET", "a-real-gift-card-secret")
+    monkeypatch.setenv("METRICS_TOKEN", "a-real-metrics-token")
     return load_settings()
 
 

@@ -19,6 +19,7 @@ from domain.escalation import (
     allowed_actions,
     check,
 )
+from domain.policy import RecoveryPolicy
 
 POLICY = EscalationPolicy()
 ANN, BOB = Actor(user="ann", role="rep"), Actor(user="bob", role="rep")
@@ -46,6 +47,9 @@ def state(status: EscalationStatus = EscalationStatus.OPEN, **changes: object) -
 
 CLAIMED = state(EscalationStatus.CLAIMED, claimed_by="ann")
 PENDING = state(EscalationStatus.CLAIMED, claimed_by="ann", pending_approval=Money(amount=Decimal("40.00")))
+SMALL_PENDING = state(
+    EscalationStatus.CLAIMED, claimed_by="ann", pending_approval=Money(amount=Decimal("20.00"))
+)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +119,35 @@ PENDING = state(EscalationStatus.CLAIMED, claimed_by="ann", pending_approval=Mon
         ),
         (PENDING, "approve", ANN, Money(amount=Decimal("5"), currency="EUR"), Refusal.WRONG_STATE, "in USD"),
         (PENDING, "resolve", ANN, None, Refusal.WRONG_STATE, "decide the pending compensation"),
-        (PENDING, "deny", ANN, None, None, ""),
+        (SMALL_PENDING, "deny", ANN, None, None, ""),
+        # denying decides the payment as much as approving it: within the caller's limit
+        (PENDING, "deny", ANN, None, Refusal.NOT_ALLOWED, "40.00 USD is above your approval limit of 25.00"),
+        (PENDING, "deny", SUE, None, None, ""),
+        # the limits are in the policy's currency: 25.00 of another currency is not 25.00
+        (
+            CLAIMED,
+            "approve",
+            ANN,
+            Money(amount=Decimal("15.00"), currency="EUR"),
+            Refusal.NOT_ALLOWED,
+            "in USD",
+        ),
+        (
+            CLAIMED,
+            "resolve",
+            ANN,
+            Money(amount=Decimal("25.00"), currency="JPY"),
+            Refusal.NOT_ALLOWED,
+            "in USD",
+        ),
+        (
+            CLAIMED,
+            "resolve",
+            SUE,
+            Money(amount=Decimal("25.00"), currency="GBP"),
+            Refusal.NOT_ALLOWED,
+            "in USD",
+        ),
         (
             CLAIMED,
             "resolve",
@@ -161,6 +193,22 @@ def test_the_console_offers_only_what_the_user_may_do_now() -> None:
     # approve with nothing pending is a grant (CONTRACT.md)
     assert set(allowed_actions(CLAIMED, POLICY, ANN)) == {"release", "resolve", "reassign", "call", "approve"}
     assert "resolve" not in allowed_actions(PENDING, POLICY, ANN)
-    assert {"approve", "deny"} <= set(allowed_actions(PENDING, POLICY, ANN))
+    assert {"approve", "deny"} <= set(allowed_actions(SMALL_PENDING, POLICY, ANN))
+    # 40.00 is above ann's limit: she may approve part of it, not deny it; the supervisor may do either
+    assert "deny" not in allowed_actions(PENDING, POLICY, ANN)
+    assert {"approve", "deny"} <= set(allowed_actions(PENDING, POLICY, SUE))
     assert allowed_actions(CLAIMED, POLICY, BOB) == []
     assert "call" not in allowed_actions(CLAIMED, POLICY, ANN, has_patient_phone=False)
+
+
+def test_the_limits_are_in_the_compensation_policys_currency() -> None:
+    """One currency for the whole policy: a EUR deployment's rep limit is 25.00 EUR, and USD is refused."""
+    policy = RecoveryPolicy.model_validate({"compensation": {"currency": "EUR"}})
+    assert (policy.escalation.currency, policy.urgent_escalation.currency) == ("EUR", "EUR")
+    check(
+        CLAIMED, policy.urgent_escalation, "resolve", ANN, amount=Money(amount=Decimal("25"), currency="EUR")
+    )
+    with pytest.raises(Refusal) as caught:
+        check(CLAIMED, policy.urgent_escalation, "resolve", ANN, amount=Money(amount=Decimal("25")))
+    assert caught.value.kind == Refusal.NOT_ALLOWED
+    assert caught.value.message == "compensation is paid in EUR, not USD"

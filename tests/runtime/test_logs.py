@@ -237,3 +237,30 @@ def test_a_100_kb_log_line_is_scrubbed_in_under_50_ms() -> None:
         assert best < 0.05
         assert len(record.getMessage()) < 9 * 1024
         best = float("inf")
+
+
+def test_the_codec_audit_line_reaches_the_web_apps_log(tmp_path: Path) -> None:
+    """Who read encrypted payloads is logged at INFO by `makeright.codec`: in a fresh web process (root at
+    Python's WARNING, as uvicorn --log-level warning leaves it) the line must still be written."""
+    code = (
+        "from fastapi.testclient import TestClient\n"
+        "from web.app import create_app\n"
+        "client = TestClient(create_app(relay=False))\n"
+        "answer = client.post('/codec/decode', content='{\"payloads\": []}',\n"
+        "                     headers={'Authorization': 'Bearer dev-engineer-token'})\n"
+        "assert answer.status_code == 200, answer.text\n"
+    )
+    env = {
+        **os.environ,
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'makeright.db'}",
+        "CODEC_KEYS": TEST_CODEC_KEYS,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    audit = [line for line in done.stderr.splitlines() if "makeright.codec" in line]
+    assert audit and audit[0].endswith("INFO makeright.codec codec decode of 0 payloads by engineer"), (
+        done.stderr
+    )

@@ -6,9 +6,10 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from dispatch.connection import connect, worker_runtime
+from dispatch.connection import connect, worker_metrics_address, worker_runtime
 from runtime.worker import build_worker
 from store.db import Store
 from tests.support.http import free_port
@@ -17,6 +18,25 @@ from tests.support.settings import make_settings
 
 def test_no_port_no_metrics_server(sqlite_url: str, tmp_path: Path) -> None:
     assert worker_runtime(make_settings(sqlite_url, tmp_path)) is None
+
+
+def test_the_metrics_bind_this_machine_only_unless_a_host_is_set(sqlite_url: str, tmp_path: Path) -> None:
+    """The SDK's metrics name task queues and workflow types: not for every network the worker is on."""
+    assert worker_metrics_address(make_settings(sqlite_url, tmp_path)) is None
+    default = make_settings(sqlite_url, tmp_path, worker_metrics_port=9464)
+    assert worker_metrics_address(default) == "127.0.0.1:9464"
+    every = make_settings(sqlite_url, tmp_path, worker_metrics_port=9464, worker_metrics_host="0.0.0.0")
+    assert worker_metrics_address(every) == "0.0.0.0:9464"
+    six = make_settings(sqlite_url, tmp_path, worker_metrics_port=9464, worker_metrics_host="::1")
+    assert worker_metrics_address(six) == "[::1]:9464"
+
+
+def test_worker_metrics_host_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config import Settings
+
+    assert Settings().worker_metrics_host == "127.0.0.1"
+    monkeypatch.setenv("WORKER_METRICS_HOST", "10.0.0.5")
+    assert Settings().worker_metrics_host == "10.0.0.5"
 
 
 async def test_a_worker_started_with_the_port_serves_temporal_metrics(

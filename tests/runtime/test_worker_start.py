@@ -38,6 +38,7 @@ async def test_a_worker_started_before_temporal_waits_for_it_and_then_polls(
         "API_TOKENS": "engineer:start-test-engineer",
         "TWILIO_AUTH_TOKEN": "start-test-twilio",
         "GIFT_CARD_SECRET": "start-test-gift-card-secret",
+        "METRICS_TOKEN": "start-test-metrics",
     }
     with open(log, "ab") as out:
         worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=out)

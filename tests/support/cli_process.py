@@ -41,6 +41,7 @@ def cli_env(
         API_TOKENS="engineer:cli-test-engineer-token",
         TWILIO_AUTH_TOKEN="cli-test-twilio-token",
         GIFT_CARD_SECRET="cli-test-gift-card-secret",
+        METRICS_TOKEN="cli-test-metrics-token",
         PUBLIC_BASE_URL="http://testserver",
         POLICY__CONTACT__ENABLED="false",
         COLUMNS="250",

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.http import LiveServer, offline_web
+from tests.support.http import LiveServer, free_port, offline_web
 from web.app import create_app
 
 
@@ -22,7 +22,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     tmp_path = tmp_path_factory.mktemp("docs")
     url = f"sqlite:///{tmp_path / 'makeright.db'}"
     migrate(url)
-    settings, port = offline_web(url, tmp_path)
+    # the embedded mode (no TEMPORAL_ADDRESS): the only one that serves /docs and /openapi.json
+    settings, port = offline_web(url, tmp_path, temporal_address=None, temporal_port=free_port())
     with LiveServer(create_app(settings, relay=False), port) as live:
         yield live
 
@@ -157,3 +158,24 @@ def _refs(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from _refs(item)
+
+
+@pytest.mark.parametrize(
+    "production",
+    [{"temporal_address": "temporal.internal:7233"}, {"twilio_mode": "live"}],
+    ids=["temporal_address", "twilio_live"],
+)
+def test_production_serves_no_docs_and_no_openapi_document(
+    tmp_path: Path, production: dict[str, str]
+) -> None:
+    """The API's map is for a laptop: in production /docs, its assets and /openapi.json are 404."""
+    from store.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'makeright.db'}"
+    migrate(url)
+    settings, port = offline_web(url, tmp_path, **production)
+    assert settings.production
+    with LiveServer(create_app(settings, relay=False), port) as live:
+        for path in ("/docs", "/openapi.json", "/docs/assets/swagger-ui-bundle.js", "/redoc"):
+            assert httpx.get(f"{live.url}{path}").status_code == 404, path
+        assert httpx.get(f"{live.url}/favicon.ico").status_code == 200  # the icon stays

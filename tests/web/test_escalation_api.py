@@ -199,3 +199,49 @@ async def test_resolve_may_carry_compensation_within_the_limit(
     assert done.status_code == 200, done.text
     final = await h.result(handle)
     assert final.compensation is not None and final.compensation.amount == Decimal("20.00")
+
+
+async def test_an_amount_in_another_currency_is_refused_naming_the_policys(
+    api: tuple[Harness, httpx.AsyncClient],
+) -> None:
+    """The limits are in the policy's currency: 25.00 of any other is not within a rep's 25.00 USD."""
+    h, http = api
+    escalation_id, handle = await start(h)
+    path = f"/api/escalations/{escalation_id}"
+    assert (await post(http, f"{path}/claim", "tok-ann")).status_code == 200
+    body = {"notes": "sorted", "compensation": {"amount": "25.00", "currency": "JPY"}}
+    refused = await post(http, f"{path}/resolve", "tok-ann", body)
+    assert refused.status_code == 403 and refused.json() == {"error": "compensation is paid in USD, not JPY"}
+    refused = await post(http, f"{path}/approve", "tok-ann", {"amount": "15.00", "currency": "EUR"})
+    assert refused.status_code == 403 and "paid in USD" in refused.json()["error"]
+    # the workflow's validator, which has the last word, refuses it too
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from domain.escalation import Actor, EscalationState, Money, ResolveRequest
+
+    euros = Money(amount=Decimal("25.00"), currency="EUR")
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(
+            "resolve", ResolveRequest(actor=Actor(user="ann", role="rep"), notes="x", compensation=euros)
+        )
+    assert "paid in USD" in str(failed.value.cause)
+    # no currency given: the policy's
+    granted = await post(http, f"{path}/approve", "tok-ann", {"amount": "15.00"})
+    assert granted.status_code == 200, granted.text
+    current = await handle.query("current", result_type=EscalationState)
+    assert current.approved == Money(amount=Decimal("15.00"), currency="USD")
+
+
+async def test_a_rep_may_not_deny_a_pending_amount_above_their_limit(
+    api: tuple[Harness, httpx.AsyncClient],
+) -> None:
+    h, http = api
+    escalation_id, _handle = await start(h, pending="30.00")
+    path = f"/api/escalations/{escalation_id}"
+    assert (await post(http, f"{path}/claim", "tok-ann")).status_code == 200
+    refused = await post(http, f"{path}/deny", "tok-ann", {"reason": "no"})
+    assert refused.status_code == 403
+    assert refused.json()["error"].startswith("30.00 USD is above your approval limit of 25.00 USD")
+    denied = await post(http, f"{path}/deny", "tok-sue", {"reason": "already compensated"})
+    assert denied.status_code == 200, denied.text
+    assert denied.json()["pending_approval"] is None

@@ -81,6 +81,10 @@ def test_the_patients_link_opens_their_card(app_settings: Settings, issued: Issu
     page = answer.text
     assert number_on(page) == card_number(order_id, app_settings.gift_card_secret)
     assert answer.headers["cache-control"] == "no-store" and "noindex" in answer.headers["x-robots-tag"]
+    # the link is the card: never cached, never sent on as a Referer, the error page as much as the card
+    for response in (answer, unknown, unknown_nl):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["referrer-policy"] == "no-referrer"
     # nothing about the patient or the case: no phone, email, patient id or case id
     for private in ("+31612345678", "patient@example.com", "patient-1", case_id):
         assert private not in page

@@ -196,3 +196,31 @@ def test_email_choice_link_confirms_then_records_the_choice(web: Web) -> None:
         english_token = case.reply_token
     page = httpx.get(f"{server.url}/choose/{english}/1", params={"t": english_token})
     assert "Book option 1" in page.text and "<html lang='en'>" in page.text
+
+
+def test_patient_link_pages_and_their_error_pages_are_never_cached_nor_referred(web: Web) -> None:
+    """A choice or rating link carries its token in the URL: no page it opens, valid or not, may be kept
+    by a cache or name itself to another site in a Referer."""
+    server, settings = web
+    case_id = post_event(server, settings, example_event()).json()["case_id"]
+    with Store(settings.database_url).session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        token = case.reply_token
+    answers = {
+        "choice": httpx.get(f"{server.url}/choose/{case_id}/1", params={"t": token}),
+        "forged choice": httpx.get(f"{server.url}/choose/{case_id}/1", params={"t": "forged"}),
+        "forged post": httpx.post(f"{server.url}/choose/{case_id}/1", data={"t": "forged"}),
+        "no token": httpx.get(f"{server.url}/choose/{case_id}/1"),
+        "not a number": httpx.get(f"{server.url}/choose/{case_id}/one", params={"t": token}),
+        "rating": httpx.get(f"{server.url}/feedback/{case_id}/4", params={"t": token}),
+        "forged rating": httpx.get(f"{server.url}/feedback/{case_id}/4", params={"t": "forged"}),
+        "rating without token": httpx.post(f"{server.url}/feedback/{case_id}/4", data={}),
+    }
+    assert answers["choice"].status_code == 200 and answers["rating"].status_code == 200
+    for what, answer in answers.items():
+        assert answer.headers.get("cache-control") == "no-store", what
+        assert answer.headers.get("referrer-policy") == "no-referrer", what
+        assert answer.headers["content-type"].startswith("text/html"), what  # a page, never JSON
+        if answer.status_code != 200:
+            assert answer.status_code == 404, what

@@ -360,5 +360,5 @@ def test_odd_amounts_are_refused_with_the_field_named(amount: str) -> None:
     from web.escalation_actions import Refused, _money
 
     with pytest.raises(Refused) as refused:
-        _money({"amount": amount}, "amount", "currency")
+        _money({"amount": amount}, "amount", "currency", "USD")
     assert refused.value.status == 422 and refused.value.message.startswith("amount: ")
