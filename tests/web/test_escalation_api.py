@@ -218,12 +218,12 @@ async def test_an_amount_in_another_currency_is_refused_naming_the_policys(
     from temporalio.client import WorkflowUpdateFailedError
 
     from domain.escalation import Actor, EscalationState, Money, ResolveRequest
+    from tests.support.workflow_harness import as_web
 
     euros = Money(amount=Decimal("25.00"), currency="EUR")
     with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await handle.execute_update(
-            "resolve", ResolveRequest(actor=Actor(user="ann", role="rep"), notes="x", compensation=euros)
-        )
+        request = ResolveRequest(actor=Actor(user="ann", role="rep"), notes="x", compensation=euros)
+        await handle.execute_update("resolve", as_web(h.settings, escalation_id, "resolve", request))
     assert "paid in USD" in str(failed.value.cause)
     # no currency given: the policy's
     granted = await post(http, f"{path}/approve", "tok-ann", {"amount": "15.00"})
