@@ -255,22 +255,34 @@ class Settings(BaseSettings):
     def embedded_temporal(self) -> bool:
         return not self.temporal_address
 
+    def production_reasons(self) -> list[str]:
+        """Why real patients, money or tickets may be involved, one phrase each (empty: the fully embedded
+        mode of `make run`): Temporal is not the embedded dev server, or any provider is a real one."""
+        reasons = ["TEMPORAL_ADDRESS is set"] if not self.embedded_temporal else []
+        modes = (
+            ("TWILIO_MODE", self.twilio_mode),
+            ("SENDGRID_MODE", self.sendgrid_mode),
+            ("GIFT_CARD_MODE", self.gift_card_mode),
+            ("TRACKER_MODE", self.tracker_mode),
+        )
+        reasons += [f"{name}={mode}" for name, mode in modes if mode != "local"]
+        return reasons
+
     @property
     def production(self) -> bool:
-        """Real patients may be involved: a provider is live or Temporal is not the embedded dev server.
-        Then nothing falls back to a dev default."""
-        live = "live" in (self.twilio_mode, self.sendgrid_mode)
-        return live or not self.embedded_temporal
+        """Real patients, money or tickets may be involved (`production_reasons`). Then nothing falls back
+        to a dev default and the local phone is not mounted."""
+        return bool(self.production_reasons())
 
     def local_phone(self) -> tuple[bool, str]:
         """Whether the web app mounts the local phone (`/dev/phone`), and why, in words for the log.
 
         The phone signs Twilio webhooks as any patient for whoever can open it, without a login: only
-        in the fully embedded mode, where every provider is local and no real patient can be reached."""
-        modes = f"TWILIO_MODE={self.twilio_mode}, SENDGRID_MODE={self.sendgrid_mode}"
-        if self.twilio_mode == "local" and self.sendgrid_mode == "local":
-            return True, f"every provider is local ({modes})"
-        return False, f"a provider is live ({modes}); it is mounted only when every provider is local"
+        in the fully embedded mode (`production` is false), where no real patient can be reached."""
+        reasons = self.production_reasons()
+        if not reasons:
+            return True, "the fully embedded mode (no TEMPORAL_ADDRESS, every provider local)"
+        return False, f"not the embedded mode ({', '.join(reasons)}); it is mounted only in the embedded mode"
 
     def key_ring(self) -> KeyRing:
         """CODEC_KEYS; in the embedded mode, a key generated once into VAR_DIR (so `make run` needs no
@@ -364,8 +376,8 @@ class Settings(BaseSettings):
                 dev = []  # a malformed API_TOKENS: self.tokens() below names it
             if dev:
                 problems.append(
-                    "refusing the embedded dev defaults outside the embedded mode (a provider is live or "
-                    f"TEMPORAL_ADDRESS is set): set {', '.join(dev)}"
+                    "refusing the embedded dev defaults outside the embedded mode "
+                    f"({', '.join(self.production_reasons())}): set {', '.join(dev)}"
                 )
         if problems:
             raise ConfigError("; ".join(problems))
