@@ -61,6 +61,17 @@ class RateLimits(BaseModel):
     gift_cards: float = Field(default=1.0, gt=0)  # Tango Card RaaS: 1 request a second
 
 
+class BodyLimits(BaseModel):
+    """Request bodies, in bytes, per kind of route (BODY_LIMITS__FORMS=…): enforced while they stream in,
+    before a route reads them (web/body_limit.py has the table of path prefixes)."""
+
+    events: int = Field(default=256 * 1024, gt=0)  # POST /events
+    webhooks: int = Field(default=256 * 1024, gt=0)  # /webhooks/… (SendGrid's event batches: 1 MiB)
+    forms: int = Field(default=16 * 1024, gt=0)  # sign-in, the patient's links, console actions
+    codec: int = Field(default=4 * 1024 * 1024, gt=0)  # /codec: the Temporal UI decodes a history's payloads
+    default: int = Field(default=1024 * 1024, gt=0)  # every other route
+
+
 class WorkerLimits(BaseModel):
     """What one worker process takes on at once (WORKER__MAX_CACHED_WORKFLOWS=…), measured with
     bench/memory.py (bench/RESULTS.md). A case waiting for its patient costs the worker nothing but its
@@ -189,6 +200,7 @@ class Settings(BaseSettings):
 
     calendar: CalendarHours = CalendarHours()
     rate_limits: RateLimits = RateLimits()
+    body_limits: BodyLimits = BodyLimits()
     worker: WorkerLimits = WorkerLimits()
     policy: RecoveryPolicy = RecoveryPolicy()
 
