@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # inline dispatch); past that, and while Temporal does not answer, events wait for the relay instead
     inline_dispatch_limit: int = Field(default=8, ge=0)
     public_base_url: str = ""
+    # the proxies (comma-separated IPs or networks, `*` for any) whose X-Forwarded-For names the client:
+    # uvicorn's own setting, which the sign-in throttle counts addresses by; unlisted peers are the client
+    forwarded_allow_ips: str = "127.0.0.1"
 
     events_signing_secret: str = ""
 
