@@ -64,6 +64,17 @@ class RateLimits(BaseModel):
     gift_cards: float = Field(default=1.0, gt=0)  # Tango Card RaaS: 1 request a second
 
 
+class BodyLimits(BaseModel):
+    """Request bodies, in bytes, per kind of route (BODY_LIMITS__FORMS=…): enforced while they stream in,
+    before a route reads them (web/body_limit.py has the table of path prefixes)."""
+
+    events: int = Field(default=256 * 1024, gt=0)  # POST /events
+    webhooks: int = Field(default=256 * 1024, gt=0)  # /webhooks/… (SendGrid's event batches: 1 MiB)
+    forms: int = Field(default=16 * 1024, gt=0)  # sign-in, the patient's links, console actions
+    codec: int = Field(default=4 * 1024 * 1024, gt=0)  # /codec: the Temporal UI decodes a history's payloads
+    default: int = Field(default=1024 * 1024, gt=0)  # every other route
+
+
 class WorkerLimits(BaseModel):
     """What one worker process takes on at once (WORKER__MAX_CACHED_WORKFLOWS=…), measured with
     bench/memory.py (bench/RESULTS.md). A case waiting for its patient costs the worker nothing but its
@@ -132,6 +143,9 @@ class Settings(BaseSettings):
     # inline dispatch); past that, and while Temporal does not answer, events wait for the relay instead
     inline_dispatch_limit: int = Field(default=8, ge=0)
     public_base_url: str = ""
+    # the proxies (comma-separated IPs or networks, `*` for any) whose X-Forwarded-For names the client:
+    # uvicorn's own setting, which the sign-in throttle counts addresses by; unlisted peers are the client
+    forwarded_allow_ips: str = "127.0.0.1"
 
     events_signing_secret: str = ""
     # the web tier signs the actor of every escalation Update with it; the worker refuses an Update whose
@@ -199,6 +213,7 @@ class Settings(BaseSettings):
 
     calendar: CalendarHours = CalendarHours()
     rate_limits: RateLimits = RateLimits()
+    body_limits: BodyLimits = BodyLimits()
     worker: WorkerLimits = WorkerLimits()
     policy: RecoveryPolicy = RecoveryPolicy()
 
@@ -265,22 +280,34 @@ class Settings(BaseSettings):
     def embedded_temporal(self) -> bool:
         return not self.temporal_address
 
+    def production_reasons(self) -> list[str]:
+        """Why real patients, money or tickets may be involved, one phrase each (empty: the fully embedded
+        mode of `make run`): Temporal is not the embedded dev server, or any provider is a real one."""
+        reasons = ["TEMPORAL_ADDRESS is set"] if not self.embedded_temporal else []
+        modes = (
+            ("TWILIO_MODE", self.twilio_mode),
+            ("SENDGRID_MODE", self.sendgrid_mode),
+            ("GIFT_CARD_MODE", self.gift_card_mode),
+            ("TRACKER_MODE", self.tracker_mode),
+        )
+        reasons += [f"{name}={mode}" for name, mode in modes if mode != "local"]
+        return reasons
+
     @property
     def production(self) -> bool:
-        """Real patients may be involved: a provider is live or Temporal is not the embedded dev server.
-        Then nothing falls back to a dev default."""
-        live = "live" in (self.twilio_mode, self.sendgrid_mode)
-        return live or not self.embedded_temporal
+        """Real patients, money or tickets may be involved (`production_reasons`). Then nothing falls back
+        to a dev default and the local phone is not mounted."""
+        return bool(self.production_reasons())
 
     def local_phone(self) -> tuple[bool, str]:
         """Whether the web app mounts the local phone (`/dev/phone`), and why, in words for the log.
 
         The phone signs Twilio webhooks as any patient for whoever can open it, without a login: only
-        in the fully embedded mode, where every provider is local and no real patient can be reached."""
-        modes = f"TWILIO_MODE={self.twilio_mode}, SENDGRID_MODE={self.sendgrid_mode}"
-        if self.twilio_mode == "local" and self.sendgrid_mode == "local":
-            return True, f"every provider is local ({modes})"
-        return False, f"a provider is live ({modes}); it is mounted only when every provider is local"
+        in the fully embedded mode (`production` is false), where no real patient can be reached."""
+        reasons = self.production_reasons()
+        if not reasons:
+            return True, "the fully embedded mode (no TEMPORAL_ADDRESS, every provider local)"
+        return False, f"not the embedded mode ({', '.join(reasons)}); it is mounted only in the embedded mode"
 
     def key_ring(self) -> KeyRing:
         """CODEC_KEYS; in the embedded mode, a key generated once into VAR_DIR (so `make run` needs no
@@ -391,8 +418,8 @@ class Settings(BaseSettings):
                 dev = []  # a malformed API_TOKENS: self.tokens() below names it
             if dev:
                 problems.append(
-                    "refusing the embedded dev defaults outside the embedded mode (a provider is live or "
-                    f"TEMPORAL_ADDRESS is set): set {', '.join(dev)}"
+                    "refusing the embedded dev defaults outside the embedded mode "
+                    f"({', '.join(self.production_reasons())}): set {', '.join(dev)}"
                 )
             if not self.metrics_token:
                 # unset, GET /metrics is open to anyone who can reach the web app

@@ -203,6 +203,9 @@ class Supervisor:
                 # keep several relays from acting on one event twice)
                 "--workers", str(s.web_processes),
                 "--timeout-keep-alive", str(WEB_KEEP_ALIVE_SECONDS),
+                # X-Forwarded-For only from the proxies in FORWARDED_ALLOW_IPS (the sign-in throttle's
+                # addresses): behind a load balancer not listed, every client is the balancer's address
+                "--proxy-headers", "--forwarded-allow-ips", s.forwarded_allow_ips,
             ],
             env,
         )  # fmt: skip

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -433,6 +434,20 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(100), index=True)
     address: Mapped[str] = mapped_column(String(100), index=True)
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginThrottle(Base):
+    """Console sign-in attempts in a row, per name tried (`user:<name>`, existing or not) and per client
+    address (`addr:<ip>`): each attempt is reserved here, in one statement, before its password is hashed,
+    and pushes `not_before` (epoch seconds) out by a back-off that doubles. In the database, so every web
+    replica counts the same attempts."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_at: Mapped[float] = mapped_column(Float, default=0.0)
+    not_before: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class CheckInWatchRow(Base):

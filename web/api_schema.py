@@ -160,7 +160,10 @@ EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
         '"duplicate": true, nothing new is started',
     },
     401: {"model": ErrorBody, "description": "bad or missing X-Makeright-Signature"},
-    413: {"model": ErrorBody, "description": "body larger than 256 KiB"},
+    413: {
+        "model": ErrorBody,
+        "description": "body larger than 256 KiB (BODY_LIMITS__EVENTS), refused as it streams in",
+    },
     415: {"model": ErrorBody, "description": "not application/cloudevents+json or application/json"},
     422: {"model": InvalidEvent, "description": "invalid body: each bad field named; kept as a dead letter"},
 }

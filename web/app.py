@@ -20,6 +20,7 @@ from store.db import DATABASE_ERRORS, Store, database_unavailable
 from web import (
     api_docs,
     api_schema,
+    body_limit,
     cases,
     codec,
     console,
@@ -176,6 +177,16 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     console.install(app)
     api_docs.install(app, settings)
     api_schema.install(app)
+    # outermost: a body over its limit is refused before any route (or other middleware) reads it
+    limits = settings.body_limits
+    rows, default = body_limit.limit_table(
+        events=limits.events,
+        webhooks=limits.webhooks,
+        forms=limits.forms,
+        codec=limits.codec,
+        default=limits.default,
+    )
+    app.add_middleware(body_limit.BodyLimitMiddleware, limits=rows, default=default)
     phone, why = settings.local_phone()
     if phone:
         app.include_router(dev_phone.router)

@@ -10,13 +10,16 @@ rules allow.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import math
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -218,6 +221,38 @@ def _login_form(
     return response
 
 
+T = TypeVar("T")
+
+
+class HashingBusy(Exception):
+    """More sign-ins wait for a password check than the gate queues."""
+
+
+class HashingGate:
+    """Password checks (scrypt at 128 MiB each) on a pool of their own, `at_once` at a time per process,
+    never on the default thread pool that serves webhooks and pages; at most `queue` more wait for one,
+    the rest are told to come back (503 with Retry-After)."""
+
+    def __init__(self, at_once: int, queue: int) -> None:
+        self.at_once = at_once
+        self.queue = queue
+        self.pool = ThreadPoolExecutor(at_once, thread_name_prefix="password-check")
+        self.pending = 0
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.pending >= self.at_once + self.queue:
+            raise HashingBusy
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args))
+        finally:
+            self.pending -= 1
+
+
+# 2 checks at once: 256 MiB and two cores' worth of scrypt at most, per web process
+HASHING = HashingGate(at_once=2, queue=16)
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
     svc = services(request)
@@ -235,20 +270,29 @@ async def login(request: Request) -> Response:
             "The login form expired",
             "Open the login page again and sign in from there.",
         )
+    # the peer, or the client a trusted proxy names (uvicorn's --forwarded-allow-ips, FORWARDED_ALLOW_IPS)
     address = request.client.host if request.client else "unknown"
-    # throttled before the password is looked at, with the same answer for names that do not exist
-    wait = await asyncio.to_thread(login_throttle.blocked_for, svc.store, username, address)
+    # the attempt is counted before the password is looked at, with the same answer for names that do not
+    # exist; one that must wait for its back-off is not looked at at all
+    wait = await asyncio.to_thread(login_throttle.reserve, svc.store, username, address)
     if wait is not None:
         n = login_throttle.minutes(wait)
         message = f"Too many failed sign-ins; try again in {n} minute{'s' if n != 1 else ''}."
         throttled = _login_form(request, svc, next_path, message, 429, username=username)
-        throttled.headers["Retry-After"] = str(math.ceil(wait.total_seconds()))
+        throttled.headers["Retry-After"] = str(math.ceil(wait))
         return throttled
-    user = await asyncio.to_thread(users.authenticate, svc.store, username, password) if username else None
+    try:
+        user = await HASHING.run(users.authenticate, svc.store, username, password) if username else None
+    except HashingBusy:
+        await asyncio.to_thread(login_throttle.not_tried, svc.store, username, address)
+        busy = _login_form(
+            request, svc, next_path, "Too many sign-ins at once; try again.", 503, username=username
+        )
+        busy.headers["Retry-After"] = "1"
+        return busy
     if user is None:
-        await asyncio.to_thread(login_throttle.record_failure, svc.store, username, address)
         return _login_form(request, svc, next_path, "Wrong username or password.", 401, username=username)
-    await asyncio.to_thread(login_throttle.record_success, svc.store, user.username)
+    await asyncio.to_thread(login_throttle.succeeded, svc.store, user.username, address)
     token = await asyncio.to_thread(
         sessions.start, svc.store, user.username, svc.settings.console_session_minutes
     )

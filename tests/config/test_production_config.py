@@ -54,8 +54,19 @@ def one_line(error: ConfigError) -> str:
         {"TEMPORAL_ADDRESS": "temporal.internal:7233"},
         {"TWILIO_MODE": "live", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32},
         {"SENDGRID_MODE": "live", "SENDGRID_API_KEY": "SG.real"},
+        # real money and real tickets count as production too, each alone
+        {"GIFT_CARD_MODE": "tango"},
+        {"TRACKER_MODE": "jira"},
+        {"TRACKER_MODE": "github"},
     ],
-    ids=["temporal_address", "twilio_live", "sendgrid_live"],
+    ids=[
+        "temporal_address",
+        "twilio_live",
+        "sendgrid_live",
+        "gift_cards_tango",
+        "tracker_jira",
+        "tracker_github",
+    ],
 )
 def test_production_refuses_every_dev_default_in_one_line(
     monkeypatch: pytest.MonkeyPatch, production: dict[str, str]
@@ -68,6 +79,11 @@ def test_production_refuses_every_dev_default_in_one_line(
     message = one_line(caught.value)
     for name in DEV_DEFAULTS:
         assert name in message
+    # the line says why this is not the embedded mode
+    [(reason, mode)] = [
+        (n, v) for n, v in production.items() if n.endswith("_MODE") or n == "TEMPORAL_ADDRESS"
+    ]
+    assert (f"{reason}={mode}" if reason.endswith("_MODE") else "TEMPORAL_ADDRESS is set") in message
     # naming them, never showing them
     assert "embedded-dev-signing-secret" not in message
     assert "embedded-dev-update-signing-secret" not in message

@@ -10,6 +10,7 @@ from providers.gift_cards.local import LocalGiftCards
 from providers.gift_cards.tango import TangoGiftCards
 from runtime.providers import gift_card_provider
 from store.db import Store
+from tests.support.config_env import OWN_SECRETS
 
 TANGO = {
     "TANGO_PLATFORM_NAME": "makeright",
@@ -36,7 +37,7 @@ def test_tango_with_its_credentials_orders_from_the_sandbox_by_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("GIFT_CARD_MODE", "tango")
-    for name, value in TANGO.items():
+    for name, value in {**TANGO, **OWN_SECRETS}.items():  # real money: no dev default either
         monkeypatch.setenv(name, value)
     settings = load_settings()
     provider = gift_card_provider(settings, Store("sqlite://"))

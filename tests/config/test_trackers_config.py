@@ -11,6 +11,7 @@ from domain.policy import _CAUSE_FROM_TYPE
 from providers.trackers.github import GitHubTracker
 from providers.trackers.jira import JiraTracker
 from runtime.providers import problem_tracker
+from tests.support.config_env import OWN_SECRETS
 from workflows.checkin_trouble import DEFAULT_CAUSE
 
 
@@ -28,6 +29,8 @@ def test_github_mode_needs_owner_slash_name(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("TRACKER_MODE", "github")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp-x")
     monkeypatch.setenv("GITHUB_REPOSITORY", "just-a-name")
+    for name, value in OWN_SECRETS.items():  # a real tracker: no dev default either
+        monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert "GITHUB_REPOSITORY" in str(caught.value) and "owner/name" in str(caught.value)
@@ -44,6 +47,7 @@ def test_each_mode_builds_its_tracker(monkeypatch: pytest.MonkeyPatch) -> None:
         "JIRA_API_TOKEN": "t",
         "JIRA_PROJECT_KEY": "OPS",
         "JIRA_REOPEN_TRANSITIONS": "Back to work, To Do",
+        **OWN_SECRETS,  # a real tracker: no dev default either
     }.items():
         monkeypatch.setenv(name, value)
     jira = problem_tracker(load_settings())

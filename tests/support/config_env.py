@@ -19,3 +19,13 @@ def is_setting(name: str) -> bool:
 def clean_environ() -> dict[str, str]:
     """os.environ without any setting: for subprocesses."""
     return {name: value for name, value in os.environ.items() if not is_setting(name)}
+
+
+# settings of its own for every embedded dev default: what production (a real provider, a Temporal cluster)
+# must be given before it starts
+OWN_SECRETS = {
+    "EVENTS_SIGNING_SECRET": "a-real-signing-secret",
+    "API_TOKENS": "engineer:a-real-engineer-token,rep:rita:a-real-rep-token",
+    "TWILIO_AUTH_TOKEN": "a-real-twilio-token",
+    "CODEC_KEYS": "k1:YS1yZWFsLWtleS0zMi1ieXRlcy1sb25nLTAwMDAwMDA=",
+}

@@ -87,14 +87,16 @@ def twilio_post(
 
 def offline_web(database_url: str, var_dir: Path, **overrides: Any) -> tuple[Settings, int]:
     """Settings for the web app on a free port (the port too) with no Temporal: nothing listens at its
-    address, so accepted events, answers and reports are stored and wait in the inbox for a relay."""
+    address, so accepted events, answers and reports are stored and wait in the inbox for a relay. The
+    embedded mode of `make run` (no TEMPORAL_ADDRESS, the dev server's port a free one) unless
+    `overrides` say otherwise, e.g. `temporal_address=…` for production."""
     from tests.support.settings import make_settings
 
     port = free_port()
     values: dict[str, Any] = {
         "web_port": port,
         "public_base_url": f"http://127.0.0.1:{port}",
-        "temporal_address": f"127.0.0.1:{free_port()}",
+        "temporal_port": free_port(),
     }
     values.update(overrides)
     return make_settings(database_url, var_dir, **values), port

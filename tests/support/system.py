@@ -254,8 +254,9 @@ class System:
             self.db_url,
             self.var_dir,
             public_base_url=self.base,
-            # the web app connects on its own (Dispatcher.client()) to the same dev server
-            temporal_address=self.temporal.client.service_client.config.target_host,
+            # the web app connects on its own (Dispatcher.client()) to the same dev server, as `make run`
+            # does: the embedded mode (no TEMPORAL_ADDRESS), so the local phone is mounted
+            temporal_port=int(self.temporal.client.service_client.config.target_host.rsplit(":", 1)[1]),
         )
         self.store = Store(self.db_url)
 

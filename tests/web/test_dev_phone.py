@@ -228,18 +228,33 @@ def test_a_refused_webhook_shows_on_the_page(phone: Phone, tmp_path: Path) -> No
 # ---------------------------------------------------------------------- mounted only when fully embedded
 
 
-@pytest.mark.parametrize(("twilio", "sendgrid"), [("live", "local"), ("local", "live"), ("live", "live")])
-def test_not_mounted_when_a_provider_is_live(
-    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, twilio: str, sendgrid: str
+PRODUCTION = {
+    "temporal_address": {"temporal_address": "127.0.0.1:{port}"},
+    "twilio_live": {"twilio_mode": "live"},
+    "sendgrid_live": {"sendgrid_mode": "live"},
+    "gift_cards_tango": {"gift_card_mode": "tango"},
+    "tracker_jira": {"tracker_mode": "jira"},
+    "tracker_github": {"tracker_mode": "github"},
+}
+REASONS = {
+    "temporal_address": "TEMPORAL_ADDRESS is set",
+    "twilio_live": "TWILIO_MODE=live",
+    "sendgrid_live": "SENDGRID_MODE=live",
+    "gift_cards_tango": "GIFT_CARD_MODE=tango",
+    "tracker_jira": "TRACKER_MODE=jira",
+    "tracker_github": "TRACKER_MODE=github",
+}
+
+
+@pytest.mark.parametrize("setting", list(PRODUCTION))
+def test_not_mounted_outside_the_embedded_mode(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, setting: str
 ) -> None:
-    """The phone signs Twilio webhooks as any patient without a login: with a live provider real
-    patients are involved, so it is not there at all (and the log says why)."""
-    settings, port = offline_web(
-        sqlite_url,
-        tmp_path,
-        twilio_mode=twilio,
-        sendgrid_mode=sendgrid,
-    )
+    """The phone signs Twilio webhooks as any patient without a login and shows every patient's
+    messages: outside the fully embedded mode (a Temporal cluster, any real provider) real patients are
+    involved, so it is not there at all (and the log says why). Each setting alone is enough."""
+    overrides = {k: v.format(port=free_port()) for k, v in PRODUCTION[setting].items()}
+    settings, port = offline_web(sqlite_url, tmp_path, **overrides)
     with caplog.at_level("INFO", logger="makeright.web"):
         app = create_app(settings, relay=False)
     with LiveServer(app, port) as server:
@@ -250,19 +265,20 @@ def test_not_mounted_when_a_provider_is_live(
         assert httpx.post(f"{server.url}/dev/phone/call/1", data={"digits": "1"}).status_code == 404
     assert _inbound(Store(settings.database_url), "sms") == []
     assert [r.getMessage() for r in caplog.records if "local phone" in r.getMessage()] == [
-        "local phone not mounted: a provider is live "
-        f"(TWILIO_MODE={twilio}, SENDGRID_MODE={sendgrid}); it is mounted only when every provider is local"
+        f"local phone not mounted: not the embedded mode ({REASONS[setting]}); "
+        "it is mounted only in the embedded mode"
     ]
 
 
-def test_mounted_when_every_provider_is_local(phone: Phone, caplog: pytest.LogCaptureFixture) -> None:
+def test_mounted_in_the_embedded_mode(phone: Phone, caplog: pytest.LogCaptureFixture) -> None:
     assert httpx.get(f"{phone.url}/dev/phone").status_code == 200
     sms = httpx.post(f"{phone.url}/dev/phone/sms", data={"to": PATIENT, "body": "1"})
     assert sms.status_code == 303
     with caplog.at_level("INFO", logger="makeright.web"):
         create_app(phone.settings, relay=False)
     assert [r.getMessage() for r in caplog.records if "local phone" in r.getMessage()] == [
-        "local phone mounted at /dev/phone: every provider is local (TWILIO_MODE=local, SENDGRID_MODE=local)"
+        "local phone mounted at /dev/phone: "
+        "the fully embedded mode (no TEMPORAL_ADDRESS, every provider local)"
     ]
 
 
