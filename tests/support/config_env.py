@@ -28,4 +28,7 @@ OWN_SECRETS = {
     "API_TOKENS": "engineer:a-real-engineer-token,rep:rita:a-real-rep-token",
     "TWILIO_AUTH_TOKEN": "a-real-twilio-token",
     "CODEC_KEYS": "k1:YS1yZWFsLWtleS0zMi1ieXRlcy1sb25nLTAwMDAwMDA=",
+    "UPDATE_SIGNING_SECRET": "a-real-update-signing-secret",
+    "GIFT_CARD_SECRET": "a-real-gift-card-secret",
+    "METRICS_TOKEN": "a-real-metrics-token",
 }
