@@ -25,6 +25,7 @@ from domain import phones
 from domain.policy import RecoveryPolicy
 from domain.root_causes import RootCause
 from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
+from encryption.derived import derived, derived_all
 
 CONFIG_DIR = Path(__file__).resolve().parent
 Role = Literal["engineer", "supervisor", "rep", "auditor"]
@@ -325,11 +326,15 @@ class Settings(BaseSettings):
             raise ConfigError(f"invalid setting CODEC_KEYS: {exc}") from None
 
     def update_signing_secrets(self) -> tuple[str, ...]:
-        """UPDATE_SIGNING_SECRET: the first signs, all verify. Raises ConfigError when there is none."""
+        """UPDATE_SIGNING_SECRET (comma-separated): the first signs, all verify. Unset, one derived from
+        each CODEC_KEYS key (which web and workers share anyway), the encrypting key's first."""
         secrets = tuple(s.strip() for s in self.update_signing_secret.split(",") if s.strip())
-        if not secrets:
-            raise ConfigError("missing setting UPDATE_SIGNING_SECRET")
-        return secrets
+        return secrets or derived_all(self.key_ring(), "update actor")
+
+    def gift_card_key(self) -> str:
+        """GIFT_CARD_SECRET, the key of the local cards' numbers; unset, one derived from the first
+        CODEC_KEYS key."""
+        return self.gift_card_secret or derived(self.key_ring().current[1], "gift card number")
 
     def codec_origins(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.codec_cors_origins.split(",") if o.strip()]
@@ -339,8 +344,8 @@ class Settings(BaseSettings):
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
 
     def tokens(self) -> dict[str, ApiToken]:
-        """`role:token` or `role:user:token`, comma-separated; the user defaults to the role's name, for the
-        engineer and auditor roles only (a rep or supervisor entry names its user)."""
+        """`role:token` or `role:user:token`, comma-separated; the user defaults to the role's name
+        (CONTRACT.md). Outside the embedded mode a rep or supervisor entry must name its user."""
         parsed: dict[str, ApiToken] = {}
         for entry in filter(None, (e.strip() for e in self.api_tokens.split(","))):
             parts = entry.split(":")
@@ -356,7 +361,7 @@ class Settings(BaseSettings):
                 raise ConfigError(f"API_TOKENS: an entry for role {role!r} has an empty token or user")
             if role not in ROLES:
                 raise ConfigError(f"API_TOKENS: unknown role {role!r} (roles: {', '.join(ROLES)})")
-            if len(parts) == 2 and role in PERSONAL_ROLES:
+            if len(parts) == 2 and role in PERSONAL_ROLES and self.production:
                 # a shared `rep:token` makes every holder the same user: claims, approvals and the
                 # contact details a claim reveals would all be one person's (named by role, never token)
                 raise ConfigError(
@@ -368,15 +373,13 @@ class Settings(BaseSettings):
 
     def missing(self) -> list[str]:
         """Names of settings that the chosen modes need but that are empty."""
-        needed: list[str] = ["EVENTS_SIGNING_SECRET", "UPDATE_SIGNING_SECRET"]
+        needed: list[str] = ["EVENTS_SIGNING_SECRET"]
         if self.twilio_mode == "live":
             needed += ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_API_BASE_URL"]
         else:
             needed += ["TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER"]  # the local phone signs its answers
         if self.sendgrid_mode == "live":
             needed += ["SENDGRID_API_KEY", "SENDGRID_FROM_EMAIL", "SENDGRID_API_BASE_URL"]
-        if self.gift_card_mode == "local":
-            needed += ["GIFT_CARD_SECRET"]
         if self.gift_card_mode == "tango":
             needed += [
                 "TANGO_API_BASE_URL",
@@ -436,8 +439,6 @@ class Settings(BaseSettings):
         found = []
         if self.events_signing_secret == _SHIPPED["events_signing_secret"]:
             found.append("EVENTS_SIGNING_SECRET")
-        if _SHIPPED["update_signing_secret"] in self.update_signing_secret.split(","):
-            found.append("UPDATE_SIGNING_SECRET")
         dev_tokens = {entry.rsplit(":", 1)[-1] for entry in _SHIPPED["api_tokens"].split(",")}
         if dev_tokens & set(self.tokens()):
             found.append("API_TOKENS")
@@ -445,8 +446,6 @@ class Settings(BaseSettings):
             found.append("TWILIO_AUTH_TOKEN")
         if not self.codec_keys:
             found.append("CODEC_KEYS")
-        if self.gift_card_mode == "local" and self.gift_card_secret == _SHIPPED["gift_card_secret"]:
-            found.append("GIFT_CARD_SECRET")
         return found
 
 

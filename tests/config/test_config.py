@@ -234,14 +234,16 @@ def test_api_tokens_role_token_and_role_user_token(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize("role", ["rep", "supervisor"])
-def test_a_rep_or_supervisor_token_without_its_user_stops_startup(
+def test_a_rep_or_supervisor_token_without_its_user_stops_startup_outside_the_embedded_mode(
     monkeypatch: pytest.MonkeyPatch, role: str
 ) -> None:
     """`rep:token` would make every holder the same user `rep`: one person's claims, approvals and the
     contact details a claim reveals, shared. Engineers and auditors act as no one, so theirs may be plain."""
     monkeypatch.setenv("API_TOKENS", f"engineer:eng-secret,auditor:aud-secret,{role}:shared-secret")
+    assert load_settings().tokens()["shared-secret"].user == role  # on a laptop: CONTRACT.md's default user
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")  # anywhere else: refused
     with pytest.raises(ConfigError) as caught:
-        load_settings()
+        Settings().tokens()
     assert_one_line(caught.value, "API_TOKENS")
     assert f"a {role} entry must name its user" in str(caught.value)
     assert "shared-secret" not in str(caught.value) and "eng-secret" not in str(caught.value)

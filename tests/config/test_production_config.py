@@ -19,14 +19,7 @@ from encryption.codec import parse_keys
 from tests.support.config_env import clean_environ
 from tests.support.settings import ROOT
 
-DEV_DEFAULTS = (
-    "EVENTS_SIGNING_SECRET",
-    "UPDATE_SIGNING_SECRET",
-    "API_TOKENS",
-    "TWILIO_AUTH_TOKEN",
-    "CODEC_KEYS",
-    "GIFT_CARD_SECRET",
-)
+DEV_DEFAULTS = ("EVENTS_SIGNING_SECRET", "API_TOKENS", "TWILIO_AUTH_TOKEN", "CODEC_KEYS")
 KEY = base64.b64encode(os.urandom(32)).decode()
 REAL = {
     "EVENTS_SIGNING_SECRET": "a-real-signing-secret",
@@ -78,9 +71,6 @@ def test_production_refuses_every_dev_default_in_one_line(
         load_settings()
     message = one_line(caught.value)
     for name in DEV_DEFAULTS:
-        if name == "GIFT_CARD_SECRET" and production.get("GIFT_CARD_MODE") == "tango":
-            assert name not in message  # it keys local cards only: with Tango's it guards nothing
-            continue
         assert name in message
     # the line says why this is not the embedded mode
     [(reason, mode)] = [
@@ -94,17 +84,27 @@ def test_production_refuses_every_dev_default_in_one_line(
     assert "embedded-dev-gift-card-secret" not in message
 
 
-def test_the_gift_card_secret_is_refused_only_where_local_cards_are_made(
+def test_the_actor_and_gift_card_keys_come_from_codec_keys_unless_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """GIFT_CARD_SECRET keys the local cards' numbers: with Tango's cards its dev default harms nothing."""
+    """UPDATE_SIGNING_SECRET and GIFT_CARD_SECRET need no value of their own: unset, each is derived from
+    CODEC_KEYS (for its own purpose), which a deployment already sets and keeps secret; set, they win."""
     monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
-    assert "GIFT_CARD_SECRET" in Settings().dev_defaults_in_use()
-    monkeypatch.setenv("GIFT_CARD_MODE", "tango")
-    assert "GIFT_CARD_SECRET" not in Settings().dev_defaults_in_use()
-    monkeypatch.setenv("GIFT_CARD_MODE", "local")
-    monkeypatch.setenv("GIFT_CARD_SECRET", "")
-    assert "GIFT_CARD_SECRET" in Settings().missing()
+    for name, value in REAL.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("UPDATE_SIGNING_SECRET", raising=False)
+    monkeypatch.delenv("GIFT_CARD_SECRET", raising=False)
+    settings = load_settings()  # starts: nothing more to set
+    (actor_key,) = settings.update_signing_secrets()
+    gift_key = settings.gift_card_key()
+    assert len({actor_key, gift_key, KEY}) == 3 and len(actor_key) == 64  # one key per purpose
+    monkeypatch.setenv("CODEC_KEYS", f"k2:{base64.b64encode(os.urandom(32)).decode()},k1:{KEY}")
+    rotated = load_settings().update_signing_secrets()
+    assert rotated[1] == actor_key and rotated[0] != actor_key  # the new key signs, the old still verifies
+    monkeypatch.setenv("UPDATE_SIGNING_SECRET", "own-secret")
+    monkeypatch.setenv("GIFT_CARD_SECRET", "own-gift-secret")
+    assert load_settings().update_signing_secrets() == ("own-secret",)
+    assert load_settings().gift_card_key() == "own-gift-secret"
 
 
 def test_production_names_only_what_is_still_a_dev_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,16 +312,9 @@ def test_processes_print_a_malformed_codec_keys_as_one_line_and_exit_2(program: 
     assert not (tmp_path / "var" / "makeright.db").exists()  # stopped before migrating anything
 
 
-def test_the_dev_update_signing_secret_is_refused_even_while_rotating(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_update_signing_secrets_rotate_first_signs_all_verify(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
     for name, value in REAL.items():
         monkeypatch.setenv(name, value)
-    load_settings()  # every real value: starts
-    monkeypatch.setenv("UPDATE_SIGNING_SECRET", "a-new-one,embedded-dev-update-signing-secret")
-    with pytest.raises(ConfigError) as caught:
-        load_settings()
-    assert "UPDATE_SIGNING_SECRET" in one_line(caught.value)
     monkeypatch.setenv("UPDATE_SIGNING_SECRET", "a-new-one, a-real-update-signing-secret")
     assert load_settings().update_signing_secrets() == ("a-new-one", "a-real-update-signing-secret")

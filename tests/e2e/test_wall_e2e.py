@@ -31,8 +31,12 @@ def test_a_case_played_through_shows_on_the_wall(system: System) -> None:
     since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
 
     def wall() -> dict[str, Any]:
-        params = {"token": "e2e-ann", "since": since}
-        answer = httpx.get(f"{system.base}/api/wall", params=params, timeout=10)
+        answer = httpx.get(
+            f"{system.base}/api/wall",
+            params={"since": since},
+            headers={"Authorization": "Bearer e2e-ann"},  # a rep's token: the header, never ?token=
+            timeout=10,
+        )
         assert answer.status_code == 200, answer.text
         result: dict[str, Any] = answer.json()
         return result
@@ -57,7 +61,8 @@ def test_a_case_played_through_shows_on_the_wall(system: System) -> None:
     ]
     assert sum(h["cases_opened"] for h in now["hourly"]) >= 1  # on the 24-hour chart
 
-    page = httpx.get(f"{system.base}/wall", params={"token": "e2e-ann"}, timeout=10)
+    # the kiosk: an auditor token (read-only) in the address
+    page = httpx.get(f"{system.base}/wall", params={"token": "e2e-auditor"}, timeout=10)
     assert page.status_code == 200
     for private in ("+31612345678", event["data"]["patient"]["email"], event["data"]["patient"]["name"]):
         assert private not in page.text
