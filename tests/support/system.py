@@ -98,7 +98,9 @@ class System:
             "UPDATE_SIGNING_SECRET": "e2e-update-signing-secret",  # web and worker share it
             "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
             "GIFT_CARD_SECRET": "e2e-gift-card-secret",
-            "API_TOKENS": "engineer:e2e-engineer,supervisor:supervisor:e2e-supervisor,rep:ann:e2e-ann,auditor:e2e-auditor",
+            "API_TOKENS": (
+                "engineer:e2e-engineer,supervisor:supervisor:e2e-supervisor,rep:ann:e2e-ann,auditor:e2e-auditor"
+            ),
             "POLICY__CONTACT__ENABLED": "false",  # the outcome must not depend on the hour it runs
         }
         if how == "run.py":
