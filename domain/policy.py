@@ -59,7 +59,7 @@ class RecoveryPolicy(Model):
     max_offer_rounds: int = Field(default=2, ge=1)
     # one offer open per patient: a later conflict's offer waits for an earlier case's answer, looking again
     # this often, never longer than an offer stays open (reply deadline, then the call)
-    offer_wait_check_seconds: int = Field(default=30, gt=0)
+    offer_wait_check_seconds: int = Field(default=5, gt=0)
     search_days: int = Field(default=14, ge=1)
     locales: tuple[str, ...] = ("en", "nl")
     default_locale: str = "en"
