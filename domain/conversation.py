@@ -37,6 +37,7 @@ class Question:
     asked_at: datetime
     open_until: datetime | None = None  # None: open until its workflow closes it
     choices: int = 0  # an offer's numbered options
+    appointment_id: str | None = None  # the appointment it is about (kept with the answer)
 
     def is_open(self, now: datetime) -> bool:
         return self.open_until is None or now < self.open_until
@@ -90,9 +91,7 @@ def fit(question: Question, text: str, understood: Understood, offer_open: bool)
 def route(text: str, questions: Sequence[Question], now: datetime) -> Routed:
     """Which open question `text` answers, or that it goes to a person (or is the patient's consent)."""
     understood = understand(text)
-    open_now = sorted(
-        (q for q in questions if q.is_open(now)), key=lambda q: (q.asked_at, q.workflow_id), reverse=True
-    )
+    open_now = open_newest_first(questions, now)
     if understood.intent is Intent.OPT_IN:
         return Routed(Route.CONSENT, understood, why="START: the patient may be texted again")
     if understood.intent is Intent.OPT_OUT:
@@ -111,6 +110,9 @@ def route(text: str, questions: Sequence[Question], now: datetime) -> Routed:
     return Routed(Route.QUESTION, understood, chosen, f"answers the newest open {chosen.kind.value}")
 
 
-def describe(questions: Sequence[Question], now: datetime) -> list[Question]:
-    """The open questions, newest first (what the conversation shows)."""
-    return sorted((q for q in questions if q.is_open(now)), key=lambda q: q.asked_at, reverse=True)
+def open_newest_first(questions: Sequence[Question], now: datetime) -> list[Question]:
+    """The questions still open at `now`, newest first (the order a reply looks for its question in, and
+    what the conversation shows)."""
+    return sorted(
+        (q for q in questions if q.is_open(now)), key=lambda q: (q.asked_at, q.workflow_id), reverse=True
+    )

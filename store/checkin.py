@@ -43,10 +43,6 @@ def record_watch(store: Store, rec: WatchRecord) -> None:
     raise RuntimeError("could not record the check-in watch")
 
 
-def watch_by_workflow(s: Session, workflow_id: str) -> CheckInWatchRow | None:
-    return s.scalars(select(CheckInWatchRow).where(CheckInWatchRow.workflow_id == workflow_id)).first()
-
-
 def open_trouble_case(store: Store, req: TroubleCaseRequest) -> TroubleCase:
     """The case for this appointment at this time: opened once, found again by its conflict key."""
     key = ids.checkin_conflict_key(req.appointment_id, req.data.slot)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from domain.base import CaseKind
 from domain.cases import CaseStatus
-from domain.conversation import Question, QuestionKind
+from domain.conversation import Question, QuestionKind, open_newest_first
 from store.checkin import ROUTED_STATUSES
 from store.db import Store
 from store.models import Case, CaseOffer, CheckInWatchRow, Feedback, InboundMessage, utcnow
@@ -25,13 +25,13 @@ def open_questions(s: Session, phone: str, now: datetime | None = None) -> list[
     # kept (just before it is sent), not only once the case says it waits, so an answer faster than that
     # status change still finds its question
     waiting = s.execute(
-        select(Case.case_id, Case.workflow_id).where(
+        select(Case.case_id, Case.workflow_id, Case.appointment_id).where(
             Case.patient_phone == phone,
             Case.kind == CaseKind.BOOKING_CONFLICT.value,
             Case.status.in_((CaseStatus.OPEN.value, CaseStatus.WAITING_PATIENT.value)),
         )
     ).all()
-    for case_id, workflow_id in waiting:
+    for case_id, workflow_id, appointment_id in waiting:
         offer = s.execute(
             select(CaseOffer.offers, CaseOffer.created_at)
             .where(CaseOffer.case_id == case_id)
@@ -47,41 +47,31 @@ def open_questions(s: Session, phone: str, now: datetime | None = None) -> list[
                 case_id=case_id,
                 asked_at=offer.created_at,
                 choices=len(offer.offers),
+                appointment_id=appointment_id,
             )
         )
-    watches = s.execute(
+    prompts = s.execute(
         select(
             CheckInWatchRow.workflow_id,
             CheckInWatchRow.case_id,
             CheckInWatchRow.prompt_at,
             CheckInWatchRow.listen_until,
+            CheckInWatchRow.appointment_id,
         ).where(CheckInWatchRow.patient_phone == phone, CheckInWatchRow.status.in_(ROUTED_STATUSES))
     ).all()
-    for watch_workflow_id, watch_case_id, prompt_at, listen_until in watches:
-        questions.append(
-            Question(
-                kind=QuestionKind.CHECKIN_PROMPT,
-                workflow_id=watch_workflow_id,
-                case_id=watch_case_id,
-                asked_at=prompt_at,
-                open_until=listen_until,
-            )
-        )
     ratings = s.execute(
-        select(Feedback.workflow_id, Feedback.case_id, Feedback.asked_at, Feedback.expires_at).where(
-            Feedback.patient_phone == phone, Feedback.status == "asked", Feedback.expires_at > now
+        select(
+            Feedback.workflow_id,
+            Feedback.case_id,
+            Feedback.asked_at,
+            Feedback.expires_at,
+            Case.appointment_id,
         )
+        .join(Case, Case.case_id == Feedback.case_id)
+        .where(Feedback.patient_phone == phone, Feedback.status == "asked", Feedback.expires_at > now)
     ).all()
-    for rating_workflow_id, rated_case_id, asked_at, expires_at in ratings:
-        questions.append(
-            Question(
-                kind=QuestionKind.RATING,
-                workflow_id=rating_workflow_id,
-                case_id=rated_case_id,
-                asked_at=asked_at,
-                open_until=expires_at,
-            )
-        )
+    for kind, rows in ((QuestionKind.CHECKIN_PROMPT, prompts), (QuestionKind.RATING, ratings)):
+        questions += [Question(kind, *row[:4], appointment_id=row[4]) for row in rows]
     return questions
 
 
@@ -124,7 +114,7 @@ class Conversation:
 def for_phone(store: Store, phone: str, limit: int = 20, now: datetime | None = None) -> Conversation:
     """The patient's conversation: the questions open now and what they wrote lately."""
     with store.session() as s:
-        questions = sorted(open_questions(s, phone, now), key=lambda q: q.asked_at, reverse=True)
+        questions = open_newest_first(open_questions(s, phone, now), now or utcnow())
         rows = s.execute(
             select(
                 InboundMessage.received_at,
@@ -139,11 +129,6 @@ def for_phone(store: Store, phone: str, limit: int = 20, now: datetime | None = 
             .limit(limit)
         ).all()
         return Conversation(phone, questions, [Said(*row) for row in rows])
-
-
-def phone_of_case(store: Store, case_id: str) -> str | None:
-    with store.session() as s:
-        return s.scalar(select(Case.patient_phone).where(Case.case_id == case_id))
 
 
 def earlier_offer_open(store: Store, case_id: str, phone: str) -> str | None:

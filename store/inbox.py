@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from domain import ids
 from domain.base import CaseKind
-from domain.conversation import QuestionKind, Route, route
+from domain.conversation import Route, route
 from domain.events import CONFLICT_TYPES, BookingEvent
-from store import cases, checkin, conversation, feedback, metrics
+from store import cases, conversation, feedback, metrics
 from store.db import Store
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, utcnow
 
@@ -214,14 +214,8 @@ def _on_the_conversation(s: Session, phone: str, body: str, now: datetime) -> _R
     if routed.route is Route.QUESTION:
         question = routed.question
         assert question is not None
-        appointment_id = None
-        if question.case_id is not None:
-            appointment_id = s.scalar(select(Case.appointment_id).where(Case.case_id == question.case_id))
-        if question.kind is QuestionKind.CHECKIN_PROMPT:
-            watch = checkin.watch_by_workflow(s, question.workflow_id)
-            appointment_id = watch.appointment_id if watch is not None else appointment_id
         return _Routing(
-            question.case_id, question.workflow_id, appointment_id, question.kind.value, routed.why
+            question.case_id, question.workflow_id, question.appointment_id, question.kind.value, routed.why
         )
     if routed.route is Route.CONSENT:
         return _Routing(None, None, None, "consent", routed.why)

@@ -266,7 +266,7 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
         if other and other != address and other in known:
             thread.linked.append(other)
     if not thread.is_email:
-        thread.questions = conversation.describe(open_questions(s, address), utcnow())
+        thread.questions = conversation.open_newest_first(open_questions(s, address), utcnow())
     calls = {d.provider_id for d in deliveries if d.channel == "voice"}
     for d in deliveries:
         entry = Entry(
