@@ -202,18 +202,23 @@ class Dispatcher:
             patient_phone=case.patient_phone,
             public_base_url=self.settings.public_base_url,
         )
+        await self._start_once(ESCALATION_WORKFLOW, escalation, escalation_id)  # one reply, one escalation
+        return "dispatched"
+
+    async def _start_once(self, workflow: str, argument: object, workflow_id: str) -> None:
+        """Start `workflow` by name under its derived id, once: a relay retry or a second relay that
+        starts it again finds the one already running (or closed) and starts nothing."""
         try:
             await (await self.client()).start_workflow(
-                ESCALATION_WORKFLOW,
-                escalation,
-                id=escalation_id,
+                workflow,
+                argument,
+                id=workflow_id,
                 task_queue=self.settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
         except WorkflowAlreadyStartedError:
-            pass  # relayed twice: one reply, one escalation
-        return "dispatched"
+            pass
 
     async def _signal(self, workflow_id: str, signal: str, argument: object) -> str:
         handle = (await self.client()).get_workflow_handle(workflow_id)
@@ -235,17 +240,9 @@ class Dispatcher:
             public_base_url=self.settings.public_base_url,
             reply_token=case.reply_token,
         )
-        try:
-            await (await self.client()).start_workflow(
-                BOOKING_CONFLICT_WORKFLOW,
-                case_input,
-                id=case.workflow_id,
-                task_queue=self.settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-        except WorkflowAlreadyStartedError:
-            pass  # started before (a relay retry): one case, one workflow
+        await self._start_once(
+            BOOKING_CONFLICT_WORKFLOW, case_input, case.workflow_id
+        )  # one case, one workflow
 
     async def _steer_checkin_watch(self, event: BookingEvent) -> str:
         """booked → start the appointment's watch; rescheduled → move it (starting one on the new slot when
