@@ -112,6 +112,23 @@ def test_a_real_line_from_a_provider_sdk_is_masked_on_the_root_handlers(
 
 
 @pytest.mark.e2e
+def web_process(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh Python (logging as a web process sets it up, nothing left over from this
+    one) with a database and codec key of its own; it must succeed. What it wrote is on `.stderr`."""
+    environ = {
+        **os.environ,
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'makeright.db'}",
+        "CODEC_KEYS": TEST_CODEC_KEYS,
+        **env,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_log_format_json_gives_json_lines_from_the_app(tmp_path: Path) -> None:
     """The web app configured with LOG_FORMAT=json: its start-up line and any later line are JSON objects,
     one a line, with contact details masked."""
@@ -122,17 +139,7 @@ def test_log_format_json_gives_json_lines_from_the_app(tmp_path: Path) -> None:
         "log = logging.getLogger('makeright.web')\n"
         "log.warning('texted %s, mailed %s', '+31612345678', 'ada@example.com')\n"
     )
-    env = {
-        **os.environ,
-        "LOG_FORMAT": "json",
-        "VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'makeright.db'}",
-        "CODEC_KEYS": TEST_CODEC_KEYS,
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
+    done = web_process(code, tmp_path, LOG_FORMAT="json")
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
     assert lines, done.stderr
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
@@ -250,16 +257,7 @@ def test_the_codec_audit_line_reaches_the_web_apps_log(tmp_path: Path) -> None:
         "                     headers={'Authorization': 'Bearer dev-engineer-token'})\n"
         "assert answer.status_code == 200, answer.text\n"
     )
-    env = {
-        **os.environ,
-        "VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'makeright.db'}",
-        "CODEC_KEYS": TEST_CODEC_KEYS,
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
+    done = web_process(code, tmp_path)
     audit = [line for line in done.stderr.splitlines() if "makeright.codec" in line]
     assert audit and audit[0].endswith("INFO makeright.codec codec decode of 0 payloads by engineer"), (
         done.stderr
