@@ -325,16 +325,17 @@ class Settings(BaseSettings):
         except CodecKeyError as exc:
             raise ConfigError(f"invalid setting CODEC_KEYS: {exc}") from None
 
-    def update_signing_secrets(self) -> tuple[str, ...]:
+    def update_signing_secrets(self, ring: KeyRing | None = None) -> tuple[str, ...]:
         """UPDATE_SIGNING_SECRET (comma-separated): the first signs, all verify. Unset, one derived from
-        each CODEC_KEYS key (which web and workers share anyway), the encrypting key's first."""
+        each CODEC_KEYS key (which web and workers share anyway), the encrypting key's first. `ring`: the
+        keys a process already read at start-up (else they are read now)."""
         secrets = tuple(s.strip() for s in self.update_signing_secret.split(",") if s.strip())
-        return secrets or derived_all(self.key_ring(), "update actor")
+        return secrets or derived_all(ring or self.key_ring(), "update actor")
 
-    def gift_card_key(self) -> str:
+    def gift_card_key(self, ring: KeyRing | None = None) -> str:
         """GIFT_CARD_SECRET, the key of the local cards' numbers; unset, one derived from the first
-        CODEC_KEYS key."""
-        return self.gift_card_secret or derived(self.key_ring().current[1], "gift card number")
+        CODEC_KEYS key (`ring` as above)."""
+        return self.gift_card_secret or derived((ring or self.key_ring()).current[1], "gift card number")
 
     def codec_origins(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.codec_cors_origins.split(",") if o.strip()]

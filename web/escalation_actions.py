@@ -171,7 +171,7 @@ async def act(
     except Refusal as refusal:
         raise Refused(_status(refusal.kind), refusal.message) from None
     # the worker believes the actor only with the web tier's signature (runtime/signed_actors.py)
-    secret = svc.settings.update_signing_secrets()[0]
+    secret = svc.settings.update_signing_secrets(svc.codec.ring)[0]
     argument = rules.signed(argument, secret, row.escalation_id, UPDATES[action], time.time())
     client = await svc.dispatcher.client()
     handle = client.get_workflow_handle(row.escalation_id)

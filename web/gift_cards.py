@@ -29,7 +29,7 @@ async def gift_card(link_token: str, request: Request) -> HTMLResponse:
     svc = services(request)
     card = None
     if svc.settings.gift_card_mode == "local" and len(link_token) <= 64:
-        secret = svc.settings.gift_card_key()
+        secret = svc.settings.gift_card_key(svc.codec.ring)
         card = await asyncio.to_thread(local_card, svc.store, link_token, secret)
     lang = None
     if card is not None and "lang" not in request.query_params:
