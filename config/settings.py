@@ -24,6 +24,7 @@ from config.private import private_dir
 from domain import phones
 from domain.policy import RecoveryPolicy
 from domain.root_causes import RootCause
+from domain.routing import RoutingPolicy
 from encryption.codec import CodecKeyError, KeyRing, new_key_spec, parse_keys
 from encryption.derived import derived, derived_all
 
@@ -217,6 +218,8 @@ class Settings(BaseSettings):
     body_limits: BodyLimits = BodyLimits()
     worker: WorkerLimits = WorkerLimits()
     policy: RecoveryPolicy = RecoveryPolicy()
+    # reps on duty: offers, misses, wrap-up, which escalations ring a rep (ROUTING__*)
+    routing: RoutingPolicy = RoutingPolicy()
 
     @classmethod
     def settings_customise_sources(

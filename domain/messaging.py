@@ -49,6 +49,10 @@ class OutboundMessage(Model):
     # voice only: when set, the call (to a rep) speaks `body`, then dials this number in (a bridge)
     dial: str | None = None
     language: str = "en"
+    # voice only: an offer of work to a rep (domain.routing): `body` is the whisper, `gather_action_url`
+    # takes their key (1 accepts), the call rings at most `ring_seconds`, and its status callbacks name it
+    offer_id: str | None = None
+    ring_seconds: int | None = None
 
 
 class SendResult(Model):

@@ -106,6 +106,22 @@ def set_status(store: Store, delivery_id: int, status: str) -> Leg:
         return _leg(row)
 
 
+def end_by_provider_id(store: Store, provider_id: str) -> None:
+    """Hang up a local call placed by makeright: ringing → canceled, answered → completed (and the
+    patient's leg it dialled with it)."""
+    with store.session() as s:
+        rows = s.scalars(
+            select(LocalDelivery)
+            .where((LocalDelivery.provider_id == provider_id) | (LocalDelivery.parent_id == provider_id))
+            .with_for_update()
+        ).all()
+        for row in rows:
+            if row.channel != "voice" or row.call_status in ENDED:
+                continue
+            row.call_status = "completed" if row.call_status == "in-progress" else "canceled"
+            row.call_ended_at = utcnow()
+
+
 def ring_patient(store: Store, rep_leg: Leg, caller_id: str, body: str) -> Leg:
     """The rep answered: the bridge dials the patient, showing our number (never the rep's)."""
     assert rep_leg.dial is not None

@@ -8,7 +8,7 @@ from datetime import datetime
 from domain.masking import mask_text
 from domain.messaging import OutboundMessage
 from domain.sms import segments
-from store import outbox
+from store import local_calls, outbox
 from store.db import Store
 
 
@@ -35,6 +35,11 @@ class LocalPhone:
         sid = outbox.record_local_delivery(self.store, msg, self.from_number)
         print(f"[local call] to {mask_text(msg.to)} ({msg.key}): {sid}", flush=True)
         return sid
+
+    def end_call(self, provider_id: str) -> None:
+        """The local phone stops ringing (or hangs up) the call, as Twilio would on `status=canceled`."""
+        local_calls.end_by_provider_id(self.store, provider_id)
+        print(f"[local call] {provider_id} ended", flush=True)
 
     def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
         return outbox.find_local_delivery(self.store, msg, since)

@@ -154,6 +154,18 @@ class LiveTwilio:
         )
         return str(call.sid)
 
+    def end_call(self, provider_id: str) -> None:
+        """Hang up a call we placed: `canceled` while it is queued or ringing, `completed` once answered
+        (Twilio refuses the one that does not fit the call's state with a 400). A call already over is
+        left as it is."""
+        try:
+            self._call_api(self.client.calls(provider_id).update, status="canceled")
+        except ProviderRejected:
+            try:
+                self._call_api(self.client.calls(provider_id).update, status="completed")
+            except ProviderRejected:
+                pass  # over already (completed, failed, no-answer): nothing rings
+
     def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
         """Did an earlier attempt get through? Twilio lists what we sent this patient; ours has this exact
         body and was created at or after `since` (when the attempt was recorded, less clock skew).
