@@ -503,3 +503,22 @@ class Feedback(Base):
     score: Mapped[int | None] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class RepOnDuty(Base):
+    """A rep as the router workflow (workflows/rep_router.py) last saved them: the router holds the truth,
+    this is its projection for GET /api/reps, the console and the wall. No phone numbers here. `updated_at`
+    is the time of the router's snapshot that wrote the row, so an older snapshot saved late is ignored."""
+
+    __tablename__ = "reps_on_duty"
+
+    user: Mapped[str] = mapped_column(String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # available|offered|busy|wrap_up|away
+    since: Mapped[datetime] = mapped_column()
+    languages: Mapped[list[str]] = mapped_column(JSON)
+    missed_in_a_row: Mapped[int] = mapped_column(Integer, default=0)
+    missed_total: Mapped[int] = mapped_column(Integer, default=0)
+    # what they are offered or working on (an escalation id, a call's, an email's)
+    work_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    offer_expires_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
