@@ -31,6 +31,7 @@ from web import (
     home,
     metrics,
     patient_links,
+    reps,
     sendgrid_hooks,
     twilio_hooks,
     wall,
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(codec.router)
     app.include_router(escalations.router)
+    app.include_router(reps.router)
     app.include_router(patient_links.router)
     app.include_router(gift_cards.router)
     app.include_router(home.router)
