@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,13 +28,16 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from domain.escalation import ACTIONS, REPLY_FOR_A_PERSON, UNPAID_REASONS, Action, Actor, allowed_actions
-from store import conversation, escalations, login_throttle, sessions, users, views
+from domain.masking import mask_phone
+from domain.routing import LANGUAGES, RepStatus, RepView
+from store import conversation, escalations, login_throttle, reps, sessions, users, views
 from store.escalations import OPEN_STATUSES
 from store.sessions import Login
 from store.views import case_view, load_cases
 from web import timeline
 from web.deps import Services, services
 from web.escalation_actions import Refused, act, load
+from web.reps import ON_DUTY_ROLES, PresenceError, change_presence, set_away
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
@@ -85,8 +89,6 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, LoginRequired)
         target = "/console/login"
         if exc.next_path not in ("/console", "/console/"):
-            from urllib.parse import quote
-
             target += "?next=" + quote(exc.next_path, safe="/")
         response = RedirectResponse(target, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/console")
@@ -137,6 +139,8 @@ templates.env.filters["moment"] = timeline.moment
 templates.env.filters["duration"] = duration
 templates.env.filters["utc"] = utc_text
 templates.env.globals["ACTION_LABELS"] = ACTION_LABELS
+templates.env.globals["ALL_LANGUAGES"] = LANGUAGES
+templates.env.globals["LANGUAGE_NAMES"] = timeline.LANGUAGES
 
 
 def _secure(svc: Services) -> bool:
@@ -144,6 +148,8 @@ def _secure(svc: Services) -> bool:
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    # the presence switch in the layout: the signed-in rep's own state, read with their login
+    context.setdefault("presence", getattr(request.state, "presence", None))
     return templates.TemplateResponse(
         request, f"console/{name}", context, status_code=status_code, headers=SECURITY_HEADERS
     )
@@ -157,12 +163,130 @@ def _safe_next(value: str | None) -> str:
 
 
 async def current_login(request: Request) -> Login:
+    """The session's login (LoginRequired without one); for a rep or supervisor, their presence too, for
+    the switch every page shows."""
     svc = services(request)
-    login = await asyncio.to_thread(sessions.find, svc.store, request.cookies.get(SESSION_COOKIE))
+    login, presence = await asyncio.to_thread(_login_and_presence, svc, request.cookies.get(SESSION_COOKIE))
     if login is None:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(path if request.method == "GET" else "/console")
+    request.state.presence = presence
     return login
+
+
+def _login_and_presence(svc: Services, token: str | None) -> tuple[Login | None, Presence | None]:
+    login = sessions.find(svc.store, token)
+    if login is None or login.role not in ON_DUTY_ROLES:
+        return login, None
+    return login, presence_of(svc, login)
+
+
+# ---------------------------------------------------------------------- reps on duty
+
+
+@dataclass
+class Work:
+    """What a rep is offered or works on, as the console names it (no patient data)."""
+
+    work_id: str
+    what: str
+    link: str | None  # the escalation's page, when it is one
+
+
+def work_named(svc: Services, work_id: str | None) -> Work | None:
+    if work_id is None:
+        return None
+    row = escalations.get(svc.store, work_id)
+    if row is None:
+        return Work(work_id=work_id, what=words(work_id), link=None)
+    what = f"{words(row.kind).capitalize()}: {timeline.reason(row.reason)}"
+    return Work(work_id=work_id, what=what, link=f"/console/escalations/{row.escalation_id}")
+
+
+@dataclass
+class Presence:
+    """The presence switch: the signed-in rep as the router last saved them (None: never on duty), what
+    they are offered or working on, and the phone on record, masked, as the form's hint."""
+
+    rep: RepView | None
+    work: Work | None
+    phone_hint: str | None
+    languages: tuple[str, ...]
+
+    @property
+    def status(self) -> str:
+        return self.rep.status.value if self.rep else RepStatus.AWAY.value
+
+    @property
+    def taking_work(self) -> bool:
+        return self.status != RepStatus.AWAY.value
+
+
+def presence_of(svc: Services, login: Login) -> Presence:
+    rep = reps.get(svc.store, login.username)
+    return Presence(
+        rep=rep,
+        work=work_named(svc, rep.work_id if rep else None),
+        phone_hint=mask_phone(login.phone),
+        languages=rep.languages if rep else LANGUAGES,
+    )
+
+
+PRESENCE_DONE = {
+    "available": "You are available: work that needs a person rings your phone.",
+    "away": "You are away: no work is offered to you.",
+}
+templates.env.globals["PRESENCE_DONE"] = PRESENCE_DONE
+
+
+@router.post("/presence")
+async def presence(request: Request) -> Response:
+    """The presence switch's form: the same change as `POST /api/reps/me/presence`."""
+    svc = services(request)
+    login = await current_login(request)
+    form = await request.form()
+    if not csrf_ok(login, form):
+        return _refused_page(
+            request,
+            login,
+            403,
+            "Presence not changed",
+            "The form was missing its security token or came from an old page. Reload the page and retry.",
+        )
+    body: dict[str, Any] = {"status": str(form.get("status") or "")}
+    if (phone := str(form.get("phone") or "").strip()) != "":
+        body["phone"] = phone
+    if body["status"] == "available":
+        body["languages"] = [str(x) for x in form.getlist("languages")]
+    try:
+        await change_presence(svc, login.username, login.role, body)
+    except PresenceError as error:
+        title = "You are still available" if body["status"] == "away" else "You are not available yet"
+        reasons = [f"{e['field']}: {e['reason']}" for e in error.errors] or [error.message]
+        return _refused_page(request, login, error.status, title, "; ".join(reasons))
+    back = _safe_next(str(form.get("next") or ""))
+    joiner = "&" if "?" in back else "?"
+    return RedirectResponse(f"{back}{joiner}presence={body['status']}", status_code=303)
+
+
+@router.post("/reps/{user}/away")
+async def set_rep_away(user: str, request: Request) -> Response:
+    """The supervisor page's "Set away": the same change as `POST /api/reps/{user}/presence`."""
+    svc = services(request)
+    login = await current_login(request)
+    if not csrf_ok(login, await request.form()):
+        return _refused_page(
+            request,
+            login,
+            403,
+            "Rep not set away",
+            "The form was missing its security token or came from an old page. Reload the page and retry.",
+        )
+    try:
+        await set_away(svc, login.username, login.role, user, {"status": "away"})
+    except PresenceError as error:
+        return _refused_page(request, login, error.status, f"{user} was not set away", error.message)
+    return RedirectResponse("/console/supervisor?set_away=" + quote(user, safe=""), status_code=303)
 
 
 def actor_of(login: Login) -> Actor:
@@ -333,9 +457,11 @@ async def queue(request: Request, status: str = "active") -> Response:
     login = await current_login(request)
     if status not in STATUS_FILTERS:
         status = "active"
-    rows = await asyncio.to_thread(_queue_rows, svc, status)
+    rows, holders = await asyncio.to_thread(_queue_rows, svc, status)
     now = datetime.now(UTC)
     items = [escalations.view(row, now) for row in rows]
+    for item in items:
+        item["rep"] = holders.get(item["escalation_id"])
     counts = {
         "open": sum(1 for i in items if i["status"] == "open"),
         "claimed": sum(1 for i in items if i["status"] == "claimed"),
@@ -349,11 +475,14 @@ async def queue(request: Request, status: str = "active") -> Response:
     )
 
 
-def _queue_rows(svc: Services, status: str) -> list[Any]:
+def _queue_rows(svc: Services, status: str) -> tuple[list[Any], dict[str, RepView]]:
+    """The escalations to show, and who each is offered to or worked on by (store/reps.py)."""
     if status == "active":
         rows = [r for s in OPEN_STATUSES for r in escalations.list_escalations(svc.store, s)]
-        return sorted(rows, key=lambda r: (r.sla_deadline, r.opened_at))
-    return escalations.list_escalations(svc.store, None if status == "all" else status)
+        rows = sorted(rows, key=lambda r: (r.sla_deadline, r.opened_at))
+    else:
+        rows = escalations.list_escalations(svc.store, None if status == "all" else status)
+    return rows, reps.by_work(svc.store)
 
 
 # ---------------------------------------------------------------------- one escalation
@@ -540,7 +669,10 @@ def _team(svc: Services) -> dict[str, Any]:
     breached = [escalations.view(r, now) for r in escalations.breaches(svc.store)]
     overdue = [escalations.view(r, now) for r in escalations.overdue(svc.store, now)]
     waiting = escalations.list_escalations(svc.store, "open")
+    floor = [(rep, people.get(rep.user), work_named(svc, rep.work_id)) for rep in reps.list_reps(svc.store)]
     return {
+        "floor": floor,
+        "floor_counts": reps.counts(svc.store),
         "breaches": overdue + breached,
         "work": [(w, people.get(w.user)) for w in rows],
         "open_count": len(waiting),
