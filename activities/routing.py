@@ -21,6 +21,7 @@ from domain.routing import (
     RouterInput,
     WorkItem,
     WorkWithdrawal,
+    offer_call_key,
     router_workflow_id,
     whisper,
 )
@@ -32,11 +33,6 @@ from store.db import Store
 ROUTER_WORKFLOW = "RepRouter"
 OFFER_WORK_SIGNAL = "offer_work"
 WITHDRAW_WORK_SIGNAL = "withdraw_work"
-
-
-def offer_key(offer_id: str) -> str:
-    """The send-once key of the call that offers `offer_id` (and what its status callbacks name)."""
-    return f"offer-{offer_id}"
 
 
 class RingRequest(Model):
@@ -69,7 +65,7 @@ class RoutingActivities:
         offer, item = req.offer, req.item
         msg = OutboundMessage(
             case_id=item.case_id or "",
-            key=offer_key(offer.offer_id),
+            key=offer_call_key(offer.offer_id),
             channel=Channel.VOICE,
             to=offer.phone,
             body=whisper(item),
@@ -84,7 +80,7 @@ class RoutingActivities:
     async def stop_ringing(self, req: StopRequest) -> None:
         """Hang up the offer's call (timed out, withdrawn): the rep's phone stops ringing."""
         sid = await asyncio.to_thread(
-            outbox.provider_id_of, self.store, req.item.case_id or "", offer_key(req.offer.offer_id)
+            outbox.provider_id_of, self.store, req.item.case_id or "", offer_call_key(req.offer.offer_id)
         )
         if sid:
             await asyncio.to_thread(self.gateway.end_call, sid)

@@ -594,6 +594,11 @@ class PatientCallResult(Model):
     status: str  # no-answer | busy | failed | canceled | completed
 
 
+def offer_call_key(offer_id: str) -> str:
+    """The send-once key of the call that offers `offer_id` (and what its status callbacks name)."""
+    return f"offer-{offer_id}"
+
+
 def offer_id_parts(offer_id: str) -> tuple[str, int] | None:
     """(work id, n) of an offer id `<work_id>.o<n>`, or None when it is not one."""
     work_id, sep, n = offer_id.rpartition(".o")
