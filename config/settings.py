@@ -276,6 +276,8 @@ class Settings(BaseSettings):
         if not self.codec_cors_origins:
             ui = self.temporal_ui_port
             self.codec_cors_origins = f"http://127.0.0.1:{ui},http://localhost:{ui}"
+        # the cases' escalations ring reps by the floor's rules (ROUTING__*), carried in their input
+        self.policy = self.policy.model_copy(update={"routing": self.routing})
         return self
 
     # ------------------------------------------------------------ derived views

@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from config import Settings
 from dispatch.connection import connect, not_found
 from dispatch.reconciler import Reconciler
-from domain import feedback, ids, replies
+from domain import feedback, ids, replies, routing
 from domain.base import CaseKind
 from domain.booking_conflict import BookingConflictInput
 from domain.checkin import CheckInWatchInput, WatchCancel, WatchMove
@@ -31,6 +31,7 @@ from domain.escalation import REPLY_FOR_A_PERSON, EscalationInput
 from domain.events import CONFLICT_TYPES, BookingEvent, EventType
 from domain.feedback import FeedbackReply
 from domain.messaging import Channel, DeliveryProblem, PatientReply
+from domain.routing import OfferCallStatus, PatientCallResult
 from store import callbacks, inbox, relay, spool
 from store.db import Store, database_unavailable
 from store.models import Case
@@ -147,6 +148,8 @@ class Dispatcher:
                 await self._start_booking_conflict(event, case)
                 return "dispatched"
             return await self._steer_checkin_watch(event)
+        if row.source in callbacks.SOURCES and row.parsed.get("offer"):
+            return await self._offer_call_progress(str(row.parsed["offer"]), row.parsed)
         if row.source in callbacks.SOURCES:
             if row.workflow_id is None:
                 return "unrouted"
@@ -188,6 +191,20 @@ class Dispatcher:
         )
         # by name: booking-conflict cases, check-in watches and check-in cases all take `patient_replied`
         return await self._signal(workflow_id, "patient_replied", reply)
+
+    async def _offer_call_progress(self, offer_id: str, parsed: dict[str, object]) -> str:
+        """A rep's offer call: the rep's phone rang out or the call ended (the floor hears it), or the
+        patient dialled in did not answer (their escalation hears it)."""
+        status = str(parsed["status"])
+        if parsed.get("leg") == "patient":
+            parts = routing.offer_id_parts(offer_id)
+            if parts is None:
+                return "unrouted"
+            result = PatientCallResult(offer_id=offer_id, status=status)
+            return await self._signal(parts[0], "patient_not_reached", result)
+        router = routing.router_workflow_id(self.settings.task_queue)
+        report = OfferCallStatus(offer_id=offer_id, status=status)
+        return await self._signal(router, "offer_call_status", report)
 
     async def _hand_reply_to_a_person(self, escalation_id: str, case: Case) -> str:
         """A reply that fitted no open question on the patient's conversation (or two): an escalation on

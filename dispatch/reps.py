@@ -1,7 +1,7 @@
 """Reps on duty, through the router workflow: a rep's presence is an Update on it, sent with start so the
 router starts on first use. By name, like every start here (dispatch/dispatcher.py): the type "RepRouter",
-its id `ROUTER_WORKFLOW_ID` and the Update "set_presence" are the ones workflows/rep_router.py declares;
-this module never imports it."""
+its id (`router_workflow_id`: one router per task queue) and the Update "set_presence" are the ones
+workflows/rep_router.py and activities/routing.py use; this module never imports them."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from config import Settings
-from domain.routing import ROUTER_WORKFLOW_ID, PresenceChange, RepView, RouterInput
+from domain.routing import PresenceChange, RepView, RouterInput, router_workflow_id
 
 ROUTER_WORKFLOW = "RepRouter"  # workflows/rep_router.py
 SET_PRESENCE_UPDATE = "set_presence"
@@ -51,7 +51,7 @@ async def set_presence(client: Client, settings: Settings, change: PresenceChang
     start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         ROUTER_WORKFLOW,
         router_input(settings),
-        id=ROUTER_WORKFLOW_ID,
+        id=router_workflow_id(settings.task_queue),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=settings.task_queue,
     )

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, field_validator
 
 from domain.base import CaseKind, Model
+from domain.routing import RoutingPolicy
 
 Role = Literal["engineer", "supervisor", "rep", "auditor"]
 
@@ -103,6 +104,9 @@ class EscalationInput(Model):
     patient_phone: str | None = None
     language: str = "en"
     public_base_url: str = ""
+    # set when the reason rings the next free rep (ROUTING__AUTO_CALL_REASONS): the floor's rules
+    routing: RoutingPolicy | None = None
+    practice: str = ""  # for the rep's whisper
 
 
 class EscalationState(Model):

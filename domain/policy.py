@@ -11,6 +11,7 @@ from domain.base import CaseKind, Model
 from domain.contact_rules import ContactRules
 from domain.escalation import EscalationLevel, EscalationPolicy
 from domain.events import EventType
+from domain.routing import RoutingPolicy
 
 
 class CompensationRule(Model):
@@ -68,6 +69,9 @@ class RecoveryPolicy(Model):
     contact: ContactRules = ContactRules()
     # a case a rep must take over (unreachable patient, a request for a person, an approval)
     escalation: EscalationPolicy = EscalationPolicy()
+    # which escalations ring the next free rep, and how long an offer rings (config's ROUTING__*; None:
+    # none do, as before reps were on duty)
+    routing: RoutingPolicy | None = None
     # check-in trouble: a patient is at the door with paperwork failing; a rep must call within minutes
     urgent_escalation: EscalationPolicy = EscalationPolicy(
         levels=(

@@ -32,6 +32,13 @@ from pydantic_settings import NoDecode
 from domain.base import Model
 
 ROUTER_WORKFLOW_ID = "rep-router"
+
+
+def router_workflow_id(task_queue: str) -> str:
+    """The router of the workers on `task_queue` (one floor per deployment; tests each have their own)."""
+    return f"{ROUTER_WORKFLOW_ID}-{task_queue}"
+
+
 # escalation reasons whose work is offered to the next free rep with a phone call (ROUTING__AUTO_CALL_REASONS)
 DEFAULT_AUTO_CALL_REASONS = ("checkin_trouble", "patient_person", "patient_unhappy")
 # how many finished work ids the floor remembers, so a repeated submit of handled work starts nothing
@@ -585,6 +592,11 @@ class PatientCallResult(Model):
 
     offer_id: str
     status: str  # no-answer | busy | failed | canceled | completed
+
+
+def offer_call_key(offer_id: str) -> str:
+    """The send-once key of the call that offers `offer_id` (and what its status callbacks name)."""
+    return f"offer-{offer_id}"
 
 
 def offer_id_parts(offer_id: str) -> tuple[str, int] | None:

@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.case_store import CaseStoreActivities
 from activities.checkin import CheckInActivities
 from activities.gift_cards import GiftCardActivities
+from activities.routing import RoutingActivities
 from activities.scheduling import SchedulingActivities
 from activities.sendgrid_email import SendGridActivities
 from activities.tickets import TicketActivities
@@ -45,6 +46,7 @@ from workflows.checkin import CheckInWatch
 from workflows.checkin_trouble import CheckInTroubleRecovery
 from workflows.escalation import Escalation
 from workflows.feedback import FeedbackRequest
+from workflows.rep_router import RepRouter
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 from workflows.ticket_sync import TicketSync
 
@@ -60,6 +62,7 @@ WORKFLOWS: Sequence[type] = (
     Escalation,
     TicketSync,
     FeedbackRequest,
+    RepRouter,
 )
 
 
@@ -127,7 +130,9 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """Every activity, bound to the providers the config chooses (tests may hand in their own, and may
     replace single activities by name in `overrides`, e.g. one that fails)."""
-    twilio = TwilioActivities(store, phone or phone_gateway(settings, store))
+    phones = phone or phone_gateway(settings, store)
+    twilio = TwilioActivities(store, phones)
+    floor = RoutingActivities(store, phones)
     sendgrid = SendGridActivities(store, mail or mail_gateway(settings, store))
     cards = GiftCardActivities(store, gift_cards or gift_card_provider(settings, store))
     scheduling = SchedulingActivities(store, LocalCalendar(store, settings.calendar))
@@ -160,6 +165,11 @@ def build_activities(
         case_store.earlier_offer_open,
         checkin.record_watch,
         checkin.open_trouble_case,
+        floor.ring_rep,
+        floor.stop_ringing,
+        floor.save_floor,
+        floor.submit_work,
+        floor.withdraw_work,
     ]
     replace = overrides or {}
     return [replace.get(fn.__name__, fn) for fn in activities]

@@ -52,6 +52,14 @@ from domain.escalation import (  # noqa: E402
     ResolveRequest,
 )
 from domain.events import BookingEvent  # noqa: E402
+from domain.routing import (  # noqa: E402
+    OfferAnswer,
+    OfferCallStatus,
+    PatientCallResult,
+    PresenceChange,
+    RouterInput,
+    router_workflow_id,
+)
 from store import inbox, users  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, EscalationRow  # noqa: E402
@@ -379,6 +387,62 @@ async def checkin_trouble(h: Harness, env: WorkflowEnvironment, rec: Recorded) -
     await finish(h, watch_id)
 
 
+ANNA_PHONE = "+31201110001"
+BOB_PHONE = "+31201110002"
+
+
+async def automatic_call(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Reps on duty: check-in trouble rings the Dutch-speaking rep first; her phone rings out and the
+    next rep presses 1, which claims the escalation for him; the patient does not answer his call, is
+    texted, and the escalation goes back to the queue, where a rep claims it in the console and resolves
+    it. Records the router (RepRouter) and the escalation."""
+    router_id = router_workflow_id(h.settings.task_queue)
+    router_input = RouterInput(policy=h.settings.routing, public_base_url=h.settings.public_base_url)
+    router = await h.client.start_workflow(
+        "RepRouter", router_input, id=router_id, task_queue=h.settings.task_queue
+    )
+    rec.add(router_id, "RepRouter", "automatic_call")
+    for user, phone, languages in (("bob", BOB_PHONE, ("en",)), ("anna", ANNA_PHONE, ("nl", "en"))):
+        change = PresenceChange(user=user, status="available", phone=phone, languages=languages)
+        await router.execute_update("set_presence", change)
+    await asyncio.to_thread(users.add_user, h.store, REP.user, "rep", "rita-password-1", phone=REP_PHONE)
+    body, watch_id, start = await book(h, env, "autocall", rec, timedelta(seconds=3))
+    del rec.files[watch_id]  # the watch's own histories are recorded by other scenarios
+    await listening(h, env, watch_id, start)
+    await h.patient_sms(PHONE, "Het formulier van mijn verzekering lukt niet")
+
+    def opened() -> Case | None:
+        with h.store.session() as s:
+            return s.query(Case).filter_by(appointment_id=body["data"]["appointment_id"]).first()
+
+    case: Case = await h.wait_for(opened, 60)
+    escalation_id = await escalation_of(h, case.case_id, status="open")
+    rec.add(escalation_id, "Escalation", "automatic_call")
+    await h.wait_for(lambda: h.deliveries("voice", ANNA_PHONE), 60)
+    await env.sleep(timedelta(seconds=h.settings.routing.offer_seconds + 1))  # anna's phone rings out
+    await h.wait_for(lambda: h.deliveries("voice", BOB_PHONE), 60)
+    await asyncio.sleep(0.3)
+    await router.execute_update("answer_offer", OfferAnswer(offer_id=f"{escalation_id}.o2", digits="1"))
+    await h.wait_for(lambda: escalation_row(h, case.case_id, status="claimed"), 60)
+    await asyncio.sleep(0.3)
+    missed = PatientCallResult(offer_id=f"{escalation_id}.o2", status="no-answer")
+    await h.client.get_workflow_handle(escalation_id).signal("patient_not_reached", missed)
+    await escalation_of(h, case.case_id, status="open")
+    await router.signal(
+        "offer_call_status", OfferCallStatus(offer_id=f"{escalation_id}.o2", status="completed")
+    )
+    await h.act(escalation_id, "claim", ByActor(actor=REP))
+    await h.act(
+        escalation_id,
+        "resolve",
+        ResolveRequest(
+            actor=REP, notes="Called back; the front desk fixed the form.", root_cause="checkin_paperwork"
+        ),
+    )
+    await finish(h, case.workflow_id)
+    await finish(h, watch_id)
+
+
 async def provider_down(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
     """Twilio and SendGrid stay down: every message exhausts its retry budget. (Before the outage branch:
     the case workflow fails. With it: alerts on the timeline, then a rep, whose escalation expires.)"""
@@ -523,6 +587,15 @@ SCENARIOS = [
     Spec("moved", "time_skipping", checkin_moved),
     Spec("cancelled", "time_skipping", checkin_cancelled),
     Spec("trouble", "dev", checkin_trouble, {"checkin_listen_minutes": 1}),
+    Spec(
+        "automatic_call",
+        "time_skipping",
+        automatic_call,
+        {
+            "checkin_listen_minutes": 1,
+            "routing": {"auto_call_reasons": ["checkin_trouble"], "offer_seconds": 20},
+        },
+    ),
 ]
 
 

@@ -37,12 +37,20 @@ class Report:
     parent_id: str | None = None
     leg: str | None = None  # rep | patient, when the callback URL says which leg it reports on
     duration: int | None = None  # seconds, on a call's final report (CallDuration)
+    offer: str | None = None  # an offer call to a rep (domain.routing), when the callback URL names one
 
 
 # the console's "Call patient": a call to the rep (key `bridge-…`) that dials the patient in. Its two legs'
 # reports go on the case's timeline as they happen; the case's workflow does not wait on them
 BRIDGE_KEY_PREFIX = "bridge-"
+# an offer of work to a rep (activities/routing.py): the rep's phone, then the patient dialled in when they
+# press 1. Written on the timeline like a bridge; what the router and the escalation must hear is queued:
+# the rep's phone rang out or the call ended (the router), the patient's phone was not answered (the
+# escalation)
+OFFER_KEY_PREFIX = "offer-"
 MISSED = ("no-answer", "busy", "failed", "canceled")
+ROUTER_HEARS = ("no-answer", "busy", "failed", "completed")
+ESCALATION_HEARS = ("no-answer", "busy", "failed", "canceled")
 
 
 def bridge_step(leg: str, status: str) -> str | None:
@@ -91,7 +99,8 @@ def _accept(store: Store, report: Report, parsed: dict[str, Any]) -> Stored:
         message = _message(s, report)
         case = s.get(Case, message.case_id) if message is not None else None
         failed = report.status in FAILED.get(report.channel, set())
-        bridge = message is not None and message.key.startswith(BRIDGE_KEY_PREFIX)
+        offer = report.offer if message is not None and message.key.startswith(OFFER_KEY_PREFIX) else None
+        bridge = message is not None and (message.key.startswith(BRIDGE_KEY_PREFIX) or offer is not None)
         leg = report.leg or ("patient" if report.parent_id else "rep")
         if message is not None and not (bridge and leg == "patient"):
             message.delivery_status = report.status
@@ -102,6 +111,8 @@ def _accept(store: Store, report: Report, parsed: dict[str, Any]) -> Stored:
             and case is not None
             and case.status not in ("resolved", "failed")
         )
+        if offer is not None:  # the floor (rep's leg) or the escalation (patient's leg) acts on it
+            act = report.status in (ROUTER_HEARS if leg == "rep" else ESCALATION_HEARS)
         row = ReceivedEvent(
             source=report.source,
             external_id=report.external_id,
@@ -113,6 +124,7 @@ def _accept(store: Store, report: Report, parsed: dict[str, Any]) -> Stored:
                 "channel": report.channel,
                 "status": report.status,
                 "key": message.key if message else None,
+                **({"offer": offer, "leg": leg} if offer is not None else {}),
             },
             case_id=case.case_id if case else None,
             workflow_id=case.workflow_id if case else None,
@@ -167,3 +179,21 @@ def _message(s: Any, report: Report) -> OutboundMessageRow | None:
         ).first()
         return found
     return None
+
+
+def record_offer_key(store: Store, call_sid: str, offer_id: str, digits: str) -> None:
+    """A rep's key on an offer call, kept before the router hears of it (once per call and offer)."""
+    try:
+        with store.session() as s:
+            s.add(
+                ReceivedEvent(
+                    source="twilio_offer_key",
+                    external_id=f"{call_sid}:{offer_id}",
+                    type="offer.key",
+                    raw=b"",
+                    parsed={"offer": offer_id, "digits": digits},
+                    status="recorded",
+                )
+            )
+    except IntegrityError:
+        pass  # Twilio asked again: kept already

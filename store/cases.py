@@ -242,3 +242,10 @@ def failed_case_ids(store: Store, kinds: tuple[str, ...], since: datetime | None
                 or_(Case.failure_at >= since, (Case.failure_at.is_(None)) & (Case.closed_at >= since))
             )
         return list(s.scalars(query.order_by(Case.opened_at)))
+
+
+def patient_phone_of(store: Store, case_id: str) -> str | None:
+    """Where to call the case's patient (the automatic call dials them in once a rep pressed 1)."""
+    with store.session() as s:
+        case = s.get(Case, case_id)
+        return case.patient_phone if case is not None else None

@@ -243,3 +243,16 @@ def contact_history(store: Store, req: ContactHistoryRequest) -> ContactHistory:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def provider_id_of(store: Store, case_id: str, key: str, channel: str = "voice") -> str | None:
+    """The provider's id of the message sent under (case, key), once the provider took it."""
+    with store.session() as s:
+        row = s.scalars(
+            select(OutboundMessageRow).where(
+                OutboundMessageRow.case_id == case_id,
+                OutboundMessageRow.key == key,
+                OutboundMessageRow.channel == channel,
+            )
+        ).first()
+        return row.provider_id if row is not None else None

@@ -168,6 +168,14 @@ def _slot(value: Any, timezone: str) -> str:
     return ""
 
 
+# why an offer passed a rep by
+MISSED_WHY = {
+    "timed_out": "nobody pressed 1 in time; offered to the next rep",
+    "rang_out": "their phone rang out or was busy; offered to the next rep",
+    "declined": "they passed it on",
+}
+
+
 def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, str]:
     """(title, detail) of one timeline entry in plain words. `timezone` is the practice's, for slots."""
     by = d.get("by")
@@ -187,7 +195,10 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
         "awaiting_approval": ("Compensation waits for approval", _money(d)),
         "case_closed": ("Case closed", OUTCOMES.get(str(d.get("outcome")), words(d.get("outcome")))),
         "escalation_opened": ("Escalation opened", f"for {words(d.get('level'))}: {reason(d.get('reason'))}"),
-        "escalation_claimed": (f"Claimed by {by}", ""),
+        "escalation_claimed": (
+            f"Claimed by {by}",
+            "they pressed 1 on the automatic call" if d.get("via") == "call" else "",
+        ),
         "escalation_released": (f"Released by {by}", "back in the queue"),
         "escalation_reassigned": (f"Handed over by {by} to {d.get('to')}", ""),
         "escalation_breached": (
@@ -273,6 +284,25 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
         "bridge_patient_ringing": ("The patient's phone is ringing", ""),
         "bridge_patient_answered": ("Patient answered: connected", ""),
         "bridge_patient_missed": ("Patient did not answer", words(d.get("status"))),
+        # the floor: the next free rep's phone rings with an offer (workflows/rep_router.py)
+        "rep_rung": ("Ringing the next free rep", sent_to),
+        "offer_missed": (
+            f"{d.get('rep')} did not take it",
+            "; ".join(
+                p
+                for p in (
+                    MISSED_WHY.get(str(d.get("why")), words(d.get("why"))),
+                    "set away after too many missed offers" if d.get("rep_set_away") else "",
+                )
+                if p
+            ),
+        ),
+        "offer_accepted": (f"{by} pressed 1: calling the patient", ""),
+        "patient_not_reached": (
+            "The patient did not answer the rep's call",
+            "texted them that we tried; back in the queue",
+        ),
+        "patient_text_failed": ("The patient could not be texted", ""),
         "bridge_ended": (
             f"Call ended ({seconds_text(d.get('duration'))})"
             if d.get("duration") is not None

@@ -13,9 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from dispatch import offers
 from domain.jsonload import ascii_int
 from domain.messages import voice_thanks
-from store import callbacks, inbox, spool
+from domain.routing import OfferAnswer, offer_call_key
+from providers.phone import twiml
+from store import callbacks, cases, inbox, spool
 from store.db import database_unavailable
 from web.deps import Services, services
 
@@ -101,6 +104,84 @@ async def keypad_answer(request: Request) -> Response:
     return Response(str(response), media_type="application/xml")
 
 
+@router.post("/voice/offer")
+async def offer_key(request: Request) -> Response:
+    """The rep's key on an offer call (the Gather's action): 1 takes the work and the patient is dialled
+    in from our number (the rep's never shows); anything else passes it to the next rep. The router
+    decides, so an offer that timed out, or work claimed in the console meanwhile, is not taken twice."""
+    params = await signed_form(request)
+    if isinstance(params, Response):
+        return params
+    offer_id = request.query_params.get("offer", "")
+    if (refused := await _missing(request, {**params, "offer": offer_id}, ["CallSid", "offer"])) is not None:
+        return refused
+    svc = services(request)
+    digits = params.get("Digits", "")
+    await asyncio.to_thread(callbacks.record_offer_key, svc.store, params["CallSid"], offer_id, digits)
+    try:
+        client = await svc.dispatcher.client()
+        decision = await asyncio.wait_for(
+            offers.answer_offer(client, svc.settings, OfferAnswer(offer_id=offer_id, digits=digits)),
+            OFFER_ANSWER_WAIT_SECONDS,
+        )
+    except Exception as exc:  # Temporal away: the offer times out and goes to the next rep
+        log.warning("offer %s: the router did not answer (%s)", offer_id, type(exc).__name__)
+        return _twiml(twiml.say_and_hang_up(REP_SAYS["unavailable"]))
+    if not decision.accepted:
+        return _twiml(
+            twiml.say_and_hang_up(REP_SAYS["declined" if decision.reason == "declined" else "gone"])
+        )
+    phone = (
+        await asyncio.to_thread(cases.patient_phone_of, svc.store, decision.case_id)
+        if decision.case_id
+        else None
+    )
+    if phone is None:
+        return _twiml(twiml.say_and_hang_up(REP_SAYS["no_phone"]))
+    return _twiml(
+        twiml.connect_twiml(
+            phone,
+            svc.settings.twilio_from_number,
+            svc.settings.public_base_url,
+            decision.case_id or "",
+            offer_call_key(offer_id),
+            offer_id,
+            "en",
+        )
+    )
+
+
+@router.post("/voice/offer/dialed")
+async def offer_dialed(request: Request) -> Response:
+    """The <Dial> to the patient is over: the rep hears how it went. (What it means for the escalation
+    comes with the patient leg's status callback.)"""
+    params = await signed_form(request)
+    if isinstance(params, Response):
+        return params
+    status = params.get("DialCallStatus", "")
+    said = REP_SAYS["ended"] if status in ("completed", "answered") else REP_SAYS["not_reached"]
+    return _twiml(twiml.say_and_hang_up(said))
+
+
+# what the rep hears on an offer call (staff-facing: English)
+REP_SAYS = {
+    "gone": "This work is no longer yours to take: it timed out or someone else took it. Goodbye.",
+    "declined": "Passed to the next rep. Goodbye.",
+    "unavailable": "Sorry, makeright could not connect you just now; the work goes to the next rep.",
+    "no_phone": "The escalation is yours, but there is no number to call the patient on. See the console.",
+    "ended": "The call has ended. Thank you.",
+    "not_reached": (
+        "The patient did not answer. We have texted them, and the escalation is back in the queue."
+    ),
+}
+# Twilio waits 15 s for a webhook's answer; the router answers an Update in milliseconds
+OFFER_ANSWER_WAIT_SECONDS = 8.0
+
+
+def _twiml(xml: str) -> Response:
+    return Response(xml, media_type="application/xml")
+
+
 @router.post("/sms/status")
 async def sms_status(request: Request) -> Response:
     """Twilio's StatusCallback for a message: undelivered or failed moves the case to the next channel."""
@@ -146,6 +227,7 @@ async def call_status(request: Request) -> Response:
         parent_id=params.get("ParentCallSid") or None,
         leg=leg if leg in ("rep", "patient") else None,
         duration=ascii_int(duration),
+        offer=request.query_params.get("offer") or None,
     )
     return await _store_and_act(request, report, {"answered_by": params.get("AnsweredBy")})
 

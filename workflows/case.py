@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.ids import feedback_workflow_id, gift_card_key
     from domain.messaging import Channel, ContactHistoryRequest, OutboundMessage, SendResult
     from domain.policy import RecoveryPolicy
+    from domain.routing import RoutingPolicy
     from domain.tickets import TicketRequest, TicketSyncRequest
     from workflows.options import with_provider, with_store, with_store_local
     from workflows.patches import (
@@ -375,11 +376,20 @@ class Case:
             patient_phone=self.patient.phone if may_call else None,
             language=self.language,
             public_base_url=self.public_base_url,
+            routing=self._rings_a_rep(reason, may_call),
+            practice=self.practice_name or "",
         )
         # the child's id is the escalation id the console and API use
         return await workflow.execute_child_workflow(
             ESCALATION_WORKFLOW, inp, id=inp.escalation_id, result_type=EscalationState
         )
+
+    def _rings_a_rep(self, reason: str, may_call: bool) -> RoutingPolicy | None:
+        """The floor's rules when this reason rings the next free rep (and the rep may call the patient)."""
+        rules = self.policy.routing
+        if rules is None or not may_call or reason not in rules.auto_call_reasons:
+            return None
+        return rules
 
     async def file_root_cause(self, summary: str) -> str:
         """The case's root cause (as set now) on its practice's problem ticket; the ticket's id. The local

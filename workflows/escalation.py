@@ -15,9 +15,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.case_store import CaseStoreActivities
+    from activities.routing import RoutingActivities, SubmitRequest
     from activities.sendgrid_email import SendGridActivities
     from activities.twilio_phone import TwilioActivities
     from domain import escalation as rules
+    from domain import messages
     from domain.escalation import (
         Action,
         ApproveRequest,
@@ -34,9 +36,10 @@ with workflow.unsafe.imports_passed_through():
         ResolveRequest,
     )
     from domain.messaging import BridgeCallRequest, Channel, OutboundMessage
+    from domain.routing import PatientCallResult, RoutedClaim, RouterInput, WorkItem, WorkKind, WorkWithdrawal
     from workflows.case import provider_outage_is_a_branch, store_step, wait_until
-    from workflows.options import with_call, with_provider
-    from workflows.patches import DEADLINES_HOLD_PATCH
+    from workflows.options import with_call, with_provider, with_store
+    from workflows.patches import DEADLINES_HOLD_PATCH, REPS_RUNG_PATCH
 
 CLOSED = (EscalationStatus.RESOLVED, EscalationStatus.EXPIRED)
 
@@ -69,6 +72,10 @@ class Escalation:
         self.state = rules.opened(state, self.policy, now)  # the same deadline, kept as the level's
         self._seq = 0
         self._changes = 0  # bumped by every accepted action: the SLA loop looks again
+        # the floor (workflows/rep_router.py): offered to reps, withdrawn, the offer a rep took by pressing 1
+        self._offered = False
+        self._withdrawn = False
+        self._taken_with: str | None = None
 
     # ------------------------------------------------------------------ the story
 
@@ -77,13 +84,85 @@ class Escalation:
         deadlines_hold()  # decided (and marked in history) once, before the first command
         await self._record("escalation_opened", {"reason": inp.reason}, policy=True)
         await self._notify(self._level, "opened")
+        if inp.routing is not None and workflow.patched(REPS_RUNG_PATCH):
+            await self._offer_to_reps(inp)
         while self.state.status not in CLOSED:
+            await self._withdraw_when_taken()
             if await self._something_happens_before_the_deadline():
                 continue  # an action moved the deadline or closed it: look again
             await self._sla_ran_out()
         # let an action that closed it finish writing before the result goes back to the case
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._withdraw_when_taken()
         return self.state
+
+    # ------------------------------------------------------------------ the floor: the next free rep
+
+    async def _offer_to_reps(self, inp: EscalationInput) -> None:
+        """Urgent work rings the next free rep's phone (the router picks who, one at a time); until
+        someone takes it there or in the console, it waits on the floor as in the queue."""
+        assert inp.routing is not None
+        item = WorkItem(
+            work_id=inp.escalation_id,
+            kind=WorkKind.ESCALATION,
+            arrived_at=workflow.now(),
+            language=inp.language,
+            case_id=inp.case_id,
+            escalation_id=inp.escalation_id,
+            case_kind=inp.kind.value,
+            practice=inp.practice,
+        )
+        router = RouterInput(policy=inp.routing, public_base_url=inp.public_base_url)
+        await workflow.execute_activity_method(
+            RoutingActivities.submit_work, SubmitRequest(item=item, router=router), **with_store
+        )
+        self._offered = True
+
+    async def _withdraw_when_taken(self) -> None:
+        """Claimed in the console (or closed) while offered: the floor stops offering it, and a rep's
+        phone ringing for it stops. Taken by pressing 1, the floor already knows."""
+        if not self._offered or self._withdrawn or self.state.status is EscalationStatus.OPEN:
+            return
+        self._withdrawn = True
+        if self._taken_with is None:
+            await workflow.execute_activity_method(
+                RoutingActivities.withdraw_work, WorkWithdrawal(work_id=self.inp.escalation_id), **with_store
+            )
+
+    @workflow.signal
+    async def offer_accepted(self, claim: RoutedClaim) -> None:
+        """The router: a rep pressed 1 on this escalation's offer. It is theirs, as if they had claimed it
+        (unless someone claimed it in the console first, or it closed)."""
+        if self.state.status is not EscalationStatus.OPEN or self._taken_with is not None:
+            return
+        self._taken_with = claim.offer_id
+        self._claimed(claim.user)
+        await self._record("escalation_claimed", {"by": claim.user, "via": "call", "offer": claim.offer_id})
+
+    @workflow.signal
+    async def patient_not_reached(self, result: PatientCallResult) -> None:
+        """The rep took it, and the patient did not answer the call: the patient is texted in their
+        language, and the escalation goes back to the queue for the next rep (or a console claim)."""
+        if result.offer_id != self._taken_with or self.state.status is not EscalationStatus.CLAIMED:
+            return
+        rep = self.state.claimed_by
+        self._taken_with = None
+        self._replace(rules.released(self.state, workflow.now()))
+        await self._record("patient_not_reached", {"by": rep, "status": result.status})
+        if self.inp.patient_phone is None:
+            return
+        text = OutboundMessage(
+            case_id=self.inp.case_id,
+            key=f"missed-call-{result.offer_id}",
+            channel=Channel.SMS,
+            to=self.inp.patient_phone,
+            body=messages.missed_call_sms(self.inp.language, self.inp.practice or "makeright"),
+            language=self.inp.language,
+        )
+        try:
+            await workflow.execute_activity_method(TwilioActivities.send_sms, text, **with_provider)
+        except ActivityError:
+            await self._record("patient_text_failed", {"why": "missed_call"})
 
     async def _something_happens_before_the_deadline(self) -> bool:
         seen = self._changes

@@ -46,3 +46,8 @@ NEWS_PATCH = "news-not-held-past-its-use"
 # A rating request obeys the contact rules: one a patient a day, for their latest case, none while another
 # case of theirs is in progress, within the caps (feedback.decide, asking the store). Since 2026-12-07.
 FEEDBACK_RULES_PATCH = "feedback-within-contact-rules"
+
+# An escalation whose reason is in ROUTING__AUTO_CALL_REASONS is offered to the next free rep by the
+# RepRouter (their phone rings; pressing 1 claims it), withdrawn when claimed otherwise or closed, and a
+# patient the rep's call did not reach is texted and the escalation goes back to the queue. Since 2026-12-07.
+REPS_RUNG_PATCH = "reps-rung-for-urgent-work"

@@ -22,6 +22,8 @@ PROVIDER_OF_ACTIVITY = {
     "send_sms": "twilio",
     "place_call": "twilio",
     "bridge_call": "twilio",
+    "ring_rep": "twilio",
+    "stop_ringing": "twilio",
     "send_email": "sendgrid",
     "issue_gift_card": "gift_cards",
 }

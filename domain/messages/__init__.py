@@ -208,6 +208,11 @@ def checkin_thanks_sms(lang: str, practice: str) -> str:
     return _sms_text(lang, "checkin_thanks_sms", practice)
 
 
+def missed_call_sms(lang: str, practice: str) -> str:
+    """A rep rang the patient (the automatic call) and nobody answered."""
+    return _sms_text(lang, "missed_call_sms", practice)
+
+
 def checkin_will_call_sms(lang: str, practice: str) -> str:
     return _sms_text(lang, "checkin_will_call_sms", practice)
 

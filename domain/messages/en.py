@@ -44,6 +44,9 @@ TEXTS: dict[str, str] = {
         "and we'll help. STOP to opt out"
     ),
     "checkin_thanks_sms": "{name}: thanks, glad all is well. See you soon!",
+    "missed_call_sms": (
+        "{name}: we tried to call you just now. We'll try again soon; reply here if another time suits."
+    ),
     "checkin_will_call_sms": (
         "{name}: sorry about that! A colleague will call you within minutes to sort it out."
     ),

@@ -37,6 +37,10 @@ TEXTS: dict[str, str] = {
         "wij helpen. STOP = afmelden"
     ),
     "checkin_thanks_sms": "{name}: dank u, fijn dat alles goed gaat. Tot zo!",
+    "missed_call_sms": (
+        "{name}: we probeerden u net te bellen. We proberen het snel opnieuw; antwoord hier als een ander"
+        " moment beter past."
+    ),
     "checkin_will_call_sms": (
         "{name}: vervelend! Een collega belt u binnen enkele minuten om het op te lossen."
     ),

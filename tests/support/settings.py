@@ -38,6 +38,9 @@ def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Setting
     # it on
     policy.setdefault("feedback", {"enabled": False})
     values["policy"] = policy
+    # an escalation that rings reps starts the router, a workflow that runs for good: tests of the floor
+    # switch it on (and end their router)
+    values.setdefault("routing", {"auto_call_reasons": []})
     return Settings(**values)
 
 
