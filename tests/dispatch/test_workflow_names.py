@@ -10,9 +10,11 @@ import sys
 from temporalio import workflow
 
 from dispatch import dispatcher
+from dispatch import reps as router_client
 from tests.support.settings import ROOT
 from workflows.booking_conflict import BookingConflictRecovery
 from workflows.checkin import CheckInWatch
+from workflows.rep_router import RepRouter
 
 
 def test_the_names_the_dispatcher_uses_are_the_workflows_own() -> None:
@@ -22,6 +24,9 @@ def test_the_names_the_dispatcher_uses_are_the_workflows_own() -> None:
     watch = workflow._Definition.must_from_class(CheckInWatch)
     assert watch.name == dispatcher.CHECKIN_WATCH_WORKFLOW
     assert {dispatcher.WATCH_MOVE_SIGNAL, dispatcher.WATCH_CANCEL_SIGNAL} <= set(watch.signals)
+    router = workflow._Definition.must_from_class(RepRouter)
+    assert router.name == router_client.ROUTER_WORKFLOW
+    assert router_client.SET_PRESENCE_UPDATE in router.updates
 
 
 def test_the_web_app_and_the_cli_load_no_workflow_or_activity() -> None:
