@@ -567,6 +567,7 @@ class OfferAnswer(Model):
 class OfferDecision(Model):
     accepted: bool
     reason: str | None = None
+    user: str | None = None  # the rep the offer was made to
     escalation_id: str | None = None
     case_id: str | None = None
     work_id: str | None = None

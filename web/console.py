@@ -530,6 +530,7 @@ def _escalation_context(svc: Services, login: Login, escalation_id: str) -> dict
         zone = case["booking"].practice.timezone if case["booking"] else "UTC"
         case["zone"] = zone
         case["lines"] = timeline.lines(case["timeline"], zone)
+        case["live_call"] = timeline.live_call(case["timeline"])
     allowed = allowed_actions(state, policy, actor_of(login), has_patient_phone=patient_phone is not None)
     primary = _primary(allowed, row.status, state.pending_approval is not None)
     ordered = sorted(allowed, key=lambda a: (a != primary, SHOWN_ORDER.index(a)))

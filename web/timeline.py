@@ -287,7 +287,7 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
         # the floor: the next free rep's phone rings with an offer (workflows/rep_router.py)
         "rep_rung": ("Ringing the next free rep", sent_to),
         "offer_missed": (
-            f"{d.get('rep')} did not take it",
+            f"The offer passed {d.get('rep')} by",
             "; ".join(
                 p
                 for p in (
@@ -297,7 +297,10 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
                 if p
             ),
         ),
-        "offer_accepted": (f"{by} pressed 1: calling the patient", ""),
+        "offer_accepted": (
+            f"Taken by {by} on the automatic call",
+            "they pressed 1; the patient is dialled in",
+        ),
         "patient_not_reached": (
             "The patient did not answer the rep's call",
             "texted them that we tried; back in the queue",
@@ -356,3 +359,45 @@ def _ticket_synced(d: dict[str, Any]) -> tuple[str, str]:
     if d.get("reopen_failed"):
         said += f" (left closed: {d.get('reopen_failed')})"
     return title, said
+
+
+@dataclass(frozen=True)
+class LiveCall:
+    """A call on the case that has not ended, as its timeline tells it (for the escalation page)."""
+
+    state: str
+    since: str
+    rep: str | None = None
+
+
+# what each step of a call means for "is a call live, and where is it"
+_CALL_STEPS = {
+    "rep_rung": "ringing a rep",
+    "rep_call_placed": "ringing the rep",
+    "bridge_rep_ringing": "the rep's phone is ringing",
+    "bridge_rep_answered": "the rep answered; calling the patient",
+    "offer_accepted": "the rep pressed 1; calling the patient",
+    "bridge_patient_ringing": "the patient's phone is ringing",
+    "bridge_patient_answered": "connected: the rep and the patient are talking",
+}
+_CALL_ENDS = (
+    "bridge_ended",
+    "patient_not_reached",
+    "offer_missed",
+    "bridge_rep_missed",
+    "bridge_patient_missed",
+)
+
+
+def live_call(timeline: list[dict[str, Any]]) -> LiveCall | None:
+    """The call going on now, if the newest call step is not an end (oldest first in `timeline`)."""
+    live: LiveCall | None = None
+    for item in timeline:
+        what = str(item.get("what"))
+        detail = item.get("detail") or {}
+        if what in _CALL_ENDS:
+            live = None
+        elif what in _CALL_STEPS:
+            rep = detail.get("by") or (live.rep if live else None)
+            live = LiveCall(state=_CALL_STEPS[what], since=str(item.get("at")), rep=rep)
+    return live

@@ -18,7 +18,7 @@ from domain.jsonload import ascii_int
 from domain.messages import voice_thanks
 from domain.routing import OfferAnswer, offer_call_key
 from providers.phone import twiml
-from store import callbacks, cases, inbox, spool
+from store import callbacks, cases, escalations, inbox, spool
 from store.db import database_unavailable
 from web.deps import Services, services
 
@@ -131,6 +131,12 @@ async def offer_key(request: Request) -> Response:
         return _twiml(
             twiml.say_and_hang_up(REP_SAYS["declined" if decision.reason == "declined" else "gone"])
         )
+    taken = False
+    if decision.escalation_id:
+        taken = await asyncio.to_thread(_claimed_by_another, svc, decision.escalation_id, decision.user)
+    if taken:
+        # claimed in the console a moment before the 1 (its withdrawal was on its way to the router)
+        return _twiml(twiml.say_and_hang_up(REP_SAYS["gone"]))
     phone = (
         await asyncio.to_thread(cases.patient_phone_of, svc.store, decision.case_id)
         if decision.case_id
@@ -161,6 +167,11 @@ async def offer_dialed(request: Request) -> Response:
     status = params.get("DialCallStatus", "")
     said = REP_SAYS["ended"] if status in ("completed", "answered") else REP_SAYS["not_reached"]
     return _twiml(twiml.say_and_hang_up(said))
+
+
+def _claimed_by_another(svc: Services, escalation_id: str, user: str | None) -> bool:
+    row = escalations.get(svc.store, escalation_id)
+    return row is not None and row.claimed_by is not None and row.claimed_by != user
 
 
 # what the rep hears on an offer call (staff-facing: English)

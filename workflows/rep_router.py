@@ -222,6 +222,7 @@ class RepRouter:
         self._apply(routing.accept(self.floor, answer.offer_id, now, self.policy))
         return OfferDecision(
             accepted=True,
+            user=offer.user,
             escalation_id=item.escalation_id,
             case_id=item.case_id,
             work_id=item.work_id,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from web.timeline import describe, lines, moment
+from web.timeline import describe, lines, live_call, moment
 
 # every `what` the workflows, activities and store write on a case's timeline
 STEPS = [
@@ -23,6 +23,7 @@ STEPS = [
     "rep_call_placed", "bridge_rep_ringing", "bridge_rep_answered", "bridge_rep_missed",
     "bridge_patient_ringing", "bridge_patient_answered", "bridge_patient_missed", "bridge_ended",
     "reply_received", "sms_skipped", "sms_resent", "email_resent", "feedback_deferred", "feedback_not_asked",
+    "rep_rung", "offer_missed", "offer_accepted", "patient_not_reached", "patient_text_failed",
 ]  # fmt: skip
 
 DETAIL = {
@@ -40,6 +41,9 @@ DETAIL = {
     "until": "2026-11-24T07:00:00+00:00",
     "patient_timezone": "Europe/Amsterdam",
     "kind": "checkin_trouble",
+    "rep": "anna",
+    "why": "timed_out",
+    "rep_set_away": True,
 }
 
 
@@ -71,3 +75,23 @@ def test_the_call_duration_and_the_date_format() -> None:
         ]
     )
     assert [line.title for line in shown] == ["Calling the rep"]
+
+
+def test_the_live_call_is_the_newest_call_step_that_has_not_ended() -> None:
+    def step(what: str, at: str, **detail: object) -> dict[str, object]:
+        return {"what": what, "at": at, "detail": detail}
+
+    rung = [step("escalation_opened", "t0"), step("rep_rung", "t1", to="+3120****0001")]
+    assert live_call(rung) is not None and live_call(rung).state == "ringing a rep"  # type: ignore[union-attr]
+    missed = [*rung, step("offer_missed", "t2", rep="anna", why="timed_out")]
+    assert live_call(missed) is None
+    taken = [*missed, step("rep_rung", "t3"), step("offer_accepted", "t4", by="bob")]
+    talking = [*taken, step("bridge_patient_ringing", "t5"), step("bridge_patient_answered", "t6")]
+    now = live_call(talking)
+    assert now is not None and (now.state, now.since, now.rep) == (
+        "connected: the rep and the patient are talking",
+        "t6",
+        "bob",
+    )
+    assert live_call([*talking, step("bridge_ended", "t7", duration=95)]) is None
+    assert live_call([*taken, step("patient_not_reached", "t8", by="bob")]) is None
