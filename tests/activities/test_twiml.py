@@ -1,5 +1,5 @@
 """Every TwiML document makeright's calls use is Voice TwiML as Twilio documents it (tests/support/twiml.py),
-and says what it should."""
+says what it should, and is read back by the local Twilio (/dev/phone) the way Twilio would play it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from domain.messaging import Channel, OutboundMessage
+from providers.phone import local_twiml
 from providers.phone.twilio import bridge_twiml, call_twiml, gather_twiml
 from providers.phone.twiml import (
+    CALL_EVENTS,
     NOTHING_PRESSED,
     connect_twiml,
     dialed_url,
@@ -185,3 +187,68 @@ def test_the_checker_takes_documented_verbs_it_does_not_look_into() -> None:
         '<Connect><Stream url="wss://x.example/s"/></Connect><Pause length="2"/><Redirect>https://x.example/r</Redirect>'
         "</Response>"
     )
+
+
+# ---------------------------------------------------------------------- what the local Twilio makes of it
+
+DOCUMENT = f"{BASE}/webhooks/twilio/voice/offer?offer={OFFER_ID}"
+
+
+def test_the_local_twilio_reads_connect_twiml_as_a_dial() -> None:
+    step = local_twiml.read(connect(), DOCUMENT)
+
+    assert step.problem is None and step.then == "dial"
+    assert step.said == ("Connecting you to the patient.",)
+    assert step.dial is not None
+    assert (step.dial.number, step.dial.caller_id, step.dial.timeout) == (PATIENT, OUR_NUMBER, 30)
+    assert step.action == step.dial.action == dialed_url(BASE, OFFER_ID)
+    assert step.dial.status_events == CALL_EVENTS
+    assert step.dial.status_callback is not None and "leg=patient" in step.dial.status_callback
+
+
+def test_the_local_twilio_reads_say_and_hang_up_as_the_end() -> None:
+    step = local_twiml.read(say_and_hang_up("Too late. Goodbye."), DOCUMENT)
+    assert (step.then, step.said, step.problem) == ("hang_up", ("Too late. Goodbye.",), None)
+
+
+def test_the_local_twilio_reads_a_gather_again_and_resolves_relative_urls() -> None:
+    step = local_twiml.read(
+        '<Response><Gather action="again?n=2"><Say>Press 1.</Say></Gather></Response>', DOCUMENT
+    )
+    assert (step.then, step.action, step.said) == (
+        "gather",
+        f"{BASE}/webhooks/twilio/voice/again?n=2",
+        ("Press 1.",),
+    )
+
+
+def test_the_local_twilio_takes_twilios_defaults() -> None:
+    """A <Number> with a statusCallback and no events reports `completed` only; a document that runs out
+    ends the call; a <Dial> with a bare number and no action."""
+    step = local_twiml.read(
+        '<Response><Dial><Number statusCallback="/s">+31612345678</Number></Dial></Response>', DOCUMENT
+    )
+    assert step.dial is not None and step.dial.status_events == ("completed",)
+    assert step.dial.status_callback == f"{BASE}/s" and step.dial.caller_id is None and step.action is None
+    bare = local_twiml.read("<Response><Dial>+31612345678</Dial></Response>", DOCUMENT)
+    assert bare.dial is not None and bare.dial.number == PATIENT and bare.dial.status_callback is None
+    assert local_twiml.read("<Response><Say>Hello</Say></Response>", DOCUMENT).then == "hang_up"
+
+
+@pytest.mark.parametrize(
+    ("twiml", "problem"),
+    [
+        ("not xml", "not TwiML"),
+        ("<Say>hi</Say>", "not <Response>"),
+        ("<Response><Enqueue>support</Enqueue></Response>", "does not play <Enqueue>"),
+        ("<Response><Dial><Conference>room</Conference></Dial></Response>", "only <Number>"),
+        (
+            "<Response><Dial><Number>+31612345678</Number><Number>+31612345679</Number></Dial></Response>",
+            "one",
+        ),
+        ("<Response><Dial></Dial></Response>", "no number"),
+    ],
+)
+def test_the_local_twilio_tells_what_it_cannot_play(twiml: str, problem: str) -> None:
+    step = local_twiml.read(twiml, DOCUMENT)
+    assert step.then == "hang_up" and step.problem is not None and problem in step.problem
