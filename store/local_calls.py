@@ -1,9 +1,20 @@
-"""The local phone's "Call patient" bridge: the two legs of the call as the local Twilio plays them.
+"""The local Twilio's calls that go on after they are placed: the two legs of a "Call patient" bridge, and
+a rep's offer call (domain.routing) with the patient's leg its TwiML dials in.
 
-The rep's leg is recorded by the local provider (`outbox.record_local_delivery`, with `dial`); when the rep
-answers it on /dev/phone, the patient's leg starts ringing, as Twilio's <Dial> would. Each change is then
-reported to the web app as Twilio reports it (a signed status callback), so the case's timeline is written
-the same way in local and live mode.
+The rep's leg of a bridge is recorded by the local provider (`outbox.record_local_delivery`, with `dial`);
+when the rep answers it on /dev/phone, the patient's leg starts ringing, as Twilio's <Dial> would. An offer
+call (`record_offer`) instead waits, once answered, for the rep's key; the page posts it to the call's
+Gather action and does what the TwiML answered (dial the patient in, or hang up). Each change is reported
+to the web app as Twilio reports it (a signed status callback), so the case's timeline and the router hear
+the same in local and live mode.
+
+An offer call, and a leg dialled by TwiML, keep what Twilio would keep of the request that made them, in
+the `local_deliveries` columns a call has no other use for (the table has no columns of its own for them):
+- `gather_action_url`: where the call's next TwiML comes from: the <Gather action> while the whisper waits
+  for a key, the <Dial action> once the patient is being dialled;
+- `subject`: the leg's status callback: the events asked for and the URL, `"initiated ringing ... <url>"`
+  (`Callback`). A URL that starts with `/` is relative to PUBLIC_BASE_URL (the local provider, which
+  places the call, does not know it).
 """
 
 from __future__ import annotations
@@ -15,10 +26,40 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from domain.messaging import OutboundMessage
 from store.db import Store
 from store.models import LocalDelivery, utcnow
 
 ENDED = ("completed", "no-answer", "busy", "canceled", "failed")
+# the status callback event each call status belongs to (Twilio's `statusCallbackEvent` names)
+EVENT_OF = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"} | {
+    status: "completed" for status in ENDED
+}
+SUBJECT_LENGTH = 300  # local_deliveries.subject
+
+
+@dataclass(frozen=True)
+class Callback:
+    """Where a leg's progress is reported, and which events (Twilio's statusCallback, statusCallbackEvent)."""
+
+    url: str
+    events: tuple[str, ...] = ("completed",)
+
+    def wants(self, status: str) -> bool:
+        return EVENT_OF.get(status) in self.events
+
+    def encode(self) -> str:
+        text = " ".join((*self.events, self.url))
+        if len(text) > SUBJECT_LENGTH:
+            raise ValueError(f"a status callback URL of {len(self.url)} characters is too long to keep")
+        return text
+
+    @classmethod
+    def decode(cls, text: str | None) -> Callback | None:
+        if not text:
+            return None
+        *events, url = text.split(" ")
+        return cls(url=url, events=tuple(events))
 
 
 @dataclass(frozen=True)
@@ -28,15 +69,26 @@ class Leg:
     to_address: str
     from_address: str
     language: str
-    dial: str | None  # set on the rep's leg
+    dial: str | None  # set on the rep's leg of a bridge
     parent_id: str | None  # set on the patient's leg
     status: str
     answered_at: datetime | None
     ended_at: datetime | None
+    # an offer call: where its next TwiML comes from (the Gather's action, then the Dial's), the key the
+    # rep pressed; any leg: where its progress is reported, when the request that made it said so
+    action_url: str | None = None
+    keyed: str | None = None
+    callback: Callback | None = None
 
     @property
     def is_rep_leg(self) -> bool:
-        return self.dial is not None
+        """The call makeright placed to the rep (a bridge's, or an offer); else the patient's leg."""
+        return self.parent_id is None
+
+    @property
+    def is_offer(self) -> bool:
+        """A rep's offer call: answered, it waits for a key (no number to dial of its own)."""
+        return self.parent_id is None and self.dial is None
 
     def seconds(self) -> int:
         """How long it has been (or was) connected; 0 when never answered."""
@@ -57,11 +109,37 @@ def _leg(row: LocalDelivery) -> Leg:
         status=row.call_status or "ringing",
         answered_at=row.call_answered_at,
         ended_at=row.call_ended_at,
+        action_url=row.gather_action_url,
+        keyed=row.answered,
+        callback=Callback.decode(row.subject),
     )
 
 
+def record_offer(store: Store, msg: OutboundMessage, sender: str, callback: Callback) -> str:
+    """The local provider places a rep's offer call (`msg.offer_id`): it rings until answered, declined or
+    ended by makeright (`end_by_provider_id`); answered, it waits for a key for `gather_action_url`."""
+    assert msg.offer_id is not None and msg.gather_action_url is not None
+    provider_id = "CAlocal" + uuid.uuid4().hex
+    with store.session() as s:
+        s.add(
+            LocalDelivery(
+                provider_id=provider_id,
+                channel="voice",
+                to_address=msg.to,
+                from_address=sender,
+                subject=callback.encode(),
+                body=msg.body,
+                gather_action_url=msg.gather_action_url,
+                language=msg.language,
+                call_status="ringing",
+            )
+        )
+    return provider_id
+
+
 def leg(store: Store, delivery_id: int) -> Leg | None:
-    """A leg of a bridge call, or None (no such delivery, or not a bridge)."""
+    """A call the local Twilio plays on (a bridge's leg, an offer call), or None (no such delivery, or a
+    plain call that only takes a key)."""
     with store.session() as s:
         return leg_in(s, delivery_id)
 
@@ -69,7 +147,7 @@ def leg(store: Store, delivery_id: int) -> Leg | None:
 def leg_in(s: Session, delivery_id: int) -> Leg | None:
     """`leg`, in the caller's session."""
     row = s.get(LocalDelivery, delivery_id)
-    if row is None or row.channel != "voice" or (row.dial is None and row.parent_id is None):
+    if row is None or row.channel != "voice" or row.call_status is None:
         return None
     return _leg(row)
 
@@ -125,20 +203,54 @@ def end_by_provider_id(store: Store, provider_id: str) -> None:
 def ring_patient(store: Store, rep_leg: Leg, caller_id: str, body: str) -> Leg:
     """The rep answered: the bridge dials the patient, showing our number (never the rep's)."""
     assert rep_leg.dial is not None
+    return ring_dialled(store, rep_leg, rep_leg.dial, caller_id, body, rep_leg.language)
+
+
+def ring_dialled(
+    store: Store,
+    parent: Leg,
+    to: str,
+    caller_id: str,
+    body: str,
+    language: str,
+    callback: Callback | None = None,
+) -> Leg:
+    """A <Dial><Number> of `parent`'s call: `to` rings, showing `caller_id`; its progress goes to
+    `callback` (the Number's statusCallback) when there is one."""
     with store.session() as s:
         row = LocalDelivery(
             provider_id="CAlocal" + uuid.uuid4().hex,
             channel="voice",
-            to_address=rep_leg.dial,
+            to_address=to,
             from_address=caller_id,
+            subject=callback.encode() if callback is not None else None,
             body=body,
-            language=rep_leg.language,
-            parent_id=rep_leg.provider_id,
+            language=language,
+            parent_id=parent.provider_id,
             call_status="ringing",
         )
         s.add(row)
         s.flush()
         return _leg(row)
+
+
+def keyed(store: Store, delivery_id: int, digits: str) -> None:
+    """The rep pressed `digits` on an offer call."""
+    with store.session() as s:
+        row = s.get(LocalDelivery, delivery_id)
+        assert row is not None
+        row.answered = digits
+
+
+def next_action(store: Store, delivery_id: int, url: str | None, keypad: bool) -> None:
+    """The call's TwiML moved on: to a <Gather> again (`keypad`: the keys are listened to afresh), or to a
+    <Dial> (the key that led there stays on the call; `url` is its action, None when it has none)."""
+    with store.session() as s:
+        row = s.get(LocalDelivery, delivery_id)
+        assert row is not None
+        row.gather_action_url = url
+        if keypad:
+            row.answered = None
 
 
 def version_in(s: Session) -> str:

@@ -25,7 +25,7 @@ CONTACT_LIMIT = 200
 class Contact:
     address: str
     name: str | None
-    last_at: datetime
+    last_at: datetime | None  # None: a console user's phone nothing has reached yet
     preview: str
     preview_kind: str  # sms | voice | email | reply
     unanswered_calls: int
@@ -48,11 +48,15 @@ class Entry:
     spoken_reply: str | None = None
     channel: str | None = None  # a reply's channel
     routed: str | None = None  # a reply: what it answered on the conversation (offer, rating, person, …)
-    # a leg of a "Call patient" bridge: rep (our call to the rep) or patient (the rep's call dialling in),
-    # and where it stands: ringing | dialling (the rep waits for the patient) | connected | ended | missed
+    # a leg of a "Call patient" bridge or of an offer call: rep (our call to the rep) or patient (the rep's
+    # call dialling in), and where it stands: ringing | whisper (an offer answered, waiting for the rep's
+    # key) | on_call (the rep is on the line, nobody dialled) | dialling (the rep waits for the patient) |
+    # connected | ended | missed
     bridge: str | None = None
     bridge_state: str | None = None
     bridge_seconds: int = 0
+    offer: bool = False  # the rep's offer call: the whisper, and a key to take the work
+    call_status: str | None = None  # Twilio's status of the leg (missed: no-answer, busy, canceled, failed)
 
 
 @dataclass
@@ -137,6 +141,18 @@ def _version(s: Session) -> str:
     return f"{deliveries[0] or 0}.{deliveries[1] or 0}.{reply or 0}.{local_calls.version_in(s)}"
 
 
+def _staff(s: Session, addresses: list[str] | None = None) -> dict[str, str]:
+    """The console users' phones (all of them, or those among `addresses`): phone → username."""
+    query = select(User.phone, User.username).where(User.phone.is_not(None), User.active.is_(True))
+    if addresses is not None:
+        query = query.where(User.phone.in_(addresses))
+    return {phone: user for phone, user in s.execute(query.order_by(User.username)).all() if phone}
+
+
+def staff_label(user: str) -> str:
+    return f"rep {user}"
+
+
 def _names(s: Session, addresses: list[str]) -> tuple[dict[str, str], dict[str, Case]]:
     """Patient names and newest case by address, from the cases and the booking events that opened them."""
     if not addresses:
@@ -174,7 +190,26 @@ def _names(s: Session, addresses: list[str]) -> tuple[dict[str, str], dict[str, 
 
 
 def _contacts(s: Session) -> list[Contact]:
-    """Every address that received something, newest activity first."""
+    """Every address that received something, newest activity first; then the console users' phones nothing
+    reached yet, so the person at the keyboard can open a rep's phone before the first offer rings."""
+    contacts = _delivered_contacts(s)
+    listed = {c.address for c in contacts}
+    for phone, user in _staff(s).items():
+        if phone not in listed and len(contacts) < CONTACT_LIMIT:
+            contacts.append(
+                Contact(
+                    address=phone,
+                    name=staff_label(user),
+                    last_at=None,
+                    preview="No calls yet: work offered to them rings here",
+                    preview_kind="voice",
+                    unanswered_calls=0,
+                )
+            )
+    return contacts
+
+
+def _delivered_contacts(s: Session) -> list[Contact]:
     rows = s.execute(
         select(
             LocalDelivery.to_address,
@@ -216,6 +251,7 @@ def _contacts(s: Session) -> list[Contact]:
         r.from_address: r for r in s.scalars(select(InboundMessage).where(InboundMessage.id.in_(reply_ids)))
     }
     names, _ = _names(s, addresses)
+    staff = _staff(s, addresses)
     contacts: list[Contact] = []
     for address in addresses:
         delivery = last_delivery[address]
@@ -227,14 +263,14 @@ def _contacts(s: Session) -> list[Contact]:
         contacts.append(
             Contact(
                 address=address,
-                name=names.get(address),
+                name=staff_label(staff[address]) if address in staff else names.get(address),
                 last_at=at,
                 preview=preview,
                 preview_kind=kind,
                 unanswered_calls=int(unanswered.get(address, 0)),
             )
         )
-    contacts.sort(key=lambda c: c.last_at, reverse=True)
+    contacts.sort(key=lambda c: c.last_at or datetime.min, reverse=True)
     return contacts
 
 
@@ -258,7 +294,8 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
     )
     thread = Thread(address=address)
     names, newest = _names(s, [address])
-    thread.name = names.get(address)
+    staff = _staff(s, [address])
+    thread.name = staff_label(staff[address]) if address in staff else names.get(address)
     case = newest.get(address)
     if case is not None:
         thread.case_id, thread.case_status, thread.case_kind = case.case_id, case.status, case.kind
@@ -280,7 +317,7 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
             answered=d.answered,
             spoken_reply=voice_thanks(d.language) if d.answered is not None else None,
         )
-        if d.channel == "voice" and (d.dial or d.parent_id):
+        if d.channel == "voice" and d.call_status is not None:
             _bridge_state(s, entry)
         thread.entries.append(entry)
     for r in replies:
@@ -291,14 +328,10 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
         )
     thread.entries.sort(key=lambda e: (e.at, e.kind == "reply", e.id))
     thread.entries = thread.entries[-THREAD_LIMIT:]
-    thread.is_staff = any(e.bridge == "rep" for e in thread.entries) or _is_staff_phone(s, address)
+    thread.is_staff = any(e.bridge == "rep" for e in thread.entries) or address in staff
     if thread.case_id is not None:
         thread.practice_name = _practice_name(s, thread.case_id)
     return thread
-
-
-def _is_staff_phone(s: Session, address: str) -> bool:
-    return s.scalar(select(func.count()).select_from(User).where(User.phone == address)) != 0
 
 
 def _practice_name(s: Session, case_id: str) -> str | None:
@@ -319,8 +352,15 @@ def _bridge_state(s: Session, entry: Entry) -> None:
     other = local_calls.other_leg_in(s, leg)
     entry.bridge = "rep" if leg.is_rep_leg else "patient"
     entry.bridge_seconds = leg.seconds()
+    entry.offer = leg.is_offer
+    entry.call_status = leg.status
     if leg.status == "ringing":
         entry.bridge_state = "ringing"
+    elif (
+        leg.status == "in-progress" and leg.is_offer and (other is None or other.status in local_calls.ENDED)
+    ):
+        # the whisper waits for a key; or the key was pressed and nobody is being dialled (yet, or any more)
+        entry.bridge_state = "whisper" if leg.keyed is None and other is None else "on_call"
     elif leg.status == "in-progress":
         connected = other is not None and other.status == "in-progress"
         entry.bridge_state = "connected" if connected or not leg.is_rep_leg else "dialling"

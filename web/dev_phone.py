@@ -6,6 +6,13 @@ the person at the keyboard play the patient: a reply is sent as the very form Tw
 with the auth token, over real HTTP to the same webhook real Twilio calls. Nothing here bypasses the
 webhooks; a bad signature or a refused answer shows on the page as it would in Twilio's debugger.
 
+It plays the rep too: a console user's phone (`cli.py users set --phone`) is listed as "rep <user>", and
+work offered to them rings there (an offer call). Answered, the whisper waits for a key, posted to the
+call's Gather action like Twilio posts it; the page then does what the TwiML answered (the local Twilio:
+`providers.phone.local_twiml`): a <Dial><Number> rings the patient's phone from our number, a <Say> and
+<Hangup> end the call. Every step is reported to the status callback URL the call was placed (or dialled)
+with, signed.
+
 Patient data (numbers, bodies) never goes to the log.
 """
 
@@ -27,6 +34,7 @@ from markupsafe import Markup, escape
 from twilio.request_validator import RequestValidator
 
 from config import Settings
+from providers.phone import local_twiml
 from store import local_calls, local_phone
 from store.db import Store
 from web.deps import services
@@ -38,6 +46,7 @@ router = APIRouter(prefix="/dev/phone")
 WEBHOOK_TIMEOUT = 30.0
 DIGITS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0")
 QUICK_REPLIES = ("1", "2", "3", "0", "STOP", "START")
+HEARD_LIMIT = 500
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _TRAILING = ".,;:!?)]}'\""
@@ -99,7 +108,13 @@ def _thread_url(to: str | None) -> str:
 
 
 async def _render(
-    request: Request, to: str | None, *, error: str | None = None, draft: str = "", status: int = 200
+    request: Request,
+    to: str | None,
+    *,
+    error: str | None = None,
+    draft: str = "",
+    heard: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     svc = services(request)
     shown = await asyncio.to_thread(local_phone.page, svc.store, to)
@@ -112,6 +127,7 @@ async def _render(
             "selected": to,
             "version": shown.version,
             "error": error,
+            "heard": heard,
             "draft": draft,
             "digits": DIGITS,
             "quick_replies": QUICK_REPLIES,
@@ -124,8 +140,9 @@ async def _render(
 
 
 @router.get("", response_class=HTMLResponse)
-async def phone(request: Request, to: str | None = None) -> HTMLResponse:
-    return await _render(request, _normalise(to))
+async def phone(request: Request, to: str | None = None, heard: str | None = None) -> HTMLResponse:
+    """The phone; `heard`: what a call just said (the TwiML's <Say> after the rep's key), shown once."""
+    return await _render(request, _normalise(to), heard=(heard or "")[:HEARD_LIMIT] or None)
 
 
 @router.get("/version")
@@ -144,6 +161,12 @@ def twilio_signature(settings: Settings, url: str, params: dict[str, str]) -> st
 
 async def post_as_twilio(settings: Settings, url: str, params: dict[str, str]) -> str | None:
     """POST `params` to `url` signed like Twilio. Returns None on a 2xx, else what went wrong."""
+    problem, _ = await exchange_as_twilio(settings, url, params)
+    return problem
+
+
+async def exchange_as_twilio(settings: Settings, url: str, params: dict[str, str]) -> tuple[str | None, str]:
+    """`post_as_twilio`, and the answer's body: the TwiML a call's webhook answered ("" on a failure)."""
     headers = {
         "X-Twilio-Signature": twilio_signature(settings, url, params),
         "User-Agent": "TwilioProxy/1.1 (makeright dev phone)",
@@ -156,11 +179,11 @@ async def post_as_twilio(settings: Settings, url: str, params: dict[str, str]) -
         return (
             f"Could not reach the webhook ({type(exc).__name__}). "
             "Is PUBLIC_BASE_URL the address this app answers on?"
-        )
+        ), ""
     if response.is_success:
-        return None
+        return None, response.text
     log.warning("dev phone: webhook answered %s", response.status_code)
-    return f"The webhook answered {response.status_code}: {_reason(response)}"
+    return f"The webhook answered {response.status_code}: {_reason(response)}", ""
 
 
 def _reason(response: httpx.Response) -> str:
@@ -203,6 +226,9 @@ async def send_sms(request: Request, to: str = Form(""), body: str = Form("")) -
 async def answer_call(request: Request, delivery_id: int, digits: str = Form("")) -> Response:
     svc = services(request)
     settings = svc.settings
+    leg = await asyncio.to_thread(local_calls.leg, svc.store, delivery_id)
+    if leg is not None:  # a call the local Twilio plays on: only an offer's whisper takes a key
+        return await _press(request, leg, digits)
     call = await asyncio.to_thread(local_phone.call, svc.store, delivery_id)
     if call is None or call.channel != "voice" or not call.gather_action_url:
         return await _render(request, None, error="There is no such call to answer.", status=404)
@@ -230,10 +256,10 @@ async def answer_call(request: Request, delivery_id: int, digits: str = Form("")
 # ---------------------------------------------------------------------- playing Twilio's side of a bridge
 
 
-async def _report(
+def _call_params(
     settings: Settings, leg: local_calls.Leg, status: str, parent: local_calls.Leg | None = None
-) -> str | None:
-    """Tell the web app how a leg of a bridge moved, as Twilio's status callback does (signed)."""
+) -> dict[str, str]:
+    """What Twilio sends about a call in every request (webhooks and status callbacks alike)."""
     params = {
         "CallSid": leg.provider_id,
         "AccountSid": settings.twilio_account_sid,
@@ -241,13 +267,31 @@ async def _report(
         "To": leg.to_address,
         "Direction": "outbound-dial" if parent is not None else "outbound-api",
         "CallStatus": status,
-        "CallbackSource": "call-progress-events",
         "ApiVersion": "2010-04-01",
     }
     if parent is not None:
         params["ParentCallSid"] = parent.provider_id
+    return params
+
+
+def _absolute(settings: Settings, url: str) -> str:
+    """A URL the local provider stored relative to PUBLIC_BASE_URL (it does not know it), made whole."""
+    return settings.public_base_url + url if url.startswith("/") else url
+
+
+async def _report(
+    settings: Settings, leg: local_calls.Leg, status: str, parent: local_calls.Leg | None = None
+) -> str | None:
+    """Tell the web app how a leg moved, as Twilio's status callback does (signed): to the URL and for
+    the events the call was placed (or dialled) with; a bridge's legs, placed before calls named theirs,
+    to the call status webhook."""
+    params = _call_params(settings, leg, status, parent) | {"CallbackSource": "call-progress-events"}
     if status in local_calls.ENDED:
         params["CallDuration"] = str(leg.seconds())
+    if leg.callback is not None:
+        if not leg.callback.wants(status):
+            return None
+        return await post_as_twilio(settings, _absolute(settings, leg.callback.url), params)
     url = settings.public_base_url + "/webhooks/twilio/voice/status"
     if parent is not None:
         url += "?leg=patient"
@@ -255,7 +299,9 @@ async def _report(
 
 
 async def _end(settings: Settings, store: Store, leg: local_calls.Leg, status: str) -> str | None:
-    """One leg ends (`status`); a bridge ends as a whole: the patient's leg first, then the rep's call."""
+    """One leg ends (`status`); a bridge ends as a whole: the patient's leg first, then the rep's call.
+    An offer call whose TwiML dialled the patient with a <Dial action> goes on as Twilio's does: the action
+    hears how the patient's leg ended, and its TwiML says what the rep's call does next."""
     other = await asyncio.to_thread(local_calls.other_leg, store, leg)
     rep, patient = (leg, other) if leg.is_rep_leg else (other, leg)
     problem = None
@@ -265,6 +311,13 @@ async def _end(settings: Settings, store: Store, leg: local_calls.Leg, status: s
             final = "completed" if patient.status == "in-progress" else "canceled"
         ended = await asyncio.to_thread(local_calls.set_status, store, patient.id, final)
         problem = await _report(settings, ended, final, parent=rep)
+        if rep is not None and rep.is_offer and rep.action_url and rep.status not in local_calls.ENDED:
+            on_the_line = rep.id != leg.id
+            answered_problem, twiml = await _dial_ended(settings, rep, ended, on_the_line)
+            problem = problem or answered_problem
+            if on_the_line and answered_problem is None:
+                followed, _ = await _follow(settings, store, rep, twiml, rep.action_url)
+                return followed or problem
     if rep is not None and rep.status not in local_calls.ENDED:
         final = status if rep.id == leg.id else "completed"
         ended = await asyncio.to_thread(local_calls.set_status, store, rep.id, final)
@@ -274,8 +327,9 @@ async def _end(settings: Settings, store: Store, leg: local_calls.Leg, status: s
 
 @router.post("/call/{delivery_id}/{move}")
 async def bridge_move(request: Request, delivery_id: int, move: str) -> Response:
-    """Answer, decline or hang up one leg of a "Call patient" bridge. Answering the rep's call dials the
-    patient in (Twilio's <Dial>); every step is reported to the web app as Twilio would report it."""
+    """Answer, decline or hang up one leg of a "Call patient" bridge or of an offer call. Answering the
+    rep's bridge call dials the patient in (Twilio's <Dial>); answering an offer call plays the whisper and
+    waits for a key (`answer_call`); every step is reported to the web app as Twilio would report it."""
     svc = services(request)
     settings, store = svc.settings, svc.store
     leg = await asyncio.to_thread(local_calls.leg, store, delivery_id)
@@ -291,7 +345,7 @@ async def bridge_move(request: Request, delivery_id: int, move: str) -> Response
         leg = await asyncio.to_thread(local_calls.set_status, store, leg.id, "in-progress")
         parent = None if leg.is_rep_leg else await asyncio.to_thread(local_calls.other_leg, store, leg)
         problem = await _report(settings, leg, "in-progress", parent=parent)
-        if leg.is_rep_leg and problem is None:
+        if leg.is_rep_leg and leg.dial is not None and problem is None:
             # the rep is on the line: <Dial> rings the patient, with our number as caller id
             patient = await asyncio.to_thread(
                 local_calls.ring_patient, store, leg, settings.twilio_from_number, _dial_in_text(leg.language)
@@ -312,3 +366,103 @@ def _dial_in_text(language: str) -> str:
     return {
         "nl": "Een collega van de praktijk belt u over uw afspraak.",
     }.get(language, "A colleague from the practice is calling you about your appointment.")
+
+
+# ---------------------------------------------------------------------- Twilio's side of an offer call
+
+
+async def _press(request: Request, leg: local_calls.Leg, digits: str) -> Response:
+    """The rep pressed a key on an offer call: Twilio posts it to the <Gather action> (signed), and the
+    call goes on as the TwiML answered."""
+    svc = services(request)
+    settings, store = svc.settings, svc.store
+    if not leg.is_offer or not leg.action_url:
+        return await _render(request, None, error="There is no such call to answer.", status=404)
+    if leg.status in local_calls.ENDED:
+        return await _render(request, leg.to_address, error="This call has ended.", status=409)
+    if leg.status != "in-progress":
+        return await _render(request, leg.to_address, error="Answer the call first.", status=409)
+    if leg.keyed is not None:
+        return await _render(request, leg.to_address, error="This call was already answered.", status=409)
+    if digits not in DIGITS:
+        return await _render(request, leg.to_address, error="Press one key from 0 to 9.", status=422)
+    params = _call_params(settings, leg, "in-progress") | {"Digits": digits, "FinishedOnKey": ""}
+    problem, twiml = await exchange_as_twilio(settings, leg.action_url, params)
+    if problem:  # nothing moved: the key may be pressed again
+        return await _render(request, leg.to_address, error=problem, status=502)
+    await asyncio.to_thread(local_calls.keyed, store, leg.id, digits)
+    problem, said = await _follow(settings, store, leg, twiml, leg.action_url)
+    heard = " ".join(text for text in said if text)
+    if problem:
+        return await _render(request, leg.to_address, error=problem, heard=heard or None, status=502)
+    back = _thread_url(leg.to_address) + (f"&{urlencode({'heard': heard[:HEARD_LIMIT]})}" if heard else "")
+    return RedirectResponse(back, status_code=303)
+
+
+async def _follow(
+    settings: Settings, store: Store, leg: local_calls.Leg, twiml: str, document_url: str
+) -> tuple[str | None, tuple[str, ...]]:
+    """Carry out the TwiML a webhook answered for the rep's call `leg` (on the line): listen for a key
+    again, dial the number it names, or end the call. What went wrong (or None), and what the call said."""
+    step = local_twiml.read(twiml, document_url)
+    if step.then == "gather":
+        assert step.action is not None
+        await asyncio.to_thread(local_calls.next_action, store, leg.id, step.action, True)
+        return None, step.said
+    if step.then == "dial":
+        assert step.dial is not None
+        dial = step.dial
+        caller_id = dial.caller_id or leg.from_address
+        if caller_id != settings.twilio_from_number:
+            await _hang_up(settings, store, leg)
+            refused = (
+                f"Twilio error 13214: <Dial callerId> {caller_id} is not this account's number "
+                "(TWILIO_FROM_NUMBER): the call ends here"
+            )
+            return refused, step.said
+        await asyncio.to_thread(local_calls.next_action, store, leg.id, dial.action, False)
+        # what the patient's phone shows of the call: in the patient's language (the offer's)
+        language = leg.language
+        callback = (
+            local_calls.Callback(dial.status_callback, dial.status_events) if dial.status_callback else None
+        )
+        patient = await asyncio.to_thread(
+            local_calls.ring_dialled,
+            store,
+            leg,
+            dial.number,
+            caller_id,
+            _dial_in_text(language),
+            language,
+            callback,
+        )
+        reported = await _report(settings, patient, "initiated", parent=leg) or await _report(
+            settings, patient, "ringing", parent=leg
+        )
+        return reported, step.said
+    reported = await _hang_up(settings, store, leg)
+    return step.problem or reported, step.said
+
+
+async def _hang_up(settings: Settings, store: Store, leg: local_calls.Leg) -> str | None:
+    """The TwiML ended the rep's call (a <Hangup>, or nothing more to do)."""
+    current = await asyncio.to_thread(local_calls.leg, store, leg.id)
+    if current is None or current.status in local_calls.ENDED:
+        return None
+    ended = await asyncio.to_thread(local_calls.set_status, store, leg.id, "completed")
+    return await _report(settings, ended, "completed")
+
+
+async def _dial_ended(
+    settings: Settings, rep: local_calls.Leg, patient: local_calls.Leg, on_the_line: bool
+) -> tuple[str | None, str]:
+    """The patient's leg is over: Twilio asks the <Dial action> (the rep's call's `action_url`) what
+    next, with how the dialled call went; its TwiML is carried out only while the rep is on the line."""
+    assert rep.action_url is not None
+    dial_status = patient.status
+    params = _call_params(settings, rep, "in-progress" if on_the_line else "completed") | {
+        "DialCallSid": patient.provider_id,
+        "DialCallStatus": dial_status,
+        "DialCallDuration": str(patient.seconds()),
+    }
+    return await exchange_as_twilio(settings, rep.action_url, params)

@@ -8,6 +8,7 @@ from datetime import datetime
 from domain.masking import mask_text
 from domain.messaging import OutboundMessage
 from domain.sms import segments
+from providers.phone.twiml import CALL_EVENTS, offer_status_url
 from store import local_calls, outbox
 from store.db import Store
 
@@ -30,6 +31,13 @@ class LocalPhone:
         return sid
 
     def place_call(self, msg: OutboundMessage) -> str:
+        if msg.offer_id is not None:  # an offer to a rep: it rings until answered, and waits for their key
+            # the same status callback as live mode's, relative: the page that plays Twilio's side knows
+            # PUBLIC_BASE_URL, the worker need not
+            callback = local_calls.Callback(offer_status_url("", msg), CALL_EVENTS)
+            sid = local_calls.record_offer(self.store, msg, self.from_number, callback)
+            print(f"[local call] offer {msg.offer_id} to {mask_text(msg.to)}: {sid}", flush=True)
+            return sid
         if msg.dial:  # a bridge: the local phone shows whom the rep is being connected to
             msg = msg.model_copy(update={"body": f"{msg.body} (dialling {mask_text(msg.dial)})"})
         sid = outbox.record_local_delivery(self.store, msg, self.from_number)

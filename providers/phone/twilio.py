@@ -135,6 +135,8 @@ class LiveTwilio:
         return str(message.sid)
 
     def place_call(self, msg: OutboundMessage) -> str:
+        if msg.offer_id is not None:
+            return self._place_offer(msg)
         extra: dict[str, Any] = {}
         if self.callback_base and msg.dial:  # a bridge: the rep's leg reports every step
             extra["status_callback"] = bridge_status_url(self.callback_base, msg, "rep")
@@ -154,17 +156,38 @@ class LiveTwilio:
         )
         return str(call.sid)
 
+    def _place_offer(self, msg: OutboundMessage) -> str:
+        """An offer of work to a rep: the whisper and one key (`offer_twiml`), ringing at most
+        `ring_seconds` (Twilio's `Timeout`), every progress event reported to a URL that names the offer.
+        No answering-machine detection: a rep's voicemail cannot press 1, and the ring time is short."""
+        from providers.phone.twiml import CALL_EVENTS, offer_status_url, offer_twiml
+
+        extra: dict[str, Any] = {}
+        if msg.ring_seconds is not None:
+            extra["timeout"] = msg.ring_seconds
+        if self.callback_base:
+            extra["status_callback"] = offer_status_url(self.callback_base, msg)
+            extra["status_callback_event"] = list(CALL_EVENTS)
+        call = self._call_api(
+            self.client.calls.create, to=msg.to, from_=self.from_number, twiml=offer_twiml(msg), **extra
+        )
+        return str(call.sid)
+
     def end_call(self, provider_id: str) -> None:
-        """Hang up a call we placed: `canceled` while it is queued or ringing, `completed` once answered
-        (Twilio refuses the one that does not fit the call's state with a 400). A call already over is
-        left as it is."""
+        """Hang up a call we placed: `canceled` while it is queued or ringing, `completed` once answered.
+        Twilio documents that `canceled` does not affect a call already in progress (the answer still says
+        `in-progress`), and refuses an update that does not fit the call's state with a 400: either way,
+        `completed` follows. A call already over is left as it is."""
         try:
-            self._call_api(self.client.calls(provider_id).update, status="canceled")
+            call = self._call_api(self.client.calls(provider_id).update, status="canceled")
         except ProviderRejected:
-            try:
-                self._call_api(self.client.calls(provider_id).update, status="completed")
-            except ProviderRejected:
-                pass  # over already (completed, failed, no-answer): nothing rings
+            call = None
+        if call is not None and str(getattr(call, "status", "")) not in ("in-progress", "queued", "ringing"):
+            return  # it stopped ringing (canceled), or was over already
+        try:
+            self._call_api(self.client.calls(provider_id).update, status="completed")
+        except ProviderRejected:
+            pass  # over already (completed, failed, no-answer): nothing rings
 
     def find_sent(self, msg: OutboundMessage, since: datetime) -> str | None:
         """Did an earlier attempt get through? Twilio lists what we sent this patient; ours has this exact

@@ -232,3 +232,96 @@ def test_bridge_call_asks_for_every_progress_event_of_both_legs(prism_twilio: st
     twiml = request.data["Twiml"]
     assert 'statusCallbackEvent="initiated ringing answered completed"' in twiml
     assert "leg=patient" in twiml and f">{PATIENT}</Number>" in twiml
+
+
+# ---------------------------------------------------------------------- offers of work to a rep
+
+REP_PHONE = "+15005550199"
+
+
+def offer(case_id: str = "case-1", offer_id: str = "esc-case-1-1.o1") -> OutboundMessage:
+    """A rep's offer call as the router places it (domain.routing.whisper as the body)."""
+    return OutboundMessage(
+        case_id=case_id,
+        key=f"offer-{offer_id}",
+        channel=Channel.VOICE,
+        to=REP_PHONE,
+        body="Check-in trouble at Uptown Orthopedics. The patient speaks Dutch. Press 1 to take it.",
+        gather_action_url=f"https://mr.example/webhooks/twilio/voice/offer?offer={offer_id}",
+        offer_id=offer_id,
+        ring_seconds=20,
+        language="nl",
+    )
+
+
+def test_offer_call_rings_the_rep_within_the_contract(prism_twilio: str) -> None:
+    """The offer: the whisper inside a one-key Gather, ringing `ring_seconds` (Twilio's Timeout), every
+    progress event reported to a URL that names the case, the message, the rep's leg and the offer; no
+    answering-machine detection."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.support.twiml import assert_valid_twiml
+
+    gateway = LiveTwilio(
+        ACCOUNT_SID, "auth-token", FROM_NUMBER, prism_twilio, callback_base="https://mr.example/"
+    )
+    msg = offer()
+
+    sid = gateway.place_call(msg)
+
+    assert sid == EXAMPLE_CALL_SID
+    assert_accepted(gateway, 201, "Calls.json")
+    request, _ = last_exchange(gateway)
+    assert (request.data["To"], request.data["From"]) == (REP_PHONE, FROM_NUMBER)
+    assert request.data["Timeout"] == 20
+    assert request.data["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    status_url = urlsplit(request.data["StatusCallback"])
+    assert (status_url.scheme, status_url.netloc, status_url.path) == (
+        "https",
+        "mr.example",
+        "/webhooks/twilio/voice/status",
+    )
+    assert parse_qs(status_url.query) == {
+        "ref": ["case-1:offer-esc-case-1-1.o1"],
+        "leg": ["rep"],
+        "offer": ["esc-case-1-1.o1"],
+    }
+    assert "MachineDetection" not in request.data
+    twiml = request.data["Twiml"]
+    root = assert_valid_twiml(twiml)
+    gather = root.find("Gather")
+    assert gather is not None and gather.get("action") == msg.gather_action_url
+    assert gather.get("numDigits") == "1" and gather.get("method") == "POST"
+    say = gather.find("Say")
+    assert say is not None and say.text == msg.body and say.get("language") == "en-US"  # the whisper: English
+    assert [child.tag for child in root] == ["Gather", "Say", "Hangup"]
+
+
+def test_offer_call_without_a_callback_base_still_meets_the_contract(gateway: LiveTwilio) -> None:
+    gateway.place_call(offer().model_copy(update={"ring_seconds": None}))
+
+    assert_accepted(gateway, 201, "Calls.json")
+    request, _ = last_exchange(gateway)
+    assert "Timeout" not in request.data and "StatusCallback" not in request.data
+    assert "<Gather" in request.data["Twiml"]
+
+
+def test_end_call_update_meets_the_contract(gateway: LiveTwilio) -> None:
+    """Hanging up a call we placed: the update Twilio's contract accepts (the example answers `completed`,
+    so one request is enough)."""
+    gateway.end_call(EXAMPLE_CALL_SID)
+
+    assert_accepted(gateway, 200, f"Calls/{EXAMPLE_CALL_SID}.json")
+    request, _ = last_exchange(gateway)
+    assert request.method == "POST"
+    assert request.data == {"Status": "canceled"}
+
+
+def test_a_call_update_that_breaks_the_contract_is_rejected(gateway: LiveTwilio) -> None:
+    """The control for the update: Prism refuses a status the spec does not list (and a sid that is not
+    a call's), and the gateway maps the 422 to a refusal."""
+    with pytest.raises(ProviderRejected) as refused:
+        gateway._call_api(gateway.client.calls(EXAMPLE_CALL_SID).update, status="hung-up")
+    assert refused.value.status == 422
+    with pytest.raises(ProviderRejected):
+        gateway._call_api(gateway.client.calls("not-a-call-sid").update, status="canceled")

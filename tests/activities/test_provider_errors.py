@@ -64,6 +64,8 @@ class StubProvider:
 
     def __init__(self) -> None:
         self.answers: dict[tuple[str, str], Answer] = {}
+        # answers given in turn, one a request, before `answers` (a route asked twice in one call)
+        self.scripts: dict[tuple[str, str], list[Answer]] = {}
         self.seen: list[Seen] = []
         stub = self
 
@@ -74,7 +76,12 @@ class StubProvider:
                 stub.seen.append(
                     Seen(self.command, parts.path, parse_qs(parts.query), self.rfile.read(length))
                 )
-                answer = stub.answers.get((self.command, parts.path), Answer(404, {"message": "no route"}))
+                script = stub.scripts.get((self.command, parts.path))
+                answer = (
+                    script.pop(0)
+                    if script
+                    else stub.answers.get((self.command, parts.path), Answer(404, {"message": "no route"}))
+                )
                 time.sleep(answer.delay)
                 if answer.status is None:
                     self.close_connection = True
@@ -103,6 +110,9 @@ class StubProvider:
 
     def answer(self, method: str, path: str, status: int | None, body: Any = None, **kw: Any) -> None:
         self.answers[(method, path)] = Answer(status, body, **kw)
+
+    def script(self, method: str, path: str, answers: list[Answer]) -> None:
+        self.scripts[(method, path)] = list(answers)
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for s in self.seen if (s.method, s.path) == (method, path))
@@ -486,6 +496,66 @@ def test_twilio_read_timeout_is_ambiguous(stub: StubProvider) -> None:
 
 def _an_hour_ago() -> Any:
     return datetime.now(UTC) - timedelta(hours=1)
+
+
+# end_call: Twilio documents that `canceled` hangs up a queued or ringing call and leaves one in progress
+# alone, and `completed` hangs up even one in progress; an update that does not fit the call's state is a 400
+CALL_SID = "CA" + "e" * 32
+CALL = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{CALL_SID}.json"
+NOT_IN_PROGRESS = twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.")
+
+
+def call_in(status: str) -> dict[str, Any]:
+    return twilio_call(CALL_SID) | {"status": status}
+
+
+def statuses_sent(stub: StubProvider) -> list[str]:
+    return [parse_qs(s.body.decode())["Status"][0] for s in stub.seen if s.path == CALL]
+
+
+def test_end_call_cancels_a_ringing_call(stub: StubProvider) -> None:
+    stub.script("POST", CALL, [Answer(200, call_in("canceled"))])
+
+    twilio(stub.url).end_call(CALL_SID)
+
+    assert statuses_sent(stub) == ["canceled"]
+
+
+def test_end_call_completes_a_call_that_canceling_left_in_progress(stub: StubProvider) -> None:
+    """The rep answered the whisper but pressed nothing yet: `canceled` does not touch the call."""
+    stub.script("POST", CALL, [Answer(200, call_in("in-progress")), Answer(200, call_in("completed"))])
+
+    twilio(stub.url).end_call(CALL_SID)
+
+    assert statuses_sent(stub) == ["canceled", "completed"]
+
+
+def test_end_call_completes_a_call_when_canceling_is_refused(stub: StubProvider) -> None:
+    stub.script("POST", CALL, [Answer(400, NOT_IN_PROGRESS), Answer(200, call_in("completed"))])
+
+    twilio(stub.url).end_call(CALL_SID)
+
+    assert statuses_sent(stub) == ["canceled", "completed"]
+
+
+def test_end_call_leaves_a_call_that_is_over_already(stub: StubProvider) -> None:
+    """Both updates refused (the call ended on its own: completed, no-answer, busy): nothing to do, and no
+    error for the router, which only wanted the phone to stop ringing."""
+    stub.script("POST", CALL, [Answer(400, NOT_IN_PROGRESS), Answer(400, NOT_IN_PROGRESS)])
+
+    twilio(stub.url).end_call(CALL_SID)
+
+    assert statuses_sent(stub) == ["canceled", "completed"]
+
+
+def test_end_call_keeps_other_failures_for_the_retry(stub: StubProvider) -> None:
+    """A 5xx is not "over already": the activity's retry hangs up again (an update is safe to repeat)."""
+    stub.script("POST", CALL, [Answer(500, SERVER_ERROR)])
+    with pytest.raises(ProviderAmbiguous):
+        twilio(stub.url).end_call(CALL_SID)
+    stub.script("POST", CALL, [Answer(429, TOO_MANY)])
+    with pytest.raises(ProviderNotProcessed):
+        twilio(stub.url).end_call(CALL_SID)
 
 
 # ------------------------------------------------------------------------------------------ SendGrid
