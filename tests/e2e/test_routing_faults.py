@@ -152,3 +152,36 @@ async def _until_claimed(client: Client, escalation_id: str) -> Any:
             return state
         await asyncio.sleep(0.2)
     raise AssertionError(f"{escalation_id} was never claimed")
+
+
+def test_the_floor_check_sees_a_rep_with_two_offers_and_work_offered_to_two_reps() -> None:
+    """What the fault test and bench/routing.py count is not empty by construction: a floor where one rep
+    holds two offers, and one piece of work is out to two reps, is reported both ways."""
+    from datetime import UTC, datetime
+
+    from domain.routing import Offer, Rep, WorkItem, WorkKind
+
+    now = datetime.now(UTC)
+
+    def offer(offer_id: str, work: str, user: str) -> Offer:
+        return Offer(offer_id=offer_id, work_id=work, user=user, phone=ANN, at=now, expires_at=now)
+
+    offers = {o.offer_id: o for o in (offer("w1.o1", "w1", "ann"), offer("w2.o1", "w2", "ann"),
+                                      offer("w2.o2", "w2", "bob"))}  # fmt: skip
+    reps = {
+        user: Rep(user=user, status=RepStatus.OFFERED, since=now, phone=ANN, offer_id=held)
+        for user, held in (("ann", "w1.o1"), ("bob", "w2.o2"))
+    }
+    queue = tuple(
+        WorkItem(work_id=w, kind=WorkKind.ESCALATION, arrived_at=now, offer_id=o)
+        for w, o in (("w1", "w1.o1"), ("w2", "w2.o2"))
+    )
+    problems = rep_floor.floor_problems(Floor(reps=reps, queue=queue, offers=offers))
+    assert any("ann holds" in p for p in problems)
+    assert any("w2 offered to" in p for p in problems)
+    assert (
+        rep_floor.floor_problems(
+            Floor(reps=reps, queue=queue, offers={k: offers[k] for k in ("w1.o1", "w2.o2")})
+        )
+        == []
+    )
