@@ -58,6 +58,7 @@ bench: $(VENV)/.bench-installed
 	$(PY) bench/scale.py
 	$(PY) bench/scale.py --workers 1
 	$(PY) bench/memory.py 10000
+	$(PY) bench/routing.py
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache
