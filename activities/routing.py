@@ -54,6 +54,18 @@ class SubmitRequest(Model):
     router: RouterInput
 
 
+# what an offer call whose earlier attempt's outcome was lost counts as (send-once asks `find_sent`)
+LOST_RING = "unknown-offer-call"
+
+
+def _rung_already(msg: OutboundMessage, since: object) -> str:
+    """An offer call is never placed twice: when an attempt's outcome was lost it counts as placed. The
+    provider cannot tell one offer's call to a rep from another's (same number, same whisper), and a rep
+    rung twice for one offer is worse than an offer that times out and goes to the next rep."""
+    del msg, since
+    return LOST_RING
+
+
 class RoutingActivities:
     def __init__(self, store: Store, gateway: PhoneGateway) -> None:
         self.store = store
@@ -74,7 +86,7 @@ class RoutingActivities:
             ring_seconds=req.ring_seconds,
             language="en",
         )
-        return await send_once(self.store, msg, self.gateway.place_call, self.gateway.find_sent, "rep_rung")
+        return await send_once(self.store, msg, self.gateway.place_call, _rung_already, "rep_rung")
 
     @activity.defn
     async def stop_ringing(self, req: StopRequest) -> None:
@@ -82,7 +94,7 @@ class RoutingActivities:
         sid = await asyncio.to_thread(
             outbox.provider_id_of, self.store, req.item.case_id or "", offer_call_key(req.offer.offer_id)
         )
-        if sid:
+        if sid and sid != LOST_RING:
             await asyncio.to_thread(self.gateway.end_call, sid)
 
     @activity.defn
