@@ -329,7 +329,7 @@ def tick(floor: Floor, now: datetime, policy: RoutingPolicy) -> Step:
             effects.extend(step.effects)
     for rep in list(floor.reps.values()):
         if rep.status is RepStatus.WRAP_UP and rep.wrap_up_until is not None and rep.wrap_up_until <= now:
-            floor = _with_rep(floor, _free(rep, now))
+            floor = _with_rep(floor, _free(rep, rep.wrap_up_until))  # idle since it ended
     return _assign(floor, now, effects, policy)
 
 
