@@ -10,7 +10,7 @@ The rules (CONTRACT.md, "Reps on duty and routing"; TaskRouter's and Amazon Conn
 - work is taken in priority order (a caller on the line, then urgent escalations, then callbacks, then
   emails), oldest first within a priority;
 - it goes to an available rep with a phone: one who speaks the patient's language first, then the one
-  idle longest; a rep who already let this work pass comes last;
+  idle longest; a rep who already let this work pass is not rung for it again (until back from away);
 - an offer lasts `offer_seconds`; unanswered it is withdrawn and counts as a miss, and `max_missed`
   misses in a row set the rep away; a decline (any key but 1, or hanging up on the whisper) is an answer,
   not a miss; either way the work goes to the next rep;
@@ -206,6 +206,15 @@ def set_presence(
         changes["languages"] = tuple(dict.fromkeys(languages)) or LANGUAGES
     effects: list[Effect] = []
     if status == "available":
+        if rep.status is RepStatus.AWAY:  # back at their desk: work they let pass may be offered again
+            floor = floor.model_copy(
+                update={
+                    "queue": tuple(
+                        w.model_copy(update={"tried": tuple(u for u in w.tried if u != user)})
+                        for w in floor.queue
+                    )
+                }
+            )
         if rep.status in (RepStatus.AWAY, RepStatus.WRAP_UP):
             changes |= {
                 "status": RepStatus.AVAILABLE,
@@ -346,15 +355,20 @@ def waiting(floor: Floor) -> tuple[WorkItem, ...]:
 
 
 def best_rep(floor: Floor, item: WorkItem) -> Rep | None:
-    """Who gets `item` next: among available reps with a phone, one not yet passed it, who speaks the
-    patient's language, idle longest (then by name, so a tie is decided the same way every time)."""
-    free = [r for r in floor.reps.values() if r.status is RepStatus.AVAILABLE and r.phone]
+    """Who gets `item` next: among available reps with a phone who have not let it pass already, one
+    who speaks the patient's language, idle longest (then by name, so a tie is decided the same way every
+    time). A rep who declined it, or let it ring out, is not rung for it again (a decline is not a miss,
+    so re-ringing them would loop) until they come back from away: it waits for someone else."""
+    free = [
+        r
+        for r in floor.reps.values()
+        if r.status is RepStatus.AVAILABLE and r.phone and r.user not in item.tried
+    ]
     if not free:
         return None
     return min(
         free,
         key=lambda r: (
-            r.user in item.tried,
             item.language not in r.languages,
             r.idle_since or r.since,
             r.user,
@@ -390,7 +404,7 @@ def _assign(floor: Floor, now: datetime, effects: list[Effect], policy: RoutingP
     for item in waiting(floor):
         rep = best_rep(floor, item)
         if rep is None:
-            break  # nobody free: later items cannot be placed either (any rep takes any item)
+            continue  # nobody free who has not let this one pass: a later item may still be placed
         assert rep.phone is not None
         n = item.offers_made + 1
         offer = Offer(

@@ -118,7 +118,7 @@ def test_between_reps_alike_the_one_idle_longest_is_offered_and_a_tie_goes_by_na
     assert rung(step) == ["bob"]
 
 
-def test_a_rep_who_let_the_work_pass_comes_last_for_it_and_nobody_free_is_nobody() -> None:
+def test_a_rep_who_let_the_work_pass_is_not_rung_for_it_again_and_nobody_free_is_nobody() -> None:
     floor = on(Floor(), "ann", languages=("en",)).floor
     floor = on(floor, "bob", at(1), languages=("nl", "en")).floor
     first = add_work(floor, work("esc-1", language="nl"), at(5), POLICY)
@@ -127,6 +127,13 @@ def test_a_rep_who_let_the_work_pass_comes_last_for_it_and_nobody_free_is_nobody
     # ann does not speak Dutch, but bob already declined it
     assert rung(step) == ["ann"]
     assert next(w for w in step.floor.queue if w.work_id == "esc-1").tried == ("bob",)
+    # ann lets it ring out too: nobody left who has not passed it, so it waits (no loop of re-rings)
+    out = tick(step.floor, at(6 + POLICY.offer_seconds), POLICY)
+    assert rung(out) == [] and waiting(out.floor)[0].work_id == "esc-1"
+    # bob goes away and comes back: he may be offered it again
+    back = set_presence(out.floor, "bob", "away", at(40), POLICY)
+    back = set_presence(back.floor, "bob", "available", at(41), POLICY)
+    assert rung(back) == ["bob"]
     assert best_rep(Floor(), work("esc-2")) is None
     no_phone = set_presence(Floor(), "ann", "available", NOW, POLICY)
     assert best_rep(no_phone.floor, work("esc-2")) is None
@@ -163,38 +170,47 @@ def test_callers_come_before_escalations_before_callbacks_before_emails_and_the_
 
 def test_a_rep_who_lets_max_missed_offers_pass_in_a_row_is_set_away() -> None:
     floor = add_work(Floor(), work("esc-1"), NOW, POLICY).floor
+    floor = add_work(floor, work("esc-2", arrived=1), at(1), POLICY).floor
     step = on(floor, "ann")
     (ring,) = rings(step)
     assert ring.offer.expires_at == at(POLICY.offer_seconds)
     assert next_deadline(step.floor) == ring.offer.expires_at
     assert tick(step.floor, at(19), POLICY) == Step(floor=step.floor)  # not yet
-    step = tick(step.floor, at(20), POLICY)  # timed out: a miss, and ann (the only rep) is rung again
+    step = tick(step.floor, at(20), POLICY)  # timed out: a miss; ann is rung for the other work
     assert [type(e) for e in step.effects] == [StopRinging, Missed, Ring]
+    assert [r.item.work_id for r in rings(step)] == ["esc-2"]
     assert step.floor.reps["ann"].missed_in_a_row == 1 and step.floor.reps["ann"].status is RepStatus.OFFERED
-    step = rang_out(step.floor, offer_of(step.floor, "esc-1"), at(25), POLICY)  # her phone rang out
+    step = rang_out(step.floor, offer_of(step.floor, "esc-2"), at(25), POLICY)  # her phone rang out
     missed = step.effects[0]
     assert isinstance(missed, Missed) and missed.why == "rang_out" and missed.rep_set_away
     ann = step.floor.reps["ann"]
     assert ann.status is RepStatus.AWAY and ann.missed_in_a_row == 2 and ann.missed_total == 2
-    assert step.floor.offers == {} and [w.work_id for w in waiting(step.floor)] == ["esc-1"]
-    # back, she starts afresh and is offered the waiting work at once
+    assert step.floor.offers == {} and [w.work_id for w in waiting(step.floor)] == ["esc-1", "esc-2"]
+    # back, she starts afresh and is offered the waiting work at once (what she let pass, too)
     step = on(step.floor, "ann", at(30))
-    assert step.floor.reps["ann"].missed_in_a_row == 0 and len(rings(step)) == 1
+    assert step.floor.reps["ann"].missed_in_a_row == 0 and [r.item.work_id for r in rings(step)] == ["esc-1"]
 
 
 def test_an_accept_resets_the_misses_and_a_decline_is_not_one() -> None:
     policy = RoutingPolicy(max_missed=3)
-    floor = on(add_work(Floor(), work("esc-1"), NOW, policy).floor, "ann", policy=policy).floor
-    floor = tick(floor, at(20), policy).floor
-    floor = decline(floor, offer_of(floor, "esc-1"), at(21), policy).floor
+    floor = Floor()
+    for n in (1, 2, 3):
+        floor = add_work(floor, work(f"esc-{n}", arrived=n), at(n), policy).floor
+    floor = on(floor, "ann", at(3), policy=policy).floor
+    floor = tick(floor, at(23), policy).floor  # esc-1 timed out: a miss
+    floor = decline(floor, offer_of(floor, "esc-2"), at(24), policy).floor  # esc-2 declined: not a miss
     assert floor.reps["ann"].missed_in_a_row == 1 and floor.reps["ann"].status is RepStatus.OFFERED
-    floor = tick(floor, at(41), policy).floor
-    assert floor.reps["ann"].missed_in_a_row == 2
-    step = accept(floor, offer_of(floor, "esc-1"), at(45), policy)
-    assert isinstance(step.effects[0], Accepted)
+    floor = tick(floor, at(44), policy).floor  # esc-3 timed out: a second miss, not yet away
+    assert floor.reps["ann"].missed_in_a_row == 2 and floor.reps["ann"].status is RepStatus.AVAILABLE
+    # nothing left she has not let pass: it all waits for someone else, and ann is not rung in a loop
+    assert waiting(floor) and floor.offers == {}
+    floor = on(floor, "bob", at(45), policy=policy).floor
+    step = accept(floor, offer_of(floor, "esc-1"), at(46), policy)
+    assert isinstance(step.effects[0], Accepted) and step.effects[0].offer.user == "bob"
+    bob = step.floor.reps["bob"]
+    assert bob.status is RepStatus.BUSY and bob.missed_in_a_row == 0
     ann = step.floor.reps["ann"]
-    assert ann.status is RepStatus.BUSY and ann.missed_in_a_row == 0 and ann.missed_total == 2
-    assert step.floor.queue == () and step.floor.handled == ("esc-1",)
+    assert ann.missed_in_a_row == 2 and ann.missed_total == 2
 
 
 def test_an_offer_that_is_no_longer_out_cannot_be_accepted_and_can_accept_says_why() -> None:
@@ -430,10 +446,16 @@ def order(item: WorkItem) -> tuple[int, datetime, str]:
     return (kinds.index(item.kind), item.arrived_at, item.work_id)
 
 
-def preference(rep: Rep, item: WorkItem) -> tuple[bool, bool, datetime, str]:
-    """Who is offered `item` first: not yet passed it, speaks the language, idle longest, then by name."""
+def preference(rep: Rep, item: WorkItem) -> tuple[bool, datetime, str]:
+    """Who is offered `item` first (among those who have not let it pass): speaks the language, idle
+    longest, then by name."""
     assert rep.idle_since is not None
-    return (rep.user in item.tried, item.language not in rep.languages, rep.idle_since, rep.user)
+    return (item.language not in rep.languages, rep.idle_since, rep.user)
+
+
+def placeable(item: WorkItem, free: set[str]) -> bool:
+    """Some free rep has not let `item` pass already."""
+    return bool(free - set(item.tried))
 
 
 def check_floor(floor: Floor, policy: RoutingPolicy) -> None:
@@ -455,8 +477,8 @@ def check_floor(floor: Floor, policy: RoutingPolicy) -> None:
         assert queue[offer.work_id].offer_id == offer.offer_id
     for item in floor.queue:
         assert item.offer_id is None or floor.offers[item.offer_id].work_id == item.work_id
-    # 3. nothing waits while a rep with a phone is free
-    assert not (waiting(floor) and free_reps(floor))
+    # 3. nothing waits while a rep with a phone who has not let it pass is free
+    assert not any(placeable(w, free_reps(floor)) for w in waiting(floor))
     assert {w.work_id for w in waiting(floor)} == {w.work_id for w in floor.queue if w.offer_id is None}
     # the rest of a rep's state agrees with their status
     for rep in floor.reps.values():
@@ -702,16 +724,17 @@ class Run:
         queued = {w.work_id: w for w in waiting(after)} | {r.item.work_id: r.item for r in ringed}
         for ring in ringed:
             item = ring.item
-            assert order(item) == min(order(w) for w in queued.values())
+            assert order(item) == min(order(w) for w in queued.values() if placeable(w, free))
             chosen = after.reps[ring.offer.user]
-            others = [after.reps[u] for u in free]
+            assert chosen.user not in item.tried
+            others = [after.reps[u] for u in free if u not in item.tried]
             assert preference(chosen, item) == min(preference(r, item) for r in others)
             # 5. language first: no free rep who speaks it and has not passed it is left for one who does not
-            if item.language not in chosen.languages and chosen.user not in item.tried:
-                assert not any(item.language in r.languages and r.user not in item.tried for r in others)
+            if item.language not in chosen.languages:
+                assert not any(item.language in r.languages for r in others)
             free.discard(chosen.user)
             del queued[item.work_id]
-        assert not (free and queued)
+        assert not any(placeable(w, free) for w in queued.values())
 
     def check_misses(self, event: Event, before: Floor, step: Step) -> None:
         """7. timeouts and rang-outs count in a row; max_missed of them set the rep away; an accept resets
