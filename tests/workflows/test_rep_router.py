@@ -273,3 +273,27 @@ async def test_a_patient_the_call_did_not_reach_is_texted_and_the_escalation_goe
         assert "Uptown Orthopedics" in text
         assert "patient_not_reached" in timeline(h, case.case_id)
         await resolve_and_end(h, h.client, escalation_id, "anna")
+
+
+async def test_a_patient_who_asks_for_a_person_in_a_booking_conflict_gets_the_call_from_a_rep(
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The article's call, for a lost booking: "call me" rings the next free rep, not only a queue."""
+    from tests.support.settings import example_event
+
+    env = own_time_skipping_env
+    settings = floor_settings(sqlite_url, tmp_path, auto_call_reasons=["patient_person"])
+    async with floor_running(settings, env) as h:
+        await start_router(h)
+        await presence(h, "anna", "available", ANNA)
+        accepted, _ = await h.open_case(example_event())
+        assert accepted.case_id
+        await h.wait_for(lambda: h.deliveries("sms", PHONE))
+        await h.sms_reply(PHONE, "bel me aub")
+        [ring] = await h.wait_for(lambda: h.deliveries("voice", ANNA))
+        assert "A lost booking" in ring.body and "Dutch" in ring.body
+        escalation_id = await h.escalation(accepted.case_id)
+        took = await answer(h, f"{escalation_id}.o1", "1")
+        assert took.accepted and took.case_id == accepted.case_id
+        assert (await _until_claimed(h, escalation_id)).claimed_by == "anna"
+        await resolve_and_end(h, h.client, escalation_id, "anna")
