@@ -94,6 +94,7 @@ async def _numbers(request: Request) -> wall_store.Wall:
         sla_seconds=svc.settings.first_contact_sla_seconds,
         currency=comp.currency,
         daily_budget=comp.daily_budget,
+        offer_seconds=svc.settings.routing.offer_seconds,
     )
 
 
