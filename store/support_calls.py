@@ -251,3 +251,21 @@ def answer_seconds_all(store: Store) -> list[float]:
             )
         ).all()
     return [(answered - arrived).total_seconds() for arrived, answered in rows if answered is not None]
+
+
+def on_the_line(store: Store, phone: str) -> list[SupportCall]:
+    """The caller's calls to the support line still going (held, rung through, or with a rep), newest
+    first: for the local phone (/dev/phone), which plays the caller's side."""
+    with store.session() as s:
+        return list(
+            s.scalars(
+                select(SupportCall)
+                .where(
+                    SupportCall.from_number == phone,
+                    SupportCall.status.in_((*LIVE, "answered")),
+                    SupportCall.ended_at.is_(None),
+                )
+                .order_by(SupportCall.arrived_at.desc())
+                .limit(3)
+            )
+        )
