@@ -163,14 +163,6 @@ def answered(store: Store, call_sid: str, user: str | None, at: datetime | None 
         return True
 
 
-def offered(store: Store, call_sid: str) -> None:
-    """A rep's phone rings for the caller (for the waiting caller's message)."""
-    with store.session() as s:
-        call = s.scalar(select(SupportCall).where(SupportCall.call_sid == call_sid))
-        if call is not None and call.status == "waiting":
-            call.status = "offered"
-
-
 def ended(store: Store, call_sid: str, at: datetime | None = None, outcome: str = "abandoned") -> int | None:
     """The caller's leg is over (the number's status callback: `completed`, `canceled`, …). Still held
     for a rep: `outcome` (abandoned; `keypad` for a caller who pressed their booking choice and needs no

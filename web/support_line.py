@@ -26,9 +26,10 @@ from domain.jsonload import ascii_int
 from domain.routing import WorkItem, WorkKind
 from providers.phone import twiml
 from store import spool, support_calls
+from store.db import database_unavailable
 from web import patient_language
 from web.deps import Services, services
-from web.twilio_hooks import EMPTY_TWIML, missing_fields, signed_form, take_answer
+from web.twilio_hooks import EMPTY_TWIML, INTAKE_WAIT_SECONDS, missing_fields, signed_form, take_answer
 
 log = logging.getLogger("makeright.web")
 
@@ -58,6 +59,25 @@ async def incoming(request: Request) -> Response:
         return refused
     svc = services(request)
     call_sid, phone = params["CallSid"], params["From"]
+    try:
+        return await asyncio.wait_for(_take_call(svc, call_sid, phone), INTAKE_WAIT_SECONDS)
+    except Exception as exc:
+        if not (isinstance(exc, TimeoutError) or database_unavailable(exc)):
+            raise
+        # the call cannot be kept, so no rep would ever be offered it: say so rather than hold the caller
+        # in a queue nobody takes them from (Twilio waits 15 s for this answer)
+        log.warning(
+            "support line: database unavailable (%s): the caller is asked to call again", type(exc).__name__
+        )
+        return _xml(twiml.say_and_hang_up(messages.text(_default(svc), "line_unavailable"), _default(svc)))
+
+
+def _default(svc: Services) -> str:
+    policy = svc.settings.policy
+    return messages.language_for(policy.default_locale, policy.locales, policy.default_locale)
+
+
+async def _take_call(svc: Services, call_sid: str, phone: str) -> Response:
     caller = await asyncio.to_thread(support_calls.recognise, svc.store, phone)
     lang = await asyncio.to_thread(_language, svc, caller.case_id)
     work = WorkItem(

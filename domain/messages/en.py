@@ -99,5 +99,6 @@ TEXTS: dict[str, str] = {
     "line_hold_wait": "The expected wait is about {minutes} minutes.",
     "line_callback_offer": "Press 1 to be called back instead. You keep your place in line.",
     "line_callback_thanks": "Thank you. We will call you back as soon as someone is free. Goodbye.",
+    "line_unavailable": "Sorry, we cannot take your call right now. Please call again in a few minutes.",
     "line_left": "Thank you for calling. Goodbye.",
 }

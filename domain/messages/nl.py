@@ -93,5 +93,8 @@ TEXTS: dict[str, str] = {
     "line_hold_wait": "De verwachte wachttijd is ongeveer {minutes} minuten.",
     "line_callback_offer": "Toets 1 om teruggebeld te worden. U houdt uw plaats in de rij.",
     "line_callback_thanks": "Dank u. We bellen u terug zodra er iemand vrij is. Tot ziens.",
+    "line_unavailable": (
+        "Het spijt ons, we kunnen uw telefoontje nu niet aannemen. Belt u over enkele minuten opnieuw."
+    ),
     "line_left": "Dank u voor uw telefoontje. Tot ziens.",
 }

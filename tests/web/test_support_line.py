@@ -189,3 +189,19 @@ def test_a_caller_with_an_open_offer_presses_their_choice(app: tuple[LiveServer,
     # no person needed: the call's work is withdrawn, and it is not an abandoned call
     assert support_calls.get(store, "CA300").status == "keypad"  # type: ignore[union-attr]
     assert router_rows(store)[-1]["withdraw"] == ["call-CA300"]
+
+
+def test_with_the_database_away_the_caller_is_asked_to_call_again(
+    app: tuple[LiveServer, Settings, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that cannot be kept would never be offered to a rep: the caller is told, not held."""
+    from sqlalchemy.exc import OperationalError
+
+    server, settings, _ = app
+
+    def away(*_: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(support_calls, "recognise", away)
+    root = twiml_of(twilio(server, settings, BASE, {"CallSid": "CA400", "From": PATIENT}))
+    assert [v.tag for v in root] == ["Say", "Hangup"] and "call again" in (root[0].text or "")
