@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -225,7 +226,24 @@ async def call_status(request: Request) -> Response:
     if params["CallStatus"].lower() not in CALL_OVER:
         return _xml(EMPTY_TWIML)
     svc = services(request)
-    row_id = await asyncio.to_thread(support_calls.ended, svc.store, params["CallSid"])
+    at = _twilio_time(params.get("Timestamp", ""))
+    row_id = await asyncio.to_thread(support_calls.ended, svc.store, params["CallSid"], at)
     if row_id is not None:
         await svc.dispatcher.dispatch(row_id)
     return _xml(EMPTY_TWIML)
+
+
+def _twilio_time(value: str) -> datetime | None:
+    """Twilio's `Timestamp` of a call progress event (RFC 2822, `Mon, 16 Aug 2010 03:45:01 +0000`): when
+    the call moved, as Twilio saw it; None when absent or unreadable (the time of receipt is used)."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    now = datetime.now(UTC)
+    # a clock far off (or a forged old time in a signed but replayed request) is not believed
+    return moment.astimezone(UTC) if abs((now - moment).total_seconds()) < 3600 else None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -160,10 +162,17 @@ def test_a_caller_who_hangs_up_first_is_abandoned(app: tuple[LiveServer, Setting
     assert call is not None and call.case_id is None  # a stranger: work with no case
     ringing = twilio(server, settings, f"{BASE}/status", {"CallSid": "CA200", "CallStatus": "ringing"})
     assert ringing.status_code == 200 and support_calls.get(store, "CA200").status == "waiting"  # type: ignore[union-attr]
-    over = twilio(server, settings, f"{BASE}/status", {"CallSid": "CA200", "CallStatus": "completed"})
+    hung_up = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=3)
+    over = twilio(
+        server,
+        settings,
+        f"{BASE}/status",
+        {"CallSid": "CA200", "CallStatus": "completed", "Timestamp": format_datetime(hung_up)},
+    )
     assert over.status_code == 200
     call = support_calls.get(store, "CA200")
-    assert call is not None and call.status == "abandoned" and call.ended_at is not None
+    assert call is not None and call.status == "abandoned"
+    assert call.ended_at == hung_up  # Twilio's time of the hang-up, not the time it reached us
     assert router_rows(store)[-1]["withdraw"] == ["call-CA200"]
     # a rep's 1 arriving after the hang-up does not answer it
     assert not support_calls.answered(store, "CA200", "ann")
