@@ -86,6 +86,9 @@ def _tell_router(s: Session, call_sid: str, step: str, parsed: dict[str, Any], c
         source=SOURCE,
         external_id=f"{call_sid}:{step}",
         type=f"call.{step}",
+        # the relay acts on one key's rows in order (store/relay.py): a call's withdrawal never overtakes
+        # its offer that is still waiting (Temporal away), which would offer a caller who has hung up
+        appointment_id=f"call:{call_sid}",
         raw=b"",
         parsed=parsed,
         case_id=case_id,

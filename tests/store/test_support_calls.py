@@ -108,3 +108,16 @@ def test_calls_and_the_wall(store: Store) -> None:
 
 def test_a_note_for_work_with_no_case_writes_nothing(store: Store) -> None:
     cases.add_timeline(store, TimelineEntry(case_id="", what="rep_rung", key="k", detail={}))
+
+
+def test_a_calls_instructions_are_relayed_in_order(store: Store) -> None:
+    """The hang-up's withdrawal waits while the call's offer is still pending (Temporal was away)."""
+    from store import relay
+
+    arrive(store, "CA9", T0)
+    withdraw = support_calls.ended(store, "CA9", T0 + timedelta(seconds=3))
+    assert withdraw is not None
+    assert relay.claim(store, "r1", [withdraw]) == []  # the offer first
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    held = relay.claim(store, "r1", grace_seconds=0, now=later)
+    assert len(held) == 1 and held[0] != withdraw
