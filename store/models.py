@@ -526,7 +526,8 @@ class RepOnDuty(Base):
 
 class SupportCall(Base):
     """A patient's call to the support line (`TWILIO_FROM_NUMBER`'s Voice URL): stored before anything acts
-    on it. `status`: waiting (held, nobody rung yet or between offers) | offered (a rep's phone rings) |
+    on it. `status`: waiting (held for a rep; `offered`, a rep's phone ringing for it, is left to the
+    router's floor, which knows it, and not written here) |
     answered (a rep took it) | abandoned (the caller hung up first) | callback (the caller asked to be called
     back) | keypad (they pressed their booking choice during the greeting: no person needed).
     `first_ring`: a rep accepted it within 6 s of its arrival (CONTRACT.md). No case: a caller the
