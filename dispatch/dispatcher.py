@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -31,8 +32,8 @@ from domain.escalation import REPLY_FOR_A_PERSON, EscalationInput
 from domain.events import CONFLICT_TYPES, BookingEvent, EventType
 from domain.feedback import FeedbackReply
 from domain.messaging import Channel, DeliveryProblem, PatientReply
-from domain.routing import OfferCallStatus, PatientCallResult
-from store import callbacks, inbox, relay, spool
+from domain.routing import OfferCallStatus, PatientCallResult, RouterInput
+from store import callbacks, inbox, relay, spool, support_calls
 from store.db import Store, database_unavailable
 from store.models import Case
 
@@ -42,6 +43,7 @@ log = logging.getLogger("makeright.dispatch")
 BOOKING_CONFLICT_WORKFLOW = "BookingConflictRecovery"  # workflows/booking_conflict.py
 CHECKIN_WATCH_WORKFLOW = "CheckInWatch"  # workflows/checkin.py
 ESCALATION_WORKFLOW = "Escalation"  # workflows/escalation.py
+ROUTER_WORKFLOW = "RepRouter"  # workflows/rep_router.py
 WATCH_MOVE_SIGNAL = "move"  # the watch's signals
 WATCH_CANCEL_SIGNAL = "cancel"
 
@@ -148,6 +150,8 @@ class Dispatcher:
                 await self._start_booking_conflict(event, case)
                 return "dispatched"
             return await self._steer_checkin_watch(event)
+        if row.source == support_calls.SOURCE:
+            return await self._tell_router(row.parsed)
         if row.source in callbacks.SOURCES and row.parsed.get("offer"):
             return await self._offer_call_progress(str(row.parsed["offer"]), row.parsed)
         if row.source in callbacks.SOURCES:
@@ -205,6 +209,27 @@ class Dispatcher:
         router = routing.router_workflow_id(self.settings.task_queue)
         report = OfferCallStatus(offer_id=offer_id, status=status)
         return await self._signal(router, "offer_call_status", report)
+
+    async def _tell_router(self, parsed: dict[str, Any]) -> str:
+        """A call to the support line (store/support_calls.py): withdraw what no longer needs a rep (the
+        caller hung up, or asked for a callback), then offer what does, starting the router when none runs
+        (signal-with-start, as activities/routing.submit_work does). The router ignores work it has (or
+        handled lately), so a relay's retry offers nothing twice."""
+        router = routing.router_workflow_id(self.settings.task_queue)
+        for work_id in parsed.get("withdraw") or []:
+            await self._signal(router, "withdraw_work", routing.WorkWithdrawal(work_id=str(work_id)))
+        for work in parsed.get("offer") or []:
+            item = routing.WorkItem.model_validate(work)
+            await (await self.client()).start_workflow(
+                ROUTER_WORKFLOW,
+                RouterInput(policy=self.settings.routing, public_base_url=self.settings.public_base_url),
+                id=router,
+                task_queue=self.settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                start_signal="offer_work",
+                start_signal_args=[item],
+            )
+        return "dispatched"
 
     async def _hand_reply_to_a_person(self, escalation_id: str, case: Case) -> str:
         """A reply that fitted no open question on the patient's conversation (or two): an escalation on

@@ -15,7 +15,7 @@ from domain.messages import voice_thanks
 from store import local_calls
 from store.conversation import open_questions
 from store.db import Store
-from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent, User, utcnow
+from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent, SupportCall, User, utcnow
 
 THREAD_LIMIT = 300  # the newest entries of one thread
 CONTACT_LIMIT = 200
@@ -138,7 +138,14 @@ def mark_answered(store: Store, delivery_id: int, digits: str) -> None:
 def _version(s: Session) -> str:
     deliveries = s.execute(select(func.max(LocalDelivery.id), func.count(LocalDelivery.answered))).one()
     reply = s.scalar(select(func.max(InboundMessage.id)))
-    return f"{deliveries[0] or 0}.{deliveries[1] or 0}.{reply or 0}.{local_calls.version_in(s)}"
+    # calls to the support line: one arriving, answered by a rep, or ended changes what the caller sees
+    line = s.execute(
+        select(
+            func.count(SupportCall.id), func.count(SupportCall.answered_at), func.count(SupportCall.ended_at)
+        )
+    ).one()
+    calls = f"{line[0]}-{line[1]}-{line[2]}"
+    return f"{deliveries[0] or 0}.{deliveries[1] or 0}.{reply or 0}.{local_calls.version_in(s)}.{calls}"
 
 
 def _staff(s: Session, addresses: list[str] | None = None) -> dict[str, str]:

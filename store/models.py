@@ -522,3 +522,27 @@ class RepOnDuty(Base):
     work_id: Mapped[str | None] = mapped_column(String(200), index=True)
     offer_expires_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class SupportCall(Base):
+    """A patient's call to the support line (`TWILIO_FROM_NUMBER`'s Voice URL): stored before anything acts
+    on it. `status`: waiting (held for a rep; `offered`, a rep's phone ringing for it, is left to the
+    router's floor, which knows it, and not written here) |
+    answered (a rep took it) | abandoned (the caller hung up first) | callback (the caller asked to be called
+    back) | keypad (they pressed their booking choice during the greeting: no person needed).
+    `first_ring`: a rep accepted it within 6 s of its arrival (CONTRACT.md). No case: a caller the
+    store does not know by number."""
+
+    __tablename__ = "support_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_number: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    arrived_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(20), default="waiting", index=True)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+    ended_at: Mapped[datetime | None] = mapped_column()
+    first_ring: Mapped[bool] = mapped_column(default=False)

@@ -121,7 +121,10 @@ def mark_resent(store: Store, intent_id: int, msg: OutboundMessage, reason: str)
 
 
 def _note(store: Store, msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> None:
-    """The message's step on its case's timeline, written once per (channel, key, outcome)."""
+    """The message's step on its case's timeline, written once per (channel, key, outcome). A message of
+    no case (an offer call for a caller the store does not know) has no timeline: nothing is written."""
+    if not msg.case_id:
+        return
     cases.add_timeline(
         store,
         TimelineEntry(

@@ -16,11 +16,19 @@ from sqlalchemy.orm import Session
 from domain.escalation import UNPAID_REASONS
 from domain.masking import mask_contacts_everywhere
 from store import feedback as feedback_store
-from store import ledger
+from store import ledger, reps, support_calls
 from store.db import Store
 from store.escalations import OPEN_STATUSES
 from store.metrics import first_contacts
-from store.models import Case, EscalationRow, Ticket, TicketLink, TimelineItem
+from store.models import (
+    Case,
+    EscalationRow,
+    InboundMessage,
+    OutboundMessageRow,
+    Ticket,
+    TicketLink,
+    TimelineItem,
+)
 
 HOURS = 24  # the chart: the last 24 hours, one bar per hour
 TOP_CAUSES = 5
@@ -55,6 +63,13 @@ class Wall:
     top_root_causes: list[dict[str, Any]] = field(default_factory=list)
     recent_feedback: list[dict[str, Any]] = field(default_factory=list)
     hourly: list[dict[str, Any]] = field(default_factory=list)
+    # people (CONTRACT.md, "The wall and metrics: people"): the support line and the reps on duty
+    calls_in: int = 0
+    calls_answered_first_ring_pct: float | None = None
+    calls_abandoned_pct: float | None = None
+    reps_available: int = 0
+    reps_busy: int = 0
+    auto_call_p90_seconds: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +90,12 @@ class Wall:
             "top_root_causes": self.top_root_causes,
             "recent_feedback": self.recent_feedback,
             "hourly": self.hourly,
+            "calls_in": self.calls_in,
+            "calls_answered_first_ring_pct": self.calls_answered_first_ring_pct,
+            "calls_abandoned_pct": self.calls_abandoned_pct,
+            "reps_available": self.reps_available,
+            "reps_busy": self.reps_busy,
+            "auto_call_p90_seconds": self.auto_call_p90_seconds,
         }
 
 
@@ -90,6 +111,7 @@ def wall(
     sla_seconds: int,
     currency: str,
     daily_budget: Decimal | None,
+    offer_seconds: int = 20,
 ) -> Wall:
     """Everything the wall shows for cases opened (and things that happened) from `since` to `now`."""
     out = Wall(since=since, first_contact_sla_seconds=sla_seconds)
@@ -111,7 +133,60 @@ def wall(
         for f in sorted(feedback, key=lambda f: f.at, reverse=True)[:RECENT_FEEDBACK]
     ]
     out.compensation = _compensation(store, since, now, currency, daily_budget)
+    _people(store, out, since, offer_seconds)
     return out
+
+
+# reps on duty who are not free for new work: taking a call, being rung, or wrapping one up
+NOT_FREE = ("busy", "offered", "wrap_up")
+
+
+def _people(store: Store, out: Wall, since: datetime, offer_seconds: int) -> None:
+    """The support line's calls since `since` (answered at the first ring and abandoned: shares of ALL
+    calls that came in), the reps available and not free now, and the automatic call's reply → ring p90."""
+    calls = support_calls.figures(store, since)
+    out.calls_in = calls.calls_in
+    out.calls_answered_first_ring_pct = _pct(calls.answered_first_ring, calls.calls_in)
+    out.calls_abandoned_pct = _pct(calls.abandoned, calls.calls_in)
+    counts = reps.counts(store)
+    out.reps_available = counts.get("available", 0)
+    out.reps_busy = sum(counts.get(status, 0) for status in NOT_FREE)
+    with store.session() as s:
+        out.auto_call_p90_seconds = _percentile(auto_call_seconds(s, since, offer_seconds), 90)
+
+
+def auto_call_seconds(s: Session, since: datetime, offer_seconds: int) -> list[float]:
+    """For each automatic call since `since` (an escalation's first offer call to a rep, `offer-<id>.o1`,
+    not a caller's or a callback's): its creation less the arrival of the patient's reply that caused it
+    (the case's newest reply before it).
+
+    "Counting only replies that arrived while a rep was available": the floor's history is not kept (the
+    reps_on_duty table holds the latest snapshot only), so a reply counts when its first ring came within
+    one offer's time (ROUTING__OFFER_SECONDS). The router rings a free rep within milliseconds (bench/
+    RESULTS.md: p99 332 ms); a first ring later than an offer's time means the work waited for a rep to
+    become free, which is a staffing figure, not the router's."""
+    rows = s.execute(
+        select(OutboundMessageRow.case_id, OutboundMessageRow.created_at).where(
+            OutboundMessageRow.key.like("offer-%.o1"),
+            OutboundMessageRow.key.not_like("offer-call-%"),
+            OutboundMessageRow.key.not_like("offer-callback-%"),
+            OutboundMessageRow.case_id != "",
+            OutboundMessageRow.created_at >= since,
+        )
+    ).all()
+    seconds: list[float] = []
+    for case_id, rung_at in rows:
+        replied_at = s.scalar(
+            select(func.max(InboundMessage.received_at)).where(
+                InboundMessage.case_id == case_id, InboundMessage.received_at <= rung_at
+            )
+        )
+        if replied_at is None:
+            continue  # not caused by a patient's reply
+        waited = (rung_at - replied_at).total_seconds()
+        if waited <= offer_seconds:
+            seconds.append(waited)
+    return seconds
 
 
 def feedback_since(s: Session, since: datetime) -> list[Feedback]:

@@ -33,6 +33,7 @@ from web import (
     patient_links,
     reps,
     sendgrid_hooks,
+    support_line,
     twilio_hooks,
     wall,
 )
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
 
     app.include_router(events.router)
     app.include_router(twilio_hooks.router)
+    app.include_router(support_line.router)
     app.include_router(sendgrid_hooks.router)
     app.include_router(cases.router)
     app.include_router(codec.router)

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,7 +36,7 @@ from twilio.request_validator import RequestValidator
 
 from config import Settings
 from providers.phone import local_twiml
-from store import local_calls, local_phone
+from store import local_calls, local_phone, support_calls
 from store.db import Store
 from web.deps import services
 
@@ -118,6 +119,7 @@ async def _render(
 ) -> HTMLResponse:
     svc = services(request)
     shown = await asyncio.to_thread(local_phone.page, svc.store, to)
+    line = await asyncio.to_thread(support_calls.on_the_line, svc.store, to) if to else []
     return templates.TemplateResponse(
         request,
         "dev_phone.html",
@@ -134,6 +136,8 @@ async def _render(
             "twilio_number": svc.settings.twilio_from_number,
             "thread_url": _thread_url,
             "routed_label": routed_label,
+            "line_calls": line,
+            "caller_wait_seconds": svc.settings.routing.caller_wait_seconds,
         },
         status_code=status,
     )
@@ -409,6 +413,10 @@ async def _follow(
         assert step.action is not None
         await asyncio.to_thread(local_calls.next_action, store, leg.id, step.action, True)
         return None, step.said
+    if step.then == "dial_queue":
+        # the local Twilio takes the caller waiting in the queue: the two are connected; the rep's call
+        # goes on until one of them hangs up
+        return None, (*step.said, "You are connected to the caller.")
     if step.then == "dial":
         assert step.dial is not None
         dial = step.dial
@@ -466,3 +474,95 @@ async def _dial_ended(
         "DialCallDuration": str(patient.seconds()),
     }
     return await exchange_as_twilio(settings, rep.action_url, params)
+
+
+# ---------------------------------------------------------------------- a patient calling the support line
+
+LINE = "/webhooks/twilio/voice/incoming"
+
+
+def _line_params(settings: Settings, call_sid: str, caller: str, status: str) -> dict[str, str]:
+    """What Twilio sends about an inbound call to TWILIO_FROM_NUMBER."""
+    return {
+        "CallSid": call_sid,
+        "AccountSid": settings.twilio_account_sid,
+        "From": caller,
+        "To": settings.twilio_from_number,
+        "Direction": "inbound",
+        "CallStatus": status,
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def _line_url(settings: Settings, what: str, call_sid: str) -> str:
+    return f"{settings.public_base_url}{LINE}/{what}?{urlencode({'call': call_sid})}"
+
+
+def _said(texts: tuple[str, ...]) -> str:
+    return " ".join(text for text in texts if text)[:HEARD_LIMIT]
+
+
+@router.post("/line")
+async def call_the_line(request: Request, to: str = Form("")) -> Response:
+    """The patient `to` calls the support line: the signed Voice webhook as Twilio posts it, then the
+    queue's waitUrl once (the hold message); the reps' phones ring here as offers do."""
+    svc = services(request)
+    settings = svc.settings
+    caller = _normalise(to)
+    if caller is None:
+        return await _render(request, None, error="Pick a patient's number to call from.", status=422)
+    call_sid = "CA" + uuid.uuid4().hex
+    url = settings.public_base_url + LINE
+    problem, twiml = await exchange_as_twilio(
+        settings, url, _line_params(settings, call_sid, caller, "ringing")
+    )
+    if problem:
+        return await _render(request, caller, error=problem, status=502)
+    line = local_twiml.read_line(twiml, url)
+    if line.problem or line.enqueue is None or line.enqueue.wait_url is None:
+        return await _render(
+            request, caller, error=line.problem or "The line did not hold the call.", status=502
+        )
+    said = list(line.said)
+    if line.keys_action is None:  # held at once: the hold message
+        hold = _line_params(settings, call_sid, caller, "in-progress") | {
+            "QueueTime": "0",
+            "QueuePosition": "1",
+        }
+        problem, twiml = await exchange_as_twilio(settings, line.enqueue.wait_url, hold)
+        said += local_twiml.read(twiml, line.enqueue.wait_url).said if not problem else ()
+    back = _thread_url(caller) + f"&{urlencode({'heard': _said(tuple(said))})}"
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/line/{call_sid}/{move}")
+async def line_move(request: Request, call_sid: str, move: str, digits: str = Form("")) -> Response:
+    """The caller on the support line: `wait` (the hold message again, with the time waited so far: after
+    ROUTING__CALLER_WAIT_SECONDS it offers a callback), `callback` (press 1 for it), `key` (press a booking
+    choice during the greeting), `hangup` (the number's status callback: the call is over)."""
+    svc = services(request)
+    settings = svc.settings
+    call = await asyncio.to_thread(support_calls.get, svc.store, call_sid)
+    if call is None or move not in ("wait", "callback", "key", "hangup"):
+        return await _render(request, None, error="There is no such call.", status=404)
+    caller = call.from_number
+    params = _line_params(settings, call_sid, caller, "in-progress")
+    if move == "hangup":
+        problem = await post_as_twilio(
+            settings, f"{settings.public_base_url}{LINE}/status", params | {"CallStatus": "completed"}
+        )
+        said: tuple[str, ...] = ()
+    else:
+        waited = int((datetime.now(UTC) - call.arrived_at).total_seconds())
+        if move == "wait":
+            url = _line_url(settings, "wait", call_sid)
+            params |= {"QueueTime": str(waited), "QueuePosition": "1"}
+        else:
+            url = _line_url(settings, "callback" if move == "callback" else "keys", call_sid)
+            params |= {"Digits": "1" if move == "callback" else digits}
+        problem, twiml = await exchange_as_twilio(settings, url, params)
+        said = local_twiml.read(twiml, url).said if not problem else ()
+    if problem:
+        return await _render(request, caller, error=problem, status=502)
+    back = _thread_url(caller) + (f"&{urlencode({'heard': _said(said)})}" if said else "")
+    return RedirectResponse(back, status_code=303)

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from store import metrics
+from store import metrics, reps, support_calls
 from store.db import Store
 from web.deps import services
 
@@ -21,6 +21,8 @@ router = APIRouter()
 
 # first contact, in seconds: the SLA's neighbourhood (600 s by default) in some detail, then hours
 FIRST_CONTACT_BUCKETS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+# a call's wait for a rep: the first ring (6 s) in detail, then the callback offer's neighbourhood (60 s)
+CALL_ANSWER_BUCKETS = (2, 4, 6, 10, 20, 30, 60, 120, 300)
 
 
 class SystemCollector(Collector):
@@ -99,6 +101,30 @@ class SystemCollector(Collector):
         for score, n in sorted(snap.feedback.items()):
             feedback.add_metric([score], n)
         yield feedback
+        yield from people(self.store)
+
+
+def people(store: Store) -> Iterator[Metric]:
+    """The support line's calls by outcome, how long answered calls waited for a rep, and the reps on
+    duty by status: counts and durations only, nothing about a patient."""
+    calls = CounterMetricFamily(
+        "makeright_calls", "Calls to the support line, by outcome", labels=["outcome"]
+    )
+    for outcome, n in sorted(support_calls.outcome_totals(store).items()):
+        calls.add_metric([outcome], n)
+    yield calls
+    waits = support_calls.answer_seconds_all(store)
+    answer = HistogramMetricFamily(
+        "makeright_call_answer_seconds", "From a call's arrival to a rep accepting it (answered calls)"
+    )
+    buckets = [(str(float(b)), sum(1 for v in waits if v <= b)) for b in CALL_ANSWER_BUCKETS]
+    buckets.append(("+Inf", len(waits)))
+    answer.add_metric([], buckets, sum_value=sum(waits))
+    yield answer
+    on_duty = GaugeMetricFamily("makeright_reps", "Reps on duty, by status", labels=["status"])
+    for status, n in sorted(reps.counts(store).items()):
+        on_duty.add_metric([status], n)
+    yield on_duty
 
 
 def registry_for(store: Store) -> CollectorRegistry:

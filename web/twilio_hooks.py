@@ -16,9 +16,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from dispatch import offers
 from domain.jsonload import ascii_int
 from domain.messages import voice_thanks
-from domain.routing import OfferAnswer, offer_call_key
+from domain.routing import OfferAnswer, OfferDecision, WorkKind, offer_call_key
 from providers.phone import twiml
-from store import callbacks, cases, escalations, inbox, spool
+from store import callbacks, cases, escalations, inbox, spool, support_calls
 from store.db import database_unavailable
 from web.deps import Services, services
 
@@ -55,7 +55,7 @@ async def signed_form(request: Request) -> dict[str, str] | Response:
     return params
 
 
-async def _missing(request: Request, params: dict[str, str], names: list[str]) -> Response | None:
+async def missing_fields(request: Request, params: dict[str, str], names: list[str]) -> Response | None:
     missing = [name for name in names if not params.get(name)]
     if not missing:
         return None
@@ -71,13 +71,13 @@ async def inbound_sms(request: Request) -> Response:
     params = await signed_form(request)
     if isinstance(params, Response):
         return params
-    if (refused := await _missing(request, params, ["MessageSid", "From"])) is not None:
+    if (refused := await missing_fields(request, params, ["MessageSid", "From"])) is not None:
         return refused
     body = params.get("Body", "")
     answer = spool.Answer(
         "twilio_sms", params["MessageSid"], params["From"], body, None, {"channel": "sms", "text": body}
     )
-    await _take_answer(request, answer)
+    await take_answer(request, answer)
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
@@ -86,7 +86,7 @@ async def keypad_answer(request: Request) -> Response:
     params = await signed_form(request)
     if isinstance(params, Response):
         return params
-    if (refused := await _missing(request, params, ["CallSid", "To"])) is not None:
+    if (refused := await missing_fields(request, params, ["CallSid", "To"])) is not None:
         return refused
     digits = params.get("Digits", "")
     lang = request.query_params.get("lang", "en")
@@ -98,7 +98,7 @@ async def keypad_answer(request: Request) -> Response:
         request.query_params.get("case_id"),
         {"channel": "voice", "text": digits},
     )
-    await _take_answer(request, answer)
+    await take_answer(request, answer)
     response = VoiceResponse()
     response.say(voice_thanks(lang), language="nl-NL" if lang == "nl" else "en-US")
     return Response(str(response), media_type="application/xml")
@@ -113,7 +113,8 @@ async def offer_key(request: Request) -> Response:
     if isinstance(params, Response):
         return params
     offer_id = request.query_params.get("offer", "")
-    if (refused := await _missing(request, {**params, "offer": offer_id}, ["CallSid", "offer"])) is not None:
+    refused = await missing_fields(request, {**params, "offer": offer_id}, ["CallSid", "offer"])
+    if refused is not None:
         return refused
     svc = services(request)
     digits = params.get("Digits", "")
@@ -131,6 +132,8 @@ async def offer_key(request: Request) -> Response:
         return _twiml(
             twiml.say_and_hang_up(REP_SAYS["declined" if decision.reason == "declined" else "gone"])
         )
+    if decision.kind is WorkKind.CALLER and decision.work_id:
+        return await _connect_caller(svc, decision, offer_id)
     taken = False
     if decision.escalation_id:
         taken = await asyncio.to_thread(_claimed_by_another, svc, decision.escalation_id, decision.user)
@@ -142,6 +145,12 @@ async def offer_key(request: Request) -> Response:
         if decision.case_id
         else None
     )
+    if decision.kind is WorkKind.CALLBACK and decision.work_id:
+        # a patient who asked the support line to call them back: the number they called from
+        call = await asyncio.to_thread(
+            support_calls.get, svc.store, support_calls.call_sid_of(decision.work_id) or ""
+        )
+        phone = call.from_number if call is not None else phone
     if phone is None:
         return _twiml(twiml.say_and_hang_up(REP_SAYS["no_phone"]))
     return _twiml(
@@ -155,6 +164,18 @@ async def offer_key(request: Request) -> Response:
             "en",
         )
     )
+
+
+async def _connect_caller(svc: Services, decision: OfferDecision, offer_id: str) -> Response:
+    """A rep took a caller on the support line: the caller is taken from their queue (`<Dial><Queue>`),
+    and the call is answered by the rep (at the first ring when within 6 s of its arrival). A caller who
+    hung up a moment before: the rep hears so."""
+    assert decision.work_id is not None
+    call_sid = support_calls.call_sid_of(decision.work_id) or ""
+    held = await asyncio.to_thread(support_calls.answered, svc.store, call_sid, decision.user)
+    if not held:
+        return _twiml(twiml.say_and_hang_up(REP_SAYS["caller_gone"]))
+    return _twiml(twiml.caller_connect_twiml(decision.work_id, svc.settings.public_base_url, offer_id))
 
 
 @router.post("/voice/offer/dialed")
@@ -181,6 +202,7 @@ REP_SAYS = {
     "unavailable": "Sorry, makeright could not connect you just now; the work goes to the next rep.",
     "no_phone": "The escalation is yours, but there is no number to call the patient on. See the console.",
     "ended": "The call has ended. Thank you.",
+    "caller_gone": "The caller has hung up or asked to be called back. Goodbye.",
     "not_reached": (
         "The patient did not answer. We have texted them, and the escalation is back in the queue."
     ),
@@ -199,7 +221,7 @@ async def sms_status(request: Request) -> Response:
     params = await signed_form(request)
     if isinstance(params, Response):
         return params
-    if (refused := await _missing(request, params, ["MessageSid", "MessageStatus"])) is not None:
+    if (refused := await missing_fields(request, params, ["MessageSid", "MessageStatus"])) is not None:
         return refused
     status = params["MessageStatus"].lower()
     report = callbacks.Report(
@@ -219,7 +241,7 @@ async def call_status(request: Request) -> Response:
     params = await signed_form(request)
     if isinstance(params, Response):
         return params
-    if (refused := await _missing(request, params, ["CallSid", "CallStatus"])) is not None:
+    if (refused := await missing_fields(request, params, ["CallSid", "CallStatus"])) is not None:
         return refused
     status = params["CallStatus"].lower()
     if params.get("AnsweredBy", "").startswith("machine"):
@@ -255,7 +277,7 @@ async def _store_and_act(request: Request, report: callbacks.Report, extra: dict
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 
-async def _take_answer(request: Request, answer: spool.Answer) -> None:
+async def take_answer(request: Request, answer: spool.Answer) -> None:
     """A patient's answer: STOP / START bind at once, the inbox stores and routes it, and it goes to its
     case or check-in watch now (an unrouted row cannot be claimed: nothing happens)."""
     svc = services(request)

@@ -94,6 +94,7 @@ async def _numbers(request: Request) -> wall_store.Wall:
         sla_seconds=svc.settings.first_contact_sla_seconds,
         currency=comp.currency,
         daily_budget=comp.daily_budget,
+        offer_seconds=svc.settings.routing.offer_seconds,
     )
 
 
@@ -170,7 +171,7 @@ class Chart:
 
 def chart(hourly: list[dict[str, Any]], sla_seconds: int) -> Chart:
     """Cases opened per hour (bars) and that hour's first contact p90 (line) against the SLA (dashed)."""
-    width, height, top, bottom, left, right = 1160, 560, 20, 510, 56, 1100
+    width, height, top, bottom, left, right = 1160, 350, 20, 300, 56, 1100
     n = max(len(hourly), 1)
     step = (right - left) / n
     max_cases = max([h["cases_opened"] for h in hourly] + [4])

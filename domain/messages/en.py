@@ -92,4 +92,13 @@ TEXTS: dict[str, str] = {
     "rate_send": "Send",
     "rate_thanks_title": "Thank you",
     "rate_thanks": "We have your rating. Thank you for telling us.",
+    # ---------------------------------------------------------------- the support line (patients calling in)
+    "line_greeting": "Hello, thank you for calling. We are connecting you to one of our team.",
+    "line_choices": "If you are calling about the new times we offered you, press your choice now.",
+    "line_hold": "All of our team are busy. Please stay on the line: you are number {position} in line.",
+    "line_hold_wait": "The expected wait is about {minutes} minutes.",
+    "line_callback_offer": "Press 1 to be called back instead. You keep your place in line.",
+    "line_callback_thanks": "Thank you. We will call you back as soon as someone is free. Goodbye.",
+    "line_unavailable": "Sorry, we cannot take your call right now. Please call again in a few minutes.",
+    "line_left": "Thank you for calling. Goodbye.",
 }

@@ -86,4 +86,15 @@ TEXTS: dict[str, str] = {
     "rate_send": "Versturen",
     "rate_thanks_title": "Dank u",
     "rate_thanks": "Wij hebben uw beoordeling ontvangen. Dank u wel.",
+    # ---------------------------------------------------------------- the support line (patients calling in)
+    "line_greeting": "Goedendag, dank u voor uw telefoontje. We verbinden u met een van onze medewerkers.",
+    "line_choices": "Belt u over de nieuwe tijden die wij u aanboden? Toets dan nu uw keuze.",
+    "line_hold": "Al onze medewerkers zijn in gesprek. Blijft u aan de lijn: u bent nummer {position}.",
+    "line_hold_wait": "De verwachte wachttijd is ongeveer {minutes} minuten.",
+    "line_callback_offer": "Toets 1 om teruggebeld te worden. U houdt uw plaats in de rij.",
+    "line_callback_thanks": "Dank u. We bellen u terug zodra er iemand vrij is. Tot ziens.",
+    "line_unavailable": (
+        "Het spijt ons, we kunnen uw telefoontje nu niet aannemen. Belt u over enkele minuten opnieuw."
+    ),
+    "line_left": "Dank u voor uw telefoontje. Tot ziens.",
 }

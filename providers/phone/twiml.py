@@ -102,3 +102,109 @@ def say_and_hang_up(text: str, language: str = "en") -> str:
     response.say(text, language=VOICE_LANGUAGE.get(language, "en-US"))
     response.hangup()
     return str(response)
+
+
+# ---------------------------------------------------------------------- the support line (callers)
+
+# how long the greeting's keypad listens for a booking choice before the caller is held for a rep
+LINE_CHOICE_SECONDS = 3
+# how long a waiting caller hears silence between two hold messages (Twilio asks the waitUrl again when
+# its document runs out)
+HOLD_PAUSE_SECONDS = 10
+CALLBACK_KEY_SECONDS = 5
+CONNECTING_CALLER = "Connecting you to the caller."
+
+
+def line_url(callback_base: str, what: str, call_sid: str) -> str:
+    """/webhooks/twilio/voice/incoming/<what>?call=<CallSid>: the support line's own callbacks."""
+    query = urlencode({"call": call_sid})
+    return f"{callback_base.rstrip('/')}/webhooks/twilio/voice/incoming/{what}?{query}"
+
+
+def line_greeting_twiml(
+    callback_base: str,
+    call_sid: str,
+    queue: str,
+    greeting: str,
+    language: str = "en",
+    choices: str | None = None,
+) -> str:
+    """A caller's first answer: the greeting in their language, then the caller waits in `queue` (the
+    work id the router offers reps) with `waitUrl` for hold and `action` once they leave it. With `choices`
+    (an open booking-conflict offer), the greeting sits in a one-key <Gather> whose key is their choice;
+    nothing pressed falls through to the queue."""
+    from twilio.twiml.voice_response import Gather, VoiceResponse
+
+    voice = VOICE_LANGUAGE.get(language, "en-US")
+    response = VoiceResponse()
+    if choices is not None:
+        gather = Gather(
+            num_digits=1,
+            action=line_url(callback_base, "keys", call_sid),
+            method="POST",
+            timeout=LINE_CHOICE_SECONDS,
+        )
+        gather.say(greeting, language=voice)
+        gather.say(choices, language=voice)
+        response.append(gather)
+    else:
+        response.say(greeting, language=voice)
+    response.enqueue(
+        queue,
+        wait_url=line_url(callback_base, "wait", call_sid),
+        wait_url_method="POST",
+        action=line_url(callback_base, "left", call_sid),
+        method="POST",
+    )
+    return str(response)
+
+
+def line_hold_twiml(
+    hold: str, language: str = "en", callback_offer: str | None = None, callback_action: str | None = None
+) -> str:
+    """The waitUrl's answer: the hold message, then a pause (Twilio asks again when it runs out). With a
+    callback offer: the offer in a one-key <Gather> posting to `callback_action`."""
+    from twilio.twiml.voice_response import Gather, VoiceResponse
+
+    voice = VOICE_LANGUAGE.get(language, "en-US")
+    response = VoiceResponse()
+    if callback_offer is not None and callback_action is not None:
+        gather = Gather(num_digits=1, action=callback_action, method="POST", timeout=CALLBACK_KEY_SECONDS)
+        gather.say(hold, language=voice)
+        gather.say(callback_offer, language=voice)
+        response.append(gather)
+    else:
+        response.say(hold, language=voice)
+    response.pause(length=HOLD_PAUSE_SECONDS)
+    return str(response)
+
+
+def line_leave_twiml(said: str, language: str = "en") -> str:
+    """Say `said`, then take the caller out of the queue (<Leave/>: the Enqueue's action is asked next)."""
+    from twilio.twiml.voice_response import VoiceResponse
+
+    response = VoiceResponse()
+    response.say(said, language=VOICE_LANGUAGE.get(language, "en-US"))
+    response.leave()
+    return str(response)
+
+
+def caller_connect_twiml(queue: str, callback_base: str, offer_id: str) -> str:
+    """The rep's 1 on a caller's offer: tell the rep, then take the caller waiting in `queue`
+    (<Dial><Queue>); the <Dial action> tells the rep how it went."""
+    from twilio.twiml.voice_response import Dial, VoiceResponse
+
+    response = VoiceResponse()
+    response.say(CONNECTING_CALLER, language="en-US")
+    dial = Dial(action=dialed_url(callback_base, offer_id), method="POST")
+    dial.queue(queue)
+    response.append(dial)
+    return str(response)
+
+
+def hang_up() -> str:
+    from twilio.twiml.voice_response import VoiceResponse
+
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)

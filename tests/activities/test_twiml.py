@@ -240,7 +240,7 @@ def test_the_local_twilio_takes_twilios_defaults() -> None:
     [
         ("not xml", "not TwiML"),
         ("<Say>hi</Say>", "not <Response>"),
-        ("<Response><Enqueue>support</Enqueue></Response>", "does not play <Enqueue>"),
+        ("<Response><Record/></Response>", "does not play <Record>"),
         ("<Response><Dial><Conference>room</Conference></Dial></Response>", "only <Number>"),
         (
             "<Response><Dial><Number>+31612345678</Number><Number>+31612345679</Number></Dial></Response>",

@@ -94,6 +94,10 @@ ATTRIBUTES: dict[str, set[str]] = {
     },
     "Hangup": set(),
     "Pause": {"length"},
+    # twilio.com/docs/voice/twiml/enqueue, /leave, /dial/queue
+    "Enqueue": {"action", "method", "waitUrl", "waitUrlMethod", "workflowSid"},
+    "Leave": set(),
+    "Queue": {"url", "method", "reservationSid", "postWorkActivitySid"},
 }
 
 NUMBER_EVENTS = {"initiated", "ringing", "answered", "completed"}
@@ -172,7 +176,9 @@ def _check_content(element: ET.Element) -> None:
         raise InvalidTwiML("<Say> says nothing")
     if element.tag == "Number" and not E164.fullmatch(text):
         raise InvalidTwiML(f"<Number>{text}</Number>: not an E.164 number")
-    if element.tag in ("Gather", "Hangup", "Response", "Pause") and text:
+    if element.tag in ("Enqueue", "Queue") and not 0 < len(text) <= 64:
+        raise InvalidTwiML(f"<{element.tag}>{text}</{element.tag}>: a queue name of 1 to 64 characters")
+    if element.tag in ("Gather", "Hangup", "Response", "Pause", "Leave") and text:
         raise InvalidTwiML(f"<{element.tag}> holds text {text!r}")
     if element.tag == "Dial" and not text and not len(element):
         raise InvalidTwiML("<Dial> dials nothing")

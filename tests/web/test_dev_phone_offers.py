@@ -23,7 +23,7 @@ from sqlalchemy import select
 from config import Settings
 from domain.messaging import Channel, OutboundMessage
 from providers.phone.local import LocalPhone
-from providers.phone.twiml import connect_twiml, say_and_hang_up
+from providers.phone.twiml import caller_connect_twiml, connect_twiml, say_and_hang_up
 from store import users
 from store.db import Store
 from store.models import LocalDelivery, OutboundMessageRow
@@ -406,3 +406,18 @@ def test_console_users_phones_are_the_reps_phones(phones: Phones) -> None:
     rep_thread = page(phones, REP)
     assert 'class="title">rep ann<' in rep_thread
     assert "Quick reply" not in rep_thread and 'class="lang"' not in rep_thread
+
+
+def test_a_rep_taking_a_caller_is_connected_to_the_queue(phones: Phones) -> None:
+    """A caller's offer: the answer to 1 is <Dial><Queue>; the local Twilio connects the rep to the caller
+    waiting there (no second leg rings), and the rep's call goes on until they hang up."""
+    phones.answer_key["1"] = caller_connect_twiml("call-CA1", phones.settings.public_base_url, "call-CA1.o1")
+    rep_leg, rep_sid = ring(phones)
+    move(phones, rep_leg, "answer")
+    taken = press(phones, rep_leg, "1")
+    assert taken.status_code == 303
+    assert "connected+to+the+caller" in taken.headers["location"]
+    assert patient_leg(phones.store, rep_sid) is None
+    assert row(phones.store, rep_leg).call_status == "in-progress"
+    move(phones, rep_leg, "hangup")
+    assert [status for status, _ in phones.reports("rep")] == ["in-progress", "completed"]
