@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from domain.cases import CaseStatus
 from domain.conversation import QuestionKind
+from store import views
 from store.conversation import newest_case, open_questions
 from store.db import Store
 from store.models import Case, CheckInWatchRow, ReceivedEvent, SupportCall, utcnow
@@ -76,9 +77,12 @@ def recognise(store: Store, phone: str) -> Caller:
         if case is None:
             case = newest_case(s, phone)
         offer_open = any(q.kind is QuestionKind.OFFER for q in open_questions(s, phone))
-        if case is None:
-            return Caller(None, offer_open=offer_open)
-        return Caller(case.case_id, case.kind, case.practice_id, offer_open)
+    if case is None:
+        return Caller(None, offer_open=offer_open)
+    # the rep's whisper names the practice as patients know it (the booking system's name, not its id)
+    booking = views.booking_data(store, case)
+    practice = booking.practice.name if booking is not None else case.practice_id
+    return Caller(case.case_id, case.kind, practice, offer_open)
 
 
 def _tell_router(s: Session, call_sid: str, step: str, parsed: dict[str, Any], case_id: str | None) -> int:

@@ -109,6 +109,8 @@ def test_a_known_caller_is_greeted_held_and_offered_a_callback(
     [told] = router_rows(store)
     [work] = told["offer"]
     assert work["work_id"] == "call-CA100" and work["kind"] == "caller" and work["case_id"] == case.case_id
+    # the rep's whisper names the practice as patients know it, not the booking system's id
+    assert work["practice"] == "Uptown Orthopedics" and work["case_kind"] == "booking_conflict"
     assert told["status"] == "pending"
     # Twilio asking again keeps one call
     assert twiml_of(twilio(server, settings, BASE, {"CallSid": "CA100", "From": PATIENT}))
