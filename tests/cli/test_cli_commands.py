@@ -1,4 +1,6 @@
-"""`python cli.py …` as a separate process: cases, dead letters (show, resubmit), usage errors, --json.
+"""`python cli.py …`: cases, dead letters (show, resubmit), users, migrate, codec keys, usage errors,
+--json. The commands run in this process as they would in their own (tests/support/cli_in_process.py:
+the same argv, environment, stdin, pipes); the entry point itself runs as a separate process once.
 Temporal is not reachable here: a resubmitted event is stored and waits for the relay, as from
 POST /events."""
 
@@ -15,12 +17,26 @@ from domain.events import BookingEvent
 from store import inbox
 from store.db import Store
 from store.models import Case, ConsoleSession, DeadLetter, ReceivedEvent
-from tests.support.cli_process import cli_env, env_for, run_cli, run_cli_times
+from tests.support import cli_process
+from tests.support.cli_in_process import run_cli, run_cli_times
+from tests.support.cli_process import cli_env, env_for
 from tests.support.settings import example_event
 
-pytestmark = pytest.mark.e2e  # every test here starts real processes
-
 PHONE = "+31612345678"
+
+
+@pytest.mark.e2e
+def test_cli_py_as_a_process_prints_and_exits_with_the_commands_status(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """`python cli.py …` in its own process: the output on its stdout and stderr, the exit code (0 done,
+    1 something wrong, 2 bad usage) as the process's status."""
+    env = env_for(sqlite_url, tmp_path)
+    empty = cli_process.run_cli(env, "cases")
+    assert (empty.code, empty.out.strip(), empty.err) == (0, "no cases", "")
+    missing = cli_process.run_cli(env, "case", "case-missing")
+    assert missing.code == 1 and "no case case-missing" in missing.err and missing.out == ""
+    assert cli_process.run_cli(env, "nonsense").code == 2
 
 
 def test_cases_listing_usage_errors_and_json(sqlite_url: str, tmp_path: Path) -> None:

@@ -1,6 +1,10 @@
 """The CLI against a real Temporal dev server (reset does not work on the time-skipping server): export a
 history, replay it (and a tampered copy), and retry failed cases with the current code. A retried case
-messages nobody twice for a step and pays nobody twice."""
+messages nobody twice for a step and pays nobody twice.
+
+A command run several times in a row (`run_cli_times`), and one retry, run as separate processes: a
+short-lived Temporal client must not crash the process at shutdown (FIELD-NOTES). The other commands run
+in this process as they would in their own (tests/support/cli_in_process.py)."""
 
 from __future__ import annotations
 
@@ -28,11 +32,13 @@ from store.models import (
     OutboundMessageRow,
     TimelineItem,
 )
-from tests.support.cli_process import cli_env_on, run_cli, run_cli_async, run_cli_times
+from tests.support import cli_process
+from tests.support.cli_in_process import run_cli, run_cli_async
+from tests.support.cli_process import cli_env_on
 from tests.support.settings import example_event, make_settings
 from tests.support.workflow_harness import Harness, fail_case, rerun_result, running
 
-pytestmark = pytest.mark.e2e  # every test here starts real processes
+pytestmark = pytest.mark.e2e  # every test here needs the Temporal dev server (a real process)
 
 PHONE = "+31612345678"
 
@@ -66,7 +72,7 @@ async def test_export_then_replay_the_file_and_a_tampered_copy(
         await rerun_result(h, handle.id)
     workflow_id = handle.id
 
-    exported = await asyncio.to_thread(run_cli_times, env, "export", workflow_id)
+    exported = await asyncio.to_thread(cli_process.run_cli_times, env, "export", workflow_id)
     assert exported.code == 0, exported.err
     history = json.loads(exported.out)
     assert history["events"][0]["eventType"] in (
@@ -78,9 +84,9 @@ async def test_export_then_replay_the_file_and_a_tampered_copy(
     written = await asyncio.to_thread(run_cli, env, "export", workflow_id, "-o", str(path))
     assert written.code == 0 and json.loads(path.read_text()) == history
 
-    ok = await asyncio.to_thread(run_cli_times, env, "replay", "--file", str(path))
+    ok = await asyncio.to_thread(cli_process.run_cli_times, env, "replay", "--file", str(path))
     assert (ok.code, ok.out.strip()) == (0, f"{workflow_id}  ok"), ok
-    by_id = await asyncio.to_thread(run_cli_times, env, "replay", workflow_id, "--json")
+    by_id = await asyncio.to_thread(cli_process.run_cli_times, env, "replay", workflow_id, "--json")
     assert by_id.code == 0 and json.loads(by_id.out)[0]["result"] == "ok"
     by_query = await asyncio.to_thread(run_cli, env, "replay", "--query", f"WorkflowId = '{workflow_id}'")
     assert (by_query.code, by_query.out.strip()) == (0, f"{workflow_id}  ok")
@@ -91,7 +97,7 @@ async def test_export_then_replay_the_file_and_a_tampered_copy(
     assert tampered != path.read_text()
     bad = tmp_path / "tampered.json"
     bad.write_text(tampered)
-    nondet = await asyncio.to_thread(run_cli_times, env, "replay", "--file", str(bad))
+    nondet = await asyncio.to_thread(cli_process.run_cli_times, env, "replay", "--file", str(bad))
     assert nondet.code == 1
     (line,) = nondet.out.strip().splitlines()
     assert line.startswith(f"{workflow_id}  nondeterministic  event ") and "send_sms" in line
@@ -126,7 +132,7 @@ async def test_retry_after_a_failed_booking_sends_nothing_twice(
     assert case_id == accepted.case_id
     assert sms(h, case_id, "offer-1") == 1 and len(h.deliveries("sms", PHONE)) == 1
 
-    dry = await run_cli_async(env, "retry", "--failed", "--dry-run", "--json")
+    dry = await cli_process.run_cli_async(env, "retry", "--failed", "--dry-run", "--json")
     assert dry.code == 0, dry.err
     plan = json.loads(dry.out)
     assert plan["dry_run"] and plan["retried"] == [case_id] and plan["cases"][0]["reset_event_id"]

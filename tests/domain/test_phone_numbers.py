@@ -190,10 +190,10 @@ def test_the_on_call_numbers_in_config_are_parsed_at_start_up(monkeypatch: pytes
     )
 
 
-@pytest.mark.e2e
 def test_cli_users_phone_is_parsed_like_every_number(sqlite_url: str, tmp_path: Path) -> None:
     from store import users
-    from tests.support.cli_process import env_for, run_cli
+    from tests.support.cli_in_process import run_cli
+    from tests.support.cli_process import env_for
 
     env = env_for(sqlite_url, tmp_path)
     made = run_cli(

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +82,12 @@ async def run_cli_async(env: dict[str, str], *args: str) -> Ran:
 def run_cli_times(env: dict[str, str], *args: str, times: int = 3) -> Ran:
     """A read-only command, several times in a row: the same exit code and output every time (a
     short-lived Temporal client must not crash the process at shutdown)."""
-    runs = [run_cli(env, *args) for _ in range(times)]
+    return repeated(run_cli, env, *args, times=times)
+
+
+def repeated(run: Callable[..., Ran], env: dict[str, str], *args: str, times: int) -> Ran:
+    """`run(env, *args)` `times` times: the first run, once every run had its exit code and output."""
+    runs = [run(env, *args) for _ in range(times)]
     for ran in runs[1:]:
         assert ran.code == runs[0].code, (ran.code, ran.err[-2000:], runs[0].code)
         # protobuf maps (payload metadata) have no fixed order: compare JSON as data

@@ -32,7 +32,8 @@ from store import ledger
 from store.db import Store
 from store.models import EscalationRow, GiftCardOrder, LedgerEntry, TimelineItem
 from store.views import case_view, load_cases
-from tests.support.cli_process import cli_env, run_cli
+from tests.support.cli_in_process import run_cli
+from tests.support.cli_process import cli_env
 from tests.support.http import free_port
 from tests.support.prism import add_case
 from tests.support.settings import TEST_CONVERTER, example_event, make_settings
@@ -355,7 +356,6 @@ def _case(store: Store, case_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- cli.py ledger
 
 
-@pytest.mark.e2e
 def test_cli_ledger_shows_issued_pending_denied_per_day_and_the_budget_left(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -421,7 +421,6 @@ def test_cli_ledger_shows_issued_pending_denied_per_day_and_the_budget_left(
     assert bad.code == 2 and "--day" in bad.err
 
 
-@pytest.mark.e2e
 def test_cli_ledger_exits_1_when_the_local_book_and_the_ledger_disagree(
     sqlite_url: str, tmp_path: Path
 ) -> None:
