@@ -187,6 +187,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
         forms=limits.forms,
         codec=limits.codec,
         default=limits.default,
+        inbound_email=limits.inbound_email,
     )
     app.add_middleware(body_limit.BodyLimitMiddleware, limits=rows, default=default)
     phone, why = settings.local_phone()
