@@ -77,8 +77,8 @@ def automatic(headers: dict[str, str], from_address: str | None) -> str | None:
     submitted = headers.get("auto-submitted", "").split(";")[0].strip().lower()
     if submitted and submitted != "no":
         return f"Auto-Submitted: {submitted[:40]}"
-    for name in ("x-autoreply", "x-autorespond", "x-auto-response-suppress"):
-        if name in headers and (name != "x-auto-response-suppress" or "all" in headers[name].lower()):
+    for name in ("x-autoreply", "x-autorespond"):
+        if name in headers:
             return f"{name}: present"
     precedence = headers.get("precedence", "").strip().lower()
     if precedence in _BULK:

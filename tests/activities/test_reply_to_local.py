@@ -42,3 +42,18 @@ async def test_no_inbound_address_no_reply_to(store: Store) -> None:
     with store.session() as s:
         assert s.scalars(select(LocalDelivery.reply_to)).all() == [None]
         assert s.get(Case, case_id).email_token is None  # type: ignore[union-attr]
+
+
+async def test_an_email_opt_out_withholds_every_later_email_to_that_address(store: Store) -> None:
+    from store import consent
+
+    case_id = add_case(store)
+    msg = mail_to_patient(store, case_id, "offer-mail")
+    consent.record(store, "email", msg.to, True, source="sendgrid_inbound")
+    activities = SendGridActivities(store, LocalMailbox(store, "noreply@x.example"), "care@reply.example.com")
+
+    result = await activities.send_email(msg)
+
+    assert (result.status, result.reason) == ("rejected", "opted_out")
+    with store.session() as s:
+        assert s.scalars(select(LocalDelivery)).all() == []
