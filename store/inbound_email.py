@@ -59,28 +59,72 @@ class Accepted:
 
 
 def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
-    """Store the email and decide what it is: ignored (a machine's), understood (a choice goes to its case
-    through the inbox as a text message's would; an opt-out stops email to the address) or waiting for a
-    person (anything else, and a sender with no case). The same Message-ID again is a duplicate (SendGrid
-    retries what it did not see answered): nothing new happens."""
+    """Store the email first (waiting for a person), then decide what it is and act: ignored (a machine's),
+    understood (a choice goes to its case through the inbox as a text message's would; an opt-out stops
+    email to the address) or, as stored, waiting for a person (anything else, and a sender with no case).
+    Should acting fail half-way, the email is still there, waiting for a person. The same Message-ID again
+    is a duplicate (SendGrid retries what it did not see answered): nothing new happens."""
     if mail.message_id:
         seen = _by_message_id(store, mail.message_id)
         if seen is not None:
             return seen
     email_id = f"em_{secrets.token_hex(8)}"
+    try:
+        with store.session() as s:
+            case = _match_case(s, mail, inbound_address)
+            s.add(
+                InboundEmail(
+                    email_id=email_id,
+                    message_id=mail.message_id,
+                    case_id=case.case_id if case is not None else None,
+                    from_address=mail.from_address,
+                    subject=mail.subject[: inbound_email.MAX_SUBJECT],
+                    text=mail.text,
+                    status=WAITING,
+                    why="received",
+                    received_at=utcnow(),
+                )
+            )
+            s.flush()
+            if case is not None:
+                s.expunge(case)  # read after the session, as it was when the email came
+    except IntegrityError:
+        # the same Message-ID stored by a concurrent post (SendGrid retried while the first was stored)
+        seen = _by_message_id(store, mail.message_id or "")
+        if seen is None:
+            raise
+        return seen
+    status, why, row_id = _act(store, email_id, mail, case)
+    if mail.notes:
+        why = f"{why}; {'; '.join(mail.notes)}"
     with store.session() as s:
-        case = _match_case(s, mail, inbound_address)
-    case_id = case.case_id if case is not None else None
-    status, why, row_id = WAITING, "needs a person", None
+        row = s.get(InboundEmail, email_id, with_for_update=True)
+        assert row is not None
+        row.status, row.why, row.event_row_id = status, why[:300], row_id
+    if case is not None:
+        cases.add_timeline(
+            store,
+            TimelineEntry(
+                case_id=case.case_id,
+                what="email_received",
+                key=f"email:{email_id}",
+                detail={"email_id": email_id, "status": status, "why": mask_contacts_everywhere(why)},
+            ),
+        )
+    return Accepted(email_id, case.case_id if case else None, status, why, False, row_id)
+
+
+def _act(store: Store, email_id: str, mail: Incoming, case: Case | None) -> tuple[str, str, int | None]:
+    """What the email is, and what was done: (status, why, the inbox row of a choice handed to its case)."""
     understood = _understood(mail.text)
     if mail.automatic:
-        status, why = IGNORED, f"sent by a machine ({mail.automatic}): never answered"
-    elif understood.intent in (Intent.OPT_OUT, Intent.OPT_IN):
+        return IGNORED, f"sent by a machine ({mail.automatic}): never answered", None
+    if understood.intent in (Intent.OPT_OUT, Intent.OPT_IN):
         opted_out = understood.intent is Intent.OPT_OUT
         patient = case.patient_id if case is not None else None
         consent.record(store, "email", mail.from_address, opted_out, source=SOURCE, patient_id=patient)
-        status, why = UNDERSTOOD, "opted out of email" if opted_out else "opted back in to email"
-    elif understood.intent is Intent.CHOICE and case is not None and case.status in OPEN_CASE:
+        return UNDERSTOOD, "opted out of email" if opted_out else "opted back in to email", None
+    if understood.intent is Intent.CHOICE and case is not None and case.status in OPEN_CASE:
         # handed to the case as a text message's choice would be: the inbox row names the case, and the
         # dispatcher signals its workflow (channel email) with what it understood
         row_id, _, _duplicate = inbox.accept_patient_answer(
@@ -92,48 +136,12 @@ def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
             case.case_id,
             {"channel": "email", "text": str(understood.choice)},
         )
-        status, why = UNDERSTOOD, f"choice {understood.choice} for its case"
-    elif case is None:
-        why = "no case found for the sender: needs a person"
-    elif understood.intent is Intent.PERSON:
-        why = "asked for a person"
-    else:
-        why = "not understood: needs a person"
-    if mail.notes:
-        why = f"{why}; {'; '.join(mail.notes)}"
-    try:
-        with store.session() as s:
-            s.add(
-                InboundEmail(
-                    email_id=email_id,
-                    message_id=mail.message_id,
-                    case_id=case_id,
-                    from_address=mail.from_address,
-                    subject=mail.subject[: inbound_email.MAX_SUBJECT],
-                    text=mail.text,
-                    status=status,
-                    why=why[:300],
-                    event_row_id=row_id,
-                    received_at=utcnow(),
-                )
-            )
-    except IntegrityError:
-        # the same Message-ID stored by a concurrent post (SendGrid retried while the first was stored)
-        seen = _by_message_id(store, mail.message_id or "")
-        if seen is None:
-            raise
-        return seen
-    if case_id is not None:
-        cases.add_timeline(
-            store,
-            TimelineEntry(
-                case_id=case_id,
-                what="email_received",
-                key=f"email:{email_id}",
-                detail={"email_id": email_id, "status": status, "why": mask_contacts_everywhere(why)},
-            ),
-        )
-    return Accepted(email_id, case_id, status, why, False, row_id)
+        return UNDERSTOOD, f"choice {understood.choice} for its case", row_id
+    if case is None:
+        return WAITING, "no case found for the sender: needs a person", None
+    if understood.intent is Intent.PERSON:
+        return WAITING, "asked for a person", None
+    return WAITING, "not understood: needs a person", None
 
 
 def _understood(text: str) -> Understood:
