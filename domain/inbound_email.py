@@ -117,8 +117,11 @@ def new_text(text: str, markup: str = "") -> str:
 
     body = text if text.strip() else html_text(markup) if markup.strip() else ""
     body = body[:MAX_TEXT_CHARS].replace("\r\n", "\n").replace("\r", "\n")
-    message = EmailMessage(text=body, languages=["en", "nl"], keep_hyphen_lists=True).read()
-    latest = message.replies[0].body if message.replies else body
+    try:
+        message = EmailMessage(text=body, languages=["en", "nl"], keep_hyphen_lists=True).read()
+        latest = message.replies[0].body if message.replies else body
+    except Exception:  # the library failing on some odd body: the text as it came, its quoted lines gone
+        latest = body
     lines = [line for line in latest.split("\n") if not _QUOTED.match(line)]
     kept = "\n".join(lines).strip()
     return re.sub(r"\n{3,}", "\n\n", kept)[:MAX_KEPT_TEXT]

@@ -7,6 +7,7 @@ email), so a second reply, or a retry after an answer got lost, cannot send it t
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/api/emails")
 READERS = ("rep", "supervisor", "engineer", "auditor")
 ANSWERERS = ("rep", "supervisor")
 MAX_ANSWER_CHARS = 20_000
+STUCK_SENDING = timedelta(minutes=2)
 
 
 @router.get("", dependencies=[Depends(only_filters("status", "limit"))])
@@ -99,7 +101,9 @@ async def _send_once(svc: Services, msg: OutboundMessage, has_case: bool) -> JSO
     before = await asyncio.to_thread(outbox.begin, svc.store, msg)
     if before.status == "sent":
         return JSONResponse({"error": "this email is answered already"}, status_code=409)
-    if before.status == "sending":
+    if before.status == "sending" and datetime.now(UTC) - before.created_at < STUCK_SENDING:
+        # another request is sending it now (SendGrid answers within 15 s); one older than this died
+        # mid-send, and SendGrid cannot be asked whether it went: it is sent again
         return JSONResponse({"error": "an answer to this email is being sent"}, status_code=409)
     gateway = svc.mail_gateway()
     try:
