@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.masking import mask_text
-from domain.messaging import Channel, OutboundMessage, SendResult
+from domain.messaging import OutboundMessage, SendResult
 from providers.errors import UNVERIFIABLE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from store import consent, outbox
 from store.db import Store
@@ -32,9 +32,7 @@ async def send_once(
     asks the provider (`find_sent`) before sending again. A provider that cannot be asked (`UNVERIFIABLE`)
     gets the message once more, marked `resent_reason`: a lost message is worse than a duplicate one.
     """
-    if msg.channel is not Channel.EMAIL and await asyncio.to_thread(
-        consent.opted_out, store, msg.channel.value, msg.to
-    ):
+    if await asyncio.to_thread(consent.opted_out, store, msg.channel.value, msg.to):
         # the patient said STOP: never by this channel again (the workflow picks another, or a person)
         await asyncio.to_thread(outbox.withheld, store, msg)
         return SendResult(message_id="", provider_id=None, status="rejected", reason="opted_out")

@@ -73,6 +73,9 @@ class BodyLimits(BaseModel):
     events: int = Field(default=256 * 1024, gt=0)  # POST /events
     webhooks: int = Field(default=256 * 1024, gt=0)  # /webhooks/… (SendGrid's event batches: 1 MiB)
     forms: int = Field(default=16 * 1024, gt=0)  # sign-in, the patient's links, console actions
+    # POST /webhooks/sendgrid/inbound: SendGrid posts up to 30 MB; a patient's reply needs far less
+    # (attachments are dropped with a note, never kept)
+    inbound_email: int = Field(default=2 * 1024 * 1024, gt=0)
     codec: int = Field(default=4 * 1024 * 1024, gt=0)  # /codec: the Temporal UI decodes a history's payloads
     default: int = Field(default=1024 * 1024, gt=0)  # every other route
 
@@ -166,6 +169,12 @@ class Settings(BaseSettings):
     sendgrid_from_email: str = ""
     # the event webhook's verification key (base64 ECDSA P-256 public key from SendGrid's settings)
     sendgrid_webhook_public_key: str = ""
+    # patients' replies by email: every email to a patient gets a Reply-To at this address, plus-addressed
+    # with the case's token (care+<token>@reply.example.com); unset: no Reply-To
+    inbound_email_address: str = ""
+    # the password of SendGrid Inbound Parse's HTTP Basic auth (POST /webhooks/sendgrid/inbound); unset:
+    # every inbound post is refused
+    sendgrid_inbound_token: str = ""
 
     gift_card_mode: Literal["local", "tango"] = "local"
     # GIFT_CARD_MODE=local: the key the local cards' numbers are derived with (HMAC-SHA256 of the order)

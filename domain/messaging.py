@@ -44,6 +44,10 @@ class OutboundMessage(Model):
     to: str
     subject: str | None = None
     body: str
+    # email only: where the patient's reply goes (set at sending: the case's Reply-To, domain.inbound_email),
+    # and the patient's message this one answers (In-Reply-To and References: the same thread)
+    reply_to: str | None = None
+    in_reply_to: str | None = None
     # voice only: spoken prompt with keypad gather, answered at this callback
     gather_action_url: str | None = None
     # voice only: when set, the call (to a rep) speaks `body`, then dials this number in (a bridge)

@@ -7,9 +7,7 @@ from config import Settings
 from providers.gift_cards import GiftCardProvider
 from providers.gift_cards.local import LocalGiftCards
 from providers.gift_cards.tango import TangoGiftCards
-from providers.mail import MailGateway
-from providers.mail.local import LocalMailbox
-from providers.mail.sendgrid import LiveSendGrid
+from providers.mail import MailGateway, gateway_for
 from providers.phone import PhoneGateway
 from providers.phone.local import LocalPhone
 from providers.phone.twilio import LiveTwilio
@@ -32,11 +30,7 @@ def phone_gateway(settings: Settings, store: Store) -> PhoneGateway:
 
 
 def mail_gateway(settings: Settings, store: Store) -> MailGateway:
-    if settings.sendgrid_mode == "live":
-        return LiveSendGrid(
-            settings.sendgrid_api_key, settings.sendgrid_from_email, settings.sendgrid_api_base_url
-        )
-    return LocalMailbox(store, settings.sendgrid_from_email)
+    return gateway_for(settings, store)
 
 
 def gift_card_provider(settings: Settings, store: Store) -> GiftCardProvider:

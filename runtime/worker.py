@@ -133,7 +133,9 @@ def build_activities(
     phones = phone or phone_gateway(settings, store)
     twilio = TwilioActivities(store, phones)
     floor = RoutingActivities(store, phones)
-    sendgrid = SendGridActivities(store, mail or mail_gateway(settings, store))
+    sendgrid = SendGridActivities(
+        store, mail or mail_gateway(settings, store), settings.inbound_email_address
+    )
     cards = GiftCardActivities(store, gift_cards or gift_card_provider(settings, store))
     scheduling = SchedulingActivities(store, LocalCalendar(store, settings.calendar))
     tickets = TicketActivities(store, tracker or problem_tracker(settings), settings.root_causes)

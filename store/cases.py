@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from domain.base import CaseKind
 from domain.cases import CaseUpdate, TimelineEntry
 from domain.events import BookingEventData
+from domain.inbound_email import new_token
 from store.db import Store
 from store.models import Case, TimelineItem, utcnow
 
@@ -252,3 +253,26 @@ def patient_phone_of(store: Store, case_id: str) -> str | None:
     with store.session() as s:
         case = s.get(Case, case_id)
         return case.patient_phone if case is not None else None
+
+
+def email_token_for(store: Store, case_id: str, to: str) -> str | None:
+    """The token that names the case in the Reply-To of its email to `to`: made (random) and kept on the
+    case the first time; None when `to` is not the case's patient (a staff alert) or there is no case."""
+    for _ in range(3):
+        try:
+            with store.session() as s:
+                case = s.get(Case, case_id, with_for_update=True)
+                if case is None or not case.patient_email:
+                    return None
+                if case.patient_email.strip().lower() != to.strip().lower():
+                    return None
+                if case.email_token is None:
+                    case.email_token = new_token()
+                return case.email_token
+        except IntegrityError:
+            continue  # the same random token twice (or two first emails at once): read it again
+    return None
+
+
+def case_by_email_token(s: Session, token: str) -> Case | None:
+    return s.scalars(select(Case).where(Case.email_token == token.lower())).first()

@@ -131,6 +131,9 @@ class Case(Base):
     ticket_id: Mapped[str | None] = mapped_column(String(40))
     # capability for the patient's choice links in emails
     reply_token: Mapped[str] = mapped_column(String(40))
+    # names the case in the Reply-To of its emails (care+<token>@…): random, no patient data, made when the
+    # case's first email to the patient goes out
+    email_token: Mapped[str | None] = mapped_column(String(40), unique=True)
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column()
@@ -217,6 +220,9 @@ class LocalDelivery(Base):
     body: Mapped[str] = mapped_column(Text)
     gather_action_url: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(10), default="en")
+    # email: where the patient's reply goes (the Reply-To), and the message it answers (In-Reply-To)
+    reply_to: Mapped[str | None] = mapped_column(String(254))
+    in_reply_to: Mapped[str | None] = mapped_column(String(300))
     answered: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # a "Call patient" bridge: the rep's leg dials `dial` once answered; the patient's leg names the rep's
@@ -246,6 +252,31 @@ class InboundMessage(Base):
     # call named its case); and why, in words
     answered: Mapped[str | None] = mapped_column(String(20))
     why: Mapped[str | None] = mapped_column(String(200))
+
+
+class InboundEmail(Base):
+    """A patient's email to us (SendGrid Inbound Parse), stored before anything acts on it. `text` is the
+    new part only (quoted history and signature removed); the sender is kept for the answer and shown
+    masked. waiting (for a person) | answered (a rep's answer went out) | understood (makeright acted on
+    it: a choice, an opt-out) | ignored (an auto-reply or a bounce: never answered)."""
+
+    __tablename__ = "inbound_emails"
+
+    email_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # the sender's Message-ID (threading, and de-duplication of SendGrid's retries)
+    message_id: Mapped[str | None] = mapped_column(String(300), unique=True)
+    case_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    from_address: Mapped[str] = mapped_column(String(254), index=True)
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    why: Mapped[str | None] = mapped_column(String(300))
+    # the inbox row it was handed to its case by (a choice), if any
+    event_row_id: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    assigned_to: Mapped[str | None] = mapped_column(String(100))
+    answered_at: Mapped[datetime | None] = mapped_column()
+    answer_text: Mapped[str | None] = mapped_column(Text)
 
 
 class LedgerEntry(Base):

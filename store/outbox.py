@@ -151,6 +151,8 @@ def record_local_delivery(store: Store, msg: OutboundMessage, sender: str) -> st
                 body=msg.body,
                 gather_action_url=msg.gather_action_url,
                 language=msg.language,
+                reply_to=msg.reply_to,
+                in_reply_to=msg.in_reply_to,
                 # a bridge (the rep's leg of "Call patient") rings until the rep answers it
                 dial=msg.dial,
                 call_status="ringing" if msg.dial else None,

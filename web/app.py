@@ -25,6 +25,7 @@ from web import (
     codec,
     console,
     dev_phone,
+    emails,
     escalations,
     events,
     gift_cards,
@@ -33,6 +34,7 @@ from web import (
     patient_links,
     reps,
     sendgrid_hooks,
+    sendgrid_inbound,
     support_line,
     twilio_hooks,
     wall,
@@ -169,6 +171,8 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(twilio_hooks.router)
     app.include_router(support_line.router)
     app.include_router(sendgrid_hooks.router)
+    app.include_router(sendgrid_inbound.router)
+    app.include_router(emails.router)
     app.include_router(cases.router)
     app.include_router(codec.router)
     app.include_router(escalations.router)
@@ -189,6 +193,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
         forms=limits.forms,
         codec=limits.codec,
         default=limits.default,
+        inbound_email=limits.inbound_email,
     )
     app.add_middleware(body_limit.BodyLimitMiddleware, limits=rows, default=default)
     phone, why = settings.local_phone()

@@ -40,14 +40,19 @@ class Limit:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
 
+INBOUND_EMAIL_PATH = "/webhooks/sendgrid/inbound"
+
+
 def limit_table(
-    *, events: int, webhooks: int, forms: int, codec: int, default: int
+    *, events: int, webhooks: int, forms: int, codec: int, default: int, inbound_email: int | None = None
 ) -> tuple[Sequence[Limit], int]:
     """The table the app uses (sizes from settings' BODY_LIMITS__…), and the limit for any other path."""
     rows = (
         Limit("/events", events),
         Limit("/webhooks/", webhooks),
         Limit("/webhooks/sendgrid/events", max(webhooks, SENDGRID_EVENTS_LIMIT)),
+        # SendGrid Inbound Parse: a patient's email (its attachments are dropped, never kept)
+        Limit(INBOUND_EMAIL_PATH, inbound_email if inbound_email is not None else webhooks),
         Limit("/console/", forms, html=True),
         Limit("/choose/", forms, html=True),
         Limit("/feedback/", forms, html=True),

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from config import ApiToken, Settings
 from dispatch.dispatcher import Dispatcher
 from encryption import EncryptionCodec
+from providers.mail import MailGateway
 from store.db import Store
 from web.api_schema import bearer
 
@@ -25,6 +26,16 @@ class Services:
     dispatcher: Dispatcher
     # the payload codec the codec server answers with (keys read once, at start-up)
     codec: EncryptionCodec
+    # a rep's answer to a patient's email goes out through it (web/emails.py); None: the one SENDGRID_MODE
+    # chooses, made when first needed
+    mail: MailGateway | None = None
+
+    def mail_gateway(self) -> MailGateway:
+        if self.mail is None:
+            from providers.mail import gateway_for
+
+            self.mail = gateway_for(self.settings, self.store)
+        return self.mail
 
 
 def services(request: Request) -> Services:

@@ -25,7 +25,7 @@ class LiveSendGrid:
 
     def send_email(self, msg: OutboundMessage) -> str:
         from python_http_client.exceptions import HTTPError
-        from sendgrid.helpers.mail import CustomArg, Mail
+        from sendgrid.helpers.mail import CustomArg, Header, Mail, ReplyTo
 
         mail = Mail(
             from_email=self.from_email,
@@ -36,6 +36,12 @@ class LiveSendGrid:
         # custom args are stored by SendGrid as non-PII: only our opaque message reference goes there.
         # On the personalization: the mail-level `custom_args` is a string in SendGrid's OpenAPI document.
         mail.personalizations[0].add_custom_arg(CustomArg("makeright_ref", f"{msg.case_id}:{msg.key}"))
+        if msg.reply_to:
+            mail.reply_to = ReplyTo(msg.reply_to)  # the patient's answer comes back naming its case
+        if msg.in_reply_to:
+            # an answer to the patient's email: in the same thread in their mail program
+            mail.add_header(Header("In-Reply-To", msg.in_reply_to))
+            mail.add_header(Header("References", msg.in_reply_to))
         try:
             response = self.client.send(mail)
         except HTTPError as exc:

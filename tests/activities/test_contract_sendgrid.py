@@ -110,3 +110,46 @@ async def test_send_once_through_the_activity(gateway: LiveSendGrid, store: Stor
     with store.session() as s:
         row = s.scalars(select(OutboundMessageRow).where(OutboundMessageRow.case_id == case_id)).one()
     assert (row.status, row.provider_id) == ("sent", first.provider_id)
+
+
+def test_reply_to_and_thread_headers_meet_the_contract(gateway: LiveSendGrid) -> None:
+    """An email to a patient names its case in `reply_to`; a rep's answer to the patient's email carries
+    In-Reply-To and References: SendGrid's document takes both."""
+    recorder = Recorder(gateway)
+    msg = email().model_copy(
+        update={"reply_to": "care+0123456789abcdef0123@reply.example.com", "in_reply_to": "<m1@mail.example>"}
+    )
+
+    gateway.send_email(msg)
+
+    [(status, headers)] = recorder.answers
+    assert status == 202 and violations(headers) == [] and request_violations(headers) == []
+    [mail] = recorder.sent
+    assert mail["reply_to"] == {"email": "care+0123456789abcdef0123@reply.example.com"}
+    assert mail["headers"] == {"In-Reply-To": "<m1@mail.example>", "References": "<m1@mail.example>"}
+
+
+async def test_every_email_to_the_patient_has_the_cases_reply_to(gateway: LiveSendGrid, store: Store) -> None:
+    from store.models import Case
+
+    recorder = Recorder(gateway)
+    case_id = add_case(store)
+    with store.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.patient_email
+        patient_email = case.patient_email
+    activities = SendGridActivities(store, gateway, "care@reply.example.com")
+
+    await activities.send_email(email(case_id=case_id).model_copy(update={"to": patient_email}))
+    await activities.send_email(
+        email(case_id=case_id, key="alert").model_copy(update={"to": "oncall@x.example"})
+    )
+
+    with store.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.email_token
+        token = case.email_token
+    to_patient, to_staff = recorder.sent
+    assert to_patient["reply_to"] == {"email": f"care+{token}@reply.example.com"}
+    assert "reply_to" not in to_staff  # a staff alert is not a patient's conversation
+    assert token not in patient_email and len(token) == 20

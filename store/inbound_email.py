@@ -1,0 +1,227 @@
+"""Patients' emails (SendGrid Inbound Parse), stored before anything acts on them: matched to a case (by
+the Reply-To token, else by the sender's open case), understood like a text message, and answered by a
+rep. What the web does with one: `accept`; what the API lists and answers: `listing`, `get`, `answered`."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from domain import inbound_email
+from domain.cases import CaseStatus, TimelineEntry
+from domain.masking import mask_contacts_everywhere
+from domain.replies import Intent, Understood, understand
+from store import cases, consent, inbox
+from store.db import Store
+from store.models import Case, InboundEmail, utcnow
+
+WAITING = "waiting"  # for a person
+ANSWERED = "answered"  # a rep's answer went out
+UNDERSTOOD = "understood"  # makeright acted on it (a choice, an opt-out)
+IGNORED = "ignored"  # an auto-reply or a bounce: never answered
+STATUSES = (WAITING, ANSWERED, UNDERSTOOD, IGNORED)
+SOURCE = "sendgrid_inbound"  # as the inbox names a choice handed to its case
+OPEN_CASE = (CaseStatus.OPEN.value, CaseStatus.WAITING_PATIENT.value, CaseStatus.ESCALATED.value)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An Inbound Parse post as the webhook read it."""
+
+    from_address: str
+    recipients: list[str]  # `to`, `cc` and the envelope's `to`, lower-cased
+    subject: str
+    text: str  # the new text only
+    headers: dict[str, str]
+    automatic: str | None  # why a machine sent it (domain.inbound_email.automatic)
+    notes: tuple[str, ...] = ()  # what was dropped (attachments)
+
+    @property
+    def message_id(self) -> str | None:
+        value = self.headers.get("message-id", "").strip()
+        return value[:300] or None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    email_id: str
+    case_id: str | None
+    status: str
+    why: str
+    duplicate: bool
+    event_row_id: int | None  # a choice handed to its case: the inbox row to dispatch now
+
+
+def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
+    """Store the email first (waiting for a person), then decide what it is and act: ignored (a machine's),
+    understood (a choice goes to its case through the inbox as a text message's would; an opt-out stops
+    email to the address) or, as stored, waiting for a person (anything else, and a sender with no case).
+    Should acting fail half-way, the email is still there, waiting for a person. The same Message-ID again
+    is a duplicate (SendGrid retries what it did not see answered): nothing new happens."""
+    if mail.message_id:
+        seen = _by_message_id(store, mail.message_id)
+        if seen is not None:
+            return seen
+    email_id = f"em_{secrets.token_hex(8)}"
+    try:
+        with store.session() as s:
+            case = _match_case(s, mail, inbound_address)
+            s.add(
+                InboundEmail(
+                    email_id=email_id,
+                    message_id=mail.message_id,
+                    case_id=case.case_id if case is not None else None,
+                    from_address=mail.from_address,
+                    subject=mail.subject[: inbound_email.MAX_SUBJECT],
+                    text=mail.text,
+                    status=WAITING,
+                    why="received",
+                    received_at=utcnow(),
+                )
+            )
+            s.flush()
+            if case is not None:
+                s.expunge(case)  # read after the session, as it was when the email came
+    except IntegrityError:
+        # the same Message-ID stored by a concurrent post (SendGrid retried while the first was stored)
+        seen = _by_message_id(store, mail.message_id or "")
+        if seen is None:
+            raise
+        return seen
+    status, why, row_id = _act(store, email_id, mail, case)
+    if mail.notes:
+        why = f"{why}; {'; '.join(mail.notes)}"
+    with store.session() as s:
+        row = s.get(InboundEmail, email_id, with_for_update=True)
+        assert row is not None
+        row.status, row.why, row.event_row_id = status, why[:300], row_id
+    if case is not None:
+        cases.add_timeline(
+            store,
+            TimelineEntry(
+                case_id=case.case_id,
+                what="email_received",
+                key=f"email:{email_id}",
+                detail={"email_id": email_id, "status": status, "why": mask_contacts_everywhere(why)},
+            ),
+        )
+    return Accepted(email_id, case.case_id if case else None, status, why, False, row_id)
+
+
+def _act(store: Store, email_id: str, mail: Incoming, case: Case | None) -> tuple[str, str, int | None]:
+    """What the email is, and what was done: (status, why, the inbox row of a choice handed to its case)."""
+    understood = _understood(mail.text)
+    if mail.automatic:
+        return IGNORED, f"sent by a machine ({mail.automatic}): never answered", None
+    if understood.intent in (Intent.OPT_OUT, Intent.OPT_IN):
+        opted_out = understood.intent is Intent.OPT_OUT
+        patient = case.patient_id if case is not None else None
+        consent.record(store, "email", mail.from_address, opted_out, source=SOURCE, patient_id=patient)
+        return UNDERSTOOD, "opted out of email" if opted_out else "opted back in to email", None
+    if understood.intent is Intent.CHOICE and case is not None and case.status in OPEN_CASE:
+        # handed to the case as a text message's choice would be: the inbox row names the case, and the
+        # dispatcher signals its workflow (channel email) with what it understood
+        row_id, _, _duplicate = inbox.accept_patient_answer(
+            store,
+            SOURCE,
+            email_id,
+            mail.from_address,
+            str(understood.choice),
+            case.case_id,
+            {"channel": "email", "text": str(understood.choice)},
+        )
+        return UNDERSTOOD, f"choice {understood.choice} for its case", row_id
+    if case is None:
+        return WAITING, "no case found for the sender: needs a person", None
+    if understood.intent is Intent.PERSON:
+        return WAITING, "asked for a person", None
+    return WAITING, "not understood: needs a person", None
+
+
+def _understood(text: str) -> Understood:
+    """The new text as a text message would be understood; when the whole is not, its first line (a
+    reply of "1" above a line of thanks)."""
+    whole = understand(text)
+    if whole.intent is not Intent.UNKNOWN:
+        return whole
+    first = inbound_email.first_words(text)
+    if first and first != text.strip():
+        return understand(first)
+    return whole
+
+
+def _by_message_id(store: Store, message_id: str) -> Accepted | None:
+    with store.session() as s:
+        row = s.scalars(select(InboundEmail).where(InboundEmail.message_id == message_id)).first()
+        if row is None:
+            return None
+        return Accepted(row.email_id, row.case_id, row.status, row.why or "", True, None)
+
+
+def _match_case(s: Session, mail: Incoming, inbound_address: str) -> Case | None:
+    """By the Reply-To token the patient answered to, else the sender's newest open case."""
+    token = inbound_email.token_in(mail.recipients, inbound_address) if inbound_address else None
+    if token is not None:
+        case = cases.case_by_email_token(s, token)
+        if case is not None:
+            return case
+    return s.scalars(
+        select(Case)
+        .where(func.lower(Case.patient_email) == mail.from_address.lower(), Case.status.in_(OPEN_CASE))
+        .order_by(Case.opened_at.desc())
+    ).first()
+
+
+# ------------------------------------------------------------------ the API
+
+
+def listing(store: Store, status: str | None, limit: int) -> list[InboundEmail]:
+    with store.session() as s:
+        query = select(InboundEmail).order_by(InboundEmail.received_at.desc()).limit(limit)
+        if status:
+            query = query.where(InboundEmail.status == status)
+        return list(s.scalars(query))
+
+
+def get(store: Store, email_id: str) -> InboundEmail | None:
+    with store.session() as s:
+        return s.get(InboundEmail, email_id)
+
+
+def view(row: InboundEmail, unmasked: bool = False) -> dict[str, Any]:
+    """CONTRACT.md's email JSON. The sender is never in it; contact details the patient wrote in the
+    subject or text are masked for every caller but a supervisor and the rep it is assigned to."""
+    shown = (lambda value: value) if unmasked else mask_contacts_everywhere
+    return {
+        "email_id": row.email_id,
+        "case_id": row.case_id,
+        "received_at": _iso(row.received_at),
+        "status": row.status,
+        "assigned_to": row.assigned_to,
+        "answered_at": _iso(row.answered_at),
+        "subject": shown(row.subject),
+        "text": shown(row.text),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def answered(store: Store, email_id: str, user: str, text: str) -> bool:
+    """Mark the email answered by `user` (their answer went out); False when it was already."""
+    with store.session() as s:
+        row = s.get(InboundEmail, email_id, with_for_update=True)
+        if row is None or row.status == ANSWERED:
+            return False
+        row.status = ANSWERED
+        row.assigned_to = user[:100]
+        row.answered_at = utcnow()
+        row.answer_text = text
+        return True
