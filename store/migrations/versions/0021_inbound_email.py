@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-# the support line's 0020 is on another branch: the chain is joined when both are merged
 down_revision = "0020"
 branch_labels = None
 depends_on = None
