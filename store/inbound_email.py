@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -225,3 +225,84 @@ def answered(store: Store, email_id: str, user: str, text: str) -> bool:
         row.answered_at = utcnow()
         row.answer_text = text
         return True
+
+
+# an email counts as answered in time when makeright acted on it, or a rep's answer went out, within this
+WITHIN = 3600.0
+
+
+@dataclass(frozen=True)
+class EmailFigures:
+    """Patients' emails that arrived since a moment (machines' mail left out: nobody answers it)."""
+
+    emails_in: int
+    answered_within_hour: int
+    decided: int  # answered or acted on, or waiting longer than the hour: what the share is over
+    first_reply_seconds: list[float]
+    oldest_waiting_seconds: float | None
+
+
+def first_reply_seconds(row: InboundEmail) -> float | None:
+    """From arrival to the first reply: makeright's own act (a choice, an opt-out: at once) or a rep's
+    answer; None while it waits."""
+    if row.status == UNDERSTOOD:
+        return 0.0
+    if row.status == ANSWERED and row.answered_at is not None:
+        return max(0.0, (_utc(row.answered_at) - _utc(row.received_at)).total_seconds())
+    return None
+
+
+def figures(store: Store, since: datetime, now: datetime) -> EmailFigures:
+    """The wall's email numbers for what arrived since `since`. An email still waiting but not yet an hour
+    old is undecided: it counts in `emails_in`, not in the share (it may still be answered in time)."""
+    with store.session() as s:
+        rows = list(
+            s.scalars(
+                select(InboundEmail).where(InboundEmail.received_at >= since, InboundEmail.status != IGNORED)
+            )
+        )
+    replies = [(row, first_reply_seconds(row)) for row in rows]
+    late = [
+        row
+        for row, seconds in replies
+        if seconds is None and (now - row.received_at).total_seconds() > WITHIN
+    ]
+    waiting = [row for row in rows if row.status == WAITING]
+    return EmailFigures(
+        emails_in=len(rows),
+        answered_within_hour=sum(1 for _, seconds in replies if seconds is not None and seconds <= WITHIN),
+        decided=sum(1 for _, seconds in replies if seconds is not None) + len(late),
+        first_reply_seconds=[seconds for _, seconds in replies if seconds is not None],
+        oldest_waiting_seconds=(
+            max((now - _utc(row.received_at)).total_seconds() for row in waiting) if waiting else None
+        ),
+    )
+
+
+def result_totals(store: Store) -> dict[str, int]:
+    """Every patient's email ever, by what became of it first: understood (makeright acted on it) or
+    to_person (it needed a person's answer), for /metrics."""
+    with store.session() as s:
+        counts = dict(
+            s.execute(
+                select(InboundEmail.status, func.count())
+                .where(InboundEmail.status != IGNORED)
+                .group_by(InboundEmail.status)
+            ).all()
+        )
+    return {
+        "understood": counts.get(UNDERSTOOD, 0),
+        "to_person": counts.get(WAITING, 0) + counts.get(ANSWERED, 0),
+    }
+
+
+def first_reply_seconds_all(store: Store) -> list[float]:
+    """How long every replied email waited for its first reply, for /metrics."""
+    with store.session() as s:
+        rows = list(s.scalars(select(InboundEmail).where(InboundEmail.status.in_((UNDERSTOOD, ANSWERED)))))
+    return [seconds for row in rows if (seconds := first_reply_seconds(row)) is not None]
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes back (stored as UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

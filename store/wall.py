@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from domain.escalation import UNPAID_REASONS
 from domain.masking import mask_contacts_everywhere
 from store import feedback as feedback_store
-from store import ledger, reps, support_calls
+from store import inbound_email, ledger, reps, support_calls
 from store.db import Store
 from store.escalations import OPEN_STATUSES
 from store.metrics import first_contacts
@@ -70,6 +70,11 @@ class Wall:
     reps_available: int = 0
     reps_busy: int = 0
     auto_call_p90_seconds: float | None = None
+    # patients writing in (store/inbound_email.figures)
+    emails_in: int = 0
+    emails_answered_within_hour_pct: float | None = None
+    email_first_reply_p90_seconds: float | None = None
+    oldest_waiting_email_seconds: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -96,6 +101,10 @@ class Wall:
             "reps_available": self.reps_available,
             "reps_busy": self.reps_busy,
             "auto_call_p90_seconds": self.auto_call_p90_seconds,
+            "emails_in": self.emails_in,
+            "emails_answered_within_hour_pct": self.emails_answered_within_hour_pct,
+            "email_first_reply_p90_seconds": self.email_first_reply_p90_seconds,
+            "oldest_waiting_email_seconds": self.oldest_waiting_email_seconds,
         }
 
 
@@ -134,7 +143,18 @@ def wall(
     ]
     out.compensation = _compensation(store, since, now, currency, daily_budget)
     _people(store, out, since, offer_seconds)
+    _emails(store, out, since, now)
     return out
+
+
+def _emails(store: Store, out: Wall, since: datetime, now: datetime) -> None:
+    """Patients' emails since `since`: the share answered (or acted on) within the hour, of those whose
+    hour is decided; the p90 to a first reply; the oldest still waiting for a person."""
+    mail = inbound_email.figures(store, since, now)
+    out.emails_in = mail.emails_in
+    out.emails_answered_within_hour_pct = _pct(mail.answered_within_hour, mail.decided)
+    out.email_first_reply_p90_seconds = _percentile(mail.first_reply_seconds, 90)
+    out.oldest_waiting_email_seconds = mail.oldest_waiting_seconds
 
 
 # reps on duty who are not free for new work: taking a call, being rung, or wrapping one up

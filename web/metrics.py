@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from store import metrics, reps, support_calls
+from store import inbound_email, metrics, reps, support_calls
 from store.db import Store
 from web.deps import services
 
@@ -23,6 +23,8 @@ router = APIRouter()
 FIRST_CONTACT_BUCKETS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
 # a call's wait for a rep: the first ring (6 s) in detail, then the callback offer's neighbourhood (60 s)
 CALL_ANSWER_BUCKETS = (2, 4, 6, 10, 20, 30, 60, 120, 300)
+# a first reply: makeright at once, a rep within minutes to hours (the wall's goal: within the hour)
+EMAIL_REPLY_BUCKETS = (1, 60, 300, 900, 1800, 3600, 7200, 14400, 86400)
 
 
 class SystemCollector(Collector):
@@ -121,6 +123,21 @@ def people(store: Store) -> Iterator[Metric]:
     buckets.append(("+Inf", len(waits)))
     answer.add_metric([], buckets, sum_value=sum(waits))
     yield answer
+    emails = CounterMetricFamily(
+        "makeright_emails_in", "Patients' emails, by what they needed", labels=["result"]
+    )
+    for result, n in sorted(inbound_email.result_totals(store).items()):
+        emails.add_metric([result], n)
+    yield emails
+    replies = inbound_email.first_reply_seconds_all(store)
+    first_reply = HistogramMetricFamily(
+        "makeright_email_first_reply_seconds",
+        "From a patient's email to its first reply (makeright's own act, or a rep's answer)",
+    )
+    buckets = [(str(float(b)), sum(1 for v in replies if v <= b)) for b in EMAIL_REPLY_BUCKETS]
+    buckets.append(("+Inf", len(replies)))
+    first_reply.add_metric([], buckets, sum_value=sum(replies))
+    yield first_reply
     on_duty = GaugeMetricFamily("makeright_reps", "Reps on duty, by status", labels=["status"])
     for status, n in sorted(reps.counts(store).items()):
         on_duty.add_metric([status], n)

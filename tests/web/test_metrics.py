@@ -205,3 +205,33 @@ def test_metrics_are_open_without_a_token(web: Web) -> None:
     answer = scrape(server)
     assert answer.status_code == 200
     assert "# TYPE makeright_cases_opened_total counter" in answer.text
+
+
+def test_patients_emails_are_counted_by_what_they_needed_and_timed_to_their_first_reply(web: Web) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from store.models import InboundEmail
+
+    server, settings = web
+    store = Store(settings.database_url)
+    now = datetime.now(UTC)
+    with store.session() as s:
+        s.add(InboundEmail(email_id="em-1", from_address="a@x.test", status="understood", received_at=now))
+        s.add(
+            InboundEmail(
+                email_id="em-2",
+                from_address="b@x.test",
+                status="answered",
+                received_at=now - timedelta(minutes=20),
+                answered_at=now,
+            )
+        )
+        s.add(InboundEmail(email_id="em-3", from_address="c@x.test", status="waiting", received_at=now))
+        s.add(InboundEmail(email_id="em-4", from_address="d@x.test", status="ignored", received_at=now))
+    text = scrape(server).text
+    found = samples(text)
+    assert value(found, "makeright_emails_in_total", result="understood") == 1
+    assert value(found, "makeright_emails_in_total", result="to_person") == 2
+    assert value(found, "makeright_email_first_reply_seconds_count") == 2
+    assert value(found, "makeright_email_first_reply_seconds_sum") == 1200
+    assert "x.test" not in text  # no patient data in metrics

@@ -267,3 +267,34 @@ def test_feedback_plugs_in_with_csat_and_quotes_without_contact_details(
     assert "Quick and kind, thank you!" in page and "75 %" in page
     for text in (get_wall(server).text, page):
         assert PHONE not in text and EMAIL not in text
+
+
+def test_the_wall_shows_emails_answered_within_an_hour_beside_the_calls(web: Web) -> None:
+    """The monitor's second headline number (CONTRACT.md, "The wall and metrics: people")."""
+    from store.models import InboundEmail
+
+    server, settings = web
+    store = Store(settings.database_url)
+    now = datetime.now(UTC)
+    with store.session() as s:
+        for n, (status, answered_after) in enumerate(
+            (("understood", None), ("answered", 30), ("ignored", None))
+        ):
+            received = now - timedelta(minutes=1)
+            s.add(
+                InboundEmail(
+                    email_id=f"em-{n}",
+                    message_id=f"<{n}@patient.example>",
+                    from_address=f"p{n}@example.com",
+                    status=status,
+                    received_at=received,
+                    answered_at=received + timedelta(seconds=answered_after) if answered_after else None,
+                )
+            )
+    wall = get_wall(server).json()
+    assert (wall["emails_in"], wall["emails_answered_within_hour_pct"]) == (2, 100.0)
+    assert wall["email_first_reply_p90_seconds"] is not None and wall["oldest_waiting_email_seconds"] is None
+    page = httpx.get(f"{server.url}/wall", params={"token": TOKEN}, timeout=30)
+    assert page.status_code == 200
+    assert "Emails answered within an hour" in page.text and "Calls answered at the first ring" in page.text
+    assert "p0@example.com" not in page.text
