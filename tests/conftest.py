@@ -1,4 +1,5 @@
-"""Shared fixtures: fresh migrated databases (SQLite and PostgreSQL), settings, Temporal test servers, the
+"""Shared fixtures: fresh migrated databases (SQLite and PostgreSQL, each a copy of one migrated per process),
+settings, Temporal test servers, the
 web app on a port; the hooks that end what a test left running. Plain helpers are in tests/support/."""
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
-from store.db import Store, migrate
-from tests.support.databases import drop_postgres, fresh_postgres_url
+from store.db import Store
+from tests.support.databases import drop_postgres, migrated_postgres_url, migrated_sqlite_url
 from tests.support.http import LiveServer, offline_web
 from tests.support.prism import SENDGRID_SPEC, TWILIO_SPEC, prism_mock
 from tests.support.settings import TEST_CONVERTER, make_settings, venv_binary
@@ -24,21 +25,16 @@ from tests.support.temporal import end_open_workflows
 def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test using this runs on both databases."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'makeright.db'}"
-        migrate(url)
-        yield url
+        yield migrated_sqlite_url(tmp_path / "makeright.db")
     else:
-        url = fresh_postgres_url()
-        migrate(url)
+        url = migrated_postgres_url()
         yield url
         drop_postgres(url)
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'makeright.db'}"
-    migrate(url)
-    return url
+    return migrated_sqlite_url(tmp_path / "makeright.db")
 
 
 @pytest.fixture

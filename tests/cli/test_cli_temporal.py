@@ -216,6 +216,8 @@ async def test_retry_a_terminated_case_and_skip_what_cannot_run(
         await h.wait_for(lambda: h.deliveries("sms", PHONE))
         running_case, running_handle = await h.open_case(example_event(data__patient__phone="+31612340000"))
         await h.wait_for(lambda: h.deliveries("sms", "+31612340000"))
+        # its last step done (waiting for the patient), so no status it writes lands after `fail_case`'s
+        await h.until_idle(running_handle)
         await handle.terminate("stuck")
         case_id = await fail_case(h, handle.id, "workflow_terminated")
         # a case marked failed whose workflow still runs is skipped, with why; so is one not failed

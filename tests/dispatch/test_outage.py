@@ -22,9 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from dispatch.dispatcher import Dispatcher
-from store.db import Store, migrate
+from store.db import Store
 from tests.support.cases import waiting_for_a_choice
-from tests.support.databases import drop_postgres, fresh_postgres_url
+from tests.support.databases import drop_postgres, migrated_postgres_url
 from tests.support.http import LiveServer, free_port, post_event, twilio_post
 from tests.support.settings import TEST_CONVERTER, example_event, make_settings, venv_binary
 
@@ -114,8 +114,7 @@ class CuttableProxy:
 @pytest.fixture
 def proxied_postgres() -> Iterator[tuple[CuttableProxy, str]]:
     """A fresh migrated PostgreSQL database, and its URL through a cuttable proxy."""
-    url = fresh_postgres_url()
-    migrate(url)
+    url = migrated_postgres_url()
     proxy = CuttableProxy().start()
     try:
         yield proxy, proxy.url_for(url)

@@ -200,7 +200,7 @@ def serve(stub: TrackerStub) -> Iterator[TrackerStub]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     stub.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield stub

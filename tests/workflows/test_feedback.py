@@ -371,10 +371,8 @@ def link_answer(h: Harness, case_id: str, text: str) -> tuple[int, str | None, b
 def test_the_score_link_shows_a_page_and_its_post_goes_to_the_feedback_request(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    from store.db import migrate
     from web.app import create_app
 
-    migrate(sqlite_url)
     settings, port = offline_web(
         sqlite_url,
         tmp_path,
