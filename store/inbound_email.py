@@ -244,6 +244,16 @@ def answered(store: Store, email_id: str, user: str, text: str) -> int | None:
         return _tell_router(s, row, "done")
 
 
+def case_kind_of(store: Store, email_id: str) -> str | None:
+    """The kind of the email's case (what the console names its work by), None without one."""
+    with store.session() as s:
+        return s.scalar(
+            select(Case.kind)
+            .join(InboundEmail, InboundEmail.case_id == Case.case_id)
+            .where(InboundEmail.email_id == email_id)
+        )
+
+
 def assign(store: Store, email_id: str, user: str) -> bool:
     """The rep who accepted the email's offer answers it (`assigned_to`); False when it no longer waits."""
     with store.session() as s:
