@@ -240,7 +240,7 @@ def presence_of(svc: Services, login: Login) -> Presence:
 
 
 PRESENCE_DONE = {
-    "available": "You are available: work that needs a person rings your phone.",
+    "available": "You are available: calls and urgent work ring your phone; emails are offered here.",
     "away": "You are away: no work is offered to you.",
 }
 templates.env.globals["PRESENCE_DONE"] = PRESENCE_DONE

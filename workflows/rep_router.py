@@ -171,9 +171,10 @@ class RepRouter:
 
     async def _tell_accepted(self, accepted: Accepted) -> None:
         """The escalation is the rep's: it claims itself for them (it may have ended meanwhile)."""
-        await self._timeline(
-            accepted.item, "offer_accepted", accepted.offer.offer_id, {"by": accepted.offer.user}
-        )
+        detail: dict[str, object] = {"by": accepted.offer.user}
+        if self._in_console(accepted.item):
+            detail["work"] = accepted.item.kind.value  # taken in the console: no call
+        await self._timeline(accepted.item, "offer_accepted", accepted.offer.offer_id, detail)
         if accepted.item.escalation_id is None:
             return
         handle = workflow.get_external_workflow_handle(accepted.item.escalation_id)
@@ -188,6 +189,8 @@ class RepRouter:
         detail: dict[str, object] = {"rep": missed.offer.user, "why": missed.why}
         if missed.rep_set_away:
             detail["rep_set_away"] = True
+        if self._in_console(missed.item):
+            detail["work"] = missed.item.kind.value
         await self._timeline(missed.item, "offer_missed", missed.offer.offer_id, detail)
 
     async def _timeline(self, item: WorkItem, what: str, offer_id: str, detail: dict[str, object]) -> None:
