@@ -288,7 +288,13 @@ def _tell_router(s: Session, row: InboundEmail, step: str) -> int:
 def sweep_unrouted(store: Store, older_than: timedelta = UNROUTED_AFTER, limit: int = 100) -> int:
     """Waiting emails the router was never told of (stored, then the process died before it decided):
     told now, for the relay to dispatch. Returns how many."""
-    cutoff = utcnow() - older_than
+    try:
+        return _sweep(store, utcnow() - older_than, limit)
+    except IntegrityError:
+        return 0  # another relay told the router of one of them meanwhile: the next pass sees it
+
+
+def _sweep(store: Store, cutoff: datetime, limit: int) -> int:
     with store.session() as s:
         rows = list(
             s.scalars(
