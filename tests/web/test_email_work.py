@@ -250,9 +250,15 @@ async def test_a_passed_offer_goes_to_the_next_rep_and_an_answer_by_another_with
     await until(lambda: state(rob)["status"] == "available", "rob available")
 
     email_id = await asyncio.to_thread(
-        write_in, floor, "Can my husband come along?", "<along-1@mail.example>"
+        write_in, floor, "Can my husband come along? He is on +31687654321.", "<along-1@mail.example>"
     )
     work_id = f"email-{email_id}"
+    # what the patient wrote: masked for a rep it is not assigned to, whole for a supervisor
+    seen = await asyncio.to_thread(rob.get, f"/console/emails/{email_id}")
+    assert "Can my husband come along?" in seen.text and "+31687654321" not in seen.text
+    sue = await asyncio.to_thread(floor.browser, "sue")
+    assert "+31687654321" in (await asyncio.to_thread(sue.get, f"/console/emails/{email_id}")).text
+    sue.close()
     # rita has been idle longest: hers first; she passes
     await until(lambda: state(rita)["work_id"] == work_id, "the email offered to rita")
     csrf = csrf_from((await asyncio.to_thread(rita.get, "/console/emails")).text)
