@@ -27,6 +27,7 @@ from web import (
     cases,
     codec,
     console,
+    dev_mailbox,
     dev_phone,
     emails,
     escalations,
@@ -244,6 +245,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     phone, why = settings.local_phone()
     if phone:
         app.include_router(dev_phone.router)
+        app.include_router(dev_mailbox.router)
         # it signs Twilio webhooks for anyone who can reach this app: say so where start-up is read
         log.warning("local phone mounted at /dev/phone: %s", why)
     else:
