@@ -208,6 +208,9 @@ def email(
     """A patient's email: acted on at once (`understood`), answered by a rep `answered_after` seconds after
     it arrived, or still waiting for one."""
     status = "understood" if understood else "answered" if answered_after is not None else "waiting"
+    answered_at = None
+    if status == "answered" and answered_after is not None:
+        answered_at = received_at + timedelta(seconds=answered_after)
     with store.session() as s:
         s.add(
             InboundEmail(
@@ -219,7 +222,7 @@ def email(
                 status=status,
                 received_at=received_at,
                 assigned_to="rita" if status == "answered" else None,
-                answered_at=received_at + timedelta(seconds=answered_after) if status == "answered" else None,
+                answered_at=answered_at,
             )
         )
 
