@@ -27,10 +27,11 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import escape
 
 from config import Settings
+from domain.inbound_email import reply_subject
 from store import local_phone
 from web.body_limit import INBOUND_EMAIL_PATH
 from web.deps import services
-from web.dev_phone import WEBHOOK_TIMEOUT, render_phone, reply_subject, thread_url
+from web.dev_phone import WEBHOOK_TIMEOUT, render_phone, thread_url
 
 log = logging.getLogger("makeright.dev_phone")
 
@@ -193,7 +194,9 @@ async def send_email(
     mail = Outgoing(
         from_address=sender,
         to_address=to_address,
-        subject=(subject.strip() or (reply_subject(answered.subject) if answered else ""))[:MAX_SUBJECT],
+        subject=(subject.strip() or (reply_subject(answered.subject or "") if answered else ""))[
+            :MAX_SUBJECT
+        ],
         text=text[:MAX_TEXT],
         in_reply_to=answered.message_id if answered else None,
     )

@@ -36,6 +36,7 @@ from markupsafe import Markup, escape
 from twilio.request_validator import RequestValidator
 
 from config import Settings
+from domain.inbound_email import reply_subject
 from providers.phone import local_twiml
 from store import local_calls, local_phone, support_calls
 from store.db import Store
@@ -73,11 +74,6 @@ def quoted(at: datetime, sender: str | None, body: str) -> str:
     when = format_datetime(at if at.tzinfo else at.replace(tzinfo=UTC))
     lines = "\n".join(f"> {line}" if line else ">" for line in body.splitlines())
     return f"\n\nOn {when}, {sender or 'makeright'} wrote:\n{lines}\n"
-
-
-def reply_subject(subject: str | None) -> str:
-    subject = (subject or "").strip()
-    return subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
 
 
 def _initials(name: str | None, address: str) -> str:
@@ -138,7 +134,7 @@ async def _render(
         answered = await asyncio.to_thread(local_phone.mail, svc.store, answer)
         if answered is not None and answered.to_address == to:
             mail_draft = {
-                "subject": reply_subject(answered.subject),
+                "subject": reply_subject(answered.subject or ""),
                 "text": quoted(answered.at, answered.from_address, answered.body),
                 "answering": str(answered.id),
             }

@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import select
 
-from domain.messaging import Channel, OutboundMessage
-from store import outbox
 from store.models import InboundEmail
 from tests.support.browser import launch_chromium
 from tests.support.settings import ROOT
@@ -58,20 +57,14 @@ def test_a_patient_answers_an_email_and_the_reps_answer_arrives(box: Mailbox) ->
         with box.store.session() as s:
             [received] = s.scalars(select(InboundEmail)).all()
         assert (received.case_id, received.status) == (case.case_id, "waiting")
-        # a rep answers (through the local SendGrid): the mailbox shows it without a reload
-        outbox.record_local_delivery(
-            box.store,
-            OutboundMessage(
-                case_id=case.case_id,
-                key=f"email-answer-{received.email_id}",
-                channel=Channel.EMAIL,
-                to=case.patient_email,
-                subject="Re: Your appointment moved",
-                body="Thursday works: we booked you for Thu 10 Jan 10:00. See you then!\n\nAnn, the practice",
-                reply_to=f"care+{case.email_token}@reply.makeright.local",
-            ),
-            "care@makeright.local",
+        # a supervisor answers it through the API (SendGrid, local here): the mailbox shows it by itself
+        answered = httpx.post(
+            f"{box.server.url}/api/emails/{received.email_id}/reply",
+            json={"text": "Thursday works: we booked you for Thu 10 Jan 10:00. See you then!\n\nAnn"},
+            headers={"Authorization": "Bearer dev-supervisor-token"},
+            timeout=30,
         )
+        assert answered.status_code == 200, answered.text
         expect(page.locator(".card.mail", has_text="Thursday works")).to_be_visible(timeout=15_000)
         ARTIFACTS.mkdir(exist_ok=True)
         page.locator("#thread").evaluate("t => t.scrollTop = t.scrollHeight")
