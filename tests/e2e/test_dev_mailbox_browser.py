@@ -66,6 +66,7 @@ def test_a_patient_answers_an_email_and_the_reps_answer_arrives(box: Mailbox) ->
         )
         assert answered.status_code == 200, answered.text
         expect(page.locator(".card.mail", has_text="Thursday works")).to_be_visible(timeout=15_000)
+        expect(mine.locator(".mail-status")).to_have_text("✓ a rep answered")
         ARTIFACTS.mkdir(exist_ok=True)
         page.locator("#thread").evaluate("t => t.scrollTop = t.scrollHeight")
         page.screenshot(path=str(ARTIFACTS / "dev-phone-mailbox.png"))
