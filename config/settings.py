@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     web_port: int = 8000
     # `make run` serves the web app from this many processes (uvicorn --workers); each runs its own relay
     web_processes: int = Field(default=1, ge=1)
+    # `make run` runs this many full workers on the same task queues (0: one per core of the machine)
+    worker_processes: int = Field(default=0, ge=0, le=64)
     # a web process acts on at most this many accepted events at once right after accepting them (the
     # inline dispatch); past that, and while Temporal does not answer, events wait for the relay instead
     inline_dispatch_limit: int = Field(default=8, ge=0)

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -126,11 +126,11 @@ def busy_ports(settings: Settings) -> list[str]:
 async def until_ready(
     settings: Settings,
     web_url: str,
-    worker_pid: int,
+    worker_pids: int | Sequence[int],
     alive: Callable[[], None],
     seconds: float = READY_SECONDS,
 ) -> None:
-    """Wait until everything answers: Temporal (a trivial call), the worker (polling the task queue: a
+    """Wait until everything answers: Temporal (a trivial call), every worker (polling the task queue: a
     poller whose identity is its process), and the web app (`/readyz`). `alive` raises when a child
     exited meanwhile. RuntimeError naming what is not up after `seconds`."""
     deadline = time.monotonic() + seconds
@@ -150,8 +150,10 @@ async def until_ready(
                         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
                     )
                 )
-                if not any(p.identity.startswith(f"{worker_pid}@") for p in described.pollers):
-                    raise LookupError("the worker is not polling yet")
+                pids = [worker_pids] if isinstance(worker_pids, int) else list(worker_pids)
+                polling = {p.identity.split("@", 1)[0] for p in described.pollers}
+                if any(str(pid) not in polling for pid in pids):
+                    raise LookupError("a worker is not polling yet")
                 waiting_for = "the web app"
             async with httpx.AsyncClient(timeout=5) as http:
                 answer = await http.get(f"{web_url}/readyz")
@@ -165,6 +167,20 @@ async def until_ready(
         if time.monotonic() > deadline:
             raise RuntimeError(f"{waiting_for} is not up after {seconds:.0f}s")
         await asyncio.sleep(0.3)
+
+
+def worker_count(settings: Settings) -> int:
+    """WORKER_PROCESSES, or one worker per core (0, the default): each a full worker on the same task
+    queues, so the cases' Python runs on every core (one process holds one core: the GIL)."""
+    return settings.worker_processes or max(1, os.cpu_count() or 1)
+
+
+def worker_env(env: dict[str, str], settings: Settings, number: int) -> dict[str, str]:
+    """The environment of worker `number` (0, 1, …): the same, but for its SDK metrics' port, which each
+    worker needs for its own (WORKER_METRICS_PORT, the next ones up)."""
+    if number == 0 or not settings.worker_metrics_port:
+        return env
+    return {**env, "WORKER_METRICS_PORT": str(settings.worker_metrics_port + number)}
 
 
 class Supervisor:
@@ -214,7 +230,10 @@ class Supervisor:
             print(
                 f"temporal: dev server on 127.0.0.1:{s.temporal_port} (state in {s.var_dir / 'temporal.db'})"
             )
-        worker = self.spawn("worker", [sys.executable, "worker.py"], env)
+        workers = [
+            self.spawn("worker", [sys.executable, "worker.py"], worker_env(env, s, number))
+            for number in range(worker_count(s))
+        ]
         web = self.spawn(
             "web",
             [
@@ -233,10 +252,12 @@ class Supervisor:
         local_host = s.web_host if s.web_host != "0.0.0.0" else "127.0.0.1"  # noqa: S104
         wait_for_port(local_host, s.web_port, 60, web)
         # the banner only once everything answers: Temporal, the worker polling it, the web app
-        asyncio.run(until_ready(s, f"http://{local_host}:{s.web_port}", worker.pid, self.check_alive))
+        pids = [worker.pid for worker in workers]
+        asyncio.run(until_ready(s, f"http://{local_host}:{s.web_port}", pids, self.check_alive))
         print()
         processes = f"  ({s.web_processes} processes)" if s.web_processes > 1 else ""
         print(f"  web app          {s.public_base_url}{processes}")
+        print(f"  workers          {len(workers)} on task queue {s.task_queue!r}  (WORKER_PROCESSES)")
         print(f"  rep console      {s.public_base_url}/console  (users: .venv/bin/python cli.py users add)")
         if s.local_phone()[0]:
             print(f"  local phone      {s.public_base_url}/dev/phone  (texts, calls and the mailbox)")

@@ -29,6 +29,7 @@ def system(any_db_url: str, tmp_path: Path) -> Iterator[System]:
 
 
 def test_booking_conflict_end_to_end_survives_a_restart(system: System) -> None:
+    system.env["WORKER_PROCESSES"] = "2"  # two full workers share the case's tasks
     system.start()
     # the banner tells a newcomer the command that works from the checkout, and where the local phone is
     banner = system.wait(
@@ -36,6 +37,7 @@ def test_booking_conflict_end_to_end_survives_a_restart(system: System) -> None:
     )
     assert "(users: .venv/bin/python cli.py users add)" in banner
     assert f"local phone      {system.base}/dev/phone" in banner
+    assert f"workers          2 on task queue {system.env['TASK_QUEUE']!r}" in banner  # both polling
     event = example_event()
     accepted = system.post_event(event)
     assert accepted.status_code == 202, accepted.text

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.supervisor import busy_ports, embedded_env, until_ready
+from runtime.supervisor import busy_ports, embedded_env, until_ready, worker_count, worker_env
 from tests.support.http import free_port
 from tests.support.settings import make_settings
 
@@ -96,3 +96,21 @@ def test_make_run_sets_the_inbound_email_defaults_in_the_embedded_mode_only(
     assert embedded_env(embedded, {"SENDGRID_INBOUND_TOKEN": "set"})["SENDGRID_INBOUND_TOKEN"] == "set"
     production = make_settings(sqlite_url, tmp_path, temporal_address="temporal.example:7233")
     assert embedded_env(production, {"PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+def test_make_run_starts_a_worker_per_core_unless_told_and_each_has_its_own_metrics_port(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    import os
+
+    assert worker_count(make_settings(sqlite_url, tmp_path)) == (os.cpu_count() or 1)
+    assert worker_count(make_settings(sqlite_url, tmp_path, worker_processes=3)) == 3
+    env = {"PATH": "/bin"}
+    quiet = make_settings(sqlite_url, tmp_path, worker_processes=2)
+    assert [worker_env(env, quiet, n) for n in range(2)] == [env, env]
+    metered = make_settings(sqlite_url, tmp_path, worker_processes=2, worker_metrics_port=9464)
+    assert [worker_env(env, metered, n).get("WORKER_METRICS_PORT") for n in range(3)] == [
+        None,
+        "9465",
+        "9466",
+    ]

@@ -102,6 +102,8 @@ class System:
                 "engineer:e2e-engineer,supervisor:supervisor:e2e-supervisor,rep:ann:e2e-ann,auditor:e2e-auditor"
             ),
             "POLICY__CONTACT__ENABLED": "false",  # the outcome must not depend on the hour it runs
+            # run.py's default is a worker per core: one here unless a test asks for more (its CPU)
+            "WORKER_PROCESSES": "1",
         }
         if how == "run.py":
             self.env["TEMPORAL_UI_PORT"] = str(free_port())
