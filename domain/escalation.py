@@ -89,7 +89,10 @@ PATIENT_UNHAPPY = "patient_unhappy"
 # a patient's reply that fitted no open question on their conversation (or two): a rep reads it with the
 # conversation and answers; started by ingress, not by a case, so nothing would pay a grant made here
 REPLY_FOR_A_PERSON = "patient_wrote"
-UNPAID_REASONS = frozenset({PATIENT_UNHAPPY, REPLY_FOR_A_PERSON})
+# a patient who wrote in about something new (an inquiry case): a rep answers by email; a question, not a
+# failure of ours, so nothing is paid
+PATIENT_INQUIRY = "patient_inquiry"
+UNPAID_REASONS = frozenset({PATIENT_UNHAPPY, REPLY_FOR_A_PERSON, PATIENT_INQUIRY})
 
 
 class EscalationInput(Model):

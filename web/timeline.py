@@ -59,6 +59,7 @@ LANGUAGES = {
 
 REASONS = {
     "checkin_trouble": "trouble at check-in",
+    "patient_inquiry": "the patient wrote in with a question",
     "patient_person": "the patient asked for a person",
     "patient_asked_for_a_person": "the patient asked for a person",
     "patient_unknown": "the patient's answer was not understood",
@@ -93,6 +94,12 @@ INTENTS = {
 }
 
 CHANNELS = {"sms": "text", "voice": "call", "email": "email"}
+
+# how a case that no booking event opened came to be
+OPENED_BY_KIND = {
+    "checkin_trouble": "the patient reported trouble at check-in",
+    "inquiry": "the patient wrote in about something new",
+}
 
 EVENT_TYPES = {
     "booking.slot_cancelled_by_practice": "the practice cancelled the slot",
@@ -185,9 +192,7 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
     simple: dict[str, tuple[str, str]] = {
         "case_opened": (
             "Case opened",
-            "the patient reported trouble at check-in"
-            if d.get("kind") == "checkin_trouble"
-            else EVENT_TYPES.get(str(d.get("type")), ""),
+            OPENED_BY_KIND.get(str(d.get("kind")), "") or EVENT_TYPES.get(str(d.get("type")), ""),
         ),
         "needs_rep": ("Handed to a rep", reason(d.get("reason"))),
         "unreachable": ("Handed to a rep: the patient could not be reached", ""),
