@@ -21,7 +21,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.cases import CaseResult
 from domain.ids import feedback_workflow_id
+from store import users
 from store.models import Case, LocalDelivery
+from tests.support.console_harness import PASSWORD, http_login
 from tests.support.http import LiveServer, free_port
 from tests.support.settings import make_settings
 from tests.support.workflow_harness import Harness, running
@@ -88,6 +90,16 @@ async def app(time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path:
                 yield App(h, http)
 
 
+def console_page(app: App, path: str) -> str:
+    """A page of the console as the rep `ann` sees it, logged in over HTTP like a browser."""
+    users.add_user(app.h.store, "ann", "rep", PASSWORD)
+    with httpx.Client(base_url=str(app.http.base_url), timeout=30) as browser:
+        assert http_login(browser, "ann").status_code == 303
+        page = browser.get(path)
+        assert page.status_code == 200
+        return page.text
+
+
 async def until(check: Any, timeout: float = 20.0) -> Any:
     for _ in range(int(timeout / 0.1)):
         found = await check()
@@ -130,6 +142,9 @@ async def test_an_unknown_sender_opens_an_inquiry_a_rep_answers_resolves_and_the
     replied = await app.api("POST", f"/api/emails/{email_id}/reply", json={"text": answer})
     assert replied.status_code == 200 and replied.json()["status"] == "answered"
     assert app.emails_to(SENDER)[-1].body == answer
+    # the rep's console shows what the patient wrote (they hold the claim) and that no appointment is involved
+    page = await asyncio.to_thread(console_page, app, f"/console/escalations/{escalation['escalation_id']}")
+    assert "Why did I get two bills for one visit?" in page and 'id="no-appointment"' in page
     await asyncio.sleep(0.3)
     resolved = await app.api(
         "POST", f"{path}/resolve", json={"notes": "Answered by email.", "root_cause": "billing_error"}
