@@ -168,8 +168,8 @@ async def test_an_unknown_sender_opens_an_inquiry_a_rep_answers_resolves_and_the
     )
     link = re.search(r"http://\S+/feedback/\S+/5\?t=\S+", asked[0].body)
     assert link is not None
-    page = await app.http.get(link.group(0))
-    assert page.status_code == 200
+    shown = await app.http.get(link.group(0))
+    assert shown.status_code == 200 and "<form" in shown.text
     token = link.group(0).split("?t=")[1]
     await asyncio.sleep(0.3)
     thanked = await app.http.post(link.group(0).split("?")[0], data={"t": token, "comment": "quick answer"})
