@@ -113,6 +113,7 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^offer-\d+$"), "the new times"),
     (re.compile(r"^confirmation$"), "the booking confirmation"),
     (re.compile(r"^rep-will-call$"), "“a colleague will call you”"),
+    (re.compile(r"^acknowledged$"), "“we got your message, a person will answer”"),
     (re.compile(r"^compensation$"), "the gift card"),
     (re.compile(r"^resolved$"), "“your problem is solved”"),
     (re.compile(r"^checkin-prompt-"), "the check-in question"),

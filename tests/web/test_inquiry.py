@@ -148,6 +148,7 @@ async def test_an_unknown_sender_opens_an_inquiry_a_rep_answers_resolves_and_the
     # the rep's console shows what the patient wrote (they hold the claim) and that no appointment is involved
     page = await asyncio.to_thread(console_page, app, f"/console/escalations/{escalation['escalation_id']}")
     assert "Why did I get two bills for one visit?" in page and 'id="no-appointment"' in page
+    assert "the patient wrote in about something new" in page and "we got your message" in page
     await asyncio.sleep(0.3)
     resolved = await app.api(
         "POST", f"{path}/resolve", json={"notes": "Answered by email.", "root_cause": "billing_error"}
