@@ -388,7 +388,9 @@ def check(
         or (action == "resolve" and amount is not None)
     ):
         raise _state(
-            "this follow-up cannot pay compensation: the case's compensation was settled when it closed"
+            "an inquiry pays no compensation: it is a question, not a failure of ours"
+            if state.reason == PATIENT_INQUIRY
+            else "this follow-up cannot pay compensation: the case's compensation was settled when it closed"
         )
     if action == "deny" and state.pending_approval is None:
         raise _state("no compensation is waiting for approval")

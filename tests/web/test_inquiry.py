@@ -150,6 +150,14 @@ async def test_an_unknown_sender_opens_an_inquiry_a_rep_answers_resolves_and_the
     assert "Why did I get two bills for one visit?" in page and 'id="no-appointment"' in page
     assert "the patient wrote in about something new" in page and "we got your message" in page
     await asyncio.sleep(0.3)
+    paying = {
+        "notes": "x",
+        "root_cause": "billing_error",
+        "compensation": {"amount": "5.00", "currency": "USD"},
+    }
+    refused = await app.api("POST", f"{path}/resolve", json=paying)
+    assert refused.status_code == 409 and "no compensation" in refused.json()["error"]
+    await asyncio.sleep(0.3)
     resolved = await app.api(
         "POST", f"{path}/resolve", json={"notes": "Answered by email.", "root_cause": "billing_error"}
     )
