@@ -127,7 +127,9 @@ async def test_an_unknown_sender_opens_an_inquiry_a_rep_answers_resolves_and_the
 
     case = await until(escalated)
     assert case["kind"] == "inquiry" and case["patient"]["email"] != SENDER  # masked for an auditor
-    assert [c["case_id"] for c in (await app.api("GET", "/api/cases?status=escalated")).json()] == [case_id]
+    assert [
+        c["case_id"] for c in (await app.api("GET", "/api/cases?status=escalated&kind=inquiry")).json()
+    ] == [case_id]
     [escalation] = (await app.api("GET", "/api/escalations?status=open")).json()
     assert (escalation["case_id"], escalation["kind"]) == (case_id, "inquiry")
     waiting = (await app.api("GET", "/api/emails?status=waiting")).json()
@@ -190,3 +192,10 @@ async def test_an_unknown_sender_opens_an_inquiry_a_rep_answers_resolves_and_the
     assert score == 5
     rated = (await app.api("GET", f"/api/cases/{case_id}")).json()
     assert (rated["feedback"]["score"], rated["feedback"]["comment"]) == (5, "quick answer")
+    # counted like any kind
+    metrics = (await app.http.get("/metrics")).text
+    assert 'makeright_cases_opened_total{kind="inquiry"} 1.0' in metrics
+    assert (
+        'makeright_cases_closed_total{kind="inquiry",outcome="resolved_by_rep",status="resolved"} 1.0'
+        in metrics
+    )
