@@ -19,6 +19,12 @@ INBOUND = "care@reply.example.com"
 SENDER = "ann.vries@example.org"
 
 
+@pytest.fixture
+def store(any_db_url: str) -> Store:
+    """SQLite and PostgreSQL alike."""
+    return Store(any_db_url)
+
+
 def mail(text: str, sender: str = SENDER, automatic: str | None = None, message_id: str = "") -> Incoming:
     return Incoming(
         from_address=sender,
