@@ -22,6 +22,9 @@ makeright users list
 makeright ledger [--day DATE] [--days N] [--json]
                                                  compensation per UTC day: issued, pending, denied,
                                                  and the daily budget left
+makeright staffing --calls-per-hour R | --calls-by-hour "H:R,…" [--handle-seconds S]
+                   [--patience-seconds S] [--first-ring-pct P] [--max-abandoned-pct P] [--json]
+                                                 the fewest reps for the wall's call figures (Erlang A)
 makeright migrate                                bring the database schema up to date
 makeright codec new-key KEY_ID                   a fresh CODEC_KEYS entry, for rotation
 makeright send FILE [--in-minutes N] …           sign and send an event file (as `starter.py send`)
@@ -41,7 +44,19 @@ from pathlib import Path
 
 import typer
 
-from commands import cases, codec, dead_letters, events, histories, ledger, migrate, processes, retry, users
+from commands import (
+    cases,
+    codec,
+    dead_letters,
+    events,
+    histories,
+    ledger,
+    migrate,
+    processes,
+    retry,
+    staffing,
+    users,
+)
 from runtime.startup import guarded
 
 app = typer.Typer(
@@ -51,7 +66,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for feature in (cases, dead_letters, histories, retry, migrate, codec, users, ledger, events, processes):
+for feature in (
+    cases,
+    dead_letters,
+    histories,
+    retry,
+    migrate,
+    codec,
+    users,
+    ledger,
+    events,
+    processes,
+    staffing,
+):
     feature.register(app)
 
 

@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from config import Settings
 from dispatch.connection import connect, not_found
 from dispatch.reconciler import Reconciler
-from domain import feedback, ids, inquiry, replies, routing
+from domain import feedback, ids, inbound_email, inquiry, replies, routing
 from domain.base import CaseKind
 from domain.booking_conflict import BookingConflictInput
 from domain.checkin import CheckInWatchInput, WatchCancel, WatchMove
@@ -36,6 +36,7 @@ from domain.inquiry import InquiryInput
 from domain.messaging import Channel, DeliveryProblem, PatientReply
 from domain.routing import OfferCallStatus, PatientCallResult, RouterInput
 from store import callbacks, inbox, relay, spool, support_calls
+from store import inbound_email as emails
 from store.db import Store, database_unavailable
 from store.models import Case, ReceivedEvent
 
@@ -157,6 +158,8 @@ class Dispatcher:
             return await self._start_inquiry(row)
         if row.source == support_calls.SOURCE:
             return await self._tell_router(row.parsed)
+        if row.source == emails.WORK_SOURCE:
+            return await self._email_work(str(row.parsed["email_id"]), str(row.parsed["step"]))
         if row.source in callbacks.SOURCES and row.parsed.get("offer"):
             return await self._offer_call_progress(str(row.parsed["offer"]), row.parsed)
         if row.source in callbacks.SOURCES:
@@ -249,6 +252,24 @@ class Dispatcher:
                 start_signal_args=[item],
             )
         return "dispatched"
+
+    async def _email_work(self, email_id: str, step: str) -> str:
+        """An email that needs a person (store/inbound_email.py): offered to reps as it is now (its case,
+        the patient's language); one no longer waiting (understood, answered meanwhile), or answered, is
+        done: its offer withdrawn, the rep who took it wrapping up."""
+        policy = self.settings.policy
+        work = (
+            await asyncio.to_thread(
+                emails.work_for, self.store, email_id, tuple(policy.locales), policy.default_locale
+            )
+            if step == "offer"
+            else None
+        )
+        if work is None:
+            router = routing.router_workflow_id(self.settings.task_queue)
+            done = routing.WorkDone(work_id=inbound_email.work_id_of(email_id))
+            return await self._signal(router, "work_done", done)
+        return await self._tell_router({"offer": [work.model_dump(mode="json")]})
 
     async def _hand_reply_to_a_person(self, escalation_id: str, case: Case) -> str:
         """A reply that fitted no open question on the patient's conversation (or two): an escalation on
@@ -409,6 +430,7 @@ class Dispatcher:
         next_reconcile = 0.0
         while True:
             await _outlive("spool", self.drain_spool())
+            await _outlive("email sweep", asyncio.to_thread(emails.sweep_unrouted, self.store))
             await _outlive("relay", self.relay_once())
             if time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + self.reconcile_every

@@ -26,6 +26,21 @@ def new_token() -> str:
     return secrets.token_hex(10)
 
 
+WORK_PREFIX = "email-"
+
+
+def work_id_of(email_id: str) -> str:
+    """The router's id of the work an email that needs a person is (`email-<email_id>`)."""
+    return f"{WORK_PREFIX}{email_id}"
+
+
+def email_id_of(work_id: str | None) -> str | None:
+    """The email an `email-…` work id names, else None."""
+    if work_id and work_id.startswith(WORK_PREFIX) and len(work_id) > len(WORK_PREFIX):
+        return work_id.removeprefix(WORK_PREFIX)
+    return None
+
+
 def reply_address(inbound: str, token: str) -> str:
     """`care@reply.example.com` + token → `care+<token>@reply.example.com` (plus-addressing)."""
     local, _, domain = inbound.strip().rpartition("@")

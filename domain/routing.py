@@ -327,6 +327,28 @@ def call_ended(floor: Floor, offer_id: str, now: datetime, policy: RoutingPolicy
     return _assign(_with_rep(floor, rep), now, [], policy)
 
 
+def work_done(floor: Floor, work_id: str, now: datetime, policy: RoutingPolicy) -> Step:
+    """The work is finished outside any call (an email's answer went out, whoever sent it; or it needs
+    nobody now: understood, answered by someone else): still queued, it is withdrawn (an offer out for it
+    ends, not as a miss); the rep who took it goes to wrap-up as after a call (or available at once with
+    no wrap-up time). Twice, or for work the floor never had, it changes nothing."""
+    step = withdraw(floor, work_id, now, policy)
+    floor, effects = step.floor, list(step.effects)
+    rep = next(
+        (
+            r
+            for r in floor.reps.values()
+            if r.work_id == work_id and r.status in (RepStatus.BUSY, RepStatus.AWAY)
+        ),
+        None,
+    )
+    if rep is not None and rep.offer_id is not None:
+        ended = call_ended(floor, rep.offer_id, now, policy)
+        floor = ended.floor
+        effects.extend(ended.effects)
+    return Step(floor=floor, effects=tuple(effects))
+
+
 def tick(floor: Floor, now: datetime, policy: RoutingPolicy) -> Step:
     """Time passed: offers past their time are withdrawn as misses, wrap-ups that are over free their rep,
     and waiting work goes to whoever is free."""
@@ -568,6 +590,12 @@ class FloorSnapshot(Model):
 
 
 class WorkWithdrawal(Model):
+    work_id: str
+
+
+class WorkDone(Model):
+    """Work finished outside a call (an email answered): the router frees the rep who had it."""
+
     work_id: str
 
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,11 +53,16 @@ from domain.escalation import (  # noqa: E402
 )
 from domain.events import BookingEvent  # noqa: E402
 from domain.routing import (  # noqa: E402
+    Floor,
     OfferAnswer,
     OfferCallStatus,
+    OfferDecision,
     PatientCallResult,
     PresenceChange,
     RouterInput,
+    WorkDone,
+    WorkItem,
+    WorkKind,
     router_workflow_id,
 )
 from store import inbound_email, inbox, users  # noqa: E402
@@ -402,8 +407,8 @@ async def write_in(h: Harness, scenario: str, rec: Recorded, text: str) -> Case:
         automatic=None,
     )
     accepted = await asyncio.to_thread(inbound_email.accept, h.store, mail, "care@reply.example.com")
-    assert accepted.event_row_id is not None
-    await h.dispatcher.dispatch(accepted.event_row_id)
+    assert accepted.opened_row_id is not None
+    await h.dispatcher.dispatch(accepted.opened_row_id)  # the inquiry (the email's offer to reps: not here)
     with h.store.session() as s:
         case = s.get(Case, accepted.case_id)
     assert case is not None
@@ -485,6 +490,52 @@ async def automatic_call(h: Harness, env: WorkflowEnvironment, rec: Recorded) ->
     )
     await finish(h, case.workflow_id)
     await finish(h, watch_id)
+
+
+async def email_offer(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Emails that need a person, offered on the reps' consoles (no phone rings): the first rep lets the
+    offer time out, the next accepts it in the console and answers it (work done: wrap-up, then free); a
+    second email, offered to the first rep, is answered by someone else and withdrawn. Records the router
+    (RepRouter)."""
+    router_id = router_workflow_id(h.settings.task_queue)
+    router_input = RouterInput(policy=h.settings.routing, public_base_url=h.settings.public_base_url)
+    router = await h.client.start_workflow(
+        "RepRouter", router_input, id=router_id, task_queue=h.settings.task_queue
+    )
+    rec.add(router_id, "RepRouter", "email_offer")
+    for user, phone in (("anna", ANNA_PHONE), ("bob", BOB_PHONE)):
+        change = PresenceChange(user=user, status="available", phone=phone, languages=("nl", "en"))
+        await router.execute_update("set_presence", change)
+
+    async def floor() -> Floor:
+        found: Floor = await router.query("floor", result_type=Floor)
+        return found
+
+    async def until(check: Any) -> None:
+        for _ in range(300):
+            if check(await floor()):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the floor never got there")
+
+    now = datetime.now(UTC)
+    first = WorkItem(work_id="email-em_first", kind=WorkKind.EMAIL, arrived_at=now, language="nl")
+    await router.signal("offer_work", first)
+    await until(lambda f: f.reps["anna"].work_id == first.work_id)
+    await env.sleep(timedelta(seconds=h.settings.routing.offer_seconds + 1))  # anna lets it pass
+    await until(lambda f: f.reps["bob"].work_id == first.work_id)
+    decision = await router.execute_update(
+        "answer_offer", OfferAnswer(offer_id=f"{first.work_id}.o2", digits="1"), result_type=OfferDecision
+    )
+    assert decision.accepted
+    second = WorkItem(work_id="email-em_second", kind=WorkKind.EMAIL, arrived_at=now, language="en")
+    await router.signal("offer_work", second)
+    await until(lambda f: f.reps["anna"].work_id == second.work_id)
+    await router.signal("work_done", WorkDone(work_id=second.work_id))  # answered by a supervisor
+    await router.signal("work_done", WorkDone(work_id=first.work_id))  # bob's answer went out
+    await until(lambda f: f.reps["bob"].status.value == "wrap_up" and not f.queue)
+    await env.sleep(timedelta(seconds=h.settings.routing.wrap_up_seconds + 1))
+    await until(lambda f: f.reps["bob"].status.value == "available")
 
 
 async def provider_down(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
@@ -642,6 +693,7 @@ SCENARIOS = [
             "routing": {"auto_call_reasons": ["checkin_trouble"], "offer_seconds": 20},
         },
     ),
+    Spec("email_offer", "time_skipping", email_offer, {"routing": {"offer_seconds": 20}}),
 ]
 
 

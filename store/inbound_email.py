@@ -1,24 +1,32 @@
 """Patients' emails (SendGrid Inbound Parse), stored before anything acts on them: matched to a case (by
 the Reply-To token, else by the sender's open case), understood like a text message, and answered by a
-rep. What the web does with one: `accept`; what the API lists and answers: `listing`, `get`, `answered`."""
+rep. What the web does with one: `accept`; what the API lists and answers: `listing`, `get`, `answered`.
+
+An email that needs a person is work for the rep router (`email-<email_id>`): kept in the inbox, in the
+transaction that leaves the email waiting, as an instruction to offer it (source WORK_SOURCE), which the
+dispatcher carries out now and the relay after a failure (`work_for` builds the work as it is then: an
+email no longer waiting is withdrawn instead). Its answer, whoever sends it, is an instruction that the
+work is done. A waiting email that has no instruction yet (the process died between storing it and
+deciding) is found by the relay's `sweep_unrouted`."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from domain import ids, inbound_email, inquiry
+from domain import ids, inbound_email, inquiry, messages
 from domain.base import CaseKind
 from domain.cases import CaseStatus, TimelineEntry
 from domain.masking import mask_contacts_everywhere
 from domain.replies import Intent, Understood, understand
-from store import cases, consent, inbox
+from domain.routing import WorkItem, WorkKind
+from store import cases, consent, inbox, views
 from store.db import Store
 from store.models import Case, InboundEmail, ReceivedEvent, utcnow
 
@@ -29,6 +37,11 @@ IGNORED = "ignored"  # an auto-reply or a bounce: never answered
 STATUSES = (WAITING, ANSWERED, UNDERSTOOD, IGNORED)
 SOURCE = "sendgrid_inbound"  # as the inbox names a choice handed to its case
 OPEN_CASE = (CaseStatus.OPEN.value, CaseStatus.WAITING_PATIENT.value, CaseStatus.ESCALATED.value)
+# the inbox rows that tell the rep router about an email's work (dispatch/dispatcher.py acts on them)
+WORK_SOURCE = "sendgrid_email_work"
+# a waiting email with no work yet after this long is routed by the relay's sweep (the web decides within
+# a moment of storing it; one older was left undecided by a process that died)
+UNROUTED_AFTER = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,10 @@ class Accepted:
     status: str
     why: str
     duplicate: bool
-    event_row_id: int | None  # a choice handed to its case: the inbox row to dispatch now
+    # the inbox row to dispatch now: a choice handed to its case, or the work offered to reps
+    event_row_id: int | None
+    # an inquiry the email opened: the inbox row that starts its workflow, to dispatch first
+    opened_row_id: int | None = None
 
 
 def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
@@ -64,7 +80,7 @@ def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
     understood (a choice goes to its case through the inbox as a text message's would; an opt-out stops
     email to the address) or, as stored, waiting for a person (anything else). A person's email from a
     sender with no case opens an inquiry case with it, in the same transaction, and the inbox row that
-    starts its workflow (`event_row_id`, dispatched like any other). Should acting fail half-way, the email
+    starts its workflow (`opened_row_id`, dispatched like any other). Should acting fail half-way, the email
     is still there, waiting for a person. The same Message-ID again is a duplicate (SendGrid retries what
     it did not see answered): nothing new happens."""
     if mail.message_id:
@@ -90,7 +106,6 @@ def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
                     text=mail.text,
                     status=WAITING,
                     why="received",
-                    event_row_id=inquiry_row,
                     received_at=utcnow(),
                 )
             )
@@ -103,7 +118,7 @@ def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
         if seen is None:
             raise
         return seen
-    row_id: int | None = inquiry_row
+    row_id: int | None = None
     if inquiry_row is not None:
         status, why = WAITING, "a new inquiry: needs a person"
     else:
@@ -113,6 +128,8 @@ def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
     with store.session() as s:
         row = s.get(InboundEmail, email_id, with_for_update=True)
         assert row is not None
+        if status == WAITING:  # needs a person: the router is told in the same transaction
+            row_id = _tell_router(s, row, "offer")
         row.status, row.why, row.event_row_id = status, why[:300], row_id
     if case is not None:
         cases.add_timeline(
@@ -124,7 +141,7 @@ def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
                 detail={"email_id": email_id, "status": status, "why": mask_contacts_everywhere(why)},
             ),
         )
-    return Accepted(email_id, case.case_id if case else None, status, why, False, row_id)
+    return Accepted(email_id, case.case_id if case else None, status, why, False, row_id, inquiry_row)
 
 
 def _opens_an_inquiry(mail: Incoming, understood: Understood) -> bool:
@@ -277,17 +294,122 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def answered(store: Store, email_id: str, user: str, text: str) -> bool:
-    """Mark the email answered by `user` (their answer went out); False when it was already."""
+def answered(store: Store, email_id: str, user: str, text: str) -> int | None:
+    """Mark the email answered by `user` (their answer went out) and, in the same transaction, tell the
+    router its work is done: the inbox row to dispatch, or None when it was answered already."""
     with store.session() as s:
         row = s.get(InboundEmail, email_id, with_for_update=True)
         if row is None or row.status == ANSWERED:
-            return False
+            return None
         row.status = ANSWERED
         row.assigned_to = user[:100]
         row.answered_at = utcnow()
         row.answer_text = text
+        return _tell_router(s, row, "done")
+
+
+def case_kind_of(store: Store, email_id: str) -> str | None:
+    """The kind of the email's case (what the console names its work by), None without one."""
+    with store.session() as s:
+        return s.scalar(
+            select(Case.kind)
+            .join(InboundEmail, InboundEmail.case_id == Case.case_id)
+            .where(InboundEmail.email_id == email_id)
+        )
+
+
+def assign(store: Store, email_id: str, user: str) -> bool:
+    """The rep who accepted the email's offer answers it (`assigned_to`); False when it no longer waits."""
+    with store.session() as s:
+        row = s.get(InboundEmail, email_id, with_for_update=True)
+        if row is None or row.status != WAITING:
+            return False
+        row.assigned_to = user[:100]
         return True
+
+
+# ------------------------------------------------------------------ work for the rep router
+
+
+def _tell_router(s: Session, row: InboundEmail, step: str) -> int:
+    """The inbox row that tells the router to offer the email's work (`offer`) or that it is done."""
+    event = ReceivedEvent(
+        source=WORK_SOURCE,
+        external_id=f"{row.email_id}:{step}",
+        type=f"email.{step}",
+        # the relay acts on one key's rows in order: the work's end never overtakes its offer
+        appointment_id=f"email:{row.email_id}",
+        raw=b"",
+        parsed={"email_id": row.email_id, "step": step},
+        case_id=row.case_id,
+        status="pending",
+    )
+    s.add(event)
+    s.flush()
+    return event.id
+
+
+def sweep_unrouted(store: Store, older_than: timedelta = UNROUTED_AFTER, limit: int = 100) -> int:
+    """Waiting emails the router was never told of (stored, then the process died before it decided):
+    told now, for the relay to dispatch. Returns how many."""
+    try:
+        return _sweep(store, utcnow() - older_than, limit)
+    except IntegrityError:
+        return 0  # another relay told the router of one of them meanwhile: the next pass sees it
+
+
+def _sweep(store: Store, cutoff: datetime, limit: int) -> int:
+    with store.session() as s:
+        rows = list(
+            s.scalars(
+                select(InboundEmail)
+                .where(
+                    InboundEmail.status == WAITING,
+                    InboundEmail.event_row_id.is_(None),
+                    InboundEmail.received_at < cutoff,
+                )
+                .order_by(InboundEmail.received_at)
+                .limit(limit)
+            )
+        )
+        for row in rows:
+            seen = s.scalar(
+                select(ReceivedEvent.id).where(
+                    ReceivedEvent.source == WORK_SOURCE, ReceivedEvent.external_id == f"{row.email_id}:offer"
+                )
+            )
+            row.event_row_id = seen if seen is not None else _tell_router(s, row, "offer")
+        return len(rows)
+
+
+def work_for(store: Store, email_id: str, locales: tuple[str, ...], default_locale: str) -> WorkItem | None:
+    """The email's work as the router is offered it: the email's case (and its kind, the practice, the
+    patient's language) when it has one; None when it no longer needs a person (answered, understood)."""
+    with store.session() as s:
+        row = s.get(InboundEmail, email_id)
+        if row is None or row.status != WAITING:
+            return None
+        case = s.get(Case, row.case_id) if row.case_id else None
+        if case is not None:
+            s.expunge(case)
+        arrived = _utc(row.received_at)
+    default = messages.language_for(default_locale, locales, default_locale)
+    language, case_kind, practice = default, "", ""
+    if case is not None:
+        booking = views.booking_data(store, case)
+        case_kind = case.kind
+        practice = booking.practice.name if booking is not None else case.practice_id
+        if booking is not None and booking.patient.locale:
+            language = messages.language_for(booking.patient.locale, locales, default)
+    return WorkItem(
+        work_id=inbound_email.work_id_of(email_id),
+        kind=WorkKind.EMAIL,
+        arrived_at=arrived,
+        language=language,
+        case_id=case.case_id if case is not None else None,
+        case_kind=case_kind,
+        practice=practice,
+    )
 
 
 # an email counts as answered in time when makeright acted on it, or a rep's answer went out, within this

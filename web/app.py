@@ -24,6 +24,7 @@ from web import (
     cases,
     codec,
     console,
+    console_emails,
     dev_phone,
     emails,
     escalations,
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
     app.include_router(home.router)
     app.include_router(metrics.router)
     app.include_router(wall.router)
+    app.include_router(console_emails.router)
     console.install(app)
     api_docs.install(app, settings)
     api_schema.install(app)

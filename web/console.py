@@ -28,9 +28,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from domain.escalation import ACTIONS, REPLY_FOR_A_PERSON, UNPAID_REASONS, Action, Actor, allowed_actions
+from domain.inbound_email import email_id_of
 from domain.masking import mask_phone
 from domain.routing import LANGUAGES, RepStatus, RepView
-from store import conversation, escalations, login_throttle, reps, sessions, users, views
+from store import conversation, escalations, inbound_email, login_throttle, reps, sessions, users, views
 from store.escalations import OPEN_STATUSES
 from store.sessions import Login
 from store.views import case_view, load_cases
@@ -190,12 +191,18 @@ class Work:
 
     work_id: str
     what: str
-    link: str | None  # the escalation's page, when it is one
+    link: str | None  # the escalation's (or the email's) page, when it is one
+    in_console: bool = False  # an email: offered here (Accept, Pass), not on the rep's phone
 
 
 def work_named(svc: Services, work_id: str | None) -> Work | None:
     if work_id is None:
         return None
+    email_id = email_id_of(work_id)
+    if email_id is not None:
+        kind = inbound_email.case_kind_of(svc.store, email_id)
+        about = f" about a {words(kind)}" if kind else ""
+        return Work(work_id, f"A patient's email{about}", f"/console/emails/{email_id}", in_console=True)
     row = escalations.get(svc.store, work_id)
     if row is None:
         return Work(work_id=work_id, what=words(work_id), link=None)
@@ -233,7 +240,7 @@ def presence_of(svc: Services, login: Login) -> Presence:
 
 
 PRESENCE_DONE = {
-    "available": "You are available: work that needs a person rings your phone.",
+    "available": "You are available: calls and urgent work ring your phone; emails are offered here.",
     "away": "You are away: no work is offered to you.",
 }
 templates.env.globals["PRESENCE_DONE"] = PRESENCE_DONE

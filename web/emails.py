@@ -41,12 +41,12 @@ async def list_emails(
     if who.role not in READERS:
         raise HTTPException(403, f"a {who.role} may not read patients' emails")
     rows = await asyncio.to_thread(emails.listing, services(request).store, status, limit)
-    return [emails.view(row, unmasked=_unmasked(who, row.assigned_to)) for row in rows]
+    return [emails.view(row, unmasked=unmasked(who.role, who.user, row.assigned_to)) for row in rows]
 
 
-def _unmasked(who: ApiToken, assigned_to: str | None) -> bool:
+def unmasked(role: str, user: str, assigned_to: str | None) -> bool:
     """As for cases: a supervisor, and the rep the email is assigned to, see what the patient wrote whole."""
-    return who.role == "supervisor" or (who.role == "rep" and assigned_to == who.user)
+    return role == "supervisor" or (role == "rep" and assigned_to == user)
 
 
 @router.post("/{email_id}/reply")
@@ -55,18 +55,28 @@ async def reply(email_id: str, request: Request, who: ApiToken = Depends(caller)
         return JSONResponse({"error": f"a {who.role} may not answer patients"}, status_code=403)
     svc = services(request)
     text = await _answer_text(request)
+    status, body = await send_answer(svc, email_id, who.user, who.role, text)
+    headers = {"Retry-After": "5"} if status == 503 else None  # SendGrid away: try again shortly
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def send_answer(
+    svc: Services, email_id: str, user: str, role: str, text: str
+) -> tuple[int, dict[str, Any]]:
+    """A rep's (or supervisor's) answer to a patient's email, sent through SendGrid in the patient's thread
+    and the email marked answered; the router then hears its work is done (the rep who took it wraps up,
+    an offer still out is withdrawn). The API and the console both answer through here. (200, the email
+    as the API shows it) or (4xx/5xx, {"error"})."""
     row = await asyncio.to_thread(emails.get, svc.store, email_id)
     if row is None:
-        return JSONResponse({"error": f"no email {email_id}"}, status_code=404)
+        return 404, {"error": f"no email {email_id}"}
     if row.status == emails.ANSWERED:
-        return JSONResponse({"error": f"email {email_id} is answered already"}, status_code=409)
+        return 409, {"error": f"email {email_id} is answered already"}
     if row.status == emails.IGNORED:
         # an auto-reply or a bounce: answering it could start a loop between two machines
-        return JSONResponse(
-            {"error": f"email {email_id} was sent by a machine: never answered"}, status_code=409
-        )
+        return 409, {"error": f"email {email_id} was sent by a machine: never answered"}
     if await asyncio.to_thread(consent.opted_out, svc.store, "email", row.from_address):
-        return JSONResponse({"error": "the patient opted out of email"}, status_code=409)
+        return 409, {"error": "the patient opted out of email"}
     msg = OutboundMessage(
         # an email with no case yet is answered under its own id (send-once keys the answer by it)
         case_id=row.case_id or email_id,
@@ -81,10 +91,12 @@ async def reply(email_id: str, request: Request, who: ApiToken = Depends(caller)
     refused = await _send_once(svc, msg, has_case=row.case_id is not None)
     if refused is not None:
         return refused
-    await asyncio.to_thread(emails.answered, svc.store, email_id, who.user, text)
+    told = await asyncio.to_thread(emails.answered, svc.store, email_id, user, text)
+    if told is not None:
+        await svc.dispatcher.dispatch(told)  # the relay tells the router should this fail
     row = await asyncio.to_thread(emails.get, svc.store, email_id)
     assert row is not None
-    return JSONResponse(emails.view(row, unmasked=_unmasked(who, row.assigned_to)))
+    return 200, emails.view(row, unmasked=unmasked(role, user, row.assigned_to))
 
 
 def _reply_to(svc: Services, case_id: str | None, to: str) -> str | None:
@@ -95,32 +107,28 @@ def _reply_to(svc: Services, case_id: str | None, to: str) -> str | None:
     return reply_address(address, token) if token else None
 
 
-async def _send_once(svc: Services, msg: OutboundMessage, has_case: bool) -> JSONResponse | None:
+async def _send_once(
+    svc: Services, msg: OutboundMessage, has_case: bool
+) -> tuple[int, dict[str, Any]] | None:
     """Send the answer once (send-once's intent row first, the provider's id after); None when it went
     out, else the refusal. A second reply finds the intent sent (409) or being sent (409)."""
     before = await asyncio.to_thread(outbox.begin, svc.store, msg)
     if before.status == "sent":
-        return JSONResponse({"error": "this email is answered already"}, status_code=409)
+        return 409, {"error": "this email is answered already"}
     if before.status == "sending" and datetime.now(UTC) - before.created_at < STUCK_SENDING:
         # another request is sending it now (SendGrid answers within 15 s); one older than this died
         # mid-send, and SendGrid cannot be asked whether it went: it is sent again
-        return JSONResponse({"error": "an answer to this email is being sent"}, status_code=409)
+        return 409, {"error": "an answer to this email is being sent"}
     gateway = svc.mail_gateway()
     try:
         provider_id = await asyncio.to_thread(gateway.send_email, msg)
     except ProviderRejected as exc:
         await asyncio.to_thread(outbox.finish, svc.store, before.id, "rejected", None, exc.reason)
-        return JSONResponse(
-            {"error": mask_text(f"SendGrid refused the answer: {exc.reason}")}, status_code=502
-        )
+        return 502, {"error": mask_text(f"SendGrid refused the answer: {exc.reason}")}
     except (ProviderNotProcessed, ProviderAmbiguous) as exc:
         status = "unknown" if isinstance(exc, ProviderAmbiguous) else "failed_retryable"
         await asyncio.to_thread(outbox.finish, svc.store, before.id, status, None, str(exc))
-        return JSONResponse(
-            {"error": "SendGrid is unavailable: the answer was not sent, try again shortly"},
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+        return 503, {"error": "SendGrid is unavailable: the answer was not sent, try again shortly"}
     if has_case:
         await asyncio.to_thread(outbox.sent, svc.store, before.id, provider_id, msg, "email_sent")
     else:

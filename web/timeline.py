@@ -120,6 +120,7 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^checkin-thanks-"), "“thanks, see you soon”"),
     (re.compile(r"^feedback"), "the request to rate our help"),
     (re.compile(r"^bridge-"), "the rep's call"),
+    (re.compile(r"^email-reply:"), "a rep's answer to their email"),
     (re.compile(r"-(opened|breached|expired)-\d+$"), "a staff alert"),
 )
 
@@ -181,6 +182,11 @@ MISSED_WHY = {
     "timed_out": "nobody pressed 1 in time; offered to the next rep",
     "rang_out": "their phone rang out or was busy; offered to the next rep",
     "declined": "they passed it on",
+}
+# an email is offered in the console, not on the phone
+EMAIL_MISSED_WHY = {
+    "timed_out": "the patient's email was not accepted in time; offered to the next rep",
+    "declined": "they passed the patient's email on",
 }
 
 
@@ -302,15 +308,18 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
             "; ".join(
                 p
                 for p in (
-                    MISSED_WHY.get(str(d.get("why")), words(d.get("why"))),
+                    (EMAIL_MISSED_WHY if d.get("work") == "email" else MISSED_WHY).get(
+                        str(d.get("why")), words(d.get("why"))
+                    ),
                     "set away after too many missed offers" if d.get("rep_set_away") else "",
                 )
                 if p
             ),
         ),
         "offer_accepted": (
-            f"Taken by {by} on the automatic call",
-            "they pressed 1; the patient is dialled in",
+            (f"Taken by {by} in the console", "the patient's email: they answer it")
+            if d.get("work") == "email"
+            else (f"Taken by {by} on the automatic call", "they pressed 1; the patient is dialled in")
         ),
         "patient_not_reached": (
             "The patient did not answer the rep's call",
@@ -406,6 +415,8 @@ def live_call(timeline: list[dict[str, Any]]) -> LiveCall | None:
     for item in timeline:
         what = str(item.get("what"))
         detail = item.get("detail") or {}
+        if detail.get("work") == "email":
+            continue  # an email taken in the console: no call
         if what in _CALL_ENDS:
             live = None
         elif what in _CALL_STEPS:

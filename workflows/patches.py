@@ -51,3 +51,8 @@ FEEDBACK_RULES_PATCH = "feedback-within-contact-rules"
 # RepRouter (their phone rings; pressing 1 claims it), withdrawn when claimed otherwise or closed, and a
 # patient the rep's call did not reach is texted and the escalation goes back to the queue. Since 2026-12-07.
 REPS_RUNG_PATCH = "reps-rung-for-urgent-work"
+
+# An email that needs a person is offered to reps in the console, not on their phone: its offer rings
+# nothing (the rep accepts or passes it on the console page), and a `work_done` signal (its answer went
+# out) sends the rep who took it to wrap-up. Since 2026-12-07.
+EMAIL_WORK_PATCH = "email-work-offered-in-console"

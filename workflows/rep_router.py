@@ -42,11 +42,14 @@ with workflow.unsafe.imports_passed_through():
         RouterInput,
         Step,
         StopRinging,
+        WorkDone,
         WorkItem,
+        WorkKind,
         WorkWithdrawal,
     )
     from workflows.case import store_step, wait_until
     from workflows.options import with_call
+    from workflows.patches import EMAIL_WORK_PATCH
 
 # a ring that cannot be placed within this (the provider down) is a miss: the next rep is tried
 with_ring = with_call
@@ -134,7 +137,14 @@ class RepRouter:
         elif isinstance(effect, Missed):
             await self._note_missed(effect)
 
+    @staticmethod
+    def _in_console(item: WorkItem) -> bool:
+        """Work offered on the rep's console page, not on their phone (an email): nothing rings."""
+        return item.kind is WorkKind.EMAIL and workflow.patched(EMAIL_WORK_PATCH)
+
     async def _ring(self, ring: Ring) -> None:
+        if self._in_console(ring.item):
+            return  # the floor's snapshot (saved after this step) shows the offer on the rep's console
         req = RingRequest(
             offer=ring.offer,
             item=ring.item,
@@ -150,6 +160,8 @@ class RepRouter:
             self._apply(routing.rang_out(self.floor, ring.offer.offer_id, workflow.now(), self.policy))
 
     async def _stop(self, stop: StopRinging) -> None:
+        if self._in_console(stop.item):
+            return  # no phone rings for it
         try:
             await workflow.execute_activity_method(
                 RoutingActivities.stop_ringing, StopRequest(offer=stop.offer, item=stop.item), **with_stop
@@ -159,9 +171,10 @@ class RepRouter:
 
     async def _tell_accepted(self, accepted: Accepted) -> None:
         """The escalation is the rep's: it claims itself for them (it may have ended meanwhile)."""
-        await self._timeline(
-            accepted.item, "offer_accepted", accepted.offer.offer_id, {"by": accepted.offer.user}
-        )
+        detail: dict[str, object] = {"by": accepted.offer.user}
+        if self._in_console(accepted.item):
+            detail["work"] = accepted.item.kind.value  # taken in the console: no call
+        await self._timeline(accepted.item, "offer_accepted", accepted.offer.offer_id, detail)
         if accepted.item.escalation_id is None:
             return
         handle = workflow.get_external_workflow_handle(accepted.item.escalation_id)
@@ -176,6 +189,8 @@ class RepRouter:
         detail: dict[str, object] = {"rep": missed.offer.user, "why": missed.why}
         if missed.rep_set_away:
             detail["rep_set_away"] = True
+        if self._in_console(missed.item):
+            detail["work"] = missed.item.kind.value
         await self._timeline(missed.item, "offer_missed", missed.offer.offer_id, detail)
 
     async def _timeline(self, item: WorkItem, what: str, offer_id: str, detail: dict[str, object]) -> None:
@@ -240,6 +255,12 @@ class RepRouter:
     @workflow.signal
     def withdraw_work(self, withdrawal: WorkWithdrawal) -> None:
         self._apply(routing.withdraw(self.floor, withdrawal.work_id, workflow.now(), self.policy))
+
+    @workflow.signal
+    def work_done(self, done: WorkDone) -> None:
+        """Work finished outside a call (an email's answer went out, by whoever): the rep who took it wraps
+        up as after a call, and an offer still out for it is withdrawn."""
+        self._apply(routing.work_done(self.floor, done.work_id, workflow.now(), self.policy))
 
     @workflow.signal
     def offer_call_status(self, report: OfferCallStatus) -> None:

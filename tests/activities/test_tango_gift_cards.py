@@ -24,8 +24,7 @@ from domain.ids import gift_card_key
 from providers.errors import ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
 from store.db import Store
 from store.models import Base, LedgerEntry, TimelineItem
-from tests.support.cli_in_process import run_cli_async
-from tests.support.cli_process import cli_env_on
+from tests.support.cli_process import cli_env_on, run_cli_async
 from tests.support.prism import add_case
 from tests.support.settings import example_event, make_settings
 from tests.support.tango_stub import UTID, TangoStub

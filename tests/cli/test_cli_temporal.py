@@ -2,9 +2,10 @@
 history, replay it (and a tampered copy), and retry failed cases with the current code. A retried case
 messages nobody twice for a step and pays nobody twice.
 
-A command run several times in a row (`run_cli_times`), and one retry, run as separate processes: a
-short-lived Temporal client must not crash the process at shutdown (FIELD-NOTES). The other commands run
-in this process as they would in their own (tests/support/cli_in_process.py)."""
+Every command here runs as a separate process, as an engineer runs it: a short-lived Temporal client
+must not crash the process at shutdown (FIELD-NOTES), and a command's own Temporal client on a second
+event loop in a thread of the test's process, beside the test's worker, crashed the whole test process
+(a segmentation fault in CI), so these are never run in-process (tests/support/cli_in_process.py)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ from store.models import (
     TimelineItem,
 )
 from tests.support import cli_process
-from tests.support.cli_in_process import run_cli, run_cli_async
 from tests.support.cli_process import cli_env_on
 from tests.support.settings import example_event, make_settings
 from tests.support.workflow_harness import Harness, fail_case, rerun_result, running
@@ -81,14 +81,14 @@ async def test_export_then_replay_the_file_and_a_tampered_copy(
     )
     assert PHONE not in exported.out and "Uptown" not in exported.out  # payloads as stored: encrypted
     path = tmp_path / f"{workflow_id}.json"
-    written = await asyncio.to_thread(run_cli, env, "export", workflow_id, "-o", str(path))
+    written = await cli_process.run_cli_async(env, "export", workflow_id, "-o", str(path))
     assert written.code == 0 and json.loads(path.read_text()) == history
 
     ok = await asyncio.to_thread(cli_process.run_cli_times, env, "replay", "--file", str(path))
     assert (ok.code, ok.out.strip()) == (0, f"{workflow_id}  ok"), ok
     by_id = await asyncio.to_thread(cli_process.run_cli_times, env, "replay", workflow_id, "--json")
     assert by_id.code == 0 and json.loads(by_id.out)[0]["result"] == "ok"
-    by_query = await asyncio.to_thread(run_cli, env, "replay", "--query", f"WorkflowId = '{workflow_id}'")
+    by_query = await cli_process.run_cli_async(env, "replay", "--query", f"WorkflowId = '{workflow_id}'")
     assert (by_query.code, by_query.out.strip()) == (0, f"{workflow_id}  ok")
 
     # somebody changed the workflow: the history no longer matches what the code does (the offer text,
@@ -102,11 +102,11 @@ async def test_export_then_replay_the_file_and_a_tampered_copy(
     (line,) = nondet.out.strip().splitlines()
     assert line.startswith(f"{workflow_id}  nondeterministic  event ") and "send_sms" in line
     verdicts = json.loads(
-        (await asyncio.to_thread(run_cli, env, "replay", "--file", str(path), str(bad), "--json")).out
+        (await cli_process.run_cli_async(env, "replay", "--file", str(path), str(bad), "--json")).out
     )
     assert [v["result"] for v in verdicts] == ["ok", "nondeterministic"] and verdicts[1]["event_id"]
 
-    missing = await asyncio.to_thread(run_cli, env, "export", "no-such-workflow")
+    missing = await cli_process.run_cli_async(env, "export", "no-such-workflow")
     assert missing.code == 1 and "no workflow no-such-workflow" in missing.err
 
 
@@ -142,12 +142,12 @@ async def test_retry_after_a_failed_booking_sends_nothing_twice(
 
     # the cause is fixed (a worker with the working activity): retry re-runs the case
     async with running(settings, dev_server_env) as h:
-        retried = await run_cli_async(env, "retry", case_id, "--by", "erin")
+        retried = await cli_process.run_cli_async(env, "retry", case_id, "--by", "erin")
         assert retried.code == 0, retried.err
         assert case_id in retried.out and "retried 1, skipped 0, errors 0" in retried.out
         result = await rerun_result(h, handle.id)
         # a second retry finds nothing to do: the case is no longer failed
-        again = await run_cli_async(env, "retry", case_id, "--json")
+        again = await cli_process.run_cli_async(env, "retry", case_id, "--json")
         assert again.code == 0 and json.loads(again.out)["skipped"][0]["case_id"] == case_id
 
     assert (result.status, result.outcome) == (CaseStatus.RESOLVED, Outcome.REBOOKED)
@@ -180,7 +180,9 @@ async def test_retry_after_the_gift_card_was_issued_pays_once(
     assert count(h, GiftCardOrder) == 1 and count(h, LedgerEntry, LedgerEntry.case_id == case_id) == 1
 
     async with running(settings, dev_server_env) as h:
-        retried = await run_cli_async(env, "retry", "--failed", "--kind", "booking_conflict", "--json")
+        retried = await cli_process.run_cli_async(
+            env, "retry", "--failed", "--kind", "booking_conflict", "--json"
+        )
         assert retried.code == 0, retried.err
         assert json.loads(retried.out)["retried"] == [case_id]
         result = await rerun_result(h, handle.id)
@@ -223,14 +225,14 @@ async def test_retry_a_terminated_case_and_skip_what_cannot_run(
         # a case marked failed whose workflow still runs is skipped, with why; so is one not failed
         await fail_case(h, running_handle.id)
         since = datetime.now(UTC).replace(year=2000).isoformat()
-        ran = await run_cli_async(env, "retry", "--failed", "--since", since, "--json")
+        ran = await cli_process.run_cli_async(env, "retry", "--failed", "--since", since, "--json")
         assert ran.code == 0, ran.err
         summary = json.loads(ran.out)
         assert summary["retried"] == [case_id]
         assert summary["skipped"] == [
             {"case_id": running_case.case_id, "why": "its workflow is still running"}
         ]
-        unknown = await run_cli_async(env, "retry", "case-nope", case_id)
+        unknown = await cli_process.run_cli_async(env, "retry", "case-nope", case_id)
         assert unknown.code == 1 and "no such case" in unknown.out and "not failed" in unknown.out
 
         await h.sms_reply(PHONE, "3")  # the re-run waits for the patient, who answers now

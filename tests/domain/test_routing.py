@@ -39,6 +39,7 @@ from domain.routing import (
     waiting,
     whisper,
     withdraw,
+    work_done,
 )
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -257,6 +258,42 @@ def test_with_no_wrap_up_time_the_rep_is_free_as_the_call_ends() -> None:
     assert step.floor.reps["ann"].idle_since == at(60)
 
 
+def test_work_done_outside_a_call_wraps_the_rep_up_and_withdraws_work_still_offered() -> None:
+    # an email the rep accepted in the console: its answer went out, the rep wraps up as after a call
+    floor = on(add_work(Floor(), work("email-1", WorkKind.EMAIL), NOW, POLICY).floor, "ann").floor
+    offer_id = offer_of(floor, "email-1")
+    floor = accept(floor, offer_id, at(5), POLICY).floor
+    assert floor.reps["ann"].status is RepStatus.BUSY
+    step = work_done(floor, "email-1", at(65), POLICY)
+    assert step.effects == ()
+    ann = step.floor.reps["ann"]
+    assert ann.status is RepStatus.WRAP_UP and ann.wrap_up_until == at(95) and ann.missed_in_a_row == 0
+    assert work_done(step.floor, "email-1", at(66), POLICY) == Step(floor=step.floor)  # told twice: once
+    floor = tick(step.floor, at(95), POLICY).floor
+    assert floor.reps["ann"].status is RepStatus.AVAILABLE and floor.reps["ann"].idle_since == at(95)
+    # an email answered by someone else while it is offered to bob: withdrawn, not bob's miss, and bob
+    # is offered what waits next
+    floor = reps_on("bob", now=at(100))
+    floor = add_work(floor, work("email-2", WorkKind.EMAIL), at(101), POLICY).floor
+    floor = add_work(floor, work("email-3", WorkKind.EMAIL), at(102), POLICY).floor
+    offer = floor.offers[offer_of(floor, "email-2")]
+    step = work_done(floor, "email-2", at(103), POLICY)
+    assert [type(e) for e in step.effects] == [StopRinging, Ring]
+    assert step.effects[0].offer == offer and rung(step) == ["bob"]
+    assert step.floor.reps["bob"].missed_in_a_row == 0 and step.floor.reps["bob"].work_id == "email-3"
+    assert "email-2" in step.floor.handled
+    # work the floor never had, or waiting for nobody: nothing happens
+    assert work_done(step.floor, "email-9", at(104), POLICY) == Step(floor=step.floor)
+    policy = RoutingPolicy(wrap_up_seconds=0)
+    floor = on(
+        add_work(Floor(), work("email-4", WorkKind.EMAIL), NOW, policy).floor, "ann", policy=policy
+    ).floor
+    floor = accept(floor, offer_of(floor, "email-4"), at(1), policy).floor
+    floor = add_work(floor, work("esc-5"), at(2), policy).floor
+    step = work_done(floor, "email-4", at(30), policy)  # no wrap-up time: free, and offered at once
+    assert rung(step) == ["ann"] and step.floor.reps["ann"].work_id == "esc-5"
+
+
 def test_the_same_work_added_again_changes_nothing() -> None:
     floor = add_work(Floor(), work("esc-1"), NOW, POLICY).floor
     assert add_work(floor, work("esc-1", WorkKind.CALLER), at(1), POLICY) == Step(floor=floor)
@@ -392,6 +429,11 @@ class Withdraw:
 
 
 @dataclass(frozen=True)
+class Done:
+    work_id: str  # finished outside a call (an email answered), by whoever
+
+
+@dataclass(frozen=True)
 class Wait:
     seconds: int  # time passes, without a tick (a message may come before the timer fires)
 
@@ -401,7 +443,7 @@ class Tick:
     to_deadline: bool  # at the next deadline (the router's timer), or now
 
 
-Event = Presence | Arrive | Answer | Withdraw | Wait | Tick
+Event = Presence | Arrive | Answer | Withdraw | Done | Wait | Tick
 
 HOW = st.sampled_from(["accept", "accept", "decline", "rang_out", "call_ended", "call_ended"])
 # answers to offers out now, and reps coming back, come more often: they take reps through offered,
@@ -424,6 +466,7 @@ EVENTS: st.SearchStrategy[Event] = st.one_of(
     st.builds(Answer, HOW, st.just(True), st.integers(0, 7)),
     st.builds(Answer, HOW, st.booleans(), st.integers(0, 50)),
     st.builds(Withdraw, st.sampled_from(WORK_IDS)),
+    st.builds(Done, st.sampled_from(WORK_IDS)),
     st.builds(Wait, st.integers(0, 40)),
     st.builds(Tick, st.booleans()),
     st.builds(Presence, st.sampled_from(USERS), st.just("available"), st.just(True), st.none()),
@@ -538,6 +581,11 @@ class Run:
             if item_before is not None and item_before.offer_id is not None:
                 concerned = {before.offers[item_before.offer_id].user}
             self.check_withdrawal(event.work_id, before, step)
+        elif isinstance(event, Done):
+            item_before = next((w for w in before.queue if w.work_id == event.work_id), None)
+            step = work_done(before, event.work_id, now, policy)
+            concerned = {r.user for r in before.reps.values() if r.work_id == event.work_id}
+            self.check_done(event.work_id, item_before, before, step)
         else:
             deadline = next_deadline(before)
             if event.to_deadline and deadline is not None and deadline > now:
@@ -666,6 +714,24 @@ class Run:
         rep_before, rep = before.reps[offer.user], step.floor.reps[offer.user]
         assert rep.status in (RepStatus.AVAILABLE, RepStatus.OFFERED) and rep.offer_id != offer.offer_id
         assert rep.idle_since == rep_before.idle_since and rep.missed_in_a_row == rep_before.missed_in_a_row
+
+    def check_done(self, work_id: str, item: WorkItem | None, before: Floor, step: Step) -> None:
+        """13. work done outside a call: out of the queue (an offer out for it withdrawn, no miss), and the
+        rep who took it is busy with it no more (wrap-up, or free at once)."""
+        if item is not None:
+            self.handled.add(work_id)
+        assert work_id not in {w.work_id for w in step.floor.queue}
+        assert not any(isinstance(e, Missed) for e in step.effects)
+        for user, rep_before in before.reps.items():
+            rep = step.floor.reps[user]
+            if rep_before.work_id == work_id and rep_before.status is RepStatus.BUSY:
+                if self.policy.wrap_up_seconds:
+                    assert rep.status is RepStatus.WRAP_UP and rep.since == self.clock
+                else:
+                    assert rep.status in (RepStatus.AVAILABLE, RepStatus.OFFERED)
+                    assert rep.idle_since == self.clock
+        if item is None and not any(r.work_id == work_id for r in before.reps.values()):
+            assert step == Step(floor=before)
 
     def check_tick(self, before: Floor, step: Step) -> set[str]:
         now, deadline = self.clock, next_deadline(before)

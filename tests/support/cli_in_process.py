@@ -5,11 +5,12 @@ traceback on stderr, as the interpreter would. About 50 ms a command instead of 
 
 For what a command parses, does and prints, and its exit code. What only a process shows (the entry point
 `cli.py`, a short-lived Temporal client at interpreter shutdown: FIELD-NOTES) stays with
-tests/support/cli_process.py."""
+tests/support/cli_process.py, and so does every command that talks to Temporal beside a worker in the
+test's process: its own client on a second event loop in a thread crashed the test process (a
+segmentation fault in CI)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import sys
@@ -87,9 +88,3 @@ def run_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> Ran:
 def run_cli_times(env: dict[str, str], *args: str, times: int = 3) -> Ran:
     """A read-only command several times in a row, here: the same exit code and output every time."""
     return repeated(run_cli, env, *args, times=times)
-
-
-async def run_cli_async(env: dict[str, str], *args: str) -> Ran:
-    """The same in a thread of its own, so a worker on this event loop keeps working meanwhile (a command
-    that talks to Temporal runs its own `asyncio.run`, as in its own process)."""
-    return await asyncio.to_thread(run_cli, env, *args)

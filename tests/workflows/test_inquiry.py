@@ -38,10 +38,11 @@ def incoming(text: str, message_id: str, subject: str = "A question") -> Incomin
 
 
 async def write_in(h: Harness, mail: Incoming) -> tuple[inbound_email.Accepted, WorkflowHandle[Any, Any]]:
-    """The email as the webhook stores it, and the inbox row it wrote dispatched at once."""
+    """The email as the webhook stores it, and the inbox row that starts its inquiry dispatched at once
+    (offering the email to reps is the router's, tested in tests/web/test_email_work.py)."""
     accepted = await asyncio.to_thread(inbound_email.accept, h.store, mail, INBOUND)
-    assert accepted.case_id is not None and accepted.event_row_id is not None
-    await h.dispatcher.dispatch(accepted.event_row_id)
+    assert accepted.case_id is not None and accepted.opened_row_id is not None
+    await h.dispatcher.dispatch(accepted.opened_row_id)
     with h.store.session() as s:
         case = s.get(Case, accepted.case_id)
         assert case is not None
@@ -91,7 +92,7 @@ async def test_an_inquiry_is_acknowledged_answered_by_a_rep_resolved_and_rated(
         again = await asyncio.to_thread(
             inbound_email.accept, h.store, incoming("Het gaat om maart.", "<bill-2@mail.example>"), INBOUND
         )
-        assert (again.case_id, again.status, again.event_row_id) == (case_id, "waiting", None)
+        assert (again.case_id, again.status, again.opened_row_id) == (case_id, "waiting", None)
         assert h.count(Case) == 1
 
         await h.act(escalation_id, "claim", ByActor(actor=REP))
@@ -139,5 +140,5 @@ async def test_an_inquiry_nobody_answers_in_time_fails(
     with h.store.session() as s:
         row = s.get(EscalationRow, f"esc-{accepted.case_id}-1")
         assert row is not None and row.status == "expired"
-        started = s.query(ReceivedEvent).filter(ReceivedEvent.case_id == accepted.case_id).one()
-        assert (started.source, started.status) == ("inquiry", "dispatched")
+        started = s.query(ReceivedEvent).filter_by(case_id=accepted.case_id, source="inquiry").one()
+        assert started.status == "dispatched"
