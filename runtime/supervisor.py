@@ -62,6 +62,27 @@ def wait_for_port(host: str, port: int, seconds: float, proc: subprocess.Popen[b
     raise RuntimeError(f"nothing listening on {host}:{port} after {seconds:.0f}s")
 
 
+# The embedded mode's inbound email, so that the local mailbox on /dev/phone works out of the box: every
+# email to a patient gets a Reply-To here, and the mailbox posts answers to the inbound webhook with this
+# password, as SendGrid Inbound Parse would. Only ever set for `make run`'s children in the embedded mode
+# (no real patient can be reached), and only when not set otherwise.
+EMBEDDED_INBOUND_EMAIL_ADDRESS = "care@reply.makeright.local"
+EMBEDDED_SENDGRID_INBOUND_TOKEN = "embedded-dev-inbound-token"
+
+
+def embedded_env(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    """The children's environment: `env`, with the embedded mode's inbound email defaults added where
+    neither the environment nor the config files set them (never outside the embedded mode)."""
+    out = dict(env)
+    if settings.production:
+        return out
+    if not settings.inbound_email_address:
+        out.setdefault("INBOUND_EMAIL_ADDRESS", EMBEDDED_INBOUND_EMAIL_ADDRESS)
+    if not settings.sendgrid_inbound_token:
+        out.setdefault("SENDGRID_INBOUND_TOKEN", EMBEDDED_SENDGRID_INBOUND_TOKEN)
+    return out
+
+
 # how long each part may take to be up (the dev server migrating its state file, a worker connecting)
 READY_SECONDS = 60
 
@@ -165,7 +186,7 @@ class Supervisor:
     def start(self) -> None:
         s = self.settings
         private_dir(s.var_dir)  # the database, the spool, the codec key, Temporal's state: this user's
-        env = dict(os.environ)
+        env = embedded_env(s, dict(os.environ))
         if s.embedded_temporal:
             temporal = BIN / "temporal"
             if not temporal.exists():
@@ -218,7 +239,7 @@ class Supervisor:
         print(f"  web app          {s.public_base_url}{processes}")
         print(f"  rep console      {s.public_base_url}/console  (users: .venv/bin/python cli.py users add)")
         if s.local_phone()[0]:
-            print(f"  local phone      {s.public_base_url}/dev/phone")
+            print(f"  local phone      {s.public_base_url}/dev/phone  (texts, calls and the mailbox)")
         if s.embedded_temporal:
             print(f"  Temporal UI      http://127.0.0.1:{s.temporal_ui_port}")
             print(

@@ -15,7 +15,16 @@ from domain.messages import voice_thanks
 from store import local_calls
 from store.conversation import open_questions
 from store.db import Store
-from store.models import Case, InboundMessage, LocalDelivery, ReceivedEvent, SupportCall, User, utcnow
+from store.models import (
+    Case,
+    InboundEmail,
+    InboundMessage,
+    LocalDelivery,
+    ReceivedEvent,
+    SupportCall,
+    User,
+    utcnow,
+)
 
 THREAD_LIMIT = 300  # the newest entries of one thread
 CONTACT_LIMIT = 200
@@ -37,7 +46,7 @@ class Contact:
 
 @dataclass
 class Entry:
-    kind: str  # sms | voice | email | reply
+    kind: str  # sms | voice | email | reply | mail_out (an email the patient wrote to support)
     id: int
     at: datetime
     body: str
@@ -57,6 +66,12 @@ class Entry:
     bridge_seconds: int = 0
     offer: bool = False  # the rep's offer call: the whisper, and a key to take the work
     call_status: str | None = None  # Twilio's status of the leg (missed: no-answer, busy, canceled, failed)
+    # an email the patient got: where a mail client sends the answer (Reply-To); one they wrote (mail_out):
+    # what became of it (store/inbound_email.py: waiting | answered | understood | ignored) and why
+    reply_to: str | None = None
+    email_id: str | None = None
+    email_status: str | None = None
+    why: str | None = None
 
 
 @dataclass
@@ -85,6 +100,46 @@ class Page:
     contacts: list[Contact]
     thread: Thread | None  # the chosen address's conversation
     version: str
+
+
+@dataclass(frozen=True)
+class Mail:
+    """An email the local mailbox delivered, as the patient's mail client answers it."""
+
+    id: int
+    provider_id: str
+    to_address: str
+    from_address: str
+    subject: str | None
+    body: str
+    reply_to: str | None
+    at: datetime
+
+    @property
+    def message_id(self) -> str:
+        """The Message-ID header the mail arrived with (the local SendGrid's: its provider id)."""
+        return message_id_of(self.provider_id)
+
+
+def message_id_of(provider_id: str) -> str:
+    return f"<{provider_id}@makeright.local>"
+
+
+def mail(store: Store, delivery_id: int) -> Mail | None:
+    with store.session() as s:
+        row = s.get(LocalDelivery, delivery_id)
+        if row is None or row.channel != "email":
+            return None
+        return Mail(
+            id=row.id,
+            provider_id=row.provider_id,
+            to_address=row.to_address,
+            from_address=row.from_address,
+            subject=row.subject,
+            body=row.body,
+            reply_to=row.reply_to,
+            at=row.created_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -145,7 +200,12 @@ def _version(s: Session) -> str:
         )
     ).one()
     calls = f"{line[0]}-{line[1]}-{line[2]}"
-    return f"{deliveries[0] or 0}.{deliveries[1] or 0}.{reply or 0}.{local_calls.version_in(s)}.{calls}"
+    # patients' emails to support: one arriving, or answered by a rep
+    mails = s.execute(select(func.count(InboundEmail.email_id), func.count(InboundEmail.answered_at))).one()
+    return (
+        f"{deliveries[0] or 0}.{deliveries[1] or 0}.{reply or 0}.{local_calls.version_in(s)}.{calls}"
+        f".{mails[0]}-{mails[1]}"
+    )
 
 
 def _staff(s: Session, addresses: list[str] | None = None) -> dict[str, str]:
@@ -201,6 +261,11 @@ def _contacts(s: Session) -> list[Contact]:
     reached yet, so the person at the keyboard can open a rep's phone before the first offer rings."""
     contacts = _delivered_contacts(s)
     listed = {c.address for c in contacts}
+    for contact in _writers(s, listed):
+        if len(contacts) < CONTACT_LIMIT:
+            contacts.append(contact)
+            listed.add(contact.address)
+    contacts.sort(key=lambda c: c.last_at or datetime.min, reverse=True)
     for phone, user in _staff(s).items():
         if phone not in listed and len(contacts) < CONTACT_LIMIT:
             contacts.append(
@@ -214,6 +279,37 @@ def _contacts(s: Session) -> list[Contact]:
                 )
             )
     return contacts
+
+
+def _writers(s: Session, listed: set[str]) -> list[Contact]:
+    """Addresses that wrote to support but never got anything (yet): a sender with no case."""
+    rows = s.execute(
+        select(InboundEmail.from_address, func.max(InboundEmail.received_at))
+        .group_by(InboundEmail.from_address)
+        .order_by(func.max(InboundEmail.received_at).desc())
+        .limit(CONTACT_LIMIT)
+    ).all()
+    found = []
+    for address, at in rows:
+        if address in listed:
+            continue
+        last = s.scalars(
+            select(InboundEmail)
+            .where(InboundEmail.from_address == address)
+            .order_by(InboundEmail.received_at.desc())
+            .limit(1)
+        ).first()
+        found.append(
+            Contact(
+                address=address,
+                name=None,
+                last_at=at,
+                preview=(last.subject or last.text) if last is not None else "",
+                preview_kind="reply",
+                unanswered_calls=0,
+            )
+        )
+    return found
 
 
 def _delivered_contacts(s: Session) -> list[Contact]:
@@ -257,6 +353,19 @@ def _delivered_contacts(s: Session) -> list[Contact]:
     last_reply = {
         r.from_address: r for r in s.scalars(select(InboundMessage).where(InboundMessage.id.in_(reply_ids)))
     }
+    for mail_row in s.scalars(
+        select(InboundEmail)
+        .where(InboundEmail.from_address.in_(addresses))
+        .order_by(InboundEmail.received_at.desc())
+        .limit(CONTACT_LIMIT)
+    ):
+        seen = last_reply.get(mail_row.from_address)
+        if seen is None or seen.received_at < mail_row.received_at:
+            last_reply[mail_row.from_address] = InboundMessage(
+                channel="email",
+                body=mail_row.subject or mail_row.text,
+                received_at=mail_row.received_at,
+            )
     names, _ = _names(s, addresses)
     staff = _staff(s, addresses)
     contacts: list[Contact] = []
@@ -323,13 +432,20 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
             language=d.language,
             answered=d.answered,
             spoken_reply=voice_thanks(d.language) if d.answered is not None else None,
+            reply_to=d.reply_to,
         )
         if d.channel == "voice" and d.call_status is not None:
             _bridge_state(s, entry)
         thread.entries.append(entry)
+    written = _written(s, address) if thread.is_email else []
+    by_email = {e.email_id: e for e in written}
+    thread.entries.extend(written)
     for r in replies:
         if r.channel == "voice" and r.provider_id.split(":", 1)[0] in calls:
             continue  # shown on its call's card
+        if r.provider_id in by_email:  # a choice by email: shown on the email, with what it answered
+            by_email[r.provider_id].routed = r.answered
+            continue
         thread.entries.append(
             Entry(kind="reply", id=r.id, at=r.received_at, body=r.body, channel=r.channel, routed=r.answered)
         )
@@ -339,6 +455,30 @@ def _thread(s: Session, address: str, known: list[str]) -> Thread:
     if thread.case_id is not None:
         thread.practice_name = _practice_name(s, thread.case_id)
     return thread
+
+
+def _written(s: Session, address: str) -> list[Entry]:
+    """The emails `address` wrote to support (SendGrid Inbound Parse), as the webhook kept them: the new
+    text only, and what became of each."""
+    rows = s.scalars(
+        select(InboundEmail)
+        .where(InboundEmail.from_address == address.lower())
+        .order_by(InboundEmail.received_at.desc())
+        .limit(THREAD_LIMIT)
+    )
+    return [
+        Entry(
+            kind="mail_out",
+            id=index,
+            at=row.received_at,
+            body=row.text,
+            subject=row.subject,
+            email_id=row.email_id,
+            email_status=row.status,
+            why=row.why,
+        )
+        for index, row in enumerate(rows)
+    ]
 
 
 def _practice_name(s: Session, case_id: str) -> str | None:

@@ -23,8 +23,10 @@ from store.metrics import first_contacts
 from store.models import (
     Case,
     EscalationRow,
+    InboundEmail,
     InboundMessage,
     OutboundMessageRow,
+    SupportCall,
     Ticket,
     TicketLink,
     TimelineItem,
@@ -144,7 +146,57 @@ def wall(
     out.compensation = _compensation(store, since, now, currency, daily_budget)
     _people(store, out, since, offer_seconds)
     _emails(store, out, since, now)
+    with store.session() as s:
+        _people_by_hour(s, out, chart_start, now)
     return out
+
+
+def _people_by_hour(s: Session, out: Wall, chart_start: datetime, now: datetime) -> None:
+    """The two headline numbers per hour of the chart, beside each hour's cases (`hourly`): the calls
+    that came in that hour and the share a rep took at the first ring (of all of them, abandoned ones
+    included); the patients' emails that came in that hour and the share answered (or acted on) within
+    the hour, of those whose hour is decided (one still waiting but younger than an hour does not count
+    yet). `null` for an hour with nothing to count."""
+    calls: dict[datetime, list[bool]] = {}
+    for arrived_at, first_ring in s.execute(
+        select(SupportCall.arrived_at, SupportCall.first_ring).where(SupportCall.arrived_at >= chart_start)
+    ):
+        calls.setdefault(_hour(arrived_at), []).append(bool(first_ring))
+    emails: dict[datetime, list[bool | None]] = {}
+    rows = s.scalars(
+        select(InboundEmail).where(
+            InboundEmail.received_at >= chart_start, InboundEmail.status != inbound_email.IGNORED
+        )
+    )
+    for row in rows:
+        seconds = inbound_email.first_reply_seconds(row)
+        received = _utc(row.received_at)
+        within: bool | None
+        if seconds is not None:
+            within = seconds <= inbound_email.WITHIN
+        elif (now - received).total_seconds() > inbound_email.WITHIN:
+            within = False  # still waiting, and past its hour
+        else:
+            within = None  # still waiting within its hour: not decided yet
+        emails.setdefault(_hour(received), []).append(within)
+    for hour in out.hourly:
+        at = datetime.fromisoformat(hour["hour"].replace("Z", "+00:00"))
+        rung = calls.get(at, [])
+        mail = emails.get(at, [])
+        decided = [w for w in mail if w is not None]
+        hour["calls_in"] = len(rung)
+        hour["calls_answered_first_ring_pct"] = _pct(sum(rung), len(rung))
+        hour["emails_in"] = len(mail)
+        hour["emails_answered_within_hour_pct"] = _pct(sum(1 for w in decided if w), len(decided))
+
+
+def _hour(moment: datetime) -> datetime:
+    return _utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes back (stored as UTC)."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _emails(store: Store, out: Wall, since: datetime, now: datetime) -> None:

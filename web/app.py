@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -11,11 +12,13 @@ from datetime import timedelta
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Scope
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from config import Settings, load_settings, logs, tracing
 from dispatch.dispatcher import Dispatcher
 from encryption import EncryptionCodec
+from store import inbox
 from store.db import DATABASE_ERRORS, Store, database_unavailable
 from web import (
     api_docs,
@@ -25,6 +28,7 @@ from web import (
     codec,
     console,
     console_emails,
+    dev_mailbox,
     dev_phone,
     emails,
     escalations,
@@ -43,6 +47,38 @@ from web import (
 from web.deps import Services
 
 log = logging.getLogger("makeright.web")
+
+# a refused body's headers as kept in its dead letter: never its credentials, each value cut short
+SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+KEPT_HEADERS, KEPT_HEADER_CHARS = 50, 300
+
+
+def what_came(
+    scope: Scope, row: body_limit.Limit, declared: int | None, received: int
+) -> tuple[bytes, str | None]:
+    """A body refused as too large, as its dead letter keeps it: the request's headers (credentials left
+    out: only their scheme) and sizes, never the body (JSON), and the Content-Type it came with."""
+    headers: dict[str, str] = {}
+    content_type = None
+    for name, value in list(scope.get("headers", ()))[:KEPT_HEADERS]:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        if key == "content-type":
+            content_type = text[:KEPT_HEADER_CHARS]
+        if key in SECRET_HEADERS:
+            text = text.split(" ", 1)[0] + " (not kept)"
+        headers.setdefault(key, text[:KEPT_HEADER_CHARS])
+    client = scope.get("client")
+    summary = {
+        "refused": "request body too large",
+        "limit": row.limit,
+        "content_length": declared,
+        "received_bytes": received,
+        "client": client[0] if client else None,
+        "method": scope.get("method"),
+        "headers": headers,
+    }
+    return json.dumps(summary, indent=1).encode(), content_type
+
 
 # what a client is told to wait before trying again while the database (or Temporal) is away
 RETRY_AFTER_SECONDS = 5
@@ -197,10 +233,21 @@ def create_app(settings: Settings | None = None, relay: bool = True) -> FastAPI:
         default=limits.default,
         inbound_email=limits.inbound_email,
     )
-    app.add_middleware(body_limit.BodyLimitMiddleware, limits=rows, default=default)
+
+    async def keep_refused(scope: Scope, row: body_limit.Limit, declared: int | None, received: int) -> int:
+        raw, content_type = what_came(scope, row, declared, received)
+        errors = [{"field": "body", "reason": f"over the limit of {row.limit} bytes"}]
+        return await asyncio.to_thread(
+            inbox.keep_dead_letter, store, scope["path"], content_type, raw, 413, errors
+        )
+
+    app.add_middleware(
+        body_limit.BodyLimitMiddleware, limits=rows, default=default, keep_refused=keep_refused
+    )
     phone, why = settings.local_phone()
     if phone:
         app.include_router(dev_phone.router)
+        app.include_router(dev_mailbox.router)
         # it signs Twilio webhooks for anyone who can reach this app: say so where start-up is read
         log.warning("local phone mounted at /dev/phone: %s", why)
     else:

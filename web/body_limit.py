@@ -13,11 +13,14 @@ route with bodies of its own (e.g. an inbound-email webhook with attachments) is
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("makeright.web")
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -28,11 +31,14 @@ SENDGRID_EVENTS_LIMIT = 1 * MIB
 @dataclass(frozen=True)
 class Limit:
     """Bodies under `prefix` (a path, or a path ending in `/` for everything under it) hold at most
-    `limit` bytes; `html`: the refusal is a page (a browser's form), else JSON."""
+    `limit` bytes; `html`: the refusal is a page (a browser's form), else JSON; `keep`: a refusal is kept
+    as a dead letter (what came: its headers and size, never the body), for hostile input an engineer may
+    want to look at (`cli.py dead-letters`)."""
 
     prefix: str
     limit: int
     html: bool = False
+    keep: bool = False
 
     def matches(self, path: str) -> bool:
         if self.prefix.endswith("/"):
@@ -52,7 +58,7 @@ def limit_table(
         Limit("/webhooks/", webhooks),
         Limit("/webhooks/sendgrid/events", max(webhooks, SENDGRID_EVENTS_LIMIT)),
         # SendGrid Inbound Parse: a patient's email (its attachments are dropped, never kept)
-        Limit(INBOUND_EMAIL_PATH, inbound_email if inbound_email is not None else webhooks),
+        Limit(INBOUND_EMAIL_PATH, inbound_email if inbound_email is not None else webhooks, keep=True),
         Limit("/console/", forms, html=True),
         Limit("/choose/", forms, html=True),
         Limit("/feedback/", forms, html=True),
@@ -66,22 +72,44 @@ class BodyTooLarge(Exception):
     """Raised from `receive` when a streamed body passes its limit; the middleware answers 413."""
 
 
-def too_large_body(limit: int, html: bool) -> tuple[bytes, bytes]:
+# a refusal to keep (`Limit.keep`): the request's scope, its row, the Content-Length it announced (None:
+# chunked) and the bytes read before it was refused; answers the dead letter's id (None: not kept)
+KeepRefused = Callable[[Scope, "Limit", int | None, int], Awaitable[int | None]]
+
+
+def too_large_body(limit: int, html: bool, dead_letter_id: int | None = None) -> tuple[bytes, bytes]:
     if html:
         page = (
             "<!doctype html><title>Too large</title><h1>Request body too large</h1>"
             f"<p>At most {limit} bytes are accepted here. Go back and send less.</p>"
         )
         return page.encode(), b"text/html; charset=utf-8"
-    return json.dumps({"error": "request body too large", "limit": limit}).encode(), b"application/json"
+    refusal: dict[str, Any] = {"error": "request body too large", "limit": limit}
+    if dead_letter_id is not None:
+        refusal["errors"] = [{"field": "body", "reason": f"over the limit of {limit} bytes"}]
+        refusal["dead_letter_id"] = dead_letter_id
+    return json.dumps(refusal).encode(), b"application/json"
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, limits: Sequence[Limit], default: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limits: Sequence[Limit], default: int, keep_refused: KeepRefused | None = None
+    ) -> None:
         self.app = app
         # longest prefix first: the most specific row wins
         self.limits = sorted(limits, key=lambda row: len(row.prefix), reverse=True)
         self.default = default
+        self.keep_refused = keep_refused
+
+    async def _kept(self, scope: Scope, row: Limit, declared: int | None, received: int) -> int | None:
+        """Keep the refusal as a dead letter when its row asks to; never fails the 413 itself."""
+        if not row.keep or self.keep_refused is None:
+            return None
+        try:
+            return await self.keep_refused(scope, row, declared, received)
+        except Exception as exc:  # the database away: the refusal stands, unrecorded
+            log.warning("a refused body on %s was not kept: %s", row.prefix, type(exc).__name__)
+            return None
 
     def limit_for(self, path: str) -> Limit:
         for row in self.limits:
@@ -96,7 +124,8 @@ class BodyLimitMiddleware:
         row = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > row.limit:
-            await _refuse(send, row)  # the body is never read: uvicorn closes the connection after
+            # the body is never read: uvicorn closes the connection after
+            await _refuse(send, row, await self._kept(scope, row, declared, 0))
             return
 
         received = 0
@@ -129,7 +158,7 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             pass
         if tripped and not started:
-            await _refuse(send, row)
+            await _refuse(send, row, await self._kept(scope, row, declared, received))
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -142,8 +171,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, row: Limit) -> None:
-    body, content_type = too_large_body(row.limit, row.html)
+async def _refuse(send: Send, row: Limit, dead_letter_id: int | None = None) -> None:
+    body, content_type = too_large_body(row.limit, row.html, dead_letter_id)
     headers: list[Any] = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),

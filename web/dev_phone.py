@@ -23,6 +23,7 @@ import logging
 import re
 import uuid
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -35,6 +36,7 @@ from markupsafe import Markup, escape
 from twilio.request_validator import RequestValidator
 
 from config import Settings
+from domain.inbound_email import reply_subject
 from providers.phone import local_twiml
 from store import local_calls, local_phone, support_calls
 from store.db import Store
@@ -65,6 +67,13 @@ def linkify(text: str | None) -> Markup:
         result += Markup('<a href="{0}" target="_blank" rel="noopener">{0}</a>').format(url)
         last = match.start() + len(url)
     return result + escape(text[last:])
+
+
+def quoted(at: datetime, sender: str | None, body: str) -> str:
+    """An answer's body as a mail client starts it: room to type at the top, the email quoted below."""
+    when = format_datetime(at if at.tzinfo else at.replace(tzinfo=UTC))
+    lines = "\n".join(f"> {line}" if line else ">" for line in body.splitlines())
+    return f"\n\nOn {when}, {sender or 'makeright'} wrote:\n{lines}\n"
 
 
 def _initials(name: str | None, address: str) -> str:
@@ -116,8 +125,19 @@ async def _render(
     draft: str = "",
     heard: str | None = None,
     status: int = 200,
+    mail_draft: dict[str, str] | None = None,
+    mailed: str | None = None,
+    answer: int | None = None,
 ) -> HTMLResponse:
     svc = services(request)
+    if answer is not None and not mail_draft:  # "Answer" on an email: the composer starts as a reply
+        answered = await asyncio.to_thread(local_phone.mail, svc.store, answer)
+        if answered is not None and answered.to_address == to:
+            mail_draft = {
+                "subject": reply_subject(answered.subject or ""),
+                "text": quoted(answered.at, answered.from_address, answered.body),
+                "answering": str(answered.id),
+            }
     shown = await asyncio.to_thread(local_phone.page, svc.store, to)
     line = await asyncio.to_thread(support_calls.on_the_line, svc.store, to) if to else []
     return templates.TemplateResponse(
@@ -138,15 +158,38 @@ async def _render(
             "routed_label": routed_label,
             "line_calls": line,
             "caller_wait_seconds": svc.settings.routing.caller_wait_seconds,
+            # the local mailbox (web/dev_mailbox.py): support's address, a refused email's draft, and
+            # what the inbound webhook made of the email just sent
+            "inbound_address": svc.settings.inbound_email_address,
+            "mail_draft": mail_draft or {},
+            "mailed": mailed,
         },
         status_code=status,
     )
 
 
 @router.get("", response_class=HTMLResponse)
-async def phone(request: Request, to: str | None = None, heard: str | None = None) -> HTMLResponse:
-    """The phone; `heard`: what a call just said (the TwiML's <Say> after the rep's key), shown once."""
-    return await _render(request, _normalise(to), heard=(heard or "")[:HEARD_LIMIT] or None)
+async def phone(
+    request: Request,
+    to: str | None = None,
+    heard: str | None = None,
+    mailed: str | None = None,
+    answer: int | None = None,
+) -> HTMLResponse:
+    """The phone; `heard`: what a call just said (the TwiML's <Say> after the rep's key), shown once;
+    `mailed`: what became of the email just sent to support; `answer`: a delivered email to answer."""
+    return await _render(
+        request,
+        _normalise(to),
+        heard=(heard or "")[:HEARD_LIMIT] or None,
+        mailed=(mailed or "")[:HEARD_LIMIT] or None,
+        answer=answer,
+    )
+
+
+# for the local mailbox (web/dev_mailbox.py), which shares the page
+render_phone = _render
+thread_url = _thread_url
 
 
 @router.get("/version")

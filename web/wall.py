@@ -135,6 +135,7 @@ async def _page(request: Request) -> HTMLResponse:
     context = {
         "w": data,
         "chart": chart(data["hourly"], data["first_contact_sla_seconds"]),
+        "people": people_chart(data["hourly"]),
         "refresh_seconds": REFRESH_SECONDS,
         "updated": datetime.now(UTC).strftime("%H:%M:%S UTC"),
         "today": numbers.since == wall_store.start_of_day(datetime.now(UTC)),
@@ -169,9 +170,21 @@ class Chart:
     max_seconds: float
 
 
+# both charts share the hours' x positions (one column per hour, the same width)
+CHART_LEFT, CHART_RIGHT = 56, 1100
+CASES_HEIGHT = 200  # its hours are labelled under the people chart, in the same columns
+
+
 def chart(hourly: list[dict[str, Any]], sla_seconds: int) -> Chart:
     """Cases opened per hour (bars) and that hour's first contact p90 (line) against the SLA (dashed)."""
-    width, height, top, bottom, left, right = 1160, 350, 20, 300, 56, 1100
+    width, height, top, bottom, left, right = (
+        1160,
+        CASES_HEIGHT,
+        20,
+        CASES_HEIGHT - 40,
+        CHART_LEFT,
+        CHART_RIGHT,
+    )
     n = max(len(hourly), 1)
     step = (right - left) / n
     max_cases = max([h["cases_opened"] for h in hourly] + [4])
@@ -203,6 +216,88 @@ def chart(hourly: list[dict[str, Any]], sla_seconds: int) -> Chart:
         sla_y=bottom - span * sla_seconds / max_seconds,
         max_cases=max_cases,
         max_seconds=max_seconds,
+    )
+
+
+@dataclass
+class Series:
+    """One percentage per hour as a line: broken where an hour had nothing to count."""
+
+    key: str  # calls | emails
+    segments: list[str]  # polyline points, one string per unbroken run of hours
+    dots: list[tuple[float, float, str]]  # x, y, the hour's words (a tooltip)
+
+
+@dataclass
+class PeopleChart:
+    width: int
+    height: int
+    top: int
+    bottom: int
+    series: list[Series]
+    grid: list[tuple[float, int]]  # y, percent
+    goal_y: float
+    goal_pct: int
+    labels: list[tuple[float, str]]  # x, hour
+
+
+PEOPLE_HEIGHT = 170
+CALLS_GOAL_PCT = 90  # the issue's goal for a staffed day: ≥ 90 % at the first ring (≥ 99 % of emails)
+
+
+def people_chart(hourly: list[dict[str, Any]]) -> PeopleChart:
+    """Calls answered at the first ring (%) and emails answered within the hour (%), per hour, on one
+    0-100 % scale under the cases chart, its hours in the same columns."""
+    top, bottom = 14, PEOPLE_HEIGHT - 34
+    n = max(len(hourly), 1)
+    step = (CHART_RIGHT - CHART_LEFT) / n
+
+    def y(pct: float) -> float:
+        return bottom - (bottom - top) * pct / 100
+
+    series = []
+    for key, value_key, count_key, noun in (
+        ("calls", "calls_answered_first_ring_pct", "calls_in", "call"),
+        ("emails", "emails_answered_within_hour_pct", "emails_in", "email"),
+    ):
+        segments: list[str] = []
+        run: list[str] = []
+        dots = []
+        for i, h in enumerate(hourly):
+            value = h.get(value_key)
+            if value is None:
+                if run:
+                    segments.append(" ".join(run))
+                run = []
+                continue
+            cx, cy = CHART_LEFT + i * step + step / 2, y(value)
+            run.append(f"{cx:.1f},{cy:.1f}")
+            count = h.get(count_key, 0)
+            dots.append(
+                (
+                    cx,
+                    cy,
+                    f"{h['hour'][11:16]} UTC: {value:.0f} % of {count} {noun}{'' if count == 1 else 's'}",
+                )
+            )
+        if run:
+            segments.append(" ".join(run))
+        series.append(Series(key, segments, dots))
+    labels = [
+        (CHART_LEFT + i * step + step / 2, h["hour"][11:13])
+        for i, h in enumerate(hourly)
+        if i % 3 == 0 or i == n - 1
+    ]
+    return PeopleChart(
+        width=1160,
+        height=PEOPLE_HEIGHT,
+        top=top,
+        bottom=bottom,
+        series=series,
+        grid=[(y(pct), pct) for pct in (0, 50, 100)],
+        goal_y=y(CALLS_GOAL_PCT),
+        goal_pct=CALLS_GOAL_PCT,
+        labels=labels,
     )
 
 

@@ -16,7 +16,19 @@ from store.db import Store
 from tests.support.browser import launch_chromium
 from tests.support.http import LiveServer, offline_web
 from tests.support.settings import ROOT
-from tests.support.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
+from tests.support.wall_seed import (
+    EMAIL,
+    PHONE,
+    ago,
+    call,
+    email,
+    escalate,
+    open_case,
+    pay,
+    reps_on_duty,
+    resolve,
+    ticket,
+)
 
 pytestmark = pytest.mark.e2e  # every test here starts real processes
 
@@ -95,6 +107,64 @@ def test_the_wall_renders_refreshes_and_shows_no_contact_details(app_settings: S
             assert not PHONE_LIKE.search(text), PHONE_LIKE.search(text)
             assert not EMAIL_LIKE.search(text), EMAIL_LIKE.search(text)
             # it fits one screen: nothing to scroll on a 1080p monitor
+            assert page.evaluate("document.documentElement.scrollHeight") <= 1080
+        finally:
+            browser.close()
+
+
+def a_day_of_people(store: Store, now: datetime) -> None:
+    """The support line and the mailbox over a day: most calls taken at the first ring and most emails
+    answered within the hour, a short-staffed lunch (slow answers, a caller who hung up, late emails),
+    one email waiting now; reps on the floor."""
+    for hours_ago in range(23, -1, -1):
+        lunch = 3 <= hours_ago <= 4
+        for n in range(3 + (hours_ago * 5) % 4):
+            arrived = now - timedelta(hours=hours_ago, minutes=9 * n + 2)
+            if arrived > now:
+                continue
+            slow = lunch and n % 2 == 0
+            if lunch and n == 1:
+                call(store, arrived, answered_after=None, abandoned=True)
+            else:
+                call(store, arrived, answered_after=25 if slow or (hours_ago + n) % 11 == 5 else 3)
+        for n in range(2 + hours_ago % 3):
+            received = now - timedelta(hours=hours_ago, minutes=13 * n + 5)
+            if hours_ago == 0 and n == 0:
+                email(store, received, answered_after=None)  # waiting now
+            elif n == 0:
+                email(store, received, answered_after=None, understood=True)  # a "1" that rebooked
+            else:
+                email(store, received, answered_after=5400 if lunch else 600 + 300 * n)
+    reps_on_duty(store, available=3, busy=2, wrap_up=1)
+
+
+def test_the_wall_shows_the_two_numbers_per_hour(app_settings: Settings) -> None:
+    """The headline numbers, and the same two per hour on the 24-hour chart; reps and the oldest waiting
+    email; one 1080p screen. Screenshot: test-artifacts/wall-people.png (docs/wall-people.png)."""
+    from web.app import create_app
+
+    store = Store(app_settings.database_url)
+    now = datetime.now(UTC)
+    a_day_of_work(store, now)
+    a_day_of_people(store, now)
+    ARTIFACTS.mkdir(exist_ok=True)
+    url = f"{app_settings.public_base_url}/wall?token=dev-auditor-token"
+    with LiveServer(create_app(app_settings, relay=False), app_settings.web_port), sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+            page.goto(url)
+            expect(page.locator('[data-k="calls_first_ring"] h2')).to_have_text(
+                "Calls answered at the first ring"
+            )
+            expect(page.locator('[data-k="reps_available"]')).to_have_text("3")
+            expect(page.locator('[data-k="reps_busy"]')).to_have_text("3")
+            expect(page.locator('[data-k="oldest_waiting_email"]')).to_be_visible()
+            people = page.locator('svg[data-k="people_hourly"]')
+            expect(people).to_be_visible()
+            expect(people.locator("circle.calls")).to_have_count(24)
+            expect(people.locator("circle.emails").first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "wall-people.png"))
             assert page.evaluate("document.documentElement.scrollHeight") <= 1080
         finally:
             browser.close()

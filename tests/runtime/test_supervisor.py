@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.supervisor import busy_ports, until_ready
+from runtime.supervisor import busy_ports, embedded_env, until_ready
 from tests.support.http import free_port
 from tests.support.settings import make_settings
 
@@ -79,3 +79,20 @@ async def test_the_banner_waits_for_temporal_and_stops_when_a_child_exits(
 
     with pytest.raises(RuntimeError, match="worker exited"):
         await until_ready(settings, f"http://127.0.0.1:{free_port()}", 1, worker_died, seconds=30)
+
+
+def test_make_run_sets_the_inbound_email_defaults_in_the_embedded_mode_only(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The local mailbox on /dev/phone answers through the real inbound webhook out of the box."""
+    embedded = make_settings(sqlite_url, tmp_path)
+    env = embedded_env(embedded, {"PATH": "/bin"})
+    assert env["INBOUND_EMAIL_ADDRESS"] == "care@reply.makeright.local"
+    assert env["SENDGRID_INBOUND_TOKEN"]
+    chosen = make_settings(
+        sqlite_url, tmp_path, inbound_email_address="care@reply.example.com", sendgrid_inbound_token="mine"
+    )
+    assert "INBOUND_EMAIL_ADDRESS" not in embedded_env(chosen, {})
+    assert embedded_env(embedded, {"SENDGRID_INBOUND_TOKEN": "set"})["SENDGRID_INBOUND_TOKEN"] == "set"
+    production = make_settings(sqlite_url, tmp_path, temporal_address="temporal.example:7233")
+    assert embedded_env(production, {"PATH": "/bin"}) == {"PATH": "/bin"}

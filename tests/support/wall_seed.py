@@ -13,8 +13,11 @@ from store.db import Store
 from store.models import (
     Case,
     EscalationRow,
+    InboundEmail,
     LedgerEntry,
     OutboundMessageRow,
+    RepOnDuty,
+    SupportCall,
     Ticket,
     TicketLink,
     TimelineItem,
@@ -175,3 +178,63 @@ def pay(store: Store, case_id: str, amount: str, status: str = "issued") -> None
                 created_at=now,
             )
         )
+
+
+def call(
+    store: Store, arrived_at: datetime, *, answered_after: float | None, abandoned: bool = False
+) -> None:
+    """A call to the support line: taken by a rep `answered_after` seconds after it arrived (at the first
+    ring within 6 s), or abandoned (the caller hung up), or still waiting."""
+    status = "answered" if answered_after is not None else "abandoned" if abandoned else "waiting"
+    with store.session() as s:
+        s.add(
+            SupportCall(
+                call_sid=f"CA{uuid.uuid4().hex}",
+                from_number=PHONE,
+                arrived_at=arrived_at,
+                status=status,
+                answered_at=arrived_at + timedelta(seconds=answered_after)
+                if answered_after is not None
+                else None,
+                answered_by="rita" if answered_after is not None else None,
+                first_ring=answered_after is not None and answered_after <= 6,
+            )
+        )
+
+
+def email(
+    store: Store, received_at: datetime, *, answered_after: float | None, understood: bool = False
+) -> None:
+    """A patient's email: acted on at once (`understood`), answered by a rep `answered_after` seconds after
+    it arrived, or still waiting for one."""
+    status = "understood" if understood else "answered" if answered_after is not None else "waiting"
+    answered_at = None
+    if status == "answered" and answered_after is not None:
+        answered_at = received_at + timedelta(seconds=answered_after)
+    with store.session() as s:
+        s.add(
+            InboundEmail(
+                email_id=f"em_{uuid.uuid4().hex[:16]}",
+                message_id=f"<{uuid.uuid4().hex}@patient.example>",
+                from_address=EMAIL,
+                subject="Re: Your appointment moved",
+                text="Can I come Thursday instead?",
+                status=status,
+                received_at=received_at,
+                assigned_to="rita" if status == "answered" else None,
+                answered_at=answered_at,
+            )
+        )
+
+
+def reps_on_duty(store: Store, **statuses: int) -> None:
+    """Reps on the floor now: `available=3, busy=2, …` (status → how many)."""
+    with store.session() as s:
+        for status, n in statuses.items():
+            for i in range(n):
+                now = datetime.now(UTC)
+                s.add(
+                    RepOnDuty(
+                        user=f"{status}-{i}", status=status, since=now, languages=["en"], updated_at=now
+                    )
+                )

@@ -263,6 +263,8 @@ def test_not_mounted_outside_the_embedded_mode(
         sms = httpx.post(f"{server.url}/dev/phone/sms", data={"to": PATIENT, "body": "1"})
         assert sms.status_code == 404
         assert httpx.post(f"{server.url}/dev/phone/call/1", data={"digits": "1"}).status_code == 404
+        mail = {"from_address": "ada@example.com", "text": "1"}  # nor the mailbox
+        assert httpx.post(f"{server.url}/dev/phone/email", data=mail).status_code == 404
     assert _inbound(Store(settings.database_url), "sms") == []
     assert [r.getMessage() for r in caplog.records if "local phone" in r.getMessage()] == [
         f"local phone not mounted: not the embedded mode ({REASONS[setting]}); "

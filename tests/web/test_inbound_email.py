@@ -259,6 +259,91 @@ def test_a_post_over_the_limit_is_refused_413(app: App) -> None:
         assert s.scalars(select(InboundEmail)).all() == []
 
 
+FORTY_MB = 40 * 1024 * 1024
+
+
+def _multipart_of(fields: dict[str, str], boundary: str) -> bytes:
+    parts = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    )
+    return parts
+
+
+def _inbound_letters(store: Store) -> list[DeadLetter]:
+    with store.session() as s:
+        return list(
+            s.scalars(
+                select(DeadLetter)
+                .where(DeadLetter.endpoint == "/webhooks/sendgrid/inbound")
+                .order_by(DeadLetter.id)
+            )
+        )
+
+
+def test_a_40_mb_post_is_refused_413_naming_the_body_and_kept_as_a_dead_letter(app: App) -> None:
+    """SendGrid posts up to 30 MB; a 40 MB post (an attachment, as SendGrid would frame it) is refused
+    before it is read, and what came (headers and size, not the 40 MB) is kept for an engineer."""
+    case = a_case(app.store)
+    boundary = "xYzZY" + uuid.uuid4().hex
+    head = _multipart_of(mail(case, "see attached", attachments="1"), boundary)
+    attachment = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="attachment1"; filename="scan.tiff"\r\n'
+        "Content-Type: image/tiff\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    body = head + attachment + b"\0" * (FORTY_MB - len(head) - len(attachment) - len(tail)) + tail
+    assert len(body) == FORTY_MB
+    refused = httpx.post(
+        f"{app.server.url}/webhooks/sendgrid/inbound",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "User-Agent": "Sendlib/1.0"},
+        auth=("sendgrid", TOKEN),
+        timeout=60,
+    )
+    assert refused.status_code == 413
+    answer = refused.json()
+    assert answer["errors"] == [{"field": "body", "reason": "over the limit of 262144 bytes"}]
+    [letter] = _inbound_letters(app.store)
+    assert answer["dead_letter_id"] == letter.id
+    assert letter.status_code == 413 and letter.errors == answer["errors"]
+    assert letter.content_type is not None and letter.content_type.startswith("multipart/form-data")
+    kept = json.loads(letter.raw)
+    assert len(letter.raw) < 4096  # what came, not the 40 MB
+    assert kept["content_length"] == FORTY_MB and kept["received_bytes"] == 0
+    assert kept["headers"]["user-agent"] == "Sendlib/1.0"
+    assert kept["headers"]["authorization"] == "Basic (not kept)"  # never the credentials
+    with app.store.session() as s:
+        assert s.scalars(select(InboundEmail)).all() == []
+    assert app.dispatcher.signals == []
+
+
+def test_a_40_mb_chunked_post_is_refused_as_it_passes_the_limit_and_kept(app: App) -> None:
+    """No Content-Length (chunked): counted as it streams in, refused once past the limit."""
+    sent = 0
+
+    def forty_mb() -> Iterator[bytes]:
+        nonlocal sent
+        chunk = b"\0" * (1024 * 1024)
+        for _ in range(40):
+            sent += len(chunk)
+            yield chunk
+
+    refused = httpx.post(
+        f"{app.server.url}/webhooks/sendgrid/inbound",
+        content=forty_mb(),
+        headers={"Content-Type": "multipart/form-data; boundary=xYzZY"},
+        auth=("sendgrid", TOKEN),
+        timeout=60,
+    )
+    assert refused.status_code == 413
+    assert refused.json()["errors"][0]["field"] == "body"
+    [letter] = _inbound_letters(app.store)
+    kept = json.loads(letter.raw)
+    assert kept["content_length"] is None
+    assert 256 * 1024 < kept["received_bytes"] < FORTY_MB
+
+
 def test_malformed_posts_are_422_naming_the_field_and_kept_as_dead_letters(app: App) -> None:
     case = a_case(app.store)
     bad_envelope = app.post(mail(case, "1", envelope="{not json"))
@@ -276,6 +361,24 @@ def test_malformed_posts_are_422_naming_the_field_and_kept_as_dead_letters(app: 
         ).all()
     assert [letter.status_code for letter in letters] == [422, 422]
     assert app.dispatcher.signals == []
+
+
+def test_bad_charsets_are_422_naming_the_field_or_read_with_replacements(app: App) -> None:
+    case = a_case(app.store)
+    not_json = app.post(mail(case, "1", charsets="{text: latin-1"))
+    assert not_json.status_code == 422
+    assert [e["field"] for e in not_json.json()["errors"]] == ["charsets"]
+    not_an_object = app.post(mail(case, "1", charsets='["utf-8"]'))
+    assert not_an_object.status_code == 422
+    assert not_an_object.json()["errors"] == [{"field": "charsets", "reason": "must be a JSON object"}]
+    assert [letter.status_code for letter in _inbound_letters(app.store)] == [422, 422]
+    # a charset nobody knows, with bytes that are not UTF-8: taken, the bad bytes replaced, not a 5xx
+    fields = mail(case, "")
+    del fields["text"]
+    fields["charsets"] = json.dumps({"text": "x-klingon-8"})
+    taken = app.post(fields, files={"text": (None, b"Kan ik \xe9\xe9n dag later?")})
+    assert taken.status_code == 200
+    assert stored(app.store, taken.json()["email_id"]).text.startswith("Kan ik ")
 
 
 def test_a_latin1_mail_is_read_in_its_charset(app: App) -> None:

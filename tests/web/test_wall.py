@@ -16,7 +16,18 @@ from store import wall as wall_store
 from store.db import Store
 from tests.support.console_harness import add_team, http_login
 from tests.support.http import LiveServer, offline_web
-from tests.support.wall_seed import EMAIL, PHONE, ago, escalate, open_case, pay, resolve, ticket
+from tests.support.wall_seed import (
+    EMAIL,
+    PHONE,
+    ago,
+    call,
+    email,
+    escalate,
+    open_case,
+    pay,
+    resolve,
+    ticket,
+)
 from web.app import create_app
 
 # "today" (UTC) in the data and in the code under test must be one day
@@ -298,3 +309,39 @@ def test_the_wall_shows_emails_answered_within_an_hour_beside_the_calls(web: Web
     assert page.status_code == 200
     assert "Emails answered within an hour" in page.text and "Calls answered at the first ring" in page.text
     assert "p0@example.com" not in page.text
+
+
+def test_the_two_headline_numbers_per_hour_on_the_chart(web: Web) -> None:
+    """Each hour of the 24-hour chart has its calls at the first ring and its emails within the hour
+    (as shares of that hour's calls and decided emails), beside the CONTRACT's fields, unchanged."""
+    server, settings = web
+    store = Store(settings.database_url)
+    now = datetime.now(UTC)
+    two_hours_ago = (now - timedelta(hours=2)).replace(minute=10, second=0, microsecond=0)
+    call(store, two_hours_ago, answered_after=3)  # first ring
+    call(store, two_hours_ago + timedelta(minutes=5), answered_after=20)  # answered, not at the first ring
+    call(store, two_hours_ago + timedelta(minutes=9), answered_after=None, abandoned=True)
+    call(store, two_hours_ago + timedelta(minutes=20), answered_after=4)
+    email(store, two_hours_ago, answered_after=None, understood=True)  # acted on at once
+    email(store, two_hours_ago + timedelta(minutes=1), answered_after=1800)
+    email(store, two_hours_ago + timedelta(minutes=2), answered_after=5400)  # answered, but late
+    email(store, two_hours_ago + timedelta(minutes=3), answered_after=None)  # waiting past its hour
+    email(
+        store, now.replace(second=0, microsecond=0), answered_after=None
+    )  # waiting within its hour: undecided
+
+    hourly = get_wall(server).json()["hourly"]
+    assert len(hourly) == 24
+    for hour in hourly:
+        assert {"hour", "cases_opened", "first_contact_p90_seconds"} <= set(hour)
+    by_hour = {h["hour"]: h for h in hourly}
+    busy = by_hour[iso(two_hours_ago.replace(minute=0))]
+    assert (busy["calls_in"], busy["calls_answered_first_ring_pct"]) == (4, 50.0)
+    assert (busy["emails_in"], busy["emails_answered_within_hour_pct"]) == (4, 50.0)
+    current = hourly[-1]
+    assert (current["emails_in"], current["emails_answered_within_hour_pct"]) == (1, None)
+    quiet = hourly[0]
+    assert (quiet["calls_in"], quiet["calls_answered_first_ring_pct"]) == (0, None)
+    page = httpx.get(f"{server.url}/wall", params={"token": TOKEN}, timeout=30).text
+    assert 'data-k="people_hourly"' in page
+    assert "of 4 calls" in page and "50 % of 4 emails" in page
