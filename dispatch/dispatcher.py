@@ -3,7 +3,8 @@ relay loop that acts on what still waits (and drains the webhook spool, and runs
 
 Workflows are started and signalled by their type and signal NAMES, never through their classes: the web
 process that dispatches does not load workflows/ or activities/. The names, workflow ids, id policies and
-arguments are the ones the workflows declare (workflows/booking_conflict.py, workflows/checkin.py)."""
+arguments are the ones the workflows declare (workflows/booking_conflict.py, workflows/checkin.py,
+workflows/inquiry.py)."""
 
 from __future__ import annotations
 
@@ -24,25 +25,27 @@ from temporalio.service import RPCError, RPCStatusCode
 from config import Settings
 from dispatch.connection import connect, not_found
 from dispatch.reconciler import Reconciler
-from domain import feedback, ids, inbound_email, replies, routing
+from domain import feedback, ids, inbound_email, inquiry, replies, routing
 from domain.base import CaseKind
 from domain.booking_conflict import BookingConflictInput
 from domain.checkin import CheckInWatchInput, WatchCancel, WatchMove
 from domain.escalation import REPLY_FOR_A_PERSON, EscalationInput
-from domain.events import CONFLICT_TYPES, BookingEvent, EventType
+from domain.events import CONFLICT_TYPES, BookingEvent, EventType, Patient
 from domain.feedback import FeedbackReply
+from domain.inquiry import InquiryInput
 from domain.messaging import Channel, DeliveryProblem, PatientReply
 from domain.routing import OfferCallStatus, PatientCallResult, RouterInput
 from store import callbacks, inbox, relay, spool, support_calls
 from store import inbound_email as emails
 from store.db import Store, database_unavailable
-from store.models import Case
+from store.models import Case, ReceivedEvent
 
 log = logging.getLogger("makeright.dispatch")
 
 # the workflow types and signals started and sent here, by name (declared in workflows/)
 BOOKING_CONFLICT_WORKFLOW = "BookingConflictRecovery"  # workflows/booking_conflict.py
 CHECKIN_WATCH_WORKFLOW = "CheckInWatch"  # workflows/checkin.py
+INQUIRY_WORKFLOW = "Inquiry"  # workflows/inquiry.py
 ESCALATION_WORKFLOW = "Escalation"  # workflows/escalation.py
 ROUTER_WORKFLOW = "RepRouter"  # workflows/rep_router.py
 WATCH_MOVE_SIGNAL = "move"  # the watch's signals
@@ -151,6 +154,8 @@ class Dispatcher:
                 await self._start_booking_conflict(event, case)
                 return "dispatched"
             return await self._steer_checkin_watch(event)
+        if row.source == inquiry.SOURCE:
+            return await self._start_inquiry(row)
         if row.source == support_calls.SOURCE:
             return await self._tell_router(row.parsed)
         if row.source == emails.WORK_SOURCE:
@@ -198,6 +203,20 @@ class Dispatcher:
         )
         # by name: booking-conflict cases, check-in watches and check-in cases all take `patient_replied`
         return await self._signal(workflow_id, "patient_replied", reply)
+
+    async def _start_inquiry(self, row: ReceivedEvent) -> str:
+        """An email from a sender with no case opened an inquiry (store/inbound_email.py): its workflow."""
+        if row.case_id is None or row.workflow_id is None:
+            return "unrouted"
+        case_input = InquiryInput(
+            case_id=row.case_id,
+            email_id=str(row.parsed["email_id"]),
+            patient=Patient.model_validate(row.parsed["patient"]),
+            policy=self.settings.policy,
+            public_base_url=self.settings.public_base_url,
+        )
+        await self._start_once(INQUIRY_WORKFLOW, case_input, row.workflow_id)  # one case, one workflow
+        return "dispatched"
 
     async def _offer_call_progress(self, offer_id: str, parsed: dict[str, object]) -> str:
         """A rep's offer call: the rep's phone rang out or the call ended (the floor hears it), or the

@@ -33,7 +33,7 @@ from store import cases
 from store.db import Store
 from store.views import load_cases
 
-RETRYABLE_KINDS = (CaseKind.BOOKING_CONFLICT.value, CaseKind.CHECKIN_TROUBLE.value)
+RETRYABLE_KINDS = tuple(kind.value for kind in CaseKind)
 
 
 @dataclass

@@ -19,3 +19,4 @@ PROVIDER_REJECTED = "ProviderRejected"
 class CaseKind(StrEnum):
     BOOKING_CONFLICT = "booking_conflict"
     CHECKIN_TROUBLE = "checkin_trouble"
+    INQUIRY = "inquiry"

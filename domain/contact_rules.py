@@ -45,19 +45,23 @@ class SentMessage(Model):
     kind: str | None = None  # the case's kind; None for a check-in watch's own messages
 
 
+# the kinds of case that answer what the patient reported or wrote: every message of theirs answers them
+PATIENT_STARTED = frozenset({"checkin_trouble", "inquiry"})
+
+
 def conversation_of(case_id: str, key: str, kind: str | None = None) -> str | None:
     """The conversation makeright started that a message belongs to (its first message starts it), or
     None for a message in a conversation the patient started. A case's messages are one conversation
     (the offer, its reminders, the call, the confirmation); each check-in prompt is one (a thank-you
     answers it); a rating request is one of its own; a check-in-trouble case answers the patient's own
-    report, so the patient started it."""
+    report and an inquiry answers their email, so the patient started those."""
     if key.startswith("checkin-prompt"):
         return f"{case_id}:{key}"
     if key.startswith("checkin-"):
         return None  # the thank-you for an answer to a prompt
     if key.startswith("feedback"):
         return f"{case_id}:feedback"  # the request and its one re-ask
-    if kind == "checkin_trouble":
+    if kind in PATIENT_STARTED:
         return None
     return f"{case_id}:case"
 

@@ -89,7 +89,10 @@ PATIENT_UNHAPPY = "patient_unhappy"
 # a patient's reply that fitted no open question on their conversation (or two): a rep reads it with the
 # conversation and answers; started by ingress, not by a case, so nothing would pay a grant made here
 REPLY_FOR_A_PERSON = "patient_wrote"
-UNPAID_REASONS = frozenset({PATIENT_UNHAPPY, REPLY_FOR_A_PERSON})
+# a patient who wrote in about something new (an inquiry case): a rep answers by email; a question, not a
+# failure of ours, so nothing is paid
+PATIENT_INQUIRY = "patient_inquiry"
+UNPAID_REASONS = frozenset({PATIENT_UNHAPPY, REPLY_FOR_A_PERSON, PATIENT_INQUIRY})
 
 
 class EscalationInput(Model):
@@ -385,7 +388,9 @@ def check(
         or (action == "resolve" and amount is not None)
     ):
         raise _state(
-            "this follow-up cannot pay compensation: the case's compensation was settled when it closed"
+            "an inquiry pays no compensation: it is a question, not a failure of ours"
+            if state.reason == PATIENT_INQUIRY
+            else "this follow-up cannot pay compensation: the case's compensation was settled when it closed"
         )
     if action == "deny" and state.pending_approval is None:
         raise _state("no compensation is waiting for approval")

@@ -36,6 +36,15 @@ def checkin_trouble_workflow_id(case_id: str) -> str:
     return f"checkin-trouble-{case_id}"
 
 
+def inquiry_key(email_id: str) -> str:
+    """An inquiry is one case per email that opened it (the email's id is random: no patient data)."""
+    return f"inquiry:{email_id}"
+
+
+def inquiry_workflow_id(case_id: str) -> str:
+    return f"inquiry-{case_id}"
+
+
 FEEDBACK_PREFIX = "feedback-"
 
 

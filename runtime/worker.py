@@ -46,6 +46,7 @@ from workflows.checkin import CheckInWatch
 from workflows.checkin_trouble import CheckInTroubleRecovery
 from workflows.escalation import Escalation
 from workflows.feedback import FeedbackRequest
+from workflows.inquiry import Inquiry
 from workflows.rep_router import RepRouter
 from workflows.routing import PROVIDER_OF_ACTIVITY, PROVIDERS, ProviderQueues, provider_queue
 from workflows.ticket_sync import TicketSync
@@ -59,6 +60,7 @@ WORKFLOWS: Sequence[type] = (
     BookingConflictRecovery,
     CheckInWatch,
     CheckInTroubleRecovery,
+    Inquiry,
     Escalation,
     TicketSync,
     FeedbackRequest,

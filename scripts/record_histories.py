@@ -65,7 +65,7 @@ from domain.routing import (  # noqa: E402
     WorkKind,
     router_workflow_id,
 )
-from store import inbox, users  # noqa: E402
+from store import inbound_email, inbox, users  # noqa: E402
 from store.db import Store, migrate  # noqa: E402
 from store.models import Case, EscalationRow  # noqa: E402
 from tests.support.provider_stubs import DownMail, DownPhone  # noqa: E402
@@ -392,6 +392,50 @@ async def checkin_trouble(h: Harness, env: WorkflowEnvironment, rec: Recorded) -
     await finish(h, watch_id)
 
 
+# ---------------------------------------------------------------------- inquiry
+
+
+async def write_in(h: Harness, scenario: str, rec: Recorded, text: str) -> Case:
+    """An email from a sender with no case, as the webhook stores it (it opens an inquiry case), and its
+    inbox row dispatched."""
+    mail = inbound_email.Incoming(
+        from_address=f"hist-{scenario}@example.org",
+        recipients=["care@reply.example.com"],
+        subject="A question",
+        text=text,
+        headers={"message-id": f"<hist-{scenario}@mail.example>"},
+        automatic=None,
+    )
+    accepted = await asyncio.to_thread(inbound_email.accept, h.store, mail, "care@reply.example.com")
+    assert accepted.opened_row_id is not None
+    await h.dispatcher.dispatch(accepted.opened_row_id)  # the inquiry (the email's offer to reps: not here)
+    with h.store.session() as s:
+        case = s.get(Case, accepted.case_id)
+    assert case is not None
+    rec.add(case.workflow_id, "Inquiry", scenario.removeprefix("inquiry_"))
+    return case
+
+
+async def inquiry_resolved(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """A patient writes in about something new: acknowledged by email, a rep claims the inquiry's
+    escalation and resolves it with a root cause; the case closes resolved with its ticket."""
+    case = await write_in(h, "inquiry_resolved", rec, "Ik heb twee rekeningen gekregen. Kunt u dat nakijken?")
+    escalation_id = await escalation_of(h, case.case_id, status="open")
+    await h.act(escalation_id, "claim", ByActor(actor=REP))
+    await h.act(
+        escalation_id,
+        "resolve",
+        ResolveRequest(actor=REP, notes="Billed twice by mistake; refunded.", root_cause="billing_error"),
+    )
+    await finish(h, case.workflow_id)
+
+
+async def inquiry_expired(h: Harness, env: WorkflowEnvironment, rec: Recorded) -> None:
+    """Nobody claims the inquiry at any level: it fails (escalation expired)."""
+    case = await write_in(h, "inquiry_expired", rec, "Do you have parking near the practice?")
+    await finish(h, case.workflow_id)
+
+
 ANNA_PHONE = "+31201110001"
 BOB_PHONE = "+31201110002"
 
@@ -633,6 +677,8 @@ SCENARIOS = [
         feedback_scored,
         {"policy": {"feedback": {"enabled": True, "delay_seconds": 0}}},
     ),
+    Spec("inquiry_resolved", "dev", inquiry_resolved, {"policy": {"escalation": {"levels": LEVELS}}}),
+    Spec("inquiry_expired", "time_skipping", inquiry_expired),
     Spec("prompt", "time_skipping", checkin_prompt),
     Spec("all_good", "time_skipping", checkin_all_good),
     Spec("moved", "time_skipping", checkin_moved),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,20 +39,13 @@ def new_case(
 ) -> NewCase:
     """Open a case in the caller's transaction, with its `case_opened` timeline entry. Plain INSERTs (no
     ORM objects): this is on every accepted event's path."""
-    # capability for the patient's choice links in emails
-    reply_token = secrets.token_urlsafe(16)
-    now = utcnow()
-    # parameters apart from the statement, which is then compiled once and cached (Core, not the ORM)
-    conn = s.connection()
-    conn.execute(
-        insert(Case),
+    return _insert_case(
+        s,
         dict(
             case_id=case_id,
             workflow_id=workflow_id,
             kind=kind.value,
             conflict_key=conflict_key,
-            status="open",
-            needs_rep=False,
             appointment_id=data.appointment_id,
             patient_id=data.patient.id,
             patient_phone=data.patient.phone,
@@ -61,16 +54,76 @@ def new_case(
             event_type=event_type,
             original_slot=data.slot.model_dump(mode="json"),
             root_cause=data.cause,
+        ),
+        opened,
+    )
+
+
+def new_inquiry(
+    s: Session,
+    case_id: str,
+    workflow_id: str,
+    key: str,
+    patient_id: str,
+    email: str,
+    practice_id: str,
+    opened: dict[str, Any],
+) -> NewCase:
+    """Open an inquiry in the caller's transaction: a patient known by their email address only, about no
+    appointment (nor slot), filed under the support desk (`practice_id`)."""
+    return _insert_case(
+        s,
+        dict(
+            case_id=case_id,
+            workflow_id=workflow_id,
+            kind=CaseKind.INQUIRY.value,
+            conflict_key=key,
+            appointment_id="",
+            patient_id=patient_id,
+            patient_phone=None,
+            patient_email=email,
+            practice_id=practice_id,
+            event_type="inquiry",
+            original_slot={},
+            root_cause=None,
+        ),
+        opened,
+    )
+
+
+def patient_id_by_email(s: Session, email: str) -> str | None:
+    """The patient id an earlier case of this address had (their cases are one patient's), else None."""
+    return s.scalars(
+        select(Case.patient_id)
+        .where(func.lower(Case.patient_email) == email.lower())
+        .order_by(Case.opened_at.desc())
+        .limit(1)
+    ).first()
+
+
+def _insert_case(s: Session, columns: dict[str, Any], opened: dict[str, Any]) -> NewCase:
+    # capability for the patient's choice links in emails
+    reply_token = secrets.token_urlsafe(16)
+    now = utcnow()
+    # parameters apart from the statement, which is then compiled once and cached (Core, not the ORM)
+    conn = s.connection()
+    conn.execute(
+        insert(Case),
+        dict(
+            **columns,
+            status="open",
+            needs_rep=False,
             reply_token=reply_token,
             opened_at=now,
             updated_at=now,
         ),
     )
+    case_id = columns["case_id"]
     conn.execute(
         insert(TimelineItem),
         dict(case_id=case_id, at=now, what="case_opened", key="opened", detail=opened),
     )
-    return NewCase(case_id, workflow_id, reply_token)
+    return NewCase(case_id, columns["workflow_id"], reply_token)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from domain import inbound_email, messages
+from domain import ids, inbound_email, inquiry, messages
+from domain.base import CaseKind
 from domain.cases import CaseStatus, TimelineEntry
 from domain.masking import mask_contacts_everywhere
 from domain.replies import Intent, Understood, understand
@@ -70,22 +71,31 @@ class Accepted:
     duplicate: bool
     # the inbox row to dispatch now: a choice handed to its case, or the work offered to reps
     event_row_id: int | None
+    # an inquiry the email opened: the inbox row that starts its workflow, to dispatch first
+    opened_row_id: int | None = None
 
 
 def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
     """Store the email first (waiting for a person), then decide what it is and act: ignored (a machine's),
     understood (a choice goes to its case through the inbox as a text message's would; an opt-out stops
-    email to the address) or, as stored, waiting for a person (anything else, and a sender with no case).
-    Should acting fail half-way, the email is still there, waiting for a person. The same Message-ID again
-    is a duplicate (SendGrid retries what it did not see answered): nothing new happens."""
+    email to the address) or, as stored, waiting for a person (anything else). A person's email from a
+    sender with no case opens an inquiry case with it, in the same transaction, and the inbox row that
+    starts its workflow (`opened_row_id`, dispatched like any other). Should acting fail half-way, the email
+    is still there, waiting for a person. The same Message-ID again is a duplicate (SendGrid retries what
+    it did not see answered): nothing new happens."""
     if mail.message_id:
         seen = _by_message_id(store, mail.message_id)
         if seen is not None:
             return seen
     email_id = f"em_{secrets.token_hex(8)}"
+    understood = _understood(mail.text)
+    inquiry_row: int | None = None
     try:
         with store.session() as s:
             case = _match_case(s, mail, inbound_address)
+            if case is None and _opens_an_inquiry(mail, understood):
+                inquiry_row = _open_inquiry(s, email_id, mail)
+                case = s.scalars(select(Case).where(Case.conflict_key == ids.inquiry_key(email_id))).one()
             s.add(
                 InboundEmail(
                     email_id=email_id,
@@ -108,7 +118,11 @@ def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
         if seen is None:
             raise
         return seen
-    status, why, row_id = _act(store, email_id, mail, case)
+    row_id: int | None = None
+    if inquiry_row is not None:
+        status, why = WAITING, "a new inquiry: needs a person"
+    else:
+        status, why, row_id = _act(store, email_id, mail, understood, case)
     if mail.notes:
         why = f"{why}; {'; '.join(mail.notes)}"
     with store.session() as s:
@@ -127,12 +141,56 @@ def accept(store: Store, mail: Incoming, inbound_address: str) -> Accepted:
                 detail={"email_id": email_id, "status": status, "why": mask_contacts_everywhere(why)},
             ),
         )
-    return Accepted(email_id, case.case_id if case else None, status, why, False, row_id)
+    return Accepted(email_id, case.case_id if case else None, status, why, False, row_id, inquiry_row)
 
 
-def _act(store: Store, email_id: str, mail: Incoming, case: Case | None) -> tuple[str, str, int | None]:
+def _opens_an_inquiry(mail: Incoming, understood: Understood) -> bool:
+    """A person's email about something new: not a machine's, not an opt-out or opt-in (those are acted
+    on), from an address a case can hold."""
+    return (
+        not mail.automatic
+        and understood.intent not in (Intent.OPT_OUT, Intent.OPT_IN)
+        and inquiry.can_open(mail.from_address)
+    )
+
+
+def _open_inquiry(s: Session, email_id: str, mail: Incoming) -> int:
+    """The inquiry case this email opens (the patient known by their address: the id of their earlier
+    cases, or a new random one; no patient data in any id) and the inbox row that starts its workflow
+    (what the workflow needs: the patient as the dispatcher hands them over). The row's id."""
+    key = ids.inquiry_key(email_id)
+    case_id = ids.case_id_for(key)
+    workflow_id = ids.inquiry_workflow_id(case_id)
+    patient_id = cases.patient_id_by_email(s, mail.from_address) or f"pt-{secrets.token_hex(8)}"
+    language = inquiry.language_of(f"{mail.subject}\n{mail.text}")
+    opened = {"kind": CaseKind.INQUIRY.value, "email_id": email_id}
+    cases.new_inquiry(
+        s, case_id, workflow_id, key, patient_id, mail.from_address, inquiry.SUPPORT_DESK, opened
+    )
+    row = ReceivedEvent(
+        source=inquiry.SOURCE,
+        external_id=email_id,
+        type=inquiry.OPENED,
+        appointment_id=None,
+        raw=b"",
+        parsed={
+            "email_id": email_id,
+            "patient": {"id": patient_id, "name": "-", "email": mail.from_address, "locale": language},
+        },
+        case_id=case_id,
+        workflow_id=workflow_id,
+        status="pending",
+        received_at=utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def _act(
+    store: Store, email_id: str, mail: Incoming, understood: Understood, case: Case | None
+) -> tuple[str, str, int | None]:
     """What the email is, and what was done: (status, why, the inbox row of a choice handed to its case)."""
-    understood = _understood(mail.text)
     if mail.automatic:
         return IGNORED, f"sent by a machine ({mail.automatic}): never answered", None
     if understood.intent in (Intent.OPT_OUT, Intent.OPT_IN):
@@ -140,7 +198,7 @@ def _act(store: Store, email_id: str, mail: Incoming, case: Case | None) -> tupl
         patient = case.patient_id if case is not None else None
         consent.record(store, "email", mail.from_address, opted_out, source=SOURCE, patient_id=patient)
         return UNDERSTOOD, "opted out of email" if opted_out else "opted back in to email", None
-    if understood.intent is Intent.CHOICE and case is not None and case.status in OPEN_CASE:
+    if understood.intent is Intent.CHOICE and case is not None and _takes_choices(case):
         # handed to the case as a text message's choice would be: the inbox row names the case, and the
         # dispatcher signals its workflow (channel email) with what it understood
         row_id, _, _duplicate = inbox.accept_patient_answer(
@@ -158,6 +216,12 @@ def _act(store: Store, email_id: str, mail: Incoming, case: Case | None) -> tupl
     if understood.intent is Intent.PERSON:
         return WAITING, "asked for a person", None
     return WAITING, "not understood: needs a person", None
+
+
+def _takes_choices(case: Case) -> bool:
+    """An open case that asks the patient to choose (an inquiry asks nothing: a "2" there is words for a
+    person)."""
+    return case.status in OPEN_CASE and case.kind != CaseKind.INQUIRY.value
 
 
 def _understood(text: str) -> Understood:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from domain.events import BookingEventData, EventType
 from domain.masking import mask_email, mask_phone, mask_value
 from store.db import Store
-from store.models import Case, InboundMessage, LedgerEntry, ReceivedEvent, TimelineItem
+from store.models import Case, InboundEmail, InboundMessage, LedgerEntry, ReceivedEvent, TimelineItem
 
 # the bookings a check-in-trouble case is about: the appointment as booked, or as last moved
 _APPOINTMENT_EVENTS = (EventType.APPOINTMENT_BOOKED.value, EventType.APPOINTMENT_RESCHEDULED.value)
@@ -118,9 +118,9 @@ def load_cases(
 
 
 def patient_messages(store: Store, case: Case) -> list[dict[str, str]]:
-    """The patient's own words in this case (their replies to its offer, or the check-in reply that opened
-    it and what they added since), never another case's. Health information: only for those who see the
-    contact details."""
+    """The patient's own words in this case (their replies to its offer, the check-in reply that opened
+    it, the emails they wrote to it, and what they added since), never another case's. Health
+    information: only for those who see the contact details."""
     with store.session() as s:
         found = s.scalars(
             select(InboundMessage)
@@ -128,7 +128,20 @@ def patient_messages(store: Store, case: Case) -> list[dict[str, str]]:
             .order_by(InboundMessage.received_at, InboundMessage.id)
             .limit(50)
         ).all()
-    return [{"at": m.received_at.isoformat(), "channel": m.channel, "text": m.body} for m in found]
+        emails = s.scalars(
+            select(InboundEmail)
+            .where(InboundEmail.case_id == case.case_id, InboundEmail.status != "ignored")
+            .order_by(InboundEmail.received_at)
+            .limit(50)
+        ).all()
+    said = [(m.received_at, m.channel, m.body) for m in found]
+    said += [(e.received_at, "email_message", _email_words(e)) for e in emails]
+    said.sort(key=lambda one: one[0])
+    return [{"at": at.isoformat(), "channel": channel, "text": text} for at, channel, text in said[-50:]]
+
+
+def _email_words(email: InboundEmail) -> str:
+    return f"{email.subject}: {email.text}" if email.subject else email.text
 
 
 def booking_data(store: Store, case: Case) -> BookingEventData | None:

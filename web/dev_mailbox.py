@@ -143,7 +143,7 @@ OUTCOMES = {
 def outcome(answer: dict[str, Any], to_address: str) -> str:
     status = str(answer.get("status") or "")
     told = OUTCOMES.get(status, status or "accepted")
-    case = f" (case {answer['case_id']})" if answer.get("case_id") else " (no case: a new inquiry)"
+    case = f" (case {answer['case_id']})" if answer.get("case_id") else " (no case)"
     again = " SendGrid had posted it before: nothing new happened." if answer.get("duplicate") else ""
     return f"Sent to {to_address}: {told}{case}.{again}"[:OUTCOME_LIMIT]
 

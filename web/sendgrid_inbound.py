@@ -150,8 +150,12 @@ async def inbound_email_post(request: Request) -> JSONResponse:
         notes=(f"{declared} attachment(s) dropped: makeright keeps none",) if declared else (),
     )
     accepted = await asyncio.to_thread(emails.accept, svc.store, mail, svc.settings.inbound_email_address)
-    if accepted.event_row_id is not None and not accepted.duplicate:
-        await svc.dispatcher.dispatch(accepted.event_row_id)
+    if not accepted.duplicate:
+        # an inquiry the email opened starts first, then the email is offered to reps (or its choice
+        # handed to its case)
+        for row_id in (accepted.opened_row_id, accepted.event_row_id):
+            if row_id is not None:
+                await svc.dispatcher.dispatch(row_id)
     log.info("inbound email %s: %s (%s)", accepted.email_id, accepted.status, accepted.why)
     return JSONResponse(
         {

@@ -59,6 +59,7 @@ LANGUAGES = {
 
 REASONS = {
     "checkin_trouble": "trouble at check-in",
+    "patient_inquiry": "the patient wrote in with a question",
     "patient_person": "the patient asked for a person",
     "patient_asked_for_a_person": "the patient asked for a person",
     "patient_unknown": "the patient's answer was not understood",
@@ -94,6 +95,12 @@ INTENTS = {
 
 CHANNELS = {"sms": "text", "voice": "call", "email": "email"}
 
+# how a case that no booking event opened came to be
+OPENED_BY_KIND = {
+    "checkin_trouble": "the patient reported trouble at check-in",
+    "inquiry": "the patient wrote in about something new",
+}
+
 EVENT_TYPES = {
     "booking.slot_cancelled_by_practice": "the practice cancelled the slot",
     "booking.slot_double_booked": "the slot was double-booked",
@@ -106,6 +113,7 @@ _MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^offer-\d+$"), "the new times"),
     (re.compile(r"^confirmation$"), "the booking confirmation"),
     (re.compile(r"^rep-will-call$"), "“a colleague will call you”"),
+    (re.compile(r"^acknowledged$"), "“we got your message, a person will answer”"),
     (re.compile(r"^compensation$"), "the gift card"),
     (re.compile(r"^resolved$"), "“your problem is solved”"),
     (re.compile(r"^checkin-prompt-"), "the check-in question"),
@@ -191,9 +199,7 @@ def describe(what: str, d: dict[str, Any], timezone: str = "UTC") -> tuple[str, 
     simple: dict[str, tuple[str, str]] = {
         "case_opened": (
             "Case opened",
-            "the patient reported trouble at check-in"
-            if d.get("kind") == "checkin_trouble"
-            else EVENT_TYPES.get(str(d.get("type")), ""),
+            OPENED_BY_KIND.get(str(d.get("kind")), "") or EVENT_TYPES.get(str(d.get("type")), ""),
         ),
         "needs_rep": ("Handed to a rep", reason(d.get("reason"))),
         "unreachable": ("Handed to a rep: the patient could not be reached", ""),

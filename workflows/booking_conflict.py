@@ -332,32 +332,15 @@ class BookingConflictRecovery:
             # expired unowned: the alert is on record; the case stays with people (engineers replay it)
             if self.case.reserved:
                 await self.case.release_reservation(owed)  # nothing is paid: back to today's budget
-            ticket_id = await self._file_root_cause()
-            await self.case.set_status(
-                CaseStatus.FAILED,
-                "escalation_expired",
-                needs_rep=True,
-                ticket_id=ticket_id,
-                detail={"escalation_id": decision.escalation_id},
+            return await self.case.expired_unowned(
+                self._summary(),
+                {"escalation_id": decision.escalation_id},
+                Outcome.UNREACHABLE if unreachable else None,
             )
-            outcome = Outcome.UNREACHABLE if unreachable else None
-            return self.case.result(CaseStatus.FAILED, outcome, needs_rep=True, ticket_id=ticket_id)
         if decision.root_cause:
             self.case.root_cause = decision.root_cause
         amount = await self._settle(owed, decision, held=held is not None)
-        ticket_id = await self._file_root_cause()
-        await self.case.set_status(
-            CaseStatus.RESOLVED,
-            "case_closed",
-            outcome=Outcome.RESOLVED_BY_REP,
-            needs_rep=False,
-            ticket_id=ticket_id,
-            detail={"outcome": Outcome.RESOLVED_BY_REP.value, "by": decision.resolved_by},
-        )
-        await self.case.ask_for_feedback()
-        return self.case.result(
-            CaseStatus.RESOLVED, Outcome.RESOLVED_BY_REP, ticket_id=ticket_id, amount=amount
-        )
+        return await self.case.closed_by_rep(decision, self._summary(), amount)
 
     # ------------------------------------------------------------------ compensation
 
@@ -412,9 +395,11 @@ class BookingConflictRecovery:
             )
         return amount
 
+    def _summary(self) -> str:
+        return f"{self.inp.event_type.value} for appointment {self.inp.data.appointment_id}"
+
     async def _file_root_cause(self) -> str:
-        summary = f"{self.inp.event_type.value} for appointment {self.inp.data.appointment_id}"
-        return await self.case.file_root_cause(summary)
+        return await self.case.file_root_cause(self._summary())
 
     def _choice_link(self, choice: int) -> str:
         return f"{self.inp.public_base_url}/choose/{self.case.case_id}/{choice}?t={self.inp.reply_token}"

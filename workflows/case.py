@@ -384,6 +384,44 @@ class Case:
             ESCALATION_WORKFLOW, inp, id=inp.escalation_id, result_type=EscalationState
         )
 
+    async def hand_to_people(self, reason: str, **escalation: Any) -> EscalationState:
+        """The case is `escalated` (a rep must act: `needs_rep`, with the reason on its timeline), handed to
+        people (`escalate`, with its keyword arguments) and back when they resolved it or it expired; the
+        root cause a resolving rep named is the case's from then on."""
+        await self.set_status(CaseStatus.ESCALATED, "needs_rep", needs_rep=True, detail={"reason": reason})
+        state = await self.escalate(reason, **escalation)
+        if state.root_cause:
+            self.root_cause = state.root_cause
+        return state
+
+    async def closed_by_rep(
+        self, state: EscalationState, summary: str, amount: Decimal | None = None
+    ) -> CaseResult:
+        """A rep resolved the case (what the story does with what they granted done first): its root cause
+        on the problem ticket, the case closed `resolved` by the rep, and the patient asked to rate it."""
+        ticket_id = await self.file_root_cause(summary)
+        await self.set_status(
+            CaseStatus.RESOLVED,
+            "case_closed",
+            outcome=Outcome.RESOLVED_BY_REP,
+            needs_rep=False,
+            ticket_id=ticket_id,
+            detail={"outcome": Outcome.RESOLVED_BY_REP.value, "by": state.resolved_by},
+        )
+        await self.ask_for_feedback()
+        return self.result(CaseStatus.RESOLVED, Outcome.RESOLVED_BY_REP, ticket_id=ticket_id, amount=amount)
+
+    async def expired_unowned(
+        self, summary: str, detail: dict[str, object], outcome: Outcome | None = None
+    ) -> CaseResult:
+        """Nobody owned the case in time at any level: it fails loudly (`escalation_expired`, people must
+        still act) and still counts for its cause."""
+        ticket_id = await self.file_root_cause(summary)
+        await self.set_status(
+            CaseStatus.FAILED, "escalation_expired", needs_rep=True, ticket_id=ticket_id, detail=detail
+        )
+        return self.result(CaseStatus.FAILED, outcome, needs_rep=True, ticket_id=ticket_id)
+
     def _rings_a_rep(self, reason: str, may_call: bool) -> RoutingPolicy | None:
         """The floor's rules when this reason rings the next free rep (and the rep may call the patient)."""
         rules = self.policy.routing

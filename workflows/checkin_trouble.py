@@ -14,7 +14,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from domain import messages
     from domain.base import CaseKind
-    from domain.cases import CaseResult, CaseStatus, Outcome
+    from domain.cases import CaseResult
     from domain.checkin import CheckInTroubleInput
     from domain.escalation import EscalationState, EscalationStatus, Money
     from domain.messaging import PatientReply
@@ -57,23 +57,21 @@ class CheckInTroubleRecovery:
         await self.case.sms(
             "rep-will-call", messages.checkin_will_call_sms(self.lang, self.case.practice_name)
         )
-        await self.case.set_status(
-            CaseStatus.ESCALATED, "needs_rep", needs_rep=True, detail={"reason": "checkin_trouble"}
-        )
         # the rep's call is what the patient was just promised: their number goes with it, whatever
         # happens to texts meanwhile
-        state = await self.case.escalate(
+        state = await self.case.hand_to_people(
             "checkin_trouble", policy=inp.policy.urgent_escalation, rep_may_call=True
         )
         await self._note_replies()
-        self.case.root_cause = state.root_cause or DEFAULT_CAUSE
+        self.case.root_cause = self.case.root_cause or DEFAULT_CAUSE
+        summary = f"check-in trouble for appointment {self.inp.data.appointment_id}"
         if state.status is EscalationStatus.RESOLVED:
-            return await self._resolved(state)
-        return await self._expired()
+            return await self._resolved(state, summary)
+        return await self.case.expired_unowned(summary, {"reason": "no rep called the patient in time"})
 
     # ------------------------------------------------------------------ endings
 
-    async def _resolved(self, state: EscalationState) -> CaseResult:
+    async def _resolved(self, state: EscalationState, summary: str) -> CaseResult:
         # what the rep granted: with the resolve, or approved before it (a grant with nothing pending)
         granted = state.compensation or state.approved
         amount, url = await self._compensate(granted)
@@ -90,31 +88,7 @@ class CheckInTroubleRecovery:
                 await self.case.email("compensation", subject, body)
         else:
             await self.case.sms("resolved", messages.checkin_resolved_sms(self.lang, practice))
-        ticket_id = await self._file_root_cause()
-        await self.case.set_status(
-            CaseStatus.RESOLVED,
-            "case_closed",
-            outcome=Outcome.RESOLVED_BY_REP,
-            needs_rep=False,
-            ticket_id=ticket_id,
-            detail={"outcome": Outcome.RESOLVED_BY_REP.value, "by": state.resolved_by},
-        )
-        await self.case.ask_for_feedback()
-        return self.case.result(
-            CaseStatus.RESOLVED, Outcome.RESOLVED_BY_REP, ticket_id=ticket_id, amount=amount
-        )
-
-    async def _expired(self) -> CaseResult:
-        """Nobody owned it in time at any level: the case fails loudly and still counts for its cause."""
-        ticket_id = await self._file_root_cause()
-        await self.case.set_status(
-            CaseStatus.FAILED,
-            "escalation_expired",
-            needs_rep=True,
-            ticket_id=ticket_id,
-            detail={"reason": "no rep called the patient in time"},
-        )
-        return self.case.result(CaseStatus.FAILED, None, needs_rep=True, ticket_id=ticket_id)
+        return await self.case.closed_by_rep(state, summary, amount)
 
     async def _compensate(self, granted: Money | None) -> tuple[Decimal | None, str]:
         """What the rep granted when resolving (the Escalation already held it to their limit)."""
@@ -122,11 +96,6 @@ class CheckInTroubleRecovery:
             return None, ""
         card = await self.case.issue_gift_card(granted.amount, granted.currency)
         return card.amount, card.redemption_url
-
-    async def _file_root_cause(self) -> str:
-        return await self.case.file_root_cause(
-            f"check-in trouble for appointment {self.inp.data.appointment_id}"
-        )
 
     async def _note_replies(self) -> None:
         """Replies that came while the rep worked the case, on the timeline (the intent, not the text)."""

@@ -250,6 +250,16 @@ def feedback_reask_sms(lang: str, practice: str) -> str:
     return _sms_text(lang, "feedback_reask_sms", practice)
 
 
+def inquiry_ack_email(lang: str) -> tuple[str, str]:
+    """To a patient who wrote in about something new: we have it, and a person will answer."""
+    return _t(lang, "inquiry_ack_email_subject"), _t(lang, "inquiry_ack_email_body")
+
+
+def support_desk(lang: str) -> str:
+    """Who answers an inquiry (it is about no practice), as the patient's messages name it."""
+    return _t(lang, "support_desk")
+
+
 def feedback_email(lang: str, practice: str, links: Sequence[str]) -> tuple[str, str]:
     """The request by email (texts cannot reach the patient): one link per score, 1 to 5."""
     scores = "\n".join(_t(lang, "feedback_email_score", n=n, link=link) for n, link in enumerate(links, 1))

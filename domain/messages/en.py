@@ -57,6 +57,13 @@ TEXTS: dict[str, str] = {
         "We're sorry checking in at {practice} did not go smoothly. "
         "As an apology, here is a {money} gift card: {url}"
     ),
+    # ---------------------------------------------------------------- inquiry (a patient wrote in)
+    "support_desk": "our patient support",
+    "inquiry_ack_email_subject": "We got your message",
+    "inquiry_ack_email_body": (
+        "Thank you for writing to us. A person from our team will read your message and answer you by "
+        "email.\n\nTo add something, just reply to this email."
+    ),
     # ---------------------------------------------------------------- feedback
     "feedback_request_sms": (
         "{name}: how did we do? Reply with a number from 1 (poor) to 5 (great), with a comment "

@@ -51,6 +51,13 @@ TEXTS: dict[str, str] = {
         "Het spijt ons dat het inchecken bij {practice} niet soepel ging. "
         "Als excuus ontvangt u een cadeaubon van {money}: {url}"
     ),
+    # ---------------------------------------------------------------- inquiry (a patient wrote in)
+    "support_desk": "onze patiëntenservice",
+    "inquiry_ack_email_subject": "We hebben uw bericht ontvangen",
+    "inquiry_ack_email_body": (
+        "Dank u voor uw bericht. Een medewerker van ons team leest het en antwoordt u per e-mail.\n\n"
+        "Wilt u iets toevoegen? Beantwoord dan gewoon deze e-mail."
+    ),
     # ---------------------------------------------------------------- feedback
     "feedback_request_sms": (
         "{name}: hoe hebben wij u geholpen? Antwoord met een cijfer 1 (slecht) tot 5 (prima), "
