@@ -69,8 +69,14 @@ class App:
 
 
 @pytest.fixture
-async def app(time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path) -> AsyncIterator[App]:
+async def app(
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> AsyncIterator[App]:
+    """Its own time-skipping server: Updates sent over HTTP beside the test server's time skipping left the
+    shared one unable to answer (every later test on it timed out)."""
     from web.app import create_app
+
+    time_skipping_env = own_time_skipping_env
 
     port = free_port()
     settings = make_settings(
