@@ -202,6 +202,8 @@ def work_named(svc: Services, work_id: str | None) -> Work | None:
     if email_id is not None:
         kind = inbound_email.case_kind_of(svc.store, email_id)
         about = f" about a {words(kind)}" if kind else ""
+        if kind == "inquiry":
+            about = ": a new inquiry"  # (not "about a inquiry": they wrote about something new)
         return Work(work_id, f"A patient's email{about}", f"/console/emails/{email_id}", in_console=True)
     row = escalations.get(svc.store, work_id)
     if row is None:
