@@ -38,6 +38,15 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """For a whole-system test that runs on one database, PostgreSQL (another runs on SQLite): what both
+    must do is checked by the store's tests on both."""
+    url = migrated_postgres_url()
+    yield url
+    drop_postgres(url)
+
+
+@pytest.fixture
 def settings(sqlite_url: str, tmp_path: Path) -> Settings:
     return make_settings(sqlite_url, tmp_path)
 

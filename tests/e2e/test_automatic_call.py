@@ -33,9 +33,10 @@ SUPERVISOR = {"Authorization": "Bearer e2e-supervisor"}
 
 
 @pytest.fixture
-def system(any_db_url: str, tmp_path: Path) -> Iterator[System]:
+def system(postgres_url: str, tmp_path: Path) -> Iterator[System]:
+    # on PostgreSQL (the whole-system tests share the databases between them; each store test runs on both)
     running = System(
-        any_db_url,
+        postgres_url,
         tmp_path / "var",
         API_TOKENS="supervisor:supervisor:e2e-supervisor,rep:anna:e2e-anna,rep:bob:e2e-bob,engineer:e2e-engineer",
         CHECKIN_PROMPT_LEAD_MINUTES="10",  # a slot 5 minutes away: the prompt goes at once

@@ -23,7 +23,22 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 @pytest.fixture
 def system(any_db_url: str, tmp_path: Path) -> Iterator[System]:
+    """On both databases: the restart."""
     running = System(any_db_url, tmp_path / "var")
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def on_sqlite(sqlite_url: str, tmp_path: Path) -> Iterator[System]:
+    running = System(sqlite_url, tmp_path / "var")
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def on_postgres(postgres_url: str, tmp_path: Path) -> Iterator[System]:
+    running = System(postgres_url, tmp_path / "var")
     yield running
     running.close()
 
@@ -70,7 +85,8 @@ def test_booking_conflict_end_to_end_survives_a_restart(system: System) -> None:
     assert system.stop() == 0
 
 
-def test_a_patient_who_asks_for_a_person_is_handled_by_a_rep_end_to_end(system: System) -> None:
+def test_a_patient_who_asks_for_a_person_is_handled_by_a_rep_end_to_end(on_sqlite: System) -> None:
+    system = on_sqlite
     system.start()
     ann = {"Authorization": "Bearer e2e-ann"}
     case_id = system.post_event(example_event()).json()["case_id"]
@@ -108,7 +124,8 @@ def test_a_patient_who_asks_for_a_person_is_handled_by_a_rep_end_to_end(system: 
     assert system.stop() == 0
 
 
-def test_check_in_trouble_end_to_end_with_a_rep_who_calls_and_resolves(system: System) -> None:
+def test_check_in_trouble_end_to_end_with_a_rep_who_calls_and_resolves(on_postgres: System) -> None:
+    system = on_postgres
     """What a person plays after `make run`: book, get the prompt, reply with trouble, a rep (added with
     the CLI) claims, the system calls the rep and bridges the patient in, the rep resolves."""
     from datetime import UTC, datetime, timedelta
