@@ -154,6 +154,8 @@ class _Action:
     seq: int
     what: str = field(compare=False)
     run: Callable[[], Awaitable[None]] = field(compare=False)
+    # still to be done when its time comes (a caller already answered does not hang up on the queue)
+    wanted: Callable[[], bool] = field(compare=False, default=lambda: True)
 
 
 class Simulation:
@@ -182,7 +184,7 @@ class Simulation:
             router_workflow_id(settings.task_queue)
         )
         self.start: datetime = datetime.now(UTC)
-        self.rep_seconds = 0.0
+        self._idle_at = -1  # the router's history length when it was last seen idle
 
     # ------------------------------------------------------------------ the clock
 
@@ -195,8 +197,14 @@ class Simulation:
     def at(self, seconds: float) -> datetime:
         return self.start + timedelta(seconds=seconds)
 
-    def schedule(self, at: float, what: str, run: Callable[[], Awaitable[None]]) -> None:
-        heapq.heappush(self._queue, _Action(at, next(self._seq), what, run))
+    def schedule(
+        self,
+        at: float,
+        what: str,
+        run: Callable[[], Awaitable[None]],
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> None:
+        heapq.heappush(self._queue, _Action(at, next(self._seq), what, run, wanted))
 
     async def advance_to(self, seconds: float) -> None:
         ahead = seconds - await self.seconds()
@@ -215,7 +223,10 @@ class Simulation:
         while True:
             raw = (await self._router.describe()).raw_description
             length = raw.workflow_execution_info.history_length
+            if not raw.pending_activities and length == self._idle_at:
+                break  # nothing has happened since it was last seen idle
             if not raw.pending_activities and length == last and await idle_by_history(self._router):
+                self._idle_at = length
                 break
             last = length if not raw.pending_activities else -1
             if time.monotonic() > deadline:
@@ -357,12 +368,13 @@ class Simulation:
                 await self.dispatcher.dispatch(row_id)
             await self.settle()
             wait = float(self.settings.routing.caller_wait_seconds)
+            waiting = lambda: not caller.answered and not caller.gone  # noqa: E731
             if caller.takes_callback and caller.patience > wait:
-                self.schedule(caller.arrives + wait, f"callback {caller.sid}", self._wants_callback(caller))
+                when = caller.arrives + wait
+                self.schedule(when, f"callback {caller.sid}", self._wants_callback(caller), waiting)
             elif math.isfinite(caller.patience):
-                self.schedule(
-                    caller.arrives + caller.patience, f"hang up {caller.sid}", self._hang_up(caller)
-                )
+                when = caller.arrives + caller.patience
+                self.schedule(when, f"hang up {caller.sid}", self._hang_up(caller), waiting)
 
         return call
 
@@ -435,6 +447,8 @@ class Simulation:
         end = self.p.hours * 3600
         while self._queue:
             action = heapq.heappop(self._queue)
+            if not action.wanted():
+                continue
             await self.advance_to(action.at)
             log.debug("%9.2f (server %9.2f) %s", action.at, await self.seconds(), action.what)
             await action.run()
