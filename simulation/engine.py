@@ -46,7 +46,9 @@ from config import Settings
 from dispatch import offers, reps
 from dispatch.connection import data_converter_for
 from dispatch.dispatcher import Dispatcher
+from domain import routing
 from domain.routing import (
+    Floor,
     OfferAnswer,
     PresenceChange,
     WorkItem,
@@ -66,6 +68,8 @@ log = logging.getLogger("makeright.simulation")
 REP_PHONE = "+3120555{:04d}"
 CALLER_PHONE = "+3161{:07d}"
 FROM_NUMBER = "+15005550006"
+# the clock stops this long after a deadline of the router's, so that its timer has fired
+DEADLINE_MARGIN = 0.001
 # how long the system may take to settle after one action before the run gives up (wall seconds)
 SETTLE_TIMEOUT = 30.0
 
@@ -206,11 +210,23 @@ class Simulation:
     ) -> None:
         heapq.heappush(self._queue, _Action(at, next(self._seq), what, run, wanted))
 
-    async def advance_to(self, seconds: float) -> None:
-        ahead = seconds - await self.seconds()
-        if ahead > 0:
-            await self.env.sleep(timedelta(seconds=ahead))
-            await self.settle()
+    async def advance_towards(self, seconds: float) -> bool:
+        """Move the server's clock on towards `seconds` into the run, but no further than the router's next
+        deadline (an offer that times out, a wrap-up that ends: what GET /api/reps shows), and settle. True
+        once the clock is at `seconds`; False when it stopped at a deadline, after which the reps may have
+        something new to do first (their phone rings): the caller looks at what is due again."""
+        now = await self.seconds()
+        if seconds <= now:
+            return True
+        floor: Floor = await self._router.query("floor", result_type=Floor)
+        deadline = routing.next_deadline(floor)
+        target = seconds
+        if deadline is not None:
+            due = (deadline - self.start).total_seconds() + DEADLINE_MARGIN
+            target = min(target, max(due, now + DEADLINE_MARGIN))
+        await self.env.sleep(timedelta(seconds=target - now))
+        await self.settle()
+        return target >= seconds
 
     async def settle(self) -> None:
         """Until the router has nothing in flight (no workflow task, no activity: a ring being placed, the
@@ -257,12 +273,14 @@ class Simulation:
         self._rings_seen = rings[-1].delivery_id
         now = await self.seconds()
         for ring in rings:
+            log.debug("%9.2f ring %s to %s%s", now, ring.offer_id, ring.to, " (ended)" if ring.ended else "")
             if not ring.ended:
                 self.schedule(now + self.p.rep_answer_seconds, f"press {ring.offer_id}", self._press(ring))
 
     def _press(self, ring: simulated.OfferRing) -> Callable[[], Awaitable[None]]:
         async def press() -> None:
             if await asyncio.to_thread(simulated.ring_ended, self.store, ring.call_sid):
+                log.debug("ring %s over before the rep picked up", ring.offer_id)
                 return  # makeright hung up before the rep picked up (withdrawn, timed out)
             await asyncio.to_thread(callbacks.record_offer_key, self.store, ring.call_sid, ring.offer_id, "1")
             decision = await offers.answer_offer(
@@ -446,10 +464,12 @@ class Simulation:
         calls = 0
         end = self.p.hours * 3600
         while self._queue:
-            action = heapq.heappop(self._queue)
-            if not action.wanted():
+            if not self._queue[0].wanted():
+                heapq.heappop(self._queue)
                 continue
-            await self.advance_to(action.at)
+            if not await self.advance_towards(self._queue[0].at):
+                continue  # stopped at one of the router's deadlines: something earlier may be due now
+            action = heapq.heappop(self._queue)
             log.debug("%9.2f (server %9.2f) %s", action.at, await self.seconds(), action.what)
             await action.run()
             if action.what.startswith("call "):
