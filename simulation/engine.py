@@ -46,11 +46,10 @@ from config import Settings
 from dispatch import offers, reps
 from dispatch.connection import data_converter_for
 from dispatch.dispatcher import Dispatcher
-from domain import routing
 from domain.routing import (
-    Floor,
     OfferAnswer,
     PresenceChange,
+    RepStatus,
     WorkItem,
     WorkKind,
     offer_call_key,
@@ -61,6 +60,7 @@ from encryption.codec import new_key_spec
 from runtime.worker import build_worker
 from simulation.model import Hour, Params, Result, erlang_hour
 from store import callbacks, simulated, spool, support_calls
+from store import reps as reps_store
 from store.db import Store, migrate
 
 log = logging.getLogger("makeright.simulation")
@@ -218,8 +218,7 @@ class Simulation:
         now = await self.seconds()
         if seconds <= now:
             return True
-        floor: Floor = await self._router.query("floor", result_type=Floor)
-        deadline = routing.next_deadline(floor)
+        deadline = await asyncio.to_thread(self._next_deadline)
         target = seconds
         if deadline is not None:
             due = (deadline - self.start).total_seconds() + DEADLINE_MARGIN
@@ -227,6 +226,18 @@ class Simulation:
         await self.env.sleep(timedelta(seconds=target - now))
         await self.settle()
         return target >= seconds
+
+    def _next_deadline(self) -> datetime | None:
+        """When the router next acts by itself, from the floor as it saved it (GET /api/reps): an offer
+        that times out, a wrap-up that ends (ROUTING__WRAP_UP_SECONDS after it began)."""
+        wrap_up = timedelta(seconds=self.settings.routing.wrap_up_seconds)
+        times = []
+        for rep in reps_store.list_reps(self.store):
+            if rep.status is RepStatus.OFFERED and rep.offer_expires_at is not None:
+                times.append(rep.offer_expires_at)
+            elif rep.status is RepStatus.WRAP_UP:
+                times.append(rep.since + wrap_up)
+        return min(times) if times else None
 
     async def settle(self) -> None:
         """Until the router has nothing in flight (no workflow task, no activity: a ring being placed, the
@@ -246,7 +257,11 @@ class Simulation:
                 break
             last = length if not raw.pending_activities else -1
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the router did not settle within {SETTLE_TIMEOUT:g} s")
+                tail = [e async for e in self._router.fetch_history_events()][-6:]
+                raise RuntimeError(
+                    f"the router did not settle within {SETTLE_TIMEOUT:g} s: {length} events, "
+                    f"{len(raw.pending_activities)} activities open, the last: {tail}"
+                )
             await asyncio.sleep(0.003)
         await self._new_rings()
 
@@ -478,8 +493,6 @@ class Simulation:
                 self.progress(min(action.at, end) / 3600, 0, calls)
         if self.progress is not None:
             self.progress(self.p.hours, 0, calls)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("floor at the end: %s", await self._router.query("floor"))
         result = await asyncio.to_thread(self.figures)
         result.wall_seconds = time.monotonic() - wall
         return result
@@ -523,6 +536,7 @@ class Simulation:
             abandoned=sum(h.abandoned for h in hours),
             talk_seconds=sum(h.talk_seconds for h in hours),
             rep_seconds=rep_seconds,
+            wrap_up_seconds=self.settings.routing.wrap_up_seconds,
         )
 
 

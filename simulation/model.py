@@ -114,6 +114,7 @@ class Result:
     talk_seconds: float
     rep_seconds: float
     wall_seconds: float = 0.0  # how long the run took (not in the JSON: it is not the same twice)
+    wrap_up_seconds: int = 0  # the floor's rule the day ran with (ROUTING__WRAP_UP_SECONDS)
 
     def erlang(self) -> tuple[float | None, float | None]:
         """Erlang A's first-ring and abandoned shares for the same rates and reps, hours weighted by the

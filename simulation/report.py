@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simulation.model import Result
 
-WIDTH, HEIGHT, PAD = 640, 220, 40
+WIDTH, HEIGHT, PAD, TOP = 640, 240, 40, 62
 
 
 def _fmt(value: float | None, unit: str = " %") -> str:
@@ -22,7 +22,7 @@ def _chart(
     """Bars per hour for the first series, lines for the others; y from 0 to `top`."""
     n = max(len(hours), 1)
     step = (WIDTH - 2 * PAD) / n
-    y = lambda v: HEIGHT - PAD - (HEIGHT - 2 * PAD) * (v / top if top else 0)  # noqa: E731
+    y = lambda v: HEIGHT - PAD - (HEIGHT - PAD - TOP) * (v / top if top else 0)  # noqa: E731
     parts = [
         f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '
         f'aria-label="{html.escape(title)}">',
@@ -62,8 +62,8 @@ def _chart(
                     cx, cy = p.split(",")
                     parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{colour}"/>')
         parts.append(
-            f'<rect x="{WIDTH - PAD - 150}" y="{8 + 14 * k}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{WIDTH - PAD - 136}" y="{17 + 14 * k}" font-size="11">{html.escape(name)}</text>'
+            f'<rect x="{PAD + 130 * k}" y="28" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{PAD + 14 + 130 * k}" y="37" font-size="11">{html.escape(name)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -110,7 +110,7 @@ def page(result: Result) -> str:
             ),
         ),
         _chart(
-            "Reps on duty, and how busy they were (% of their time on calls)",
+            "How busy the reps were: % of their time on calls",
             hours,
             [
                 ("occupancy %", "#8064a2", [h.occupancy_pct for h in result.hours]),
@@ -123,7 +123,7 @@ def page(result: Result) -> str:
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 60em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; white-space: nowrap; }}
 th {{ background: #f4f4f4; }}
 .figures td:first-child {{ text-align: left; }}
 p.note {{ color: #555; }}
@@ -131,6 +131,7 @@ p.note {{ color: #555; }}
 <h1>A simulated day of the support line</h1>
 <p>{p.hours:g} hours, {figures["calls_in"]} calls ({p.calls_per_hour:g} an hour at random), reps on duty
 {html.escape(json.dumps({str(k): v for k, v in sorted(p.reps_by_hour.items())}))} (from the run's hour),
+after each call a rep wraps up for {result.wrap_up_seconds} s (ROUTING__WRAP_UP_SECONDS),
 a rep talks {p.handle_seconds:g} s on average, a caller waits {p.patience_seconds:g} s on average
 before hanging up, a rep picks up after {p.rep_answer_seconds:g} s.
 Seed {p.seed}: the same seed gives the same day.</p>
