@@ -189,6 +189,11 @@ class Simulation:
         )
         self.start: datetime = datetime.now(UTC)
         self._idle_at = -1  # the router's history length when it was last seen idle
+        # the simulated time of what is being done now, in seconds into the run: the time of the action
+        # (or of the router's deadline) that caused it, which the server's clock passes by makeright's
+        # own latency while the system works; what the simulated world does (and the store's times of
+        # it) follows this, so that the same seed gives the same day on a busy machine too
+        self.t = 0.0
 
     # ------------------------------------------------------------------ the clock
 
@@ -224,6 +229,7 @@ class Simulation:
             due = (deadline - self.start).total_seconds() + DEADLINE_MARGIN
             target = min(target, max(due, now + DEADLINE_MARGIN))
         await self.env.sleep(timedelta(seconds=target - now))
+        self.t = max(self.t, target)
         await self.settle()
         return target >= seconds
 
@@ -286,11 +292,12 @@ class Simulation:
         if not rings:
             return
         self._rings_seen = rings[-1].delivery_id
-        now = await self.seconds()
         for ring in rings:
-            log.debug("%9.2f ring %s to %s%s", now, ring.offer_id, ring.to, " (ended)" if ring.ended else "")
+            log.debug(
+                "%9.2f ring %s to %s%s", self.t, ring.offer_id, ring.to, " (ended)" if ring.ended else ""
+            )
             if not ring.ended:
-                self.schedule(now + self.p.rep_answer_seconds, f"press {ring.offer_id}", self._press(ring))
+                self.schedule(self.t + self.p.rep_answer_seconds, f"press {ring.offer_id}", self._press(ring))
 
     def _press(self, ring: simulated.OfferRing) -> Callable[[], Awaitable[None]]:
         async def press() -> None:
@@ -305,12 +312,12 @@ class Simulation:
             log.debug("decision %s", decision)
             if not decision.accepted or decision.work_id is None:
                 return
-            now = await self.seconds()
+            now = self.t
             sid = support_calls.call_sid_of(decision.work_id) or ""
             caller = self._callers.get(sid)
             if decision.kind is WorkKind.CALLER:
                 held = await asyncio.to_thread(
-                    support_calls.answered, self.store, sid, decision.user, await self.now()
+                    support_calls.answered, self.store, sid, decision.user, self.at(now)
                 )
                 if not held or caller is None:
                     await self._rep_call_over(ring, now)
@@ -437,7 +444,7 @@ class Simulation:
             work = WorkItem(
                 work_id=support_calls.callback_work_id(caller.sid),
                 kind=WorkKind.CALLBACK,
-                arrived_at=await self.now(),
+                arrived_at=self.at(self.t),
                 language=call.language,
                 case_id=call.case_id,
             )
@@ -485,6 +492,7 @@ class Simulation:
             if not await self.advance_towards(self._queue[0].at):
                 continue  # stopped at one of the router's deadlines: something earlier may be due now
             action = heapq.heappop(self._queue)
+            self.t = max(self.t, action.at)
             log.debug("%9.2f (server %9.2f) %s", action.at, await self.seconds(), action.what)
             await action.run()
             if action.what.startswith("call "):
