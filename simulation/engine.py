@@ -194,6 +194,9 @@ class Simulation:
         # own latency while the system works; what the simulated world does (and the store's times of
         # it) follows this, so that the same seed gives the same day on a busy machine too
         self.t = 0.0
+        # reps' time on work that is not a support-line call (callbacks), from pressing 1 to hanging up:
+        # the store keeps no answer and end times for it (the local phone's legs are not played)
+        self._other_talk: list[tuple[float, float]] = []
 
     # ------------------------------------------------------------------ the clock
 
@@ -325,9 +328,10 @@ class Simulation:
                 caller.answered = True
                 end = now + caller.handle
                 self.schedule(end, f"caller {sid} done", self._caller_done(caller, ring, end))
-            else:  # a callback (or other work): the rep's call lasts the handle time
-                handle = caller.handle if caller else self.rng.expovariate(1 / self.p.handle_seconds)
+            else:  # a callback: the rep calls the patient back, for the caller's handle time
+                handle = caller.handle if caller else self.p.handle_seconds
                 end = now + handle
+                self._other_talk.append((now, end))
                 self.schedule(end, f"rep done {ring.offer_id}", self._rep_done(ring, end))
 
         return press
@@ -517,10 +521,13 @@ class Simulation:
         """The day's figures from the store: calls by the hour they arrived in (what the wall counts:
         store/support_calls.figures), reps' talk time by the hour it fell in."""
         rows = simulated.calls(self.store, self.start)
-        hours = [Hour(hour=h, reps=self.p.reps_at(h)) for h in range(math.ceil(self.p.hours))]
+        hours = [
+            Hour(hour=h, reps=self.p.reps_at(h), seconds=min(3600.0, self.p.hours * 3600 - h * 3600))
+            for h in range(math.ceil(self.p.hours))
+        ]
         for hour in hours:
             hour.erlang_first_ring_pct, hour.erlang_abandoned_pct = erlang_hour(hour.reps, self.p)
-        talk = 0.0
+        end = self.p.hours * 3600  # talk after the day's end is not counted (nor its reps' time)
         for row in rows:
             index = min(int((row.arrived_at - self.start).total_seconds() // 3600), len(hours) - 1)
             hour = hours[index]
@@ -529,12 +536,15 @@ class Simulation:
             hour.abandoned += row.status == "abandoned"
             hour.callbacks += row.status == "callback"
             if row.answered_at is not None and row.ended_at is not None:
-                talk += (row.ended_at - row.answered_at).total_seconds()
                 for h in hours:
-                    lo, hi = self.at(h.hour * 3600), self.at((h.hour + 1) * 3600)
+                    lo, hi = self.at(h.hour * 3600), self.at(min((h.hour + 1) * 3600, end))
                     overlap = (min(row.ended_at, hi) - max(row.answered_at, lo)).total_seconds()
                     h.talk_seconds += max(0.0, overlap)
-        rep_seconds = sum(self.p.reps_at(h.hour) * 3600 * min(1.0, self.p.hours - h.hour) for h in hours)
+        for start, stop in self._other_talk:
+            for h in hours:
+                first, last = h.hour * 3600.0, min((h.hour + 1) * 3600.0, end)
+                h.talk_seconds += max(0.0, min(stop, last) - max(start, first))
+        rep_seconds = sum(h.reps * h.seconds for h in hours)
         return Result(
             params=self.p,
             hours=hours,

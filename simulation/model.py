@@ -82,6 +82,7 @@ class Hour:
 
     hour: int
     reps: int
+    seconds: float = 3600.0  # of the run in this hour (less in a last, partial hour)
     calls_in: int = 0
     answered_first_ring: int = 0
     abandoned: int = 0
@@ -100,7 +101,7 @@ class Hour:
 
     @property
     def occupancy_pct(self) -> float | None:
-        return round(100.0 * self.talk_seconds / (self.reps * 3600), 1) if self.reps else None
+        return round(100.0 * self.talk_seconds / (self.reps * self.seconds), 1) if self.reps else None
 
 
 @dataclass
