@@ -268,8 +268,9 @@ class Simulation:
             if time.monotonic() > deadline:
                 tail = [e async for e in self._router.fetch_history_events()][-6:]
                 raise RuntimeError(
-                    f"the router did not settle within {SETTLE_TIMEOUT:g} s: {length} events, "
-                    f"{len(raw.pending_activities)} activities open, the last: {tail}"
+                    f"the router did not settle within {SETTLE_TIMEOUT:g} s at {self.t:.0f} s into the day "
+                    f"({length} events in its history; a workflow task the test server lost, README "
+                    f'"A day, simulated"): the last events: {tail}'
                 )
             await asyncio.sleep(0.003)
         await self._new_rings()
