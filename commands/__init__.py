@@ -25,6 +25,11 @@ makeright ledger [--day DATE] [--days N] [--json]
 makeright staffing --calls-per-hour R | --calls-by-hour "H:R,…" [--handle-seconds S]
                    [--patience-seconds S] [--first-ring-pct P] [--max-abandoned-pct P] [--json]
                                                  the fewest reps for the wall's call figures (Erlang A)
+makeright simulate [--hours H] [--reps K | --reps-by-hour "H:K,…"] [--calls-per-hour R]
+                   [--handle-seconds S] [--patience-seconds S] [--rep-answer-seconds S] [--seed N]
+                   [--behaviour FILE] [--out DIR] [--json]
+                                                 a simulated day of the support line on makeright's own
+                                                 workflows and router (time-skipping Temporal), vs Erlang A
 makeright migrate                                bring the database schema up to date
 makeright codec new-key KEY_ID                   a fresh CODEC_KEYS entry, for rotation
 makeright send FILE [--in-minutes N] …           sign and send an event file (as `starter.py send`)
@@ -54,6 +59,7 @@ from commands import (
     migrate,
     processes,
     retry,
+    simulate,
     staffing,
     users,
 )
@@ -78,6 +84,7 @@ for feature in (
     events,
     processes,
     staffing,
+    simulate,
 ):
     feature.register(app)
 

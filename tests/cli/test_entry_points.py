@@ -21,7 +21,7 @@ def names(typer_app: typer.Typer) -> set[str]:
 def test_one_app_holds_every_command() -> None:
     assert names(app) == {
         "cases", "case", "dead-letters", "export", "replay", "retry", "migrate", "codec", "users", "ledger",
-        "send", "relay", "worker", "run", "staffing",
+        "send", "relay", "worker", "run", "staffing", "simulate",
     }  # fmt: skip
     assert names(starter_app) == {"send", "relay"}
 

