@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -213,8 +215,15 @@ class Harness:
             return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
     async def wait_for(self, check: Callable[[], Any], timeout: float = 20.0) -> Any:
-        """Poll (in real time, in a thread: the worker keeps running) until `check()` is truthy."""
-        return await asyncio.to_thread(waiting.wait_for, check, timeout)
+        """Poll (in real time, in a thread: the worker keeps running) until `check()` is truthy. The
+        thread is one of the pollers' own: in the event loop's default pool, ten waits at once took
+        every thread (six on two cores) from the activities whose work they waited for."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_POLLERS, functools.partial(waiting.wait_for, check, timeout))
+
+
+# the threads test waits poll in, apart from the event loop's default pool that activities run in
+_POLLERS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="test-wait")
 
 
 @contextlib.asynccontextmanager

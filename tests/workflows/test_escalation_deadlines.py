@@ -40,7 +40,7 @@ from domain.escalation import (
 )
 from store.db import migrate
 from tests.support.escalations import ANN, BOB, POLICY, SUE, row, sms_to, start
-from tests.support.settings import make_settings
+from tests.support.settings import TEST_CONVERTER, make_settings, venv_binary
 from tests.support.workflow_harness import Harness, running
 from workflows.escalation import Escalation
 
@@ -218,15 +218,22 @@ async def attempt(h: Harness, escalation_id: str, action: str, actor: Actor, oth
 
 
 @pytest.fixture(scope="module")
-async def property_harness(
-    time_skipping_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Harness]:
-    """One store and worker on the shared time-skipping server for every example."""
+async def property_harness(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Harness]:
+    """One store and worker for every example, on a time-skipping server of their own (the pauses here
+    skip hours of its clock)."""
     tmp = tmp_path_factory.mktemp("deadlines")
     url = f"sqlite:///{tmp / 'makeright.db'}"
     migrate(url)
-    async with running(make_settings(url, tmp), time_skipping_env) as h:
-        yield h
+    path = venv_binary("temporal-test-server")
+    assert path
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path, data_converter=TEST_CONVERTER
+    )
+    try:
+        async with running(make_settings(url, tmp), env) as h:
+            yield h
+    finally:
+        await env.shutdown()
 
 
 @settings(
