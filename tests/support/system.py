@@ -15,6 +15,7 @@ One class, three ways to run the same system, chosen by `how`:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -129,8 +130,15 @@ class System:
         self._closing = False
         if self.how == "run.py":
             out = open(self.log, "ab")  # the child keeps it open
+            # a process group of its own: close() ends run.py's children with it, whatever their command
+            # lines say (a worker's and the web app's do not name VAR_DIR)
             self.procs["run"] = subprocess.Popen(
-                [sys.executable, "run.py"], cwd=ROOT, env=self.env, stdout=out, stderr=out
+                [sys.executable, "run.py"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
             )
             out.close()
             self.wait(self._healthy, 90, "the system to start")
@@ -153,11 +161,14 @@ class System:
         with self._lock:
             self._closing = True
             for name, proc in self.procs.items():
-                if proc.poll() is None:
+                if name == "run":
+                    with contextlib.suppress(ProcessLookupError):  # (nothing of it left)
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    subprocess.run(["pkill", "-f", str(self.var_dir)], check=False)
+                elif proc.poll() is None:
                     proc.kill()
                     proc.wait()
-                    if name == "run":
-                        subprocess.run(["pkill", "-f", str(self.var_dir)], check=False)
         if self._in_process is not None:
             end, self._in_process = self._in_process, None
             end()
