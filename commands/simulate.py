@@ -16,7 +16,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from commands.common import JsonOpt, emit_json, err, out
 from simulation import report
-from simulation.engine import simulate
 from simulation.model import Behaviour, Params, parse_reps
 
 
@@ -93,6 +92,9 @@ def simulate_command(
         # the local phone prints every ring; the worker's logs are its own business: neither is this output
         logging.getLogger("makeright").setLevel(logging.WARNING)
         with contextlib.redirect_stdout(io.StringIO()):
+            # here, not at the top: the CLI loads no workflow or activity until a command runs them
+            from simulation.engine import simulate
+
             result = asyncio.run(simulate(params, progress))
     figures: dict[str, Any] = result.as_json()
     if out_dir is not None:
