@@ -26,6 +26,7 @@ from store.db import Store
 from tests.support.cases import waiting_for_a_choice
 from tests.support.databases import drop_postgres, migrated_postgres_url
 from tests.support.http import LiveServer, free_port, post_event, twilio_post
+from tests.support.recording_dispatcher import RecordingSignals
 from tests.support.settings import TEST_CONVERTER, example_event, make_settings, venv_binary
 
 UPSTREAM = ("127.0.0.1", 5432)
@@ -269,12 +270,11 @@ async def test_relay_outlives_a_database_outage_with_one_line_a_pass(
     assert all("database unavailable" in r.getMessage() for r in relay_lines)
 
 
-class RecordingSignals(Dispatcher):
-    """The web app's dispatcher, with Temporal replaced by a record of what each workflow would be told."""
+class CountingPasses(RecordingSignals):
+    """The recording dispatcher that also counts the relay's finished passes (and starts no case)."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         super().__init__(settings, store)
-        self.signals: list[tuple[str, str, object]] = []
         self.passes = 0  # relay passes finished
 
     async def relay_once(self) -> int:
@@ -285,10 +285,6 @@ class RecordingSignals(Dispatcher):
 
     async def _start_booking_conflict(self, event: object, case: object) -> None:
         return None
-
-    async def _signal(self, workflow_id: str, signal: str, argument: object) -> str:
-        self.signals.append((workflow_id, signal, argument))
-        return "dispatched"
 
 
 def test_sms_reply_during_a_database_outage_is_answered_200_at_once_and_reaches_the_case_once_it_is_back(
@@ -308,7 +304,7 @@ def test_sms_reply_during_a_database_outage_is_answered_200_at_once_and_reaches_
     settings = _web_settings(url, tmp_path, port, f"127.0.0.1:{free_port()}")
     store = Store(url)
     app = create_app(settings, relay=True)
-    dispatcher = RecordingSignals(settings, app.state.services.store)
+    dispatcher = CountingPasses(settings, app.state.services.store)
     app.state.services.dispatcher = dispatcher  # its relay loop runs in the app, as in production
     sid = "SM" + "7" * 32
     sms = {"MessageSid": sid, "From": "+31612345678", "To": settings.twilio_from_number, "Body": "1"}

@@ -18,30 +18,18 @@ import pytest
 from sqlalchemy import select, update
 
 from config import Settings
-from dispatch.dispatcher import Dispatcher
 from domain.messaging import Channel, OutboundMessage
 from store import outbox
 from store.db import Store
 from store.models import Case, InboundEmail, LocalDelivery, ReceivedEvent
 from tests.support.cases import open_case, waiting_for_a_choice
 from tests.support.http import LiveServer, offline_web
+from tests.support.recording_dispatcher import RecordingSignals
 from web.app import create_app
 from web.dev_mailbox import Outgoing, inbound_parse_fields
 
 TOKEN = "inbound-secret"
 INBOUND = "care@reply.makeright.local"
-
-
-class RecordingSignals(Dispatcher):
-    """The web app's dispatcher, with Temporal replaced by a record of what each workflow would be told."""
-
-    def __init__(self, settings: Settings, store: Store) -> None:
-        super().__init__(settings, store)
-        self.signals: list[tuple[str, str, Any]] = []
-
-    async def _signal(self, workflow_id: str, signal: str, argument: object) -> str:
-        self.signals.append((workflow_id, signal, argument))
-        return "dispatched"
 
 
 @dataclass

@@ -15,27 +15,15 @@ import pytest
 from sqlalchemy import select, update
 
 from config import Settings
-from dispatch.dispatcher import Dispatcher
 from store.db import Store
 from store.models import Case, Consent, DeadLetter, InboundEmail, LocalDelivery, ReceivedEvent
 from tests.support.cases import open_case, waiting_for_a_choice
 from tests.support.http import LiveServer, offline_web
+from tests.support.recording_dispatcher import RecordingSignals
 
 TOKEN = "inbound-secret"
 INBOUND = "care@reply.example.com"
 REP, SUPERVISOR, AUDITOR = "tok-rep", "tok-sup", "tok-aud"
-
-
-class RecordingSignals(Dispatcher):
-    """The web app's dispatcher, with Temporal replaced by a record of what each workflow would be told."""
-
-    def __init__(self, settings: Settings, store: Store) -> None:
-        super().__init__(settings, store)
-        self.signals: list[tuple[str, str, Any]] = []
-
-    async def _signal(self, workflow_id: str, signal: str, argument: object) -> str:
-        self.signals.append((workflow_id, signal, argument))
-        return "dispatched"
 
 
 @dataclass
