@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from store.db import Store
 from store.models import Case, LocalDelivery
+from tests.support import inbound_mail
 from tests.support.browser import launch_chromium
 from tests.support.console_harness import PASSWORD, PATIENT_EMAIL, add_team
 from tests.support.settings import ROOT, example_event
@@ -71,20 +72,14 @@ def open_case(system: System, store: Store) -> Case:
 
 
 def write_in(system: System) -> str:
-    fields = {
-        "from": f"Ada Jansen <{PATIENT_EMAIL}>",
-        "to": INBOUND,
-        "subject": "Parkeren bij de praktijk",
-        "text": f"{QUESTION}\n\nAda\n",
-        "headers": "Message-ID: <parkeren-1@mail.example>\n",
-        "envelope": f'{{"to": ["{INBOUND}"], "from": "{PATIENT_EMAIL}"}}',
-    }
-    posted = httpx.post(
-        f"{system.base}/webhooks/sendgrid/inbound",
-        files={name: (None, value) for name, value in fields.items()},
-        auth=("sendgrid", INBOUND_TOKEN),
-        timeout=30,
+    fields = inbound_mail.parse_form(
+        PATIENT_EMAIL,
+        INBOUND,
+        "Parkeren bij de praktijk",
+        f"{QUESTION}\n\nAda\n",
+        "<parkeren-1@mail.example>",
     )
+    posted = inbound_mail.post(system.base, INBOUND_TOKEN, fields)
     assert posted.status_code == 200, posted.text
     assert posted.json()["status"] == "waiting"
     return str(posted.json()["email_id"])

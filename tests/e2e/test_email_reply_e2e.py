@@ -4,7 +4,6 @@ text message's and rebooks them, once, however often SendGrid posts it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import inbound_mail
 from tests.support.settings import example_event
 from tests.support.system import System
 
@@ -32,21 +32,10 @@ def system(sqlite_url: str, tmp_path: Path) -> Iterator[System]:
 
 
 def post_email(system: System, text: str) -> httpx.Response:
-    fields = {
-        "from": f"Ada Jansen <{PATIENT}>",
-        "to": INBOUND,
-        "subject": "Re: Your appointment moved",
-        "text": text,
-        "headers": f"Message-ID: <ada-answer-1@mail.example>\nFrom: {PATIENT}\n",
-        "envelope": json.dumps({"to": [INBOUND], "from": PATIENT}),
-        "charsets": json.dumps({"text": "utf-8", "subject": "utf-8", "from": "utf-8"}),
-    }
-    return httpx.post(
-        f"{system.base}/webhooks/sendgrid/inbound",
-        files={name: (None, value) for name, value in fields.items()},
-        auth=("sendgrid", TOKEN),
-        timeout=30,
+    fields = inbound_mail.parse_form(
+        PATIENT, INBOUND, "Re: Your appointment moved", text, "<ada-answer-1@mail.example>"
     )
+    return inbound_mail.post(system.base, TOKEN, fields)
 
 
 def test_an_email_reply_1_rebooks_the_patient(system: System) -> None:

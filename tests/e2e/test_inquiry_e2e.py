@@ -4,7 +4,6 @@ root cause; the patient rates the help from the link in the feedback email."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from store.models import LocalDelivery
+from tests.support import inbound_mail
 from tests.support.system import System
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -53,20 +53,11 @@ def test_an_unknown_senders_email_is_answered_resolved_and_rated_end_to_end(syst
             )
             return list(conn.scalars(query))
 
-    fields = {
-        "from": f"Ann de Vries <{SENDER}>",
-        "to": INBOUND,
-        "subject": "Two bills",
-        "text": "Hello, why did I get two bills for one visit?",
-        "headers": f"Message-ID: <two-bills@mail.example>\nFrom: {SENDER}\n",
-        "envelope": json.dumps({"to": [INBOUND], "from": SENDER}),
-    }
-    posted = httpx.post(
-        f"{system.base}/webhooks/sendgrid/inbound",
-        files={name: (None, value) for name, value in fields.items()},
-        auth=("sendgrid", TOKEN),
-        timeout=30,
+    text = "Hello, why did I get two bills for one visit?"
+    fields = inbound_mail.parse_form(
+        SENDER, INBOUND, "Two bills", text, "<two-bills@mail.example>", "Ann de Vries"
     )
+    posted = inbound_mail.post(system.base, TOKEN, fields)
     assert posted.status_code == 200, posted.text
     case_id, email_id = posted.json()["case_id"], posted.json()["email_id"]
 

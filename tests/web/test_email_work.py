@@ -31,6 +31,7 @@ from domain.routing import router_workflow_id
 from store import inbound_email as emails
 from store.db import Store
 from store.models import Case, InboundEmail, LocalDelivery, utcnow
+from tests.support import inbound_mail
 from tests.support.console_harness import PATIENT_EMAIL, add_team, booked_case, csrf_from, http_login
 from tests.support.http import LiveServer, free_port
 from tests.support.settings import make_settings
@@ -127,19 +128,8 @@ async def floor(
 
 def write_in(floor: Floor, text: str, message_id: str) -> str:
     """The patient (ada@example.com, with an open case) writes to support, as SendGrid posts it."""
-    fields = {
-        "from": f"Ada Jansen <{PATIENT_EMAIL}>",
-        "to": INBOUND,
-        "subject": "Parking",
-        "text": text,
-        "headers": f"Message-ID: {message_id}\nFrom: {PATIENT_EMAIL}\n",
-    }
-    posted = httpx.post(
-        f"{floor.server.url}/webhooks/sendgrid/inbound",
-        files={name: (None, value) for name, value in fields.items()},
-        auth=("sendgrid", INBOUND_TOKEN),
-        timeout=30,
-    )
+    fields = inbound_mail.parse_form(PATIENT_EMAIL, INBOUND, "Parking", text, message_id)
+    posted = inbound_mail.post(floor.server.url, INBOUND_TOKEN, fields)
     assert posted.status_code == 200, posted.text
     assert posted.json()["status"] == "waiting"
     return str(posted.json()["email_id"])

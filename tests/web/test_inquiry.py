@@ -6,7 +6,6 @@ from the feedback email. The web app talks to a Temporal test server whose worke
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from domain.cases import CaseResult
 from domain.ids import feedback_workflow_id
 from store import users
 from store.models import Case, LocalDelivery
+from tests.support import inbound_mail
 from tests.support.console_harness import PASSWORD, http_login
 from tests.support.http import LiveServer, free_port
 from tests.support.settings import make_settings
@@ -45,17 +45,12 @@ class App:
 
     async def email(self, text: str, message_id: str, to: str = INBOUND) -> httpx.Response:
         """An email as SendGrid Inbound Parse posts it (multipart, envelope and charsets as JSON)."""
-        fields = {
-            "from": f"Ann de Vries <{SENDER}>",
-            "to": f"Makeright <{to}>",
-            "subject": "Question about my bill",
-            "text": text,
-            "headers": f"Message-ID: {message_id}\nFrom: {SENDER}\n",
-            "envelope": json.dumps({"to": [to], "from": SENDER}),
-            "charsets": json.dumps({"to": "UTF-8", "subject": "UTF-8", "text": "UTF-8", "from": "UTF-8"}),
-        }
-        parts = {name: (None, value) for name, value in fields.items()}
-        return await self.http.post("/webhooks/sendgrid/inbound", files=parts, auth=("sendgrid", TOKEN))
+        fields = inbound_mail.parse_form(
+            SENDER, to, "Question about my bill", text, message_id, "Ann de Vries"
+        )
+        fields["to"] = f"Makeright <{to}>"  # as a mail client writes it: the name, the address in brackets
+        parts = inbound_mail.multipart(fields)
+        return await self.http.post(inbound_mail.PATH, files=parts, auth=("sendgrid", TOKEN))
 
     def emails_to(self, address: str) -> list[LocalDelivery]:
         with self.h.store.session() as s:
