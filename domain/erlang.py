@@ -186,26 +186,31 @@ def erlang_c_wait_probability(reps: int, offered_erlangs: float) -> float:
     return top / (below + top)
 
 
-def parse_profile(text: str) -> dict[int, float]:
-    """`"0:10,8:60,18:20"`: from hour 0 ten calls an hour, from 8 sixty, from 18 twenty; every hour of the
-    day gets the rate of the last hour named at or before it (before the first: the last of the day)."""
+def hour_values(text: str, what: str = "RATE", most_hour: int = 23) -> dict[int, float]:
+    """`"0:10,8:60"` as {hour: value}: whole hours 0..`most_hour`, values numbers ≥ 0. ValueError naming
+    the part at fault (`what` names the value in the message: RATE, REPS)."""
     named: dict[int, float] = {}
     for part in text.split(","):
         part = part.strip()
         if not part:
             continue
-        hour, sep, rate = part.partition(":")
-        if not sep:
-            raise ValueError(f"{part!r}: expected HOUR:RATE")
+        hour, sep, value = part.partition(":")
         try:
-            h, r = int(hour), float(rate)
+            h, v = int(hour), float(value)
         except ValueError:
-            raise ValueError(f"{part!r}: expected HOUR:RATE (a whole hour, a number)") from None
-        if not 0 <= h <= 23 or r < 0 or not math.isfinite(r):
-            raise ValueError(f"{part!r}: the hour is 0-23 and the rate a number ≥ 0")
-        named[h] = r
+            raise ValueError(f"{part!r}: expected HOUR:{what} (a whole hour, a number)") from None
+        if not sep or not 0 <= h <= most_hour or v < 0 or not math.isfinite(v):
+            raise ValueError(f"{part!r}: expected HOUR:{what}, the hour 0-{most_hour} and the number ≥ 0")
+        named[h] = v
     if not named:
-        raise ValueError("no HOUR:RATE given")
+        raise ValueError(f"no HOUR:{what} given")
+    return named
+
+
+def parse_profile(text: str) -> dict[int, float]:
+    """`"0:10,8:60,18:20"`: from hour 0 ten calls an hour, from 8 sixty, from 18 twenty; every hour of the
+    day gets the rate of the last hour named at or before it (before the first: the last of the day)."""
+    named = hour_values(text)
     last = named[max(named)]
     profile: dict[int, float] = {}
     for h in range(24):

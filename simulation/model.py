@@ -62,18 +62,10 @@ class Params:
 
 def parse_reps(text: str) -> dict[int, int]:
     """`"0:2,3:5,8:3"`: two reps from the run's hour 0, five from hour 3, three from hour 8."""
-    found: dict[int, int] = {}
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        hour, sep, reps = part.partition(":")
-        if not sep or not hour.strip().isdigit() or not reps.strip().isdigit():
-            raise ValueError(f"{part!r} is not HOUR:REPS")
-        found[int(hour)] = int(reps)
-    if not found:
-        raise ValueError("no HOUR:REPS given")
-    return found
+    found = erlang.hour_values(text, "REPS", most_hour=48)
+    if any(not n.is_integer() for n in found.values()):
+        raise ValueError(f"{text!r}: reps are whole numbers")
+    return {hour: int(n) for hour, n in found.items()}
 
 
 @dataclass
