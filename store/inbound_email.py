@@ -333,20 +333,8 @@ def assign(store: Store, email_id: str, user: str) -> bool:
 
 def _tell_router(s: Session, row: InboundEmail, step: str) -> int:
     """The inbox row that tells the router to offer the email's work (`offer`) or that it is done."""
-    event = ReceivedEvent(
-        source=WORK_SOURCE,
-        external_id=f"{row.email_id}:{step}",
-        type=f"email.{step}",
-        # the relay acts on one key's rows in order: the work's end never overtakes its offer
-        appointment_id=f"email:{row.email_id}",
-        raw=b"",
-        parsed={"email_id": row.email_id, "step": step},
-        case_id=row.case_id,
-        status="pending",
-    )
-    s.add(event)
-    s.flush()
-    return event.id
+    parsed = {"email_id": row.email_id, "step": step}
+    return inbox.work_row(s, WORK_SOURCE, "email", row.email_id, step, parsed, row.case_id)
 
 
 def sweep_unrouted(store: Store, older_than: timedelta = UNROUTED_AFTER, limit: int = 100) -> int:

@@ -264,3 +264,25 @@ def event_status(store: Store, row_id: int) -> str | None:
     with store.session() as s:
         row = s.get(ReceivedEvent, row_id)
         return row.status if row else None
+
+
+def work_row(
+    s: Session, source: str, what: str, key: str, step: str, parsed: dict[str, Any], case_id: str | None
+) -> int:
+    """An inbox row (in the caller's transaction) that hands the rep router one step of a piece of work
+    (`what` "call" or "email", its `key`): offered, called back, ended, done. The relay acts on one key's
+    rows in order (store/relay.py), so a piece of work's end never overtakes its offer still waiting for
+    Temporal. Its id, to dispatch at once."""
+    row = ReceivedEvent(
+        source=source,
+        external_id=f"{key}:{step}",
+        type=f"{what}.{step}",
+        appointment_id=f"{what}:{key}",  # the relay's ordering key
+        raw=b"",
+        parsed=parsed,
+        case_id=case_id,
+        status="pending",
+    )
+    s.add(row)
+    s.flush()
+    return row.id

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from domain.cases import CaseStatus
 from domain.conversation import QuestionKind
-from store import views
+from store import inbox, views
 from store.conversation import newest_case, open_questions
 from store.db import Store
-from store.models import Case, CheckInWatchRow, ReceivedEvent, SupportCall, utcnow
+from store.models import Case, CheckInWatchRow, SupportCall, utcnow
 
 # the inbox rows that tell the router about a call (dispatch/dispatcher.py acts on them)
 SOURCE = "twilio_support_call"
@@ -86,21 +86,7 @@ def recognise(store: Store, phone: str) -> Caller:
 
 
 def _tell_router(s: Session, call_sid: str, step: str, parsed: dict[str, Any], case_id: str | None) -> int:
-    row = ReceivedEvent(
-        source=SOURCE,
-        external_id=f"{call_sid}:{step}",
-        type=f"call.{step}",
-        # the relay acts on one key's rows in order (store/relay.py): a call's withdrawal never overtakes
-        # its offer that is still waiting (Temporal away), which would offer a caller who has hung up
-        appointment_id=f"call:{call_sid}",
-        raw=b"",
-        parsed=parsed,
-        case_id=case_id,
-        status="pending",
-    )
-    s.add(row)
-    s.flush()
-    return row.id
+    return inbox.work_row(s, SOURCE, "call", call_sid, step, parsed, case_id)
 
 
 def arrived(
