@@ -60,17 +60,13 @@ def simulate_command(
         shares = Behaviour.load(behaviour)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    for name, rate in (
-        ("--conflicts-per-hour", conflicts_per_hour),
-        ("--checkins-per-hour", checkins_per_hour),
-        ("--emails-per-hour", emails_per_hour),
-    ):
-        if rate:
-            raise typer.BadParameter("not simulated yet: only calls to the support line are", param_hint=name)
     params = Params(
         hours=hours,
         reps_by_hour=by_hour,
         calls_per_hour=calls_per_hour,
+        conflicts_per_hour=conflicts_per_hour,
+        checkins_per_hour=checkins_per_hour,
+        emails_per_hour=emails_per_hour,
         handle_seconds=handle_seconds,
         patience_seconds=patience_seconds,
         rep_answer_seconds=rep_answer_seconds,
@@ -80,14 +76,14 @@ def simulate_command(
     columns = (
         TextColumn("simulated hour {task.fields[hour]:.2f} of {task.total:g}"),
         BarColumn(),
-        TextColumn("{task.fields[calls]} calls"),
+        TextColumn("{task.fields[cases]} cases, {task.fields[calls]} calls"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task("day", total=hours, hour=0.0, calls=0)
+        task = bar.add_task("day", total=hours, hour=0.0, cases=0, calls=0)
 
         def progress(done: float, cases: int, calls: int) -> None:
-            bar.update(task, completed=done, hour=done, calls=calls)
+            bar.update(task, completed=done, hour=done, cases=cases, calls=calls)
 
         # the local phone prints every ring; the worker's logs are its own business: neither is this output
         logging.getLogger("makeright").setLevel(logging.WARNING)

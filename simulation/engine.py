@@ -25,6 +25,7 @@ check-ins and emails; see README ("A day, simulated")."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 import itertools
 import logging
@@ -40,12 +41,16 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from dispatch import offers, reps
-from dispatch.connection import data_converter_for
+from dispatch.connection import data_converter_for, not_found
 from dispatch.dispatcher import Dispatcher
+from domain.escalation import Actor
+from domain.inbound_email import email_id_of
+from domain.intake import parse_booking_event
 from domain.routing import (
     OfferAnswer,
     PresenceChange,
@@ -55,23 +60,34 @@ from domain.routing import (
     offer_call_key,
     router_workflow_id,
 )
-from encryption import parse_keys
+from encryption import EncryptionCodec, parse_keys
 from encryption.codec import new_key_spec
 from runtime.worker import build_worker
+from simulation import patients as world
 from simulation.model import Hour, Params, Result, erlang_hour
-from store import callbacks, simulated, spool, support_calls
+from simulation.patients import Patient
+from store import callbacks, inbox, simulated, spool, support_calls
+from store import escalations as escalations_store
+from store import inbound_email as emails
 from store import reps as reps_store
 from store.db import Store, migrate
+from web import emails as email_answers
+from web import escalation_actions
+from web.deps import Services
 
 log = logging.getLogger("makeright.simulation")
 
 REP_PHONE = "+3120555{:04d}"
 CALLER_PHONE = "+3161{:07d}"
 FROM_NUMBER = "+15005550006"
+INBOUND_ADDRESS = "care@reply.simulation.invalid"
+REP_ANSWER = "Thank you for writing. Yes, you may bring her; there is parking behind the practice."
 # the clock stops this long after a deadline of the router's, so that its timer has fired
 DEADLINE_MARGIN = 0.001
 # how long the system may take to settle after one action before the run gives up (wall seconds)
 SETTLE_TIMEOUT = 30.0
+LOOK_EVERY = 30.0  # seconds: how often patients look at their phones when nothing else happens
+TAIL_SECONDS = 1800.0  # after the day: late answers land, cases in progress close
 
 Progress = Callable[[float, int, int], None]  # simulated hours done, cases so far, calls so far
 
@@ -104,6 +120,7 @@ def simulation_settings(database_url: str, var_dir: Path, **routing: Any) -> Set
         gift_card_mode="local",
         tracker_mode="local",
         twilio_from_number=FROM_NUMBER,
+        inbound_email_address=INBOUND_ADDRESS,
         policy={"contact": {"enabled": False}, "feedback": {"enabled": False}},
         routing=routing,
     )
@@ -197,6 +214,20 @@ class Simulation:
         # reps' time on work that is not a support-line call (callbacks), from pressing 1 to hanging up:
         # the store keeps no answer and end times for it (the local phone's legs are not played)
         self._other_talk: list[tuple[float, float]] = []
+        # the web tier's services, for what reps do through it (answer an email, resolve an escalation)
+        self.web = Services(
+            settings=settings,
+            store=store,
+            dispatcher=self.dispatcher,
+            codec=EncryptionCodec(settings.key_ring(), refuse_plain=False),
+        )
+        self._patients: dict[str, Patient] = {}  # by phone number and by email address
+        self._delivered_seen = 0
+        self._console_offers: set[str] = set()  # email offers a rep has seen in the console
+        # emails written in: arrival and (once a rep's answer went out, or makeright acted on it) answer
+        self._emails: dict[str, tuple[float, float | None]] = {}
+        self._email_of: dict[str, str] = {}  # email id → the writer's address
+        self._drift: list[tuple[float, float]] = []  # (server seconds, simulated seconds) at each action
 
     # ------------------------------------------------------------------ the clock
 
@@ -233,6 +264,7 @@ class Simulation:
             target = min(target, max(due, now + DEADLINE_MARGIN))
         await self.env.sleep(timedelta(seconds=target - now))
         self.t = max(self.t, target)
+        self._drift.append((target, self.t))
         await self.settle()
         return target >= seconds
 
@@ -257,7 +289,12 @@ class Simulation:
         deadline = time.monotonic() + SETTLE_TIMEOUT
         last = -1
         while True:
-            raw = (await self._router.describe()).raw_description
+            try:
+                raw = (await self._router.describe()).raw_description
+            except RPCError as exc:
+                if not not_found(exc):
+                    raise
+                break  # no rep has come on duty yet, and no work has reached the router
             length = raw.workflow_execution_info.history_length
             if not raw.pending_activities and length == self._idle_at:
                 break  # nothing has happened since it was last seen idle
@@ -274,6 +311,30 @@ class Simulation:
                 )
             await asyncio.sleep(0.003)
         await self._new_rings()
+        if self._patients:
+            await self._new_patient_messages()
+        if self._emails:
+            await self._new_console_offers()
+
+    async def settle_workflow(self, workflow_id: str) -> None:
+        """Until this workflow has nothing in flight (as `settle` waits for the router): before an Update
+        is sent to it. A workflow that is gone (closed long ago, never started) is settled."""
+        handle = self.client.get_workflow_handle(workflow_id)
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        last = -1
+        while time.monotonic() < deadline:
+            try:
+                raw = (await handle.describe()).raw_description
+            except Exception:
+                return
+            length = raw.workflow_execution_info.history_length
+            if raw.workflow_execution_info.status != 1:  # not running
+                return
+            if not raw.pending_activities and length == last and await idle_by_history(handle):
+                return
+            last = length if not raw.pending_activities else -1
+            await asyncio.sleep(0.003)
+        log.warning("workflow %s did not settle within %g s", workflow_id, SETTLE_TIMEOUT)
 
     # ------------------------------------------------------------------ reps
 
@@ -301,9 +362,10 @@ class Simulation:
                 "%9.2f ring %s to %s%s", self.t, ring.offer_id, ring.to, " (ended)" if ring.ended else ""
             )
             if not ring.ended:
-                self.schedule(self.t + self.p.rep_answer_seconds, f"press {ring.offer_id}", self._press(ring))
+                at = self.t + self.p.rep_answer_seconds
+                self.schedule(at, f"press {ring.offer_id}", self._press(ring, at))
 
-    def _press(self, ring: simulated.OfferRing) -> Callable[[], Awaitable[None]]:
+    def _press(self, ring: simulated.OfferRing, at: float) -> Callable[[], Awaitable[None]]:
         async def press() -> None:
             if await asyncio.to_thread(simulated.ring_ended, self.store, ring.call_sid):
                 log.debug("ring %s over before the rep picked up", ring.offer_id)
@@ -316,7 +378,7 @@ class Simulation:
             log.debug("decision %s", decision)
             if not decision.accepted or decision.work_id is None:
                 return
-            now = self.t
+            now = at
             sid = support_calls.call_sid_of(decision.work_id) or ""
             caller = self._callers.get(sid)
             if decision.kind is WorkKind.CALLER:
@@ -329,13 +391,27 @@ class Simulation:
                 caller.answered = True
                 end = now + caller.handle
                 self.schedule(end, f"caller {sid} done", self._caller_done(caller, ring, end))
-            else:  # a callback: the rep calls the patient back, for the caller's handle time
-                handle = caller.handle if caller else self.p.handle_seconds
+            else:  # a callback, or the automatic call of an escalation: the rep talks with the patient
+                handle = caller.handle if caller else await self._handle_of_escalation(decision.work_id)
                 end = now + handle
                 self._other_talk.append((now, end))
-                self.schedule(end, f"rep done {ring.offer_id}", self._rep_done(ring, end))
+                escalation = decision.work_id if decision.kind is WorkKind.ESCALATION else None
+                done = self._rep_done(ring, end, decision.user, escalation)
+                self.schedule(end, f"rep done {ring.offer_id}", done)
 
         return press
+
+    async def _handle_of_escalation(self, escalation_id: str | None) -> float:
+        """How long the rep talks with the patient of this escalation: that patient's handle time, drawn
+        when they arrived (the mean for anyone the simulation does not know)."""
+        row = (
+            await asyncio.to_thread(escalations_store.get, self.store, escalation_id)
+            if escalation_id
+            else None
+        )
+        phone = await asyncio.to_thread(simulated.phone_of_case, self.store, row.case_id) if row else None
+        patient = self._patients.get(phone or "")
+        return patient.handle if patient else self.p.handle_seconds
 
     async def _rep_call_over(self, ring: simulated.OfferRing, at: float) -> None:
         """Twilio's status callback for the rep's leg of the offer call: completed."""
@@ -355,11 +431,38 @@ class Simulation:
             await self.dispatcher.dispatch(row_id)
         await self.settle()
 
-    def _rep_done(self, ring: simulated.OfferRing, end: float) -> Callable[[], Awaitable[None]]:
+    def _rep_done(
+        self, ring: simulated.OfferRing, end: float, user: str | None = None, escalation: str | None = None
+    ) -> Callable[[], Awaitable[None]]:
         async def done() -> None:
             await self._rep_call_over(ring, end)
+            if escalation is not None and user is not None:
+                await self._resolve(escalation, user)
 
         return done
+
+    async def _resolve(self, escalation_id: str, user: str) -> None:
+        """The rep resolves the escalation they worked (the escalation API's resolve, as the console does),
+        naming a root cause; claiming it first when accepting the work did not."""
+        actor = Actor(user=user, role="rep")
+        body = {
+            "root_cause": "other",
+            "root_cause_other": "simulated",
+            "notes": "Talked it through with the patient.",
+        }
+        for action in ("resolve", "claim", "resolve"):
+            await self.settle_workflow(escalation_id)
+            try:
+                await escalation_actions.act(self.web, escalation_id, action, actor, body)
+            except escalation_actions.Refused as refused:
+                log.debug("%s %s refused: %s", action, escalation_id, refused.message)
+                if action == "resolve" and refused.status in (403, 409):
+                    continue  # not theirs yet: claim it, then resolve
+                break
+            else:
+                if action == "resolve":
+                    break
+        await self.settle()
 
     # ------------------------------------------------------------------ callers
 
@@ -473,6 +576,225 @@ class Simulation:
 
         return done
 
+    # ------------------------------------------------------------------ patients
+
+    def _patient_arrivals(self) -> list[Patient]:
+        """Conflicts, check-ins and emails: Poisson arrivals at their rates, each kind drawn from a stream of
+        its own (so that adding one kind leaves the others' day as it was), every patient drawn at once."""
+        found: list[Patient] = []
+        n = 0
+        for kind, rate in (
+            ("conflict", self.p.conflicts_per_hour),
+            ("checkin", self.p.checkins_per_hour),
+            ("writer", self.p.emails_per_hour),
+        ):
+            if rate <= 0:
+                continue
+            rng = random.Random(f"{self.p.seed}-{kind}")
+            t = rng.expovariate(rate / 3600)
+            while t < self.p.hours * 3600:
+                n += 1
+                patient = world.draw(rng, self.p.behaviour, kind, n, t, self.p.handle_seconds)  # type: ignore[arg-type]
+                found.append(patient)
+                t += rng.expovariate(rate / 3600)
+        return found
+
+    def _arrive(self, patient: Patient) -> None:
+        self._patients[patient.phone] = patient
+        self._patients[patient.email] = patient
+        if patient.kind == "conflict":
+            at = patient.arrives
+            slot = at + world.CONFLICT_LEAD.total_seconds()
+            event = self._event_in(patient, "booking.slot_cancelled_by_practice", at, slot)
+            self.schedule(at, f"conflict {patient.n}", event)
+        elif patient.kind == "checkin":
+            at = max(0.0, patient.arrives - world.BOOKED_BEFORE.total_seconds())
+            event = self._event_in(patient, "booking.appointment_booked", at, patient.arrives)
+            self.schedule(at, f"booked {patient.n}", event)
+        else:
+            self.schedule(patient.arrives, f"email {patient.n}", self._write_in(patient))
+
+    def _event_in(
+        self, patient: Patient, event_type: str, at: float, slot_at: float
+    ) -> Callable[[], Awaitable[None]]:
+        async def event() -> None:
+            """The booking system's event (web/events.receive_event, after its signature check)."""
+            raw = world.booking_event(patient, event_type, self.at(at), self.at(slot_at))
+            parsed, errors = parse_booking_event(raw)
+            if parsed is None:
+                raise RuntimeError(f"the simulation's own event was refused: {errors}")
+            accepted = await asyncio.to_thread(inbox.accept_booking_event, self.store, raw, parsed)
+            if not accepted.duplicate:
+                await self._act_on(accepted.event_row_id)
+            await self.settle()
+
+        return event
+
+    def _write_in(self, patient: Patient) -> Callable[[], Awaitable[None]]:
+        async def write() -> None:
+            """A patient with no case writes to support (web/sendgrid_inbound): an inquiry for a rep."""
+            mail = emails.Incoming(
+                from_address=patient.email,
+                recipients=[INBOUND_ADDRESS],
+                subject="A question about my appointment",
+                text=world.WRITER_TEXT,
+                headers={"message-id": f"<sim-{patient.n:06d}@sim.example>"},
+                automatic=None,
+            )
+            await self._email_in(mail)
+
+        return write
+
+    async def _email_in(self, mail: emails.Incoming) -> None:
+        accepted = await asyncio.to_thread(emails.accept, self.store, mail, INBOUND_ADDRESS)
+        if accepted.duplicate:
+            return
+        # makeright acted on it at once (a choice handed to its case, an opt-out), or it waits for a rep
+        self._emails[accepted.email_id] = (self.t, self.t if accepted.status == emails.UNDERSTOOD else None)
+        self._email_of[accepted.email_id] = mail.from_address
+        for row_id in (accepted.opened_row_id, accepted.event_row_id):
+            if row_id is not None:
+                await self._act_on(row_id)
+        await self.settle()
+
+    async def _act_on(self, row_id: int) -> None:
+        """Dispatch an inbox row (as the webhook does) and wait until the workflow it went to has done what
+        it does with it (a case's offer sent, a watch asleep until check-in time)."""
+        await self.dispatcher.dispatch(row_id)
+        row, _ = await asyncio.to_thread(inbox.stored_event, self.store, row_id)
+        if row.workflow_id:
+            await self.settle_workflow(row.workflow_id)
+
+    async def _new_patient_messages(self) -> None:
+        """What reached the patients since last time: each answers every question put to them (an offer's
+        round, by whichever channel reaches them first; the check-in prompt) as drawn, after their reply
+        delay: a patient who chose a slot someone else took meanwhile answers the next offer too."""
+        last, found = await asyncio.to_thread(
+            simulated.patient_messages, self.store, self._delivered_seen, set(self._patients)
+        )
+        self._delivered_seen = last
+        for msg in found:
+            patient = self._patients.get(msg.to)
+            question = world.question_of(msg.key)
+            if patient is None or question is None or question in patient.seen:
+                continue
+            patient.seen.add(question)
+            text = world.answer_to(patient, msg.channel)
+            log.debug(
+                "%9.2f patient %d got %s by %s: answers %r", self.t, patient.n, msg.key, msg.channel, text
+            )
+            if text is not None:
+                # people look at their phones now and then: a message is seen at the next look
+                seen = math.ceil(self.t / LOOK_EVERY - 1e-9) * LOOK_EVERY
+                when = seen + patient.reply_delay
+                self.schedule(
+                    when, f"patient {patient.n} answers {msg.key}", self._answer(patient, msg, text)
+                )
+
+    def _answer(
+        self, patient: Patient, msg: simulated.PatientMessage, text: str
+    ) -> Callable[[], Awaitable[None]]:
+        async def answer() -> None:
+            """The patient's answer: a text (web/twilio_hooks.inbound_sms), keys on the call
+            (keypad_answer) or an email in the thread (the Reply-To names the case)."""
+            if msg.channel == "email":
+                mail = emails.Incoming(
+                    from_address=patient.email,
+                    recipients=[msg.reply_to or INBOUND_ADDRESS],
+                    subject="Re: your appointment",
+                    text=text,
+                    headers={
+                        "message-id": f"<sim-{patient.n:06d}-{msg.delivery_id}@sim.example>",
+                        "in-reply-to": msg.provider_id,
+                    },
+                    automatic=None,
+                )
+                await self._email_in(mail)
+                return
+            if msg.channel == "voice":
+                offer_round = msg.key.split("-")[1] if msg.key.count("-") >= 2 else ""
+                taken = spool.Answer(
+                    "twilio_voice",
+                    f"{msg.provider_id}:{offer_round}",
+                    patient.phone,
+                    text,
+                    msg.case_id,
+                    {"channel": "voice", "text": text},
+                )
+            else:
+                taken = spool.Answer(
+                    "twilio_sms",
+                    f"SMsim{patient.n:06d}{msg.delivery_id:08d}",
+                    patient.phone,
+                    text,
+                    None,
+                    {"channel": "sms", "text": text},
+                )
+            row_id = await asyncio.to_thread(spool.take_answer, self.store, taken)
+            if row_id is not None:
+                await self._act_on(row_id)
+            await self.settle()
+
+        return answer
+
+    async def _new_console_offers(self) -> None:
+        """An email offered to a rep shows in their console (no phone rings): they accept it after
+        `rep_answer_seconds`, as the console's Accept does."""
+        for view in await asyncio.to_thread(reps_store.list_reps, self.store):
+            if view.status is not RepStatus.OFFERED or email_id_of(view.work_id) is None:
+                continue
+            seen = f"{view.user}:{view.work_id}:{view.since.isoformat()}"
+            if seen in self._console_offers:
+                continue
+            self._console_offers.add(seen)
+            assert view.work_id is not None
+            when = self.t + self.p.rep_answer_seconds
+            self.schedule(
+                when, f"{view.user} takes {view.work_id}", self._take_email(view.user, view.work_id, when)
+            )
+
+    def _take_email(self, user: str, work_id: str, at: float) -> Callable[[], Awaitable[None]]:
+        async def take() -> None:
+            """web/console_emails.answer_offer: the router decides; the email is the rep's."""
+            held = await offers.offer_held_by(self.client, self.settings, user)
+            if held is None or held[1] != work_id:
+                return  # the offer is over (timed out, answered elsewhere)
+            decision = await offers.answer_offer(
+                self.client, self.settings, OfferAnswer(offer_id=held[0], digits="1")
+            )
+            await self.settle()
+            email_id = email_id_of(work_id)
+            if not decision.accepted or email_id is None:
+                return
+            await asyncio.to_thread(emails.assign, self.store, email_id, user)
+            start = at
+            writer = self._patients.get(self._email_of.get(email_id, ""))
+            end = start + (writer.handle if writer else self.p.handle_seconds)
+            self._other_talk.append((start, end))
+            self.schedule(end, f"{user} answers {email_id}", self._answer_email(user, email_id, end))
+
+        return take
+
+    def _answer_email(self, user: str, email_id: str, end: float) -> Callable[[], Awaitable[None]]:
+        async def answer() -> None:
+            """The rep's answer goes out in the patient's thread (web/emails.send_answer: the router hears
+            the work is done); an inquiry's escalation is then resolved by the rep."""
+            status, body = await email_answers.send_answer(self.web, email_id, user, "rep", REP_ANSWER)
+            await self.settle()
+            if status != 200:
+                log.debug("answer to %s refused: %s %s", email_id, status, body)
+                return
+            arrived, _ = self._emails[email_id]
+            self._emails[email_id] = (arrived, end)
+            case_id = body.get("case_id")
+            if case_id:
+                open_ones = await asyncio.to_thread(escalations_store.for_case, self.store, str(case_id))
+                for row in open_ones:
+                    if row.status in ("open", "claimed"):
+                        await self._resolve(row.escalation_id, user)
+
+        return answer
+
     # ------------------------------------------------------------------ the day
 
     async def run(self) -> Result:
@@ -485,10 +807,20 @@ class Simulation:
             caller = self._caller(n, t)
             self._callers[caller.sid] = caller
             self.schedule(t, f"call {caller.sid}", self._call_in(caller))
+        arrivals = self._patient_arrivals()
+        for patient in arrivals:
+            self._arrive(patient)
+        if arrivals:
+            # the patients look at their phones and inboxes at least this often (a text that came while
+            # nothing else happened is seen), through the day and a tail after it for late answers
+            tick = LOOK_EVERY
+            while tick < self.p.hours * 3600 + TAIL_SECONDS:
+                self.schedule(tick, "look", self._look)
+                tick += LOOK_EVERY
         hours = math.ceil(self.p.hours)
         for hour in range(1, hours):
             self.schedule(hour * 3600 - 1e-6, f"staff hour {hour}", self._staff_at(hour))
-        calls = 0
+        calls = cases = 0
         end = self.p.hours * 3600
         while self._queue:
             if not self._queue[0].wanted():
@@ -498,17 +830,53 @@ class Simulation:
                 continue  # stopped at one of the router's deadlines: something earlier may be due now
             action = heapq.heappop(self._queue)
             self.t = max(self.t, action.at)
+            # how far the server's clock has run ahead of the simulated one (makeright's own latency on
+            # this machine, while actions come faster than it settles): taken off the cases' times
+            self._drift.append((await self.seconds(), self.t))
             log.debug("%9.2f (server %9.2f) %s", action.at, await self.seconds(), action.what)
             await action.run()
             if action.what.startswith("call "):
                 calls += 1
+            elif action.what.startswith(("conflict ", "booked ", "email ")):
+                cases += 1
             if self.progress is not None:
-                self.progress(min(action.at, end) / 3600, 0, calls)
+                self.progress(min(action.at, end) / 3600, cases, calls)
         if self.progress is not None:
-            self.progress(self.p.hours, 0, calls)
-        result = await asyncio.to_thread(self.figures)
+            self.progress(self.p.hours, cases, calls)
+        times = await self._case_times()
+        result = await asyncio.to_thread(self.figures, times)
         result.wall_seconds = time.monotonic() - wall
         return result
+
+    async def _look(self) -> None:
+        await self.settle()
+
+    async def _case_times(self) -> dict[str, tuple[float, float | None]]:
+        """Each case's workflow start and close, in seconds into the run, from Temporal (the server's clock
+        is the simulated one; the store stamps rows with the wall clock)."""
+        found: dict[str, tuple[float, float | None]] = {}
+        for row in await asyncio.to_thread(simulated.cases, self.store):
+            try:
+                described = await self.client.get_workflow_handle(row.workflow_id).describe()
+            except RPCError as exc:  # its workflow never started: not a case of the day's figures
+                log.debug("case %s: no workflow (%s)", row.case_id, exc)
+                continue
+            began = self._simulated((described.start_time - self.start).total_seconds())
+            closed = described.close_time
+            found[row.case_id] = (
+                began,
+                None if closed is None else self._simulated((closed - self.start).total_seconds()),
+            )
+        return found
+
+    def _simulated(self, server: float) -> float:
+        """A time of the server's clock as simulated time: less the lead the server's clock had at the last
+        action before it."""
+        at = bisect.bisect_right(self._drift, (server, math.inf)) - 1
+        if at < 0:
+            return server
+        server_then, simulated_then = self._drift[at]
+        return server - max(0.0, server_then - simulated_then)
 
     def _staff_at(self, hour: int) -> Callable[[], Awaitable[None]]:
         async def staff() -> None:
@@ -518,9 +886,10 @@ class Simulation:
 
     # ------------------------------------------------------------------ what it measured
 
-    def figures(self) -> Result:
+    def figures(self, case_times: dict[str, tuple[float, float | None]] | None = None) -> Result:
         """The day's figures from the store: calls by the hour they arrived in (what the wall counts:
         store/support_calls.figures), reps' talk time by the hour it fell in."""
+        case_times = case_times or {}
         rows = simulated.calls(self.store, self.start)
         hours = [
             Hour(hour=h, reps=self.p.reps_at(h), seconds=min(3600.0, self.p.hours * 3600 - h * 3600))
@@ -545,11 +914,36 @@ class Simulation:
             for h in hours:
                 first, last = h.hour * 3600.0, min((h.hour + 1) * 3600.0, end)
                 h.talk_seconds += max(0.0, min(stop, last) - max(start, first))
+        for arrived, answered in self._emails.values():
+            hour = hours[min(int(arrived // 3600), len(hours) - 1)]
+            hour.emails_in += 1
+            hour.emails_within_hour += answered is not None and answered - arrived <= 3600
+        resolution: list[float] = []
+        messages = 0
+        for case in simulated.cases(self.store):
+            began, closed = case_times.get(case.case_id, (None, None))
+            if began is None or began > end:
+                continue
+            hour = hours[min(max(int(began // 3600), 0), len(hours) - 1)]
+            hour.cases_opened += 1
+            if case.status != "resolved":
+                continue
+            hour.resolved += 1
+            hour.resolved_without_rep += not case.with_rep
+            messages += case.messages
+            if closed is not None:
+                resolution.append(closed - began)
         rep_seconds = sum(h.reps * h.seconds for h in hours)
         return Result(
             params=self.p,
             hours=hours,
-            cases=0,
+            cases=sum(h.cases_opened for h in hours),
+            emails_in=sum(h.emails_in for h in hours),
+            emails_within_hour=sum(h.emails_within_hour for h in hours),
+            resolved=sum(h.resolved for h in hours),
+            resolved_without_rep=sum(h.resolved_without_rep for h in hours),
+            messages_to_resolved=messages,
+            resolution_seconds=resolution,
             calls_in=len(rows),
             answered_first_ring=sum(h.answered_first_ring for h in hours),
             abandoned=sum(h.abandoned for h in hours),

@@ -6,6 +6,7 @@ in the order the simulated actions happen, so the same parameters and seed give 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,27 @@ class Behaviour:
 
     # a caller still waiting when the line offers a callback (after ROUTING__CALLER_WAIT_SECONDS) presses 1
     caller_takes_callback: float = 0.0
+    # a patient offered new slots after a conflict (by text, by email to a landline, by a call) answers with
+    # a choice; asks for a person ("0"); replies STOP; the rest ignore the offer
+    offer_answered: float = 0.70
+    offer_asks_for_person: float = 0.08
+    offer_stop: float = 0.02
+    # a patient whose number is a landline (no texts: offers by email and calls, no check-in prompt)
+    landline: float = 0.05
+    # a patient texted the check-in prompt answers that all is good; reports trouble with the paperwork;
+    # the rest do not answer
+    checkin_all_good: float = 0.85
+    checkin_trouble: float = 0.08
+    # how long a patient takes to answer (mean, seconds; exponential)
+    reply_mean_seconds: float = 240.0
+
+    def __post_init__(self) -> None:
+        for group in (
+            ("offer_answered", "offer_asks_for_person", "offer_stop"),
+            ("checkin_all_good", "checkin_trouble"),
+        ):
+            if sum(getattr(self, name) for name in group) > 1 + 1e-9:
+                raise ValueError(f"{' + '.join(group)} is more than 1")
 
     @classmethod
     def load(cls, path: Path | None) -> Behaviour:
@@ -33,7 +55,10 @@ class Behaviour:
         if unknown:
             raise ValueError(f"unknown behaviour {', '.join(unknown)}: known are {', '.join(sorted(known))}")
         for name, value in given.items():
-            if not isinstance(value, int | float) or not 0 <= value <= 1:
+            if name.endswith("_seconds"):
+                if not isinstance(value, int | float) or not 0 < value <= 86400:
+                    raise ValueError(f"{name} is a number of seconds, more than 0")
+            elif not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"{name} is a share between 0 and 1")
         return cls(**{k: float(v) for k, v in given.items()})
 
@@ -43,6 +68,9 @@ class Params:
     hours: float = 1.0
     reps_by_hour: dict[int, int] = field(default_factory=lambda: {0: 3})  # hour of the run → reps on duty
     calls_per_hour: float = 0.0
+    conflicts_per_hour: float = 0.0
+    checkins_per_hour: float = 0.0
+    emails_per_hour: float = 0.0
     handle_seconds: float = 240.0
     patience_seconds: float = 120.0  # 0: callers never hang up
     rep_answer_seconds: float = 0.0
@@ -80,6 +108,11 @@ class Hour:
     abandoned: int = 0
     callbacks: int = 0
     talk_seconds: float = 0.0  # reps' time on answered calls within this hour
+    emails_in: int = 0
+    emails_within_hour: int = 0  # answered (a rep's answer sent, or makeright acted) within 3600 s
+    cases_opened: int = 0
+    resolved: int = 0  # of the cases opened this hour, resolved by the end of the run
+    resolved_without_rep: int = 0
     erlang_first_ring_pct: float | None = None
     erlang_abandoned_pct: float | None = None
 
@@ -95,6 +128,14 @@ class Hour:
     def occupancy_pct(self) -> float | None:
         return round(100.0 * self.talk_seconds / (self.reps * self.seconds), 1) if self.reps else None
 
+    @property
+    def emails_within_hour_pct(self) -> float | None:
+        return pct(self.emails_within_hour, self.emails_in)
+
+    @property
+    def resolved_without_rep_pct(self) -> float | None:
+        return pct(self.resolved_without_rep, self.resolved)
+
 
 @dataclass
 class Result:
@@ -106,6 +147,12 @@ class Result:
     abandoned: int
     talk_seconds: float
     rep_seconds: float
+    emails_in: int = 0
+    emails_within_hour: int = 0
+    resolved: int = 0
+    resolved_without_rep: int = 0
+    messages_to_resolved: int = 0  # texts, emails and calls to the patients of the resolved cases
+    resolution_seconds: list[float] = field(default_factory=list)  # of each resolved case, open to close
     wall_seconds: float = 0.0  # how long the run took (not in the JSON: it is not the same twice)
     wrap_up_seconds: int = 0  # the floor's rule the day ran with (ROUTING__WRAP_UP_SECONDS)
 
@@ -128,15 +175,17 @@ class Result:
             "hours": self.params.hours,
             "seed": self.params.seed,
             "cases": self.cases,
-            "resolved_without_rep_pct": None,
-            "messages_per_resolved_case": None,
-            "resolution_p50_seconds": None,
-            "resolution_p90_seconds": None,
+            "resolved_without_rep_pct": pct(self.resolved_without_rep, self.resolved),
+            "messages_per_resolved_case": (
+                round(self.messages_to_resolved / self.resolved, 2) if self.resolved else None
+            ),
+            "resolution_p50_seconds": percentile(self.resolution_seconds, 50),
+            "resolution_p90_seconds": percentile(self.resolution_seconds, 90),
             "calls_in": self.calls_in,
             "calls_answered_first_ring_pct": pct(self.answered_first_ring, self.calls_in),
             "calls_abandoned_pct": pct(self.abandoned, self.calls_in),
-            "emails_in": 0,
-            "emails_answered_within_hour_pct": None,
+            "emails_in": self.emails_in,
+            "emails_answered_within_hour_pct": pct(self.emails_within_hour, self.emails_in),
             "rep_occupancy_pct": (
                 round(100.0 * self.talk_seconds / self.rep_seconds, 1) if self.rep_seconds else None
             ),
@@ -146,6 +195,19 @@ class Result:
 
 def pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (nearest rank), to RESOLUTION_STEP seconds (it holds makeright's own latency
+    on the machine that simulated, well under that); None of nothing."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return float(RESOLUTION_STEP * round(ordered[rank - 1] / RESOLUTION_STEP))
+
+
+RESOLUTION_STEP = 10
 
 
 def erlang_hour(reps: int, params: Params) -> tuple[float | None, float | None]:

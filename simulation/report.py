@@ -77,7 +77,8 @@ def page(result: Result) -> str:
         f"<tr><td>{h.hour}</td><td>{h.calls_in}</td><td>{h.reps}</td><td>{_fmt(h.first_ring_pct)}</td>"
         f"<td>{_fmt(h.erlang_first_ring_pct)}</td><td>{h.abandoned} ({_fmt(h.abandoned_pct)})</td>"
         f"<td>{_fmt(h.erlang_abandoned_pct)}</td><td>{h.callbacks}</td><td>{_fmt(h.occupancy_pct)}</td>"
-        "<td>—</td><td>—</td></tr>"
+        f"<td>{h.emails_in}</td><td>{_fmt(h.emails_within_hour_pct)}</td><td>{h.cases_opened}</td>"
+        f"<td>{_fmt(h.resolved_without_rep_pct)}</td></tr>"
         for h in result.hours
     )
     charts = [
@@ -110,7 +111,7 @@ def page(result: Result) -> str:
             ),
         ),
         _chart(
-            "How busy the reps were: % of their time on calls",
+            "How busy the reps were: % of their time on calls, call-backs and emails",
             hours,
             [
                 ("occupancy %", "#8064a2", [h.occupancy_pct for h in result.hours]),
@@ -118,6 +119,22 @@ def page(result: Result) -> str:
             100,
         ),
     ]
+    if figures["emails_in"] or figures["cases"]:
+        charts.append(
+            _chart(
+                "Emails answered within the hour, and cases resolved without a person, %",
+                hours,
+                [
+                    ("emails within the hour", "#4a7bd0", [h.emails_within_hour_pct for h in result.hours]),
+                    (
+                        "resolved without a person",
+                        "#3a9a5b",
+                        [h.resolved_without_rep_pct for h in result.hours],
+                    ),
+                ],
+                100,
+            )
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>makeright: a simulated day</title>
 <style>
@@ -128,8 +145,11 @@ th {{ background: #f4f4f4; }}
 .figures td:first-child {{ text-align: left; }}
 p.note {{ color: #555; }}
 </style></head><body>
-<h1>A simulated day of the support line</h1>
-<p>{p.hours:g} hours, {figures["calls_in"]} calls ({p.calls_per_hour:g} an hour at random), reps on duty
+<h1>A simulated day</h1>
+<p>{p.hours:g} hours, {figures["calls_in"]} calls ({p.calls_per_hour:g} an hour at random),
+{figures["emails_in"]} emails from patients, {figures["cases"]} cases opened (booking conflicts at
+{p.conflicts_per_hour:g} an hour, check-ins at {p.checkins_per_hour:g} an hour of which some report
+trouble, emails from people with no case at {p.emails_per_hour:g} an hour), reps on duty
 {html.escape(json.dumps({str(k): v for k, v in sorted(p.reps_by_hour.items())}))} (from the run's hour),
 after each call a rep wraps up for {result.wrap_up_seconds} s (ROUTING__WRAP_UP_SECONDS),
 a rep talks {p.handle_seconds:g} s on average, a caller waits {p.patience_seconds:g} s on average
@@ -146,17 +166,30 @@ two differ, makeright's rules (wrap-up after a call, one rep rung at a time) are
 <td>{_fmt(figures["erlang_a"]["calls_answered_first_ring_pct"])}</td></tr>
 <tr><td>callers who hung up first</td><td>{_fmt(figures["calls_abandoned_pct"])}</td>
 <td>{_fmt(figures["erlang_a"]["calls_abandoned_pct"])}</td></tr>
-<tr><td>reps' time on calls</td><td>{_fmt(figures["rep_occupancy_pct"])}</td><td></td></tr>
+<tr><td>reps' time on work (calls, call-backs, automatic calls, emails)</td>
+<td>{_fmt(figures["rep_occupancy_pct"])}</td><td></td></tr>
+<tr><td>emails answered within the hour</td><td>{_fmt(figures["emails_answered_within_hour_pct"])}</td>
+<td></td></tr>
+<tr><td>cases resolved without a person (of those resolved)</td>
+<td>{_fmt(figures["resolved_without_rep_pct"])}</td><td></td></tr>
+<tr><td>messages to the patient per resolved case</td>
+<td>{_fmt(figures["messages_per_resolved_case"], "")}</td><td></td></tr>
+<tr><td>time to resolve a case: half within / nine in ten within</td>
+<td>{_fmt(figures["resolution_p50_seconds"], " s")} / {_fmt(figures["resolution_p90_seconds"], " s")}</td>
+<td></td></tr>
 </table>
 {"".join(f"<div>{c}</div>" for c in charts)}
 <h2>Per hour</h2>
 <table>
 <tr><th>hour</th><th>calls in</th><th>reps on duty</th><th>first ring</th><th>Erlang A</th>
-<th>hung up</th><th>Erlang A</th><th>callbacks</th><th>occupancy</th><th>emails within the hour</th>
-<th>resolved without a person</th></tr>
+<th>hung up</th><th>Erlang A</th><th>callbacks</th><th>occupancy</th><th>emails in</th>
+<th>emails within the hour</th><th>cases opened</th><th>resolved without a person</th></tr>
 {rows}
 </table>
-<p class="note">Emails and cases (conflicts, check-ins) are not simulated yet: their columns are empty.</p>
+<p class="note">A case counts in the hour it opened; "resolved without a person" is of the cases
+resolved by the end of the run (the day and half an hour after it). Escalations that do not ring a rep
+(a patient nobody reached, a compensation to approve) wait in the console's queue, which the simulated
+reps do not work: those cases stay open.</p>
 </body></html>
 """
 

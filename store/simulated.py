@@ -5,14 +5,14 @@ times (for the figures per hour). Reading only: the simulation acts through the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from store.db import Store
 from store.local_calls import ENDED
-from store.models import LocalDelivery, SupportCall
+from store.models import Case, EscalationRow, InboundEmail, LocalDelivery, OutboundMessageRow, SupportCall
 
 
 @dataclass(frozen=True)
@@ -87,3 +87,99 @@ def calls(store: Store, since: datetime) -> list[CallRow]:
             .order_by(SupportCall.arrived_at)
         ).all()
     return [CallRow(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class PatientMessage:
+    """A message makeright sent a patient (text, email or call), as the local phone or mailbox got it."""
+
+    delivery_id: int
+    channel: str  # sms | email | voice
+    to: str
+    case_id: str
+    key: str  # the step's send-once key (offer-1-sms, checkin-prompt-…, offer-1-call, …)
+    provider_id: str  # a call's sid, an email's message id
+    reply_to: str | None
+
+
+# a delivery whose send-once row still names no provider id after this long never will (a bridge call's
+# patient leg is placed by the call, not by a send step)
+UNKEYED_FOR = timedelta(seconds=5)
+
+
+def patient_messages(store: Store, after_id: int, patients: set[str]) -> tuple[int, list[PatientMessage]]:
+    """What was delivered to the addresses in `patients` since delivery `after_id`, oldest first, with the
+    send-once key of the step that sent it; and the delivery id read up to. A delivery whose send-once row
+    does not name it yet (its activity is still finishing) stops the reading there, to be read next time,
+    unless it has stayed so for UNKEYED_FOR: it was not sent by a step (a bridge call's leg)."""
+    with store.session() as s:
+        rows = s.execute(
+            select(
+                LocalDelivery.id,
+                LocalDelivery.channel,
+                LocalDelivery.to_address,
+                LocalDelivery.provider_id,
+                LocalDelivery.reply_to,
+                LocalDelivery.created_at,
+                OutboundMessageRow.case_id,
+                OutboundMessageRow.key,
+            )
+            .outerjoin(OutboundMessageRow, OutboundMessageRow.provider_id == LocalDelivery.provider_id)
+            .where(LocalDelivery.id > after_id)
+            .order_by(LocalDelivery.id)
+        ).all()
+    last = after_id
+    found = []
+    settled = datetime.now(UTC) - UNKEYED_FOR
+    for row_id, channel, to, provider_id, reply_to, created, case_id, key in rows:
+        if to in patients:
+            if key is None:
+                if (created if created.tzinfo else created.replace(tzinfo=UTC)) > settled:
+                    break
+            else:
+                found.append(PatientMessage(row_id, channel, to, case_id, key, provider_id, reply_to))
+        last = row_id
+    return last, found
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    case_id: str
+    workflow_id: str
+    kind: str
+    status: str
+    with_rep: bool  # a rep was involved: an escalation, or an email a rep answered
+    messages: int  # messages sent to the patient (texts, emails, calls)
+
+
+def cases(store: Store) -> list[CaseRow]:
+    """Every case, with whether a person worked on it and how many messages its patient was sent."""
+    with store.session() as s:
+        escalated = set(s.scalars(select(EscalationRow.case_id)).all())
+        answered = set(
+            s.scalars(select(InboundEmail.case_id).where(InboundEmail.answered_at.is_not(None))).all()
+        )
+        sent = dict(
+            s.execute(
+                select(OutboundMessageRow.case_id, func.count())
+                .where(OutboundMessageRow.status == "sent")
+                .group_by(OutboundMessageRow.case_id)
+            ).all()
+        )
+        rows = s.execute(select(Case.case_id, Case.workflow_id, Case.kind, Case.status)).all()
+    return [
+        CaseRow(
+            case_id,
+            workflow_id,
+            kind,
+            status,
+            case_id in escalated or case_id in answered,
+            int(sent.get(case_id, 0)),
+        )
+        for case_id, workflow_id, kind, status in rows
+    ]
+
+
+def phone_of_case(store: Store, case_id: str) -> str | None:
+    with store.session() as s:
+        return s.scalar(select(Case.patient_phone).where(Case.case_id == case_id))

@@ -17,7 +17,10 @@ KEYS = {
     "resolution_p50_seconds", "resolution_p90_seconds", "calls_in", "calls_answered_first_ring_pct",
     "calls_abandoned_pct", "emails_in", "emails_answered_within_hour_pct", "rep_occupancy_pct", "erlang_a",
 }  # fmt: skip
-DAY = ("simulate", "--hours", "0.5", "--reps", "2", "--calls-per-hour", "40", "--handle-seconds", "200")
+DAY = (
+    "simulate", "--hours", "0.5", "--reps", "2", "--calls-per-hour", "40", "--handle-seconds", "200",
+    "--conflicts-per-hour", "10", "--checkins-per-hour", "20", "--emails-per-hour", "6",
+)  # fmt: skip
 
 
 def test_the_same_seed_gives_the_same_json_and_a_report(tmp_path: Path) -> None:
@@ -29,7 +32,7 @@ def test_the_same_seed_gives_the_same_json_and_a_report(tmp_path: Path) -> None:
         "calls_answered_first_ring_pct",
         "calls_abandoned_pct",
     }
-    assert got["seed"] == 11 and got["calls_in"] > 0
+    assert got["seed"] == 11 and got["calls_in"] > 0 and got["cases"] > 0 and got["emails_in"] > 0
     assert 0 <= got["calls_answered_first_ring_pct"] <= 100 and 0 <= got["calls_abandoned_pct"] <= 100
 
     again = run_cli(env, *DAY, "--seed", "11", "--json")
@@ -44,9 +47,10 @@ def test_the_same_seed_gives_the_same_json_and_a_report(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "report" / "figures.json").read_text()) == got
 
 
-def test_what_is_not_simulated_yet_is_refused_by_name(tmp_path: Path) -> None:
+def test_what_cannot_be_simulated_is_refused_by_name(tmp_path: Path) -> None:
     env = env_for(f"sqlite:///{tmp_path / 'unused.db'}", tmp_path)
-    ran = run_cli(env, "simulate", "--emails-per-hour", "30")
-    assert ran.code == 2 and "--emails-per-hour" in ran.err
     ran = run_cli(env, "simulate", "--reps", "2", "--reps-by-hour", "0:2")
-    assert ran.code == 2
+    assert ran.code == 2 and "--reps" in ran.err
+    (tmp_path / "b.json").write_text('{"checkin_trouble": 0.5, "checkin_all_good": 0.9}')
+    ran = run_cli(env, "simulate", "--checkins-per-hour", "10", "--behaviour", str(tmp_path / "b.json"))
+    assert ran.code == 2 and "more than 1" in ran.err
