@@ -11,16 +11,22 @@ by simulated callers and reps who act only as the world outside does.
   rep's phone ringing is the local phone's record of the offer call; the rep presses 1 after
   `rep_answer_seconds` (callbacks.record_offer_key, then the router's Update `answer_offer`, then for a
   caller support_calls.answered: what the offer webhook does); the end of their call is Twilio's status
-  callback for the rep's leg (callbacks.accept, dispatched to the router).
+  callback for the rep's leg (callbacks.accept, dispatched to the router). An email offered in the console
+  is taken with the same Update and answered through web/emails.send_answer; what a rep worked (an
+  escalation rung to them, an inquiry) they resolve through web/escalation_actions.act.
+- Patients (simulation/patients.py): conflicts and check-ins are booking events taken as POST /events takes
+  them; an email from someone with no case as Inbound Parse posts it; patients answer what reached them
+  (store/simulated.patient_messages) by text, email or keys, as the webhooks take answers (spool.take_answer,
+  inbound_email.accept), and the engine waits until the workflow it went to is idle again.
 - Time: every simulated action has a time; they run in that order. Between two actions the server's
   clock is moved on (env.sleep, which fires any timer due meanwhile) and the system is left to settle
   (the router idle: no workflow task, no activity in flight) before the next action. While it settles the
   server's clock runs at the wall's pace, so the router's own latency counts, as it would in the world.
 - The figures are read from the store afterwards, as the wall reads them (store/simulated.py).
 
-The store's times are the simulated ones: the webhooks' functions take the time of the event (`at`), and
-the simulation gives the time of the server's clock. What the engine cannot simulate (yet): conflicts,
-check-ins and emails; see README ("A day, simulated")."""
+The support line's times in the store are the simulated ones: the webhooks' functions take the time of the
+event (`at`), and the simulation gives it. Cases' rows are stamped with the wall clock by the activities, so
+their times come from their workflows' start and close instead (`_case_times`)."""
 
 from __future__ import annotations
 
