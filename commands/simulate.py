@@ -1,6 +1,7 @@
-"""`simulate`: a day of the support line run on makeright's own workflows and router, on Temporal's
-time-skipping test server with the local providers and a database of its own (simulation/). No settings
-needed beyond ROUTING__* (the floor's rules, read from the environment as the worker reads them)."""
+"""`simulate`: a day (calls, booking conflicts, check-ins, emails) run on makeright's own workflows and
+router, on Temporal's time-skipping test server with the local providers and a database of its own
+(simulation/). No settings needed beyond ROUTING__* (the floor's rules, read from the environment as the
+worker reads them)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from commands.common import JsonOpt, emit_json, err, out
 from simulation import report
 from simulation.model import Behaviour, Params, parse_reps
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _pct(value: float | None) -> str:
@@ -51,8 +56,9 @@ def simulate_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Run makeright's own workflows and routing on Temporal's time-skipping test server, fed by simulated
-    callers (Poisson arrivals, exponential patience) and reps (on duty per --reps, pick up after
-    --rep-answer-seconds, exponential handle times); print the day's figures beside Erlang A's."""
+    patients (Poisson arrivals per kind; callers with exponential patience; conflicts' and check-ins'
+    patients answering as README's shares say; people writing in) and reps (on duty per --reps, pick up
+    after --rep-answer-seconds, exponential handle times); print the day's figures beside Erlang A's."""
     if reps is not None and reps_by_hour is not None:
         raise typer.BadParameter("give one of --reps and --reps-by-hour", param_hint="--reps")
     try:
@@ -101,7 +107,7 @@ def simulate_command(
         return
     erlang = figures["erlang_a"]
     out.print(
-        f"{hours:g} h, {figures['calls_in']} calls, seed {seed} "
+        f"{hours:g} h, {_n(figures['calls_in'], 'call')}, {_n(figures['cases'], 'case')}, seed {seed} "
         f"(simulated in {result.wall_seconds:.0f} s of wall time):"
     )
     out.print(
@@ -112,7 +118,23 @@ def simulate_command(
         f"  calls abandoned                   {_pct(figures['calls_abandoned_pct'])}"
         f"   (Erlang A {_pct(erlang['calls_abandoned_pct'])})"
     )
-    out.print(f"  reps' time on calls (occupancy)   {_pct(figures['rep_occupancy_pct'])}")
+    out.print(f"  reps' time on work (occupancy)    {_pct(figures['rep_occupancy_pct'])}")
+    if figures["emails_in"]:
+        out.print(
+            f"  emails answered within the hour   {_pct(figures['emails_answered_within_hour_pct'])}"
+            f"   ({_n(figures['emails_in'], 'email')})"
+        )
+    if figures["cases"]:
+        p50, p90 = figures["resolution_p50_seconds"], figures["resolution_p90_seconds"]
+        out.print(
+            f"  cases resolved without a person   {_pct(figures['resolved_without_rep_pct'])}"
+            f"   (of the resolved; {_n(figures['cases'], 'case')} opened)"
+        )
+        out.print(f"  messages per resolved case        {figures['messages_per_resolved_case'] or '-'}")
+        out.print(
+            f"  time to resolve (p50 / p90)       {'-' if p50 is None else f'{p50:.0f} s'} / "
+            f"{'-' if p90 is None else f'{p90:.0f} s'}"
+        )
 
 
 def register(app: typer.Typer) -> None:
