@@ -129,6 +129,9 @@ def simulation_settings(database_url: str, var_dir: Path, **routing: Any) -> Set
         inbound_email_address=INBOUND_ADDRESS,
         policy={"contact": {"enabled": False}, "feedback": {"enabled": False}},
         routing=routing,
+        # every open workflow of a long day stays in the worker's cache (a few thousand check-in watches
+        # and cases): fewer evictions, fewer workflow tasks replayed from the whole history
+        worker={"max_cached_workflows": 5000, "max_concurrent_workflow_tasks": 100},
     )
 
 

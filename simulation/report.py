@@ -40,6 +40,7 @@ def _chart(
         parts.append(
             f'<text x="{x:.1f}" y="{HEIGHT - PAD + 14}" font-size="10" text-anchor="middle">{hour}</text>'
         )
+    legend_x = PAD
     for k, (name, colour, values) in enumerate(series):
         if k == 0:
             for i, v in enumerate(values):
@@ -62,11 +63,19 @@ def _chart(
                     cx, cy = p.split(",")
                     parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{colour}"/>')
         parts.append(
-            f'<rect x="{PAD + 130 * k}" y="28" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{PAD + 14 + 130 * k}" y="37" font-size="11">{html.escape(name)}</text>'
+            f'<rect x="{legend_x}" y="28" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{legend_x + 14}" y="37" font-size="11">{html.escape(name)}</text>'
         )
+        legend_x += max(130, 14 + 7 * len(name) + 20)  # the next label after this one's words
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _reps(by_hour: dict[int, int]) -> str:
+    """`{0: 3, 4: 6}` as "3 from hour 0, 6 from hour 4" (the run's hours); one number all day as "8"."""
+    if len(by_hour) == 1:
+        return str(next(iter(by_hour.values())))
+    return ", ".join(f"{n} from hour {h}" for h, n in sorted(by_hour.items()))
 
 
 def page(result: Result) -> str:
@@ -150,7 +159,7 @@ p.note {{ color: #555; }}
 {figures["emails_in"]} emails from patients, {figures["cases"]} cases opened (booking conflicts at
 {p.conflicts_per_hour:g} an hour, check-ins at {p.checkins_per_hour:g} an hour of which some report
 trouble, emails from people with no case at {p.emails_per_hour:g} an hour), reps on duty
-{html.escape(json.dumps({str(k): v for k, v in sorted(p.reps_by_hour.items())}))} (from the run's hour),
+{html.escape(_reps(p.reps_by_hour))},
 after each call a rep wraps up for {result.wrap_up_seconds} s (ROUTING__WRAP_UP_SECONDS),
 a rep talks {p.handle_seconds:g} s on average, a caller waits {p.patience_seconds:g} s on average
 before hanging up, a rep picks up after {p.rep_answer_seconds:g} s.
@@ -158,7 +167,12 @@ Seed {p.seed}: the same seed gives the same day.</p>
 <p class="note">makeright's own router offered every call to one free rep at a time, as it does on a real
 floor; the figures are read from its records. "Erlang A" is what the textbook queue (random arrivals,
 random talk times, impatient callers, a rep who answers at once) predicts for the same numbers: where the
-two differ, makeright's rules (wrap-up after a call, one rep rung at a time) are the difference.</p>
+two differ, makeright's rules (wrap-up after a call, one rep rung at a time) are the difference.{
+        " Erlang A counts the calls only: the reps' other work this day (emails, the automatic calls of"
+        " escalations, call-backs) takes reps from the line, which the textbook does not see."
+        if figures["emails_in"] or figures["cases"]
+        else ""
+    }</p>
 <table class="figures">
 <tr><th>the day</th><th>simulated</th><th>Erlang A</th></tr>
 <tr><td>calls answered at the first ring (a rep within 6 s)</td>
