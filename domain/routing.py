@@ -73,6 +73,10 @@ class RoutingPolicy(Model):
     auto_call_reasons: Annotated[tuple[str, ...], NoDecode] = DEFAULT_AUTO_CALL_REASONS
     # a caller nobody accepted after this long is offered a callback (the support line)
     caller_wait_seconds: int = Field(default=60, gt=0)
+    # the router continues as new (the floor carried over) once its history is this long: well before the
+    # server would suggest it (4K to 50K events), so that its history, replayed on a new worker or read by an
+    # engineer, stays short
+    history_limit: int = Field(default=1000, ge=50)
 
     @field_validator("auto_call_reasons", mode="before")
     @classmethod

@@ -43,7 +43,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -59,6 +59,7 @@ from domain.inbound_email import email_id_of
 from domain.intake import parse_booking_event
 from domain.routing import (
     OfferAnswer,
+    OfferDecision,
     PresenceChange,
     RepStatus,
     WorkItem,
@@ -82,6 +83,7 @@ from web import escalation_actions
 from web.deps import Services
 
 log = logging.getLogger("makeright.simulation")
+T = TypeVar("T")
 
 REP_PHONE = "+3120555{:04d}"
 CALLER_PHONE = "+3161{:07d}"
@@ -214,7 +216,8 @@ class Simulation:
             router_workflow_id(settings.task_queue)
         )
         self.start: datetime = datetime.now(UTC)
-        self._idle_at = -1  # the router's history length when it was last seen idle
+        # the router's run and history length when it was last seen idle (it continues as new now and then)
+        self._idle_at: tuple[str, int] = ("", -1)
         # the simulated time of what is being done now, in seconds into the run: the time of the action
         # (or of the router's deadline) that caused it, which the server's clock passes by makeright's
         # own latency while the system works; what the simulated world does (and the store's times of
@@ -271,7 +274,7 @@ class Simulation:
         if deadline is not None:
             due = (deadline - self.start).total_seconds() + DEADLINE_MARGIN
             target = min(target, max(due, now + DEADLINE_MARGIN))
-        await self.env.sleep(timedelta(seconds=target - now))
+        await self.bounded(self.env.sleep(timedelta(seconds=target - now)), "moving the clock on")
         self.t = max(self.t, target)
         self._drift.append((target, self.t))
         await self.settle()
@@ -305,10 +308,11 @@ class Simulation:
                     raise
                 break  # no rep has come on duty yet, and no work has reached the router
             length = raw.workflow_execution_info.history_length
-            if not raw.pending_activities and length == self._idle_at:
+            seen = (raw.workflow_execution_info.execution.run_id, length)
+            if not raw.pending_activities and seen == self._idle_at:
                 break  # nothing has happened since it was last seen idle
             if not raw.pending_activities and length == last and await idle_by_history(self._router):
-                self._idle_at = length
+                self._idle_at = seen
                 break
             last = length if not raw.pending_activities else -1
             if time.monotonic() > deadline:
@@ -324,6 +328,21 @@ class Simulation:
             await self._new_patient_messages()
         if self._emails:
             await self._new_console_offers()
+
+    async def bounded(self, call: Awaitable[T], what: str) -> T:
+        """A call to the test server that must answer within SETTLE_TIMEOUT. It now and then takes an
+        Update to the router and never completes the workflow task that carries it (then every later call
+        waits too): the run stops with that said, rather than waiting for ever."""
+        try:
+            return await asyncio.wait_for(call, SETTLE_TIMEOUT)
+        except TimeoutError:
+            raise RuntimeError(
+                f"the test server did not answer ({what}) within {SETTLE_TIMEOUT:g} s at {self.t:.0f} s into "
+                'the day: a workflow task it lost (README, "A day, simulated")'
+            ) from None
+
+    async def bounded_answer(self, client: Client, settings: Settings, answer: OfferAnswer) -> OfferDecision:
+        return await self.bounded(offers.answer_offer(client, settings, answer), "a rep's answer to an offer")
 
     async def settle_workflow(self, workflow_id: str) -> None:
         """Until this workflow has nothing in flight (as `settle` waits for the router): before an Update
@@ -357,7 +376,7 @@ class Simulation:
             change = PresenceChange(
                 user=user, status=status, phone=REP_PHONE.format(i + 1) if status == "available" else None
             )
-            await reps.set_presence(self.client, self.settings, change)
+            await self.bounded(reps.set_presence(self.client, self.settings, change), "a rep's presence")
             (self._on_duty.add if status == "available" else self._on_duty.discard)(user)
             await self.settle()
 
@@ -380,7 +399,7 @@ class Simulation:
                 log.debug("ring %s over before the rep picked up", ring.offer_id)
                 return  # makeright hung up before the rep picked up (withdrawn, timed out)
             await asyncio.to_thread(callbacks.record_offer_key, self.store, ring.call_sid, ring.offer_id, "1")
-            decision = await offers.answer_offer(
+            decision = await self.bounded_answer(
                 self.client, self.settings, OfferAnswer(offer_id=ring.offer_id, digits="1")
             )
             await self.settle()
@@ -464,6 +483,11 @@ class Simulation:
             try:
                 await escalation_actions.act(self.web, escalation_id, action, actor, body)
             except escalation_actions.Refused as refused:
+                if refused.status == 503:  # no answer: the test server lost the Update's workflow task
+                    raise RuntimeError(
+                        f"the escalation {escalation_id} did not answer {action} at {self.t:.0f} s into the "
+                        'day: a workflow task the test server lost (README, "A day, simulated")'
+                    ) from None
                 log.debug("%s %s refused: %s", action, escalation_id, refused.message)
                 if action == "resolve" and refused.status in (403, 409):
                     continue  # not theirs yet: claim it, then resolve
@@ -765,10 +789,10 @@ class Simulation:
     def _take_email(self, user: str, work_id: str, at: float) -> Callable[[], Awaitable[None]]:
         async def take() -> None:
             """web/console_emails.answer_offer: the router decides; the email is the rep's."""
-            held = await offers.offer_held_by(self.client, self.settings, user)
+            held = await self.bounded(offers.offer_held_by(self.client, self.settings, user), "the floor")
             if held is None or held[1] != work_id:
                 return  # the offer is over (timed out, answered elsewhere)
-            decision = await offers.answer_offer(
+            decision = await self.bounded_answer(
                 self.client, self.settings, OfferAnswer(offer_id=held[0], digits="1")
             )
             await self.settle()

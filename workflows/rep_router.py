@@ -91,7 +91,11 @@ class RepRouter:
             for effect in effects:
                 self._carry_out(effect)
             await self._save()
-            if workflow.info().is_continue_as_new_suggested():
+            if (
+                workflow.info().is_continue_as_new_suggested()
+                # (a history shorter than the limit replays unchanged: the condition is false all through it)
+                or workflow.info().get_current_history_length() > self.policy.history_limit
+            ):
                 await workflow.wait_condition(
                     lambda: self._in_flight == 0 and workflow.all_handlers_finished()
                 )

@@ -297,3 +297,28 @@ async def test_a_patient_who_asks_for_a_person_in_a_booking_conflict_gets_the_ca
         assert took.accepted and took.case_id == accepted.case_id
         assert (await _until_claimed(h, escalation_id)).claimed_by == "anna"
         await resolve_and_end(h, h.client, escalation_id, "anna")
+
+
+async def test_a_long_day_goes_on_in_a_new_run_with_the_floor_as_it_was(
+    own_time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    env = own_time_skipping_env
+    settings = floor_settings(sqlite_url, tmp_path, history_limit=50)
+    async with floor_running(settings, env) as h:
+        await start_router(h)
+        first_run = (await router(h).describe()).run_id
+        await presence(h, "anna", "available", ANNA)
+        run = first_run
+        for n in range(40):  # bob comes and goes: each change is some ten events of the router's history
+            await asyncio.sleep(0.3)  # the test server mishandles an Update during a workflow task
+            await presence(h, "bob", "away" if n % 2 == 0 else "available", BOB)
+            run = (await router(h).describe()).run_id
+            if run != first_run:
+                break
+        assert run != first_run, "the router never continued as new"
+        await asyncio.sleep(0.3)
+        seen = await floor(h)
+        # the new run has the floor the old one ended with: anna still available, bob as he last said
+        assert seen.reps["anna"].status is RepStatus.AVAILABLE
+        assert seen.reps["bob"].status in (RepStatus.AVAILABLE, RepStatus.AWAY)
+        assert (await router(h).describe()).raw_description.workflow_execution_info.history_length < 50
