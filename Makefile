@@ -54,6 +54,7 @@ bench: $(VENV)/.bench-installed
 	scripts/ensure-postgres
 	$(PY) bench/ingress.py --postgres --web-processes 2 --events 2000 --no-relay
 	$(PY) bench/throughput.py 200
+	$(PY) bench/simulate_day.py --hours 10 --reps 16 --out bench/results/simulate-day
 	$(PY) bench/faults.py
 	$(PY) bench/scale.py
 	$(PY) bench/scale.py --workers 1

@@ -5,7 +5,6 @@ worker reads them)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
@@ -53,6 +52,12 @@ def simulate_command(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="write an HTML report with charts per hour here")
     ] = None,
+    segment_hours: Annotated[
+        int,
+        typer.Option(
+            min=0, help="run a longer day as segments of this many hours, side by side (0: in one run)"
+        ),
+    ] = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Run makeright's own workflows and routing on Temporal's time-skipping test server, fed by simulated
@@ -95,9 +100,13 @@ def simulate_command(
         logging.getLogger("makeright").setLevel(logging.WARNING)
         with contextlib.redirect_stdout(io.StringIO()):
             # here, not at the top: the CLI loads no workflow or activity until a command runs them
-            from simulation.engine import simulate
+            from simulation.day import run_day
 
-            result = asyncio.run(simulate(params, progress))
+            try:
+                result = run_day(params, progress, segment_hours=segment_hours)
+            except RuntimeError as exc:  # stalled every attempt (README, "A day, simulated")
+                err.print(f"[red]{exc}[/red]")
+                raise typer.Exit(1) from None
     figures: dict[str, Any] = result.as_json()
     if out_dir is not None:
         page = report.write(result, out_dir)

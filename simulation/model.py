@@ -75,7 +75,14 @@ class Params:
     patience_seconds: float = 120.0  # 0: callers never hang up
     rep_answer_seconds: float = 0.0
     seed: int = 1
+    # a long day runs as segments (simulation/day.py), each on a server of its own: this one's place
+    segment: int = 0
     behaviour: Behaviour = field(default_factory=Behaviour)
+
+    @property
+    def seed_key(self) -> int | str:
+        """What the random streams are seeded with: the seed, and the segment after the first."""
+        return self.seed if self.segment == 0 else f"{self.seed}/{self.segment}"
 
     def reps_at(self, hour: int) -> int:
         """Reps on duty in the run's hour `hour` (the last hour named at or before it)."""
@@ -154,6 +161,7 @@ class Result:
     messages_to_resolved: int = 0  # texts, emails and calls to the patients of the resolved cases
     resolution_seconds: list[float] = field(default_factory=list)  # of each resolved case, open to close
     wall_seconds: float = 0.0  # how long the run took (not in the JSON: it is not the same twice)
+    stalls: list[str] = field(default_factory=list)  # runs the test server stalled, started again
     wrap_up_seconds: int = 0  # the floor's rule the day ran with (ROUTING__WRAP_UP_SECONDS)
 
     def erlang(self) -> tuple[float | None, float | None]:

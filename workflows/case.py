@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         NEWS_PATCH,
         PROVIDER_OUTAGE_PATCH,
         RECHECK_AFTER_DEFERRAL_PATCH,
+        SUB_MILLISECOND_TIMER_PATCH,
         TRACKER_SYNC_PATCH,
     )
     from workflows.ticket_sync import TicketSync, ticket_sync_id
@@ -489,7 +490,7 @@ async def wait_until(predicate: Callable[[], bool], deadline: datetime) -> bool:
     already has). One `wait_condition` with the time left as its timeout: a durable timer that a
     predicate already true cancels before it is ever sent. Call it again after acting on a change."""
     remaining = (deadline - workflow.now()).total_seconds()
-    if remaining <= 0:
+    if remaining <= 0 or (remaining < 0.001 and workflow.patched(SUB_MILLISECOND_TIMER_PATCH)):
         return False
     try:
         await workflow.wait_condition(predicate, timeout=timedelta(seconds=remaining))

@@ -56,3 +56,8 @@ REPS_RUNG_PATCH = "reps-rung-for-urgent-work"
 # nothing (the rep accepts or passes it on the console page), and a `work_done` signal (its answer went
 # out) sends the rep who took it to wrap-up. Since 2026-12-07.
 EMAIL_WORK_PATCH = "email-work-offered-in-console"
+
+# A deadline less than a millisecond away has passed: no timer that short is started (servers keep time in
+# milliseconds; Temporal's test server refused a task that started one and the router stalled). Since
+# 2026-12-07.
+SUB_MILLISECOND_TIMER_PATCH = "no-sub-millisecond-timer"

@@ -5,11 +5,13 @@ when nobody is on duty or every patient asks for a person."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from simulation.day import run_day, segments
 from simulation.engine import simulate
 from simulation.model import Behaviour, Params
 
@@ -82,3 +84,22 @@ def test_shares_of_one_choice_cannot_add_up_to_more_than_everyone(tmp_path: Path
     (tmp_path / "b.json").write_text(json.dumps({"reply_mean_seconds": 0}))
     with pytest.raises(ValueError, match="seconds"):
         Behaviour.load(tmp_path / "b.json")
+
+
+def test_a_long_day_is_cut_into_segments_with_their_own_reps_and_draws() -> None:
+    day = Params(hours=5, reps_by_hour={0: 2, 3: 6}, calls_per_hour=30, seed=4)
+    parts = segments(day, 2)
+    assert [p.hours for p in parts] == [2, 2, 1]
+    assert [p.reps_by_hour for p in parts] == [{0: 2, 1: 2}, {0: 2, 1: 6}, {0: 6}]
+    assert [p.seed_key for p in parts] == [4, "4/1", "4/2"]  # the first is the day as one run would draw it
+    assert segments(day, 0) == [day] and segments(day, 5) == [day]
+
+
+async def test_a_day_of_two_segments_runs_side_by_side_and_pools_its_figures() -> None:
+    day = Params(hours=2, reps_by_hour={0: 2, 1: 3}, calls_per_hour=30, emails_per_hour=6, seed=9)
+    result = await asyncio.to_thread(run_day, day, None, None, 1)
+    assert [(h.hour, h.reps) for h in result.hours] == [(0, 2), (1, 3)]
+    got = result.as_json()
+    assert got["hours"] == 2 and got["calls_in"] == sum(h.calls_in for h in result.hours) > 0
+    assert got["emails_in"] == sum(h.emails_in for h in result.hours) > 0
+    assert result.rep_seconds == 2 * 3600 + 3 * 3600
