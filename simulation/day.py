@@ -127,7 +127,10 @@ def _segment(
         ticks.put((params.segment, done, cases, calls))
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return _with_attempts(params, progress, routing, attempts)
+        try:
+            return _with_attempts(params, progress, routing, attempts)
+        except Exception as exc:  # not every SDK error survives the trip back to the pool: its words do
+            raise RuntimeError(f"segment {params.segment}: {type(exc).__name__}: {exc}") from None
 
 
 def _in_pool(

@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -347,7 +347,7 @@ class Simulation:
         waits too): the run stops with that said, rather than waiting for ever."""
         try:
             return await asyncio.wait_for(call, SETTLE_TIMEOUT)
-        except TimeoutError:
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):  # (an Update cut short says so)
             raise RuntimeError(
                 f"the test server did not answer ({what}) within {SETTLE_TIMEOUT:g} s at {self.t:.0f} s into "
                 'the day: a workflow task it lost (README, "A day, simulated")'
