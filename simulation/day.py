@@ -56,19 +56,9 @@ def merge(params: Params, parts: list[Result]) -> Result:
     for part in parts:
         hours.extend(replace(h, hour=h.hour + offset) for h in part.hours)
         offset += math.ceil(part.params.hours)
-    return Result(
-        params=params,
-        hours=hours,
-        cases=sum(p.cases for p in parts),
-        calls_in=sum(p.calls_in for p in parts),
-        answered_first_ring=sum(p.answered_first_ring for p in parts),
-        abandoned=sum(p.abandoned for p in parts),
-        talk_seconds=sum(p.talk_seconds for p in parts),
-        rep_seconds=sum(p.rep_seconds for p in parts),
-        emails_in=sum(p.emails_in for p in parts),
-        emails_within_hour=sum(p.emails_within_hour for p in parts),
-        resolved=sum(p.resolved for p in parts),
-        resolved_without_rep=sum(p.resolved_without_rep for p in parts),
+    return Result.of_hours(
+        params,
+        hours,
         messages_to_resolved=sum(p.messages_to_resolved for p in parts),
         resolution_seconds=[s for p in parts for s in p.resolution_seconds],
         wrap_up_seconds=parts[0].wrap_up_seconds if parts else 0,

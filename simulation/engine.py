@@ -978,23 +978,8 @@ class Simulation:
             messages += case.messages
             if closed is not None:
                 resolution.append(closed - began)
-        rep_seconds = sum(h.reps * h.seconds for h in hours)
-        return Result(
-            params=self.p,
-            hours=hours,
-            cases=sum(h.cases_opened for h in hours),
-            emails_in=sum(h.emails_in for h in hours),
-            emails_within_hour=sum(h.emails_within_hour for h in hours),
-            resolved=sum(h.resolved for h in hours),
-            resolved_without_rep=sum(h.resolved_without_rep for h in hours),
-            messages_to_resolved=messages,
-            resolution_seconds=resolution,
-            calls_in=len(rows),
-            answered_first_ring=sum(h.answered_first_ring for h in hours),
-            abandoned=sum(h.abandoned for h in hours),
-            talk_seconds=sum(h.talk_seconds for h in hours),
-            rep_seconds=rep_seconds,
-            wrap_up_seconds=self.settings.routing.wrap_up_seconds,
+        return Result.of_hours(
+            self.p, hours, messages, resolution, wrap_up_seconds=self.settings.routing.wrap_up_seconds
         )
 
 

@@ -164,6 +164,36 @@ class Result:
     stalls: list[str] = field(default_factory=list)  # runs the test server stalled, started again
     wrap_up_seconds: int = 0  # the floor's rule the day ran with (ROUTING__WRAP_UP_SECONDS)
 
+    @classmethod
+    def of_hours(
+        cls,
+        params: Params,
+        hours: list[Hour],
+        messages_to_resolved: int = 0,
+        resolution_seconds: list[float] | None = None,
+        wrap_up_seconds: int = 0,
+        stalls: list[str] | None = None,
+    ) -> Result:
+        """The day's totals from its hours (one run's, or a day's segments' end to end)."""
+        return cls(
+            params=params,
+            hours=hours,
+            cases=sum(h.cases_opened for h in hours),
+            calls_in=sum(h.calls_in for h in hours),
+            answered_first_ring=sum(h.answered_first_ring for h in hours),
+            abandoned=sum(h.abandoned for h in hours),
+            talk_seconds=sum(h.talk_seconds for h in hours),
+            rep_seconds=sum(h.reps * h.seconds for h in hours),
+            emails_in=sum(h.emails_in for h in hours),
+            emails_within_hour=sum(h.emails_within_hour for h in hours),
+            resolved=sum(h.resolved for h in hours),
+            resolved_without_rep=sum(h.resolved_without_rep for h in hours),
+            messages_to_resolved=messages_to_resolved,
+            resolution_seconds=list(resolution_seconds or []),
+            wrap_up_seconds=wrap_up_seconds,
+            stalls=list(stalls or []),
+        )
+
     def erlang(self) -> tuple[float | None, float | None]:
         """Erlang A's first-ring and abandoned shares for the same rates and reps, hours weighted by the
         calls each is expected to bring (equal here: one call rate all day)."""
