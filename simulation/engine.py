@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
@@ -304,42 +305,54 @@ class Simulation:
 
     async def settle(self) -> None:
         """Until the router has nothing in flight (no workflow task, no activity: a ring being placed, the
-        floor being saved); then the reps pick up the phones it rang. The time-skipping server's
-        description shows pending activities but no pending workflow task, and a signal that lands while
-        one is in flight is mishandled by it (sdk-java #1903): the description is polled until its history
-        stops growing with no activity open, then the history's end is read to be sure."""
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-        last = -1
-        pause = POLL_FIRST
-        while True:
-            try:
-                raw = (await self._router.describe()).raw_description
-            except RPCError as exc:
-                if not not_found(exc):
-                    raise
-                break  # no rep has come on duty yet, and no work has reached the router
-            length = raw.workflow_execution_info.history_length
-            seen = (raw.workflow_execution_info.execution.run_id, length)
-            if not raw.pending_activities and seen == self._idle_at:
-                break  # nothing has happened since it was last seen idle
-            if not raw.pending_activities and length == last and await idle_by_history(self._router):
-                self._idle_at = seen
-                break
-            last = length if not raw.pending_activities else -1
-            if time.monotonic() > deadline:
-                tail = [e async for e in self._router.fetch_history_events()][-6:]
-                raise RuntimeError(
-                    f"the router did not settle within {SETTLE_TIMEOUT:g} s at {self.t:.0f} s into the day "
-                    f"({length} events in its history; a workflow task the test server lost, README "
-                    f'"A day, simulated"): the last events: {tail}'
-                )
-            await asyncio.sleep(pause)
-            pause = min(POLL_MOST, pause * 1.5)  # gently: a long task is not read back every 3 ms
+        floor being saved); then the reps pick up the phones it rang, patients see what reached them, reps
+        see emails offered in their console. A router not started yet (no rep on duty, no work) is settled.
+        Past SETTLE_TIMEOUT the run stops, saying where (README, "A day, simulated": stalls)."""
+        seen = await self._until_idle(self._router, self._idle_at)
+        if seen is None:
+            tail = [e async for e in self._router.fetch_history_events()][-6:]
+            raise RuntimeError(
+                f"the router did not settle within {SETTLE_TIMEOUT:g} s at {self.t:.0f} s into the day "
+                f'(a workflow task the test server lost, README "A day, simulated"): the last events: {tail}'
+            )
+        self._idle_at = seen
         await self._new_rings()
         if self._patients:
             await self._new_patient_messages()
         if self._emails:
             await self._new_console_offers()
+
+    async def _until_idle(
+        self, handle: WorkflowHandle[Any, Any], idle_at: tuple[str, int] = ("", -1)
+    ) -> tuple[str, int] | None:
+        """Until the workflow has nothing in flight: the time-skipping server's description shows pending
+        activities but no pending workflow task, and a signal or Update that lands while one is in flight
+        is mishandled by it (sdk-java #1903), so the description is polled until its history stops growing
+        with no activity open, then the history's end is read to be sure. `idle_at`: (run, history length)
+        when it was last seen idle, which needs no second look. The (run, length) it is idle at now; a
+        workflow not running (not started, closed) counts as idle; None: still busy after SETTLE_TIMEOUT."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        last = -1
+        pause = POLL_FIRST
+        while time.monotonic() < deadline:
+            try:
+                info = (await handle.describe()).raw_description
+            except RPCError as exc:
+                if not not_found(exc):
+                    raise
+                return idle_at  # never started: nothing in flight
+            execution = info.workflow_execution_info
+            if execution.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+                return idle_at
+            seen = (execution.execution.run_id, execution.history_length)
+            if not info.pending_activities and seen == idle_at:
+                return seen  # nothing has happened since it was last seen idle
+            if not info.pending_activities and seen[1] == last and await idle_by_history(handle):
+                return seen
+            last = seen[1] if not info.pending_activities else -1
+            await asyncio.sleep(pause)
+            pause = min(POLL_MOST, pause * 1.5)  # gently: a long task is not read back every 3 ms
+        return None
 
     async def bounded(self, call: Awaitable[T], what: str) -> T:
         """A call to the test server that must answer within SETTLE_TIMEOUT. It now and then takes an
@@ -357,24 +370,10 @@ class Simulation:
         return await self.bounded(offers.answer_offer(client, settings, answer), "a rep's answer to an offer")
 
     async def settle_workflow(self, workflow_id: str) -> None:
-        """Until this workflow has nothing in flight (as `settle` waits for the router): before an Update
-        is sent to it. A workflow that is gone (closed long ago, never started) is settled."""
-        handle = self.client.get_workflow_handle(workflow_id)
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-        last = -1
-        while time.monotonic() < deadline:
-            try:
-                raw = (await handle.describe()).raw_description
-            except Exception:
-                return
-            length = raw.workflow_execution_info.history_length
-            if raw.workflow_execution_info.status != 1:  # not running
-                return
-            if not raw.pending_activities and length == last and await idle_by_history(handle):
-                return
-            last = length if not raw.pending_activities else -1
-            await asyncio.sleep(0.003)
-        log.warning("workflow %s did not settle within %g s", workflow_id, SETTLE_TIMEOUT)
+        """Until this workflow has nothing in flight (as `settle` waits for the router): after work went to
+        it, before an Update is sent to it."""
+        if await self._until_idle(self.client.get_workflow_handle(workflow_id)) is None:
+            log.warning("workflow %s did not settle within %g s", workflow_id, SETTLE_TIMEOUT)
 
     # ------------------------------------------------------------------ reps
 
