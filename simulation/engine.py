@@ -56,12 +56,11 @@ from config import Settings
 from dispatch import offers, reps
 from dispatch.connection import data_converter_for, not_found
 from dispatch.dispatcher import Dispatcher
-from domain.escalation import Actor
+from domain.escalation import Action, Actor
 from domain.inbound_email import email_id_of
 from domain.intake import parse_booking_event
 from domain.routing import (
     OfferAnswer,
-    OfferDecision,
     PresenceChange,
     RepStatus,
     WorkItem,
@@ -366,9 +365,6 @@ class Simulation:
                 'the day: a workflow task it lost (README, "A day, simulated")'
             ) from None
 
-    async def bounded_answer(self, client: Client, settings: Settings, answer: OfferAnswer) -> OfferDecision:
-        return await self.bounded(offers.answer_offer(client, settings, answer), "a rep's answer to an offer")
-
     async def settle_workflow(self, workflow_id: str) -> None:
         """Until this workflow has nothing in flight (as `settle` waits for the router): after work went to
         it, before an Update is sent to it."""
@@ -410,8 +406,9 @@ class Simulation:
                 log.debug("ring %s over before the rep picked up", ring.offer_id)
                 return  # makeright hung up before the rep picked up (withdrawn, timed out)
             await asyncio.to_thread(callbacks.record_offer_key, self.store, ring.call_sid, ring.offer_id, "1")
-            decision = await self.bounded_answer(
-                self.client, self.settings, OfferAnswer(offer_id=ring.offer_id, digits="1")
+            answer = OfferAnswer(offer_id=ring.offer_id, digits="1")
+            decision = await self.bounded(
+                offers.answer_offer(self.client, self.settings, answer), "a rep's answer to an offer"
             )
             await self.settle()
             log.debug("decision %s", decision)
@@ -443,12 +440,11 @@ class Simulation:
     async def _handle_of_escalation(self, escalation_id: str | None) -> float:
         """How long the rep talks with the patient of this escalation: that patient's handle time, drawn
         when they arrived (the mean for anyone the simulation does not know)."""
-        row = (
-            await asyncio.to_thread(escalations_store.get, self.store, escalation_id)
+        phone = (
+            await asyncio.to_thread(simulated.phone_of_escalation, self.store, escalation_id)
             if escalation_id
             else None
         )
-        phone = await asyncio.to_thread(simulated.phone_of_case, self.store, row.case_id) if row else None
         patient = self._patients.get(phone or "")
         return patient.handle if patient else self.p.handle_seconds
 
@@ -482,31 +478,34 @@ class Simulation:
 
     async def _resolve(self, escalation_id: str, user: str) -> None:
         """The rep resolves the escalation they worked (the escalation API's resolve, as the console does),
-        naming a root cause; claiming it first when accepting the work did not."""
+        naming a root cause; claiming it first when taking the work did not (an email offer does not)."""
         actor = Actor(user=user, role="rep")
+        row = await asyncio.to_thread(escalations_store.get, self.store, escalation_id)
+        if row is not None and row.claimed_by != user:
+            await self._escalation_action(escalation_id, "claim", actor, {})
         body = {
             "root_cause": "other",
             "root_cause_other": "simulated",
             "notes": "Talked it through with the patient.",
         }
-        for action in ("resolve", "claim", "resolve"):
-            await self.settle_workflow(escalation_id)
-            try:
-                await escalation_actions.act(self.web, escalation_id, action, actor, body)
-            except escalation_actions.Refused as refused:
-                if refused.status == 503:  # no answer: the test server lost the Update's workflow task
-                    raise RuntimeError(
-                        f"the escalation {escalation_id} did not answer {action} at {self.t:.0f} s into the "
-                        'day: a workflow task the test server lost (README, "A day, simulated")'
-                    ) from None
-                log.debug("%s %s refused: %s", action, escalation_id, refused.message)
-                if action == "resolve" and refused.status in (403, 409):
-                    continue  # not theirs yet: claim it, then resolve
-                break
-            else:
-                if action == "resolve":
-                    break
+        await self._escalation_action(escalation_id, "resolve", actor, body)
         await self.settle()
+
+    async def _escalation_action(
+        self, escalation_id: str, action: Action, actor: Actor, body: dict[str, Any]
+    ) -> None:
+        """One action through web/escalation_actions.act, once the escalation is idle. Refused (expired,
+        claimed by another): the rep moves on. No answer: the test server lost the Update's task."""
+        await self.settle_workflow(escalation_id)
+        try:
+            await escalation_actions.act(self.web, escalation_id, action, actor, body)
+        except escalation_actions.Refused as refused:
+            if refused.status == 503:
+                raise RuntimeError(
+                    f"the escalation {escalation_id} did not answer {action} at {self.t:.0f} s into the "
+                    'day: a workflow task the test server lost (README, "A day, simulated")'
+                ) from None
+            log.debug("%s %s refused: %s", action, escalation_id, refused.message)
 
     # ------------------------------------------------------------------ callers
 
@@ -803,8 +802,9 @@ class Simulation:
             held = await self.bounded(offers.offer_held_by(self.client, self.settings, user), "the floor")
             if held is None or held[1] != work_id:
                 return  # the offer is over (timed out, answered elsewhere)
-            decision = await self.bounded_answer(
-                self.client, self.settings, OfferAnswer(offer_id=held[0], digits="1")
+            answer = OfferAnswer(offer_id=held[0], digits="1")
+            decision = await self.bounded(
+                offers.answer_offer(self.client, self.settings, answer), "a rep's answer to an offer"
             )
             await self.settle()
             email_id = email_id_of(work_id)
@@ -859,7 +859,7 @@ class Simulation:
             # nothing else happened is seen), through the day and a tail after it for late answers
             tick = LOOK_EVERY
             while tick < self.p.hours * 3600 + TAIL_SECONDS:
-                self.schedule(tick, "look", self._look)
+                self.schedule(tick, "look", self.settle)
                 tick += LOOK_EVERY
         hours = math.ceil(self.p.hours)
         for hour in range(1, hours):
@@ -891,9 +891,6 @@ class Simulation:
         result = await asyncio.to_thread(self.figures, times)
         result.wall_seconds = time.monotonic() - wall
         return result
-
-    async def _look(self) -> None:
-        await self.settle()
 
     async def _case_times(self) -> dict[str, tuple[float, float | None]]:
         """Each case's workflow start and close, in seconds into the run, from Temporal (the server's clock

@@ -180,6 +180,11 @@ def cases(store: Store) -> list[CaseRow]:
     ]
 
 
-def phone_of_case(store: Store, case_id: str) -> str | None:
+def phone_of_escalation(store: Store, escalation_id: str) -> str | None:
+    """The phone number of the patient whose case the escalation is about."""
     with store.session() as s:
-        return s.scalar(select(Case.patient_phone).where(Case.case_id == case_id))
+        return s.scalar(
+            select(Case.patient_phone)
+            .join(EscalationRow, EscalationRow.case_id == Case.case_id)
+            .where(EscalationRow.escalation_id == escalation_id)
+        )
