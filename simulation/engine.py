@@ -755,7 +755,8 @@ class Simulation:
                 await self._email_in(mail)
                 return
             if msg.channel == "voice":
-                offer_round = msg.key.split("-")[1] if msg.key.count("-") >= 2 else ""
+                # the round the call's keys answer: keypad_answer's ?round= (offer-2-call → 2)
+                offer_round = (world.question_of(msg.key) or "").removeprefix("offer-")
                 taken = spool.Answer(
                     "twilio_voice",
                     f"{msg.provider_id}:{offer_round}",
@@ -887,16 +888,16 @@ class Simulation:
                 self.progress(min(action.at, end) / 3600, cases, calls)
         if self.progress is not None:
             self.progress(self.p.hours, cases, calls)
-        times = await self._case_times()
-        result = await asyncio.to_thread(self.figures, times)
+        case_rows = await asyncio.to_thread(simulated.cases, self.store)
+        result = await asyncio.to_thread(self.figures, case_rows, await self._case_times(case_rows))
         result.wall_seconds = time.monotonic() - wall
         return result
 
-    async def _case_times(self) -> dict[str, tuple[float, float | None]]:
+    async def _case_times(self, cases: list[simulated.CaseRow]) -> dict[str, tuple[float, float | None]]:
         """Each case's workflow start and close, in seconds into the run, from Temporal (the server's clock
         is the simulated one; the store stamps rows with the wall clock)."""
         found: dict[str, tuple[float, float | None]] = {}
-        for row in await asyncio.to_thread(simulated.cases, self.store):
+        for row in cases:
             try:
                 described = await self.client.get_workflow_handle(row.workflow_id).describe()
             except RPCError as exc:  # its workflow never started: not a case of the day's figures
@@ -927,7 +928,11 @@ class Simulation:
 
     # ------------------------------------------------------------------ what it measured
 
-    def figures(self, case_times: dict[str, tuple[float, float | None]] | None = None) -> Result:
+    def figures(
+        self,
+        cases: list[simulated.CaseRow] | None = None,
+        case_times: dict[str, tuple[float, float | None]] | None = None,
+    ) -> Result:
         """The day's figures from the store: calls by the hour they arrived in (what the wall counts:
         store/support_calls.figures), reps' talk time by the hour it fell in."""
         case_times = case_times or {}
@@ -961,7 +966,7 @@ class Simulation:
             hour.emails_within_hour += answered is not None and answered - arrived <= 3600
         resolution: list[float] = []
         messages = 0
-        for case in simulated.cases(self.store):
+        for case in cases or []:
             began, closed = case_times.get(case.case_id, (None, None))
             if began is None or began > end:
                 continue
