@@ -95,20 +95,17 @@ def _with_attempts(
         try:
             result = asyncio.run(simulate(params, progress, routing))
         except RuntimeError as exc:  # the test server stalled the run (README, "A day, simulated")
-            said = str(exc).split(": the last events")[0]
-            stalls.append(f"segment {params.segment}, attempt {attempt}: {said}")
+            stalls.append(
+                f"segment {params.segment}, attempt {attempt}: {str(exc).split(': the last events')[0]}"
+            )
             log.warning("%s", stalls[-1])
-            if attempt == attempts:
-                raise RuntimeError(f"stalled {attempts} times: {said}") from None
             continue
         result.stalls = stalls
         return result
-    raise AssertionError("unreachable")
+    raise RuntimeError(f"stalled {attempts} times: {stalls[-1]}")
 
 
-def _segment(
-    params: Params, routing: dict[str, Any] | None, attempts: int, ticks: Any
-) -> Result:  # pragma: no cover - runs in a pool process (tests/simulation/test_day.py runs a day of two)
+def _segment(params: Params, routing: dict[str, Any] | None, attempts: int, ticks: Any) -> Result:
     """One segment, in a process of the pool: the local phone's prints and the worker's logs kept out of
     the terminal, progress sent back on `ticks`."""
     logging.getLogger("makeright").setLevel(logging.WARNING)
