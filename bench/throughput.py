@@ -31,7 +31,13 @@ machine shared with other work, steadier than wall time. The per-process table s
 both ways: a case counts as finished when its status is `resolved`, before its last two workflow tasks
 (the feedback child started, the workflow completed); its patient answers within one 0.3 s poll.
 
+`--profile DIR`: py-spy samples the worker and the web app (and the bare workers) during the measured runs,
+only threads holding the GIL (the processes' own Python work, not their waits), and writes one flame graph
+(SVG) per process into DIR (bench/profiles/ keeps the ones RESULTS.md cites).
+Sampling costs the sampled process a little; compare CPU figures from runs without it.
+
 python bench/throughput.py N [--clients 4] [--starters 4] [--database postgresql|sqlite] [--deadline 900]
+                             [--profile DIR]
 """
 
 from __future__ import annotations
@@ -43,13 +49,15 @@ import functools
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -60,15 +68,17 @@ if not workflow.unsafe.in_sandbox():  # the sandbox re-imports this module for B
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with workflow.unsafe.imports_passed_through():
-    from sqlalchemy import select
+    from sqlalchemy import Engine, create_engine, event, select, text
     from temporalio.api.enums.v1 import EventType
     from temporalio.client import Client, WorkflowHistory
     from temporalio.worker import Worker
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
     from temporalio.workflow import ParentClosePolicy
 
-    from store.db import Store, migrate
+    from runtime.worker import ACTIVITY_THREADS
+    from store.db import Store, engine_for, migrate
     from store.models import Case
-    from tests.support.databases import drop_postgres, fresh_postgres_url
+    from tests.support.databases import POSTGRES_ADMIN_URL, drop_postgres, fresh_postgres_url
     from tests.support.fault_harness import (
         FINISHED,
         Answering,
@@ -99,13 +109,35 @@ ANSWER_DELAY = 0.3  # seconds from the bare prompt activity to its signal (the p
 
 
 @dataclass(frozen=True)
+class StoreWork:
+    """The durable writes one case makes in the database, per case: transactions on the server (committed or
+    read-only; each checkout from a pool like the store's is two: its pre-ping, in autocommit, and the
+    work), rows inserted and updated, and the inserted rows' mean size in bytes. Read from PostgreSQL's
+    own statistics during the run (`DbMeter`), never hard-coded."""
+
+    transactions: int = 0
+    inserts: int = 0
+    updates: int = 0
+    row_bytes: int = 0
+
+    def share(self, i: int, parts: int) -> StoreWork:
+        """The i-th of `parts` near-equal shares (the bare workflow's activities do a share each)."""
+
+        def part(total: int) -> int:
+            return total // parts + (1 if i < total % parts else 0)
+
+        return StoreWork(part(self.transactions), part(self.inserts), part(self.updates), self.row_bytes)
+
+
+@dataclass(frozen=True)
 class Shape:
-    """How many server-side steps of each kind one workflow takes."""
+    """How many server-side steps of each kind one workflow takes, and the store work it does."""
 
     activities: int
     timers: int
     children: int
     signals: int
+    store: StoreWork = StoreWork()
 
     @property
     def total(self) -> int:
@@ -113,20 +145,65 @@ class Shape:
 
 
 class BareActivities:
-    def __init__(self, client: Client, answer_delay: float = ANSWER_DELAY) -> None:
+    """The bare workflow's activities. With a database (the fair side), each does its share of a case's
+    store work in plain SQL (no ORM, no encryption) through a pool like the store's: a transaction with
+    an INSERT of a row of the case's mean size, or an UPDATE of one, or (read-only) a SELECT."""
+
+    def __init__(self, client: Client, db_url: str | None = None, answer_delay: float = ANSWER_DELAY) -> None:
         self.client = client
         self.answer_delay = answer_delay
         self.answering: set[asyncio.Task[None]] = set()
+        self.engine = engine_for(db_url) if db_url else None
+        self.row_overhead = 0
+        if self.engine is not None:  # what a row of bare_rows takes besides its payload (header, id, key)
+            with self.engine.begin() as conn:
+                overhead = conn.execute(
+                    text("SELECT pg_column_size(ROW(1::bigint, CAST(:k AS text), ''::text))"),
+                    {"k": "bare-000000-000-1-0-0"},
+                ).scalar_one()
+            self.row_overhead = int(overhead)
+
+    def _store_work(self, work: StoreWork, key: str) -> None:
+        assert self.engine is not None
+        inserts, updates = work.inserts, work.updates
+        checkouts = max(
+            1, work.transactions // 2
+        )  # each one pings, as the store's pool does: 2 on the server
+        for t in range(checkouts):
+            with self.engine.begin() as conn:
+                # the rows a transaction writes: the rest spread over the transactions left
+                left = checkouts - t
+                ins = inserts // left + (1 if inserts % left else 0)
+                upd = updates // left + (1 if updates % left else 0)
+                for j in range(ins):
+                    conn.execute(
+                        text("INSERT INTO bare_rows (k, payload) VALUES (:k, :p)"),
+                        {"k": f"{key}-{t}-{j}", "p": "x" * max(0, work.row_bytes - self.row_overhead)},
+                    )
+                for _ in range(upd):
+                    conn.execute(
+                        text("UPDATE bare_rows SET payload = :p WHERE k = :k"),
+                        {"k": f"{key}-0-0", "p": "y" * max(0, work.row_bytes - self.row_overhead)},
+                    )
+                if not ins and not upd:
+                    conn.execute(text("SELECT payload FROM bare_rows WHERE k = :k"), {"k": f"{key}-0-0"})
+                inserts, updates = inserts - ins, updates - upd
+
+    async def _work(self, work: StoreWork) -> None:
+        if self.engine is not None and work.transactions:
+            info = activity.info()
+            await asyncio.to_thread(self._store_work, work, f"{info.workflow_id}-{info.activity_id}")
 
     @activity.defn(name="bare_noop")
-    async def noop(self) -> None:
-        return None
+    async def noop(self, work: StoreWork) -> None:
+        await self._work(work)
 
     @activity.defn(name="bare_prompt")
-    async def prompt(self) -> None:
+    async def prompt(self, work: StoreWork) -> None:
         """What the SMS and the patient's answer are in a case: the activity returns at once and a signal
         reaches the workflow from outside a moment later, once it is waiting (as the patient's answer
         does: the case starts its timer, the answer cancels it)."""
+        await self._work(work)
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None
         task = asyncio.create_task(self._answer(workflow_id))
@@ -174,12 +251,16 @@ class BareSteps:
                 # as a case: the SMS's completion starts the wait's timer in its task, the answer (sent
                 # `answer_delay` after the prompt) cancels it in another; an answer that lands first
                 # shares the task and no timer starts (a case's patient who answers that fast does too)
-                await workflow.execute_activity("bare_prompt", start_to_close_timeout=timeout)
+                await workflow.execute_activity(
+                    "bare_prompt", shape.store.share(i, shape.activities), start_to_close_timeout=timeout
+                )
                 wait = timedelta(hours=1) if timers > 0 else None
                 timers -= wait is not None
                 await workflow.wait_condition(functools.partial(self._answered, k), timeout=wait)
             else:
-                await workflow.execute_activity("bare_noop", start_to_close_timeout=timeout)
+                await workflow.execute_activity(
+                    "bare_noop", shape.store.share(i, shape.activities), start_to_close_timeout=timeout
+                )
         for _ in range(max(0, timers)):
             await workflow.sleep(timedelta(milliseconds=10))
         for j in range(shape.children):
@@ -191,17 +272,26 @@ class BareSteps:
         return self.answers
 
 
-def bare_worker(address: str, task_queue: str) -> None:
-    """The bare baseline's worker process (started by BareStack, killed when the run ends)."""
+def bare_worker(address: str, task_queue: str, db_url: str | None = None) -> None:
+    """The bare baseline's worker process (started by BareStack, killed when the run ends). With a database
+    (the fair side) its activities do the store work, and this module passes through the sandbox as the
+    project's workflow modules do in worker.py (issue 11's bare side, without, imported it again for every
+    workflow: ~40 % of its worker's CPU)."""
 
     async def serve() -> None:
+        # as worker.py: one thread for blocking store work per connection the pool can hand out
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=ACTIVITY_THREADS))
         client = await Client.connect(address)
-        acts = BareActivities(client)
+        acts = BareActivities(client, db_url)
+        passed = SandboxRestrictions.default.with_passthrough_modules("bench")
         worker = Worker(
             client,
             task_queue=task_queue,
             workflows=[BareSteps, BareChild],
             activities=[acts.noop, acts.prompt],
+            workflow_runner=SandboxedWorkflowRunner(
+                restrictions=passed if db_url else SandboxRestrictions.default
+            ),
         )
         print(f"bare worker: polling {task_queue!r} on {address}", flush=True)
         await worker.run()
@@ -211,16 +301,18 @@ def bare_worker(address: str, task_queue: str) -> None:
 
 class BareStack(System):
     """A fresh file-backed dev server started exactly as the real one (System's command line) and the bare
-    worker as its own process."""
+    worker as its own process (doing the store work in `db_url`, if given)."""
 
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, var_dir: Path, db_url: str | None = None) -> None:
         super().__init__(f"sqlite:///{var_dir / 'unused.db'}", var_dir, "processes")
         self.task_queue = f"bare-{os.getpid()}"
+        self.bare_db_url = db_url
 
     def command(self, name: str) -> list[str]:
         if name == "worker":
             address = f"127.0.0.1:{self.temporal_port}"
-            code = f"from bench.throughput import bare_worker; bare_worker({address!r}, {self.task_queue!r})"
+            args = f"{address!r}, {self.task_queue!r}, {self.bare_db_url!r}"
+            code = f"from bench.throughput import bare_worker; bare_worker({args})"
             return [sys.executable, "-c", code]
         return super().command(name)
 
@@ -257,6 +349,40 @@ async def run_bare(
 
 
 # --------------------------------------------------------------------------- steps and CPU
+
+
+class Profiler:
+    """py-spy recording each named process (and its children) from start() to stop(): one flame graph per
+    process, `DIR/<side>-<name>.svg`. Nothing happens without a directory."""
+
+    def __init__(self, directory: Path | None, side: str, pids: dict[str, int]) -> None:
+        self.directory, self.side, self.pids = directory, side, pids
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        if self.directory is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        spy = Path(sys.executable).with_name("py-spy")
+        for name, pid in self.pids.items():
+            out = self.directory / f"{self.side}-{name}.svg"
+            self.procs.append(
+                subprocess.Popen(
+                    [str(spy), "record", "--pid", str(pid), "--rate", "100", "--subprocesses", "--gil",
+                     "--nonblocking", "--format", "flamegraph", "--output", str(out)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its flame graph on SIGINT
+        for proc in self.procs:
+            _, err = proc.communicate(timeout=60)
+            if proc.returncode not in (0, -signal.SIGINT):
+                log(f"py-spy exited {proc.returncode}: {err.decode(errors='replace')[-500:]}")
+        self.procs.clear()
 
 
 def steps_of(history: WorkflowHistory) -> dict[str, int]:
@@ -369,6 +495,98 @@ class CpuMeter:
         return out
 
 
+class DbMeter:
+    """What the system did in its PostgreSQL database between start() and stop(), from the server's own
+    statistics (pg_stat_database): transactions (committed and rolled back: a read is a transaction too)
+    and rows inserted and updated, less the transactions of this process (its polls and the patients'
+    reads, counted on its engine). PostgreSQL publishes a backend's figures at most once a second while
+    busy and within 10 s once idle, and at its exit: start() waits out the idle interval and stop() is
+    called once the system's processes are gone."""
+
+    IDLE_FLUSH_SECONDS = 11
+
+    def __init__(self, url: str, own: Engine | None = None) -> None:
+        self.url = url
+        self.database = url.rsplit("/", 1)[1]
+        self.own_transactions = 0
+        if own is not None:
+            event.listen(own, "commit", self._own)
+            event.listen(own, "rollback", self._own)
+        self.before: dict[str, int] = {}
+        self.used: dict[str, int] = {}
+
+    def _own(self, _conn: object) -> None:
+        self.own_transactions += 1
+
+    def _stats(self) -> dict[str, int]:
+        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                row = conn.execute(
+                    text(
+                        "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated FROM pg_stat_database"
+                        " WHERE datname = :d"
+                    ),
+                    {"d": self.database},
+                ).one()
+        finally:
+            admin.dispose()
+        return {"transactions": row[0], "inserts": row[1], "updates": row[2]}
+
+    def start(self) -> None:
+        time.sleep(self.IDLE_FLUSH_SECONDS)
+        self.before = self._stats()
+        self.own_transactions = 0
+
+    def stop(self) -> None:
+        """Once the system's processes have exited (their backends then publish what they did)."""
+        deadline = time.monotonic() + 30
+        while self._backends() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        after = self._stats()
+        self.used = {k: after[k] - self.before[k] for k in after}
+        self.used["transactions"] -= self.own_transactions
+
+    def _backends(self) -> int:
+        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                return int(
+                    conn.execute(
+                        text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"), {"d": self.database}
+                    ).scalar_one()
+                )
+        finally:
+            admin.dispose()
+
+    def row_bytes(self) -> int:
+        """The mean size of a row inserted in the database's tables (weighted by rows inserted)."""
+        engine = create_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                tables = conn.execute(
+                    text("SELECT relname, n_tup_ins FROM pg_stat_user_tables WHERE n_tup_ins > 0")
+                ).all()
+                total = weight = 0.0
+                for name, inserted in tables:
+                    mean = f'SELECT avg(pg_column_size(t.*)) FROM "{name}" t'  # noqa: S608 (the catalogue's names)
+                    size = conn.execute(text(mean)).scalar()
+                    if size is not None:
+                        total += float(size) * inserted
+                        weight += inserted
+        finally:
+            engine.dispose()
+        return round(total / weight) if weight else 0
+
+    def per(self, n: int) -> StoreWork:
+        return StoreWork(
+            round(self.used["transactions"] / n),
+            round(self.used["inserts"] / n),
+            round(self.used["updates"] / n),
+            self.row_bytes(),
+        )
+
+
 # --------------------------------------------------------------------------- ours
 
 
@@ -380,6 +598,7 @@ class Ours:
     steps: dict[str, int]
     step_spread: list[int]
     cpu: CpuMeter
+    store: StoreWork | None  # per case, on PostgreSQL
 
 
 def run_cases(
@@ -456,7 +675,9 @@ def fresh_database() -> str:
     return fresh_postgres_url("mr_throughput")
 
 
-async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline: float) -> Ours:
+async def run_ours(
+    n: int, clients: int, database_kind: str, tmp: Path, deadline: float, profile: Path | None = None
+) -> Ours:
     if database_kind == "sqlite":
         url = f"sqlite:///{tmp / 'makeright.db'}"
     else:
@@ -475,9 +696,15 @@ async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline
             names = {"temporal": "temporal server", "worker": "worker.py", "web": "web app (uvicorn)"}
             database = url.rsplit("/", 1)[1] if database_kind == "postgresql" else None
             meter = CpuMeter({names[name]: p.pid for name, p in stack.procs.items()}, database)
+            db_meter = DbMeter(url, store.engine) if database else None
+            if db_meter:
+                db_meter.start()
+            profiler = Profiler(profile, "ours", {n: stack.procs[n].pid for n in ("worker", "web")})
+            profiler.start()
             meter.start()
             took, case_ids = await in_daemon_thread(run_cases, stack, store, n, clients, 1, deadline)
             meter.stop()
+            profiler.stop()
             with store.session() as s:
                 cases = list(s.scalars(select(Case).where(Case.case_id.in_(case_ids))))
             # the step count of a sample of finished cases spread over the run
@@ -485,6 +712,11 @@ async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline
             steps = await history_steps(client, store, sample)
         finally:
             stack.close()
+        work = None
+        if db_meter:
+            store.engine.dispose()
+            db_meter.stop()
+            work = db_meter.per(n)
     finally:
         if database_kind == "postgresql":
             drop_postgres(url)
@@ -496,6 +728,7 @@ async def run_ours(n: int, clients: int, database_kind: str, tmp: Path, deadline
         steps=typical,
         step_spread=spread,
         cpu=meter,
+        store=work,
     )
 
 
@@ -505,11 +738,41 @@ def median_steps(sampled: list[dict[str, int]]) -> tuple[dict[str, int], list[in
     return sampled[totals.index(statistics.median_low(totals))], sorted(totals)
 
 
+@dataclass
+class Bare:
+    took: float
+    steps: dict[str, int]
+    spread: list[int]
+    cpu: CpuMeter
+    store: StoreWork | None  # as measured (the fair side)
+
+
 async def run_bare_stack(
-    shape: Shape, n: int, starters: int, tmp: Path
-) -> tuple[float, dict[str, int], list[int], CpuMeter]:
-    stack = BareStack(tmp / "bare")
-    log(f"bare: {shape}, logs in {tmp / 'bare'}")
+    shape: Shape, n: int, starters: int, tmp: Path, side: str, profile: Path | None = None
+) -> Bare:
+    """`side` "fair": the store work of `shape` in a fresh PostgreSQL database of its own; else none."""
+    url = fresh_database() if side == "fair" else None
+    try:
+        return await _bare_stack(shape, n, starters, tmp / f"bare-{side}", side, url, profile)
+    finally:
+        if url:
+            drop_postgres(url)
+
+
+async def _bare_stack(
+    shape: Shape, n: int, starters: int, var: Path, side: str, url: str | None, profile: Path | None
+) -> Bare:
+    if url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(
+                text("CREATE TABLE bare_rows (id bigserial PRIMARY KEY, k text UNIQUE, payload text)")
+            )
+        engine.dispose()
+    else:
+        shape = Shape(shape.activities, shape.timers, shape.children, shape.signals)  # no store work
+    stack = BareStack(var, url)
+    log(f"bare ({side}): {shape}, logs in {var}")
     try:
         stack.spawn("temporal")
         stack.spawn("worker")
@@ -518,18 +781,29 @@ async def run_bare_stack(
         warm, _ = await run_bare(client, stack.task_queue, shape, 1, 1)
         log(f"bare: warm-up workflow finished in {warm:.1f}s; now {n} workflows")
         meter = CpuMeter(
-            {"temporal server": stack.procs["temporal"].pid, "bare worker": stack.procs["worker"].pid}
+            {"temporal server": stack.procs["temporal"].pid, "bare worker": stack.procs["worker"].pid},
+            url.rsplit("/", 1)[1] if url else None,
         )
+        db_meter = DbMeter(url) if url else None
+        if db_meter:
+            db_meter.start()
+        profiler = Profiler(profile, f"bare-{side}", {"worker": stack.procs["worker"].pid})
+        profiler.start()
         meter.start()
         took, ids = await run_bare(client, stack.task_queue, shape, n, starters)
         meter.stop()
+        profiler.stop()
         sample = [
             steps_of(await client.get_workflow_handle(i).fetch_history()) for i in ids[:: max(1, n // 10)]
         ]
     finally:
         stack.close()
+    work = None
+    if db_meter:
+        db_meter.stop()
+        work = db_meter.per(n)
     steps, spread = median_steps(sample)
-    return took, steps, spread, meter
+    return Bare(took, steps, spread, meter, work)
 
 
 async def main() -> int:
@@ -541,38 +815,81 @@ async def main() -> int:
     parser.add_argument("--starters", type=int, default=4, help="concurrent starters of the bare workflows")
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--deadline", type=float, default=900.0, help="seconds for the N cases to finish")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy flame graphs of the measured runs, into this folder"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mr-throughput-"))
     load = os.getloadavg()
-    ours = await run_ours(args.n, args.clients, args.database, tmp, args.deadline)
-    shape = shape_of(ours.steps)
-    bare_took, bare_steps, bare_spread, bare_cpu = await run_bare_stack(shape, args.n, args.starters, tmp)
+    ours = await run_ours(args.n, args.clients, args.database, tmp, args.deadline, args.profile)
+    shape = replace(shape_of(ours.steps), store=ours.store or StoreWork())
+    sides = {"bare": await run_bare_stack(shape, args.n, args.starters, tmp, "bare", args.profile)}
+    if ours.store is not None:
+        sides = {
+            "fair": await run_bare_stack(shape, args.n, args.starters, tmp, "fair", args.profile),
+            **sides,
+        }
+    report(args, load, ours, sides)
+    return 0 if ours.finished == args.n else 1
 
-    ours_rate, bare_rate = args.n / ours.took, args.n / bare_took
-    print(f"\nthroughput: {args.n} cases, {args.database}, {os.cpu_count()} cores, "
+
+def report(
+    args: argparse.Namespace, load: tuple[float, float, float], ours: Ours, sides: dict[str, Bare]
+) -> None:
+    n = args.n
+    print(f"\nthroughput: {n} cases, {args.database}, {os.cpu_count()} cores, "
           f"load average before {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")  # fmt: skip
-    print(f"{'server-side steps per workflow':<40} {'ours (a case)':>14} {'bare':>8}")
-    for name in COUNTED:
-        print(f"  {name:<38} {ours.steps[name]:>14} {bare_steps[name]:>8}")
-    print(f"  {'total counted':<38} {sum(ours.steps[k] for k in COUNTED):>14} "
-          f"{sum(bare_steps[k] for k in COUNTED):>8}")  # fmt: skip
-    for name in [k for k in ours.steps if k not in COUNTED]:
-        print(f"  {name:<38} {ours.steps[name]:>14} {bare_steps[name]:>8}")
-    print(f"  (ours over {len(ours.step_spread)} sampled cases: {ours.step_spread}; "
-          f"bare over {len(bare_spread)}: {bare_spread})")  # fmt: skip
-    print(f"ours   {args.n} cases in {ours.took:6.1f} s = {ours_rate:6.2f} cases/s "
+    print(f"{'server-side steps per workflow':<40} {'ours (a case)':>14}" + "".join(f"{k:>8}" for k in sides))
+    keys = list(ours.steps)
+    for name in keys:
+        if name == keys[len(COUNTED)]:
+            print(f"  {'total counted':<38} {sum(ours.steps[k] for k in COUNTED):>14}"
+                  + "".join(f"{sum(b.steps[k] for k in COUNTED):>8}" for b in sides.values()))  # fmt: skip
+        print(f"  {name:<38} {ours.steps[name]:>14}" + "".join(f"{b.steps[name]:>8}" for b in sides.values()))
+    print(f"  (totals of the sampled ones: ours {ours.step_spread}; "
+          + "; ".join(f"{k} {b.spread}" for k, b in sides.items()) + ")")  # fmt: skip
+    if ours.store is not None and "fair" in sides and sides["fair"].store is not None:
+        fair = sides["fair"].store
+        print(f"{'store work per workflow (pg_stat_database)':<44} {'ours':>10} {'fair':>8}")
+        for name in ("transactions", "inserts", "updates", "row_bytes"):
+            print(f"  {name.replace('_', ' '):<42} {getattr(ours.store, name):>10} {getattr(fair, name):>8}")
+    rate = n / ours.took
+    print(f"ours   {n} cases in {ours.took:6.1f} s = {rate:6.2f} cases/s "
           f"(finished {ours.finished}, outcomes {ours.outcomes}; {args.clients} clients)")  # fmt: skip
-    print(f"bare   {args.n} workflows in {bare_took:6.1f} s = {bare_rate:6.2f} /s ({args.starters} starters)")
-    print(f"ratio  ours / bare = {ours_rate / bare_rate:.2f}   (issue 11 target >= 0.9)")
-    ours_cpu, bare_cpu_per = ours.cpu.system / args.n, bare_cpu.system / args.n
-    print(f"CPU    {ours_cpu:.2f} s per case (ours' processes), {bare_cpu_per:.2f} s per bare workflow: "
-          f"bare / ours = {bare_cpu_per / ours_cpu:.2f} (the ratio when CPU is what runs out)")  # fmt: skip
+    what = {
+        "fair": "the same steps and store work: the fair limit",
+        "bare": "the same steps only: issue 11's",
+    }
+    for side, b in sides.items():
+        print(f"{side:<6} {n} workflows in {b.took:6.1f} s = {n / b.took:6.2f} /s ({what[side]}; "
+              f"{args.starters} starters)")  # fmt: skip
+    for side, b in sides.items():
+        goal = "issue 22: >= 0.8" if side == "fair" else "issue 11's target >= 0.9"
+        ours_cpu, their_cpu = ours.cpu.system / n, b.cpu.system / n
+        print(f"ratio  ours / {side}: throughput {rate / (n / b.took):.2f}, CPU per case {their_cpu:.3f} / "
+              f"{ours_cpu:.3f} s = {their_cpu / ours_cpu:.2f}   ({goal})")  # fmt: skip
+    print(f"CPU seconds per case by process {'':<12} {'ours':>8}" + "".join(f"{k:>8}" for k in sides))
+    roles = {
+        "worker": ("worker.py", "bare worker"),
+        "temporal server": ("temporal server",),
+        "web app": ("web app (uvicorn)",),
+        "postgresql": ("postgresql (this run's database)",),
+    }
+
+    def of(meter: CpuMeter, names: tuple[str, ...]) -> str:
+        used = [meter.used[k] for k in names if k in meter.used]
+        return f"{sum(used) / n:8.3f}" if used else f"{'-':>8}"
+
+    for role, names in roles.items():
+        print(f"  {role:<42} {of(ours.cpu, names)}" + "".join(of(b.cpu, names) for b in sides.values()))
+    print(f"  {'all of the system':<42} {ours.cpu.system / n:8.3f}"
+          + "".join(f"{b.cpu.system / n:8.3f}" for b in sides.values()))  # fmt: skip
     print("CPU during ours:")
     print("\n".join(ours.cpu.lines(ours.took)))
-    print("CPU during bare:")
-    print("\n".join(bare_cpu.lines(bare_took)))
-    return 0 if ours.finished == args.n else 1
+    for side, b in sides.items():
+        print(f"CPU during {side}:")
+        print("\n".join(b.cpu.lines(b.took)))
 
 
 def _terminate(signum: int, frame: object) -> None:
