@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from domain.masking import mask_text
 from domain.messaging import OutboundMessage, SendResult
 from providers.errors import UNVERIFIABLE, ProviderAmbiguous, ProviderNotProcessed, ProviderRejected
-from store import consent, outbox
+from store import outbox
 from store.db import Store
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,10 @@ async def send_once(
     asks the provider (`find_sent`) before sending again. A provider that cannot be asked (`UNVERIFIABLE`)
     gets the message once more, marked `resent_reason`: a lost message is worse than a duplicate one.
     """
-    if await asyncio.to_thread(consent.opted_out, store, msg.channel.value, msg.to):
+    before = await asyncio.to_thread(outbox.begin_unless_opted_out, store, msg)
+    if before is None:
         # the patient said STOP: never by this channel again (the workflow picks another, or a person)
-        await asyncio.to_thread(outbox.withheld, store, msg)
         return SendResult(message_id="", provider_id=None, status="rejected", reason="opted_out")
-    before = await asyncio.to_thread(outbox.begin, store, msg)
     if before.status == "sent":
         return SendResult(message_id=str(before.id), provider_id=before.provider_id, status="already_sent")
     if before.status == "rejected":

@@ -9,37 +9,36 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from domain.events import BookingEventData, Practice, Provider, Slot
-from store.db import Store
+from store.db import Store, insert_once
 from store.models import CalendarEntry, KnownProvider
 
 
 def note_conflict(store: Store, data: BookingEventData) -> None:
-    """Remember the provider and block the slot the practice took back, so it is never offered again."""
+    """Remember the provider and block the slot the practice took back, so it is never offered again; in
+    one transaction, each row written once (a provider known already, a slot already blocked or booked:
+    either way it is not free)."""
     with store.session() as s:
-        known = s.get(KnownProvider, data.provider.id)
-        if known is None:
-            s.add(
-                KnownProvider(
-                    provider_id=data.provider.id,
-                    name=data.provider.name,
-                    specialty=data.provider.specialty,
-                    practice=data.practice.model_dump(mode="json"),
-                )
-            )
-    try:
-        with store.session() as s:
-            s.add(
-                CalendarEntry(
-                    practice_id=data.practice.id,
-                    provider_id=data.provider.id,
-                    start=data.slot.start,
-                    end=data.slot.end,
-                    appointment_id=None,
-                    kind="blocked",
-                )
-            )
-    except IntegrityError:
-        pass  # already blocked or booked: either way it is not free
+        conn = s.connection()
+        conn.execute(
+            insert_once(s, KnownProvider, ("provider_id",)),
+            dict(
+                provider_id=data.provider.id,
+                name=data.provider.name,
+                specialty=data.provider.specialty,
+                practice=data.practice.model_dump(mode="json"),
+            ),
+        )
+        conn.execute(
+            insert_once(s, CalendarEntry, ("provider_id", "start")),
+            dict(
+                practice_id=data.practice.id,
+                provider_id=data.provider.id,
+                start=data.slot.start,
+                end=data.slot.end,
+                appointment_id=None,
+                kind="blocked",
+            ),
+        )
 
 
 def taken(store: Store, provider_id: str, not_before: datetime, horizon: datetime) -> set[datetime]:

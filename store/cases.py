@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import exists, func, insert, literal, or_, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,7 @@ from domain.base import CaseKind
 from domain.cases import CaseUpdate, TimelineEntry
 from domain.events import BookingEventData
 from domain.inbound_email import new_token
-from store.db import Store
+from store.db import Store, insert_once
 from store.models import Case, TimelineItem, utcnow
 
 
@@ -151,54 +152,66 @@ def add_timeline(store: Store, entry: TimelineEntry) -> None:
         return
     try:
         with store.session() as s:
-            if entry.key is not None:
-                exists = s.scalar(
-                    select(TimelineItem.id).where(
-                        TimelineItem.case_id == entry.case_id, TimelineItem.key == entry.key
-                    )
-                )
-                if exists:
-                    return
-            s.add(
-                TimelineItem(
-                    case_id=entry.case_id, what=entry.what, key=entry.key, detail=_jsonable(entry.detail)
-                )
-            )
+            timeline_in(s, entry)
     except IntegrityError:
-        return  # written concurrently by a retry: once is enough
+        return  # its case is not (or no longer) there: nothing to append to
+
+
+def timeline_in(s: Session, entry: TimelineEntry) -> None:
+    """`add_timeline` in the caller's transaction, with the write it records, in one statement: a keyed
+    entry already there is left as it is and an entry of no case is not written (INSERT … SELECT … WHERE
+    the case exists ON CONFLICT DO NOTHING: no error that would undo the caller's work)."""
+    if not entry.case_id:
+        return
+    item = TimelineItem.__table__.c
+    row = select(
+        literal(entry.case_id, item.case_id.type),
+        literal(utcnow(), item.at.type),
+        literal(entry.what, item.what.type),
+        literal(entry.key, item.key.type),
+        literal(_jsonable(entry.detail), item.detail.type),
+    ).where(exists().where(Case.case_id == entry.case_id))
+    statement = insert_once(s, TimelineItem, ("case_id", "key")).from_select(
+        ["case_id", "at", "what", "key", "detail"], row
+    )
+    s.connection().execute(statement)
 
 
 def update_case(store: Store, update: CaseUpdate) -> None:
+    """The case's status (and whatever else the update carries) and its timeline entry, in one transaction
+    of two plain statements (no ORM: this is on every step of every case)."""
+    values: dict[str, Any] = {"status": update.status.value}  # updated_at: the column's onupdate
+    if update.outcome is not None:
+        values["outcome"] = update.outcome.value
+    if update.needs_rep is not None:
+        values["needs_rep"] = update.needs_rep
+    if update.new_slot is not None:
+        values["new_slot"] = update.new_slot.model_dump(mode="json")
+    if update.root_cause is not None:
+        values["root_cause"] = update.root_cause
+    if update.ticket_id is not None:
+        values["ticket_id"] = update.ticket_id
+    if update.status.value in ("resolved", "failed"):
+        values["closed_at"] = func.coalesce(Case.closed_at, utcnow())
+    if update.status.value == "failed" and update.what == "escalation_expired":
+        values["failure_kind"] = "escalation_expired"
+        values["failure_message"] = "the escalation expired at its last level without an owner"
+        values["failure_at"] = utcnow()
     with store.session() as s:
-        case = s.get(Case, update.case_id, with_for_update=True)
-        if case is None:
+        changed = s.connection().execute(
+            sql_update(Case).where(Case.case_id == update.case_id).values(**values)
+        )
+        if changed.rowcount == 0:
             raise LookupError(f"no case {update.case_id}")
-        case.status = update.status.value
-        if update.outcome is not None:
-            case.outcome = update.outcome.value
-        if update.needs_rep is not None:
-            case.needs_rep = update.needs_rep
-        if update.new_slot is not None:
-            case.new_slot = update.new_slot.model_dump(mode="json")
-        if update.root_cause is not None:
-            case.root_cause = update.root_cause
-        if update.ticket_id is not None:
-            case.ticket_id = update.ticket_id
-        if update.status.value in ("resolved", "failed") and case.closed_at is None:
-            case.closed_at = utcnow()
-        if update.status.value == "failed" and update.what == "escalation_expired":
-            case.failure_kind = "escalation_expired"
-            case.failure_message = "the escalation expired at its last level without an owner"
-            case.failure_at = utcnow()
-    add_timeline(
-        store,
-        TimelineEntry(
-            case_id=update.case_id,
-            what=update.what,
-            key=f"status:{update.key or update.what}",
-            detail=update.detail,
-        ),
-    )
+        timeline_in(
+            s,
+            TimelineEntry(
+                case_id=update.case_id,
+                what=update.what,
+                key=f"status:{update.key or update.what}",
+                detail=update.detail,
+            ),
+        )
 
 
 def _jsonable(value: Any) -> Any:

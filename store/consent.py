@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from store.db import Store
 from store.models import Consent, utcnow
@@ -34,7 +35,10 @@ def record(
 
 def opted_out(store: Store, channel: str, address: str) -> bool:
     with store.session() as s:
-        status = s.scalar(
-            select(Consent.status).where(Consent.channel == channel, Consent.address == address)
-        )
+        return opted_out_in(s, channel, address)
+
+
+def opted_out_in(s: Session, channel: str, address: str) -> bool:
+    """`opted_out` in the caller's transaction."""
+    status = s.scalar(select(Consent.status).where(Consent.channel == channel, Consent.address == address))
     return status == "opted_out"

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
@@ -101,6 +102,15 @@ def trace(engine: Engine) -> None:
         engine=engine, tracer_provider=tracing.provider(), skip_dep_check=True
     )
     _traced_engines.add(id(engine))
+
+
+def insert_once(s: Session, model: type[Any], unique: tuple[str, ...]) -> Any:
+    """An INSERT of `model` that does nothing where a row with the same `unique` columns is there already
+    (PostgreSQL and SQLite both say it as ON CONFLICT … DO NOTHING)."""
+    dialect = s.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).on_conflict_do_nothing(
+        index_elements=list(unique)
+    )
 
 
 class Store:

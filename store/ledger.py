@@ -146,33 +146,35 @@ def record_issued(store: Store, req: GiftCardRequest, order_id: str, *, paid_bef
     """The provider's order is the payment: its ledger row says `issued` (unless it did before the
     order was placed) and the case's timeline says compensation_issued, with the amount and currency
     only: every API role reads the timeline, so the order id stays in the ledger."""
-    if not paid_before:
-        _mark_issued(store, req, order_id)
-    cases.add_timeline(
-        store,
-        TimelineEntry(
-            case_id=req.case_id,
-            what="compensation_issued",
-            key=f"ledger:{req.idempotency_key}",
-            detail={"amount": str(req.amount), "currency": req.currency},
-        ),
+    note = TimelineEntry(
+        case_id=req.case_id,
+        what="compensation_issued",
+        key=f"ledger:{req.idempotency_key}",
+        detail={"amount": str(req.amount), "currency": req.currency},
     )
+    for _ in range(2):
+        try:
+            with store.session() as s:  # the ledger's row and the timeline's entry in one transaction
+                if not paid_before:
+                    _mark_issued(s, req, order_id)
+                cases.timeline_in(s, note)
+            return
+        except IntegrityError:
+            continue  # the ledger row was inserted by a concurrent retry: mark that one
+    raise RuntimeError(f"could not record the payment of {req.idempotency_key}")
 
 
-def _mark_issued(store: Store, req: GiftCardRequest, order_id: str) -> None:
-    try:
-        with store.session() as s:
-            entry = _entry_for(s, req.idempotency_key)
-            if entry is None:
-                s.add(_ledger_entry(req, "issued", order_id))
-            else:  # reserved within the budget, or approved after waiting: pay what was approved
-                if entry.status != "reserved" or entry.issued_at is None:
-                    entry.issued_at = utcnow()  # a reservation keeps the day it was counted on
-                entry.status = "issued"
-                entry.amount = req.amount
-                entry.provider_order_id = order_id
-    except IntegrityError:
-        pass  # recorded by a concurrent retry
+def _mark_issued(s: Session, req: GiftCardRequest, order_id: str) -> None:
+    entry = _entry_for(s, req.idempotency_key)
+    if entry is None:
+        s.add(_ledger_entry(req, "issued", order_id))
+        s.flush()  # a concurrent retry's row shows here, as an IntegrityError
+    else:  # reserved within the budget, or approved after waiting: pay what was approved
+        if entry.status != "reserved" or entry.issued_at is None:
+            entry.issued_at = utcnow()  # a reservation keeps the day it was counted on
+        entry.status = "issued"
+        entry.amount = req.amount
+        entry.provider_order_id = order_id
 
 
 def record_pending(store: Store, req: GiftCardRequest) -> None:

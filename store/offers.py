@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from domain.booking_conflict import BookRequest, OfferedSlot
 from domain.cases import TimelineEntry
 from store import cases
-from store.db import Store
+from store.db import Store, insert_once
 from store.models import CaseOffer
 
 
@@ -23,40 +23,38 @@ def made(store: Store, case_id: str, offer_round: int) -> list[OfferedSlot] | No
         return [OfferedSlot.model_validate(o) for o in row.offers] if row else None
 
 
-def keep(store: Store, case_id: str, offer_round: int, offers: list[OfferedSlot]) -> list[OfferedSlot]:
+def _keep(s: Session, case_id: str, offer_round: int, offers: list[OfferedSlot]) -> list[OfferedSlot]:
     """Record this round's offers; if another attempt recorded them first, theirs stand."""
-    try:
-        with store.session() as s:
-            s.add(
-                CaseOffer(
-                    case_id=case_id,
-                    offer_round=offer_round,
-                    offers=[o.model_dump(mode="json") for o in offers],
-                )
-            )
-    except IntegrityError:
-        found = made(store, case_id, offer_round)
-        assert found is not None
-        return found
-    return offers
+    kept = s.connection().execute(
+        insert_once(s, CaseOffer, ("case_id", "offer_round")),
+        dict(case_id=case_id, offer_round=offer_round, offers=[o.model_dump(mode="json") for o in offers]),
+    )
+    if kept.rowcount:
+        return offers
+    theirs = s.scalar(
+        select(CaseOffer.offers).where(CaseOffer.case_id == case_id, CaseOffer.offer_round == offer_round)
+    )
+    assert theirs is not None
+    return [OfferedSlot.model_validate(o) for o in theirs]
 
 
 def found(
     store: Store, case_id: str, offer_round: int | None, not_before: datetime, offers: list[OfferedSlot]
 ) -> list[OfferedSlot]:
     """The alternatives found for a case: kept as the round's offers (when it has a round; another
-    attempt's stand) and on its timeline. Returns what is offered."""
-    if offer_round is not None:
-        offers = keep(store, case_id, offer_round, offers)
-    cases.add_timeline(
-        store,
-        TimelineEntry(
-            case_id=case_id,
-            what="alternatives_found",
-            key=f"alternatives:{not_before.isoformat()}",
-            detail={"count": len(offers), "slots": [o.slot.model_dump(mode="json") for o in offers]},
-        ),
-    )
+    attempt's stand) and on its timeline, in one transaction. Returns what is offered."""
+    with store.session() as s:
+        if offer_round is not None:
+            offers = _keep(s, case_id, offer_round, offers)
+        cases.timeline_in(
+            s,
+            TimelineEntry(
+                case_id=case_id,
+                what="alternatives_found",
+                key=f"alternatives:{not_before.isoformat()}",
+                detail={"count": len(offers), "slots": [o.slot.model_dump(mode="json") for o in offers]},
+            ),
+        )
     return offers
 
 

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from domain import contact_rules
 from domain.cases import TimelineEntry
 from domain.masking import mask_text
 from domain.messaging import ContactHistory, ContactHistoryRequest, OutboundMessage
-from store import cases
+from store import cases, consent
 from store.db import Store
 from store.models import Case, InboundMessage, LocalDelivery, OutboundMessageRow, utcnow
 
@@ -39,9 +39,24 @@ def _intent(row: OutboundMessageRow) -> Intent:
 
 def begin(store: Store, msg: OutboundMessage) -> Intent:
     """Record the intent to send (once), count this attempt, and return the intent as it stood before."""
+    intent = _begin(store, msg, consent_first=False)
+    assert intent is not None
+    return intent
+
+
+def begin_unless_opted_out(store: Store, msg: OutboundMessage) -> Intent | None:
+    """`begin`, in the same transaction as the look at the patient's consent: None when they opted out of
+    this channel (nothing recorded but `<channel>_withheld` on the case's timeline)."""
+    return _begin(store, msg, consent_first=True)
+
+
+def _begin(store: Store, msg: OutboundMessage, consent_first: bool) -> Intent | None:
     for _ in range(2):
         try:
             with store.session() as s:
+                if consent_first and consent.opted_out_in(s, msg.channel.value, msg.to):
+                    _note_in(s, msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"})
+                    return None
                 row = s.scalars(
                     select(OutboundMessageRow)
                     .where(
@@ -78,19 +93,24 @@ def finish(
     store: Store, intent_id: int, status: str, provider_id: str | None = None, error: str | None = None
 ) -> None:
     with store.session() as s:
-        row = s.get(OutboundMessageRow, intent_id)
-        assert row is not None
-        row.status = status
-        if provider_id:
-            row.provider_id = provider_id
-            row.sent_at = utcnow()
-        row.last_error = error
+        _finish_in(s, intent_id, status, provider_id, error)
+
+
+def _finish_in(s: Session, intent_id: int, status: str, provider_id: str | None, error: str | None) -> None:
+    values: dict[str, object] = {"status": status, "last_error": error}
+    if provider_id:
+        values.update(provider_id=provider_id, sent_at=utcnow())
+    changed = s.connection().execute(
+        update(OutboundMessageRow).where(OutboundMessageRow.id == intent_id).values(**values)
+    )
+    assert changed.rowcount == 1, intent_id
 
 
 def sent(store: Store, intent_id: int, provider_id: str, msg: OutboundMessage, what: str) -> None:
-    """The provider took the message (`what` on the timeline, with its id)."""
-    finish(store, intent_id, "sent", provider_id)
-    _note(store, msg, what, "", {"provider_id": provider_id})
+    """The provider took the message (`what` on the timeline, with its id), in one transaction."""
+    with store.session() as s:
+        _finish_in(s, intent_id, "sent", provider_id, None)
+        _note_in(s, msg, what, "", {"provider_id": provider_id})
 
 
 def rejected(store: Store, intent_id: int, msg: OutboundMessage, status: int, reason: str) -> None:
@@ -103,11 +123,6 @@ def rejected(store: Store, intent_id: int, msg: OutboundMessage, status: int, re
         ":rejected",
         {"status": status, "reason": mask_text(reason)},
     )
-
-
-def withheld(store: Store, msg: OutboundMessage) -> None:
-    """The patient opted out of this channel: nothing was sent, and the timeline says why."""
-    _note(store, msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"})
 
 
 def mark_resent(store: Store, intent_id: int, msg: OutboundMessage, reason: str) -> None:
@@ -123,16 +138,20 @@ def mark_resent(store: Store, intent_id: int, msg: OutboundMessage, reason: str)
 def _note(store: Store, msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> None:
     """The message's step on its case's timeline, written once per (channel, key, outcome). A message of
     no case (an offer call for a caller the store does not know) has no timeline: nothing is written."""
-    if not msg.case_id:
-        return
-    cases.add_timeline(
-        store,
-        TimelineEntry(
-            case_id=msg.case_id,
-            what=what,
-            key=f"msg:{msg.channel.value}:{msg.key}{suffix}",
-            detail={"to": msg.to, "message": msg.key, **detail},
-        ),
+    cases.add_timeline(store, _step(msg, what, suffix, detail))
+
+
+def _note_in(s: Session, msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> None:
+    """`_note` in the caller's transaction."""
+    cases.timeline_in(s, _step(msg, what, suffix, detail))
+
+
+def _step(msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> TimelineEntry:
+    return TimelineEntry(
+        case_id=msg.case_id,
+        what=what,
+        key=f"msg:{msg.channel.value}:{msg.key}{suffix}",
+        detail={"to": msg.to, "message": msg.key, **detail},
     )
 
 

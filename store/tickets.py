@@ -22,20 +22,6 @@ from store.models import Case, Ticket, TicketLink, utcnow
 def link_root_cause(store: Store, req: TicketRequest) -> TicketResult:
     """Link the case to its cause's ticket at its practice (opened when there is none), counting the
     occurrence once however often this runs; on the case's timeline."""
-    result = _link(store, req)
-    cases.add_timeline(
-        store,
-        TimelineEntry(
-            case_id=req.case_id,
-            what="ticket_linked",
-            key="ticket",
-            detail={"ticket_id": result.ticket_id, "cause": req.cause, "occurrences": result.occurrences},
-        ),
-    )
-    return result
-
-
-def _link(store: Store, req: TicketRequest) -> TicketResult:
     for _ in range(3):
         try:
             return _link_once(store, req)
@@ -72,7 +58,17 @@ def _link_once(store: Store, req: TicketRequest) -> TicketResult:
                 ticket.status = "open"
                 ticket.reopened_count += 1
                 reopened = True
-        return TicketResult(ticket_id=ticket.ticket_id, occurrences=ticket.occurrences, reopened=reopened)
+        result = TicketResult(ticket_id=ticket.ticket_id, occurrences=ticket.occurrences, reopened=reopened)
+        cases.timeline_in(
+            s,
+            TimelineEntry(
+                case_id=req.case_id,
+                what="ticket_linked",
+                key="ticket",
+                detail={"ticket_id": result.ticket_id, "cause": req.cause, "occurrences": result.occurrences},
+            ),
+        )
+        return result
 
 
 @dataclass(frozen=True)
