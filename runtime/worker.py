@@ -19,7 +19,9 @@ from temporalio.worker import (
     ExecuteActivityInput,
     Interceptor,
     Replayer,
+    UnsandboxedWorkflowRunner,
     Worker,
+    WorkflowRunner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -68,11 +70,15 @@ WORKFLOWS: Sequence[type] = (
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner(sandbox: bool = True) -> WorkflowRunner:
     """The sandbox, with the project's own workflow modules passed through: imported once per process
     instead of executed again for every case the worker starts or replays (about a third of the worker's
     CPU per case went there). They keep no state between runs (a case's state lives on its workflow
-    object), and the sandbox's checks on what workflow code calls (no clock, no I/O) still apply."""
+    object), and the sandbox's checks on what workflow code calls (no clock, no I/O) still apply.
+    `sandbox=False` (WORKER__SANDBOX): no sandbox at all, the workflows as plain Python (config/settings.py
+    says what that saves and what checks are then the suite's)."""
+    if not sandbox:
+        return UnsandboxedWorkflowRunner()
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
     )
@@ -222,7 +228,7 @@ def build_worker(client: Client, settings: Settings, store: Store, **providers: 
                 SignedActors(settings.update_signing_secrets()),
                 Heartbeating(),
             ],
-            workflow_runner=workflow_runner(),
+            workflow_runner=workflow_runner(limits.sandbox),
             # a case's next workflow task waits this long for this worker (which has its history cached)
             # before any worker takes it: short, so a worker that died costs the case seconds
             sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
