@@ -96,6 +96,8 @@ def system(database_url: str | None = None, **env: str) -> Iterator[Run]:
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "TWILIO_FROM_NUMBER": FROM_NUMBER,
         "LOG_LEVEL": "WARNING",
+        # outside the embedded mode every process needs it (`cli.py migrate` checks the settings)
+        "METRICS_TOKEN": "bench-metrics-token",
         **env,
     }
     stack = System(database_url or f"sqlite:///{var_dir / 'makeright.db'}", var_dir, "processes", **settings)
