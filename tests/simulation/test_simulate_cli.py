@@ -40,7 +40,16 @@ def test_the_same_seed_gives_the_same_json_and_a_report(tmp_path: Path) -> None:
 
     again = run_cli(env, *DAY, "--seed", "11", "--json")
     assert again.code == 0, again.err[-3000:]
-    assert json.loads(again.out) == got
+    repeat = json.loads(again.out)
+    # resolution times are read off the server's clock (workflow start and close) and rounded to 10 s: a
+    # case that closes a few milliseconds either side of a step lands in the next one. Everything counted
+    # is the same; those two agree to one step.
+    timed = ("resolution_p50_seconds", "resolution_p90_seconds")
+    assert {k: v for k, v in repeat.items() if k not in timed} == {
+        k: v for k, v in got.items() if k not in timed
+    }
+    for key in timed:
+        assert abs(repeat[key] - got[key]) <= 10, (key, repeat[key], got[key])
 
     other = run_cli(env, *DAY, "--seed", "12", "--json")
     assert json.loads(other.out) != got
