@@ -148,13 +148,8 @@ def link_holder(store: Store, case_id: str, token: str) -> LinkHolder | None:
 def add_timeline(store: Store, entry: TimelineEntry) -> None:
     """Append to a case's timeline; an entry with a key lands once however often it is written. No case
     (work with none, e.g. a caller the store does not know by number): nothing to append to."""
-    if not entry.case_id:
-        return
-    try:
-        with store.session() as s:
-            timeline_in(s, entry)
-    except IntegrityError:
-        return  # its case is not (or no longer) there: nothing to append to
+    with store.session() as s:
+        timeline_in(s, entry)
 
 
 def timeline_in(s: Session, entry: TimelineEntry) -> None:

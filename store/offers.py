@@ -17,10 +17,14 @@ from store.models import CaseOffer
 
 def made(store: Store, case_id: str, offer_round: int) -> list[OfferedSlot] | None:
     with store.session() as s:
-        row = s.scalar(
-            select(CaseOffer).where(CaseOffer.case_id == case_id, CaseOffer.offer_round == offer_round)
-        )
-        return [OfferedSlot.model_validate(o) for o in row.offers] if row else None
+        return _made_in(s, case_id, offer_round)
+
+
+def _made_in(s: Session, case_id: str, offer_round: int) -> list[OfferedSlot] | None:
+    kept = s.scalar(
+        select(CaseOffer.offers).where(CaseOffer.case_id == case_id, CaseOffer.offer_round == offer_round)
+    )
+    return [OfferedSlot.model_validate(o) for o in kept] if kept is not None else None
 
 
 def _keep(s: Session, case_id: str, offer_round: int, offers: list[OfferedSlot]) -> list[OfferedSlot]:
@@ -31,11 +35,9 @@ def _keep(s: Session, case_id: str, offer_round: int, offers: list[OfferedSlot])
     )
     if kept.rowcount:
         return offers
-    theirs = s.scalar(
-        select(CaseOffer.offers).where(CaseOffer.case_id == case_id, CaseOffer.offer_round == offer_round)
-    )
+    theirs = _made_in(s, case_id, offer_round)
     assert theirs is not None
-    return [OfferedSlot.model_validate(o) for o in theirs]
+    return theirs
 
 
 def found(

@@ -55,7 +55,10 @@ def _begin(store: Store, msg: OutboundMessage, consent_first: bool) -> Intent | 
         try:
             with store.session() as s:
                 if consent_first and consent.opted_out_in(s, msg.channel.value, msg.to):
-                    _note_in(s, msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"})
+                    withheld = _step(
+                        msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"}
+                    )
+                    cases.timeline_in(s, withheld)
                     return None
                 row = s.scalars(
                     select(OutboundMessageRow)
@@ -93,60 +96,53 @@ def finish(
     store: Store, intent_id: int, status: str, provider_id: str | None = None, error: str | None = None
 ) -> None:
     with store.session() as s:
-        _finish_in(s, intent_id, status, provider_id, error)
+        _update_in(s, intent_id, _finished(status, provider_id, error))
 
 
-def _finish_in(s: Session, intent_id: int, status: str, provider_id: str | None, error: str | None) -> None:
+def sent(store: Store, intent_id: int, provider_id: str, msg: OutboundMessage, what: str) -> None:
+    """The provider took the message (`what` on the timeline, with its id)."""
+    step = _step(msg, what, "", {"provider_id": provider_id})
+    _row_and_step(store, intent_id, _finished("sent", provider_id, None), step)
+
+
+def rejected(store: Store, intent_id: int, msg: OutboundMessage, status: int, reason: str) -> None:
+    """The provider refused the message for good: `<channel>_failed` on the timeline, the reason masked."""
+    detail = {"status": status, "reason": mask_text(reason)}
+    step = _step(msg, f"{msg.channel.value}_failed", ":rejected", detail)
+    _row_and_step(store, intent_id, _finished("rejected", None, reason), step)
+
+
+def mark_resent(store: Store, intent_id: int, msg: OutboundMessage, reason: str) -> None:
+    """The message goes out again although an earlier attempt may have delivered it: say so on the row
+    and on the timeline, before the request goes out."""
+    step = _step(msg, f"{msg.channel.value}_resent", ":resent", {"reason": reason})
+    _row_and_step(store, intent_id, {"resent_reason": reason}, step)
+
+
+def _finished(status: str, provider_id: str | None, error: str | None) -> dict[str, object]:
     values: dict[str, object] = {"status": status, "last_error": error}
     if provider_id:
         values.update(provider_id=provider_id, sent_at=utcnow())
+    return values
+
+
+def _row_and_step(store: Store, intent_id: int, values: dict[str, object], step: TimelineEntry) -> None:
+    """The message's row changed and its step on the case's timeline, in one transaction."""
+    with store.session() as s:
+        _update_in(s, intent_id, values)
+        cases.timeline_in(s, step)
+
+
+def _update_in(s: Session, intent_id: int, values: dict[str, object]) -> None:
     changed = s.connection().execute(
         update(OutboundMessageRow).where(OutboundMessageRow.id == intent_id).values(**values)
     )
     assert changed.rowcount == 1, intent_id
 
 
-def sent(store: Store, intent_id: int, provider_id: str, msg: OutboundMessage, what: str) -> None:
-    """The provider took the message (`what` on the timeline, with its id), in one transaction."""
-    with store.session() as s:
-        _finish_in(s, intent_id, "sent", provider_id, None)
-        _note_in(s, msg, what, "", {"provider_id": provider_id})
-
-
-def rejected(store: Store, intent_id: int, msg: OutboundMessage, status: int, reason: str) -> None:
-    """The provider refused the message for good: `<channel>_failed` on the timeline, the reason masked."""
-    finish(store, intent_id, "rejected", None, reason)
-    _note(
-        store,
-        msg,
-        f"{msg.channel.value}_failed",
-        ":rejected",
-        {"status": status, "reason": mask_text(reason)},
-    )
-
-
-def mark_resent(store: Store, intent_id: int, msg: OutboundMessage, reason: str) -> None:
-    """The message goes out again although an earlier attempt may have delivered it: say so on the row
-    and on the timeline, before the request goes out."""
-    with store.session() as s:
-        row = s.get(OutboundMessageRow, intent_id)
-        assert row is not None
-        row.resent_reason = reason
-    _note(store, msg, f"{msg.channel.value}_resent", ":resent", {"reason": reason})
-
-
-def _note(store: Store, msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> None:
+def _step(msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> TimelineEntry:
     """The message's step on its case's timeline, written once per (channel, key, outcome). A message of
     no case (an offer call for a caller the store does not know) has no timeline: nothing is written."""
-    cases.add_timeline(store, _step(msg, what, suffix, detail))
-
-
-def _note_in(s: Session, msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> None:
-    """`_note` in the caller's transaction."""
-    cases.timeline_in(s, _step(msg, what, suffix, detail))
-
-
-def _step(msg: OutboundMessage, what: str, suffix: str, detail: dict[str, object]) -> TimelineEntry:
     return TimelineEntry(
         case_id=msg.case_id,
         what=what,
