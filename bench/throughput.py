@@ -60,7 +60,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import activity, workflow
 
@@ -514,23 +514,22 @@ class DbMeter:
             event.listen(own, "rollback", self._own)
         self.before: dict[str, int] = {}
         self.used: dict[str, int] = {}
+        self._admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
     def _own(self, _conn: object) -> None:
         self.own_transactions += 1
 
+    def _ask(self, sql: str) -> Any:
+        """One row of the server's statistics about the database, over the admin's connection (one engine
+        for the run: the pause in stop() asks five times a second)."""
+        with self._admin.connect() as conn:
+            return conn.execute(text(sql), {"d": self.database}).one()
+
     def _stats(self) -> dict[str, int]:
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                row = conn.execute(
-                    text(
-                        "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated FROM pg_stat_database"
-                        " WHERE datname = :d"
-                    ),
-                    {"d": self.database},
-                ).one()
-        finally:
-            admin.dispose()
+        row = self._ask(
+            "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated FROM pg_stat_database"
+            " WHERE datname = :d"
+        )
         return {"transactions": row[0], "inserts": row[1], "updates": row[2]}
 
     def start(self) -> None:
@@ -544,20 +543,12 @@ class DbMeter:
         while self._backends() and time.monotonic() < deadline:
             time.sleep(0.2)
         after = self._stats()
+        self._admin.dispose()
         self.used = {k: after[k] - self.before[k] for k in after}
         self.used["transactions"] -= self.own_transactions
 
     def _backends(self) -> int:
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                return int(
-                    conn.execute(
-                        text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"), {"d": self.database}
-                    ).scalar_one()
-                )
-        finally:
-            admin.dispose()
+        return int(self._ask("SELECT count(*) FROM pg_stat_activity WHERE datname = :d")[0])
 
     def row_bytes(self) -> int:
         """The mean size of a row inserted in the database's tables (weighted by rows inserted)."""
