@@ -17,6 +17,7 @@ from store.db import Store
 from store.models import Case
 from tests.support.http import LiveServer, free_port, post_event
 from tests.support.settings import example_event, make_settings
+from tests.support.waiting import wait_for
 from web.app import create_app
 
 
@@ -24,6 +25,18 @@ def test_on_unless_switched_off() -> None:
     assert Settings().worker.sandbox is True
     assert isinstance(workflow_runner(), SandboxedWorkflowRunner)
     assert isinstance(workflow_runner(sandbox=False), UnsandboxedWorkflowRunner)
+
+
+async def test_the_default_worker_runs_its_workflows_in_the_sandbox(
+    time_skipping_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    target = time_skipping_env.client.service_client.config.target_host
+    settings = make_settings(sqlite_url, tmp_path, temporal_address=target)
+    workers = build_worker(await connect(settings), settings, Store(settings.database_url))
+    runners = [
+        type(w.config().get("workflow_runner")) for w in workers.workers if w.config().get("workflows")
+    ]
+    assert runners == [SandboxedWorkflowRunner]
 
 
 async def test_without_the_sandbox_a_case_still_reaches_its_patient(
@@ -41,16 +54,20 @@ async def test_without_the_sandbox_a_case_still_reaches_its_patient(
     assert settings.worker.sandbox is False
     store = Store(settings.database_url)
     client = await connect(settings)
-    async with build_worker(client, settings, store):
+    workers = build_worker(client, settings, store)
+    # the worker that runs the workflows runs them with the runner the setting says
+    assert [
+        type(w.config().get("workflow_runner")) for w in workers.workers if w.config().get("workflows")
+    ] == [UnsandboxedWorkflowRunner]
+
+    def offered(case_id: str) -> bool:
+        with store.session() as s:
+            case = s.get(Case, case_id)
+            return case is not None and case.status == "waiting_patient"  # the offer went out
+
+    async with workers:
         with LiveServer(create_app(settings, relay=False), port) as server:
             answer = await asyncio.to_thread(post_event, server, settings, example_event())
             assert answer.status_code == 202, answer.text
             case_id = answer.json()["case_id"]
-            status = None
-            for _ in range(200):
-                with store.session() as s:
-                    status = s.get(Case, case_id).status  # type: ignore[union-attr]
-                if status == "waiting_patient":  # the offer went out
-                    break
-                await asyncio.sleep(0.05)
-    assert status == "waiting_patient"
+            await asyncio.to_thread(wait_for, lambda: offered(case_id), 10, "the case's offer")
