@@ -165,29 +165,25 @@ class BareActivities:
 
     def _store_work(self, work: StoreWork, key: str) -> None:
         assert self.engine is not None
-        inserts, updates = work.inserts, work.updates
+        payload = max(0, work.row_bytes - self.row_overhead)
         checkouts = max(
             1, work.transactions // 2
         )  # each one pings, as the store's pool does: 2 on the server
         for t in range(checkouts):
+            rows = work.share(t, checkouts)  # the rows this transaction writes
             with self.engine.begin() as conn:
-                # the rows a transaction writes: the rest spread over the transactions left
-                left = checkouts - t
-                ins = inserts // left + (1 if inserts % left else 0)
-                upd = updates // left + (1 if updates % left else 0)
-                for j in range(ins):
+                for j in range(rows.inserts):
                     conn.execute(
                         text("INSERT INTO bare_rows (k, payload) VALUES (:k, :p)"),
-                        {"k": f"{key}-{t}-{j}", "p": "x" * max(0, work.row_bytes - self.row_overhead)},
+                        {"k": f"{key}-{t}-{j}", "p": "x" * payload},
                     )
-                for _ in range(upd):
+                for _ in range(rows.updates):
                     conn.execute(
                         text("UPDATE bare_rows SET payload = :p WHERE k = :k"),
-                        {"k": f"{key}-0-0", "p": "y" * max(0, work.row_bytes - self.row_overhead)},
+                        {"k": f"{key}-0-0", "p": "y" * payload},
                     )
-                if not ins and not upd:
+                if not rows.inserts and not rows.updates:
                     conn.execute(text("SELECT payload FROM bare_rows WHERE k = :k"), {"k": f"{key}-0-0"})
-                inserts, updates = inserts - ins, updates - upd
 
     async def _work(self, work: StoreWork) -> None:
         if self.engine is not None and work.transactions:
