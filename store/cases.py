@@ -37,9 +37,10 @@ def new_case(
     event_type: str,
     data: BookingEventData,
     opened: dict[str, Any],
-) -> NewCase:
-    """Open a case in the caller's transaction, with its `case_opened` timeline entry. Plain INSERTs (no
-    ORM objects): this is on every accepted event's path."""
+) -> NewCase | None:
+    """Open a case in the caller's transaction, with its `case_opened` timeline entry; None (and nothing
+    written) where a case with this conflict key is there already. Plain INSERTs (no ORM objects, no
+    look-up first): this is on every accepted event's path."""
     return _insert_case(
         s,
         dict(
@@ -72,7 +73,7 @@ def new_inquiry(
 ) -> NewCase:
     """Open an inquiry in the caller's transaction: a patient known by their email address only, about no
     appointment (nor slot), filed under the support desk (`practice_id`)."""
-    return _insert_case(
+    new = _insert_case(
         s,
         dict(
             case_id=case_id,
@@ -90,6 +91,9 @@ def new_inquiry(
         ),
         opened,
     )
+    if new is None:  # the key is made from a fresh random email id: taken means a bug, not a repeat
+        raise RuntimeError(f"an inquiry with key {key!r} is open already")
+    return new
 
 
 def patient_id_by_email(s: Session, email: str) -> str | None:
@@ -102,14 +106,14 @@ def patient_id_by_email(s: Session, email: str) -> str | None:
     ).first()
 
 
-def _insert_case(s: Session, columns: dict[str, Any], opened: dict[str, Any]) -> NewCase:
+def _insert_case(s: Session, columns: dict[str, Any], opened: dict[str, Any]) -> NewCase | None:
     # capability for the patient's choice links in emails
     reply_token = secrets.token_urlsafe(16)
     now = utcnow()
     # parameters apart from the statement, which is then compiled once and cached (Core, not the ORM)
     conn = s.connection()
-    conn.execute(
-        insert(Case),
+    inserted = conn.execute(
+        insert_once(s, Case, ("conflict_key",)).returning(Case.case_id),
         dict(
             **columns,
             status="open",
@@ -118,7 +122,9 @@ def _insert_case(s: Session, columns: dict[str, Any], opened: dict[str, Any]) ->
             opened_at=now,
             updated_at=now,
         ),
-    )
+    ).scalar()
+    if inserted is None:
+        return None
     case_id = columns["case_id"]
     conn.execute(
         insert(TimelineItem),

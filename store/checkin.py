@@ -56,18 +56,8 @@ def open_trouble_case(store: Store, req: TroubleCaseRequest) -> TroubleCase:
 
 def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
     data = req.data
+    case_id = ids.case_id_for(key)
     with store.session() as s:
-        case = s.scalars(select(Case).where(Case.conflict_key == key)).first()
-        if case is not None:
-            _adopt_reply(s, case.case_id, req.reply_ref)
-            return TroubleCase(
-                case_id=case.case_id,
-                workflow_id=case.workflow_id,
-                reply_token=case.reply_token,
-                status=CaseStatus(case.status),
-                opened=False,
-            )
-        case_id = ids.case_id_for(key)
         opened = cases.new_case(
             s,
             case_id,
@@ -78,6 +68,16 @@ def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
             data,
             opened={"kind": CaseKind.CHECKIN_TROUBLE.value, "appointment_id": data.appointment_id},
         )
+        if opened is None:  # opened before (a retry, a second report): found by its key
+            case = s.scalars(select(Case).where(Case.conflict_key == key)).one()
+            _adopt_reply(s, case.case_id, req.reply_ref)
+            return TroubleCase(
+                case_id=case.case_id,
+                workflow_id=case.workflow_id,
+                reply_token=case.reply_token,
+                status=CaseStatus(case.status),
+                opened=False,
+            )
         _adopt_reply(s, case_id, req.reply_ref)
         return TroubleCase(
             case_id=case_id,

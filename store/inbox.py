@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,7 @@ from domain.base import CaseKind
 from domain.conversation import Route, route
 from domain.events import CONFLICT_TYPES, BookingEvent
 from store import cases, conversation, feedback, metrics
-from store.db import Store
+from store.db import Store, insert_once
 from store.models import Case, DeadLetter, InboundMessage, ReceivedEvent, utcnow
 
 
@@ -39,76 +39,80 @@ def accept_booking_event(store: Store, raw: bytes, event: BookingEvent) -> Accep
 
 
 def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
-    # on every accepted event's path: column reads and plain INSERTs, no ORM objects to flush
-    parsed = event.model_dump(mode="json")
+    # on every accepted event's path: INSERT … ON CONFLICT DO NOTHING first, a read only where it did
+    # nothing (a repeat), so a new event costs no look-ups: its row, and for a conflict its case
+    row: dict[str, Any] = {
+        "source": "booking",
+        "external_id": event.id,
+        "type": event.type.value,
+        "appointment_id": event.data.appointment_id,
+        "raw": raw,
+        "parsed": event.model_dump(mode="json"),
+        "status": "pending",
+        "attempts": 0,
+        "received_at": utcnow(),
+    }
+    conflict = event.type in CONFLICT_TYPES
+    if conflict:
+        key = ids.conflict_key(event.data)
+        case_id = ids.case_id_for(key)
+        row |= {"case_id": case_id, "workflow_id": ids.booking_conflict_workflow_id(case_id)}
+    else:
+        # booked / rescheduled / cancelled steer the appointment's check-in watch; no case (yet)
+        row["workflow_id"] = ids.checkin_watch_workflow_id(event.data.appointment_id)
     with store.session() as s:
-        conn = s.connection()
-        seen = conn.execute(
-            select(ReceivedEvent.id, ReceivedEvent.case_id, ReceivedEvent.workflow_id).where(
-                ReceivedEvent.source == "booking", ReceivedEvent.external_id == event.id
-            )
-        ).first()
-        if seen is not None:
+        row_id = _insert_event(s, row)
+        if row_id is None:
             # a repeat of a known event id leaves no row of its own: /metrics counts it here
+            seen = (
+                s.connection()
+                .execute(
+                    select(ReceivedEvent.id, ReceivedEvent.case_id, ReceivedEvent.workflow_id).where(
+                        ReceivedEvent.source == "booking", ReceivedEvent.external_id == event.id
+                    )
+                )
+                .one()
+            )
             metrics.add_event_tally(s, event.type.value, "duplicate")
             return Accepted(seen.id, seen.case_id, seen.workflow_id, duplicate=True)
+        if not conflict:
+            return Accepted(row_id, None, row["workflow_id"], duplicate=False)
+        workflow_id = row["workflow_id"]
+        opened = {"event_id": event.id, "type": event.type.value, "source": event.source}
+        kind = CaseKind.BOOKING_CONFLICT
+        if cases.new_case(s, case_id, workflow_id, kind, key, event.type.value, event.data, opened):
+            return Accepted(row_id, case_id, workflow_id, duplicate=False)
+        return _same_conflict(s, row_id, key)
 
-        row: dict[str, Any] = {
-            "source": "booking",
-            "external_id": event.id,
-            "type": event.type.value,
-            "appointment_id": event.data.appointment_id,
-            "raw": raw,
-            "parsed": parsed,
-            "status": "pending",
-            "attempts": 0,
-            "received_at": utcnow(),
-        }
-        if event.type not in CONFLICT_TYPES:
-            # booked / rescheduled / cancelled steer the appointment's check-in watch; no case (yet)
-            workflow_id = ids.checkin_watch_workflow_id(event.data.appointment_id)
-            row_id = _insert_event(s, {**row, "workflow_id": workflow_id})
-            return Accepted(row_id, None, workflow_id, duplicate=False)
 
-        key = ids.conflict_key(event.data)
-        case = conn.execute(select(Case.case_id, Case.workflow_id).where(Case.conflict_key == key)).first()
-        if case is not None:
-            first = s.scalar(
-                select(ReceivedEvent.id).where(
-                    ReceivedEvent.case_id == case.case_id, ReceivedEvent.status != "duplicate"
-                )
-            )
-            row_id = _insert_event(
-                s,
-                {
-                    **row,
-                    "case_id": case.case_id,
-                    "workflow_id": case.workflow_id,
-                    "status": "duplicate",
-                    "duplicate_of": first,
-                },
-            )
-            return Accepted(row_id, case.case_id, case.workflow_id, duplicate=True)
-
-        case_id = ids.case_id_for(key)
-        workflow_id = ids.booking_conflict_workflow_id(case_id)
-        cases.new_case(
-            s,
-            case_id,
-            workflow_id,
-            CaseKind.BOOKING_CONFLICT,
-            key,
-            event.type.value,
-            event.data,
-            opened={"event_id": event.id, "type": event.type.value, "source": event.source},
+def _same_conflict(s: Session, row_id: int, key: str) -> Accepted:
+    """Another event about a conflict that has its case: the row stays, marked a duplicate of the case's
+    first event."""
+    conn = s.connection()
+    case = conn.execute(select(Case.case_id, Case.workflow_id).where(Case.conflict_key == key)).one()
+    first = conn.execute(
+        select(ReceivedEvent.id)
+        .where(
+            ReceivedEvent.case_id == case.case_id,
+            ReceivedEvent.status != "duplicate",
+            ReceivedEvent.id != row_id,
         )
-        row_id = _insert_event(s, {**row, "case_id": case_id, "workflow_id": workflow_id})
-        return Accepted(row_id, case_id, workflow_id, duplicate=False)
+        .order_by(ReceivedEvent.id)
+        .limit(1)
+    ).scalar()
+    conn.execute(
+        update(ReceivedEvent)
+        .where(ReceivedEvent.id == row_id)
+        .values(case_id=case.case_id, workflow_id=case.workflow_id, status="duplicate", duplicate_of=first)
+    )
+    return Accepted(row_id, case.case_id, case.workflow_id, duplicate=True)
 
 
-def _insert_event(s: Session, values: dict[str, Any]) -> int:
-    statement = insert(ReceivedEvent).returning(ReceivedEvent.id)
-    return int(s.connection().execute(statement, values).scalar_one())
+def _insert_event(s: Session, values: dict[str, Any]) -> int | None:
+    """The inbox row, or None where this source's event id is there already."""
+    statement = insert_once(s, ReceivedEvent, ("source", "external_id")).returning(ReceivedEvent.id)
+    row_id = s.connection().execute(statement, values).scalar()
+    return None if row_id is None else int(row_id)
 
 
 def accept_patient_answer(
