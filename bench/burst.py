@@ -39,13 +39,14 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (make run: one per core)")
     parser.add_argument("--twilio-rate", type=float, default=None, help="RATE_LIMITS__TWILIO for the run")
     args = parser.parse_args()
 
     rate = args.twilio_rate or load_settings().rate_limits.twilio
     floor = args.events / rate
     people = patients(args.events, args.seed)
-    with system(args.database_url, RATE_LIMITS__TWILIO=str(rate)) as run:
+    with system(args.database_url, args.workers, RATE_LIMITS__TWILIO=str(rate)) as run:
         before = run.cpu_seconds()
         began = time.time()
         asyncio.run(post_at_rate(run, people, rate=0, clients=args.clients))

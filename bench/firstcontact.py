@@ -73,7 +73,8 @@ class Run:
 
 
 @contextlib.contextmanager
-def system(database_url: str | None = None, **env: str) -> Iterator[Run]:
+def system(database_url: str | None = None, workers: int = 1, **env: str) -> Iterator[Run]:
+    """The system with `workers` worker processes on its task queues (`make run` starts one per core)."""
     var_dir = Path(tempfile.mkdtemp(prefix="mr-bench-"))
     record = var_dir / "twilio.jsonl"
     record.touch()
@@ -108,6 +109,8 @@ def system(database_url: str | None = None, **env: str) -> Iterator[Run]:
         raise SystemExit(f"migrate failed: {migrate.stdout}{migrate.stderr}")
     try:
         stack.start()
+        for number in range(2, workers + 1):
+            stack.spawn(f"worker-{number}")
         log(f"system up: web {stack.base}, Twilio stand-in on :{port}, state in {var_dir}")
         run = Run(stack, record, standin)
         warm_up(run)

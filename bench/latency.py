@@ -86,11 +86,12 @@ def main() -> None:
     parser.add_argument("--each", type=float, default=60.0, help="with --sweep: seconds per rate")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (make run: one per core)")
     args = parser.parse_args()
 
     rates = [float(r) for r in args.sweep.split(",")] if args.sweep else [args.rate]
     rows = []
-    with system(args.database_url) as run:
+    with system(args.database_url, workers=args.workers) as run:
         for i, rate in enumerate(rates):
             rows.append(measure(run, rate, args.each if args.sweep else args.duration, args.seed + i))
             time.sleep(5)  # let the open cases' next steps settle between rates

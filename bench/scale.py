@@ -134,8 +134,6 @@ class ScaledStack(System):
         return f"http://127.0.0.1:{self.web_ports[web]}"
 
     def command(self, name: str) -> list[str]:
-        if name.startswith("worker-"):
-            return super().command("worker")
         if name.startswith("relay-"):
             return [sys.executable, "starter.py", "relay"]
         if name in self.web_ports:

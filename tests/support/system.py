@@ -191,7 +191,7 @@ class System:
                 *dev_server_state(self.var_dir / "temporal.db"),
                 "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--log-level", "error",
             ]  # fmt: skip
-        if name == "worker":
+        if name == "worker" or name.startswith("worker-"):  # worker-2, …: more workers on the same queues
             return [sys.executable, "worker.py"]
         return [
             sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app",
