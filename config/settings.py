@@ -86,8 +86,8 @@ class WorkerLimits(BaseModel):
     cache slot: cases out of the cache live in Temporal's history and are replayed on their next step."""
 
     # cases kept in memory between their steps (the sticky cache; the SDK's default is 1000). Bounded by
-    # memory: ~100-200 KB a cached case over a ~120 MB idle worker, so 500 hold it near 220 MB however
-    # many cases are open (221 MB measured with 10,000 waiting), under issue 11's 500 MB with room for a
+    # memory: ~100-240 KB a cached case over a ~120 MB idle worker, so 500 hold it near 240 MB however
+    # many cases are open (243 MB measured with 10,000 waiting), under issue 11's 500 MB with room for a
     # burst's in-flight work. The cache only saves the replay of a short history (a few ms) on a case's
     # next step; the cases that need it are the few dozen mid-step at a time, not the thousands waiting.
     max_cached_workflows: int = Field(default=500, ge=0)
