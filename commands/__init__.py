@@ -101,17 +101,18 @@ def run(typer_app: typer.Typer, argv: list[str] | None, prog_name: str) -> int:
             return code if isinstance(code, int) else (0 if code is None else 1)
         return 0
 
-    return guarded(body)
+    try:
+        return guarded(body)
+    finally:
+        # A command that failed on a Temporal call leaves its client in the exception's reference cycle;
+        # freed only by the interpreter's shutdown, its Rust side can no longer take the GIL and the
+        # process aborted after printing its answer ("Fatal Python error: PyGILState_Release", exit 134:
+        # 7 of 30 `export no-such-workflow` on a busy machine). Freed here, while Python is whole: for
+        # every program run through here (cli.py, makeright, starter.py).
+        gc.collect()
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python cli.py …` and `makeright …`."""
     prog_name = "makeright" if Path(sys.argv[0]).name == "makeright" else "cli.py"
-    try:
-        return run(app, argv, prog_name)
-    finally:
-        # A command that failed on a Temporal call leaves its client in the exception's reference cycle;
-        # freed only by the interpreter's shutdown, its Rust side can no longer take the GIL and the
-        # process aborted after printing its answer ("Fatal Python error: PyGILState_Release", exit 134:
-        # 7 of 30 `export no-such-workflow` on a busy machine). Freed here, while Python is whole.
-        gc.collect()
+    return run(app, argv, prog_name)
