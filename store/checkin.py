@@ -46,15 +46,6 @@ def record_watch(store: Store, rec: WatchRecord) -> None:
 def open_trouble_case(store: Store, req: TroubleCaseRequest) -> TroubleCase:
     """The case for this appointment at this time: opened once, found again by its conflict key."""
     key = ids.checkin_conflict_key(req.appointment_id, req.data.slot)
-    for _ in range(3):
-        try:
-            return _open(store, req, key)
-        except IntegrityError:
-            continue  # opened concurrently by a retry: the next pass finds it
-    raise RuntimeError("could not open the check-in-trouble case")
-
-
-def _open(store: Store, req: TroubleCaseRequest, key: str) -> TroubleCase:
     data = req.data
     case_id = ids.case_id_for(key)
     with store.session() as s:

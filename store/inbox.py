@@ -29,18 +29,9 @@ class Accepted:
 
 def accept_booking_event(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
     """Store the event (and open its case) in one transaction. The same event id, or the same conflict
-    for the same appointment, is recognised as a duplicate and starts nothing."""
-    for _ in range(3):
-        try:
-            return _accept(store, raw, event)
-        except IntegrityError:
-            continue  # the same event or conflict arrived concurrently: the next pass sees it
-    raise RuntimeError("could not store event")
-
-
-def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
-    # on every accepted event's path: INSERT … ON CONFLICT DO NOTHING first, a read only where it did
-    # nothing (a repeat), so a new event costs no look-ups: its row, and for a conflict its case
+    for the same appointment, is recognised as a duplicate and starts nothing, also when both arrive at
+    once: each INSERT does nothing where its unique key is taken (waiting for a concurrent one to commit),
+    and only then is the row that holds it read. A new event costs no look-ups."""
     row: dict[str, Any] = {
         "source": "booking",
         "external_id": event.id,
@@ -56,10 +47,12 @@ def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
     if conflict:
         key = ids.conflict_key(event.data)
         case_id = ids.case_id_for(key)
-        row |= {"case_id": case_id, "workflow_id": ids.booking_conflict_workflow_id(case_id)}
+        workflow_id = ids.booking_conflict_workflow_id(case_id)
+        row["case_id"] = case_id
     else:
         # booked / rescheduled / cancelled steer the appointment's check-in watch; no case (yet)
-        row["workflow_id"] = ids.checkin_watch_workflow_id(event.data.appointment_id)
+        workflow_id = ids.checkin_watch_workflow_id(event.data.appointment_id)
+    row["workflow_id"] = workflow_id
     with store.session() as s:
         row_id = _insert_event(s, row)
         if row_id is None:
@@ -76,8 +69,7 @@ def _accept(store: Store, raw: bytes, event: BookingEvent) -> Accepted:
             metrics.add_event_tally(s, event.type.value, "duplicate")
             return Accepted(seen.id, seen.case_id, seen.workflow_id, duplicate=True)
         if not conflict:
-            return Accepted(row_id, None, row["workflow_id"], duplicate=False)
-        workflow_id = row["workflow_id"]
+            return Accepted(row_id, None, workflow_id, duplicate=False)
         opened = {"event_id": event.id, "type": event.type.value, "source": event.source}
         kind = CaseKind.BOOKING_CONFLICT
         if cases.new_case(s, case_id, workflow_id, kind, key, event.type.value, event.data, opened):
