@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -11,7 +12,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -77,15 +78,36 @@ def engine_for(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # pool_pre_ping: a connection the database dropped (restart, failover, outage) is replaced before use,
-    # so the app recovers by itself once the database is back
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
+    # a connection the database dropped (restart, failover, outage) is replaced before use, so the app
+    # recovers by itself once the database is back
+    event.listen(engine, "checkout", _replace_if_dropped)
+    return engine
+
+
+def _replace_if_dropped(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Checkout: a pooled PostgreSQL connection the server has closed is replaced (the pool opens a fresh
+    one) before it is used. Told without a round trip: an idle connection's socket has nothing to read
+    until the server ends it (its goodbye, or the end of the stream), so a socket that is readable, or
+    gone, means the connection is. This replaces SQLAlchemy's `pool_pre_ping`, a `SELECT 1` round trip on
+    every checkout (half the transactions PostgreSQL counted, and ~15 % of an accepted event's time in the
+    web app): bench/RESULTS.md, issue 22. A drop the socket cannot show yet (a cable pulled, no FIN) fails
+    the statement instead: a 503 in the web app, a retried activity in the worker, as it would after a
+    ping that passed a moment before."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("the connection is closed")
+    try:
+        fd = dbapi_connection.pgconn.socket
+        readable, _, failed = select.select([fd], [], [fd], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        raise DisconnectionError("the connection's socket is gone") from None
+    if readable or failed:
+        raise DisconnectionError("the database ended this connection while it was idle")
 
 
 _traced_engines: set[int] = set()
