@@ -111,9 +111,9 @@ ANSWER_DELAY = 0.3  # seconds from the bare prompt activity to its signal (the p
 @dataclass(frozen=True)
 class StoreWork:
     """The durable writes one case makes in the database, per case: transactions on the server (committed or
-    read-only; each checkout from a pool like the store's is two: its pre-ping, in autocommit, and the
-    work), rows inserted and updated, and the inserted rows' mean size in bytes. Read from PostgreSQL's
-    own statistics during the run (`DbMeter`), never hard-coded."""
+    read-only; one a checkout from a pool like the store's, which sends no ping of its own: `store/db.py`),
+    rows inserted and updated, and the inserted rows' mean size in bytes. Read from PostgreSQL's own
+    statistics during the run (`DbMeter`), never hard-coded."""
 
     transactions: int = 0
     inserts: int = 0
@@ -166,9 +166,7 @@ class BareActivities:
     def _store_work(self, work: StoreWork, key: str) -> None:
         assert self.engine is not None
         payload = max(0, work.row_bytes - self.row_overhead)
-        checkouts = max(
-            1, work.transactions // 2
-        )  # each one pings, as the store's pool does: 2 on the server
+        checkouts = max(1, work.transactions)  # a transaction a checkout, as the store's pool
         for t in range(checkouts):
             rows = work.share(t, checkouts)  # the rows this transaction writes
             with self.engine.begin() as conn:
