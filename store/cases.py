@@ -6,10 +6,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import exists, func, insert, literal, or_, select
+from sqlalchemy import bindparam, exists, func, insert, literal, or_, select
 from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,7 +20,7 @@ from domain.cases import CaseUpdate, TimelineEntry
 from domain.events import BookingEventData
 from domain.inbound_email import new_token
 from store.db import Store, insert_once
-from store.models import Case, TimelineItem, utcnow
+from store.models import Case, ReceivedEvent, TimelineItem, utcnow
 
 
 @dataclass(frozen=True)
@@ -42,22 +44,7 @@ def new_case(
     written) where a case with this conflict key is there already. Plain INSERTs (no ORM objects, no
     look-up first): this is on every accepted event's path."""
     return _insert_case(
-        s,
-        dict(
-            case_id=case_id,
-            workflow_id=workflow_id,
-            kind=kind.value,
-            conflict_key=conflict_key,
-            appointment_id=data.appointment_id,
-            patient_id=data.patient.id,
-            patient_phone=data.patient.phone,
-            patient_email=data.patient.email,
-            practice_id=data.practice.id,
-            event_type=event_type,
-            original_slot=data.slot.model_dump(mode="json"),
-            root_cause=data.cause,
-        ),
-        opened,
+        s, conflict_case_columns(case_id, workflow_id, kind, conflict_key, event_type, data), opened
     )
 
 
@@ -107,30 +94,146 @@ def patient_id_by_email(s: Session, email: str) -> str | None:
 
 
 def _insert_case(s: Session, columns: dict[str, Any], opened: dict[str, Any]) -> NewCase | None:
-    # capability for the patient's choice links in emails
-    reply_token = secrets.token_urlsafe(16)
-    now = utcnow()
+    row, entry = _case_rows(columns, opened)
     # parameters apart from the statement, which is then compiled once and cached (Core, not the ORM)
     conn = s.connection()
-    inserted = conn.execute(
-        insert_once(s, Case, ("conflict_key",)).returning(Case.case_id),
-        dict(
-            **columns,
-            status="open",
-            needs_rep=False,
-            reply_token=reply_token,
-            opened_at=now,
-            updated_at=now,
-        ),
-    ).scalar()
+    inserted = conn.execute(insert_once(s, Case, ("conflict_key",)).returning(Case.case_id), row).scalar()
     if inserted is None:
         return None
-    case_id = columns["case_id"]
-    conn.execute(
-        insert(TimelineItem),
-        dict(case_id=case_id, at=now, what="case_opened", key="opened", detail=opened),
+    conn.execute(insert(TimelineItem), entry)
+    return NewCase(row["case_id"], row["workflow_id"], row["reply_token"])
+
+
+def _case_rows(columns: dict[str, Any], opened: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new case's row and its `case_opened` timeline entry."""
+    now = utcnow()
+    row = dict(
+        **columns,
+        status="open",
+        needs_rep=False,
+        reply_token=secrets.token_urlsafe(16),  # capability for the patient's choice links in emails
+        opened_at=now,
+        updated_at=now,
     )
-    return NewCase(case_id, columns["workflow_id"], reply_token)
+    entry = dict(case_id=columns["case_id"], at=now, what="case_opened", key="opened", detail=opened)
+    return row, entry
+
+
+# the columns a new booking event's inbox row and a conflict's case are written with
+_EVENT_COLUMNS = (
+    "source",
+    "external_id",
+    "type",
+    "appointment_id",
+    "raw",
+    "parsed",
+    "status",
+    "attempts",
+    "received_at",
+    "case_id",
+    "workflow_id",
+)
+_CASE_COLUMNS = (
+    "case_id",
+    "workflow_id",
+    "kind",
+    "conflict_key",
+    "appointment_id",
+    "patient_id",
+    "patient_phone",
+    "patient_email",
+    "practice_id",
+    "event_type",
+    "original_slot",
+    "root_cause",
+)
+
+
+def conflict_case_columns(
+    case_id: str, workflow_id: str, kind: CaseKind, conflict_key: str, event_type: str, data: BookingEventData
+) -> dict[str, Any]:
+    """A booking conflict's case columns, from its event."""
+    return dict(
+        case_id=case_id,
+        workflow_id=workflow_id,
+        kind=kind.value,
+        conflict_key=conflict_key,
+        appointment_id=data.appointment_id,
+        patient_id=data.patient.id,
+        patient_phone=data.patient.phone,
+        patient_email=data.patient.email,
+        practice_id=data.practice.id,
+        event_type=event_type,
+        original_slot=data.slot.model_dump(mode="json"),
+        root_cause=data.cause,
+    )
+
+
+def insert_with_case(
+    s: Session,
+    first_row: dict[str, Any],
+    kind: CaseKind,
+    conflict_key: str,
+    event_type: str,
+    data: BookingEventData,
+    opened: dict[str, Any],
+    case_id: str,
+    workflow_id: str,
+) -> tuple[int | None, NewCase | None]:
+    """PostgreSQL: a booking event's inbox row and, only when it went in (its id was not there), the case
+    it opens with its `case_opened` entry (nothing where a case with this conflict key is there already),
+    in ONE statement (data-modifying CTEs): one round trip where three were. (row id or None, the new case
+    or None), as `insert_once` and `new_case` say one at a time."""
+    assert first_row.keys() == set(_EVENT_COLUMNS), "the statement binds every column of the row"
+    row, entry = _case_rows(
+        conflict_case_columns(case_id, workflow_id, kind, conflict_key, event_type, data), opened
+    )
+    params = {f"e_{k}": v for k, v in first_row.items()}
+    params.update({f"c_{k}": v for k, v in row.items()})
+    params.update({f"t_{k}": v for k, v in entry.items() if k != "case_id"})
+    row_id, new_id = s.connection().execute(_event_case_entry(), params).one()
+    new = NewCase(case_id, workflow_id, row["reply_token"]) if new_id is not None else None
+    return (None if row_id is None else int(row_id)), new
+
+
+@cache
+def _event_case_entry() -> Any:
+    """`insert_with_case`'s statement, built once (its values are bound parameters: e_*, c_*, t_*)."""
+
+    def bound(prefix: str, table: Any, names: list[str]) -> list[Any]:
+        return [bindparam(f"{prefix}_{n}", type_=table.c[n].type) for n in names]
+
+    events, cases, timeline = ReceivedEvent.__table__, Case.__table__, TimelineItem.__table__
+    event_columns = list(_EVENT_COLUMNS)
+    first = (
+        postgresql.insert(ReceivedEvent)
+        .values(dict(zip(event_columns, bound("e", events, event_columns), strict=True)))
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(ReceivedEvent.id)
+        .cte("first_row")
+    )
+    case_columns = list(_case_rows(dict.fromkeys(_CASE_COLUMNS), {})[0])  # with what _case_rows adds
+    case = (
+        postgresql.insert(Case)
+        .from_select(
+            case_columns,
+            select(*bound("c", cases, case_columns)).where(exists(select(first.c.id))),
+        )
+        .on_conflict_do_nothing(index_elements=["conflict_key"])
+        .returning(Case.case_id)
+        .cte("new_case")
+    )
+    entry_columns = ["at", "what", "key", "detail"]
+    opened = (
+        insert(TimelineItem)
+        .from_select(
+            ["case_id", *entry_columns], select(case.c.case_id, *bound("t", timeline, entry_columns))
+        )
+        .cte("opened_entry")
+    )
+    return select(select(first.c.id).scalar_subquery(), select(case.c.case_id).scalar_subquery()).add_cte(
+        first, case, opened
+    )
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,26 @@ def accept_booking_event(store: Store, raw: bytes, event: BookingEvent) -> Accep
         workflow_id = ids.checkin_watch_workflow_id(event.data.appointment_id)
     row["workflow_id"] = workflow_id
     with store.session() as s:
-        row_id = _insert_event(s, row)
+        opened = {"event_id": event.id, "type": event.type.value, "source": event.source}
+        kind = CaseKind.BOOKING_CONFLICT
+        new: cases.NewCase | None = None
+        if conflict and s.get_bind().dialect.name == "postgresql":
+            # the event, its case and the case's first entry in one statement (one round trip)
+            row_id, new = cases.insert_with_case(
+                s,
+                row,
+                kind,
+                key,
+                event.type.value,
+                event.data,
+                opened,
+                case_id,
+                workflow_id,
+            )
+        else:
+            row_id = _insert_event(s, row)
+            if row_id is not None and conflict:
+                new = cases.new_case(s, case_id, workflow_id, kind, key, event.type.value, event.data, opened)
         if row_id is None:
             # a repeat of a known event id leaves no row of its own: /metrics counts it here
             seen = (
@@ -70,9 +89,7 @@ def accept_booking_event(store: Store, raw: bytes, event: BookingEvent) -> Accep
             return Accepted(seen.id, seen.case_id, seen.workflow_id, duplicate=True)
         if not conflict:
             return Accepted(row_id, None, workflow_id, duplicate=False)
-        opened = {"event_id": event.id, "type": event.type.value, "source": event.source}
-        kind = CaseKind.BOOKING_CONFLICT
-        if cases.new_case(s, case_id, workflow_id, kind, key, event.type.value, event.data, opened):
+        if new is not None:
             return Accepted(row_id, case_id, workflow_id, duplicate=False)
         return _same_conflict(s, row_id, key)
 

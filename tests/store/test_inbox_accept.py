@@ -89,3 +89,33 @@ def test_reports_of_one_conflict_arriving_at_once_open_one_case(any_db_url: str)
         starter_id = s.scalars(select(ReceivedEvent.id).where(ReceivedEvent.status == "pending")).one()
         assert len(s.scalars(select(Case)).all()) == 1
     assert {r[3] for r in found if r[2] == "duplicate"} == {starter_id}
+
+
+def test_a_new_conflicts_case_is_written_whole_on_either_database(any_db_url: str) -> None:
+    """PostgreSQL writes the event, the case and its first entry in one statement, SQLite in three: the
+    stored case reads the same."""
+    store = Store(any_db_url)
+    event = example_event()
+    first = accept(store, event)
+    data = BookingEvent.received(event).data
+    with store.session() as s:
+        case = s.get(Case, first.case_id)
+        entry = s.scalars(select(TimelineItem)).one()
+    assert case is not None
+    assert (case.workflow_id, case.kind, case.status, case.needs_rep) == (
+        first.workflow_id,
+        "booking_conflict",
+        "open",
+        False,
+    )
+    assert (case.appointment_id, case.patient_id, case.patient_phone, case.patient_email) == (
+        data.appointment_id,
+        data.patient.id,
+        data.patient.phone,
+        data.patient.email,
+    )
+    assert case.original_slot == data.slot.model_dump(mode="json") and case.root_cause == data.cause
+    assert case.event_type == event["type"] and len(case.reply_token) >= 20
+    assert case.opened_at == case.updated_at == entry.at
+    assert (entry.case_id, entry.what, entry.key) == (first.case_id, "case_opened", "opened")
+    assert entry.detail == {"event_id": event["id"], "type": event["type"], "source": event["source"]}
