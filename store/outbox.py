@@ -7,8 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from domain import contact_rules
@@ -16,7 +15,7 @@ from domain.cases import TimelineEntry
 from domain.masking import mask_text
 from domain.messaging import ContactHistory, ContactHistoryRequest, OutboundMessage
 from store import cases, consent
-from store.db import Store
+from store.db import Store, insert_once
 from store.models import Case, InboundMessage, LocalDelivery, OutboundMessageRow, utcnow
 
 
@@ -29,12 +28,6 @@ class Intent:
     attempts: int
     last_error: str | None
     resent_reason: str | None = None
-
-
-def _intent(row: OutboundMessageRow) -> Intent:
-    return Intent(
-        row.id, row.status, row.provider_id, row.created_at, row.attempts, row.last_error, row.resent_reason
-    )
 
 
 def begin(store: Store, msg: OutboundMessage) -> Intent:
@@ -51,45 +44,50 @@ def begin_unless_opted_out(store: Store, msg: OutboundMessage) -> Intent | None:
 
 
 def _begin(store: Store, msg: OutboundMessage, consent_first: bool) -> Intent | None:
-    for _ in range(2):
-        try:
-            with store.session() as s:
-                if consent_first and consent.opted_out_in(s, msg.channel.value, msg.to):
-                    withheld = _step(
-                        msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"}
-                    )
-                    cases.timeline_in(s, withheld)
-                    return None
-                row = s.scalars(
-                    select(OutboundMessageRow)
-                    .where(
-                        OutboundMessageRow.case_id == msg.case_id,
-                        OutboundMessageRow.channel == msg.channel.value,
-                        OutboundMessageRow.key == msg.key,
-                    )
-                    .with_for_update()
-                ).one_or_none()
-                if row is None:
-                    row = OutboundMessageRow(
-                        case_id=msg.case_id,
-                        key=msg.key,
-                        channel=msg.channel.value,
-                        to_address=msg.to,
-                        subject=msg.subject,
-                        body=msg.body,
-                        status="intent",
-                        attempts=0,
-                    )
-                    s.add(row)
-                    s.flush()
-                before = _intent(row)
-                if row.status not in ("sent", "rejected"):
-                    row.attempts += 1
-                    row.status = "sending"
-                return before
-        except IntegrityError:
-            continue  # a concurrent attempt inserted the intent first: read it
-    raise RuntimeError("could not record outbound intent")
+    """The intent is INSERTed once (… ON CONFLICT DO NOTHING on (case, channel, key), which waits for a
+    concurrent attempt's to commit): a first attempt is that one statement. A later attempt locks the row
+    it finds, returns it as it stood, and counts itself, unless the message went out or was refused."""
+    with store.session() as s:
+        if consent_first and consent.opted_out_in(s, msg.channel.value, msg.to):
+            withheld = _step(msg, f"{msg.channel.value}_withheld", ":withheld", {"reason": "opted_out"})
+            cases.timeline_in(s, withheld)
+            return None
+        conn = s.connection()
+        now, table = utcnow(), OutboundMessageRow
+        first = conn.execute(
+            insert_once(s, table, ("case_id", "channel", "key")).returning(table.id),
+            dict(
+                case_id=msg.case_id,
+                key=msg.key,
+                channel=msg.channel.value,
+                to_address=msg.to,
+                subject=msg.subject,
+                body=msg.body,
+                status="sending",
+                attempts=1,
+                created_at=now,
+            ),
+        ).scalar()
+        if first is not None:
+            return Intent(int(first), "intent", None, now, 0, None)  # as it stood before this attempt
+        row = conn.execute(
+            select(
+                table.id,
+                table.status,
+                table.provider_id,
+                table.created_at,
+                table.attempts,
+                table.last_error,
+                table.resent_reason,
+            )
+            .where(table.case_id == msg.case_id, table.channel == msg.channel.value, table.key == msg.key)
+            .with_for_update()
+        ).one()
+        before = Intent(*row)
+        if before.status not in ("sent", "rejected"):
+            counted = {"attempts": table.attempts + 1, "status": "sending"}
+            conn.execute(update(table).where(table.id == before.id).values(counted))
+        return before
 
 
 def finish(
@@ -156,8 +154,9 @@ def record_local_delivery(store: Store, msg: OutboundMessage, sender: str) -> st
     prefix = {"sms": "SMlocal", "voice": "CAlocal", "email": "EMlocal"}[msg.channel.value]
     provider_id = prefix + uuid.uuid4().hex
     with store.session() as s:
-        s.add(
-            LocalDelivery(
+        s.connection().execute(
+            insert(LocalDelivery),
+            dict(
                 provider_id=provider_id,
                 channel=msg.channel.value,
                 to_address=msg.to,
@@ -171,7 +170,8 @@ def record_local_delivery(store: Store, msg: OutboundMessage, sender: str) -> st
                 # a bridge (the rep's leg of "Call patient") rings until the rep answers it
                 dial=msg.dial,
                 call_status="ringing" if msg.dial else None,
-            )
+                created_at=utcnow(),
+            ),
         )
     return provider_id
 
