@@ -119,36 +119,6 @@ def _case_rows(columns: dict[str, Any], opened: dict[str, Any]) -> tuple[dict[st
     return row, entry
 
 
-# the columns a new booking event's inbox row and a conflict's case are written with
-_EVENT_COLUMNS = (
-    "source",
-    "external_id",
-    "type",
-    "appointment_id",
-    "raw",
-    "parsed",
-    "status",
-    "attempts",
-    "received_at",
-    "case_id",
-    "workflow_id",
-)
-_CASE_COLUMNS = (
-    "case_id",
-    "workflow_id",
-    "kind",
-    "conflict_key",
-    "appointment_id",
-    "patient_id",
-    "patient_phone",
-    "patient_email",
-    "practice_id",
-    "event_type",
-    "original_slot",
-    "root_cause",
-)
-
-
 def conflict_case_columns(
     case_id: str, workflow_id: str, kind: CaseKind, conflict_key: str, event_type: str, data: BookingEventData
 ) -> dict[str, Any]:
@@ -184,40 +154,39 @@ def insert_with_case(
     it opens with its `case_opened` entry (nothing where a case with this conflict key is there already),
     in ONE statement (data-modifying CTEs): one round trip where three were. (row id or None, the new case
     or None), as `insert_once` and `new_case` say one at a time."""
-    assert first_row.keys() == set(_EVENT_COLUMNS), "the statement binds every column of the row"
     row, entry = _case_rows(
         conflict_case_columns(case_id, workflow_id, kind, conflict_key, event_type, data), opened
     )
     params = {f"e_{k}": v for k, v in first_row.items()}
     params.update({f"c_{k}": v for k, v in row.items()})
     params.update({f"t_{k}": v for k, v in entry.items() if k != "case_id"})
-    row_id, new_id = s.connection().execute(_event_case_entry(), params).one()
+    statement = _event_case_entry(tuple(first_row), tuple(row))
+    row_id, new_id = s.connection().execute(statement, params).one()
     new = NewCase(case_id, workflow_id, row["reply_token"]) if new_id is not None else None
     return (None if row_id is None else int(row_id)), new
 
 
 @cache
-def _event_case_entry() -> Any:
-    """`insert_with_case`'s statement, built once (its values are bound parameters: e_*, c_*, t_*)."""
+def _event_case_entry(event_columns: tuple[str, ...], case_columns: tuple[str, ...]) -> Any:
+    """`insert_with_case`'s statement for rows with these columns, built once (its values are bound
+    parameters: e_*, c_*, t_*)."""
 
     def bound(prefix: str, table: Any, names: list[str]) -> list[Any]:
         return [bindparam(f"{prefix}_{n}", type_=table.c[n].type) for n in names]
 
     events, cases, timeline = ReceivedEvent.__table__, Case.__table__, TimelineItem.__table__
-    event_columns = list(_EVENT_COLUMNS)
     first = (
         postgresql.insert(ReceivedEvent)
-        .values(dict(zip(event_columns, bound("e", events, event_columns), strict=True)))
+        .values(dict(zip(event_columns, bound("e", events, list(event_columns)), strict=True)))
         .on_conflict_do_nothing(index_elements=["source", "external_id"])
         .returning(ReceivedEvent.id)
         .cte("first_row")
     )
-    case_columns = list(_case_rows(dict.fromkeys(_CASE_COLUMNS), {})[0])  # with what _case_rows adds
     case = (
         postgresql.insert(Case)
         .from_select(
-            case_columns,
-            select(*bound("c", cases, case_columns)).where(exists(select(first.c.id))),
+            list(case_columns),
+            select(*bound("c", cases, list(case_columns))).where(exists(select(first.c.id))),
         )
         .on_conflict_do_nothing(index_elements=["conflict_key"])
         .returning(Case.case_id)
